@@ -1,0 +1,156 @@
+"""The node service: composes the parts it is handed and runs their loops.
+
+Nothing here decides anything. The agent builds the Raft store, the Docker
+runtime, the scheduler and reconciler loops and the HTTP app, starts them in
+the right order, and stops them in the reverse one. It lives in gunicorn's
+single worker process (see ``orion/server.py``): pysyncobj's engine must exist
+in exactly one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from flask import Flask
+
+from orion import capacity
+from orion.api.app import ApiDeps, create_app
+from orion.cluster import JoinClient, JoinError, cluster_blueprint
+from orion.config import AgentConfig
+from orion.controller import Scheduler
+from orion.model import NodeInfo
+from orion.reconciler import Reconciler
+from orion.runtime.docker import DockerRuntime
+from orion.state.commands import RegisterNode
+from orion.state.raft import RaftSettings, RaftStore
+from orion.state.store import StoreError
+from orion.systemd import notify
+
+log = logging.getLogger("orion.agent")
+
+
+@dataclass
+class Agent:
+    """The running parts of one node and their lifecycle."""
+
+    config: AgentConfig
+    store: RaftStore
+    runtime: DockerRuntime
+    scheduler: Scheduler
+    reconciler: Reconciler
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    registered: threading.Event = field(default_factory=threading.Event)
+    join: JoinClient | None = None
+
+    def start(self) -> None:
+        self._spawn("register", self._register_loop)
+        self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _node_info(self) -> NodeInfo:
+        cfg = self.config
+        try:
+            engine = self.runtime.engine_capacity()
+        except Exception as exc:  # the engine may be down: the host view still counts
+            log.warning("engine capacity unavailable (%s); using the host's", exc)
+            engine = None
+        measured = capacity.probe(reserve_memory=cfg.reserve_memory,
+                                  reserve_memory_fraction=cfg.reserve_memory_fraction,
+                                  reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
+        log.info("capacity: %s", measured.describe())
+        cap = measured.capacity
+        return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr,
+                        gossip_addr=cfg.gossip_addr, capacity=cap,
+                        labels=tuple(sorted(cfg.labels.items())))
+
+    def _register_loop(self) -> None:
+        """Register this node once a leader exists; retry until it sticks."""
+        if self.join is not None:
+            self._join_loop(self.join)
+        info = self._node_info()
+        log.info("node %s capacity: memory %d bytes, cpu %d millicores",
+                 info.id, info.capacity.memory, info.capacity.cpu_millis)
+        while not self.stop_event.is_set():
+            if self.store.has_leader():
+                try:
+                    self.store.submit(RegisterNode(request_id=uuid.uuid4().hex, node=info),
+                                      self.config.write_timeout)
+                    self.registered.set()
+                    # The registration came back through our own replica, so it has
+                    # caught up at least that far: only now may the reconciler judge
+                    # which local containers are wanted (else a restart would stop them).
+                    self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
+                    log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
+                    notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
+                    return
+                except StoreError as exc:
+                    log.warning("registration not committed yet: %s", exc)
+            self.stop_event.wait(0.1)
+
+    def _join_loop(self, join: JoinClient) -> None:
+        """Ask a member to add us as a voter; retry (it may be electing) until it sticks."""
+        while not self.stop_event.is_set():
+            try:
+                join.request_membership(timeout=self.config.write_timeout)
+                return
+            except JoinError as exc:
+                log.warning("join not accepted yet: %s", exc)
+                self.stop_event.wait(1.0)
+
+    def ready(self) -> bool:
+        return self.registered.is_set() and self.store.has_leader()
+
+    def stop(self) -> None:
+        log.info("stopping agent %s", self.config.id)
+        notify("STOPPING=1")
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=self.config.shutdown_timeout)
+        self.store.close()
+
+
+def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
+    """Compose one node from its config: the only place that wires parts together."""
+    partners: list[str] = []
+    join = JoinClient(cfg)
+    if cfg.join and not RaftStore.has_state(cfg.data_dir):
+        partners = join.discover_members()
+    store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
+                                   data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
+                                   election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
+                                   compaction_entries=cfg.raft_compaction_entries), partners)
+    runtime = DockerRuntime(cfg.docker_host)
+    agent = Agent(
+        config=cfg,
+        store=store,
+        runtime=runtime,
+        scheduler=Scheduler(store, cfg.schedule_interval, cfg.write_timeout),
+        join=join if cfg.join and not store.restored else None,
+        reconciler=Reconciler(node_id=cfg.id, store=store, runtime=runtime,
+                              interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
+                              stop_timeout=cfg.stop_timeout),
+    )
+    app = create_app(ApiDeps(store=store, node_id=cfg.id, api_token=cfg.api_token or None,
+                             max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
+                             placement_wait=cfg.placement_wait))
+    app.register_blueprint(cluster_blueprint(store, cfg, ready=agent.ready))
+    return agent, app
+
+
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; used at start-up only."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

@@ -1,0 +1,123 @@
+"""Joining the Raft cluster over HTTP, until gossip carries membership.
+
+pysyncobj cannot join by itself: a new node must start with the current member
+list as partners and be added by a member (``addNodeToCluster``). So a joining
+node asks any member for the list (``GET /cluster/members``), starts its replica
+with it, then asks that member to add it (``POST /cluster/members``).
+
+The request is authenticated with an HMAC of the joiner's Raft address under
+the shared Raft secret: knowing the API is not enough to add a voter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+
+import requests
+from flask import Blueprint, jsonify, request
+
+from orion.config import AgentConfig
+from orion.state.raft import RaftStore
+from orion.state.store import StoreError
+
+log = logging.getLogger("orion.cluster")
+
+
+class JoinError(RuntimeError):
+    """The join target could not be reached or refused us."""
+
+
+def join_proof(secret: str, raft_addr: str) -> str:
+    return hmac.new(secret.encode(), raft_addr.encode(), hashlib.sha256).hexdigest()
+
+
+def _url(target: str, path: str) -> str:
+    base = target if target.startswith("http") else f"http://{target}"
+    return base.rstrip("/") + path
+
+
+class JoinClient:
+    """The joining side: find the members, then ask to be one."""
+
+    def __init__(self, cfg: AgentConfig, discover_timeout: float = 60.0) -> None:
+        self._cfg = cfg
+        self._timeout = discover_timeout
+        self._headers = {"Authorization": f"Bearer {cfg.api_token}"} if cfg.api_token else {}
+
+    def discover_members(self) -> list[str]:
+        """Raft addresses of the current members, from the first target that answers."""
+        deadline = time.monotonic() + self._timeout
+        errors: list[str] = []
+        while time.monotonic() < deadline:
+            for target in self._cfg.join:
+                try:
+                    resp = requests.get(_url(target, "/cluster/members"), headers=self._headers, timeout=2)
+                    if resp.ok:
+                        return [m for m in resp.json()["members"] if m != self._cfg.raft_addr]
+                    errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
+                except (requests.RequestException, ValueError, KeyError) as exc:
+                    errors.append(f"{target}: {exc.__class__.__name__}")
+            time.sleep(0.5)
+        raise JoinError(f"no join target answered within {self._timeout:.0f}s: {'; '.join(errors[-3:])}; "
+                        "check --join (HOST:API_PORT of a running member)")
+
+    def request_membership(self, timeout: float) -> None:
+        body = {"node_id": self._cfg.id, "raft_addr": self._cfg.raft_addr,
+                "proof": join_proof(self._cfg.raft_secret, self._cfg.raft_addr)}
+        errors = []
+        for target in self._cfg.join:
+            try:
+                resp = requests.post(_url(target, "/cluster/members"), json=body, headers=self._headers,
+                                     timeout=timeout + 2)
+            except requests.RequestException as exc:
+                errors.append(f"{target}: {exc.__class__.__name__}")
+                continue
+            if resp.ok:
+                log.info("joined the cluster through %s", target)
+                return
+            errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
+        raise JoinError("; ".join(errors))
+
+
+def cluster_blueprint(store: RaftStore, cfg: AgentConfig, ready: Callable[[], bool]) -> Blueprint:
+    """The member side: list members, add a voter, remove one (graceful leave)."""
+    bp = Blueprint("cluster", __name__)
+
+    @bp.get("/cluster/members")
+    def members():  # noqa: ANN202 - Flask view
+        return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready()})
+
+    @bp.post("/cluster/members")
+    def add_member():  # noqa: ANN202
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("raft_addr"), str):
+            return jsonify({"error": "body must be a JSON object with raft_addr", "field": "raft_addr"}), 400
+        addr = body["raft_addr"]
+        expected = join_proof(cfg.raft_secret, addr)
+        if not hmac.compare_digest(str(body.get("proof", "")), expected):
+            return jsonify({"error": "join proof does not match this cluster's Raft secret",
+                            "field": "proof"}), 403
+        try:
+            store.change_membership("add", addr, timeout=cfg.write_timeout)
+        except StoreError as exc:
+            return jsonify({"error": str(exc)}), exc.http_status
+        log.info("added %s (%s) to the Raft cluster", body.get("node_id", "?"), addr)
+        return jsonify({"members": store.members()}), 200
+
+    @bp.delete("/cluster/members/<path:addr>")
+    def remove_member(addr: str):  # noqa: ANN202
+        proof = request.headers.get("X-Orion-Join-Proof", "")
+        if not hmac.compare_digest(proof, join_proof(cfg.raft_secret, addr)):
+            return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
+                            "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
+        try:
+            store.change_membership("remove", addr, timeout=cfg.write_timeout)
+        except StoreError as exc:
+            return jsonify({"error": str(exc)}), exc.http_status
+        return jsonify({"members": store.members()}), 200
+
+    return bp

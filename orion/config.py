@@ -1,0 +1,174 @@
+"""Agent configuration: flags > ``ORION_*`` environment > TOML file > defaults.
+
+One function builds the final value so every entry point (CLI, systemd, tests)
+gets the same precedence and the same error messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from orion.defaults import DEFAULTS
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    id: str
+    bind: str
+    advertise: str
+    port: int
+    gossip_port: int
+    raft_port: int
+    data_dir: str
+    docker_host: str
+    bootstrap: bool
+    join: tuple[str, ...]
+    raft_secret: str
+    insecure_raft: bool
+    api_token: str
+    labels: dict[str, str] = field(default_factory=dict)
+    log_level: str = "info"
+    http_threads: int = 16
+    max_body_bytes: int = 1 << 20
+    write_timeout: float = 5.0
+    placement_wait: float = 2.0
+    raft_election_min: float = 0.4
+    raft_election_max: float = 1.4
+    raft_compaction_entries: int = 5000
+    reconcile_interval: float = 2.0
+    schedule_interval: float = 1.0
+    reserve_memory: int = 256 << 20
+    reserve_memory_fraction: float = 0.05
+    reserve_cpu_millis: int = 100
+    stop_timeout: float = 10.0
+    shutdown_timeout: float = 20.0
+
+    @property
+    def api_addr(self) -> str:
+        return f"{self.advertise}:{self.port}"
+
+    @property
+    def raft_addr(self) -> str:
+        return f"{self.advertise}:{self.raft_port}"
+
+    @property
+    def gossip_addr(self) -> str:
+        return f"{self.advertise}:{self.gossip_port}"
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Turn a string (env) or TOML value into the default's type, or say why not."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _BOOL_TRUE:
+                return True
+            if text in _BOOL_FALSE:
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, list):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if isinstance(default, dict):
+            if isinstance(value, str):
+                pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+                return {k.strip(): v.strip() for k, v in pairs}
+            return {str(k): str(v) for k, v in dict(value).items()}
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        kind = type(default).__name__
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind}") from exc
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> AgentConfig:
+    """Merge the layers and check the result. ``flags`` holds only flags the user gave."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = dict(DEFAULTS)
+    path = (flags or {}).get("config") or env.get("ORION_CONFIG") or config_file
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist; fix --config or ORION_CONFIG") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        data = data.get("agent", data)
+        unknown = sorted(set(data) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+        for key, val in data.items():
+            values[key] = _coerce(key, val, DEFAULTS[key])
+    for key in DEFAULTS:
+        env_key = "ORION_" + key.upper()
+        if env_key in env:
+            values[key] = _coerce(env_key, env[env_key], DEFAULTS[key])
+    for key, val in (flags or {}).items():
+        if key == "config" or val is None or key not in DEFAULTS:
+            continue
+        if isinstance(val, tuple | list) and not val and key in ("join",):
+            continue
+        values[key] = _coerce("--" + key.replace("_", "-"), val, DEFAULTS[key])
+    return _finish(values)
+
+
+def _is_loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr == "localhost"
+
+
+def _finish(values: dict[str, Any]) -> AgentConfig:
+    if not values["id"]:
+        values["id"] = socket.gethostname()
+    if not values["advertise"]:
+        if values["bind"] in ("0.0.0.0", "::"):
+            raise ConfigError("advertise: bind is a wildcard; set --advertise to the address peers should dial")
+        values["advertise"] = values["bind"]
+    for port_key in ("port", "gossip_port", "raft_port"):
+        if not 1 <= int(values[port_key]) <= 65535:
+            raise ConfigError(f"--{port_key.replace('_', '-')}: {values[port_key]} is outside 1-65535")
+    if len({values["port"], values["raft_port"]}) < 2:
+        raise ConfigError("--port and --raft-port must differ")
+    if values["bootstrap"] and values["join"]:
+        raise ConfigError("--bootstrap and --join exclude each other: bootstrap the first node, join the rest")
+    if not values["raft_secret"]:
+        if not values["insecure_raft"]:
+            raise ConfigError(
+                "raft_secret: the Raft port unpickles what it receives, so it needs a shared secret; "
+                "set --raft-secret (or ORION_RAFT_SECRET), or --insecure-raft on loopback only"
+            )
+        if not _is_loopback(values["bind"]):
+            raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret")
+    if values["raft_election_min"] >= values["raft_election_max"]:
+        raise ConfigError("raft_election_min must be below raft_election_max")
+    names = {f.name for f in fields(AgentConfig)}
+    values = {k: v for k, v in values.items() if k in names}
+    values["join"] = tuple(values["join"])
+    return AgentConfig(**values)

@@ -1,0 +1,104 @@
+"""The leader's scheduling loop: pending tasks in, one PlaceTasks plan out.
+
+The decision is the pure ``scheduler.plan``; this module only reads one
+snapshot, calls it, and submits the result. The state machine re-checks every
+placement on apply, so a plan made from a snapshot that went stale is refused
+instead of over-committing (Nomad's plan applier, in the replicated log).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orion import scheduler
+from orion.state.commands import MarkUnschedulable, PlaceTasks
+from orion.state.machine import StateMachine
+from orion.state.store import Store, StoreError
+
+log = logging.getLogger("orion.controller")
+
+# Placements per Raft command: big enough to amortise a commit over a burst,
+# small enough that one entry stays well under pysyncobj's 64 KiB batch.
+MAX_BATCH = 200
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did; its ``sentence`` is the log line and what tests read."""
+
+    placed: int
+    refused: int
+    unschedulable: int
+
+    @property
+    def sentence(self) -> str:
+        if not (self.placed or self.refused or self.unschedulable):
+            return "nothing to schedule"
+        return (f"placed {self.placed} task(s), {self.refused} refused as stale, "
+                f"{self.unschedulable} without a fitting node")
+
+
+def _snapshot(machine: StateMachine) -> tuple:
+    return machine.pending_tasks()[:MAX_BATCH], machine.nodes(), machine.usages()
+
+
+class Scheduler:
+    """Runs on every node, acts only while this node is the Raft leader."""
+
+    def __init__(self, store: Store, interval: float, write_timeout: float,
+                 observe: Callable[[float, int], None] | None = None) -> None:
+        self._store = store
+        self._interval = interval
+        self._timeout = write_timeout
+        self._wake = threading.Event()
+        self._observe = observe
+        store.add_listener(lambda _index: self._wake.set())
+
+    def run_once(self) -> PassResult:
+        if not self._store.is_leader():
+            return PassResult(0, 0, 0)
+        started = time.perf_counter()
+        (pending, nodes, usages), _ = self._store.read(_snapshot)
+        if not pending:
+            return PassResult(0, 0, 0)
+        placements, no_fit = scheduler.plan(pending, nodes, usages)
+        placed = refused = 0
+        if placements:
+            result = self._store.submit(
+                PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements)), self._timeout)
+            placed = len(result.get("placed", ()))
+            refused = len(result.get("refused", {}))
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started, placed)
+        by_id = {t.id: t for t in pending}
+        unschedulable = 0
+        for task_id, reason in no_fit.items():
+            if by_id[task_id].reason != reason:  # record only what changed: no log spam
+                self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
+                                                     reason=reason), self._timeout)
+                unschedulable += 1
+        return PassResult(placed, refused, unschedulable)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if stop.is_set():
+                return
+            try:
+                result = self.run_once()
+            except StoreError as exc:
+                log.warning("scheduling pass failed: %s", exc)
+                continue
+            except Exception:
+                log.exception("scheduling pass crashed; retrying")
+                time.sleep(self._interval)
+                continue
+            if result.placed or result.refused or result.unschedulable:
+                log.info("scheduler: %s", result.sentence)
+                self._wake.set()  # more may be pending beyond one batch

@@ -1,0 +1,247 @@
+"""The values every part of Orion passes around.
+
+These are plain frozen dataclasses with ``to_dict``/``from_dict`` so that they
+cross every boundary (Raft log, HTTP, gossip metadata) as JSON-compatible
+dicts, never as pickled classes: a rolling upgrade must be able to read what an
+older node wrote.
+
+Units are base units and integers wherever arithmetic must be exact: memory in
+bytes, CPU in millicores (1000 = one core). Floats never enter bin-packing, so
+two nodes applying the same log reach the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
+# not yet confirmed running by its node; the rest are reported by the node.
+PENDING = "pending"
+ASSIGNED = "assigned"
+RUNNING = "running"
+FAILED = "failed"
+COMPLETED = "completed"
+STOPPING = "stopping"
+STOPPED = "stopped"
+LOST = "lost"
+TASK_STATES = (PENDING, ASSIGNED, RUNNING, FAILED, COMPLETED, STOPPING, STOPPED, LOST)
+TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
+
+# What the user wants of a task.
+DESIRED_RUN = "run"
+DESIRED_STOP = "stop"
+
+# Node status in the registry (gossip feeds it once that lands).
+NODE_ALIVE = "alive"
+NODE_SUSPECT = "suspect"
+NODE_DEAD = "dead"
+NODE_LEFT = "left"
+NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT)
+
+RESTART_POLICIES = ("never", "on-failure", "always")
+PULL_POLICIES = ("if-not-present", "always", "never")
+
+
+@dataclass(frozen=True, order=True)
+class PortBinding:
+    """One published port: ``host_port`` None asks the engine for a free one."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_port: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The docker-style key, ``"80/tcp"``."""
+        return f"{self.container_port}/{self.protocol}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PortBinding:
+        return cls(int(d["container_port"]), str(d.get("protocol", "tcp")), d.get("host_port"))
+
+
+@dataclass(frozen=True)
+class Resources:
+    """An amount of memory (bytes) and CPU (millicores)."""
+
+    memory: int = 0
+    cpu_millis: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.memory + other.memory, self.cpu_millis + other.cpu_millis)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.memory - other.memory, self.cpu_millis - other.cpu_millis)
+
+    def fits_in(self, free: Resources) -> bool:
+        return self.memory <= free.memory and self.cpu_millis <= free.cpu_millis
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Resources:
+        return cls(int(d.get("memory", 0)), int(d.get("cpu_millis", 0)))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the user asked for; immutable once submitted."""
+
+    image: str
+    memory: int
+    cpu_millis: int = 0
+    name: str = ""
+    command: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    node_selectors: tuple[tuple[str, str], ...] = ()
+    restart_policy: str = "never"
+    pull_policy: str = "if-not-present"
+    count: int = 1
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(self.memory, self.cpu_millis)
+
+    @property
+    def static_host_ports(self) -> frozenset[tuple[int, str]]:
+        """(host port, protocol) pairs this task needs exclusively on its node."""
+        return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "memory": self.memory,
+            "cpu_millis": self.cpu_millis,
+            "name": self.name,
+            "command": list(self.command) if self.command is not None else None,
+            "env": dict(self.env),
+            "ports": [p.to_dict() for p in self.ports],
+            "node_selectors": dict(self.node_selectors),
+            "restart_policy": self.restart_policy,
+            "pull_policy": self.pull_policy,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
+        cmd = d.get("command")
+        return cls(
+            image=str(d["image"]),
+            memory=int(d["memory"]),
+            cpu_millis=int(d.get("cpu_millis", 0)),
+            name=str(d.get("name", "")),
+            command=tuple(cmd) if cmd is not None else None,
+            env=tuple(sorted(dict(d.get("env") or {}).items())),
+            ports=tuple(PortBinding.from_dict(p) for p in d.get("ports") or ()),
+            node_selectors=tuple(sorted(dict(d.get("node_selectors") or {}).items())),
+            restart_policy=str(d.get("restart_policy", "never")),
+            pull_policy=str(d.get("pull_policy", "if-not-present")),
+            count=int(d.get("count", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """The replicated record of one task: spec plus where and how it runs.
+
+    ``generation`` increases with each placement, so a report from a node that
+    ran an older placement (stale after a reschedule) is recognised and refused.
+    """
+
+    id: str
+    spec: TaskSpec
+    state: str = PENDING
+    desired: str = DESIRED_RUN
+    node_id: str | None = None
+    generation: int = 0
+    reason: str = ""
+    container_id: str | None = None
+    host_ports: tuple[tuple[str, int], ...] = ()
+    exit_code: int | None = None
+    created_index: int = 0
+    updated_index: int = 0
+    restarts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "spec": self.spec.to_dict(),
+            "state": self.state,
+            "desired": self.desired,
+            "node_id": self.node_id,
+            "generation": self.generation,
+            "reason": self.reason,
+            "container_id": self.container_id,
+            "host_ports": dict(self.host_ports),
+            "exit_code": self.exit_code,
+            "created_index": self.created_index,
+            "updated_index": self.updated_index,
+            "restarts": self.restarts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Task:
+        return cls(
+            id=str(d["id"]),
+            spec=TaskSpec.from_dict(d["spec"]),
+            state=str(d.get("state", PENDING)),
+            desired=str(d.get("desired", DESIRED_RUN)),
+            node_id=d.get("node_id"),
+            generation=int(d.get("generation", 0)),
+            reason=str(d.get("reason", "")),
+            container_id=d.get("container_id"),
+            host_ports=tuple(sorted(dict(d.get("host_ports") or {}).items())),
+            exit_code=d.get("exit_code"),
+            created_index=int(d.get("created_index", 0)),
+            updated_index=int(d.get("updated_index", 0)),
+            restarts=int(d.get("restarts", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node as registered in Raft: identity, addresses, capacity, labels.
+
+    ``capacity`` is what the scheduler may hand out: measured on the host
+    (/proc, cgroups, the engine) minus the reserved overhead, never a constant.
+    """
+
+    id: str
+    api_addr: str
+    raft_addr: str
+    gossip_addr: str = ""
+    capacity: Resources = field(default_factory=Resources)
+    labels: tuple[tuple[str, str], ...] = ()
+    status: str = NODE_ALIVE
+    status_index: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "api_addr": self.api_addr,
+            "raft_addr": self.raft_addr,
+            "gossip_addr": self.gossip_addr,
+            "capacity": self.capacity.to_dict(),
+            "labels": dict(self.labels),
+            "status": self.status,
+            "status_index": self.status_index,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NodeInfo:
+        return cls(
+            id=str(d["id"]),
+            api_addr=str(d.get("api_addr", "")),
+            raft_addr=str(d.get("raft_addr", "")),
+            gossip_addr=str(d.get("gossip_addr", "")),
+            capacity=Resources.from_dict(d.get("capacity") or {}),
+            labels=tuple(sorted(dict(d.get("labels") or {}).items())),
+            status=str(d.get("status", NODE_ALIVE)),
+            status_index=int(d.get("status_index", 0)),
+        )

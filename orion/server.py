@@ -1,0 +1,90 @@
+"""gunicorn, configured for a process that owns a Raft engine.
+
+pysyncobj's engine must live in exactly one process, so: one ``gthread``
+worker, no ``--preload`` (the app, and with it the engine, is built in the
+worker after the fork), ``max_requests = 0`` (a recycled worker would drop the
+replica), and the agent stopped in ``worker_exit``. This is a custom
+``BaseApplication``: no gunicorn command line or config file can undo it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from orion.config import AgentConfig
+from orion.systemd import hide_notify_socket
+
+log = logging.getLogger("orion.server")
+
+
+def setup_logging(level: str) -> None:
+    """One line per event on stderr: journald adds the timestamp under systemd."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class AgentServer(BaseApplication):
+    """Serves one node's API; the agent is built inside the single worker."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg_agent = cfg
+        self.agent: Any = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        cfg = self.cfg_agent
+        settings = {
+            "bind": [f"{cfg.bind}:{cfg.port}"],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": cfg.http_threads,
+            "preload_app": False,
+            "max_requests": 0,
+            "timeout": 30,
+            "graceful_timeout": int(cfg.shutdown_timeout),
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": cfg.log_level,
+            "proc_name": f"orion-agent-{cfg.id}",
+            "worker_exit": self._worker_exit,
+            "post_worker_init": self._post_worker_init,
+        }
+        # gunicorn >= 23 opens a control socket at one fixed path per user: several agents
+        # on one host would fight over it, and nothing of Orion's uses it.
+        if "control_socket_disable" in self.cfg.settings:
+            settings["control_socket_disable"] = True
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from orion.agent import build_agent  # imported in the worker, after the fork
+
+        setup_logging(self.cfg_agent.log_level)
+        self.agent, app = build_agent(self.cfg_agent)
+        return app
+
+    def _post_worker_init(self, worker: Any) -> None:
+        if self.agent is not None:
+            self.agent.start()
+
+    def _worker_exit(self, server: Any, worker: Any) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+
+
+def serve(cfg: AgentConfig) -> None:
+    """Run the node until SIGTERM/SIGINT (gunicorn handles the signals)."""
+    setup_logging(cfg.log_level)
+    hide_notify_socket()
+    log.info("orion agent %s: api %s, raft %s, data %s", cfg.id, cfg.api_addr, cfg.raft_addr, cfg.data_dir)
+    AgentServer(cfg).run()

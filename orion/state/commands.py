@@ -1,0 +1,188 @@
+"""Typed, versioned commands: the only way replicated state changes.
+
+Each command is a small frozen dataclass. It crosses the Raft log as a JSON
+dict ``{"type": ..., "v": ..., ...}`` (see :func:`encode`/:func:`decode`), not
+as a pickled class, so nodes of different versions can read each other's log.
+A node that meets a command type it does not know (a newer node wrote it during
+a rolling upgrade) records it as refused instead of crashing: see
+``StateMachine.apply``.
+
+``request_id`` makes a command idempotent: the state machine remembers recent
+request ids and answers a repeat with the first result, so a client or the
+write path may retry after a leader died mid-commit without doing it twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from orion.model import NodeInfo, TaskSpec
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every command. ``TYPE``/``VERSION`` name it in the log."""
+
+    TYPE: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class RegisterNode(Command):
+    """A node announces (or re-announces) its addresses, capacity and labels."""
+
+    TYPE: ClassVar[str] = "register_node"
+    node: NodeInfo = field(default_factory=lambda: NodeInfo("", "", ""))
+
+
+@dataclass(frozen=True)
+class SetNodeStatus(Command):
+    """Membership (gossip, or the leader's liveness view) changed a node's status."""
+
+    TYPE: ClassVar[str] = "set_node_status"
+    node_id: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class CreateTask(Command):
+    """A new task, pending until the leader places it.
+
+    ``idempotency_key``: a second CreateTask with the same key returns the task
+    the first one created (HTTP ``Idempotency-Key``).
+    """
+
+    TYPE: ClassVar[str] = "create_task"
+    task_id: str = ""
+    spec: TaskSpec = field(default_factory=lambda: TaskSpec(image="", memory=0))
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One scheduling decision: put ``task_id`` on ``node_id``.
+
+    ``generation`` is the task's generation the decision was made against; the
+    state machine refuses it if the task moved on since (a stale plan).
+    """
+
+    task_id: str
+    node_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class PlaceTasks(Command):
+    """The leader's plan: a batch of placements, each re-checked on apply."""
+
+    TYPE: ClassVar[str] = "place_tasks"
+    placements: tuple[Placement, ...] = ()
+
+
+@dataclass(frozen=True)
+class MarkUnschedulable(Command):
+    """The scheduler found no node; record why so the user can see it."""
+
+    TYPE: ClassVar[str] = "mark_unschedulable"
+    task_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ReportTaskState(Command):
+    """A node reports what its container is doing.
+
+    Refused when ``node_id``/``generation`` no longer match the task: a report
+    from a placement that has been replaced must not overwrite the new one.
+    """
+
+    TYPE: ClassVar[str] = "report_task_state"
+    task_id: str = ""
+    node_id: str = ""
+    generation: int = 0
+    state: str = ""
+    container_id: str | None = None
+    host_ports: tuple[tuple[str, int], ...] = ()
+    exit_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StopTask(Command):
+    """The user wants the task stopped (DELETE /tasks/<id>)."""
+
+    TYPE: ClassVar[str] = "stop_task"
+    task_id: str = ""
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    c.TYPE: c
+    for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask)
+}
+
+
+class UnknownCommand(ValueError):
+    """The log holds a command this version cannot read."""
+
+
+def _to_plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Placement):
+        return {"task_id": value.task_id, "node_id": value.node_id, "generation": value.generation}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def encode(command: Command) -> str:
+    """Serialise a command for the Raft log (JSON text, sorted keys)."""
+    body: dict[str, Any] = {"type": command.TYPE, "v": command.VERSION}
+    for f in fields(command):
+        body[f.name] = _to_plain(getattr(command, f.name))
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def decode(text: str) -> Command:
+    """Parse a log entry back into its command; raise UnknownCommand if unreadable."""
+    try:
+        body = json.loads(text)
+        cls = COMMAND_TYPES[body["type"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnknownCommand(f"unreadable command: {text[:80]!r}") from exc
+    if int(body.get("v", 1)) > cls.VERSION:
+        raise UnknownCommand(f"{cls.TYPE} v{body['v']} is newer than this node understands (v{cls.VERSION})")
+    kwargs: dict[str, Any] = {"request_id": str(body.get("request_id", ""))}
+    if cls is RegisterNode:
+        kwargs["node"] = NodeInfo.from_dict(body["node"])
+    elif cls is SetNodeStatus:
+        kwargs.update(node_id=body["node_id"], status=body["status"])
+    elif cls is CreateTask:
+        kwargs.update(
+            task_id=body["task_id"],
+            spec=TaskSpec.from_dict(body["spec"]),
+            idempotency_key=body.get("idempotency_key", ""),
+        )
+    elif cls is PlaceTasks:
+        kwargs["placements"] = tuple(
+            Placement(p["task_id"], p["node_id"], int(p["generation"])) for p in body["placements"]
+        )
+    elif cls is MarkUnschedulable:
+        kwargs.update(task_id=body["task_id"], reason=body["reason"])
+    elif cls is ReportTaskState:
+        kwargs.update(
+            task_id=body["task_id"],
+            node_id=body["node_id"],
+            generation=int(body["generation"]),
+            state=body["state"],
+            container_id=body.get("container_id"),
+            host_ports=tuple((k, int(v)) for k, v in (body.get("host_ports") or [])),
+            exit_code=body.get("exit_code"),
+            reason=body.get("reason", ""),
+        )
+    elif cls is StopTask:
+        kwargs["task_id"] = body["task_id"]
+    return cls(**kwargs)

@@ -1,0 +1,164 @@
+"""A real multi-process Orion cluster on loopback, for integration tests and benches.
+
+Each node is a real ``orion agent`` process (gunicorn + pysyncobj over TCP)
+with its own data dir and log file; every node talks to the same Docker engine
+(``ORION_TEST_DOCKER_HOST``), its containers told apart by the node label.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ORION = [str(Path(sys.executable).parent / "orion")]
+
+
+def free_ports(n: int) -> list[int]:
+    """Ports the kernel says are free now (bound then released)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class Node:
+    id: str
+    port: int
+    raft_port: int
+    gossip_port: int
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def raft_addr(self) -> str:
+        return f"127.0.0.1:{self.raft_port}"
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url + path, timeout=kw.pop("timeout", 5), **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return requests.post(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+    def delete(self, path: str, **kw) -> requests.Response:
+        return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+    def healthy(self) -> bool:
+        try:
+            return self.get("/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+@dataclass
+class Cluster:
+    root: Path
+    docker_host: str
+    size: int = 3
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    nodes: list[Node] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ports = free_ports(3 * self.size)
+        for i in range(self.size):
+            node_id = f"node{i + 1}"
+            self.nodes.append(Node(node_id, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2],
+                                   self.root / node_id, self.root / f"{node_id}.log"))
+
+    def start_node(self, node: Node, bootstrap: bool = False, join: Node | None = None) -> None:
+        args = ORION + ["agent", "--id", node.id, "--port", str(node.port), "--raft-port", str(node.raft_port),
+                        "--gossip-port", str(node.gossip_port), "--data-dir", str(node.data_dir),
+                        "--docker-host", self.docker_host, "--raft-secret", self.secret]
+        if bootstrap:
+            args.append("--bootstrap")
+        if join is not None:
+            args += ["--join", f"127.0.0.1:{join.port}"]
+        env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", **self.extra_env}
+        log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
+        node.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        log.close()
+
+    def start(self, timeout: float = 60.0) -> None:
+        first = self.nodes[0]
+        self.start_node(first, bootstrap=True)
+        self.wait(lambda: first.healthy(), timeout, "first node healthy")
+        for node in self.nodes[1:]:
+            self.start_node(node, join=first)
+        self.wait(lambda: all(n.healthy() for n in self.nodes), timeout, "all nodes healthy")
+        self.wait(lambda: len(first.get("/nodes").json()) == self.size, timeout, "all nodes registered")
+
+    def restart(self, node: Node, timeout: float = 60.0) -> None:
+        self.start_node(node)
+        self.wait(node.healthy, timeout, f"{node.id} healthy again")
+
+    def kill(self, node: Node, sig: int = signal.SIGKILL) -> None:
+        """Kill the node's whole process group (gunicorn master and worker)."""
+        if node.proc is None:
+            return
+        try:
+            os.killpg(node.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        node.proc.wait(timeout=30)
+        node.proc = None
+
+    def leader(self) -> Node | None:
+        for node in self.live():
+            try:
+                raft = node.get("/raft", timeout=1).json()
+            except (requests.RequestException, ValueError):
+                continue
+            for candidate in self.nodes:
+                if raft.get("leader") == candidate.raft_addr and candidate.proc is not None:
+                    return candidate
+        return None
+
+    def live(self) -> list[Node]:
+        return [n for n in self.nodes if n.proc is not None]
+
+    def wait(self, predicate, timeout: float, what: str, step: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = predicate()
+            except (requests.RequestException, ValueError, KeyError):
+                value = None
+            if value:
+                return value
+            time.sleep(step)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
+
+    def logs(self, tail: int = 60) -> str:
+        out = []
+        for node in self.nodes:
+            try:
+                lines = node.log_path.read_text(errors="replace").splitlines()[-tail:]
+            except FileNotFoundError:
+                lines = ["(no log)"]
+            out.append(f"----- {node.id} ({node.log_path}) -----\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None:
+                self.kill(node, signal.SIGTERM)

@@ -1,0 +1,125 @@
+"""A real 3-node cluster: agents under gunicorn, pysyncobj over TCP, a real dockerd.
+
+These tests follow a task from ``POST /tasks`` on a follower to a container
+that answers on its port, through a node's SIGKILL and restart, and into a
+cluster that lost its quorum.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from harness import Cluster, free_ports
+
+pytestmark = [pytest.mark.docker, pytest.mark.cluster]
+
+
+def _follower(cluster: Cluster):
+    leader = cluster.wait(cluster.leader, 20, "a leader")
+    return next(n for n in cluster.live() if n is not leader)
+
+
+def _task(cluster: Cluster, node, task_id: str) -> dict:
+    resp = node.get(f"/tasks/{task_id}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def _wait_state(cluster: Cluster, node, task_id: str, state: str, timeout: float = 30) -> dict:
+    return cluster.wait(lambda: (t := _task(cluster, node, task_id))["state"] == state and t,
+                        timeout, f"task {task_id} {state}")
+
+
+def _containers(client, task_id: str):
+    return client.containers.list(all=True, filters={"label": f"orion.task={task_id}"})
+
+
+def test_task_runs_with_limits_and_answers_on_its_port(cluster, docker_client, test_image):
+    node = _follower(cluster)
+    (host_port,) = free_ports(1)
+    resp = node.post("/tasks", json={"image": test_image, "memory": 64 * 1024 * 1024, "cpu": 0.25,
+                                     "portBindings": {"80/tcp": str(host_port)}})
+    assert resp.status_code == 201, resp.text
+    task = resp.json()
+    assert task["nodeId"] in {n.id for n in cluster.nodes}
+    running = _wait_state(cluster, node, task["id"], "running")
+    assert running["ports"] == {"80/tcp": host_port}
+
+    (container,) = _containers(docker_client, task["id"])
+    host_config = container.attrs["HostConfig"]
+    assert host_config["Memory"] == 64 * 1024 * 1024
+    assert host_config["NanoCpus"] == 250_000_000
+    assert container.labels["orion.node"] == task["nodeId"]
+    body = cluster.wait(lambda: requests.get(f"http://127.0.0.1:{host_port}/", timeout=2).text,
+                        15, "the container to answer")
+    assert "hello from orion" in body
+
+    # Every node reads the same task from its own replica.
+    for other in cluster.nodes:
+        assert _task(cluster, other, task["id"])["state"] in ("running", "assigned")
+
+    resp = node.delete(f"/tasks/{task['id']}")
+    assert resp.status_code in (200, 202), resp.text
+    _wait_state(cluster, node, task["id"], "stopped")
+    cluster.wait(lambda: all(c.status != "running" for c in _containers(docker_client, task["id"])),
+                 20, "container stopped")
+
+
+def test_dynamic_port_is_reported_back(cluster, test_image):
+    node = cluster.nodes[0]
+    resp = node.post("/tasks", json={"image": test_image, "memory": 32 * 1024 * 1024,
+                                     "portBindings": {"80/tcp": ""}})
+    assert resp.status_code == 201, resp.text
+    running = _wait_state(cluster, node, resp.json()["id"], "running")
+    port = running["ports"]["80/tcp"]
+    assert isinstance(port, int) and port > 0
+    assert "hello from orion" in requests.get(f"http://127.0.0.1:{port}/", timeout=5).text
+
+
+def test_no_fit_is_pending_with_a_reason(cluster, test_image):
+    resp = cluster.nodes[1].post("/tasks", json={"image": test_image, "memory": 100 * 1024**4})
+    assert resp.status_code == 201, resp.text
+    task_id = resp.json()["id"]
+    task = cluster.wait(lambda: (t := _task(cluster, cluster.nodes[1], task_id))["reason"] and t,
+                        10, "a no-fit reason")
+    assert task["state"] == "pending"
+    assert "free memory" in task["reason"]
+
+
+def test_sigkill_and_restart_keeps_state_and_adopts_containers(cluster, docker_client, test_image):
+    leader = cluster.wait(cluster.leader, 20, "a leader")
+    resp = leader.post("/tasks", json={"image": test_image, "memory": 32 * 1024 * 1024})
+    assert resp.status_code == 201, resp.text
+    task_id = resp.json()["id"]
+    running = _wait_state(cluster, leader, task_id, "running")
+    owner = next(n for n in cluster.nodes if n.id == running["nodeId"])
+    (before,) = _containers(docker_client, task_id)
+
+    cluster.kill(owner)
+    time.sleep(1.0)
+    cluster.restart(owner)
+    # The restarted node still has the task in its own replica...
+    after = _wait_state(cluster, owner, task_id, "running")
+    assert after["nodeId"] == owner.id
+    # ...and adopted the running container instead of starting a second one.
+    time.sleep(2.0)  # two reconcile periods: a duplicate would have been started by now
+    containers = _containers(docker_client, task_id)
+    assert [c.id for c in containers] == [before.id]
+    assert containers[0].status == "running"
+
+
+def test_loss_of_quorum_refuses_writes_with_503(cluster, test_image):
+    survivor = cluster.nodes[0]
+    for node in cluster.nodes[1:]:
+        cluster.kill(node)
+    cluster.wait(lambda: survivor.get("/health", timeout=2).status_code == 503, 20, "health to report no leader")
+    resp = survivor.post("/tasks", json={"image": test_image, "memory": 32 * 1024 * 1024}, timeout=30)
+    assert resp.status_code == 503, resp.text
+    assert "quorum" in resp.json()["error"]
+    # Nothing was half-written: once quorum returns, no task exists from that request.
+    for node in cluster.nodes[1:]:
+        cluster.restart(node)
+    cluster.wait(lambda: survivor.get("/health").status_code == 200, 30, "quorum back")
+    assert survivor.get("/tasks").json() == []
