@@ -155,6 +155,13 @@ def decode(text: str) -> Command:
         raise UnknownCommand(f"unreadable command: {text[:80]!r}") from exc
     if int(body.get("v", 1)) > cls.VERSION:
         raise UnknownCommand(f"{cls.TYPE} v{body['v']} is newer than this node understands (v{cls.VERSION})")
+    try:
+        return cls(**_fields_of(cls, body))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnknownCommand(f"malformed {cls.TYPE}: {exc.__class__.__name__} {exc}") from exc
+
+
+def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"request_id": str(body.get("request_id", ""))}
     if cls is RegisterNode:
         kwargs["node"] = NodeInfo.from_dict(body["node"])
@@ -185,4 +192,4 @@ def decode(text: str) -> Command:
         )
     elif cls is StopTask:
         kwargs["task_id"] = body["task_id"]
-    return cls(**kwargs)
+    return kwargs

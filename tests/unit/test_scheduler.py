@@ -1,0 +1,259 @@
+"""The scheduler: BestFit placement, specific reasons, and properties of a plan.
+
+The properties compare the grouped packer against a plain loop over every node
+(the obvious definition of BestFit), and check what a plan must never do.
+"""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orion.model import NODE_ALIVE, NODE_DEAD, NODE_STATES, NodeInfo, PortBinding, Resources, Task, TaskSpec
+from orion.scheduler import (
+    Fit,
+    NodeUsage,
+    NoFit,
+    fit_score,
+    format_bytes,
+    format_cpu,
+    plan,
+    schedule,
+)
+from orion.state.commands import Placement
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def node(node_id: str, mem_gib: float = 8, cpus: float = 4, status: str = NODE_ALIVE,
+         **labels: str) -> NodeInfo:
+    capacity = Resources(int(mem_gib * GiB), int(cpus * 1000))
+    return NodeInfo(node_id, f"{node_id}:8000", f"{node_id}:9000", capacity=capacity,
+                    labels=tuple(sorted(labels.items())), status=status)
+
+
+def spec(mem_gib: float = 1, cpus: float = 0.5, host_ports: tuple[int, ...] = (),
+         **selectors: str) -> TaskSpec:
+    return TaskSpec("orion/busybox:latest", int(mem_gib * GiB), int(cpus * 1000),
+                    ports=tuple(PortBinding(80 + i, "tcp", p) for i, p in enumerate(host_ports)),
+                    node_selectors=tuple(sorted(selectors.items())))
+
+
+def used(mem_gib: float = 0, cpus: float = 0, ports: tuple[int, ...] = ()) -> NodeUsage:
+    return NodeUsage(Resources(int(mem_gib * GiB), int(cpus * 1000)), frozenset((p, "tcp") for p in ports))
+
+
+# -- examples ------------------------------------------------------------------------
+
+
+def test_best_fit_prefers_the_node_that_ends_up_fullest():
+    nodes = [node("a"), node("b"), node("c")]
+    decision = schedule(spec(2, 1), nodes, {"b": used(4, 2)})
+    assert isinstance(decision, Fit) and decision.node_id == "b"
+
+
+def test_equal_scores_go_to_the_lowest_node_id_whatever_the_input_order():
+    decision = schedule(spec(), [node("n3"), node("n1"), node("n2")], {})
+    assert decision == schedule(spec(), [node("n1"), node("n2"), node("n3")], {})
+    assert isinstance(decision, Fit) and decision.node_id == "n1"
+
+
+def test_a_full_node_scores_one_and_an_untouched_one_nearly_zero():
+    cap = Resources(8 * GiB, 4000)
+    assert fit_score(cap, cap) == 1.0
+    assert fit_score(cap, Resources()) == 0.0
+    assert 0 < fit_score(cap, Resources(GiB, 500)) < fit_score(cap, Resources(4 * GiB, 2000)) < 1
+
+
+def test_only_alive_nodes_are_used():
+    nodes = [node("a", status=NODE_DEAD), node("b", status="suspect"), node("c")]
+    assert schedule(spec(), nodes, {}) == Fit("c", schedule(spec(), [node("c")], {}).score)
+
+
+def test_no_nodes_at_all():
+    assert schedule(spec(), [], {}) == NoFit("no alive nodes: none are registered")
+
+
+def test_no_alive_nodes_counts_the_others():
+    nodes = [node("a", status=NODE_DEAD), node("b", status=NODE_DEAD), node("c", status="left")]
+    assert schedule(spec(), nodes, {}) == NoFit("no alive nodes (2 dead, 1 left)")
+
+
+def test_selector_is_matched_against_labels():
+    nodes = [node("a", disk="hdd"), node("b", disk="ssd", zone="z1")]
+    assert schedule(spec(disk="ssd"), nodes, {}).node_id == "b"
+    assert schedule(spec(disk="nvme"), nodes, {}) == NoFit("no alive node matches selector disk=nvme")
+
+
+def test_host_port_taken_everywhere():
+    nodes = [node("a"), node("b")]
+    usage = {"a": used(ports=(8080,)), "b": used(ports=(8080, 9090))}
+    assert schedule(spec(host_ports=(8080,)), nodes, usage) == NoFit(
+        "host port 8080/tcp is taken on every eligible node")
+    assert schedule(spec(host_ports=(9090,)), nodes, usage).node_id == "a"
+
+
+def test_memory_reason_names_the_largest_free_node():
+    nodes = [node("node1", 4), node("node2", 8), node("node3", 8)]
+    decision = schedule(spec(100), nodes, {"node2": used(0.9), "node3": used(2)})
+    assert decision == NoFit("no node has 100.0 GiB free memory; largest free: node2 7.1 GiB")
+
+
+def test_cpu_reason_names_the_most_free_node():
+    nodes = [node("a", cpus=2), node("b", cpus=4)]
+    decision = schedule(spec(1, 8), nodes, {"b": used(cpus=2.5)})
+    assert decision == NoFit("no node has 8 CPUs free; most free: a 2 CPUs")
+
+
+def test_memory_on_one_node_and_cpu_on_another_is_not_a_fit():
+    nodes = [node("roomy", 16, 1), node("fast", 1, 16)]
+    decision = schedule(spec(4, 4), nodes, {})
+    assert isinstance(decision, NoFit)
+    assert decision.reason.startswith("no node has both 4.0 GiB memory and 4 CPUs free")
+    assert "roomy" in decision.reason and "fast" in decision.reason
+
+
+def test_human_units():
+    assert format_bytes(100 * GiB) == "100.0 GiB"
+    assert format_bytes(512 * MiB) == "512.0 MiB"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(12) == "12 B"
+    assert format_cpu(1000) == "1 CPU"
+    assert format_cpu(1500) == "1.5 CPUs"
+    assert format_cpu(250) == "0.25 CPUs"
+
+
+def test_a_plan_sees_its_own_earlier_placements():
+    tasks = [Task(f"t{i}", spec(3, 1), generation=i % 2) for i in range(4)]
+    placements, refused = plan(tasks, [node("a", 8), node("b", 4)], {})
+    # b ends fuller with the first (3 of 4 GiB); then a takes two (6 of 8); the fourth fits nowhere.
+    assert placements == [Placement("t0", "b", 0), Placement("t1", "a", 1), Placement("t2", "a", 0)]
+    assert refused == {"t3": "no node has 3.0 GiB free memory; largest free: a 2.0 GiB"}
+
+
+def test_reasons_in_a_plan_quote_the_figures_at_that_point():
+    tasks = [Task("big1", spec(6)), Task("small", spec(2)), Task("big2", spec(6))]
+    _, refused = plan(tasks, [node("a", 4)], {})
+    assert refused == {"big1": "no node has 6.0 GiB free memory; largest free: a 4.0 GiB",
+                       "big2": "no node has 6.0 GiB free memory; largest free: a 2.0 GiB"}
+
+
+def test_a_plan_never_gives_one_host_port_twice_on_a_node():
+    tasks = [Task(f"t{i}", spec(0.1, 0, host_ports=(8080,))) for i in range(3)]
+    placements, refused = plan(tasks, [node("a"), node("b")], {})
+    assert sorted(p.node_id for p in placements) == ["a", "b"]
+    assert refused == {"t2": "host port 8080/tcp is taken on every eligible node"}
+
+
+# -- properties ----------------------------------------------------------------------
+
+labels = st.fixed_dictionaries({}, optional={"disk": st.sampled_from(["ssd", "hdd"]),
+                                             "zone": st.sampled_from(["a", "b"])})
+port_sets = st.sets(st.sampled_from([80, 8080, 9090]), max_size=2)
+
+
+@st.composite
+def clusters(draw):
+    count = draw(st.integers(0, 8))
+    nodes, usage = [], {}
+    for i in range(count):
+        cap = Resources(draw(st.sampled_from([1, 2, 4, 8])) * GiB,
+                        draw(st.sampled_from([0, 1000, 2000, 4000])))
+        status = draw(st.sampled_from([NODE_ALIVE] * 4 + list(NODE_STATES)))
+        nodes.append(NodeInfo(f"n{i}", "", "", capacity=cap, labels=tuple(sorted(draw(labels).items())),
+                              status=status))
+        if draw(st.booleans()):
+            frac = draw(st.sampled_from([0, 0.25, 0.5, 1.0, 1.25]))  # 1.25: capacity shrank under it
+            usage[f"n{i}"] = NodeUsage(Resources(int(cap.memory * frac), int(cap.cpu_millis * frac)),
+                                       frozenset((p, "tcp") for p in draw(port_sets)))
+    return nodes, usage
+
+
+@st.composite
+def task_lists(draw):
+    tasks = []
+    for i in range(draw(st.integers(0, 25))):
+        s = TaskSpec("img", draw(st.sampled_from([0, GiB // 4, GiB // 2, GiB, 3 * GiB])),
+                     draw(st.sampled_from([0, 250, 500, 1000, 2000])),
+                     ports=tuple(PortBinding(1000 + j, "tcp", p)
+                                 for j, p in enumerate(sorted(draw(port_sets)))),
+                     node_selectors=tuple(sorted(draw(labels).items())))
+        tasks.append(Task(f"t{i}", s, generation=draw(st.integers(0, 3))))
+    return tasks
+
+
+def fits(s: TaskSpec, n: NodeInfo, u: NodeUsage) -> bool:
+    free = n.capacity - u.used
+    return (n.status == NODE_ALIVE and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
+            and set(s.node_selectors) <= set(n.labels))
+
+
+def reference_plan(tasks, nodes, usage):
+    """BestFit by its definition: score every feasible node, highest score, then lowest id."""
+    use = {n.id: usage.get(n.id, NodeUsage()) for n in nodes}
+    placements, refused = [], []
+    for t in tasks:
+        feasible = [n for n in nodes if fits(t.spec, n, use[n.id])]
+        if not feasible:
+            refused.append(t.id)
+            continue
+        best = min(feasible, key=lambda n: (-fit_score(n.capacity, use[n.id].used + t.spec.resources), n.id))
+        use[best.id] = use[best.id].plus(t.spec)
+        placements.append(Placement(t.id, best.id, t.generation))
+    return placements, refused
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters(), task_lists())
+def test_plan_is_best_fit_by_definition(cluster, tasks):
+    nodes, usage = cluster
+    placements, refused = plan(tasks, nodes, usage)
+    want_placed, want_refused = reference_plan(tasks, nodes, usage)
+    assert placements == want_placed
+    assert list(refused) == want_refused
+    assert all(reason for reason in refused.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters(), task_lists())
+def test_plan_never_over_commits_and_respects_selectors_and_ports(cluster, tasks):
+    nodes, usage = cluster
+    by_id = {n.id: n for n in nodes}
+    specs = {t.id: t.spec for t in tasks}
+    placements, refused = plan(tasks, nodes, usage)
+    use = {n.id: usage.get(n.id, NodeUsage()) for n in nodes}
+    placed = set()
+    for p in placements:
+        n, s = by_id[p.node_id], specs[p.task_id]
+        assert fits(s, n, use[n.id]), f"{p} does not fit"
+        use[n.id] = use[n.id].plus(s)
+        placed.add(p.task_id)
+    assert placed.isdisjoint(refused) and placed | set(refused) == set(specs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters(), task_lists())
+def test_no_fit_only_when_truly_nothing_fits(cluster, tasks):
+    nodes, usage = cluster
+    placements, refused = plan(tasks, nodes, usage)
+    where = {p.task_id: p.node_id for p in placements}
+    use = {n.id: usage.get(n.id, NodeUsage()) for n in nodes}
+    for t in tasks:
+        if t.id in refused:
+            assert not any(fits(t.spec, n, use[n.id]) for n in nodes), refused[t.id]
+        else:
+            use[where[t.id]] = use[where[t.id]].plus(t.spec)
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters(), task_lists(), st.randoms(use_true_random=False))
+def test_plan_is_deterministic_and_ignores_node_order(cluster, tasks, rnd: random.Random):
+    nodes, usage = cluster
+    first = plan(tasks, nodes, usage)
+    shuffled = list(nodes)
+    rnd.shuffle(shuffled)
+    assert plan(tasks, nodes, usage) == first
+    assert plan(tasks, shuffled, dict(reversed(list(usage.items())))) == first
