@@ -1,0 +1,94 @@
+"""How replicated records look over HTTP: camelCase JSON, CPU in cores.
+
+Pure functions from model values to plain dicts, so the wire format is decided
+in one place and tested without a server. Internally CPU is millicores and
+ports are PortBindings; users think in cores and ``{"80/tcp": 8080}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orion.model import NodeInfo, Resources, Task
+
+
+def cores(millis: int) -> float:
+    """Millicores as cores for display (500 -> 0.5)."""
+    return millis / 1000
+
+
+def resources_view(res: Resources) -> dict[str, Any]:
+    return {"memory": res.memory, "cpu": cores(res.cpu_millis)}
+
+
+def task_ports(task: Task) -> dict[str, int | None]:
+    """Each published port with its host port: the one the node reported once it runs,
+    else the static one asked for, else None (dynamic, not yet known)."""
+    actual = dict(task.host_ports)
+    return {p.key: actual.get(p.key, p.host_port) for p in task.spec.ports}
+
+
+def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
+    """The task as the API shows it; ``detail`` adds what only ``inspect`` needs (env, command...)."""
+    spec = task.spec
+    view: dict[str, Any] = {
+        "id": task.id,
+        "name": spec.name,
+        "image": spec.image,
+        "state": task.state,
+        "desired": task.desired,
+        "nodeId": task.node_id,
+        "ports": task_ports(task),
+        "reason": task.reason,
+        "memory": spec.memory,
+        "cpu": cores(spec.cpu_millis),
+        "generation": task.generation,
+        "createdIndex": task.created_index,
+        "updatedIndex": task.updated_index,
+        "restarts": task.restarts,
+        "exitCode": task.exit_code,
+    }
+    if detail:
+        view.update(
+            containerId=task.container_id,
+            command=list(spec.command) if spec.command is not None else None,
+            env=dict(spec.env),
+            nodeSelectors=dict(spec.node_selectors),
+            restartPolicy=spec.restart_policy,
+            pullPolicy=spec.pull_policy,
+            count=spec.count,
+        )
+    return view
+
+
+def _port_label(port: Any) -> str:
+    if isinstance(port, tuple) and len(port) == 2:
+        return f"{port[0]}/{port[1]}"
+    return str(port)
+
+
+def node_view(
+    node: NodeInfo,
+    used: Resources,
+    ports: Iterable[Any],
+    leader_raft_addr: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A registered node with what is reserved on it; ``extra`` (gossip's view) is merged last."""
+    view: dict[str, Any] = {
+        "id": node.id,
+        "apiAddr": node.api_addr,
+        "raftAddr": node.raft_addr,
+        "gossipAddr": node.gossip_addr,
+        "status": node.status,
+        "labels": dict(node.labels),
+        "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
+        "capacity": resources_view(node.capacity),
+        "used": resources_view(used),
+        "free": resources_view(node.capacity - used),
+        "portsInUse": sorted(_port_label(p) for p in ports),
+    }
+    if extra:
+        view.update(extra)
+    return view

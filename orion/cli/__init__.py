@@ -1,0 +1,1 @@
+"""The ``orion`` command line: a thin HTTP client of the API, plus ``orion agent``."""

@@ -1,0 +1,131 @@
+"""A small HTTP client of the Orion API, used by the CLI (and handy in scripts).
+
+Every failure becomes a :class:`ClientError` whose message a person can act on:
+the CLI prints it as is, never a traceback. ``requests`` is the only I/O here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+DEFAULT_ADDR = "http://127.0.0.1:8000"
+# POST /tasks may wait for a Raft commit (write_timeout, 5 s) and a placement (2 s)
+# on the server: the client waits well beyond both before giving up.
+DEFAULT_TIMEOUT = 30.0
+
+
+class ClientError(Exception):
+    """Something the user must fix or retry; ``status`` is the HTTP code (None: no answer)."""
+
+    def __init__(self, message: str, status: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+def normalize_addr(addr: str) -> str:
+    """``127.0.0.1:8000`` -> ``http://127.0.0.1:8000``: people type what the agent prints."""
+    addr = addr.strip().rstrip("/")
+    if "://" not in addr:
+        addr = "http://" + addr
+    return addr
+
+
+def _reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    lowered = text.lower()
+    for needle, short in (("connection refused", "connection refused"),
+                          ("name or service not known", "unknown host"),
+                          ("nodename nor servname", "unknown host"),
+                          ("no route to host", "no route to host"),
+                          ("network is unreachable", "network unreachable"),
+                          ("connection reset", "connection reset"),
+                          ("remote end closed", "connection closed without an answer")):
+        if needle in lowered:
+            return short
+    return text.split(":")[-1].strip(" )'\"") or type(exc).__name__
+
+
+class OrionClient:
+    """One method per API call; each returns the decoded JSON answer."""
+
+    def __init__(self, addr: str = DEFAULT_ADDR, token: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, session: requests.Session | None = None) -> None:
+        self.addr = normalize_addr(addr)
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
+                accept: tuple[int, ...] = ()) -> tuple[int, Any]:
+        """Send one request; return (status, JSON). A status >= 400 not in ``accept`` raises."""
+        url = self.addr + path
+        try:
+            resp = self._session.request(method, url, json=body, timeout=self.timeout,
+                                         headers={**self._headers, **(headers or {})})
+        except requests.exceptions.InvalidURL as exc:
+            raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
+                from None
+        except requests.exceptions.MissingSchema:
+            raise ClientError(f"--addr {self.addr!r} needs a scheme; use http://HOST:PORT") from None
+        except requests.exceptions.Timeout:
+            raise ClientError(
+                f"Orion at {self.addr} did not answer within {self.timeout:g}s; the cluster may be electing "
+                "a leader or overloaded: check `orion status`, or raise --timeout"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise ClientError(
+                f"cannot reach Orion at {self.addr}: {_reason(exc)}. Is `orion agent` running? "
+                "Set --addr or ORION_ADDR."
+            ) from None
+        except requests.RequestException as exc:
+            raise ClientError(f"request to {url} failed: {exc}") from None
+        try:
+            data = resp.json()
+        except ValueError:
+            raise ClientError(
+                f"{method} {url} answered {resp.status_code} without JSON; is {self.addr} an Orion agent?",
+                resp.status_code,
+            ) from None
+        if resp.status_code >= 400 and resp.status_code not in accept:
+            message = data.get("error") if isinstance(data, dict) else None
+            field = data.get("field") if isinstance(data, dict) else None
+            if resp.status_code == 401 and "Authorization" not in self._headers:
+                message = f"{message or 'unauthorized'} (this cluster needs --token or ORION_API_TOKEN)"
+            raise ClientError(message or f"{method} {path} failed with HTTP {resp.status_code}",
+                              resp.status_code, field)
+        return resp.status_code, data
+
+    def run(self, spec: dict[str, Any], idempotency_key: str | None = None) -> Any:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.request("POST", "/tasks", body=spec, headers=headers)[1]
+
+    def tasks(self, state: str | None = None) -> list[dict[str, Any]]:
+        path = "/tasks" + (f"?state={state}" if state else "")
+        return self.request("GET", path)[1]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/tasks/{_path_segment(task_id)}")[1]
+
+    def stop(self, task_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/tasks/{_path_segment(task_id)}")[1]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/nodes")[1]
+
+    def raft(self) -> dict[str, Any]:
+        return self.request("GET", "/raft")[1]
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, body): 503 is an answer here, not an error."""
+        status, body = self.request("GET", "/health", accept=(503,))
+        return status == 200, body
+
+
+def _path_segment(value: str) -> str:
+    return requests.utils.quote(value, safe="")

@@ -1,0 +1,261 @@
+"""``orion``: the command line. Client commands talk HTTP to any node's API.
+
+Exit codes: 0 done, 1 the cluster refused or could not be reached (the message
+says why and what to do), 2 the command line itself is wrong (click's usage
+errors). No command ever prints a traceback for an expected failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from orion.cli import render
+from orion.cli.agent_cmd import agent
+from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
+from orion.model import PULL_POLICIES, RESTART_POLICIES, TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class Settings:
+    addr: str
+    token: str | None
+    as_json: bool
+    timeout: float
+
+    def client(self) -> OrionClient:
+        return OrionClient(self.addr, self.token, self.timeout)
+
+
+class OrionError(click.ClickException):
+    """An expected failure: printed as ``Error: ...`` with exit code 1, no traceback."""
+
+    exit_code = 1
+
+
+def _fail(exc: ClientError) -> OrionError:
+    text = exc.message
+    if exc.field and not text.startswith(f"{exc.field}:"):
+        text += f" (field: {exc.field})"
+    return OrionError(text)
+
+
+def _settings(ctx: click.Context, as_json: bool) -> Settings:
+    base: Settings = ctx.find_object(Settings) or Settings(DEFAULT_ADDR, None, False, DEFAULT_TIMEOUT)
+    return Settings(base.addr, base.token, base.as_json or as_json, base.timeout)
+
+
+def _emit(settings: Settings, data: Any, human: Callable[[], str]) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False) if settings.as_json else human())
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--addr", envvar="ORION_ADDR", default=DEFAULT_ADDR, show_default=True,
+              help="Any node's API address (ORION_ADDR).")
+@click.option("--token", envvar="ORION_API_TOKEN", default=None, help="API bearer token (ORION_API_TOKEN).")
+@json_option
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for an answer.")
+@click.pass_context
+def main(ctx: click.Context, addr: str, token: str | None, as_json: bool, timeout: float) -> None:
+    """Orion: run containers on a cluster with replicated desired state."""
+    ctx.obj = Settings(addr, token or None, as_json, timeout)
+
+
+main.add_command(agent)
+
+
+# -- option parsing (usage errors, exit 2) --------------------------------------------------------
+def parse_publish(values: tuple[str, ...]) -> dict[str, str]:
+    """``-p 8080:80``, ``-p 80`` (dynamic host port), ``-p 53:53/udp`` -> portBindings."""
+    bindings: dict[str, str] = {}
+    for value in values:
+        spec, _, proto = value.partition("/")
+        proto = proto or "tcp"
+        parts = spec.split(":")
+        if len(parts) > 2:
+            raise click.BadParameter(f"{value!r}: binding a host IP is not supported; use HOST_PORT:PORT",
+                                     param_hint="-p")
+        host, container = (parts if len(parts) == 2 else ["", parts[0]])
+        if not container.isdigit() or (host and not host.isdigit()):
+            raise click.BadParameter(f"{value!r}: write [HOST_PORT:]CONTAINER_PORT[/tcp|udp], e.g. 8080:80",
+                                     param_hint="-p")
+        key = f"{container}/{proto}"
+        if key in bindings:
+            raise click.BadParameter(f"{key} is published twice", param_hint="-p")
+        bindings[key] = host
+    return bindings
+
+
+def parse_pairs(values: tuple[str, ...], hint: str, from_env: bool = False) -> dict[str, str]:
+    """``KEY=VALUE`` pairs; with ``from_env`` a bare ``KEY`` takes this shell's value, as docker does."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep:
+            if from_env and key in os.environ:
+                val = os.environ[key]
+            else:
+                raise click.BadParameter(f"{value!r}: write KEY=VALUE", param_hint=hint)
+        if not key:
+            raise click.BadParameter(f"{value!r}: the key is empty", param_hint=hint)
+        pairs[key] = val
+    return pairs
+
+
+def _number_or_text(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+# -- commands -------------------------------------------------------------------------------------
+@main.command(context_settings={"allow_interspersed_args": True})
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--name", help="A name for the task.")
+@click.option("-m", "--memory", required=True, help="Memory limit: bytes or 100M, 1G, 512Mi (at least 6M).")
+@click.option("--cpu", help="CPU cores, e.g. 0.5.")
+@click.option("-p", "--publish", multiple=True, help="[HOST_PORT:]PORT[/udp]; no HOST_PORT = any free port.")
+@click.option("-e", "--env", multiple=True, help="KEY=VALUE (or KEY to pass this shell's value).")
+@click.option("--selector", multiple=True, help="Only on nodes labelled KEY=VALUE (repeatable).")
+@click.option("--restart", type=click.Choice(RESTART_POLICIES), help="Restart policy (default never).")
+@click.option("--pull", type=click.Choice(PULL_POLICIES), help="Image pull policy (default if-not-present).")
+@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True, help="Replicas.")
+@click.option("--idempotency-key", help="Retrying with the same key never creates a second task.")
+@json_option
+@click.pass_context
+def run(ctx: click.Context, image: str, command: tuple[str, ...], name: str | None, memory: str,
+        cpu: str | None, publish: tuple[str, ...], env: tuple[str, ...], selector: tuple[str, ...],
+        restart: str | None, pull: str | None, count: int, idempotency_key: str | None,
+        as_json: bool) -> None:
+    """Run IMAGE on the cluster; arguments after `--` are its command.
+
+    Prints the task id (several with --count) on stdout, where it went on stderr.
+    """
+    settings = _settings(ctx, as_json)
+    body: dict[str, Any] = {"image": image, "memory": _number_or_text(memory)}
+    if cpu is not None:
+        body["cpu"] = _number_or_text(cpu)
+    if name:
+        body["name"] = name
+    if command:
+        body["command"] = list(command)
+    if env:
+        body["env"] = parse_pairs(env, "-e", from_env=True)
+    if publish:
+        body["portBindings"] = parse_publish(publish)
+    if selector:
+        body["nodeSelectors"] = parse_pairs(selector, "--selector")
+    if restart:
+        body["restartPolicy"] = restart
+    if pull:
+        body["pullPolicy"] = pull
+    if count != 1:
+        body["count"] = count
+    try:
+        answer = settings.client().run(body, idempotency_key)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    if settings.as_json:
+        _emit(settings, answer, str)
+        return
+    for task in answer if isinstance(answer, list) else [answer]:
+        click.echo(task["id"])
+        click.echo(render.task_summary(task), err=True)
+
+
+@main.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Include stopped, failed and completed tasks.")
+@json_option
+@click.pass_context
+def ps(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List tasks (running and waiting ones; --all for every task)."""
+    settings = _settings(ctx, as_json)
+    try:
+        tasks = settings.client().tasks()
+    except ClientError as exc:
+        raise _fail(exc) from None
+    if not show_all:
+        tasks = [t for t in tasks if t.get("state") not in TERMINAL_STATES]
+    _emit(settings, tasks, lambda: render.tasks_table(tasks))
+
+
+@main.command()
+@click.argument("task_id")
+@click.pass_context
+def inspect(ctx: click.Context, task_id: str) -> None:
+    """Show everything about one task, as JSON."""
+    try:
+        task = _settings(ctx, False).client().task(task_id)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    click.echo(json.dumps(task, indent=2))
+
+
+@main.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def stop(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
+    """Stop tasks; their nodes stop the containers. Prints each id once asked."""
+    settings = _settings(ctx, as_json)
+    client = settings.client()
+    answers, failures = [], []
+    for task_id in task_ids:
+        try:
+            answers.append(client.stop(task_id))
+        except ClientError as exc:
+            failures.append(_fail(exc).message)
+    if settings.as_json:
+        _emit(settings, answers[0] if len(task_ids) == 1 and answers else answers, str)
+    else:
+        for task in answers:
+            click.echo(task["id"])
+            click.echo(render.task_summary(task), err=True)
+    if failures:
+        raise OrionError("; ".join(failures))
+
+
+@main.command()
+@json_option
+@click.pass_context
+def nodes(ctx: click.Context, as_json: bool) -> None:
+    """List registered nodes with capacity, use and the Raft leader."""
+    settings = _settings(ctx, as_json)
+    try:
+        found = settings.client().nodes()
+    except ClientError as exc:
+        raise _fail(exc) from None
+    _emit(settings, found, lambda: render.nodes_table(found))
+
+
+@main.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Cluster health: leader, this node's Raft view, nodes and tasks. Exit 1 without a leader."""
+    settings = _settings(ctx, as_json)
+    client = settings.client()
+    try:
+        healthy, health = client.health()
+        raft = client.raft()
+        found = client.nodes()
+        counts = render.count_states(client.tasks())
+    except ClientError as exc:
+        raise _fail(exc) from None
+    data = {"healthy": healthy, "health": health, "raft": raft, "nodes": found, "tasks": counts}
+    _emit(settings, data, lambda: render.status_text(healthy, health, raft, found, counts))
+    if not healthy:
+        ctx.exit(1)
