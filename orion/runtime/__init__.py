@@ -1,0 +1,101 @@
+"""What a node's container runtime looks like to the reconciler.
+
+The reconciler plans over plain :class:`ContainerState` values and asks a
+:class:`Runtime` to act; ``orion.runtime.docker.DockerRuntime`` is the real
+adapter (the docker SDK stays inside it). This module imports no SDK, so the
+pure planner and its tests load without docker installed.
+
+Containers carry their identity in labels (``orion.task``, ``orion.node``,
+``orion.generation``, ``orion.managed``), not in a local database: after an
+agent restart, listing the engine is enough to adopt what already runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from orion.model import Resources, Task
+
+LABEL_TASK = "orion.task"
+LABEL_NODE = "orion.node"
+LABEL_GENERATION = "orion.generation"
+LABEL_MANAGED = "orion.managed"
+
+# Engine statuses, grouped by what the reconciler does with them. ``paused`` and
+# ``restarting`` still hold the task's process, so they count as running.
+LIVE_STATUSES = frozenset({"running", "paused", "restarting"})
+FINISHED_STATUSES = frozenset({"exited", "dead"})
+CREATED_STATUS = "created"
+REMOVING_STATUS = "removing"
+
+
+class RuntimeFailure(Exception):
+    """The runtime could not do what was asked. ``str()`` is a short reason fit
+    for a task's ``reason`` field: never an SDK traceback."""
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One managed container as the engine reports it, at one moment."""
+
+    container_id: str
+    task_id: str
+    generation: int
+    status: str
+    exit_code: int | None = None
+    host_ports: tuple[tuple[str, int], ...] = ()
+    error: str = ""
+    name: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+def container_name(task_id: str, generation: int) -> str:
+    """Unique per placement, so an older generation never collides with a newer one."""
+    return f"orion-{task_id}-g{generation}"
+
+
+class Runtime(Protocol):
+    """The container operations a node needs. Implementations raise RuntimeFailure."""
+
+    def start(self, task: Task, node_id: str) -> ContainerState:
+        """Create and start the task's container; return its state after start."""
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout``); a gone container is not an error."""
+
+    def remove(self, container_id: str) -> None:
+        """Remove the container; a gone container is not an error."""
+
+    def list_managed(self, node_id: str) -> Sequence[ContainerState]:
+        """Every Orion container of ``node_id``, in any status."""
+
+    def engine_capacity(self) -> Resources:
+        """Memory and CPU the engine sees."""
+
+    def ping(self) -> bool:
+        """True when the engine answers."""
+
+
+__all__ = [
+    "CREATED_STATUS",
+    "FINISHED_STATUSES",
+    "LABEL_GENERATION",
+    "LABEL_MANAGED",
+    "LABEL_NODE",
+    "LABEL_TASK",
+    "LIVE_STATUSES",
+    "REMOVING_STATUS",
+    "ContainerState",
+    "Runtime",
+    "RuntimeFailure",
+    "container_name",
+]

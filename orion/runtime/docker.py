@@ -1,0 +1,317 @@
+"""The Docker engine adapter: the only module that talks to the docker SDK.
+
+It uses the SDK's low-level API so that each engine call is visible here and
+every failure can be turned into a short :class:`RuntimeFailure` reason (a
+task's ``reason`` is shown to users; an SDK traceback is not a reason).
+
+The engine's own restart policy is always ``no``: Orion decides restarts, and
+an engine that restarted containers behind its back would make the reported
+state lie.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import requests
+from docker.errors import APIError, NotFound
+from docker.utils import parse_repository_tag
+
+from orion.model import Resources, Task
+from orion.runtime import (
+    FINISHED_STATUSES,
+    LABEL_GENERATION,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_TASK,
+    ContainerState,
+    RuntimeFailure,
+    container_name,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A reason lands in the replicated task record and in API answers: keep it a line.
+_MAX_REASON = 300
+
+
+def _short(exc: BaseException) -> str:
+    """The engine's own sentence when it gave one, else the exception text, one line."""
+    text = ""
+    if isinstance(exc, APIError):
+        text = str(exc.explanation or "")
+    text = text or str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def _parse_ports(ports: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
+    """``NetworkSettings.Ports`` -> (("80/tcp", 49153), ...). Prefers the IPv4
+    binding: the engine lists the same port once per address family."""
+    out: dict[str, int] = {}
+    for key, bindings in (ports or {}).items():
+        if not bindings:
+            continue
+        chosen = next((b for b in bindings if ":" not in (b.get("HostIp") or "")), bindings[0])
+        try:
+            out[key] = int(chosen["HostPort"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(sorted(out.items()))
+
+
+def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
+    """Turn ``docker inspect`` output into a ContainerState (pure; unit-testable)."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    state = attrs.get("State") or {}
+    status = str(state.get("Status") or "unknown")
+    error = str(state.get("Error") or "")
+    if state.get("OOMKilled"):
+        error = "; ".join(filter(None, ["killed: out of memory", error]))
+    try:
+        generation = int(labels.get(LABEL_GENERATION, -1))
+    except ValueError:
+        generation = -1
+    return ContainerState(
+        container_id=str(attrs.get("Id", "")),
+        task_id=str(labels.get(LABEL_TASK, "")),
+        generation=generation,
+        status=status,
+        exit_code=int(state.get("ExitCode", 0)) if status in FINISHED_STATUSES else None,
+        host_ports=_parse_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
+        error=error,
+        name=str(attrs.get("Name", "")).lstrip("/"),
+    )
+
+
+class DockerRuntime:
+    """Runs tasks as containers on one Docker engine.
+
+    The client is created on first use, so an agent can start before its
+    engine and report "engine unreachable" instead of dying. Thread-safe as the
+    SDK is (one requests session); the reconciler calls it from one thread.
+    """
+
+    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True) -> None:
+        self.docker_host = docker_host
+        self._timeout = timeout
+        # The engine's tiny init as PID 1 forwards SIGTERM and reaps zombies: without it
+        # a program that ignores signals as PID 1 (busybox httpd does) is only ever killed
+        # after the full stop timeout, and every stop reports exit 137.
+        self._init = init
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _api(self) -> docker.APIClient:
+        with self._lock:
+            if self._client is None:
+                with self._wrap(f"connect to docker engine at {self.docker_host}"):
+                    self._client = docker.DockerClient(base_url=self.docker_host, timeout=int(self._timeout))
+            return self._client.api
+
+    def _failure(self, what: str, exc: BaseException) -> RuntimeFailure:
+        """One short sentence for any SDK/transport error; an unreachable engine says so."""
+        if isinstance(exc, RuntimeFailure):
+            return exc
+        if isinstance(exc, requests.ConnectionError | ConnectionError):
+            return RuntimeFailure(f"{what}: docker engine unreachable at {self.docker_host}: {_short(exc)}")
+        return RuntimeFailure(f"{what}: {_short(exc)}")
+
+    @contextmanager
+    def _wrap(self, what: str) -> Iterator[None]:
+        """Turn every SDK/transport error into a RuntimeFailure saying what failed."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; none may escape
+            raise self._failure(what, exc) from None
+
+    def _call(self, what: str, fn: Callable[[docker.APIClient], T]) -> T:
+        api = self._api()
+        with self._wrap(what):
+            return fn(api)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # -- engine ---------------------------------------------------------------
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._call("ping", lambda api: api.ping()))
+        except RuntimeFailure:
+            return False
+
+    def engine_capacity(self) -> Resources:
+        info = self._call("engine info", lambda api: api.info())
+        return Resources(memory=int(info.get("MemTotal", 0)), cpu_millis=int(info.get("NCPU", 0)) * 1000)
+
+    # -- images ---------------------------------------------------------------
+
+    def _image_present(self, image: str) -> bool:
+        api = self._api()
+        try:
+            api.inspect_image(image)
+        except NotFound:
+            return False
+        except Exception as exc:  # noqa: BLE001 - reported as a reason, never a traceback
+            raise self._failure(f"inspect image {image}", exc) from None
+        return True
+
+    def _pull(self, image: str) -> None:
+        repo, tag = parse_repository_tag(image)
+        api = self._api()
+        # stream=True: errors arrive as JSON lines in a 200 answer, so read them all.
+        for line in api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+            if isinstance(line, dict) and line.get("error"):
+                raise RuntimeFailure(" ".join(str(line["error"]).split())[:_MAX_REASON])
+
+    def ensure_image(self, image: str, pull_policy: str) -> None:
+        """Make ``image`` available locally as the task's pull policy says."""
+        if pull_policy == "never":
+            if not self._image_present(image):
+                raise RuntimeFailure(f"image {image} not found locally (pull policy never)")
+            return
+        if pull_policy == "if-not-present" and self._image_present(image):
+            return
+        try:
+            self._pull(image)
+        except Exception as exc:  # noqa: BLE001
+            detail = _short(exc)
+            if pull_policy == "always":
+                raise RuntimeFailure(f"pull of image {image} failed (pull policy always): {detail}") from None
+            raise RuntimeFailure(f"image {image} not found locally and pull failed: {detail}") from None
+        if not self._image_present(image):
+            raise RuntimeFailure(f"image {image} not found locally and pull did not provide it")
+
+    # -- containers -----------------------------------------------------------
+
+    def inspect(self, container_id: str) -> ContainerState | None:
+        """The container's state, or None when it is gone."""
+        api = self._api()
+        try:
+            attrs = api.inspect_container(container_id)
+        except NotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure(f"inspect container {container_id[:12]}", exc) from None
+        return state_from_inspect(attrs)
+
+    def start(self, task: Task, node_id: str) -> ContainerState:
+        """Create and start the task's container; return what the engine reports after start.
+
+        Idempotent per (task, generation): a container of that name that is
+        already live is adopted; a dead leftover (agent crashed between create
+        and start) is removed and created afresh.
+        """
+        spec = task.spec
+        self.ensure_image(spec.image, spec.pull_policy)
+        name = container_name(task.id, task.generation)
+        labels = {
+            LABEL_TASK: task.id,
+            LABEL_NODE: node_id,
+            LABEL_GENERATION: str(task.generation),
+            LABEL_MANAGED: "1",
+        }
+        api = self._api()
+        with self._wrap(f"create container {name}"):
+            host_config = api.create_host_config(
+                mem_limit=spec.memory or None,
+                # Same as the limit: no swap beyond what the scheduler reserved.
+                memswap_limit=spec.memory or None,
+                nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis > 0 else None,
+                port_bindings={p.key: p.host_port for p in spec.ports} or None,
+                restart_policy={"Name": "no"},
+                init=self._init or None,
+            )
+        create_kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "command": list(spec.command) if spec.command is not None else None,
+            "name": name,
+            "labels": labels,
+            "environment": dict(spec.env) or None,
+            "ports": [(p.container_port, p.protocol) for p in spec.ports] or None,
+            "host_config": host_config,
+            "detach": True,
+        }
+        container_id = self._create(name, create_kwargs, task)
+        if isinstance(container_id, ContainerState):
+            return container_id
+        try:
+            api.start(container_id)
+        except Exception as exc:  # noqa: BLE001
+            reason = _short(exc)
+            self._remove_quietly(container_id)
+            raise RuntimeFailure(f"start of {name} failed: {reason}") from None
+        state = self.inspect(container_id)
+        if state is None:
+            raise RuntimeFailure(f"container {name} vanished right after start")
+        return state
+
+    def _create(self, name: str, kwargs: dict[str, Any], task: Task) -> str | ContainerState:
+        api = self._api()
+        for attempt in (1, 2):
+            try:
+                return str(api.create_container(**kwargs)["Id"])
+            except APIError as exc:
+                if exc.status_code != 409 or attempt == 2:
+                    raise self._failure(f"create container {name}", exc) from None
+            except Exception as exc:  # noqa: BLE001
+                raise self._failure(f"create container {name}", exc) from None
+            existing = self.inspect(name)
+            if existing is not None and existing.live and existing.task_id == task.id:
+                return existing
+            if existing is not None:
+                self._remove_quietly(existing.container_id)
+        raise AssertionError("unreachable")
+
+    def _remove_quietly(self, container_id: str) -> None:
+        try:
+            self.remove(container_id)
+        except RuntimeFailure as exc:
+            log.warning("could not remove container %s: %s", container_id[:12], exc)
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        api = self._api()
+        try:
+            api.stop(container_id, timeout=max(0, math.ceil(timeout)))
+        except NotFound:
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure(f"stop container {container_id[:12]}", exc) from None
+
+    def remove(self, container_id: str) -> None:
+        api = self._api()
+        try:
+            api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code == 409 and "already in progress" in _short(exc):
+                return
+            raise self._failure(f"remove container {container_id[:12]}", exc) from None
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure(f"remove container {container_id[:12]}", exc) from None
+
+    def list_managed(self, node_id: str) -> list[ContainerState]:
+        """Every Orion container labelled for ``node_id``, any status, by name."""
+        filters = {"label": [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={node_id}"]}
+        rows = self._call("list containers", lambda api: api.containers(all=True, filters=filters))
+        states = []
+        for row in rows:
+            state = self.inspect(row["Id"])  # None: removed between list and inspect
+            if state is not None:
+                states.append(state)
+        return sorted(states, key=lambda s: (s.task_id, s.generation, s.container_id))

@@ -1,0 +1,193 @@
+"""DockerRuntime against the real engine (ORION_TEST_DOCKER_HOST): limits and
+labels land in the container, ports are really published, failures come back
+as short reasons, and listing is per node."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+import requests
+
+from orion.model import PortBinding, Task, TaskSpec
+from orion.runtime import ContainerState, RuntimeFailure
+from orion.runtime.docker import DockerRuntime
+
+pytestmark = pytest.mark.docker
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def node_id(docker_client) -> Iterator[str]:
+    """A node id of our own; every container labelled with it is removed afterwards."""
+    node = f"test-rt-{uuid.uuid4().hex[:8]}"
+    yield node
+    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+
+
+@pytest.fixture
+def runtime(docker_host) -> Iterator[DockerRuntime]:
+    rt = DockerRuntime(docker_host)
+    yield rt
+    rt.close()
+
+
+def make_task(image: str, node: str, gen: int = 1, **spec) -> Task:
+    spec.setdefault("memory", 64 * MiB)
+    return Task(id=f"t-{uuid.uuid4().hex[:8]}", spec=TaskSpec(image=image, **spec), state="assigned",
+                node_id=node, generation=gen)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port: int, deadline: float = 10.0) -> str:
+    """GET / on loopback, retrying while httpd starts inside the fresh container."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
+        except requests.RequestException:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
+
+
+def wait_status(rt: DockerRuntime, cid: str, status: str, deadline: float = 10.0) -> ContainerState:
+    end = time.monotonic() + deadline
+    while True:
+        state = rt.inspect(cid)
+        if state is not None and state.status == status or time.monotonic() > end:
+            assert state is not None
+            return state
+        time.sleep(0.05)
+
+
+def test_start_applies_limits_labels_and_no_engine_restarts(runtime, node_id, test_image, docker_client):
+    task = make_task(test_image, node_id, gen=3, memory=96 * MiB, cpu_millis=250, env=(("GREETING", "hi"),))
+    state = runtime.start(task, node_id)
+    assert (state.task_id, state.generation, state.status) == (task.id, 3, "running")
+    assert state.name == f"orion-{task.id}-g3"
+    attrs = docker_client.api.inspect_container(state.container_id)
+    host = attrs["HostConfig"]
+    assert host["Memory"] == 96 * MiB
+    assert host["NanoCpus"] == 250_000_000
+    assert host["RestartPolicy"]["Name"] == "no"
+    assert attrs["Config"]["Labels"] == {
+        "orion.task": task.id, "orion.node": node_id, "orion.generation": "3", "orion.managed": "1",
+    }
+    assert "GREETING=hi" in attrs["Config"]["Env"]
+
+
+def test_zero_cpu_means_no_cpu_limit(runtime, node_id, test_image, docker_client):
+    state = runtime.start(make_task(test_image, node_id, cpu_millis=0), node_id)
+    assert docker_client.api.inspect_container(state.container_id)["HostConfig"]["NanoCpus"] == 0
+
+
+def test_static_host_port_is_published(runtime, node_id, test_image):
+    port = free_port()
+    task = make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),))
+    state = runtime.start(task, node_id)
+    assert state.host_ports == (("80/tcp", port),)
+    assert http_get(port).strip() == "hello from orion"
+
+
+def test_dynamic_host_port_is_chosen_by_the_engine_and_reported(runtime, node_id, test_image):
+    state = runtime.start(make_task(test_image, node_id, ports=(PortBinding(80),)), node_id)
+    ((key, port),) = state.host_ports
+    assert key == "80/tcp" and port > 0
+    assert http_get(port).strip() == "hello from orion"
+
+
+def test_image_missing_with_pull_policy_never_is_a_clear_failure(runtime, node_id):
+    task = make_task("orion/does-not-exist:1", node_id, pull_policy="never")
+    with pytest.raises(RuntimeFailure) as info:
+        runtime.start(task, node_id)
+    assert str(info.value) == "image orion/does-not-exist:1 not found locally (pull policy never)"
+    assert runtime.list_managed(node_id) == []
+
+
+def test_image_missing_and_unpullable_names_the_pull_error(runtime, node_id):
+    # A registry on a closed loopback port: the pull fails at once and never leaves this host.
+    task = make_task("127.0.0.1:1/orion-missing:1", node_id)
+    with pytest.raises(RuntimeFailure) as info:
+        runtime.start(task, node_id)
+    reason = str(info.value)
+    assert reason.startswith("image 127.0.0.1:1/orion-missing:1 not found locally and pull failed: ")
+    assert "connection refused" in reason and "\n" not in reason and "Traceback" not in reason
+    assert runtime.list_managed(node_id) == []
+
+
+def test_start_failure_leaves_no_container_behind(runtime, node_id, test_image):
+    port = free_port()
+    first = runtime.start(make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),)), node_id)
+    assert first.status == "running"
+    clash = make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),))
+    with pytest.raises(RuntimeFailure, match=f"start of orion-{clash.id}-g1 failed: .*"):
+        runtime.start(clash, node_id)
+    assert [c.task_id for c in runtime.list_managed(node_id)] == [first.task_id]
+
+
+def test_starting_the_same_generation_twice_adopts_the_running_container(runtime, node_id, test_image):
+    task = make_task(test_image, node_id)
+    first = runtime.start(task, node_id)
+    again = runtime.start(task, node_id)
+    assert again.container_id == first.container_id
+    assert len(runtime.list_managed(node_id)) == 1
+
+
+def test_list_managed_filters_by_node_and_shows_all_states(runtime, node_id, test_image):
+    other = f"{node_id}-other"
+    try:
+        mine = runtime.start(make_task(test_image, node_id), node_id)
+        done = runtime.start(make_task(test_image, node_id, command=("sh", "-c", "exit 3")), node_id)
+        theirs = runtime.start(make_task(test_image, other), other)
+        wait_status(runtime, done.container_id, "exited")
+        listed = {c.container_id: c for c in runtime.list_managed(node_id)}
+        assert set(listed) == {mine.container_id, done.container_id}
+        assert listed[done.container_id].exit_code == 3
+        assert listed[mine.container_id].exit_code is None
+        assert [c.container_id for c in runtime.list_managed(other)] == [theirs.container_id]
+    finally:
+        for c in runtime.list_managed(other):
+            runtime.remove(c.container_id)
+
+
+def test_stop_then_remove_and_both_are_idempotent(runtime, node_id, test_image):
+    state = runtime.start(make_task(test_image, node_id), node_id)
+    runtime.stop(state.container_id, timeout=5)
+    stopped = runtime.inspect(state.container_id)
+    assert stopped is not None and stopped.status == "exited"
+    runtime.stop(state.container_id, timeout=5)
+    runtime.remove(state.container_id)
+    runtime.remove(state.container_id)
+    runtime.stop(state.container_id, timeout=5)
+    assert runtime.inspect(state.container_id) is None
+
+
+def test_engine_capacity_and_ping(runtime, docker_client):
+    info = docker_client.info()
+    cap = runtime.engine_capacity()
+    assert cap.memory == info["MemTotal"] > 0
+    assert cap.cpu_millis == info["NCPU"] * 1000
+    assert runtime.ping()
+
+
+def test_unreachable_engine_is_a_short_failure_not_a_traceback(tmp_path):
+    rt = DockerRuntime(f"unix://{tmp_path}/nothing.sock", timeout=2)
+    assert rt.ping() is False
+    with pytest.raises(RuntimeFailure, match="docker engine .*nothing.sock") as info:
+        rt.list_managed("n")
+    assert "\n" not in str(info.value)
