@@ -22,6 +22,7 @@ from orion.api.app import ApiDeps, create_app
 from orion.cluster import JoinClient, JoinError, cluster_blueprint
 from orion.config import AgentConfig
 from orion.controller import Scheduler
+from orion.metrics import Metrics
 from orion.model import NodeInfo
 from orion.reconciler import Reconciler
 from orion.runtime.docker import DockerRuntime
@@ -46,10 +47,13 @@ class Agent:
     threads: list[threading.Thread] = field(default_factory=list)
     registered: threading.Event = field(default_factory=threading.Event)
     join: JoinClient | None = None
+    metrics: Metrics | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
+        if self.metrics is not None:
+            self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -129,20 +133,26 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
                                    compaction_entries=cfg.raft_compaction_entries), partners)
     runtime = DockerRuntime(cfg.docker_host)
+    metrics = Metrics(cfg.id, store)
+    store.on_apply_seconds = metrics.observe_apply
+    timed = metrics.timed(store)
     agent = Agent(
         config=cfg,
         store=store,
         runtime=runtime,
-        scheduler=Scheduler(store, cfg.schedule_interval, cfg.write_timeout),
+        metrics=metrics,
+        scheduler=Scheduler(timed, cfg.schedule_interval, cfg.write_timeout,
+                            observe=metrics.observe_placement, on_no_fit=metrics.no_fit),
         join=join if cfg.join and not store.restored else None,
         reconciler=Reconciler(node_id=cfg.id, store=store, runtime=runtime,
                               interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
-                              stop_timeout=cfg.stop_timeout),
+                              stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
     )
-    app = create_app(ApiDeps(store=store, node_id=cfg.id, api_token=cfg.api_token or None,
+    app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
-                             placement_wait=cfg.placement_wait))
+                             placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app))
     app.register_blueprint(cluster_blueprint(store, cfg, ready=agent.ready))
+    metrics.instrument(app)
     return agent, app
 
 

@@ -51,12 +51,14 @@ class Scheduler:
     """Runs on every node, acts only while this node is the Raft leader."""
 
     def __init__(self, store: Store, interval: float, write_timeout: float,
-                 observe: Callable[[float, int], None] | None = None) -> None:
+                 observe: Callable[[float, int], None] | None = None,
+                 on_no_fit: Callable[[str], object] | None = None) -> None:
         self._store = store
         self._interval = interval
         self._timeout = write_timeout
         self._wake = threading.Event()
         self._observe = observe
+        self._on_no_fit = on_no_fit
         store.add_listener(lambda _index: self._wake.set())
 
     def run_once(self) -> PassResult:
@@ -78,6 +80,8 @@ class Scheduler:
         by_id = {t.id: t for t in pending}
         unschedulable = 0
         for task_id, reason in no_fit.items():
+            if self._on_no_fit is not None:
+                self._on_no_fit(reason)
             if by_id[task_id].reason != reason:  # record only what changed: no log spam
                 self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
                                                      reason=reason), self._timeout)

@@ -86,6 +86,8 @@ class RaftStore:
         self._applied_cond = threading.Condition(self._lock)
         self._applied = 0
         self._listeners: list[Callable[[int], None]] = []
+        # Told how long each apply took (seconds): the agent points it at its metrics.
+        self.on_apply_seconds: Callable[[float], None] | None = None
         self._consumer = _Replicated(self._apply, self._dump, self._load)
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
@@ -125,11 +127,14 @@ class RaftStore:
             # A newer node wrote it during a rolling upgrade: refuse, never crash.
             log.error("refusing log entry %d: %s", index, exc)
             command = None
+        started = time.perf_counter()
         with self._applied_cond:
             result = (self._machine.apply(command, index) if command is not None
                       else {"ok": False, "error": "command not understood by this node's version"})
             self._applied = index
             self._applied_cond.notify_all()
+        if self.on_apply_seconds is not None:
+            self.on_apply_seconds(time.perf_counter() - started)
         for fn in list(self._listeners):
             try:
                 fn(index)
