@@ -44,7 +44,42 @@ class PassResult:
 
 
 def _snapshot(machine: StateMachine) -> tuple:
-    return machine.pending_tasks()[:MAX_BATCH], machine.nodes(), machine.usages()
+    """Pending tasks and lost ones still wanted (see ``placeable_tasks``), and each one's failures."""
+    # Tasks never tried come first: blocked ones (with a no-fit reason) must not
+    # fill every batch and starve new submissions behind them.
+    placeable = machine.placeable_tasks()
+    tasks = ([t for t in placeable if not t.reason] + [t for t in placeable if t.reason])[:MAX_BATCH]
+    failures = {t.id: machine.failures(t.id) for t in tasks}
+    return tasks, machine.nodes(), machine.usages(), failures
+
+
+# (failures of a task, wall time now) -> nodes to place it elsewhere than if possible.
+AvoidFn = Callable[[tuple[tuple[str, float], ...], float], frozenset[str]]
+
+
+def plan_with_avoidance(tasks: list, nodes: list, usages: dict, failures: dict, avoid: AvoidFn | None,
+                        now: float) -> tuple[list, dict[str, str]]:
+    """``scheduler.plan``, except a task that keeps failing on some nodes goes elsewhere
+    while another node fits (down-ranking); only if none does may it go back there."""
+    shunned = {t.id: avoid(failures.get(t.id, ()), now) for t in tasks} if avoid is not None else {}
+    plain = [t for t in tasks if not shunned.get(t.id)]
+    placements, no_fit = scheduler.plan(plain, nodes, usages)
+    for task in tasks:
+        if not shunned.get(task.id):
+            continue
+        preferred = [n for n in nodes if n.id not in shunned[task.id]]
+        got, why = scheduler.plan([task], preferred, usages)
+        if not got:
+            got, why = scheduler.plan([task], nodes, usages)
+        placements += got
+        no_fit.update(why)
+    return placements, no_fit
+
+
+def _gist(reason: str) -> str:
+    """The part of a no-fit reason that names the cause ("no node has 1 GiB free memory"),
+    without the live figures after ';' that change with every placement elsewhere."""
+    return reason.split(";", 1)[0]
 
 
 class Scheduler:
@@ -52,23 +87,26 @@ class Scheduler:
 
     def __init__(self, store: Store, interval: float, write_timeout: float,
                  observe: Callable[[float, int], None] | None = None,
-                 on_no_fit: Callable[[str], object] | None = None) -> None:
+                 on_no_fit: Callable[[str], object] | None = None, avoid: AvoidFn | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._interval = interval
         self._timeout = write_timeout
         self._wake = threading.Event()
         self._observe = observe
         self._on_no_fit = on_no_fit
+        self._avoid = avoid
+        self._clock = clock
         store.add_listener(lambda _index: self._wake.set())
 
     def run_once(self) -> PassResult:
         if not self._store.is_leader():
             return PassResult(0, 0, 0)
         started = time.perf_counter()
-        (pending, nodes, usages), _ = self._store.read(_snapshot)
+        (pending, nodes, usages, failures), _ = self._store.read(_snapshot)
         if not pending:
             return PassResult(0, 0, 0)
-        placements, no_fit = scheduler.plan(pending, nodes, usages)
+        placements, no_fit = plan_with_avoidance(pending, nodes, usages, failures, self._avoid, self._clock())
         placed = refused = 0
         if placements:
             result = self._store.submit(
@@ -82,7 +120,7 @@ class Scheduler:
         for task_id, reason in no_fit.items():
             if self._on_no_fit is not None:
                 self._on_no_fit(reason)
-            if by_id[task_id].reason != reason:  # record only what changed: no log spam
+            if _gist(by_id[task_id].reason) != _gist(reason):  # record only what changed: no log spam
                 self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
                                                      reason=reason), self._timeout)
                 unschedulable += 1

@@ -10,6 +10,7 @@ scripts/setup-venv.sh
 export DOCKER_HOST="${ORION_TEST_DOCKER_HOST:-unix:///run/orion-test/docker.sock}"
 scripts/ensure-dockerd.sh
 export ORION_TEST_DOCKER_HOST="$DOCKER_HOST"
+scripts/ensure-prometheus.sh
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== pytest"
