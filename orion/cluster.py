@@ -21,6 +21,7 @@ import requests
 from flask import Blueprint, jsonify, request
 
 from orion.config import AgentConfig
+from orion.membership import Membership
 from orion.state.raft import RaftStore
 from orion.state.store import StoreError
 
@@ -43,33 +44,50 @@ def _url(target: str, path: str) -> str:
 class JoinClient:
     """The joining side: find the members, then ask to be one."""
 
-    def __init__(self, cfg: AgentConfig, discover_timeout: float = 60.0) -> None:
+    def __init__(self, cfg: AgentConfig, gossip: Membership | None = None, discover_timeout: float = 60.0) -> None:
         self._cfg = cfg
+        self._gossip = gossip
         self._timeout = discover_timeout
         self._headers = {"Authorization": f"Bearer {cfg.api_token}"} if cfg.api_token else {}
+        self._targets = list(cfg.join)
+
+    def _api_targets(self) -> list[str]:
+        """``--join`` names a gossip address (HOST:GOSSIP_PORT) or, as a fallback, an API
+        address. Gossip first: if a member answers, the API addresses come from the
+        members' gossip metadata."""
+        if self._gossip is None or self._gossip.join(self._cfg.join) == 0:
+            return list(self._cfg.join)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and not self._gossip.api_addrs():
+            time.sleep(0.05)
+        return self._gossip.api_addrs() or list(self._cfg.join)
 
     def discover_members(self) -> list[str]:
         """Raft addresses of the current members, from the first target that answers."""
         deadline = time.monotonic() + self._timeout
         errors: list[str] = []
         while time.monotonic() < deadline:
-            for target in self._cfg.join:
+            self._targets = self._api_targets()
+            for target in self._targets:
                 try:
                     resp = requests.get(_url(target, "/cluster/members"), headers=self._headers, timeout=2)
                     if resp.ok:
-                        return [m for m in resp.json()["members"] if m != self._cfg.raft_addr]
+                        body = resp.json()
+                        if self._gossip is not None:
+                            self._gossip.join(body.get("gossip", ()))
+                        return [m for m in body["members"] if m != self._cfg.raft_addr]
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
                     errors.append(f"{target}: {exc.__class__.__name__}")
             time.sleep(0.5)
         raise JoinError(f"no join target answered within {self._timeout:.0f}s: {'; '.join(errors[-3:])}; "
-                        "check --join (HOST:API_PORT of a running member)")
+                        "check --join (HOST:GOSSIP_PORT or HOST:API_PORT of a running member)")
 
     def request_membership(self, timeout: float) -> None:
         body = {"node_id": self._cfg.id, "raft_addr": self._cfg.raft_addr,
                 "proof": join_proof(self._cfg.raft_secret, self._cfg.raft_addr)}
         errors = []
-        for target in self._cfg.join:
+        for target in self._targets:
             try:
                 resp = requests.post(_url(target, "/cluster/members"), json=body, headers=self._headers,
                                      timeout=timeout + 2)
@@ -89,7 +107,9 @@ def cluster_blueprint(store: RaftStore, cfg: AgentConfig, ready: Callable[[], bo
 
     @bp.get("/cluster/members")
     def members():  # noqa: ANN202 - Flask view
-        return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready()})
+        nodes, _ = store.read(lambda m: m.nodes())
+        return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready(),
+                        "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
 
     @bp.post("/cluster/members")
     def add_member():  # noqa: ANN202

@@ -248,7 +248,10 @@ def gossip_stats_from(node: Any) -> Callable[[], dict[str, Any]]:
         for m in node.members():
             members[m.state] = members.get(m.state, 0) + 1
         counters = dict(node.counters)
-        out: dict[str, Any] = {"members": members, "health_score": node.health_score()}
+        core = getattr(node, "core", None)
+        counters.update(getattr(core, "stats", None) or {})
+        score = node.health_score
+        out: dict[str, Any] = {"members": members, "health_score": score() if callable(score) else score}
         for key in ("probes", "probe_failures", "bytes_sent", "bytes_received", "messages_sent",
                     "messages_received"):
             if key in counters:

@@ -76,6 +76,8 @@ class Swim(Membership):
         super().__init__(config, self_member, rng)
         self._order_idx = 0
         self._probe: _Probe | None = None
+        # Plain counts for metrics (no clock, no I/O): probes started, probes that failed.
+        self.stats: dict[str, int] = {"probes": 0, "probe_failures": 0}
         self._relays: dict[int, _Relay] = {}
         self._seq = 0
         self._outs: list[Out] = []
@@ -172,6 +174,7 @@ class Swim(Membership):
         target = None if self.leaving else self._next_target(now)
         if target is None:
             return
+        self.stats["probes"] += 1
         timeout = self.cfg.probe_timeout
         if self.cfg.scale_probe_timeout:
             timeout = self.awareness.scale(timeout)
@@ -199,6 +202,7 @@ class Swim(Membership):
                 self._send_gossiping(r.addr, ind)
         if now >= p.deadline:
             self._probe = None
+            self.stats["probe_failures"] += 1
             # Lifeguard: relays that did not even nack suggest the fault is ours.
             missed = p.expected_nacks - p.nacks if p.expected_nacks else 1
             self.awareness.apply_delta(missed)

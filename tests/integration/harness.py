@@ -44,14 +44,17 @@ class Node:
     data_dir: Path
     log_path: Path
     proc: subprocess.Popen | None = None
+    # Per-node engine and loopback address (self-healing tests); default: the cluster's.
+    docker_host: str = ""
+    ip: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.ip}:{self.port}"
 
     @property
     def raft_addr(self) -> str:
-        return f"127.0.0.1:{self.raft_port}"
+        return f"{self.ip}:{self.raft_port}"
 
     def get(self, path: str, **kw) -> requests.Response:
         return requests.get(self.url + path, timeout=kw.pop("timeout", 5), **kw)
@@ -77,22 +80,38 @@ class Cluster:
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
     nodes: list[Node] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Node ids carry a per-cluster tag: containers are told apart by their node label, so
+    # two clusters on one engine (a bench beside a test) must never share a node id.
+    tag: str = field(default_factory=lambda: secrets.token_hex(2))
+    # Optional, one per node: its own Docker engine / loopback address / labels.
+    docker_hosts: list[str] | None = None
+    ips: list[str] | None = None
+    labels: list[dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
         ports = free_ports(3 * self.size)
         for i in range(self.size):
-            node_id = f"node{i + 1}"
+            node_id = f"node{i + 1}-{self.tag}"
             self.nodes.append(Node(node_id, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2],
-                                   self.root / node_id, self.root / f"{node_id}.log"))
+                                   self.root / node_id, self.root / f"{node_id}.log",
+                                   docker_host=self.docker_hosts[i] if self.docker_hosts else self.docker_host,
+                                   ip=self.ips[i] if self.ips else "127.0.0.1"))
 
-    def start_node(self, node: Node, bootstrap: bool = False, join: Node | None = None) -> None:
+    def start_node(self, node: Node, bootstrap: bool = False, join: Node | None = None,
+                   join_addr: str | None = None) -> None:
         args = ORION + ["agent", "--id", node.id, "--port", str(node.port), "--raft-port", str(node.raft_port),
                         "--gossip-port", str(node.gossip_port), "--data-dir", str(node.data_dir),
-                        "--docker-host", self.docker_host, "--raft-secret", self.secret]
+                        "--docker-host", node.docker_host, "--raft-secret", self.secret]
+        if node.ip != "127.0.0.1":
+            args += ["--bind", node.ip]
+        for key, value in (self.labels[self.nodes.index(node)] if self.labels else {}).items():
+            args += ["--label", f"{key}={value}"]
         if bootstrap:
             args.append("--bootstrap")
         if join is not None:
-            args += ["--join", f"127.0.0.1:{join.port}"]
+            args += ["--join", f"{join.ip}:{join.gossip_port}"]  # gossip discovery (API address also works)
+        if join_addr is not None:
+            args += ["--join", join_addr]
         env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", **self.extra_env}
         log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
         node.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -75,7 +75,29 @@ def test_dynamic_port_is_reported_back(cluster, test_image):
     running = _wait_state(cluster, node, resp.json()["id"], "running")
     port = running["ports"]["80/tcp"]
     assert isinstance(port, int) and port > 0
-    assert "hello from orion" in requests.get(f"http://127.0.0.1:{port}/", timeout=5).text
+    body = cluster.wait(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=2).text, 15, "an answer")
+    assert "hello from orion" in body
+
+
+def test_join_through_the_api_address_still_works(cluster, tmp_path):
+    """--join with an API address (no gossip there) falls back to the HTTP join, and the
+    new node then joins gossip through the registry: both views list it."""
+    from harness import Cluster
+
+    (tmp_path / "extra").mkdir()
+    extra = Cluster(root=tmp_path / "extra", docker_host=cluster.docker_host, size=1, secret=cluster.secret)
+    node = extra.nodes[0]
+    node.id = f"node4-{cluster.tag}"
+    cluster.nodes.append(node)  # so a failure prints its log and the fixture stops it
+    cluster.start_node(node, join_addr=f"127.0.0.1:{cluster.nodes[0].port}")
+    cluster.wait(node.healthy, 60, "node4 healthy")
+    assert node.raft_addr in cluster.nodes[0].get("/raft").json()["members"]
+
+    def gossip_sees_node4() -> bool:
+        nodes = {n["id"]: n for n in cluster.nodes[1].get("/nodes").json()}
+        return nodes.get(node.id, {}).get("gossip", {}).get("state") == "alive"
+
+    cluster.wait(gossip_sees_node4, 20, "node2's gossip view to list node4 alive")
 
 
 def test_no_fit_is_pending_with_a_reason(cluster, test_image):

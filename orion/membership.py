@@ -1,0 +1,175 @@
+"""Gossip in the agent: discovery, node metadata and liveness for the registry.
+
+The SWIM/Lifeguard member list (``orion/gossip``) is the source of truth for
+who is alive. The Raft leader turns what its gossip node sees into
+``SetNodeStatus`` commands (:class:`GossipLiveness`), so every replica's
+registry, and with it the scheduler and the healer, agree on one status per
+node. Raft membership itself is changed only through authenticated requests
+(``orion/cluster.py``) and the autopilot: gossip news alone never adds a voter.
+
+Encryption: the gossip key is the configured ``gossip_key`` or, by default,
+derived from the Raft secret, so a cluster that has a Raft secret gossips
+encrypted and authenticated with no extra setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from orion.config import AgentConfig
+from orion.gossip import codec
+from orion.gossip.config import GossipConfig
+from orion.gossip.member import MemberState
+from orion.gossip.meta import NodeMeta
+from orion.gossip.transport import GossipNode
+from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_STATES, NodeInfo, Resources
+from orion.state.commands import SetNodeStatus
+
+log = logging.getLogger("orion.membership")
+
+
+def gossip_keyring(cfg: AgentConfig) -> codec.Keyring | None:
+    """Keys from ``gossip_key`` (base64, comma-separated, primary first), else one derived
+    from the Raft secret; None only for an insecure loopback cluster."""
+    if cfg.gossip_key:
+        return codec.Keyring(tuple(base64.b64decode(k.strip()) for k in cfg.gossip_key.split(",") if k.strip()))
+    if cfg.raft_secret:
+        return codec.Keyring((hashlib.sha256(b"orion-gossip-v1\0" + cfg.raft_secret.encode()).digest(),))
+    return None
+
+
+def gossip_config(cfg: AgentConfig) -> GossipConfig:
+    """memberlist's LAN profile, with the probe period from the agent's config."""
+    scale = cfg.gossip_probe_interval / GossipConfig().probe_interval
+    base = GossipConfig()
+    return replace(base, probe_interval=cfg.gossip_probe_interval, probe_timeout=base.probe_timeout * scale)
+
+
+def node_meta(cfg: AgentConfig, capacity: Resources, used: Resources | None = None) -> dict[str, Any]:
+    return NodeMeta(node_id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
+                    capacity=capacity, used=used or Resources(), labels=tuple(sorted(cfg.labels.items())),
+                    role="server").to_dict()
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return (host or "127.0.0.1", int(port))
+
+
+@dataclass
+class GossipStatusCore:
+    """Pure: gossip member states in, registry status changes out (leader only).
+
+    * ``suspect`` is recorded but decides nothing: Lifeguard may still clear it.
+    * Failover grace: a new leader declares nobody dead for ``failover_grace``
+      seconds, while its own gossip view may still be forming.
+    * A node that ``left`` comes back by registering again, not by gossip.
+    * A registered node that gossip has never seen counts as dead once it has
+      been missing for ``node_dead_after`` seconds of this leader's term.
+    """
+
+    node_dead_after: float
+    failover_grace: float
+    leader_since: float | None = None
+    missing_since: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, now: float, is_leader: bool, gossip: dict[str, str],
+                nodes: Iterable[NodeInfo]) -> list[SetNodeStatus]:
+        if not is_leader:
+            self.leader_since = None
+            self.missing_since.clear()
+            return []
+        if self.leader_since is None:
+            self.leader_since = now
+        in_grace = now - self.leader_since < self.failover_grace
+        changes = []
+        for node in nodes:
+            state = gossip.get(node.id)
+            if state is None:
+                since = self.missing_since.setdefault(node.id, now)
+                state = NODE_DEAD if now - since >= self.node_dead_after else node.status
+            else:
+                self.missing_since.pop(node.id, None)
+            if state not in NODE_STATES or state == node.status:
+                continue
+            if node.status == NODE_LEFT and state == NODE_ALIVE:
+                continue
+            if state == NODE_DEAD and in_grace:
+                continue
+            changes.append(SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node.id, status=state))
+        return changes
+
+
+class GossipLiveness:
+    """The adapter: the local gossip view plus the store, through the pure core
+    (a :class:`orion.liveness.LivenessSource`)."""
+
+    def __init__(self, gossip: GossipNode, store: Any, node_dead_after: float, failover_grace: float) -> None:
+        self._gossip = gossip
+        self._store = store
+        self.core = GossipStatusCore(node_dead_after, failover_grace)
+
+    def poll(self, now: float) -> list[SetNodeStatus]:
+        states = {m.name: m.state for m in self._gossip.members()}
+        nodes, _ = self._store.read(lambda m: m.nodes())
+        return self.core.observe(now, self._store.is_leader(), states, nodes)
+
+
+class Membership:
+    """The agent's gossip node and what the rest of the agent asks of it."""
+
+    def __init__(self, cfg: AgentConfig, capacity: Resources) -> None:
+        self._cfg = cfg
+        self.node = GossipNode(gossip_config(cfg), cfg.id, (cfg.bind, cfg.gossip_port),
+                               meta=node_meta(cfg, capacity), key=gossip_keyring(cfg))
+
+    def start(self) -> None:
+        self.node.start()
+
+    def join(self, seeds: Iterable[str]) -> int:
+        """Gossip-join the given HOST:GOSSIP_PORT seeds; returns how many members answered."""
+        addrs = []
+        for seed in seeds:
+            try:
+                addr = parse_hostport(seed)
+            except ValueError:
+                continue
+            if addr != (self._cfg.advertise, self._cfg.gossip_port):
+                addrs.append(addr)
+        if not addrs:
+            return 0
+        return self.node.join(addrs, timeout=2.0)
+
+    def api_addrs(self) -> list[str]:
+        """API addresses of live members, learned from their gossip metadata."""
+        out = []
+        for m in self.node.members():
+            api = m.meta.get("api") if m.name != self._cfg.id else None
+            if api and m.state == NODE_ALIVE:
+                out.append(str(api))
+        return sorted(out)
+
+    def nodes_view(self) -> dict[str, dict[str, Any]]:
+        """Extra per-node fields for GET /nodes: this node's gossip view."""
+        view: dict[str, dict[str, Any]] = {}
+        for m in self.node.members():
+            view[m.name] = {"gossip": {"state": m.state, "incarnation": m.incarnation,
+                                       "addr": f"{m.addr[0]}:{m.addr[1]}"}}
+        view.setdefault(self._cfg.id, {})["healthScore"] = self.node.health_score
+        return view
+
+    def members(self) -> list[MemberState]:
+        return self.node.members()
+
+    def stop(self, leave: bool = True) -> None:
+        try:
+            if leave:
+                self.node.leave(linger=0.3)
+        finally:
+            self.node.stop()
