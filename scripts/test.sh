@@ -3,7 +3,8 @@
 # (venv, Docker engine, test image) and runs lint + the whole test suite.
 #   scripts/test.sh                 # everything CI runs
 #   scripts/test.sh tests/unit -x   # extra args go to pytest
-# ORION_TEST_FLEET=1 adds the Ansible lab (slow); ORION_SOAK=1 the long soaks.
+# The Ansible lab test runs by default (ORION_TEST_FLEET=0 skips it); ORION_SOAK=1 adds the
+# long soaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh
@@ -11,6 +12,8 @@ export DOCKER_HOST="${ORION_TEST_DOCKER_HOST:-unix:///run/orion-test/docker.sock
 scripts/ensure-dockerd.sh
 export ORION_TEST_DOCKER_HOST="$DOCKER_HOST"
 scripts/ensure-prometheus.sh
+scripts/ensure-test-tools.sh
+export ORION_TEST_FLEET="${ORION_TEST_FLEET:-1}"
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== pytest"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the test suite drives for real: debootstrap and ssh (the fleet lab),
+# systemd-analyze (unit checks), iptables and iproute2 (partitions). Idempotent; as root
+# on Debian installs what is missing, elsewhere says what to install.
+set -euo pipefail
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v iptables >/dev/null || need+=(iptables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+[ ${#need[@]} -eq 0 ] && { echo "ensure-test-tools: all present"; exit 0; }
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "ensure-test-tools: missing ${need[*]}; install them (apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+echo "ensure-test-tools: installed ${need[*]}"
