@@ -50,7 +50,7 @@ wait_healthy() {
 }
 echo "demo: starting demo1 (bootstrap) and joining demo2, demo3"
 start_node 0 --bootstrap; wait_healthy 8001
-start_node 1 --join 127.0.0.1:8001; start_node 2 --join 127.0.0.1:8001
+start_node 1 --join 127.0.0.1:6001; start_node 2 --join 127.0.0.1:6001
 wait_healthy 8002; wait_healthy 8003
 export ORION_ADDR=http://127.0.0.1:8002
 for _ in $(seq 100); do
