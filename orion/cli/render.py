@@ -83,14 +83,21 @@ def _usage(node: dict[str, Any], key: str, fmt: Any) -> str:
     return f"{fmt(used)}/{fmt(cap)}"
 
 
+def _gossip(node: dict[str, Any]) -> str:
+    """The answering node's gossip view of this node, and its own health score if known."""
+    state = (node.get("gossip") or {}).get("state", "-")
+    score = node.get("healthScore")
+    return state if score is None else f"{state} (health {score})"
+
+
 def nodes_table(nodes: Sequence[dict[str, Any]]) -> str:
     rows = [
-        (n.get("id") + (" *" if n.get("leader") else ""), n.get("status"), n.get("apiAddr"),
+        (n.get("id") + (" *" if n.get("leader") else ""), n.get("status"), _gossip(n), n.get("apiAddr"),
          _usage(n, "memory", human_bytes), _usage(n, "cpu", human_cpu),
          ",".join(f"{k}={v}" for k, v in sorted((n.get("labels") or {}).items())) or "-")
         for n in nodes
     ]
-    out = table(("NODE", "STATUS", "API", "MEMORY USED/CAP", "CPU USED/CAP", "LABELS"), rows)
+    out = table(("NODE", "STATUS", "GOSSIP", "API", "MEMORY USED/CAP", "CPU USED/CAP", "LABELS"), rows)
     return out + "\n(* = Raft leader)" if any(n.get("leader") for n in nodes) else out
 
 
