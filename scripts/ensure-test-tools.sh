@@ -10,6 +10,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v docker-registry >/dev/null || [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ ${#need[@]} -eq 0 ] && { echo "ensure-test-tools: all present"; exit 0; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "ensure-test-tools: missing ${need[*]}; install them (apt-get install -y ${need[*]})" >&2

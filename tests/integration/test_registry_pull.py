@@ -1,0 +1,113 @@
+"""Pull policies against a real private registry (Debian's ``docker-registry``).
+
+No public registry is reachable here, so the test runs its own on loopback
+(the engine trusts 127.0.0.0/8 registries over plain HTTP), pushes the local
+test image into it, removes the local copy, and lets the runtime pull it back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from test_docker_runtime import free_port, http_get, make_task
+
+from orion.runtime import RuntimeFailure
+from orion.runtime.docker import DockerRuntime
+
+pytestmark = pytest.mark.docker
+
+REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> Iterator[str]:
+    if not Path(REGISTRY).exists():
+        pytest.skip("Debian's docker-registry is not installed (scripts/ensure-test-tools.sh installs it)")
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=open(root / "registry.log", "wb"))  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("registry did not answer: " + (root / "registry.log").read_text())
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def pushed(registry, docker_client, test_image) -> Iterator[str]:
+    """A fresh repository in the registry holding the test image, absent locally."""
+    ref = f"{registry}/orion/pulltest-{uuid.uuid4().hex[:8]}:v1"
+    repo, tag = ref.rsplit(":", 1)
+    docker_client.images.get(test_image).tag(repo, tag)
+    for line in docker_client.images.push(repo, tag=tag, stream=True, decode=True):
+        assert "error" not in line, line
+    docker_client.images.remove(ref)
+    yield ref
+    try:
+        docker_client.images.remove(ref, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+
+
+@pytest.fixture
+def node_id(docker_client) -> Iterator[str]:
+    node = f"test-pull-{uuid.uuid4().hex[:8]}"
+    yield node
+    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
+        c.remove(force=True)
+
+
+def test_if_not_present_pulls_a_missing_image_and_runs_it(docker_host, pushed, node_id, docker_client):
+    runtime = DockerRuntime(docker_host)
+    port = free_port()
+    state = runtime.start(make_task(pushed, node_id, ports=(_binding(port),)), node_id)
+    assert state.status == "running"
+    assert docker_client.images.get(pushed) is not None
+    assert "hello from orion" in http_get(port)
+
+
+def test_never_refuses_a_missing_image_with_the_reason(docker_host, pushed, node_id):
+    runtime = DockerRuntime(docker_host)
+    with pytest.raises(RuntimeFailure, match="pull policy never"):
+        runtime.start(make_task(pushed, node_id, pull_policy="never"), node_id)
+
+
+def test_always_pulls_even_when_present_and_fails_clearly_when_it_cannot(docker_host, pushed, registry, node_id):
+    runtime = DockerRuntime(docker_host)
+    runtime.ensure_image(pushed, "always")  # pulls although nothing is local
+    runtime.ensure_image(pushed, "always")  # and again although it is
+    missing = f"{registry}/orion/does-not-exist:v1"
+    with pytest.raises(RuntimeFailure, match="pull"):
+        runtime.start(make_task(missing, node_id, pull_policy="always"), node_id)
+
+
+def _binding(port: int):
+    from orion.model import PortBinding
+
+    return PortBinding(80, "tcp", port)
