@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Flask
 
@@ -22,10 +21,13 @@ from orion.api.app import ApiDeps, create_app
 from orion.cluster import JoinClient, JoinError, cluster_blueprint
 from orion.config import AgentConfig
 from orion.controller import Scheduler
+from orion.membership import GossipLiveness, Membership
 from orion.metrics import Metrics
+from orion.metrics_collect import gossip_stats_from
 from orion.model import NodeInfo
 from orion.reconciler import Reconciler
 from orion.runtime.docker import DockerRuntime
+from orion.self_healing import SelfHealing, build_self_healing
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
 from orion.state.store import StoreError
@@ -48,39 +50,28 @@ class Agent:
     registered: threading.Event = field(default_factory=threading.Event)
     join: JoinClient | None = None
     metrics: Metrics | None = None
+    healing: SelfHealing | None = None
+    membership: Membership | None = None
+    info: NodeInfo | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
         if self.metrics is not None:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
+        if self.healing is not None:
+            self._spawn("healer", lambda: self.healing.healer.run_forever(self.stop_event))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self.threads.append(thread)
 
-    def _node_info(self) -> NodeInfo:
-        cfg = self.config
-        try:
-            engine = self.runtime.engine_capacity()
-        except Exception as exc:  # the engine may be down: the host view still counts
-            log.warning("engine capacity unavailable (%s); using the host's", exc)
-            engine = None
-        measured = capacity.probe(reserve_memory=cfg.reserve_memory,
-                                  reserve_memory_fraction=cfg.reserve_memory_fraction,
-                                  reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
-        log.info("capacity: %s", measured.describe())
-        cap = measured.capacity
-        return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr,
-                        gossip_addr=cfg.gossip_addr, capacity=cap,
-                        labels=tuple(sorted(cfg.labels.items())))
-
     def _register_loop(self) -> None:
         """Register this node once a leader exists; retry until it sticks."""
         if self.join is not None:
             self._join_loop(self.join)
-        info = self._node_info()
+        info = self.info or node_info(self.config, self.runtime)
         log.info("node %s capacity: memory %d bytes, cpu %d millicores",
                  info.id, info.capacity.memory, info.capacity.cpu_millis)
         while not self.stop_event.is_set():
@@ -94,11 +85,22 @@ class Agent:
                     # which local containers are wanted (else a restart would stop them).
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
+                    self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
                 except StoreError as exc:
                     log.warning("registration not committed yet: %s", exc)
             self.stop_event.wait(0.1)
+
+    def _gossip_join(self) -> None:
+        """Join the gossip cluster through every registered node (covers restarts, where
+        no --join is given, and nodes that joined through the API address)."""
+        if self.membership is None:
+            return
+        nodes, _ = self.store.read(lambda m: m.nodes())
+        seeds = [n.gossip_addr for n in nodes if n.id != self.config.id and n.gossip_addr]
+        joined = self.membership.join(seeds + list(self.config.join))
+        log.info("gossip: %d member(s) answered", joined)
 
     def _join_loop(self, join: JoinClient) -> None:
         """Ask a member to add us as a voter; retry (it may be electing) until it sticks."""
@@ -116,51 +118,80 @@ class Agent:
     def stop(self) -> None:
         log.info("stopping agent %s", self.config.id)
         notify("STOPPING=1")
+        if self.healing is not None and self.config.leave_on_terminate and self.registered.is_set():
+            log.info("leaving: %s", self.healing.leave())
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=self.config.shutdown_timeout)
+        if self.membership is not None:
+            self.membership.stop(leave=self.config.leave_on_terminate)
         self.store.close()
 
 
 def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together."""
     partners: list[str] = []
-    join = JoinClient(cfg)
+    runtime = DockerRuntime(cfg.docker_host)
+    info = node_info(cfg, runtime)
+    # Gossip first: --join may name a gossip address, and discovery goes through it.
+    membership = Membership(cfg, info.capacity)
+    membership.start()
+    join = JoinClient(cfg, membership)
+    voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):
-        partners = join.discover_members()
+        partners, voter = join.discover_members()
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries), partners)
-    runtime = DockerRuntime(cfg.docker_host)
-    metrics = Metrics(cfg.id, store)
+                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners)
+    if not store.voter:
+        # Beyond the voter cap: a non-voting replica. It registers without a Raft address,
+        # so autopilot never counts it as a voter to add (pysyncobj cannot promote in place).
+        log.info("joining as a non-voting replica: the cluster has %d voters (cap %d)",
+                 len(store.members()), cfg.voter_cap)
+        info = replace(info, raft_addr="")
+    metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node))
     store.on_apply_seconds = metrics.observe_apply
     timed = metrics.timed(store)
+    # Self-healing (orion/self_healing.py): healer loop, drain on leave, ops API, down-ranking.
+    healing = build_self_healing(cfg, store, timed, runtime)
+    # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
+    healing.healer.liveness = GossipLiveness(membership.node, store, cfg.node_dead_after, cfg.failover_grace)
     agent = Agent(
         config=cfg,
         store=store,
         runtime=runtime,
         metrics=metrics,
         scheduler=Scheduler(timed, cfg.schedule_interval, cfg.write_timeout,
-                            observe=metrics.observe_placement, on_no_fit=metrics.no_fit),
-        join=join if cfg.join and not store.restored else None,
+                            observe=metrics.observe_placement, on_no_fit=metrics.no_fit,
+                            avoid=healing.avoid),
+        join=join if cfg.join and not store.restored and store.voter else None,
         reconciler=Reconciler(node_id=cfg.id, store=store, runtime=runtime,
                               interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
                               stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
+        healing=healing,
+        membership=membership,
+        info=info,
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
-                             placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app))
+                             placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
+                             nodes_view=membership.nodes_view))
     app.register_blueprint(cluster_blueprint(store, cfg, ready=agent.ready))
+    app.register_blueprint(healing.blueprint)
     metrics.instrument(app)
     return agent, app
 
 
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or ``timeout``; used at start-up only."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
+    """This node as it registers: addresses, labels and capacity measured on the host."""
+    try:
+        engine = runtime.engine_capacity()
+    except Exception as exc:  # the engine may be down: the host view still counts
+        log.warning("engine capacity unavailable (%s); using the host's", exc)
+        engine = None
+    measured = capacity.probe(reserve_memory=cfg.reserve_memory, reserve_memory_fraction=cfg.reserve_memory_fraction,
+                              reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
+    log.info("capacity: %s", measured.describe())
+    return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
+                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())))

@@ -62,8 +62,9 @@ class JoinClient:
             time.sleep(0.05)
         return self._gossip.api_addrs() or list(self._cfg.join)
 
-    def discover_members(self) -> list[str]:
-        """Raft addresses of the current members, from the first target that answers."""
+    def discover_members(self) -> tuple[list[str], bool]:
+        """Raft addresses of the current voters, from the first target that answers, and
+        whether this node should join as a voter (False once the voter cap is reached)."""
         deadline = time.monotonic() + self._timeout
         errors: list[str] = []
         while time.monotonic() < deadline:
@@ -75,7 +76,8 @@ class JoinClient:
                         body = resp.json()
                         if self._gossip is not None:
                             self._gossip.join(body.get("gossip", ()))
-                        return [m for m in body["members"] if m != self._cfg.raft_addr]
+                        voters = [m for m in body["members"] if m != self._cfg.raft_addr]
+                        return voters, len(voters) < int(body.get("voter_cap", len(voters) + 1))
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
                     errors.append(f"{target}: {exc.__class__.__name__}")
@@ -109,6 +111,7 @@ def cluster_blueprint(store: RaftStore, cfg: AgentConfig, ready: Callable[[], bo
     def members():  # noqa: ANN202 - Flask view
         nodes, _ = store.read(lambda m: m.nodes())
         return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready(),
+                        "voter_cap": cfg.voter_cap,
                         "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
 
     @bp.post("/cluster/members")
@@ -121,6 +124,10 @@ def cluster_blueprint(store: RaftStore, cfg: AgentConfig, ready: Callable[[], bo
         if not hmac.compare_digest(str(body.get("proof", "")), expected):
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
+        if addr not in store.members() and len(store.members()) >= cfg.voter_cap:
+            return jsonify({"error": f"the cluster has {len(store.members())} voters (voter_cap {cfg.voter_cap}); "
+                            "join as a non-voting replica (GET /cluster/members tells a joiner which)",
+                            "field": "raft_addr"}), 409
         try:
             store.change_membership("add", addr, timeout=cfg.write_timeout)
         except StoreError as exc:

@@ -54,6 +54,9 @@ class RaftSettings:
     election_min: float = 0.4
     election_max: float = 1.4
     compaction_entries: int = 5000
+    # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
+    # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
+    voter: bool = True
 
 
 class _Replicated(SyncObjConsumer):
@@ -95,6 +98,7 @@ class RaftStore:
         stored = self._read_members()
         self.restored = stored is not None
         partners = stored if stored is not None else [p for p in partners if p != settings.self_addr]
+        self.voter = self._stored_voter() if stored is not None else settings.voter
         conf = SyncObjConf(
             password=settings.secret or None,
             appendEntriesUseBatch=False,
@@ -112,7 +116,8 @@ class RaftStore:
             connectionRetryTime=1.0,
             commandsWaitLeader=True,
         )
-        self._syncobj = SyncObj(settings.self_addr, partners, conf=conf, consumers=[self._consumer])
+        self._syncobj = SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
+                                consumers=[self._consumer])
         self._write_members()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)
@@ -200,27 +205,27 @@ class RaftStore:
         leader = sync._getLeader()
         if leader is None:
             return False
-        if leader == sync.selfNode:
+        if sync.selfNode is not None and leader == sync.selfNode:
             return sync.hasQuorum
         return any(n == leader and sync.isNodeConnected(n) for n in sync.otherNodes)
 
     def is_leader(self) -> bool:
         leader = self._syncobj._getLeader()
-        return leader is not None and leader == self._syncobj.selfNode
+        return leader is not None and self.voter and leader == self._syncobj.selfNode
 
     def status(self) -> RaftStatus:
         sync = self._syncobj
         leader = sync._getLeader()
-        members = sorted([sync.selfNode.address] + [n.address for n in sync.otherNodes])
+        members = self.members()
         return RaftStatus(
-            self_addr=sync.selfNode.address,
+            self_addr=self._settings.self_addr,
             leader=leader.address if leader is not None else None,
             is_leader=self.is_leader(),
             term=sync.raftCurrentTerm,
             commit_index=sync.raftCommitIndex,
             applied_index=self._applied,
             members=tuple(members),
-            extra={"has_quorum": sync.hasQuorum,
+            extra={"has_quorum": sync.hasQuorum, "voter": self.voter,
                    "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n))},
         )
 
@@ -234,7 +239,8 @@ class RaftStore:
     # -- membership -------------------------------------------------------------------
     def members(self) -> list[str]:
         sync = self._syncobj
-        return sorted([sync.selfNode.address] + [n.address for n in sync.otherNodes])
+        own = [sync.selfNode.address] if sync.selfNode is not None else []
+        return sorted(own + [n.address for n in sync.otherNodes])
 
     def change_membership(self, action: str, addr: str, timeout: float) -> None:
         """Add or remove a voter; any member may ask (pysyncobj forwards to the leader)."""
@@ -268,9 +274,15 @@ class RaftStore:
             return None
         return [m for m in members if m != self._settings.self_addr]
 
+    def _stored_voter(self) -> bool:
+        try:
+            return bool(json.loads(self._members_file.read_text()).get("voter", True))
+        except (FileNotFoundError, ValueError):
+            return True
+
     def _write_members(self) -> None:
         tmp = self._members_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": self.members()}))
+        tmp.write_text(json.dumps({"members": self.members(), "voter": self.voter}))
         os.replace(tmp, self._members_file)
 
     def _watch_members(self) -> None:

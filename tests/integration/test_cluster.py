@@ -100,6 +100,37 @@ def test_join_through_the_api_address_still_works(cluster, tmp_path):
     cluster.wait(gossip_sees_node4, 20, "node2's gossip view to list node4 alive")
 
 
+def test_beyond_the_voter_cap_a_node_joins_as_a_non_voting_replica(request, tmp_path, docker_host, docker_client,
+                                                                   test_image):
+    """With voter_cap 3 and three voters, a fourth node replicates without voting: it is
+    not a Raft member, yet it reads the state, forwards writes and runs its tasks."""
+    capped = Cluster(root=tmp_path, docker_host=docker_host, size=4, extra_env={"ORION_VOTER_CAP": "3"},
+                     labels=[{}, {}, {}, {"tier": "edge"}])
+    request.node.orion_cluster = capped
+    first, fourth = capped.nodes[0], capped.nodes[3]
+    try:
+        capped.start_node(first, bootstrap=True)
+        capped.wait(first.healthy, 60, "first node healthy")
+        for node in capped.nodes[1:3]:
+            capped.start_node(node, join=first)
+        capped.wait(lambda: len(first.get("/raft").json()["members"]) == 3, 60, "three voters")
+        capped.start_node(fourth, join=first)
+        capped.wait(fourth.healthy, 60, "the fourth node healthy")
+        raft = fourth.get("/raft").json()
+        assert raft["voter"] is False
+        assert fourth.raft_addr not in raft["members"] and len(raft["members"]) == 3
+        resp = fourth.post("/tasks", json={"image": test_image, "memory": 16 * 1024 * 1024,
+                                           "nodeSelectors": {"tier": "edge"}})
+        assert resp.status_code == 201, resp.text
+        running = _wait_state(capped, first, resp.json()["id"], "running")
+        assert running["nodeId"] == fourth.id
+    finally:
+        capped.stop()
+        for node in capped.nodes:
+            for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node.id}"}):
+                c.remove(force=True)
+
+
 def test_no_fit_is_pending_with_a_reason(cluster, test_image):
     resp = cluster.nodes[1].post("/tasks", json={"image": test_image, "memory": 100 * 1024**4})
     assert resp.status_code == 201, resp.text
