@@ -343,8 +343,18 @@ class Reconciler:
         else every ``interval`` (which catches changes outside Orion, like a
         container that died or was removed by hand)."""
         poll = min(0.25, self._interval)  # how soon stop_event is noticed while idle
+        last_desired: tuple | None = None
+        last_pass = 0.0
         while not stop_event.is_set():
             self._wake.clear()
+            # Every commit anywhere wakes us; most do not concern this node. Listing the
+            # engine costs far more than reading the replica, so skip the pass when this
+            # node's desired set is unchanged and the periodic pass is not yet due.
+            desired = self._desired_fingerprint()
+            if desired == last_desired and time.monotonic() - last_pass < self._interval:
+                self._sleep(stop_event, last_pass + self._interval, poll)
+                continue
+            last_desired, last_pass = desired, time.monotonic()
             try:
                 sentence = self.run_once()
                 if sentence.startswith("in sync"):
@@ -353,9 +363,18 @@ class Reconciler:
                     log.info("reconcile %s: %s", self.node_id, sentence)
             except Exception:
                 log.exception("reconcile %s: pass failed; retrying", self.node_id)
-            deadline = time.monotonic() + self._interval
-            while not stop_event.is_set() and not self._wake.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._wake.wait(min(poll, remaining))
+            self._sleep(stop_event, time.monotonic() + self._interval, poll)
+
+    def _sleep(self, stop_event: threading.Event, deadline: float, poll: float) -> None:
+        """Until ``deadline``, a wake-up, or ``stop_event``."""
+        while not stop_event.is_set() and not self._wake.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.wait(min(poll, remaining))
+
+    def _desired_fingerprint(self) -> tuple:
+        """What this node is asked to run, as plain values (cheap: the replica, no engine)."""
+        desired, _ = self._store.read(
+            lambda m: tuple((t.id, t.generation, t.state, t.desired, t.container_id) for t in m.tasks_on(self.node_id)))
+        return desired
