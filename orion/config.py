@@ -53,6 +53,20 @@ class AgentConfig:
     reserve_cpu_millis: int = 100
     stop_timeout: float = 10.0
     shutdown_timeout: float = 20.0
+    gossip_key: str = ""
+    gossip_probe_interval: float = 0.5
+    node_dead_after: float = 3.0
+    failover_grace: float = 5.0
+    restart_delay: float = 1.0
+    restart_max_delay: float = 30.0
+    restart_limit: int = 10
+    restart_window: float = 300.0
+    restart_local_attempts: int = 3
+    voter_cap: int = 5
+    dead_voter_cleanup: float = 30.0
+    heal_interval: float = 0.5
+    leave_on_terminate: bool = True
+    drain_timeout: float = 10.0
 
     @property
     def api_addr(self) -> str:
@@ -168,6 +182,10 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
             raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret")
     if values["raft_election_min"] >= values["raft_election_max"]:
         raise ConfigError("raft_election_min must be below raft_election_max")
+    if values["voter_cap"] < 1:
+        raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
+    if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
+        raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     names = {f.name for f in fields(AgentConfig)}
     values = {k: v for k, v in values.items() if k in names}
     values["join"] = tuple(values["join"])

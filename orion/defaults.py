@@ -58,4 +58,46 @@ DEFAULTS: dict[str, object] = {
     "stop_timeout": 10.0,
     # Graceful shutdown: stop taking requests, leave, exit within this.
     "shutdown_timeout": 20.0,
+    # -- gossip (docs/gossip.md; the protocol's own knobs live in orion/gossip/config.py) ------
+    # Base64 AES keys, comma-separated, primary first. Empty: derived from raft_secret, so a
+    # cluster with a Raft secret always gossips encrypted and authenticated.
+    "gossip_key": "",
+    # Probe period. memberlist's LAN profile probes every 1 s; Orion probes every 0.5 s (and
+    # halves the probe timeout with it) because a dead node's tasks should move within ~6 s:
+    # detection is about a probe period plus the Lifeguard suspicion minimum (4 periods for
+    # n < 10). LAN round trips are ~1 ms, so 250 ms still fails only a node that is stuck.
+    "gossip_probe_interval": 0.5,
+    # -- self-healing (docs/self-healing.md) ---------------------------------------------------
+    # Fallback liveness (until gossip feeds node status): the leader declares a node dead once
+    # its Raft connection has been down this long. pysyncobj redials every 1 s, so 3 s is three
+    # missed redials: a restarting agent or a GC pause of a second does not trip it, while a
+    # replacement still runs within the 6 s goal (dead 3 s + place + start ~1.5 s).
+    "node_dead_after": 3.0,
+    # After this node becomes leader, nobody is declared dead for this long (Nomad's failover
+    # heartbeat TTL): the new leader's peer connections and views are still forming, and an
+    # election must not cause a mass reschedule. Longer than node_dead_after plus a redial.
+    "failover_grace": 5.0,
+    # Restart policy: first restart after 1 s, doubling each time (Nomad/Swarm style backoff)...
+    "restart_delay": 1.0,
+    # ...never waiting more than 30 s: a crash-looping task still gets a try twice a minute...
+    "restart_max_delay": 30.0,
+    # ...and after 10 failures within restart_window the task stays failed: a task that cannot
+    # run is shown as failed instead of burning the node forever (Swarm's max_attempts idea).
+    "restart_limit": 10,
+    "restart_window": 300.0,
+    # Restarts in a row on one node before the task is placed elsewhere: a local restart is
+    # cheap (image cached), but three crashes in a row suggest the node is the problem.
+    "restart_local_attempts": 3,
+    # Raft voters: 5 survive two failures; more voters only slow every commit (Consul/Nomad cap).
+    "voter_cap": 5,
+    # A voter dead this long is removed from Raft so the next failure is survivable. Longer
+    # than an agent restart or upgrade (seconds), so a reboot does not cost its vote.
+    "dead_voter_cleanup": 30.0,
+    # The leader's healing pass (liveness, lost tasks, restarts) also runs on every apply;
+    # this period catches time-based decisions (a backoff expiring, a node going silent).
+    "heal_interval": 0.5,
+    # SIGTERM drains the node (its tasks are moved) before the agent exits: Consul's
+    # leave_on_terminate. Bounded by drain_timeout, well inside shutdown_timeout.
+    "leave_on_terminate": True,
+    "drain_timeout": 10.0,
 }

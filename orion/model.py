@@ -103,6 +103,9 @@ class TaskSpec:
     restart_policy: str = "never"
     pull_policy: str = "if-not-present"
     count: int = 1
+    # Replicas: the tasks of one service share a group id (``""``: a lone task, whose
+    # group is its own id). Scaling adds or stops members of the group.
+    group: str = ""
 
     @property
     def resources(self) -> Resources:
@@ -126,6 +129,7 @@ class TaskSpec:
             "restart_policy": self.restart_policy,
             "pull_policy": self.pull_policy,
             "count": self.count,
+            "group": self.group,
         }
 
     @classmethod
@@ -143,6 +147,7 @@ class TaskSpec:
             restart_policy=str(d.get("restart_policy", "never")),
             pull_policy=str(d.get("pull_policy", "if-not-present")),
             count=int(d.get("count", 1)),
+            group=str(d.get("group", "")),
         )
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -190,7 +190,9 @@ def create_app(deps: ApiDeps) -> Flask:
         key = _idempotency_key()
         if spec.count == 1:
             created_ids = [submit_create(spec, key)]
-        else:  # replicas: one task each, so each is placed, reported and stopped on its own
+        else:  # replicas: one task each, so each is placed, reported and stopped on its own;
+            # a shared group id makes them one service (scaled by PATCH /tasks/<id>).
+            spec = replace(spec, group=new_task_id())
             created_ids = [submit_create(spec, f"{key}/{i}" if key else "") for i in range(1, spec.count + 1)]
         ids = [task_id for task_id, _ in created_ids]
         created = any(new for _, new in created_ids)

@@ -72,6 +72,11 @@ def main(ctx: click.Context, addr: str, token: str | None, as_json: bool, timeou
 
 main.add_command(agent)
 
+from orion.cli.ops_cmd import node, scale  # noqa: E402 - the ops commands live in their own module
+
+main.add_command(scale)
+main.add_command(node)
+
 
 # -- option parsing (usage errors, exit 2) --------------------------------------------------------
 def parse_publish(values: tuple[str, ...]) -> dict[str, str]:

@@ -118,9 +118,43 @@ class StopTask(Command):
     task_id: str = ""
 
 
+@dataclass(frozen=True)
+class RestartTask(Command):
+    """The leader's restart-policy decision for a failed (or finished) task.
+
+    ``node_id`` set: start it again on that node (its own, a local restart) as a
+    new generation; empty: send it back to pending so the scheduler places it
+    elsewhere. ``at`` is the leader's wall clock, carried in the log so every
+    replica records the same failure time (the machine itself has no clock).
+    Refused unless the task is still at ``generation`` and still failed/finished.
+    """
+
+    TYPE: ClassVar[str] = "restart_task"
+    task_id: str = ""
+    generation: int = 0
+    node_id: str = ""
+    at: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ScaleTask(Command):
+    """Set the size of the service ``task_id`` belongs to (PATCH /tasks/<id>).
+
+    ``new_task_ids`` are ids for members to add (the writer draws them, so the
+    log stays deterministic); surplus members are stopped newest first.
+    """
+
+    TYPE: ClassVar[str] = "scale_task"
+    task_id: str = ""
+    count: int = 1
+    new_task_ids: tuple[str, ...] = ()
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     c.TYPE: c
-    for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask)
+    for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask,
+              RestartTask, ScaleTask)
 }
 
 
@@ -192,4 +226,10 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
         )
     elif cls is StopTask:
         kwargs["task_id"] = body["task_id"]
+    elif cls is RestartTask:
+        kwargs.update(task_id=body["task_id"], generation=int(body["generation"]), node_id=body.get("node_id", ""),
+                      at=float(body.get("at", 0.0)), reason=body.get("reason", ""))
+    elif cls is ScaleTask:
+        kwargs.update(task_id=body["task_id"], count=int(body["count"]),
+                      new_task_ids=tuple(str(i) for i in body.get("new_task_ids") or ()))
     return kwargs

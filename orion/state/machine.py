@@ -47,6 +47,8 @@ from orion.state.commands import (
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
+    RestartTask,
+    ScaleTask,
     SetNodeStatus,
     StopTask,
     decode,
@@ -57,6 +59,12 @@ from orion.state.commands import (
 DEFAULT_REMEMBERED_REQUESTS = 10_000
 
 SNAPSHOT_VERSION = 1
+
+# Failure records kept per task (node, leader wall time): enough for the restart
+# limit and the down-ranking window (orion/restart.py), bounded for snapshots.
+MAX_FAILURES_KEPT = 20
+# A service may not be scaled past this in one command (the API's own bound).
+MAX_SCALE = 1000
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.
 _HOLDING = frozenset({ASSIGNED, RUNNING, STOPPING})
@@ -84,6 +92,8 @@ class StateMachine:
         self._used: dict[str, Resources] = {}
         self._ports: dict[str, dict[tuple[int, str], str]] = {}  # node -> (port, proto) -> task id
         self._on_node: dict[str, set[str]] = {}
+        # task id -> ((node id, at), ...): where and when its containers failed (RestartTask).
+        self._failures: dict[str, tuple[tuple[str, float], ...]] = {}
         self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
             RegisterNode.TYPE: self._register_node,
             SetNodeStatus.TYPE: self._set_node_status,
@@ -92,6 +102,8 @@ class StateMachine:
             MarkUnschedulable.TYPE: self._mark_unschedulable,
             ReportTaskState.TYPE: self._report_task_state,
             StopTask.TYPE: self._stop_task,
+            RestartTask.TYPE: self._restart_task,
+            ScaleTask.TYPE: self._scale_task,
         }
 
     # -- the one way in ------------------------------------------------------------
@@ -178,12 +190,12 @@ class StateMachine:
             placed.append(task.id)
         return {"ok": True, "placed": placed, "refused": refused}
 
-    def _placement_problem(self, p: Placement) -> str:
+    def _placement_problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> str:
         """Why this placement cannot be accepted now, or "" if it can."""
         task = self._tasks.get(p.task_id)
         if task is None:
             return f"task {p.task_id} does not exist"
-        if task.state not in (PENDING, LOST):
+        if task.state not in waiting:
             return f"task {task.id} is {task.state}, not waiting for a node"
         if task.desired != DESIRED_RUN:
             return f"task {task.id} is wanted stopped"
@@ -262,6 +274,61 @@ class StateMachine:
             self._set_task(replace(task, desired=DESIRED_STOP, state=state, updated_index=index))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
+    def _restart_task(self, cmd: RestartTask, index: int) -> dict[str, Any]:
+        """Restart policy, decided by the leader: again on the same node, or back to pending.
+
+        A local restart that no longer fits (the node went away or filled up) falls
+        back to pending rather than being refused, so the decision still moves the task.
+        """
+        task = self._tasks.get(cmd.task_id)
+        if task is None:
+            return _refused(f"task {cmd.task_id} does not exist")
+        if task.state not in (FAILED, COMPLETED) or task.desired != DESIRED_RUN:
+            return _refused(f"task {task.id} is {task.state} (wanted {task.desired}), not waiting for a restart")
+        if task.generation != cmd.generation:
+            return _refused(f"stale restart: task {task.id} is at generation {task.generation}, "
+                            f"decision had {cmd.generation}")
+        if task.node_id:
+            kept = self._failures.get(task.id, ()) + ((task.node_id, float(cmd.at)),)
+            self._failures[task.id] = kept[-MAX_FAILURES_KEPT:]
+        common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
+                      updated_index=index)
+        if cmd.node_id and not self._placement_problem(Placement(task.id, cmd.node_id, task.generation),
+                                                       waiting=(FAILED, COMPLETED)):
+            self._set_task(replace(task, state=ASSIGNED, node_id=cmd.node_id, generation=task.generation + 1,
+                                   reason=cmd.reason, **common))
+        else:
+            self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
+        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+
+    def _scale_task(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
+        """Grow or shrink the service ``cmd.task_id`` belongs to, in one step."""
+        task = self._tasks.get(cmd.task_id)
+        if task is None:
+            return _refused(f"task {cmd.task_id} does not exist")
+        if not 0 <= cmd.count <= MAX_SCALE:
+            return _refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
+        group = task.spec.group or task.id
+        active = [t for t in self.group_members(group) if t.desired == DESIRED_RUN
+                  and t.state not in (FAILED, COMPLETED, STOPPED)]
+        created: list[str] = []
+        stopped: list[str] = []
+        if cmd.count > len(active):
+            need = cmd.count - len(active)
+            ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
+            if len(ids) < need or any(i in self._tasks or not i for i in ids):
+                return _refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
+            spec = replace(task.spec, group=group, count=cmd.count)
+            for task_id in ids:
+                self._tasks[task_id] = Task(id=task_id, spec=spec, created_index=index, updated_index=index)
+                created.append(task_id)
+        else:
+            newest_first = sorted(active, key=lambda t: (t.created_index, t.id), reverse=True)
+            for surplus in newest_first[: len(active) - cmd.count]:
+                self._stop_task(StopTask(task_id=surplus.id), index)
+                stopped.append(surplus.id)
+        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
+
     # -- reservations ----------------------------------------------------------------
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservation if its holding status changed."""
@@ -310,6 +377,22 @@ class StateMachine:
     def pending_tasks(self) -> list[Task]:
         return [t for t in self.tasks() if t.state == PENDING and t.desired == DESIRED_RUN]
 
+    def placeable_tasks(self) -> list[Task]:
+        """What the scheduler should place: pending tasks, and lost ones still wanted.
+
+        A lost task (its node died or left) keeps its id and generation; placing it
+        makes a new generation, so a report from the old node is refused (fencing).
+        """
+        return [t for t in self.tasks() if t.state in (PENDING, LOST) and t.desired == DESIRED_RUN]
+
+    def failures(self, task_id: str) -> tuple[tuple[str, float], ...]:
+        """Recorded failures of ``task_id``: (node id, leader wall time), oldest first."""
+        return self._failures.get(task_id, ())
+
+    def group_members(self, group: str) -> list[Task]:
+        """Every task of a service: the one whose id names it and those that carry it."""
+        return [t for t in self.tasks() if t.id == group or t.spec.group == group]
+
     def usage(self, node_id: str) -> NodeUsage:
         return NodeUsage(self._used.get(node_id, Resources()), frozenset(self._ports.get(node_id, {})))
 
@@ -335,6 +418,7 @@ class StateMachine:
             "nodes": [n.to_dict() for n in self.nodes()],
             "idempotency_keys": dict(sorted(self._keys.items())),
             "requests": [[rid, copy.deepcopy(result)] for rid, result in self._requests.items()],
+            "failures": {k: [list(f) for f in v] for k, v in sorted(self._failures.items())},
             "remembered_requests": self._remembered,
         }
 
@@ -352,6 +436,8 @@ class StateMachine:
         machine._keys = {str(k): str(v) for k, v in dict(data.get("idempotency_keys", {})).items()}
         for rid, result in data.get("requests", ()):
             machine._requests[str(rid)] = copy.deepcopy(result)
+        machine._failures = {str(k): tuple((str(n), float(at)) for n, at in v)
+                             for k, v in dict(data.get("failures", {})).items()}
         return machine
 
 

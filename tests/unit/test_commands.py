@@ -18,6 +18,8 @@ from orion.state.commands import (
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
+    RestartTask,
+    ScaleTask,
     SetNodeStatus,
     StopTask,
     UnknownCommand,
@@ -48,6 +50,7 @@ specs = st.builds(
     restart_policy=st.sampled_from(["never", "on-failure", "always"]),
     pull_policy=st.sampled_from(["if-not-present", "always", "never"]),
     count=st.integers(1, 10),
+    group=st.just("") | ids,
 )
 nodes = st.builds(
     NodeInfo,
@@ -84,6 +87,10 @@ commands = st.one_of(
         reason=text,
     ),
     st.builds(StopTask, request_id=text, task_id=ids),
+    st.builds(RestartTask, request_id=text, task_id=ids, generation=st.integers(0, 100), node_id=st.just("") | ids,
+              at=st.floats(0, 2e9, allow_nan=False), reason=text),
+    st.builds(ScaleTask, request_id=text, task_id=ids, count=st.integers(0, 1000),
+              new_task_ids=st.lists(ids, max_size=4).map(tuple)),
 )
 
 
@@ -95,7 +102,7 @@ def test_every_command_survives_encode_then_decode(command):
 def test_the_strategy_covers_every_command_type():
     assert set(COMMAND_TYPES) == {
         "register_node", "set_node_status", "create_task", "place_tasks",
-        "mark_unschedulable", "report_task_state", "stop_task",
+        "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
     }
 
 

@@ -1,0 +1,74 @@
+"""Operations on a running cluster: scale a service, drain a node.
+
+``PATCH /tasks/<id>`` with ``{"count": N}`` sets the size of the service the
+task belongs to (its replicas share ``spec.group``; a lone task is a service
+of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader moves
+its tasks elsewhere (see ``orion/drain.py``). Both are one Raft command each;
+the app's error handlers turn StoreError/ApiError into JSON answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, jsonify, request
+
+from orion.api.errors import ApiError
+from orion.api.views import node_view, task_view
+from orion.drain import drain_command
+from orion.state.commands import ScaleTask
+from orion.state.machine import MAX_SCALE
+from orion.state.store import Store
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
+    bp = Blueprint("ops", __name__)
+
+    @bp.patch("/tasks/<task_id>")
+    def scale(task_id: str) -> tuple[Response, int]:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) - {"count", "replicas"}:
+            raise ApiError(400, 'send a JSON object {"count": N}; only count can change', "count")
+        count = body.get("count", body.get("replicas"))
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_SCALE:
+            raise ApiError(400, f"count: {count!r} must be an integer from 0 to {MAX_SCALE}", "count")
+        task, _ = store.read(lambda m: m.task(task_id))
+        if task is None:
+            raise ApiError(404, f"no task {task_id}", "id")
+        command = ScaleTask(request_id=uuid.uuid4().hex, task_id=task_id, count=count,
+                            new_task_ids=tuple(_new_id() for _ in range(count)))
+        result = store.submit(command, write_timeout)
+        if not result.get("ok", False):
+            raise ApiError(409, f"cannot scale {task_id}: {result.get('error')}", "count")
+        group = result["group"]
+        members, index = store.read(lambda m: m.group_members(group))
+        response = jsonify({"group": group, "count": count, "created": result["created"],
+                            "stopped": result["stopped"], "tasks": [task_view(t) for t in members]})
+        response.headers["X-Orion-Index"] = str(index)
+        return response, 200
+
+    @bp.post("/nodes/<node_id>/drain")
+    def drain(node_id: str) -> tuple[Response, int]:
+        node, _ = store.read(lambda m: m.node(node_id))
+        if node is None:
+            raise ApiError(404, f"no node {node_id}", "id")
+        result = store.submit(drain_command(node_id), write_timeout)
+        if not result.get("ok", False):
+            raise ApiError(409, f"cannot drain {node_id}: {result.get('error')}", "id")
+
+        leader = store.status().leader
+
+        def view(m):  # noqa: ANN001, ANN202
+            usage = m.usage(node_id)
+            return node_view(m.node(node_id), usage.used, usage.ports, leader), [t.id for t in m.tasks_on(node_id)]
+
+        (shown, held), index = store.read(view)
+        response = jsonify({**shown, "tasksToMove": held})
+        response.headers["X-Orion-Index"] = str(index)
+        return response, 202
+
+    return bp

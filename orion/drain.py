@@ -1,0 +1,58 @@
+"""Graceful leave: a node's tasks are moved before it goes.
+
+``orion node drain NODE`` (``POST /nodes/<id>/drain``) and the agent's SIGTERM
+path both mark the node ``left``. From then on the scheduler places nothing
+there, and the leader's healing pass marks every task it holds ``lost``, so
+the scheduler places each one elsewhere (a new generation) and the leaving
+node's reconciler, no longer finding them among its own, stops the containers.
+The agent waits for its node to hold nothing (bounded by ``drain_timeout``)
+before it stops its loops and exits.
+
+A drained node that is started again registers afresh, which makes it
+``alive`` (``RegisterNode`` carries its status).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from orion.model import NODE_LEFT
+from orion.state.commands import SetNodeStatus
+from orion.state.store import Store, StoreError
+
+
+def drain_command(node_id: str) -> SetNodeStatus:
+    return SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node_id, status=NODE_LEFT)
+
+
+def holds_nothing(store: Store, node_id: str) -> bool:
+    """True once no task holds this node (all moved, or none there)."""
+    held, _ = store.read(lambda m: m.tasks_on(node_id))
+    return not held
+
+
+def drain(store: Store, node_id: str, timeout: float, write_timeout: float,
+          local_idle: Callable[[], bool] | None = None,
+          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> str:
+    """Mark ``node_id`` left and wait until its tasks moved; return what happened.
+
+    ``local_idle`` (the agent's own drain): also wait until this node's
+    reconciler has stopped its containers, so none outlives the agent.
+    """
+    if not store.has_leader():
+        return f"drain of {node_id} skipped: no leader (the cluster cannot move tasks now)"
+    deadline = clock() + timeout
+    try:
+        result = store.submit(drain_command(node_id), min(write_timeout, timeout))
+    except StoreError as exc:
+        return f"drain of {node_id} not committed: {exc}"
+    if isinstance(result, dict) and result.get("ok") is False:
+        return f"drain of {node_id} refused: {result.get('error')}"
+    while clock() < deadline:
+        if holds_nothing(store, node_id) and (local_idle is None or local_idle()):
+            return f"drained {node_id}: its tasks were moved"
+        sleep(0.1)
+    held, _ = store.read(lambda m: [t.id for t in m.tasks_on(node_id)])
+    return f"drain of {node_id} timed out after {timeout:g}s with {len(held)} task(s) still there"

@@ -1,0 +1,161 @@
+"""The leader's healing loop: liveness, lost tasks, restarts, Raft membership.
+
+Runs on every node and acts only while this node is the Raft leader, like the
+scheduler loop (``orion/controller.py``), which then places what this loop made
+placeable. Each pass reads one snapshot, asks the pure deciders
+(``liveness``, ``healing``, ``autopilot``) and submits what they return, one
+Raft command per decision; every command is re-checked by the state machine
+(node, generation), so a decision made on a stale view, or by a leader that
+has just been deposed, is refused rather than applied twice.
+
+State kept here is only the leader's clock-based bookkeeping (when it first
+saw a task end, a node go); it is dropped on losing leadership, so a new
+leader starts its own clocks: that is the failover grace for restarts and
+voter cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+
+import requests
+
+from orion import autopilot, healing
+from orion.liveness import LivenessSource
+from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.restart import RestartConfig
+from orion.state.store import Store, StoreError
+
+log = logging.getLogger("orion.healer")
+
+# Seconds between a pass's end and the next one when woken by every apply: the
+# healer's own writes wake it, and a burst of applies needs one pass, not fifty.
+_MIN_GAP = 0.05
+# Probing a non-voter's API (autopilot): a short timeout, it runs on the leader's loop.
+_PROBE_TIMEOUT = 0.5
+
+
+def probe_api(nodes: Collection[NodeInfo]) -> set[str]:
+    """Ids of nodes whose agent answers HTTP at all (any status: a non-voter has no leader)."""
+    up = set()
+    for node in nodes:
+        try:
+            requests.get(f"http://{node.api_addr}/health", timeout=_PROBE_TIMEOUT)
+            up.add(node.id)
+        except requests.RequestException:
+            pass
+    return up
+
+
+class Healer:
+    """One thread; ``run_once`` is one pass and returns its sentence."""
+
+    def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
+                 autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
+                 membership: Callable[[str, str, float], None] | None = None,
+                 members: Callable[[], list[str]] | None = None,
+                 probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
+                 mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self.liveness = liveness
+        self._restart = restart_cfg
+        self._autopilot = autopilot_cfg
+        self._interval = interval
+        self._timeout = write_timeout
+        self._membership = membership
+        self._members = members
+        self._probe = probe
+        self._mono, self._wall = mono, wall
+        self._ended_at: dict[tuple[str, int], float] = {}
+        self._gone_since: dict[str, float] = {}
+        self._wake = threading.Event()
+        self.last_result = ""
+        store.add_listener(lambda _index: self._wake.set())
+
+    def _reset(self) -> None:
+        self._ended_at.clear()
+        self._gone_since.clear()
+
+    def _submit_all(self, commands) -> int:  # noqa: ANN001
+        done = 0
+        for command in commands:
+            result = self._store.submit(command, self._timeout)
+            if not (isinstance(result, dict) and result.get("ok") is False):
+                done += 1
+        return done
+
+    def run_once(self) -> str:
+        if not self._store.is_leader():
+            self._reset()
+            self.liveness.poll(self._mono())  # let it drop its leader view too
+            return "not leader"
+        parts: list[str] = []
+        status_changes = self.liveness.poll(self._mono())
+        if status_changes and self._submit_all(status_changes):
+            parts.append("node status " + ", ".join(f"{c.node_id}={c.status}" for c in status_changes))
+
+        def snapshot(m):  # noqa: ANN001, ANN202
+            tasks = m.tasks()
+            return healing.HealView(tasks, m.nodes(), {t.id: m.failures(t.id) for t in tasks
+                                                       if t.state in (FAILED, COMPLETED)})
+
+        view, _ = self._store.read(snapshot)
+        now = self._wall()
+        ended = {(t.id, t.generation) for t in view.tasks if t.state in (FAILED, COMPLETED)}
+        self._ended_at = {k: v for k, v in self._ended_at.items() if k in ended}
+        for key in ended:
+            self._ended_at.setdefault(key, now)
+        decided = healing.plan(view, now, self._ended_at, self._restart)
+        if decided.commands:
+            self._submit_all(decided.commands)
+            parts.append(decided.sentence)
+        change = self._autopilot_pass(view.nodes)
+        if change:
+            parts.append(change)
+        self.last_result = "; ".join(parts) or "nothing to heal"
+        return self.last_result
+
+    def _autopilot_pass(self, nodes: list[NodeInfo]) -> str:
+        if self._membership is None or self._members is None:
+            return ""
+        now = self._mono()
+        gone = {n.id for n in nodes if n.status in (NODE_DEAD, NODE_LEFT)}
+        self._gone_since = {k: v for k, v in self._gone_since.items() if k in gone}
+        for node_id in gone:
+            self._gone_since.setdefault(node_id, now)
+        voters = self._members()
+        # Non-voting replicas register without a Raft address: never candidates.
+        outsiders = [n for n in nodes if n.raft_addr and n.raft_addr not in voters and n.status != NODE_LEFT]
+        reachable = self._probe(outsiders) if outsiders and len(voters) < self._autopilot.voter_cap else set()
+        status = self._store.status()
+        change = autopilot.plan(voters, nodes, status.self_addr, self._gone_since, reachable, now,
+                                self._autopilot)
+        if change is None:
+            return ""
+        try:
+            self._membership(change.action, change.raft_addr, self._timeout)
+        except StoreError as exc:
+            return f"autopilot: {change.sentence} failed: {exc}"
+        return "autopilot: " + change.sentence
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if stop.is_set():
+                return
+            try:
+                sentence = self.run_once()
+            except StoreError as exc:
+                log.warning("healing pass failed: %s", exc)
+                continue
+            except Exception:
+                log.exception("healing pass crashed; retrying")
+                stop.wait(self._interval)
+                continue
+            if sentence not in ("nothing to heal", "not leader"):
+                log.info("healer: %s", sentence)
+            stop.wait(_MIN_GAP)

@@ -1,0 +1,136 @@
+"""The leader's healing decisions, as a pure function of one state snapshot.
+
+Node loss: a node whose registry status is ``dead`` (gossip, or the fallback
+liveness in ``orion/liveness.py``) or ``left`` (drained, or shut down with
+SIGTERM) has every task it still holds marked ``lost`` — one
+``ReportTaskState(state=lost)`` per task, checked by the state machine against
+the task's node and generation like any report. A lost task that is still
+wanted is placeable again (``StateMachine.placeable_tasks``): the leader's
+scheduler places it like a pending one, in one ``PlaceTasks`` per plan, with
+capacity, selectors and host ports re-checked on apply. Placement bumps the
+generation, which fences the old node: its reports are refused, and when it
+comes back its reconciler no longer finds the task among its own and stops the
+stale container. A ``suspect`` node is not touched: suspicion is gossip's
+business (Lifeguard), and it may still be alive.
+
+Restarts: a task that failed (or finished, for ``always``) is handed to
+``orion.restart.decide``; a due restart is one ``RestartTask`` command.
+
+Nothing here reads a clock or does I/O: ``now`` and the snapshot come in, a
+list of commands and a sentence (the log line, and what tests read) go out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from orion import restart
+from orion.model import (
+    ASSIGNED,
+    COMPLETED,
+    DESIRED_RUN,
+    FAILED,
+    LOST,
+    NODE_ALIVE,
+    NODE_DEAD,
+    NODE_LEFT,
+    RUNNING,
+    STOPPING,
+    NodeInfo,
+    Task,
+)
+from orion.state.commands import Command, ReportTaskState, RestartTask
+
+# Task states that still hold a node: these die with it.
+_ON_NODE = (ASSIGNED, RUNNING, STOPPING)
+# Node statuses whose tasks are moved.
+GONE = (NODE_DEAD, NODE_LEFT)
+
+
+@dataclass(frozen=True)
+class HealView:
+    """What one healing pass looks at, read at one moment from the local replica."""
+
+    tasks: Sequence[Task]
+    nodes: Sequence[NodeInfo]
+    failures: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HealPlan:
+    commands: tuple[Command, ...]
+    lost: tuple[str, ...]
+    restarted: tuple[str, ...]
+    rescheduled: tuple[str, ...]
+    # Earliest moment a waiting restart becomes due (None: nothing waits).
+    next_due: float | None = None
+
+    @property
+    def sentence(self) -> str:
+        parts = []
+        if self.lost:
+            parts.append("marked lost " + _ids(self.lost))
+        if self.restarted:
+            parts.append("restarting " + _ids(self.restarted))
+        if self.rescheduled:
+            parts.append("rescheduling " + _ids(self.rescheduled))
+        return "; ".join(parts) or "nothing to heal"
+
+
+def _ids(ids: Sequence[str], shown: int = 5) -> str:
+    """A log line stays a line: the first few ids, then how many more."""
+    text = ", ".join(ids[:shown])
+    return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def _rid() -> str:
+    return uuid.uuid4().hex
+
+
+def lost_commands(view: HealView) -> list[ReportTaskState]:
+    """Every task still held by a dead or departed node, marked lost."""
+    gone = {n.id: n.status for n in view.nodes if n.status in GONE}
+    out = []
+    for task in view.tasks:
+        if task.node_id in gone and task.state in _ON_NODE:
+            why = "is dead" if gone[task.node_id] == NODE_DEAD else "left the cluster"
+            out.append(ReportTaskState(request_id=_rid(), task_id=task.id, node_id=task.node_id,
+                                       generation=task.generation, state=LOST,
+                                       reason=f"node {task.node_id} {why}"))
+    return out
+
+
+def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
+         cfg: restart.RestartConfig) -> HealPlan:
+    """Decide this pass: lost tasks first, then due restarts.
+
+    ``ended_at[(task id, generation)]`` is when the leader first saw that
+    generation fail or finish (wall clock); missing means ``now``.
+    """
+    commands: list[Command] = list(lost_commands(view))
+    lost = tuple(c.task_id for c in commands)  # type: ignore[attr-defined]
+    alive = {n.id for n in view.nodes if n.status == NODE_ALIVE}
+    restarted: list[str] = []
+    rescheduled: list[str] = []
+    next_due: float | None = None
+    for task in view.tasks:
+        if task.desired != DESIRED_RUN or task.state not in (FAILED, COMPLETED):
+            continue
+        decision = restart.decide(task, view.failures.get(task.id, ()),
+                                  ended_at.get((task.id, task.generation), now), now, cfg)
+        if isinstance(decision, restart.Wait):
+            next_due = decision.until if next_due is None else min(next_due, decision.until)
+            continue
+        if isinstance(decision, restart.RestartHere) and decision.node_id in alive:
+            commands.append(RestartTask(request_id=_rid(), task_id=task.id, generation=task.generation,
+                                        node_id=decision.node_id, at=now, reason=decision.reason))
+            restarted.append(task.id)
+        elif isinstance(decision, restart.RestartHere | restart.Reschedule):
+            reason = decision.reason if isinstance(decision, restart.Reschedule) else \
+                f"rescheduling: node {task.node_id} is not alive"
+            commands.append(RestartTask(request_id=_rid(), task_id=task.id, generation=task.generation,
+                                        node_id="", at=now, reason=reason))
+            rescheduled.append(task.id)
+    return HealPlan(tuple(commands), lost, tuple(restarted), tuple(rescheduled), next_due)

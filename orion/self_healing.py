@@ -1,0 +1,66 @@
+"""Composition of the self-healing parts for one agent (the agent calls one function).
+
+Kept out of ``orion/agent.py`` so that file only gains a few lines: the healer
+loop, the fallback liveness source, the leave (drain) path, the ops API
+blueprint and the scheduler's down-ranking function are built here from the
+config. Gossip, once wired, replaces ``healer.liveness`` with its own
+:class:`~orion.liveness.LivenessSource`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint
+
+from orion import autopilot, drain, restart
+from orion.api.ops import ops_blueprint
+from orion.config import AgentConfig
+from orion.healer_loop import Healer
+from orion.liveness import RaftLiveness
+from orion.runtime import Runtime
+from orion.state.raft import RaftStore
+from orion.state.store import Store
+
+
+@dataclass
+class SelfHealing:
+    """What the agent holds of self-healing."""
+
+    healer: Healer
+    blueprint: Blueprint
+    restart_cfg: restart.RestartConfig
+    store: Store
+    runtime: Runtime
+    node_id: str
+    drain_timeout: float
+    write_timeout: float
+
+    def avoid(self, failures: tuple[tuple[str, float], ...], now: float) -> frozenset[str]:
+        """For the scheduler: nodes to keep a failing task away from (down-ranking)."""
+        return restart.avoid_nodes(failures, now, self.restart_cfg)
+
+    def _local_idle(self) -> bool:
+        try:
+            return not any(c.live for c in self.runtime.list_managed(self.node_id))
+        except Exception:  # noqa: BLE001 - an engine that is down holds nothing we can stop
+            return True
+
+    def leave(self) -> str:
+        """Graceful leave (SIGTERM): mark this node left, wait until its tasks moved."""
+        return drain.drain(self.store, self.node_id, self.drain_timeout, self.write_timeout,
+                           local_idle=self._local_idle)
+
+
+def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime) -> SelfHealing:
+    """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands."""
+    restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
+                                        limit=cfg.restart_limit, window=cfg.restart_window,
+                                        local_attempts=cfg.restart_local_attempts)
+    healer = Healer(store, RaftLiveness(raft, cfg.node_dead_after, cfg.failover_grace), restart_cfg,
+                    autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
+                    interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
+                    membership=raft.change_membership, members=raft.members)
+    blueprint = ops_blueprint(store, cfg.write_timeout)
+    return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
+                       cfg.write_timeout)
