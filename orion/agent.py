@@ -136,6 +136,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = Membership(cfg, info.capacity)
     membership.start()
+    info = replace(info, incarnation=membership.node.incarnation)
     join = JoinClient(cfg, membership)
     voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):

@@ -69,9 +69,12 @@ class GossipStatusCore:
     * ``suspect`` is recorded but decides nothing: Lifeguard may still clear it.
     * Failover grace: a new leader declares nobody dead for ``failover_grace``
       seconds, while its own gossip view may still be forming.
-    * A node that ``left`` comes back by registering again, not by gossip.
-    * A registered node that gossip has never seen counts as dead once it has
-      been missing for ``node_dead_after`` seconds of this leader's term.
+    * A node that ``left`` (drained) comes back by registering again, never by
+      gossip: while it drains it is still alive in gossip and must stay left.
+    * Gossip news older than the node's registration (a lower incarnation: a
+      "dead" or "left" about the process before a restart) is stale and ignored.
+    * A registered node that gossip has never seen (in its current life) counts
+      as dead once it has been missing for ``node_dead_after`` seconds.
     """
 
     node_dead_after: float
@@ -79,7 +82,7 @@ class GossipStatusCore:
     leader_since: float | None = None
     missing_since: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, now: float, is_leader: bool, gossip: dict[str, str],
+    def observe(self, now: float, is_leader: bool, gossip: dict[str, tuple[str, int]],
                 nodes: Iterable[NodeInfo]) -> list[SetNodeStatus]:
         if not is_leader:
             self.leader_since = None
@@ -90,8 +93,8 @@ class GossipStatusCore:
         in_grace = now - self.leader_since < self.failover_grace
         changes = []
         for node in nodes:
-            state = gossip.get(node.id)
-            if state is None:
+            state, incarnation = gossip.get(node.id, (None, 0))
+            if state is None or incarnation < node.incarnation:
                 since = self.missing_since.setdefault(node.id, now)
                 state = NODE_DEAD if now - since >= self.node_dead_after else node.status
             else:
@@ -100,7 +103,7 @@ class GossipStatusCore:
                 continue
             if node.status == NODE_LEFT and state == NODE_ALIVE:
                 continue
-            if state == NODE_DEAD and in_grace:
+            if state == NODE_DEAD and (in_grace or node.status == NODE_LEFT):
                 continue
             changes.append(SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node.id, status=state))
         return changes
@@ -116,7 +119,7 @@ class GossipLiveness:
         self.core = GossipStatusCore(node_dead_after, failover_grace)
 
     def poll(self, now: float) -> list[SetNodeStatus]:
-        states = {m.name: m.state for m in self._gossip.members()}
+        states = {m.name: (m.state, m.incarnation) for m in self._gossip.members()}
         nodes, _ = self._store.read(lambda m: m.nodes())
         return self.core.observe(now, self._store.is_leader(), states, nodes)
 

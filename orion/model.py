@@ -225,6 +225,9 @@ class NodeInfo:
     labels: tuple[tuple[str, str], ...] = ()
     status: str = NODE_ALIVE
     status_index: int = 0
+    # The gossip incarnation of the process that registered: gossip news about an older
+    # life of this node (a "dead" or "left" from before a restart) is then recognised as stale.
+    incarnation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -236,6 +239,7 @@ class NodeInfo:
             "labels": dict(self.labels),
             "status": self.status,
             "status_index": self.status_index,
+            "incarnation": self.incarnation,
         }
 
     @classmethod
@@ -249,4 +253,5 @@ class NodeInfo:
             labels=tuple(sorted(dict(d.get("labels") or {}).items())),
             status=str(d.get("status", NODE_ALIVE)),
             status_index=int(d.get("status_index", 0)),
+            incarnation=int(d.get("incarnation", 0)),
         )

@@ -154,7 +154,6 @@ def test_upgrade_to_the_installed_version_changes_nothing(lab: Lab) -> None:
     assert run.total("changed") == 0, run.output[-6000:]
 
 
-@pytest.mark.xfail(strict=False, reason="rescheduling a dead node's tasks (self-healing) may not exist yet")
 def test_task_moves_when_its_host_dies(lab: Lab) -> None:
     host = _state.get("host")
     if not isinstance(host, Host):
