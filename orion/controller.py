@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orion import scheduler
+from orion.loops import run_loop
 from orion.state.commands import MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
-from orion.state.store import Store, StoreError
+from orion.state.store import Store
 
 log = logging.getLogger("orion.controller")
 
@@ -127,20 +128,9 @@ class Scheduler:
         return PassResult(placed, refused, unschedulable)
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            if stop.is_set():
-                return
-            try:
-                result = self.run_once()
-            except StoreError as exc:
-                log.warning("scheduling pass failed: %s", exc)
-                continue
-            except Exception:
-                log.exception("scheduling pass crashed; retrying")
-                time.sleep(self._interval)
-                continue
-            if result.placed or result.refused or result.unschedulable:
-                log.info("scheduler: %s", result.sentence)
-                self._wake.set()  # more may be pending beyond one batch
+        def one_pass() -> tuple[str | None, bool]:
+            result = self.run_once()
+            acted = bool(result.placed or result.refused or result.unschedulable)
+            return (result.sentence if acted else None), acted  # more may be pending beyond one batch
+
+        run_loop("scheduler", log, self._wake, self._interval, stop, one_pass)

@@ -25,6 +25,7 @@ import requests
 
 from orion import autopilot, healing
 from orion.liveness import LivenessSource
+from orion.loops import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.restart import RestartConfig
 from orion.state.store import Store, StoreError
@@ -142,20 +143,8 @@ class Healer:
         return "autopilot: " + change.sentence
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            if stop.is_set():
-                return
-            try:
-                sentence = self.run_once()
-            except StoreError as exc:
-                log.warning("healing pass failed: %s", exc)
-                continue
-            except Exception:
-                log.exception("healing pass crashed; retrying")
-                stop.wait(self._interval)
-                continue
-            if sentence not in ("nothing to heal", "not leader"):
-                log.info("healer: %s", sentence)
-            stop.wait(_MIN_GAP)
+        def one_pass() -> tuple[str | None, bool]:
+            sentence = self.run_once()
+            return (None if sentence in ("nothing to heal", "not leader") else sentence), False
+
+        run_loop("healer", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)
