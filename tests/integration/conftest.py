@@ -7,10 +7,14 @@ run shows what the cluster did.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import docker
 import pytest
+from engines import Engines
 from harness import Cluster
+from selfheal_kit import drop_all_test_rules
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +35,31 @@ def docker_client(docker_host: str):
 @pytest.fixture(scope="session")
 def test_image() -> str:
     return os.environ.get("ORION_TEST_IMAGE", "orion/busybox:latest")
+
+
+@pytest.fixture
+def node_id(request, docker_client) -> Iterator[str]:
+    """A node id of the test's own; every container labelled with it is removed afterwards."""
+    node = f"test-{request.module.__name__.removeprefix('test_')[:8]}-{uuid.uuid4().hex[:8]}"
+    yield node
+    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
+    """One private Docker engine per node (self-healing tests: a node dies with its containers)."""
+    drop_all_test_rules()
+    pool = Engines(3)
+    try:
+        pool.start()
+        yield pool
+    finally:
+        drop_all_test_rules()
+        pool.destroy()
 
 
 def _remove_cluster_containers(client, cluster: Cluster) -> None:

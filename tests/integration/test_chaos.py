@@ -24,27 +24,14 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from engines import Engines
 from harness import Node
-from selfheal_kit import HealCluster, drop_all_test_rules, make_heal_cluster
+from selfheal_kit import HealCluster, make_heal_cluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 MiB = 1024 * 1024
 SEED = int(os.environ.get("ORION_CHAOS_SEED") or random.SystemRandom().randrange(2**31))
 SECONDS = float(os.environ.get("ORION_CHAOS_SECONDS", "90"))
-
-
-@pytest.fixture(scope="module")
-def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
-    drop_all_test_rules()
-    pool = Engines(3)
-    try:
-        pool.start()
-        yield pool
-    finally:
-        drop_all_test_rules()
-        pool.destroy()
 
 
 @dataclass

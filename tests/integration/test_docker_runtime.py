@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import docker
 import pytest
 import requests
 
@@ -20,18 +19,6 @@ from orion.runtime.docker import DockerRuntime
 pytestmark = pytest.mark.docker
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def node_id(docker_client) -> Iterator[str]:
-    """A node id of our own; every container labelled with it is removed afterwards."""
-    node = f"test-rt-{uuid.uuid4().hex[:8]}"
-    yield node
-    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
-        try:
-            c.remove(force=True)
-        except docker.errors.APIError:
-            pass
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import docker
 import pytest
 import requests
 
@@ -34,17 +33,6 @@ from orion.state.store import LocalStore
 pytestmark = pytest.mark.docker
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def node_id(docker_client) -> Iterator[str]:
-    node = f"test-rec-{uuid.uuid4().hex[:8]}"
-    yield node
-    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
-        try:
-            c.remove(force=True)
-        except docker.errors.APIError:
-            pass
 
 
 @pytest.fixture

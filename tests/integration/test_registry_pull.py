@@ -75,14 +75,6 @@ def pushed(registry, docker_client, test_image) -> Iterator[str]:
         pass
 
 
-@pytest.fixture
-def node_id(docker_client) -> Iterator[str]:
-    node = f"test-pull-{uuid.uuid4().hex[:8]}"
-    yield node
-    for c in docker_client.containers.list(all=True, filters={"label": f"orion.node={node}"}):
-        c.remove(force=True)
-
-
 def test_if_not_present_pulls_a_missing_image_and_runs_it(docker_host, pushed, node_id, docker_client):
     runtime = DockerRuntime(docker_host)
     port = free_port()

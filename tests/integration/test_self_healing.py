@@ -16,25 +16,12 @@ import uuid
 
 import pytest
 import requests
-from engines import Engines
 from harness import free_ports
-from selfheal_kit import HealCluster, drop_all_test_rules, make_heal_cluster
+from selfheal_kit import HealCluster, make_heal_cluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
-    drop_all_test_rules()
-    pool = Engines(3)
-    try:
-        pool.start()
-        yield pool
-    finally:
-        drop_all_test_rules()
-        pool.destroy()
 
 
 @pytest.fixture
