@@ -13,6 +13,15 @@ return one sentence that is both the log line and what tests assert.
 Adoption: containers carry task id and generation in labels, so after a
 restart a running container of the task's current generation is reported
 (``running``) rather than started a second time.
+
+Died with the engine: a node that crashes (agent and engine) and comes back
+before it is declared dead finds its containers "exited 255" (Docker lost their
+processes). That is the node losing the task, not the task failing, so it is
+reported ``lost`` and placed again whatever its restart policy, exactly as if the
+node had been declared dead. The runner tells the two apart by what it saw: an
+exit 255 of a container it saw running (or started) since it last reached the
+engine is the task's own doing and follows the restart policy, which also bounds
+a task that really exits 255 to one extra placement.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from orion.model import (
@@ -30,11 +39,12 @@ from orion.model import (
     DESIRED_RUN,
     DESIRED_STOP,
     FAILED,
+    LOST,
     RUNNING,
     STOPPED,
     Task,
 )
-from orion.runtime import REMOVING_STATUS, ContainerState, Runtime, RuntimeFailure
+from orion.runtime import ENGINE_LOST_EXIT, REMOVING_STATUS, ContainerState, Runtime, RuntimeFailure
 from orion.state.commands import ReportTaskState
 from orion.state.store import Store
 
@@ -128,6 +138,18 @@ def report_for(node_id: str, task: Task, container: ContainerState) -> Report:
     return Report(task.id, node_id, task.generation, RUNNING, container.container_id, container.host_ports)
 
 
+def died_with_engine(container: ContainerState, witnessed: Collection[str]) -> bool:
+    """Did this container end because its engine lost it, not by itself?"""
+    return (container.finished and container.exit_code == ENGINE_LOST_EXIT
+            and container.container_id not in witnessed and "out of memory" not in container.error)
+
+
+def lost_report(node_id: str, task: Task, container: ContainerState) -> Report:
+    return Report(task.id, node_id, task.generation, LOST, container.container_id, task.host_ports,
+                  container.exit_code, f"its container died with the Docker engine on {node_id} "
+                  f"(exit {container.exit_code}, not seen exiting): placing it again")
+
+
 def _in_sync(task: Task, container: ContainerState) -> bool:
     return (task.state == RUNNING and task.container_id == container.container_id
             and task.host_ports == container.host_ports)
@@ -138,8 +160,12 @@ def plan(
     desired: Sequence[Task],
     actual: Sequence[ContainerState],
     should_restart: RestartHook = never_restart,
+    witnessed: Collection[str] = frozenset(),
 ) -> list[Action]:
     """The actions that bring ``actual`` to ``desired`` on ``node_id``.
+
+    ``witnessed`` are the containers the caller saw running (or started) since it
+    last reached the engine: their exits are the tasks' own (see the module doc).
 
     ``desired`` is the tasks placed on this node that are not over (including
     ``stopping`` ones); ``actual`` is every managed container of this node.
@@ -180,7 +206,9 @@ def plan(
                 if not _in_sync(task, c):
                     reports.append(report_for(node_id, task, c))
             elif c.finished:
-                if should_restart(task, c):
+                if died_with_engine(c, witnessed):
+                    reports.append(lost_report(node_id, task, c))
+                elif should_restart(task, c):
                     removes.append(Remove(c.container_id, c.task_id, c.generation))
                     starts.append(Start(task))
                 else:
@@ -258,6 +286,8 @@ class Reconciler:
         # Told "start" / "failure" / "restart" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
         self._wake = threading.Event()
+        # Containers seen running or started since the engine was last unreachable.
+        self._witnessed: set[str] = set()
         self.last_result = ""
         self.passes = 0
         store.add_listener(self._on_apply)
@@ -275,8 +305,10 @@ class Reconciler:
         try:
             actual = self._runtime.list_managed(self.node_id)
         except RuntimeFailure as exc:
+            self._witnessed.clear()  # whatever ends while we cannot see is not the task's doing
             return self._done(f"cannot list containers: {exc}")
-        actions = plan(self.node_id, desired, actual, self._should_restart)
+        actions = plan(self.node_id, desired, actual, self._should_restart, frozenset(self._witnessed))
+        self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
         if not actions:
             live = sum(1 for c in actual if c.live)
             return self._done(f"in sync: {len(desired)} tasks, {live} running containers")
@@ -320,6 +352,7 @@ class Reconciler:
                 self._report(Report(task.id, self.node_id, task.generation, FAILED, reason=str(exc)), out)
                 return
             out.started.append(task.id)
+            self._witnessed.add(container.container_id)
             self._on_event("restart" if task.state not in (ASSIGNED,) else "start")
             self._report(report_for(self.node_id, task, container), out)
 

@@ -29,6 +29,11 @@ LIVE_STATUSES = frozenset({"running", "paused", "restarting"})
 FINISHED_STATUSES = frozenset({"exited", "dead"})
 CREATED_STATUS = "created"
 REMOVING_STATUS = "removing"
+# The exit code Docker records for a container whose process it lost: a container
+# that was running when its engine (or host) died comes back "exited 255" when the
+# engine restores it. A process may exit 255 by itself too, so the reconciler reads
+# it as "lost with the engine" only for an exit it did not see happen.
+ENGINE_LOST_EXIT = 255
 
 
 class RuntimeFailure(Exception):

@@ -167,16 +167,38 @@ def check(hc: HealCluster, ledger: Ledger) -> None:
     api = hc.api()
     wanted = {tid for tid in ledger.acked.values() if tid not in ledger.deleted}
 
-    def converged() -> bool:
-        tasks = {t["id"]: t for t in api.get("/tasks").json()}
-        if any(tasks.get(tid, {}).get("state") != "running" for tid in wanted):
-            return False
-        if any(tasks[tid]["state"] not in ("stopped", "lost", "failed", "completed") for tid in ledger.deleted):
-            return False
-        return all(len(hc.running(tid)) == 1 for tid in wanted) and all(
-            not hc.running(tid) for tid in ledger.deleted)
+    why: list[str] = []
 
-    hc.cluster.wait(converged, 120, "every acknowledged task running once, every deleted one stopped", step=1.0)
+    def diagnose() -> list[str]:
+        """Every way the cluster is not yet converged, named by task (empty when it is)."""
+        tasks = {t["id"]: t for t in api.get("/tasks").json()}
+        problems = []
+        for tid in sorted(wanted):
+            t = tasks.get(tid)
+            if t is None:
+                problems.append(f"{tid}: acknowledged but absent")
+                continue
+            copies = hc.running(tid)
+            if t["state"] != "running" or len(copies) != 1:
+                problems.append(f"{tid}: state={t['state']} desired={t['desired']} node={t['nodeId']} "
+                                f"gen={t['generation']} containers={copies} reason={t.get('reason')!r}")
+        for tid in sorted(ledger.deleted):
+            t = tasks.get(tid, {})
+            copies = hc.running(tid)
+            if t.get("state") not in ("stopped", "lost", "failed", "completed") or copies:
+                problems.append(f"{tid}: deleted but state={t.get('state')} node={t.get('nodeId')} "
+                                f"containers={copies}")
+        return problems
+
+    def converged() -> bool:
+        why[:] = diagnose()
+        return not why
+
+    try:
+        hc.cluster.wait(converged, 120, "every acknowledged task running once, every deleted one stopped",
+                        step=1.0)
+    except AssertionError as exc:
+        raise AssertionError(f"{len(why)} not converged: {why[:12]}\n{exc}") from exc
     tasks = api.get("/tasks").json()
     names: dict[str, list[str]] = {}
     for t in tasks:

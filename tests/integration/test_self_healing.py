@@ -77,6 +77,36 @@ def test_a_node_killed_with_its_engine_has_its_task_running_and_answering_elsewh
         next(n for n in heal.nodes if n.id == moved["nodeId"]))]
 
 
+def test_a_node_that_crashes_and_returns_before_it_is_declared_dead_runs_its_task_again(
+        tmp_path, engines, request):
+    """The engine restores the crashed node's container as "exited 255": that is the node
+    losing the task, not the task failing, so it is placed again (restart policy "never")."""
+    slow = {"ORION_GOSSIP_PROBE_INTERVAL": "5", "ORION_NODE_DEAD_AFTER": "120"}  # nobody is declared dead
+    hc = make_heal_cluster(tmp_path, engines, env=slow, label_names=True)
+    request.node.orion_cluster = hc.cluster
+    try:
+        hc.cluster.start()
+        leader = hc.cluster.wait(hc.cluster.leader, 20, "a leader")
+        victim = next(n for n in hc.nodes if n is not leader)
+        (port,) = free_ports(1)
+        resp = hc.api().post("/tasks", json={"image": "orion/busybox:latest", "memory": 8 * MiB,
+                                             "nodeSelectors": {"name": victim.id},
+                                             "portBindings": {"80/tcp": str(port)}})
+        assert resp.status_code == 201, resp.text
+        task = wait_task(hc, resp.json()["id"], lambda t: t["state"] == "running", "task running")
+
+        hc.kill_node(victim)
+        hc.restart_node(victim)
+        back = wait_task(hc, task["id"], lambda t: t["state"] == "running" and t["generation"] > task["generation"],
+                         "the task placed again and running", timeout=30)
+        assert back["nodeId"] == victim.id and back["generation"] == task["generation"] + 1
+        hc.cluster.wait(lambda: hc.answers(port), 15, "the task to answer again")
+        assert len(hc.running(task["id"])) == 1
+        assert {n["id"]: n["status"] for n in leader.get("/nodes").json()}[victim.id] == "alive"
+    finally:
+        hc.stop_fast()
+
+
 def test_a_leader_killed_under_a_stream_of_submissions_loses_and_duplicates_nothing(heal):
     acked: dict[str, str] = {}  # idempotency key -> task id
     stop = threading.Event()

@@ -18,6 +18,7 @@ from orion.model import (
     COMPLETED,
     DESIRED_STOP,
     FAILED,
+    LOST,
     RUNNING,
     STOPPED,
     STOPPING,
@@ -171,6 +172,30 @@ def test_oom_kill_is_in_the_reason():
     c = container(status="exited", exit_code=137, error="killed: out of memory")
     (r,) = plan(NODE, [task(state=RUNNING)], [c])
     assert r.state == FAILED and r.reason == "exited with code 137: killed: out of memory"
+
+
+def test_exit_255_not_seen_happening_is_the_engine_losing_the_task():
+    """A node that crashed and came back: Docker restored the container as exited 255."""
+    c = container(status="exited", exit_code=255)
+    t = task(state=RUNNING, container_id=c.container_id, host_ports=PORTS)
+    (r,) = plan(NODE, [t], [c])
+    assert (r.state, r.generation, r.host_ports, r.exit_code) == (LOST, 1, PORTS, 255)
+    assert "died with the Docker engine" in r.reason
+
+
+def test_exit_255_of_a_witnessed_container_is_the_tasks_own_failure():
+    c = container(status="exited", exit_code=255)
+    t = task(state=RUNNING, container_id=c.container_id)
+    assert plan(NODE, [t], [c], witnessed={c.container_id}) == [
+        Report("t1", NODE, 1, FAILED, c.container_id, (), 255, "exited with code 255")
+    ]
+
+
+def test_other_unwitnessed_exits_and_oom_kills_are_failures():
+    for c in (container(status="exited", exit_code=1),
+              container(status="exited", exit_code=255, error="killed: out of memory")):
+        (r,) = plan(NODE, [task(state=RUNNING)], [c])
+        assert r.state == FAILED, c
 
 
 def test_restart_hook_replaces_a_finished_container():
@@ -362,6 +387,45 @@ def test_runner_adopts_instead_of_starting_twice_and_stops_on_request():
     assert second.run_once() == "stopped t1; removed 1 container; reported t1 stopped"
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == STOPPED and rt.containers == {}
+
+
+def test_runner_reads_exit_255_as_lost_only_when_it_did_not_see_the_container_run():
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    first = Reconciler(NODE, store, rt)
+    first.run_once()
+    cid = "cid-t1-1"
+    rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
+    assert first.run_once() == "reported t1 failed"  # it started it: the exit is the task's own
+    t1, _ = store.read(lambda m: m.task("t1"))
+    assert t1.state == FAILED
+
+
+def test_runner_after_a_crash_reports_the_engines_casualty_lost():
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    Reconciler(NODE, store, rt).run_once()
+    cid = "cid-t1-1"
+    rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
+    assert Reconciler(NODE, store, rt).run_once() == "reported t1 lost"  # a restarted agent
+    t1, _ = store.read(lambda m: m.task("t1"))
+    assert t1.state == LOST and t1.exit_code == 255
+
+
+def test_runner_forgets_what_it_saw_when_the_engine_is_unreachable():
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    r = Reconciler(NODE, store, rt)
+    r.run_once()
+    real_list = rt.list_managed
+
+    def down(node_id: str):
+        raise RuntimeFailure("engine unreachable")
+    rt.list_managed = down
+    assert r.run_once().startswith("cannot list containers")
+    rt.list_managed = real_list
+    rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], status="exited", exit_code=255)
+    assert r.run_once() == "reported t1 lost"
 
 
 def test_listener_wakes_the_loop():
