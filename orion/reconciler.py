@@ -44,7 +44,14 @@ from orion.model import (
     STOPPED,
     Task,
 )
-from orion.runtime import ENGINE_LOST_EXIT, REMOVING_STATUS, ContainerState, Runtime, RuntimeFailure
+from orion.runtime import (
+    ENGINE_LOST_EXIT,
+    REMOVING_STATUS,
+    ContainerState,
+    EngineUnreachable,
+    Runtime,
+    RuntimeFailure,
+)
 from orion.state.commands import ReportTaskState
 from orion.state.store import Store
 
@@ -241,6 +248,7 @@ class _Outcome:
     errors: list[str] = field(default_factory=list)
     failed_containers: set[str] = field(default_factory=set)
     held_tasks: set[str] = field(default_factory=set)
+    engine_down: bool = False
 
     def sentence(self) -> str:
         parts = []
@@ -345,8 +353,17 @@ class Reconciler:
                 self._report(action, out)
         elif isinstance(action, Start):
             task = action.task
+            if out.engine_down:
+                return
             try:
                 container = self._runtime.start(task, self.node_id)
+            except EngineUnreachable as exc:
+                # Not the task's fault: leave it as it is and try again next pass (a
+                # node whose engine stays down is the node's problem, not the tasks').
+                out.engine_down = True
+                self._witnessed.clear()
+                out.errors.append(f"start {task.id}: {exc}")
+                return
             except RuntimeFailure as exc:
                 out.errors.append(f"start {task.id}: {exc}")
                 self._report(Report(task.id, self.node_id, task.generation, FAILED, reason=str(exc)), out)

@@ -41,6 +41,11 @@ class RuntimeFailure(Exception):
     for a task's ``reason`` field: never an SDK traceback."""
 
 
+class EngineUnreachable(RuntimeFailure):
+    """The engine itself did not answer (refused, gone, timed out). Says nothing
+    about the task: the caller retries later instead of failing it."""
+
+
 @dataclass(frozen=True)
 class ContainerState:
     """One managed container as the engine reports it, at one moment."""

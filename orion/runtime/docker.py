@@ -31,6 +31,7 @@ from orion.runtime import (
     LABEL_NODE,
     LABEL_TASK,
     ContainerState,
+    EngineUnreachable,
     RuntimeFailure,
     container_name,
 )
@@ -92,6 +93,21 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
     )
 
 
+def _engine_down(exc: BaseException) -> bool:
+    """Did the engine fail to answer at all (as opposed to answering "no")? The SDK
+    wraps transport errors (e.g. in "Error while fetching server API version"), so
+    the whole cause chain is read."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, requests.ConnectionError | requests.Timeout | ConnectionError | TimeoutError
+                      | FileNotFoundError):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 class DockerRuntime:
     """Runs tasks as containers on one Docker engine.
 
@@ -115,7 +131,7 @@ class DockerRuntime:
     def _api(self) -> docker.APIClient:
         with self._lock:
             if self._client is None:
-                with self._wrap(f"connect to docker engine at {self.docker_host}"):
+                with self._wrap("connect"):
                     self._client = docker.DockerClient(base_url=self.docker_host, timeout=int(self._timeout))
             return self._client.api
 
@@ -123,8 +139,8 @@ class DockerRuntime:
         """One short sentence for any SDK/transport error; an unreachable engine says so."""
         if isinstance(exc, RuntimeFailure):
             return exc
-        if isinstance(exc, requests.ConnectionError | ConnectionError):
-            return RuntimeFailure(f"{what}: docker engine unreachable at {self.docker_host}: {_short(exc)}")
+        if _engine_down(exc):
+            return EngineUnreachable(f"{what}: docker engine unreachable at {self.docker_host}: {_short(exc)}")
         return RuntimeFailure(f"{what}: {_short(exc)}")
 
     @contextmanager
@@ -189,6 +205,8 @@ class DockerRuntime:
         try:
             self._pull(image)
         except Exception as exc:  # noqa: BLE001
+            if _engine_down(exc):
+                raise self._failure(f"pull of image {image}", exc) from None
             detail = _short(exc)
             if pull_policy == "always":
                 raise RuntimeFailure(f"pull of image {image} failed (pull policy always): {detail}") from None
@@ -252,6 +270,8 @@ class DockerRuntime:
         try:
             api.start(container_id)
         except Exception as exc:  # noqa: BLE001
+            if _engine_down(exc):
+                raise self._failure(f"start of {name}", exc) from None
             reason = _short(exc)
             self._remove_quietly(container_id)
             raise RuntimeFailure(f"start of {name} failed: {reason}") from None

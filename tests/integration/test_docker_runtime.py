@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from orion.model import PortBinding, Task, TaskSpec
-from orion.runtime import ContainerState, RuntimeFailure
+from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -178,3 +178,6 @@ def test_unreachable_engine_is_a_short_failure_not_a_traceback(tmp_path):
     with pytest.raises(RuntimeFailure, match="docker engine .*nothing.sock") as info:
         rt.list_managed("n")
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, EngineUnreachable)  # the reconciler retries, never fails a task on it
+    with pytest.raises(EngineUnreachable):
+        rt.start(Task(id="t1", spec=TaskSpec(image="orion/busybox:latest", memory=8 << 20)), "n")

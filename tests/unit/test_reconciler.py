@@ -30,7 +30,7 @@ from orion.model import (
     TaskSpec,
 )
 from orion.reconciler import Reconciler, Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import ContainerState, RuntimeFailure
+from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
 from orion.runtime.docker import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
 from orion.state.store import LocalStore
@@ -322,9 +322,12 @@ class FakeRuntime:
         self.containers: dict[str, ContainerState] = {}
         self.missing = missing
         self.calls: list[str] = []
+        self.engine_down = False
 
     def start(self, task: Task, node_id: str) -> ContainerState:
         self.calls.append(f"start {task.id}")
+        if self.engine_down:
+            raise EngineUnreachable("inspect image: docker engine unreachable at unix:///x: refused")
         if task.spec.image in self.missing:
             raise RuntimeFailure(f"image {task.spec.image} not found locally and pull failed: nope")
         c = ContainerState(f"cid-{task.id}-{task.generation}", task.id, task.generation, "running",
@@ -426,6 +429,21 @@ def test_runner_forgets_what_it_saw_when_the_engine_is_unreachable():
     rt.list_managed = real_list
     rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], status="exited", exit_code=255)
     assert r.run_once() == "reported t1 lost"
+
+
+def test_runner_does_not_fail_a_task_because_its_engine_is_down():
+    """An unreachable engine says nothing about the task: no report, one attempt a pass,
+    and the task starts once the engine answers again."""
+    store = _store_with(("t1", SPEC), ("t2", SPEC))
+    rt = FakeRuntime()
+    rt.engine_down = True
+    r = Reconciler(NODE, store, rt)
+    assert r.run_once().startswith("errors: start t1: inspect image: docker engine unreachable")
+    assert rt.calls == ["start t1"]  # t2 is not tried against an engine that just refused
+    tasks, _ = store.read(lambda m: [m.task("t1"), m.task("t2")])
+    assert [t.state for t in tasks] == [ASSIGNED, ASSIGNED]
+    rt.engine_down = False
+    assert r.run_once() == "started t1, t2; reported t1 running, t2 running"
 
 
 def test_listener_wakes_the_loop():
