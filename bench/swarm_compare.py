@@ -10,8 +10,8 @@ gateway address (all on this host, all created by us), since one host's
 127.0.0.1 cannot tell three engines apart.
 
 * manager leader SIGKILL (its dockerd and everything under it) -> the swarm
-  accepts a write again (``docker service update`` via another manager, every
-  20 ms);
+  accepts a write again (``docker service update`` via another manager, one
+  started every 20 ms on its own thread, as for Orion: ``bench/probe.py``);
 * node SIGKILL -> the one-replica service (``--publish mode=host``, same
   port, same image) runs and answers again on another node.
 
@@ -37,6 +37,7 @@ from harness import free_ports  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from failover_bench import summary  # noqa: E402
+from probe import first_ack_after  # noqa: E402
 
 IMAGE = "orion/busybox:latest"
 
@@ -103,20 +104,19 @@ def leader_failover(engines: Engines, trials: int) -> list[float]:
     for trial in range(trials):
         leader = wait(lambda: leader_engine(engines), 60, "a swarm leader")
         other = next(e for e in engines.items if e is not leader and e.alive())
+        counter = iter(range(1, 10**9))
+
+        def write(other=other, counter=counter) -> bool:
+            c = client(other, 5)
+            try:
+                c.services.get(probe.id).update(labels={"bench": str(next(counter))})
+            finally:
+                c.close()
+            return True
+
         t0 = time.monotonic()
         leader.kill()
-        n = 0
-        while time.monotonic() - t0 < 60:
-            n += 1
-            try:
-                service = client(other, 2).services.get(probe.id)
-                service.update(labels={"bench": str(n)})
-                break
-            except Exception:  # noqa: BLE001 - no leader yet
-                time.sleep(0.02)
-        else:
-            raise RuntimeError(f"swarm trial {trial}: no write accepted within 60 s")
-        results.append(time.monotonic() - t0)
+        results.append(first_ack_after(write, t0, deadline=60))
         print(f"swarm leader failover trial {trial + 1}: {results[-1]:.3f}s", flush=True)
         leader.start()
         wait(lambda other=other: ready_nodes(other) == 3, 90, "the swarm whole again")
