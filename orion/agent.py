@@ -25,7 +25,7 @@ from orion.membership import GossipLiveness, Membership
 from orion.metrics import Metrics
 from orion.metrics_collect import gossip_stats_from
 from orion.model import NodeInfo
-from orion.reconciler import Reconciler
+from orion.reconcile_loop import Reconciler
 from orion.runtime.docker import DockerRuntime
 from orion.self_healing import SelfHealing, build_self_healing
 from orion.state.commands import RegisterNode

@@ -25,7 +25,7 @@ from orion.model import (
     Task,
     TaskSpec,
 )
-from orion.reconciler import Reconciler
+from orion.reconcile_loop import Reconciler
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState, StopTask
 from orion.state.store import LocalStore

@@ -29,7 +29,8 @@ from orion.model import (
     Task,
     TaskSpec,
 )
-from orion.reconciler import Reconciler, Remove, Report, Start, Stop, plan, report_for
+from orion.reconcile_loop import Reconciler
+from orion.reconciler import Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
 from orion.runtime.docker import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
