@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orion.model import ASSIGNED, FAILED
-from orion.reconciler import Action, Remove, Report, RestartHook, Start, Stop, never_restart, plan, report_for
+from orion.reconciler import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
 from orion.state.store import Store
 
@@ -68,7 +68,6 @@ class Reconciler:
         interval: float = 5.0,
         stop_timeout: float = 10.0,
         write_timeout: float = 5.0,
-        should_restart: RestartHook = never_restart,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.node_id = node_id
@@ -77,7 +76,6 @@ class Reconciler:
         self._interval = interval
         self._stop_timeout = stop_timeout
         self._write_timeout = write_timeout
-        self._should_restart = should_restart
         # Told "start" / "failure" / "restart" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
         self._wake = threading.Event()
@@ -102,7 +100,7 @@ class Reconciler:
         except RuntimeFailure as exc:
             self._witnessed.clear()  # whatever ends while we cannot see is not the task's doing
             return self._done(f"cannot list containers: {exc}")
-        actions = plan(self.node_id, desired, actual, self._should_restart, frozenset(self._witnessed))
+        actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
         self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
         if not actions:
             live = sum(1 for c in actual if c.live)

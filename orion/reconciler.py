@@ -25,7 +25,7 @@ a task that really exits 255 to one extra placement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from orion.model import (
@@ -104,20 +104,6 @@ class Report:
 
 Action = Start | Stop | Remove | Report
 
-RestartHook = Callable[[Task, ContainerState], bool]
-
-
-def never_restart(task: Task, container: ContainerState) -> bool:
-    """The restart-policy hook. Today a finished container is reported, never restarted.
-
-    A later restart policy (``on-failure``/``always`` with backoff) plugs in
-    here: returning True makes :func:`plan` remove the finished container and
-    start the same generation afresh; the state machine counts the new
-    container id as a restart.
-    """
-    return False
-
-
 # -- the pure core ---------------------------------------------------------------------
 
 
@@ -154,7 +140,6 @@ def plan(
     node_id: str,
     desired: Sequence[Task],
     actual: Sequence[ContainerState],
-    should_restart: RestartHook = never_restart,
     witnessed: Collection[str] = frozenset(),
 ) -> list[Action]:
     """The actions that bring ``actual`` to ``desired`` on ``node_id``.
@@ -201,11 +186,10 @@ def plan(
                 if not _in_sync(task, c):
                     reports.append(report_for(node_id, task, c))
             elif c.finished:
+                # Restarting is the leader's decision (restart policy, orion/restart.py):
+                # the node only says what happened.
                 if died_with_engine(c, witnessed):
                     reports.append(lost_report(node_id, task, c))
-                elif should_restart(task, c):
-                    removes.append(Remove(c.container_id, c.task_id, c.generation))
-                    starts.append(Start(task))
                 else:
                     reports.append(report_for(node_id, task, c))
             else:

@@ -199,13 +199,6 @@ def test_other_unwitnessed_exits_and_oom_kills_are_failures():
         assert r.state == FAILED, c
 
 
-def test_restart_hook_replaces_a_finished_container():
-    c = container(status="exited", exit_code=1)
-    t = task(state=RUNNING)
-    always = lambda _t, _c: True  # noqa: E731
-    assert plan(NODE, [t], [c], should_restart=always) == [Remove(c.container_id, "t1", 1), Start(t)]
-
-
 def test_created_but_never_started_leftover_is_replaced():
     c = container(status="created")
     t = task()
