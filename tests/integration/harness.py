@@ -35,6 +35,18 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def http_get(port: int, deadline: float = 10.0) -> str:
+    """GET / on loopback, retrying while httpd starts inside a fresh container."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
+        except requests.RequestException:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
+
+
 @dataclass
 class Node:
     id: str

@@ -4,13 +4,12 @@ as short reasons, and listing is per node."""
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import requests
+from harness import free_ports, http_get
 
 from orion.model import PortBinding, Task, TaskSpec
 from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
@@ -32,24 +31,6 @@ def make_task(image: str, node: str, gen: int = 1, **spec) -> Task:
     spec.setdefault("memory", 64 * MiB)
     return Task(id=f"t-{uuid.uuid4().hex[:8]}", spec=TaskSpec(image=image, **spec), state="assigned",
                 node_id=node, generation=gen)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port: int, deadline: float = 10.0) -> str:
-    """GET / on loopback, retrying while httpd starts inside the fresh container."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
-        except requests.RequestException:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
 
 
 def wait_status(rt: DockerRuntime, cid: str, status: str, deadline: float = 10.0) -> ContainerState:
@@ -84,7 +65,7 @@ def test_zero_cpu_means_no_cpu_limit(runtime, node_id, test_image, docker_client
 
 
 def test_static_host_port_is_published(runtime, node_id, test_image):
-    port = free_port()
+    (port,) = free_ports(1)
     task = make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),))
     state = runtime.start(task, node_id)
     assert state.host_ports == (("80/tcp", port),)
@@ -118,7 +99,7 @@ def test_image_missing_and_unpullable_names_the_pull_error(runtime, node_id):
 
 
 def test_start_failure_leaves_no_container_behind(runtime, node_id, test_image):
-    port = free_port()
+    (port,) = free_ports(1)
     first = runtime.start(make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),)), node_id)
     assert first.status == "running"
     clash = make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),))

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import requests
+from harness import http_get
 
 from orion.model import (
     COMPLETED,
@@ -60,18 +60,6 @@ def place(store: LocalStore, node_id: str, spec: TaskSpec) -> str:
 
 def get(store: LocalStore, tid: str) -> Task:
     return store.read(lambda m: m.task(tid))[0]
-
-
-def http_get(port: int, deadline: float = 10.0) -> str:
-    """GET / on loopback, retrying while httpd starts inside the fresh container."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
-        except requests.RequestException:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
 
 
 def web(image: str) -> TaskSpec:
