@@ -17,7 +17,8 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from test_docker_runtime import free_port, http_get, make_task
+from harness import free_ports, http_get
+from test_docker_runtime import make_task
 
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
@@ -32,7 +33,7 @@ def registry(tmp_path_factory) -> Iterator[str]:
     if not Path(REGISTRY).exists():
         pytest.skip("Debian's docker-registry is not installed (scripts/ensure-test-tools.sh installs it)")
     root = tmp_path_factory.mktemp("registry")
-    port = free_port()
+    (port,) = free_ports(1)
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -77,7 +78,7 @@ def pushed(registry, docker_client, test_image) -> Iterator[str]:
 
 def test_if_not_present_pulls_a_missing_image_and_runs_it(docker_host, pushed, node_id, docker_client):
     runtime = DockerRuntime(docker_host)
-    port = free_port()
+    (port,) = free_ports(1)
     state = runtime.start(make_task(pushed, node_id, ports=(_binding(port),)), node_id)
     assert state.status == "running"
     assert docker_client.images.get(pushed) is not None
