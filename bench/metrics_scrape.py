@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 
 from orion.api.app import ApiDeps, create_app
-from orion.controller import Scheduler
-from orion.metrics import Metrics
+from orion.control.placement_loop import PlacementLoop
+from orion.metrics.registry import Metrics
 from orion.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, ReportTaskState
 from orion.state.store import LocalStore
@@ -44,7 +44,7 @@ def build_state(tasks: int, nodes: int, unschedulable: int) -> LocalStore:
     huge = TaskSpec("orion/busybox:latest", 1 << 50, 50)
     for i in range(unschedulable):
         store.submit(CreateTask(request_id=uuid.uuid4().hex, task_id=f"u{i:06d}", spec=huge), 5)
-    scheduler = Scheduler(store, interval=1, write_timeout=5)
+    scheduler = PlacementLoop(store, interval=1, write_timeout=5)
     while scheduler.run_once().placed:
         pass
     placed, _ = store.read(lambda m: [t for t in m.tasks() if t.node_id])

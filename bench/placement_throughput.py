@@ -3,7 +3,7 @@
     .venv/bin/python bench/placement_throughput.py [--nodes 1000] [--tasks 20000]
 
 Three real RaftStores (pysyncobj over TCP on loopback) in one process, the
-leader's real scheduling loop (orion/controller.py), and simulated nodes
+leader's real scheduling loop (orion/control/placement_loop.py), and simulated nodes
 registered through Raft with varied capacities. A batch of CreateTask commands
 is submitted from a follower by several threads at once; the clock stops when
 the last task is placed on every replica. No HTTP and no Docker: this is the
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 from harness import free_ports  # noqa: E402
 
-from orion.controller import Scheduler  # noqa: E402
+from orion.control.placement_loop import PlacementLoop  # noqa: E402
 from orion.model import NodeInfo, Resources, TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode, ScaleTask  # noqa: E402
 from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
@@ -54,7 +54,7 @@ def main() -> None:
                 time.sleep(0.05)
             leader = next(s for s in stores if s.is_leader())
             follower = next(s for s in stores if not s.is_leader())
-            loops = [Scheduler(s, interval=1.0, write_timeout=10.0) for s in stores]
+            loops = [PlacementLoop(s, interval=1.0, write_timeout=10.0) for s in stores]
             for loop in loops:
                 threading.Thread(target=loop.run_forever, args=(stop,), daemon=True).start()
             for i in range(args.nodes):

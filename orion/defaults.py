@@ -45,7 +45,7 @@ DEFAULTS: dict[str, object] = {
     "raft_election_max": 1.4,
     # Compact the journal into a snapshot after this many entries (or 300 s).
     "raft_compaction_entries": 5000,
-    # Reconciler wakes at once on a change; this periodic pass catches what changed outside
+    # ReconcileLoop wakes at once on a change; this periodic pass catches what changed outside
     # Orion (a container died, someone docker-rm'd it).
     "reconcile_interval": 2.0,
     # Leader re-plans pending tasks this often even when nothing changed (capacity freed).

@@ -44,6 +44,6 @@ def agent(**flags: object) -> None:
         cfg = load_config(flags)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from orion.server import serve
+    from orion.agent.server import serve
 
     serve(cfg)

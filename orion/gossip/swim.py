@@ -31,7 +31,7 @@ from orion.gossip import config as cfgmod
 from orion.gossip.codec import PACKET_OVERHEAD, encoded_size
 from orion.gossip.config import GossipConfig
 from orion.gossip.member import ALIVE, DEAD, LEFT, SUSPECT, Addr, Member, MemberEvent, MemberState
-from orion.gossip.membership import Membership, Record
+from orion.gossip.member_table import MemberTable, Record
 from orion.gossip.messages import (
     TCP,
     UDP,
@@ -71,7 +71,7 @@ class _Relay:
     nack: bool
 
 
-class Swim(Membership):
+class Swim(MemberTable):
     def __init__(self, config: GossipConfig, self_member: Member, rng: random.Random) -> None:
         super().__init__(config, self_member, rng)
         self._order_idx = 0

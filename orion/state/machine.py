@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from orion.control.placement import NodeUsage, format_bytes, format_cpu, format_ports, format_selectors
 from orion.model import (
     ASSIGNED,
     COMPLETED,
@@ -38,7 +39,6 @@ from orion.model import (
     Task,
     TaskSpec,
 )
-from orion.scheduler import NodeUsage, format_bytes, format_cpu, format_ports, format_selectors
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -61,7 +61,7 @@ DEFAULT_REMEMBERED_REQUESTS = 10_000
 SNAPSHOT_VERSION = 1
 
 # Failure records kept per task (node, leader wall time): enough for the restart
-# limit and the down-ranking window (orion/restart.py), bounded for snapshots.
+# limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
 MAX_FAILURES_KEPT = 20
 # A service may not be scaled past this in one command (the API's own bound).
 MAX_SCALE = 1000

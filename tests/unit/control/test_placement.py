@@ -11,8 +11,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_STATES, NodeInfo, PortBinding, Resources, Task, TaskSpec
-from orion.scheduler import (
+from orion.control.placement import (
     Fit,
     NodeUsage,
     NoFit,
@@ -22,6 +21,7 @@ from orion.scheduler import (
     plan,
     schedule,
 )
+from orion.model import NODE_ALIVE, NODE_DEAD, NODE_STATES, NodeInfo, PortBinding, Resources, Task, TaskSpec
 from orion.state.commands import Placement
 
 GiB = 1 << 30

@@ -3,7 +3,7 @@
 Nothing here decides anything. The agent builds the Raft store, the Docker
 runtime, the scheduler and reconciler loops and the HTTP app, starts them in
 the right order, and stops them in the reverse one. It lives in gunicorn's
-single worker process (see ``orion/server.py``): pysyncobj's engine must exist
+single worker process (see ``orion/agent/server.py``): pysyncobj's engine must exist
 in exactly one process.
 """
 
@@ -16,24 +16,24 @@ from dataclasses import dataclass, field, replace
 
 from flask import Flask
 
-from orion import capacity
+from orion.agent.self_healing import SelfHealing, build_self_healing
+from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
-from orion.cluster import JoinClient, JoinError, cluster_blueprint
+from orion.cluster.gossip_agent import GossipAgent, GossipLiveness
+from orion.cluster.join import JoinClient, JoinError, cluster_blueprint
 from orion.config import AgentConfig
-from orion.controller import Scheduler
-from orion.membership import GossipLiveness, Membership
-from orion.metrics import Metrics
-from orion.metrics_collect import gossip_stats_from
+from orion.control.placement_loop import PlacementLoop
+from orion.metrics.collect import gossip_stats_from
+from orion.metrics.registry import Metrics
 from orion.model import NodeInfo
-from orion.reconcile_loop import Reconciler
+from orion.node import capacity
+from orion.node.reconcile_loop import ReconcileLoop
 from orion.runtime.docker import DockerRuntime
-from orion.self_healing import SelfHealing, build_self_healing
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
 from orion.state.store import StoreError
-from orion.systemd import notify
 
-log = logging.getLogger("orion.agent")
+log = logging.getLogger("orion.agent.compose")
 
 
 @dataclass
@@ -43,15 +43,15 @@ class Agent:
     config: AgentConfig
     store: RaftStore
     runtime: DockerRuntime
-    scheduler: Scheduler
-    reconciler: Reconciler
+    scheduler: PlacementLoop
+    reconciler: ReconcileLoop
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     registered: threading.Event = field(default_factory=threading.Event)
     join: JoinClient | None = None
     metrics: Metrics | None = None
     healing: SelfHealing | None = None
-    membership: Membership | None = None
+    membership: GossipAgent | None = None
     info: NodeInfo | None = None
 
     def start(self) -> None:
@@ -134,7 +134,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     runtime = DockerRuntime(cfg.docker_host)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
-    membership = Membership(cfg, info.capacity)
+    membership = GossipAgent(cfg, info.capacity)
     membership.start()
     info = replace(info, incarnation=membership.node.incarnation)
     join = JoinClient(cfg, membership)
@@ -154,7 +154,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node))
     store.on_apply_seconds = metrics.observe_apply
     timed = metrics.timed(store)
-    # Self-healing (orion/self_healing.py): healer loop, drain on leave, ops API, down-ranking.
+    # Self-healing (orion/agent/self_healing.py): healer loop, drain on leave, ops API, down-ranking.
     healing = build_self_healing(cfg, store, timed, runtime)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     healing.healer.liveness = GossipLiveness(membership.node, store, cfg.node_dead_after, cfg.failover_grace)
@@ -163,11 +163,11 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         store=store,
         runtime=runtime,
         metrics=metrics,
-        scheduler=Scheduler(timed, cfg.schedule_interval, cfg.write_timeout,
+        scheduler=PlacementLoop(timed, cfg.schedule_interval, cfg.write_timeout,
                             observe=metrics.observe_placement, on_no_fit=metrics.no_fit,
                             avoid=healing.avoid),
         join=join if cfg.join and not store.restored and store.voter else None,
-        reconciler=Reconciler(node_id=cfg.id, store=store, runtime=runtime,
+        reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime,
                               interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
                               stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
         healing=healing,

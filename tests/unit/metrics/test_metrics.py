@@ -16,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orion.api.app import ApiDeps, create_app
-from orion.controller import Scheduler
-from orion.metrics import Metrics
+from orion.control.placement import plan
+from orion.control.placement_loop import PlacementLoop
+from orion.metrics.registry import Metrics
 from orion.model import NODE_DEAD, NODE_STATES, TASK_STATES, NodeInfo, Resources, TaskSpec
-from orion.scheduler import plan
 from orion.state.commands import CreateTask, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore, NoLeader
 
@@ -89,7 +89,7 @@ def test_a_committed_placement_counts_and_times_the_pass(store, metrics):
     create(store, "t1")
     create(store, "t2")
     assert value(metrics, "orion_placements_total") == 0
-    result = Scheduler(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
+    result = PlacementLoop(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
     assert result.placed == 2
     assert value(metrics, "orion_placements_total") == 2
     assert value(metrics, "orion_placement_latency_seconds_count") == 1
@@ -120,7 +120,7 @@ def test_unschedulable_pending_tasks_show_by_class_and_age(store, metrics, clock
     register(store, "node1", mem_gib=4)
     create(store, "big", mem_gib=64)
     assert value(metrics, "orion_tasks_pending_oldest_seconds") == 0  # first seen now
-    Scheduler(store, interval=1, write_timeout=1).run_once()  # records the no-fit reason
+    PlacementLoop(store, interval=1, write_timeout=1).run_once()  # records the no-fit reason
     clock.now += 42
     assert value(metrics, "orion_tasks_unschedulable", reason="memory") == 1
     assert value(metrics, "orion_tasks_pending_oldest_seconds") == 42
@@ -204,7 +204,7 @@ def test_capacity_and_reservations_per_node_in_base_units(store, metrics):
     assert value(metrics, "orion_node_capacity_memory_bytes", node="node1") == 4 * GiB
     assert value(metrics, "orion_node_capacity_cpu_cores", node="node1") == 2
     assert value(metrics, "orion_node_reserved_memory_bytes", node="node1") == 0
-    Scheduler(store, interval=1, write_timeout=1).run_once()
+    PlacementLoop(store, interval=1, write_timeout=1).run_once()
     assert value(metrics, "orion_node_reserved_memory_bytes", node="node1") == GiB
     assert value(metrics, "orion_node_reserved_cpu_cores", node="node1") == 0.5
 
@@ -308,7 +308,7 @@ def test_two_agents_in_one_process_do_not_share_series():
 def test_exposition_passes_promtool_check_metrics(store, metrics):
     register(store, "node1")
     create(store, "t1")
-    Scheduler(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
+    PlacementLoop(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
     metrics.instrument(create_app(ApiDeps(store=store, node_id="node1"))).test_client().get("/tasks")
     body, _ = metrics.exposition()
     result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
@@ -317,7 +317,7 @@ def test_exposition_passes_promtool_check_metrics(store, metrics):
 
 # -- dashboard and rules (the files Grafana and Prometheus load) -------------------------------
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
 DASHBOARDS = REPO / "dashboards"
 
 

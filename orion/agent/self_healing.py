@@ -1,10 +1,10 @@
 """Composition of the self-healing parts for one agent (the agent calls one function).
 
-Kept out of ``orion/agent.py`` so that file only gains a few lines: the healer
+Kept out of ``orion/agent/compose.py`` so that file only gains a few lines: the healer
 loop, the fallback liveness source, the leave (drain) path, the ops API
 blueprint and the scheduler's down-ranking function are built here from the
 config. Gossip, once wired, replaces ``healer.liveness`` with its own
-:class:`~orion.liveness.LivenessSource`; nothing else changes.
+:class:`~orion.control.liveness.LivenessSource`; nothing else changes.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from flask import Blueprint
 
-from orion import autopilot, drain, restart
 from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
-from orion.healer_loop import Healer
-from orion.liveness import RaftLiveness
+from orion.control import autopilot, restart
+from orion.control.healing_loop import HealingLoop
+from orion.control.liveness import RaftLiveness
+from orion.node import leave
 from orion.runtime import Runtime
 from orion.state.raft import RaftStore
 from orion.state.store import Store
@@ -27,7 +28,7 @@ from orion.state.store import Store
 class SelfHealing:
     """What the agent holds of self-healing."""
 
-    healer: Healer
+    healer: HealingLoop
     blueprint: Blueprint
     restart_cfg: restart.RestartConfig
     store: Store
@@ -48,7 +49,7 @@ class SelfHealing:
 
     def leave(self) -> str:
         """Graceful leave (SIGTERM): mark this node left, wait until its tasks moved."""
-        return drain.drain(self.store, self.node_id, self.drain_timeout, self.write_timeout,
+        return leave.drain(self.store, self.node_id, self.drain_timeout, self.write_timeout,
                            local_idle=self._local_idle)
 
 
@@ -57,7 +58,7 @@ def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime:
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
-    healer = Healer(store, RaftLiveness(raft, cfg.node_dead_after, cfg.failover_grace), restart_cfg,
+    healer = HealingLoop(store, RaftLiveness(raft, cfg.node_dead_after, cfg.failover_grace), restart_cfg,
                     autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                     interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
                     membership=raft.change_membership, members=raft.members)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orion.capacity import (
+from orion.model import Resources
+from orion.node.capacity import (
     CgroupMount,
     apply_reserve,
     cgroup_dirs,
@@ -28,7 +29,6 @@ from orion.capacity import (
     parse_v2_memory_max,
     probe,
 )
-from orion.model import Resources
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -178,7 +178,7 @@ def test_probe_inside_a_real_cgroup_with_limits():
                 "import json, os, sys\n"
                 f"open({str(mem_cg / 'cgroup.procs')!r}, 'w').write(str(os.getpid()))\n"
                 f"open({str(cpu_cg / 'cgroup.procs')!r}, 'w').write(str(os.getpid()))\n"
-                "from orion.capacity import probe\n"
+                "from orion.node.capacity import probe\n"
                 "p = probe(256 * 2**20, 0.05, 100)\n"
                 "print(json.dumps([p.cgroup_memory, p.cgroup_cpu_millis, p.capacity.memory, "
                 "p.capacity.cpu_millis]))\n"

@@ -15,10 +15,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from orion.agent.systemd import hide_notify_socket
 from orion.config import AgentConfig
-from orion.systemd import hide_notify_socket
 
-log = logging.getLogger("orion.server")
+log = logging.getLogger("orion.agent.server")
 
 
 def setup_logging(level: str) -> None:
@@ -67,7 +67,7 @@ class AgentServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from orion.agent import build_agent  # imported in the worker, after the fork
+        from orion.agent.compose import build_agent  # imported in the worker, after the fork
 
         setup_logging(self.cfg_agent.log_level)
         self.agent, app = build_agent(self.cfg_agent)

@@ -1,7 +1,7 @@
 """The leader's healing decisions, as a pure function of one state snapshot.
 
 Node loss: a node whose registry status is ``dead`` (gossip, or the fallback
-liveness in ``orion/liveness.py``) or ``left`` (drained, or shut down with
+liveness in ``orion/control/liveness.py``) or ``left`` (drained, or shut down with
 SIGTERM) has every task it still holds marked ``lost`` — one
 ``ReportTaskState(state=lost)`` per task, checked by the state machine against
 the task's node and generation like any report. A lost task that is still
@@ -14,7 +14,7 @@ stale container. A ``suspect`` node is not touched: suspicion is gossip's
 business (Lifeguard), and it may still be alive.
 
 Restarts: a task that failed (or finished, for ``always``) is handed to
-``orion.restart.decide``; a due restart is one ``RestartTask`` command.
+``orion.control.restart.decide``; a due restart is one ``RestartTask`` command.
 
 Nothing here reads a clock or does I/O: ``now`` and the snapshot come in, a
 list of commands and a sentence (the log line, and what tests read) go out.
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orion import restart
+from orion.control import restart
 from orion.model import (
     ASSIGNED,
     COMPLETED,

@@ -1,7 +1,7 @@
 """The leader's healing loop: liveness, lost tasks, restarts, Raft membership.
 
 Runs on every node and acts only while this node is the Raft leader, like the
-scheduler loop (``orion/controller.py``), which then places what this loop made
+scheduler loop (``orion/control/placement_loop.py``), which then places what this loop made
 placeable. Each pass reads one snapshot, asks the pure deciders
 (``liveness``, ``healing``, ``autopilot``) and submits what they return, one
 Raft command per decision; every command is re-checked by the state machine
@@ -23,11 +23,11 @@ from collections.abc import Callable, Collection
 
 import requests
 
-from orion import autopilot, healing
-from orion.liveness import LivenessSource
-from orion.loops import run_loop
+from orion.control import autopilot, healing
+from orion.control.liveness import LivenessSource
+from orion.control.restart import RestartConfig
+from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
-from orion.restart import RestartConfig
 from orion.state.store import Store, StoreError
 
 log = logging.getLogger("orion.healer")
@@ -51,7 +51,7 @@ def probe_api(nodes: Collection[NodeInfo]) -> set[str]:
     return up
 
 
-class Healer:
+class HealingLoop:
     """One thread; ``run_once`` is one pass and returns its sentence."""
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,

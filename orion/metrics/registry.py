@@ -7,7 +7,7 @@ tests) live in one process. Two kinds of series:
 * events — counters and histograms moved by hooks the agent wires in
   (``observe_placement``, ``no_fit``, ``container_event``, ``reschedule``,
   ``observe_leader``, ``instrument(app)`` for HTTP, ``timed(store)`` for commits);
-* state — read at scrape time by :class:`~orion.metrics_collect.StateCollector`
+* state — read at scrape time by :class:`~orion.metrics.collect.StateCollector`
   from the store and the gossip engine, so a gauge can never drift from the
   state it reports.
 
@@ -41,7 +41,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from orion.metrics_collect import NO_FIT_CLASSES, StateCollector, classify_no_fit
+from orion.metrics.collect import NO_FIT_CLASSES, StateCollector, classify_no_fit
 from orion.state.store import Store, StoreError
 
 # A scheduling pass is plan (sub-ms for small batches) + one Raft commit (~1 ms on

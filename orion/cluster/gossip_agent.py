@@ -5,7 +5,7 @@ who is alive. The Raft leader turns what its gossip node sees into
 ``SetNodeStatus`` commands (:class:`GossipLiveness`), so every replica's
 registry, and with it the scheduler and the healer, agree on one status per
 node. Raft membership itself is changed only through authenticated requests
-(``orion/cluster.py``) and the autopilot: gossip news alone never adds a voter.
+(``orion/cluster/join.py``) and the autopilot: gossip news alone never adds a voter.
 
 Encryption: the gossip key is the configured ``gossip_key`` or, by default,
 derived from the Raft secret, so a cluster that has a Raft secret gossips
@@ -31,7 +31,7 @@ from orion.gossip.transport import GossipNode
 from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_STATES, NodeInfo, Resources
 from orion.state.commands import SetNodeStatus
 
-log = logging.getLogger("orion.membership")
+log = logging.getLogger("orion.cluster.gossip_agent")
 
 
 def gossip_keyring(cfg: AgentConfig) -> codec.Keyring | None:
@@ -111,7 +111,7 @@ class GossipStatusCore:
 
 class GossipLiveness:
     """The adapter: the local gossip view plus the store, through the pure core
-    (a :class:`orion.liveness.LivenessSource`)."""
+    (a :class:`orion.control.liveness.LivenessSource`)."""
 
     def __init__(self, gossip: GossipNode, store: Any, node_dead_after: float, failover_grace: float) -> None:
         self._gossip = gossip
@@ -124,7 +124,7 @@ class GossipLiveness:
         return self.core.observe(now, self._store.is_leader(), states, nodes)
 
 
-class Membership:
+class GossipAgent:
     """The agent's gossip node and what the rest of the agent asks of it."""
 
     def __init__(self, cfg: AgentConfig, capacity: Resources) -> None:

@@ -29,7 +29,7 @@ from orion.model import NODE_STATES, PENDING, TASK_STATES
 from orion.state.machine import StateMachine
 from orion.state.store import Store
 
-log = logging.getLogger("orion.metrics")
+log = logging.getLogger("orion.metrics.registry")
 
 # No-fit reasons are sentences for users ("no node has 2.0 GiB free memory; ...");
 # metrics get the class of the sentence only, so a label never carries a figure.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion import healing, restart
-from orion.controller import plan_with_avoidance
-from orion.liveness import ConnectionLiveness
+from orion.control import healing, restart
+from orion.control.liveness import ConnectionLiveness
+from orion.control.placement_loop import plan_with_avoidance
 from orion.model import (
     ASSIGNED,
     DESIRED_RUN,

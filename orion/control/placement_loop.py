@@ -1,6 +1,6 @@
 """The leader's scheduling loop: pending tasks in, one PlaceTasks plan out.
 
-The decision is the pure ``scheduler.plan``; this module only reads one
+The decision is the pure ``placement.plan``; this module only reads one
 snapshot, calls it, and submits the result. The state machine re-checks every
 placement on apply, so a plan made from a snapshot that went stale is refused
 instead of over-committing (Nomad's plan applier, in the replicated log).
@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orion import scheduler
-from orion.loops import run_loop
+from orion.control import placement
+from orion.loop import run_loop
 from orion.state.commands import MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
 from orion.state.store import Store
 
-log = logging.getLogger("orion.controller")
+log = logging.getLogger("orion.control.placement_loop")
 
 # Placements per Raft command: big enough to amortise a commit over a burst,
 # small enough that one entry stays well under pysyncobj's 64 KiB batch.
@@ -60,18 +60,18 @@ AvoidFn = Callable[[tuple[tuple[str, float], ...], float], frozenset[str]]
 
 def plan_with_avoidance(tasks: list, nodes: list, usages: dict, failures: dict, avoid: AvoidFn | None,
                         now: float) -> tuple[list, dict[str, str]]:
-    """``scheduler.plan``, except a task that keeps failing on some nodes goes elsewhere
+    """``placement.plan``, except a task that keeps failing on some nodes goes elsewhere
     while another node fits (down-ranking); only if none does may it go back there."""
     shunned = {t.id: avoid(failures.get(t.id, ()), now) for t in tasks} if avoid is not None else {}
     plain = [t for t in tasks if not shunned.get(t.id)]
-    placements, no_fit = scheduler.plan(plain, nodes, usages)
+    placements, no_fit = placement.plan(plain, nodes, usages)
     for task in tasks:
         if not shunned.get(task.id):
             continue
         preferred = [n for n in nodes if n.id not in shunned[task.id]]
-        got, why = scheduler.plan([task], preferred, usages)
+        got, why = placement.plan([task], preferred, usages)
         if not got:
-            got, why = scheduler.plan([task], nodes, usages)
+            got, why = placement.plan([task], nodes, usages)
         placements += got
         no_fit.update(why)
     return placements, no_fit
@@ -83,7 +83,7 @@ def _gist(reason: str) -> str:
     return reason.split(";", 1)[0]
 
 
-class Scheduler:
+class PlacementLoop:
     """Runs on every node, acts only while this node is the Raft leader."""
 
     def __init__(self, store: Store, interval: float, write_timeout: float,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orion.membership import GossipStatusCore
+from orion.cluster.gossip_agent import GossipStatusCore
 from orion.model import NodeInfo
 
 

@@ -20,12 +20,12 @@ from collections.abc import Callable
 import requests
 from flask import Blueprint, jsonify, request
 
+from orion.cluster.gossip_agent import GossipAgent
 from orion.config import AgentConfig
-from orion.membership import Membership
 from orion.state.raft import RaftStore
 from orion.state.store import StoreError
 
-log = logging.getLogger("orion.cluster")
+log = logging.getLogger("orion.cluster.join")
 
 
 class JoinError(RuntimeError):
@@ -44,7 +44,7 @@ def _url(target: str, path: str) -> str:
 class JoinClient:
     """The joining side: find the members, then ask to be one."""
 
-    def __init__(self, cfg: AgentConfig, gossip: Membership | None = None, discover_timeout: float = 60.0) -> None:
+    def __init__(self, cfg: AgentConfig, gossip: GossipAgent | None = None, discover_timeout: float = 60.0) -> None:
         self._cfg = cfg
         self._gossip = gossip
         self._timeout = discover_timeout

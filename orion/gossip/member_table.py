@@ -48,7 +48,7 @@ class Record:
         return MemberState(self.name, self.addr, self.meta, self.incarnation, self.state, self.since)
 
 
-class Membership:
+class MemberTable:
     def __init__(self, config: GossipConfig, self_member: Member, rng: random.Random) -> None:
         self.cfg = config
         self.rng = rng

@@ -7,7 +7,7 @@ seen an earlier event, so a missed wake-up, an agent restart or a container
 someone removed by hand are all repaired by the next pass.
 
 :func:`plan` is the pure core (values in, actions out; no clock, no I/O).
-:class:`orion.reconcile_loop.Reconciler` is the thin runner that executes it.
+:class:`orion.node.reconcile_loop.ReconcileLoop` is the thin runner that executes it.
 
 Adoption: containers carry task id and generation in labels, so after a
 restart a running container of the task's current generation is reported
@@ -186,7 +186,7 @@ def plan(
                 if not _in_sync(task, c):
                     reports.append(report_for(node_id, task, c))
             elif c.finished:
-                # Restarting is the leader's decision (restart policy, orion/restart.py):
+                # Restarting is the leader's decision (restart policy, orion/control/restart.py):
                 # the node only says what happened.
                 if died_with_engine(c, witnessed):
                     reports.append(lost_report(node_id, task, c))

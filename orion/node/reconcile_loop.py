@@ -1,10 +1,10 @@
-"""The runner of the node reconciler (:func:`orion.reconciler.plan`): read the
+"""The runner of the node reconciler (:func:`orion.node.reconcile.plan`): read the
 replica, list the engine, plan, act, report, and return one sentence that is
 both the log line and what tests assert.
 
 It is also what remembers, between passes, which containers it saw running
 (``witnessed``): the pure planner needs that to tell a task's own exit from one
-its engine caused (see :mod:`orion.reconciler`).
+its engine caused (see :mod:`orion.node.reconcile`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orion.model import ASSIGNED, FAILED
-from orion.reconciler import Action, Remove, Report, Start, Stop, plan, report_for
+from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
 from orion.state.store import Store
 
@@ -52,7 +52,7 @@ class _Outcome:
         return "; ".join(parts) or "nothing done"
 
 
-class Reconciler:
+class ReconcileLoop:
     """Runs :func:`plan` against the store and the runtime, one pass at a time.
 
     Threading: :meth:`run_forever` is the only thread that acts; the store's

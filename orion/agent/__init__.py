@@ -1,0 +1,1 @@
+"""The process: composition of the parts (``compose``), gunicorn (``server``) and systemd notify."""
