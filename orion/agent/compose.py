@@ -19,9 +19,10 @@ from flask import Flask
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
-from orion.cluster.gossip_agent import GossipAgent, GossipLiveness
+from orion.cluster.gossip_agent import GossipAgent
 from orion.cluster.join import JoinClient, JoinError, cluster_blueprint
 from orion.config import AgentConfig
+from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics
@@ -154,10 +155,10 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node))
     store.on_apply_seconds = metrics.observe_apply
     timed = metrics.timed(store)
-    # Self-healing (orion/agent/self_healing.py): healer loop, drain on leave, ops API, down-ranking.
-    healing = build_self_healing(cfg, store, timed, runtime)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
-    healing.healer.liveness = GossipLiveness(membership.node, store, cfg.node_dead_after, cfg.failover_grace)
+    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
+    # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
+    healing = build_self_healing(cfg, store, timed, runtime, liveness)
     agent = Agent(
         config=cfg,
         store=store,

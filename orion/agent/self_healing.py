@@ -1,10 +1,8 @@
 """Composition of the self-healing parts for one agent (the agent calls one function).
 
-Kept out of ``orion/agent/compose.py`` so that file only gains a few lines: the healer
-loop, the fallback liveness source, the leave (drain) path, the ops API
-blueprint and the scheduler's down-ranking function are built here from the
-config. Gossip, once wired, replaces ``healer.liveness`` with its own
-:class:`~orion.control.liveness.LivenessSource`; nothing else changes.
+Kept beside ``orion/agent/compose.py``: the healing loop (fed by the gossip
+liveness it is handed), the leave (drain) path, the ops API blueprint and the
+placement loop's down-ranking function are built here from the config.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
 from orion.control import autopilot, restart
 from orion.control.healing_loop import HealingLoop
-from orion.control.liveness import RaftLiveness
+from orion.control.liveness import LivenessSource
 from orion.node import leave
 from orion.runtime import Runtime
 from orion.state.raft import RaftStore
@@ -53,15 +51,17 @@ class SelfHealing:
                            local_idle=self._local_idle)
 
 
-def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime) -> SelfHealing:
-    """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands."""
+def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime,
+                       liveness: LivenessSource) -> SelfHealing:
+    """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands;
+    ``liveness`` (gossip) says who is alive."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
-    healer = HealingLoop(store, RaftLiveness(raft, cfg.node_dead_after, cfg.failover_grace), restart_cfg,
-                    autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
-                    interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                    membership=raft.change_membership, members=raft.members)
+    healer = HealingLoop(store, liveness, restart_cfg,
+                         autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
+                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
+                         membership=raft.change_membership, members=raft.members)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout)

@@ -1,11 +1,10 @@
-"""Gossip in the agent: discovery, node metadata and liveness for the registry.
+"""Gossip in the agent: discovery, node metadata and the member view.
 
 The SWIM/Lifeguard member list (``orion/gossip``) is the source of truth for
-who is alive. The Raft leader turns what its gossip node sees into
-``SetNodeStatus`` commands (:class:`GossipLiveness`), so every replica's
-registry, and with it the scheduler and the healer, agree on one status per
-node. Raft membership itself is changed only through authenticated requests
-(``orion/cluster/join.py``) and the autopilot: gossip news alone never adds a voter.
+who is alive; :meth:`GossipAgent.view` is what the leader's liveness
+(``orion/control/liveness.py``) turns into registry statuses. Raft membership
+itself is changed only through authenticated requests (``orion/cluster/join.py``)
+and the autopilot: gossip news alone never adds a voter.
 
 Encryption: the gossip key is the configured ``gossip_key`` or, by default,
 derived from the Raft secret, so a cluster that has a Raft secret gossips
@@ -17,9 +16,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from orion.config import AgentConfig
@@ -28,8 +26,7 @@ from orion.gossip.config import GossipConfig
 from orion.gossip.member import MemberState
 from orion.gossip.meta import NodeMeta
 from orion.gossip.transport import GossipNode
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_STATES, NodeInfo, Resources
-from orion.state.commands import SetNodeStatus
+from orion.model import NODE_ALIVE, Resources
 
 log = logging.getLogger("orion.cluster.gossip_agent")
 
@@ -60,68 +57,6 @@ def node_meta(cfg: AgentConfig, capacity: Resources, used: Resources | None = No
 def parse_hostport(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return (host or "127.0.0.1", int(port))
-
-
-@dataclass
-class GossipStatusCore:
-    """Pure: gossip member states in, registry status changes out (leader only).
-
-    * ``suspect`` is recorded but decides nothing: Lifeguard may still clear it.
-    * Failover grace: a new leader declares nobody dead for ``failover_grace``
-      seconds, while its own gossip view may still be forming.
-    * A node that ``left`` (drained) comes back by registering again, never by
-      gossip: while it drains it is still alive in gossip and must stay left.
-    * Gossip news older than the node's registration (a lower incarnation: a
-      "dead" or "left" about the process before a restart) is stale and ignored.
-    * A registered node that gossip has never seen (in its current life) counts
-      as dead once it has been missing for ``node_dead_after`` seconds.
-    """
-
-    node_dead_after: float
-    failover_grace: float
-    leader_since: float | None = None
-    missing_since: dict[str, float] = field(default_factory=dict)
-
-    def observe(self, now: float, is_leader: bool, gossip: dict[str, tuple[str, int]],
-                nodes: Iterable[NodeInfo]) -> list[SetNodeStatus]:
-        if not is_leader:
-            self.leader_since = None
-            self.missing_since.clear()
-            return []
-        if self.leader_since is None:
-            self.leader_since = now
-        in_grace = now - self.leader_since < self.failover_grace
-        changes = []
-        for node in nodes:
-            state, incarnation = gossip.get(node.id, (None, 0))
-            if state is None or incarnation < node.incarnation:
-                since = self.missing_since.setdefault(node.id, now)
-                state = NODE_DEAD if now - since >= self.node_dead_after else node.status
-            else:
-                self.missing_since.pop(node.id, None)
-            if state not in NODE_STATES or state == node.status:
-                continue
-            if node.status == NODE_LEFT and state == NODE_ALIVE:
-                continue
-            if state == NODE_DEAD and (in_grace or node.status == NODE_LEFT):
-                continue
-            changes.append(SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node.id, status=state))
-        return changes
-
-
-class GossipLiveness:
-    """The adapter: the local gossip view plus the store, through the pure core
-    (a :class:`orion.control.liveness.LivenessSource`)."""
-
-    def __init__(self, gossip: GossipNode, store: Any, node_dead_after: float, failover_grace: float) -> None:
-        self._gossip = gossip
-        self._store = store
-        self.core = GossipStatusCore(node_dead_after, failover_grace)
-
-    def poll(self, now: float) -> list[SetNodeStatus]:
-        states = {m.name: (m.state, m.incarnation) for m in self._gossip.members()}
-        nodes, _ = self._store.read(lambda m: m.nodes())
-        return self.core.observe(now, self._store.is_leader(), states, nodes)
 
 
 class GossipAgent:
@@ -169,6 +104,10 @@ class GossipAgent:
 
     def members(self) -> list[MemberState]:
         return self.node.members()
+
+    def view(self) -> dict[str, tuple[str, int]]:
+        """node id -> (gossip state, incarnation): what liveness judges from."""
+        return {m.name: (m.state, m.incarnation) for m in self.node.members()}
 
     def stop(self, leave: bool = True) -> None:
         try:

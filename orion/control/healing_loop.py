@@ -61,7 +61,7 @@ class HealingLoop:
                  probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
-        self.liveness = liveness
+        self._liveness = liveness
         self._restart = restart_cfg
         self._autopilot = autopilot_cfg
         self._interval = interval
@@ -91,10 +91,10 @@ class HealingLoop:
     def run_once(self) -> str:
         if not self._store.is_leader():
             self._reset()
-            self.liveness.poll(self._mono())  # let it drop its leader view too
+            self._liveness.poll(self._mono())  # let it drop its leader view too
             return "not leader"
         parts: list[str] = []
-        status_changes = self.liveness.poll(self._mono())
+        status_changes = self._liveness.poll(self._mono())
         if status_changes and self._submit_all(status_changes):
             parts.append("node status " + ", ".join(f"{c.node_id}={c.status}" for c in status_changes))
 

@@ -1,28 +1,29 @@
-"""Fallback node liveness: the Raft leader's own view of who is connected.
+"""Node liveness for the registry: the leader turns its gossip view into statuses.
 
-Until gossip (SWIM/Lifeguard, ``orion/gossip``) feeds node status into the
-registry, the leader judges liveness from its Raft peer connections: a node
-whose Raft address has not been connected for ``node_dead_after`` seconds is
-declared ``dead`` (``SetNodeStatus``), and ``alive`` again once it reconnects.
-Everything downstream (healing, autopilot) reads only the replicated status,
-so gossip can replace this source without touching them.
+The SWIM/Lifeguard member list (``orion/gossip``) is the source of truth for
+who is alive; the Raft leader commits what its gossip node sees as
+``SetNodeStatus`` commands, so every replica's registry, and with it placement
+and healing, agree on one status per node. Everything downstream reads only
+the replicated status.
 
-Failover grace (Nomad's failover heartbeat TTL): a node that just became
-leader declares nobody dead for ``failover_grace`` seconds, and counts absence
-only from the moment it became leader, so an election never triggers a mass
-reschedule. ``suspect`` and ``left`` are left alone: only gossip suspects, and
-a node that left (drain) comes back by registering again.
+:class:`LivenessCore` is pure (member states and ``now`` in, status changes
+out); :class:`GossipLiveness` feeds it from a function that returns the gossip
+view, so this module needs no import of the gossip transport.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_STATES, NodeInfo
 from orion.state.commands import SetNodeStatus
+from orion.state.store import Store
+
+# node id -> (gossip state, incarnation), as this node's gossip member list sees it.
+GossipView = Mapping[str, tuple[str, int]]
 
 
 class LivenessSource(Protocol):
@@ -33,53 +34,63 @@ class LivenessSource(Protocol):
 
 
 @dataclass
-class ConnectionLiveness:
-    """The pure core: connection observations in, status changes out. No I/O, no clock."""
+class LivenessCore:
+    """Pure: gossip member states in, registry status changes out (leader only).
+
+    * ``suspect`` is recorded but decides nothing: Lifeguard may still clear it.
+    * Failover grace (Nomad's failover heartbeat TTL): a new leader declares
+      nobody dead for ``failover_grace`` seconds, while its own gossip view
+      may still be forming, so an election never causes a mass reschedule.
+    * A node that ``left`` (drained) comes back by registering again, never by
+      gossip: while it drains it is still alive in gossip and must stay left.
+    * Gossip news older than the node's registration (a lower incarnation: a
+      "dead" or "left" about the process before a restart) is stale and ignored.
+    * A registered node that gossip has never seen (in its current life) counts
+      as dead once it has been missing for ``node_dead_after`` seconds.
+    """
 
     node_dead_after: float
     failover_grace: float
-    # raft addr -> last moment it was seen connected (or this node became leader).
-    last_seen: dict[str, float] = field(default_factory=dict)
     leader_since: float | None = None
+    missing_since: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, now: float, is_leader: bool, self_raft_addr: str, connected: Iterable[str],
+    def observe(self, now: float, is_leader: bool, gossip: GossipView,
                 nodes: Iterable[NodeInfo]) -> list[SetNodeStatus]:
         if not is_leader:
             self.leader_since = None
-            self.last_seen.clear()
+            self.missing_since.clear()
             return []
         if self.leader_since is None:
             self.leader_since = now
-        up = set(connected) | {self_raft_addr}
-        changes: list[SetNodeStatus] = []
+        in_grace = now - self.leader_since < self.failover_grace
+        changes = []
         for node in nodes:
-            if node.raft_addr in up:
-                self.last_seen[node.raft_addr] = now
-                if node.status == NODE_DEAD:
-                    changes.append(_status(node.id, NODE_ALIVE))
+            state, incarnation = gossip.get(node.id, (None, 0))
+            if state is None or incarnation < node.incarnation:
+                since = self.missing_since.setdefault(node.id, now)
+                state = NODE_DEAD if now - since >= self.node_dead_after else node.status
+            else:
+                self.missing_since.pop(node.id, None)
+            if state not in NODE_STATES or state == node.status:
                 continue
-            if node.status in (NODE_DEAD, NODE_LEFT):
+            if node.status == NODE_LEFT and state == NODE_ALIVE:
                 continue
-            seen = max(self.last_seen.get(node.raft_addr, self.leader_since), self.leader_since)
-            in_grace = now - self.leader_since < self.failover_grace
-            if not in_grace and now - seen >= self.node_dead_after:
-                changes.append(_status(node.id, NODE_DEAD))
+            if state == NODE_DEAD and (in_grace or node.status == NODE_LEFT):
+                continue
+            changes.append(SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node.id, status=state))
         return changes
 
 
-def _status(node_id: str, status: str) -> SetNodeStatus:
-    return SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node_id, status=status)
+class GossipLiveness:
+    """The adapter (a :class:`LivenessSource`): the gossip view and the store, through the core."""
 
-
-class RaftLiveness:
-    """The adapter: reads the store's Raft status and registry, runs the core."""
-
-    def __init__(self, store, node_dead_after: float, failover_grace: float) -> None:  # noqa: ANN001
+    def __init__(self, gossip_view: Callable[[], GossipView], store: Store, node_dead_after: float,
+                 failover_grace: float) -> None:
+        self._gossip_view = gossip_view
         self._store = store
-        self.core = ConnectionLiveness(node_dead_after, failover_grace)
+        self.core = LivenessCore(node_dead_after, failover_grace)
 
     def poll(self, now: float) -> list[SetNodeStatus]:
-        status = self._store.status()
+        states = self._gossip_view()
         nodes, _ = self._store.read(lambda m: m.nodes())
-        return self.core.observe(now, status.is_leader, status.self_addr,
-                                 status.extra.get("connected", ()), nodes)
+        return self.core.observe(now, self._store.is_leader(), states, nodes)

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control import healing, restart
-from orion.control.liveness import ConnectionLiveness
 from orion.control.placement_loop import plan_with_avoidance
 from orion.model import (
     ASSIGNED,
@@ -306,51 +305,6 @@ def test_replicas_are_kept_at_n_through_a_node_loss():
     members = c.m.group_members("svc")
     assert [t.state for t in members] == [RUNNING] * 3
     assert all(t.node_id != "n1" for t in members)
-
-
-# -- liveness ------------------------------------------------------------------------------------------
-
-
-def nodes(*ids: str, status: str = NODE_ALIVE) -> list[NodeInfo]:
-    return [NodeInfo(i, f"{i}:8000", f"{i}:7000", status=status) for i in ids]
-
-
-def test_a_silent_node_is_declared_dead_after_node_dead_after():
-    live = ConnectionLiveness(node_dead_after=3.0, failover_grace=0.0)
-    assert live.observe(0.0, True, "n1:7000", ["n2:7000", "n3:7000"], nodes("n1", "n2", "n3")) == []
-    assert live.observe(2.9, True, "n1:7000", ["n2:7000"], nodes("n1", "n2", "n3")) == []
-    (dead,) = live.observe(3.0, True, "n1:7000", ["n2:7000"], nodes("n1", "n2", "n3"))
-    assert (dead.node_id, dead.status) == ("n3", NODE_DEAD)
-
-
-def test_a_dead_node_that_reconnects_is_alive_again():
-    live = ConnectionLiveness(3.0, 0.0)
-    registry = nodes("n1", "n2") + nodes("n3", status=NODE_DEAD)
-    (back,) = live.observe(0.0, True, "n1:7000", ["n2:7000", "n3:7000"], registry)
-    assert (back.node_id, back.status) == ("n3", NODE_ALIVE)
-
-
-def test_a_new_leader_declares_nobody_dead_during_failover_grace():
-    live = ConnectionLiveness(node_dead_after=3.0, failover_grace=5.0)
-    for t in (0.0, 3.0, 4.9):
-        assert live.observe(t, True, "n1:7000", [], nodes("n1", "n2")) == []
-    assert [c.node_id for c in live.observe(5.0, True, "n1:7000", [], nodes("n1", "n2"))] == ["n2"]
-
-
-def test_a_follower_declares_nothing_and_forgets_its_view():
-    live = ConnectionLiveness(3.0, 0.0)
-    live.observe(0.0, True, "n1:7000", ["n2:7000"], nodes("n1", "n2"))
-    assert live.observe(10.0, False, "n1:7000", [], nodes("n1", "n2")) == []
-    # Leader again later: absence counts from then, not from the old view.
-    assert live.observe(20.0, True, "n1:7000", [], nodes("n1", "n2")) == []
-
-
-def test_left_and_suspect_nodes_are_not_judged_by_connections():
-    live = ConnectionLiveness(1.0, 0.0)
-    registry = nodes("n1") + nodes("n2", status=NODE_LEFT) + nodes("n3", status=NODE_SUSPECT)
-    live.observe(0.0, True, "n1:7000", [], registry)
-    assert [(c.node_id, c.status) for c in live.observe(5.0, True, "n1:7000", [], registry)] == [
-        ("n3", NODE_DEAD)]
 
 
 # -- properties ----------------------------------------------------------------------------------------

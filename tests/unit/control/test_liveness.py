@@ -1,8 +1,8 @@
-"""GossipStatusCore: the rules that turn the leader's gossip view into registry statuses."""
+"""LivenessCore: the rules that turn the leader's gossip view into registry statuses."""
 
 from __future__ import annotations
 
-from orion.cluster.gossip_agent import GossipStatusCore
+from orion.control.liveness import LivenessCore
 from orion.model import NodeInfo
 
 
@@ -10,12 +10,12 @@ def node(node_id: str, status: str = "alive", incarnation: int = 100) -> NodeInf
     return NodeInfo(node_id, f"{node_id}:8000", f"{node_id}:7000", status=status, incarnation=incarnation)
 
 
-def decide(core: GossipStatusCore, now: float, gossip: dict, nodes: list, leader: bool = True) -> dict[str, str]:
+def decide(core: LivenessCore, now: float, gossip: dict, nodes: list, leader: bool = True) -> dict[str, str]:
     return {c.node_id: c.status for c in core.observe(now, leader, gossip, nodes)}
 
 
-def core() -> GossipStatusCore:
-    return GossipStatusCore(node_dead_after=3.0, failover_grace=5.0)
+def core() -> LivenessCore:
+    return LivenessCore(node_dead_after=3.0, failover_grace=5.0)
 
 
 def test_a_dead_member_is_declared_dead_once_the_failover_grace_is_over():
