@@ -58,6 +58,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 }
 
 ORDERS = ("start-first", "stop-first")
+# A replica's health as its node reports it (orion/node/health.py decides it). A service without
+# a health check reports ``healthy`` once its container runs.
+STARTING = "starting"
+HEALTHY = "healthy"
+UNHEALTHY = "unhealthy"
+HEALTH_STATES = (STARTING, HEALTHY, UNHEALTHY)
 CHECK_KINDS = ("http", "tcp", "exec")
 VOLUME_TYPES = ("host", "volume")
 

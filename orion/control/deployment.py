@@ -1,0 +1,325 @@
+"""Rolling updates: which replica to replace next, as a pure function.
+
+The shape is Nomad's deployment watcher and reconciler with Swarm's updater:
+a service has ``count`` *slots*; each slot holds one replica of some version.
+A deployment moves every slot to the target version, at most ``max_parallel``
+slots at a time, and a slot counts as moved once its new replica has been
+healthy for ``min_healthy_time``. :func:`plan` reads one view (the deployment
+record, the update block, the service's replicas with their health, and
+``now``) and returns a :class:`DeploymentPlan`: replicas to start, replicas to
+stop, and the deployment's next state. The leader commits a plan as one
+command; nothing here remembers anything between calls.
+
+Level-triggered and idempotent, so a leader change is a non-event: everything
+the plan depends on is replicated (the deployment record, the replicas and
+their health), and a new replica's id is derived from the deployment and its
+slot (:meth:`Deployment.replica_id`). A new leader therefore decides the same
+next step, and if an old leader's plan lands late its starts are refused as
+duplicates by the state machine: no slot is replaced twice by one deployment.
+
+The rules:
+
+* Slots at or above ``count`` are surplus: their replicas stop at once (scale down).
+* An empty slot (no live replica of any version) is filled at once: starting it
+  cannot cost availability. Its replica is in flight until it counts as healthy.
+* A slot whose target replica counts as healthy has its old replicas stopped.
+* Otherwise slots holding only old replicas are replaced while fewer than
+  ``max_parallel`` slots are in flight, unhealthy old replicas first (replacing
+  them costs nothing). ``start-first`` starts the new replica and stops the old
+  one once the new one counts; ``stop-first`` stops the old one as it starts the
+  new one (the new one waits for its resources, as with Swarm). An old replica
+  that is not serving is replaced stop-first whatever the order: there is no
+  capacity to keep. A service that binds a static host port is updated
+  stop-first (:func:`effective_order`): the new replica could not bind the port
+  its predecessor holds on the same node.
+* A replica started by this deployment that exits, turns unhealthy, or has not
+  counted as healthy ``healthy_deadline`` after its creation fails the
+  deployment; nothing more is started or stopped. With ``auto_revert`` (and a
+  last fully healthy version that is not the target, and the deployment not
+  itself a revert) the deployment ends ``reverted`` and the plan names the
+  version to return to: the wiring declares that version's spec again as a
+  new version, with a deployment marked ``rollback`` (which never reverts).
+* All slots counted healthy on the target, no old or surplus replica left:
+  the deployment is ``successful`` and its version becomes the revert target.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from orion.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
+from orion.service import HEALTHY, STARTING, UNHEALTHY, UpdatePolicy
+
+# Deployment states. ``running`` moves replicas; the others are final.
+RUNNING_DEPLOYMENT = "running"
+SUCCESSFUL = "successful"
+FAILED_DEPLOYMENT = "failed"
+REVERTED = "reverted"
+CANCELLED = "cancelled"  # superseded by a newer version before it finished
+DEPLOYMENT_STATES = (RUNNING_DEPLOYMENT, SUCCESSFUL, FAILED_DEPLOYMENT, REVERTED, CANCELLED)
+
+# Replica states that end a replica: it holds its slot no more. ``lost`` is not among them: the
+# healer places a lost replica again under the same id.
+_GONE = frozenset({FAILED, COMPLETED, STOPPED})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The replicated record of one rollout of ``service`` to ``version``.
+
+    ``seq`` numbers the service's deployments; ``revert_to`` is the last
+    version that was fully healthy when it began (None: nothing to return to).
+    """
+
+    service: str
+    seq: int
+    version: int
+    started_at: float
+    state: str = RUNNING_DEPLOYMENT
+    reason: str = ""
+    revert_to: int | None = None
+    rollback: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}#{self.seq}"
+
+    def replica_id(self, slot: int) -> str:
+        """The id of the replica this deployment starts in ``slot``: the same on every leader."""
+        return f"{self.service}.{slot}.d{self.seq}"
+
+    def superseded(self, version: int) -> Deployment:
+        """This deployment, ended because version ``version`` was declared meanwhile."""
+        if self.state != RUNNING_DEPLOYMENT:
+            return self
+        return replace(self, state=CANCELLED, reason=f"superseded by version {version}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "seq": self.seq, "version": self.version,
+                "started_at": self.started_at, "state": self.state, "reason": self.reason,
+                "revert_to": self.revert_to, "rollback": self.rollback}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Deployment:
+        revert_to = d.get("revert_to")
+        return cls(str(d["service"]), int(d["seq"]), int(d["version"]), float(d["started_at"]),
+                   str(d.get("state", RUNNING_DEPLOYMENT)), str(d.get("reason", "")),
+                   int(revert_to) if revert_to is not None else None, bool(d.get("rollback", False)))
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One task of the service as the planner sees it.
+
+    ``deployment`` is the seq of the deployment that created it (a replica
+    relabelled in place keeps its own). ``healthy_since`` is when its node
+    reported it healthy (None unless ``health`` is healthy); ``created_at``
+    starts its healthy deadline.
+    """
+
+    id: str
+    slot: int
+    version: int
+    deployment: int = 0
+    state: str = RUNNING
+    desired: str = DESIRED_RUN
+    health: str = STARTING
+    healthy_since: float | None = None
+    created_at: float = 0.0
+
+    @property
+    def live(self) -> bool:
+        """Wanted and not over: it holds its slot."""
+        return self.desired == DESIRED_RUN and self.state not in _GONE
+
+    @property
+    def serving(self) -> bool:
+        return self.live and self.state == RUNNING and self.health == HEALTHY
+
+    def counted_at(self, min_healthy_time: float) -> float | None:
+        """When this replica counts as healthy for a deployment (None: not on its way)."""
+        if not self.serving or self.healthy_since is None:
+            return None
+        return self.healthy_since + min_healthy_time
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """What one planning pass reads, at one moment, from the local replica."""
+
+    deployment: Deployment
+    count: int
+    update: UpdatePolicy
+    replicas: Sequence[Replica]
+    static_ports: bool = False
+
+
+@dataclass(frozen=True)
+class StartReplica:
+    id: str
+    slot: int
+    version: int
+
+
+@dataclass(frozen=True)
+class StopReplica:
+    id: str
+    slot: int
+    reason: str
+
+
+# Slot phases, for status output.
+DONE = "done"
+UPDATING = "updating"
+QUEUED = "queued"
+
+
+@dataclass(frozen=True)
+class SlotProgress:
+    slot: int
+    phase: str
+    replica: str | None  # the target version's replica, if any
+    old: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    deployment: Deployment
+    start: tuple[StartReplica, ...] = ()
+    stop: tuple[StopReplica, ...] = ()
+    progress: tuple[SlotProgress, ...] = ()
+    revert_to: int | None = None
+    # Earliest moment the plan changes by time alone (a replica counting, a deadline).
+    next_due: float | None = None
+
+    @property
+    def sentence(self) -> str:
+        d = self.deployment
+        parts = [f"deployment {d.id} to version {d.version} {d.state}"]
+        if d.reason:
+            parts[0] += f" ({d.reason})"
+        if self.start:
+            parts.append("start " + ", ".join(s.id for s in self.start))
+        if self.stop:
+            parts.append("stop " + ", ".join(s.id for s in self.stop))
+        if self.progress:
+            done = sum(p.phase == DONE for p in self.progress)
+            parts.append(f"{done}/{len(self.progress)} slots done")
+        return "; ".join(parts)
+
+
+def effective_order(update: UpdatePolicy, static_ports: bool) -> str:
+    """The order a rollout really uses: stop-first when the task binds a static host port."""
+    return "stop-first" if static_ports else update.order
+
+
+def _failure(view: RolloutView, now: float) -> str | None:
+    """Why this deployment has failed, or None. Only replicas it started are judged."""
+    dep, update = view.deployment, view.update
+    for r in sorted(view.replicas, key=lambda r: (r.slot, r.id)):
+        if r.deployment != dep.seq or r.desired != DESIRED_RUN or r.slot >= view.count:
+            continue
+        if r.state in (FAILED, COMPLETED):
+            return f"replica {r.id} exited"
+        if r.health == UNHEALTHY:
+            return f"replica {r.id} is unhealthy"
+        counted = r.counted_at(update.min_healthy_time)
+        deadline = r.created_at + update.healthy_deadline
+        if now >= deadline and (counted is None or counted > now):
+            return f"replica {r.id} was not healthy within {update.healthy_deadline:g}s"
+    return None
+
+
+def _best(replicas: list[Replica], now: float, mht: float) -> Replica:
+    """Of two target replicas in one slot (never made by this planner), keep the furthest along."""
+    def rank(r: Replica) -> tuple[bool, bool, str]:
+        counted = r.counted_at(mht)
+        return (not (counted is not None and counted <= now), not r.serving, r.id)
+    return min(replicas, key=rank)
+
+
+def plan(view: RolloutView, now: float) -> DeploymentPlan:
+    """Decide this pass of the rollout (see the module doc for the rules)."""
+    dep, update = view.deployment, view.update
+    mht = update.min_healthy_time
+    by_slot: dict[int, list[Replica]] = defaultdict(list)
+    stops: list[StopReplica] = []
+    for r in sorted(view.replicas, key=lambda r: (r.slot, r.id)):
+        if r.live:
+            by_slot[r.slot].append(r)
+        elif r.desired == DESIRED_RUN and r.deployment != dep.seq and r.state != STOPPED:
+            # Over but still wanted: the restart policy would bring it back beside the replica
+            # this deployment puts in its slot. (This deployment's own failing fails it.)
+            stops.append(StopReplica(r.id, r.slot, f"{r.state}; its slot is refilled by {dep.id}"))
+    starts: list[StartReplica] = []
+    progress: list[SlotProgress] = []
+    in_flight = 0
+    fills: list[int] = []
+    queued: list[tuple[bool, int, list[Replica]]] = []
+    due: list[float] = []
+    for slot in range(view.count):
+        here = sorted(by_slot.get(slot, []), key=lambda r: r.id)
+        current = [r for r in here if r.version == dep.version]
+        old = [r for r in here if r.version != dep.version]
+        if not current:
+            if old:
+                queued.append((any(r.serving for r in old), slot, old))
+            else:
+                fills.append(slot)
+            continue
+        keep = _best(current, now, mht)
+        stops += [StopReplica(r.id, slot, f"duplicate of {keep.id}") for r in current if r is not keep]
+        counted = keep.counted_at(mht)
+        if counted is not None and counted <= now:
+            stops += [StopReplica(r.id, slot, f"replaced by {keep.id}") for r in old]
+            progress.append(SlotProgress(slot, DONE, keep.id))
+            continue
+        in_flight += 1
+        progress.append(SlotProgress(slot, UPDATING, keep.id, tuple(r.id for r in old)))
+        if counted is not None:
+            due.append(counted)
+        if keep.deployment == dep.seq:
+            due.append(keep.created_at + update.healthy_deadline)
+    surplus = sorted((r for slot, rs in by_slot.items() if slot >= view.count for r in rs),
+                     key=lambda r: (r.slot, r.id))
+    stops += [StopReplica(r.id, r.slot, f"scaled down to {view.count}") for r in surplus]
+
+    if dep.state != RUNNING_DEPLOYMENT:
+        return DeploymentPlan(dep, progress=_all_progress(progress, fills, queued))
+    failure = _failure(view, now)
+    if failure is not None:
+        target = dep.revert_to
+        if update.auto_revert and target is not None and target != dep.version and not dep.rollback:
+            ended = replace(dep, state=REVERTED, reason=f"{failure}; reverting to version {target}")
+            return DeploymentPlan(ended, progress=_all_progress(progress, fills, queued), revert_to=target)
+        ended = replace(dep, state=FAILED_DEPLOYMENT, reason=failure)
+        return DeploymentPlan(ended, progress=_all_progress(progress, fills, queued))
+
+    order = effective_order(update, view.static_ports)
+    for slot in fills:
+        starts.append(StartReplica(dep.replica_id(slot), slot, dep.version))
+        progress.append(SlotProgress(slot, UPDATING, dep.replica_id(slot)))
+    budget = max(update.max_parallel - in_flight - len(fills), 0)
+    queued.sort()
+    for serving, slot, old in queued[:budget]:
+        new = dep.replica_id(slot)
+        starts.append(StartReplica(new, slot, dep.version))
+        progress.append(SlotProgress(slot, UPDATING, new, tuple(r.id for r in old)))
+        if order == "stop-first" or not serving:
+            stops += [StopReplica(r.id, slot, f"replacing with {new} ({order})") for r in old]
+    queued = queued[budget:]
+    finished = not starts and not stops and not queued and in_flight == 0
+    if finished:
+        dep = replace(dep, state=SUCCESSFUL, reason=f"{view.count} replicas of version {dep.version} healthy")
+    return DeploymentPlan(dep, tuple(starts), tuple(stops), _all_progress(progress, [], queued),
+                          next_due=min((t for t in due if t > now), default=None))
+
+
+def _all_progress(progress: list[SlotProgress], fills: list[int],
+                  queued: list[tuple[bool, int, list[Replica]]]) -> tuple[SlotProgress, ...]:
+    rest = [SlotProgress(slot, QUEUED, None) for slot in fills]
+    rest += [SlotProgress(slot, QUEUED, None, tuple(r.id for r in old)) for _s, slot, old in queued]
+    return tuple(sorted(progress + rest, key=lambda p: p.slot))
