@@ -32,9 +32,10 @@ The rules:
   capacity to keep. A service that binds a static host port is updated
   stop-first (:func:`effective_order`): the new replica could not bind the port
   its predecessor holds on the same node.
-* A replica started by this deployment that exits, turns unhealthy, or has not
-  counted as healthy ``healthy_deadline`` after its creation fails the
-  deployment; nothing more is started or stopped. With ``auto_revert`` (and a
+* A replica started by this deployment that exits, or any replica of the
+  target version that turns unhealthy or has not counted as healthy
+  ``healthy_deadline`` after its creation (or the deployment's start, for one
+  relabelled in place) fails the deployment; nothing more is started or stopped. With ``auto_revert`` (and a
   last fully healthy version that is not the target, and the deployment not
   itself a revert) the deployment ends ``reverted`` and the plan names the
   version to return to: the wiring declares that version's spec again as a
@@ -217,17 +218,26 @@ def effective_order(update: UpdatePolicy, static_ports: bool) -> str:
 
 
 def _failure(view: RolloutView, now: float) -> str | None:
-    """Why this deployment has failed, or None. Only replicas it started are judged."""
+    """Why this deployment has failed, or None.
+
+    Every replica of the target version is judged on health and deadline (one
+    relabelled in place runs the same spec, so it speaks for the version too;
+    its deadline counts from the deployment's start). An exit is judged only
+    for replicas this deployment started: an older one that exited is refilled.
+    """
     dep, update = view.deployment, view.update
     for r in sorted(view.replicas, key=lambda r: (r.slot, r.id)):
-        if r.deployment != dep.seq or r.desired != DESIRED_RUN or r.slot >= view.count:
+        if r.version != dep.version or r.desired != DESIRED_RUN or r.slot >= view.count:
             continue
+        ours = r.deployment == dep.seq
         if r.state in (FAILED, COMPLETED):
-            return f"replica {r.id} exited"
+            if ours:
+                return f"replica {r.id} exited"
+            continue
         if r.health == UNHEALTHY:
             return f"replica {r.id} is unhealthy"
         counted = r.counted_at(update.min_healthy_time)
-        deadline = r.created_at + update.healthy_deadline
+        deadline = max(r.created_at, dep.started_at) + update.healthy_deadline
         if now >= deadline and (counted is None or counted > now):
             return f"replica {r.id} was not healthy within {update.healthy_deadline:g}s"
     return None
@@ -281,8 +291,7 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
         progress.append(SlotProgress(slot, UPDATING, keep.id, tuple(r.id for r in old)))
         if counted is not None:
             due.append(counted)
-        if keep.deployment == dep.seq:
-            due.append(keep.created_at + update.healthy_deadline)
+        due.append(max(keep.created_at, dep.started_at) + update.healthy_deadline)
     surplus = sorted((r for slot, rs in by_slot.items() if slot >= view.count for r in rs),
                      key=lambda r: (r.slot, r.id))
     stops += [StopReplica(r.id, r.slot, f"scaled down to {view.count}") for r in surplus]

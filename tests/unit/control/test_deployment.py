@@ -315,3 +315,12 @@ def test_never_healthy_new_replicas_end_failed_or_reverted_once_the_deadline_pas
     elif s["order"] == "start-first" and not s["static"]:
         # Start-first never stopped an old replica for a new one that did not count: no capacity lost.
         assert set(range(min(s["count"], s["new_count"]))) <= sim.serving_slots()
+
+
+def test_a_replica_relabelled_in_place_is_held_to_the_deadline_from_the_deployments_start():
+    """A count-only change relabels running replicas; one that never gets healthy still ends it."""
+    dep = replace(DEP, started_at=100.0)
+    relabelled = dp.Replica("web.0.d1", 0, 2, 1, RUNNING, created_at=0.0)
+    assert decide([relabelled], count=1, dep=dep, now=159.0).deployment.state == dp.RUNNING_DEPLOYMENT
+    ended = decide([relabelled], count=1, dep=dep, now=160.0).deployment
+    assert (ended.state, ended.reason) == (dp.FAILED_DEPLOYMENT, "replica web.0.d1 was not healthy within 60s")
