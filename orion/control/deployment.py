@@ -318,7 +318,8 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
         starts.append(StartReplica(new, slot, dep.version))
         progress.append(SlotProgress(slot, UPDATING, new, tuple(r.id for r in old)))
         if order == "stop-first" or not serving:
-            stops += [StopReplica(r.id, slot, f"replacing with {new} ({order})") for r in old]
+            why = "stop-first" if order == "stop-first" else "not serving"
+            stops += [StopReplica(r.id, slot, f"replacing with {new} ({why})") for r in old]
     queued = queued[budget:]
     finished = not starts and not stops and not queued and in_flight == 0
     if finished:

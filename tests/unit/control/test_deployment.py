@@ -202,7 +202,7 @@ def test_a_scale_down_stops_the_surplus_at_once():
 def test_an_unhealthy_old_replica_is_replaced_first_and_stop_first():
     p = decide([old(0), old(1, health=UNHEALTHY, healthy_since=None), old(2)])
     assert [s.id for s in p.start] == ["web.1.d2"]
-    assert [(s.id, s.reason) for s in p.stop] == [("web.1.d1", "replacing with web.1.d2 (start-first)")]
+    assert [(s.id, s.reason) for s in p.stop] == [("web.1.d1", "replacing with web.1.d2 (not serving)")]
 
 
 def test_a_replica_counts_only_after_min_healthy_time_and_next_due_says_when():
