@@ -116,11 +116,11 @@ class RolloutSim:
     def run(self, steps: int = 40) -> list[str]:
         for _ in range(steps):
             self.step()
-            if self.deployment.state != dp.RUNNING_DEPLOYMENT and not self._moving():
+            if self.deployment.state != dp.RUNNING_DEPLOYMENT and not self.moving():
                 break
         return self.lines
 
-    def _moving(self) -> bool:
+    def moving(self) -> bool:
         return any(r.state in (PENDING, STOPPING) for r in self.table.values())
 
     # -- the world -----------------------------------------------------------------------------

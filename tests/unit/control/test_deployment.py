@@ -282,7 +282,7 @@ def checked_steps(sim: RolloutSim, s: dict, steps: int = 60):
         replayed = dp.plan(sim.view(), sim.now)  # idempotent: the pass just committed, again
         assert plan.deployment.state != dp.RUNNING_DEPLOYMENT or (replayed.start, replayed.stop) == ((), ())
         sim.tick()
-        if sim.deployment.state != dp.RUNNING_DEPLOYMENT and not sim._moving():
+        if sim.deployment.state != dp.RUNNING_DEPLOYMENT and not sim.moving():
             return
     raise AssertionError("no end in sight:\n" + "\n".join(sim.lines))
 
