@@ -3,7 +3,9 @@
 Only tests marked `fleet` get the lab, and only with ORION_TEST_FLEET=1: it
 boots three systemd hosts and installs docker.io in each (a few minutes).
 ORION_FLEET_KEEP=1 leaves the lab up afterwards for a look around
-(tests/fleet/lab.sh down removes it).
+(tests/fleet/lab.sh down removes it); ORION_FLEET_REUSE=1 runs against a lab
+that is already up instead of making a new one (to re-run the later tests of
+the story while working on them: -k ...; the earlier tests' state is gone).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ def lab() -> Iterator[Lab]:
     reason = _why_not()
     if reason:
         pytest.skip(reason)
-    lab_sh("down")  # a lab left behind by an interrupted run
-    up = lab_sh("up")
-    if up.returncode != 0:
-        lab_sh("down")
-        pytest.fail(f"lab.sh up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
     name = os.environ.get("ORION_LAB_NAME", "orion-fleet")
     lab_dir = os.environ.get("ORION_LAB_DIR", f"/tmp/{name}")
+    if not (os.environ.get("ORION_FLEET_REUSE") == "1" and (Path(lab_dir) / "lab.json").exists()):
+        lab_sh("down")  # a lab left behind by an interrupted run
+        up = lab_sh("up")
+        if up.returncode != 0:
+            lab_sh("down")
+            pytest.fail(f"lab.sh up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
     the_lab = Lab.load(Path(lab_dir) / "lab.json")
     _active.append(the_lab)
     try:

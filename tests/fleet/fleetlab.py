@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -38,23 +39,41 @@ class Lab:
     name: str
     dir: Path
     inventory: Path
+    inventory_ini: Path  # the same lab, every setting under [all:vars]
     registry: str
     task_image: str
     docker_host: str
     hosts: tuple[Host, ...]
+    tls: bool  # orion_tls in the inventories
+    secrets: Path  # the orion role's orion_secrets_dir: api-token, ca.crt
 
     @classmethod
     def load(cls, lab_json: Path) -> Lab:
         raw = json.loads(lab_json.read_text())
         return cls(name=raw["name"], dir=Path(raw["dir"]), inventory=Path(raw["inventory"]),
-                   registry=raw["registry"], task_image=raw["task_image"], docker_host=raw["docker_host"],
-                   hosts=tuple(Host(**h) for h in raw["hosts"]))
+                   inventory_ini=Path(raw["inventory_ini"]), registry=raw["registry"],
+                   task_image=raw["task_image"], docker_host=raw["docker_host"],
+                   hosts=tuple(Host(**h) for h in raw["hosts"]), tls=bool(raw["tls"]),
+                   secrets=Path(raw["secrets"]))
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
 
     def api(self, host: Host) -> str:
-        return f"http://{host.ip}:8000"
+        return f"{'https' if self.tls else 'http'}://{host.ip}:8000"
+
+    def token(self) -> str | None:
+        """The API token the orion role generated (none before site.yml ran)."""
+        path = self.secrets / "api-token"
+        return path.read_text().strip() if path.exists() else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """With TLS, a client context that trusts the fleet CA the orion role made."""
+        return ssl.create_default_context(cafile=str(self.secrets / "ca.crt")) if self.tls else None
+
+    def http(self, method: str, host: Host, path: str, body: Any = None, timeout: float = 5) -> tuple[int, Any]:
+        """One exchange with an agent's API, with the cluster's token and, with TLS, its CA."""
+        return http(method, f"{self.api(host)}{path}", body, timeout, token=self.token(), context=self.ssl_context())
 
 
 @dataclass(frozen=True)
@@ -97,13 +116,14 @@ def lab_sh(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]
                           capture_output=True, timeout=timeout)
 
 
-def run_playbook(lab: Lab, playbook: str, *args: str, timeout: float = 900) -> PlaybookRun:
+def run_playbook(lab: Lab, playbook: str, *args: str, timeout: float = 900,
+                 inventory: Path | None = None) -> PlaybookRun:
     """Run a playbook from the repository root (so ansible.cfg applies), as a user would."""
     env = lab_env(lab.docker_host)
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
     started = time.monotonic()
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(lab.inventory), playbook, *args], cwd=REPO,
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory or lab.inventory), playbook, *args], cwd=REPO,
                           env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=timeout)
     return PlaybookRun(rc=proc.returncode, seconds=time.monotonic() - started, output=proc.stdout,
@@ -127,13 +147,16 @@ def docker(lab: Lab, *args: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def http(method: str, url: str, body: Any = None, timeout: float = 5) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, timeout: float = 5, token: str | None = None,
+         context: ssl.SSLContext | None = None) -> tuple[int, Any]:
     """One HTTP exchange with an agent; JSON in and out. Connection errors are status 0."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             raw = resp.read()
             status = resp.status
     except urllib.error.HTTPError as exc:
@@ -156,6 +179,33 @@ def eventually(probe: Callable[[], T | None], timeout: float, step: float = 1.0,
             return last
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or probe}; last: {last!r}")
+
+
+def unit_runs(lab: Lab, host: Host, unit: str = "orion") -> list[tuple[float, float]]:
+    """Each restart of the unit as (stop began, start finished), in seconds since the epoch
+    (the lab's hosts share the controller's clock), read from systemd's own journal lines
+    ("Stopping orion.service ...", "Started orion.service ...")."""
+    out = on_host(lab, host, "journalctl", "-u", unit, "-o", "json", "--no-pager",
+                  "--output-fields=MESSAGE,_PID", check=False)
+    downs: list[tuple[float, float]] = []
+    stopping: float | None = None
+    for line in out.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("_PID") != "1":  # the agent's own lines
+            continue
+        when = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
+        message = entry.get("MESSAGE") or ""
+        if isinstance(message, list):  # journald sends non-UTF-8 messages as byte lists
+            message = bytes(message).decode(errors="replace")
+        if message.startswith("Stopping "):
+            stopping = when
+        elif message.startswith("Started ") and stopping is not None:
+            downs.append((stopping, when))
+            stopping = None
+    return downs
 
 
 def journal(lab: Lab, host: Host, lines: int = 150) -> str:

@@ -21,12 +21,15 @@ DEFAULTS = REPO / "roles/orion/defaults/main.yml"
 REFERENCE = REPO / "systemd/orion.service"
 # What Ansible puts in {{ ansible_managed }} by default.
 ANSIBLE_MANAGED = "Ansible managed"
+TRUE_STRINGS = frozenset({"yes", "on", "1", "true", "y", "t"})
 
 
 def render_unit(overrides: dict[str, object] | None = None) -> str:
     """The unit as the role would install it with its defaults (plus overrides)."""
     env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, str(value))
+    # Ansible's bool: the strings an INI inventory hands over count too.
+    env.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in TRUE_STRINGS
     variables = dict(yaml.safe_load(DEFAULTS.read_text()))
     variables.update(overrides or {})
     return env.from_string(TEMPLATE.read_text()).render(ansible_managed=ANSIBLE_MANAGED, **variables)
