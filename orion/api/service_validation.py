@@ -39,7 +39,7 @@ from orion.api.validation import FIELDS as TASK_FIELDS
 from orion.api.validation import (
     MAX_COUNT,
     ValidationError,
-    _kind,
+    kind_of,
     parse_command,
     parse_name,
     parse_task_request,
@@ -96,7 +96,7 @@ def _unknown(prefix: str, key: Any, known: tuple[str, ...]) -> ValidationError:
 
 def _object(field_name: str, value: Any, known: tuple[str, ...], example: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValidationError(field_name, f"must be an object like {example}, not {_kind(value)}")
+        raise ValidationError(field_name, f"must be an object like {example}, not {kind_of(value)}")
     for key in value:
         if key not in known:
             raise _unknown(f"{field_name}.", key, known)
@@ -107,7 +107,7 @@ def parse_duration(field_name: str, value: Any) -> float:
     """Seconds from ``"500ms"``, ``"2s"``, ``"1m30s"``, ``"1h"``."""
     if not isinstance(value, str):
         raise ValidationError(
-            field_name, f"must be a duration string with a unit like \"10s\" or \"500ms\", not {_kind(value)}"
+            field_name, f"must be a duration string with a unit like \"10s\" or \"500ms\", not {kind_of(value)}"
         )
     text = value.strip()
     parts = _DURATION_PART_RE.findall(text)
@@ -126,7 +126,7 @@ def _int(field_name: str, value: Any, low: int, high: int) -> int:
 
 def _bool(field_name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(field_name, f"must be true or false, not {_kind(value)}")
+        raise ValidationError(field_name, f"must be true or false, not {kind_of(value)}")
     return value
 
 
@@ -140,7 +140,7 @@ def _check_port(value: Any) -> str:
     """``"80/tcp"`` or ``"80"``: the container port the check dials."""
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str):
-        raise ValidationError("healthCheck.port", f"must be a container port like \"80/tcp\", not {_kind(value)}")
+        raise ValidationError("healthCheck.port", f"must be a container port like \"80/tcp\", not {kind_of(value)}")
     port, _, proto = text.partition("/")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValidationError("healthCheck.port", f"{value!r} must be a container port like \"80/tcp\"")
@@ -242,7 +242,7 @@ def parse_volume(index: int, value: Any) -> Volume:
 
 def parse_volumes(value: Any) -> tuple[Volume, ...]:
     if not isinstance(value, list):
-        raise ValidationError("volumes", f"must be a list of {{\"source\", \"target\"}} objects, not {_kind(value)}")
+        raise ValidationError("volumes", f"must be a list of {{\"source\", \"target\"}} objects, not {kind_of(value)}")
     volumes = [parse_volume(i, v) for i, v in enumerate(value)]
     seen: dict[str, int] = {}
     for i, vol in enumerate(volumes):
@@ -263,7 +263,7 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     parse_name(name)
     if not isinstance(body, dict):
         raise ValidationError(
-            None, f"body must be a JSON object like {{\"image\": ..., \"memory\": ...}}, not {_kind(body)}"
+            None, f"body must be a JSON object like {{\"image\": ..., \"memory\": ...}}, not {kind_of(body)}"
         )
     for key in body:
         if key not in FIELDS:

@@ -74,7 +74,8 @@ class ValidationError(ValueError):
         return body
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a JSON value reads in an error message ("an object", "a string"): shared by every body parser."""
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             type(None): "null", int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
@@ -82,7 +83,7 @@ def _kind(value: Any) -> str:
 def parse_image(value: Any) -> str:
     """Check a docker image reference: ``[registry[:port]/]path[:tag][@sha256:<64 hex>]``."""
     if not isinstance(value, str) or not value:
-        raise ValidationError("image", f"must be a non-empty string like \"nginx:1.25\", not {_kind(value)}")
+        raise ValidationError("image", f"must be a non-empty string like \"nginx:1.25\", not {kind_of(value)}")
     if len(value) > MAX_IMAGE_LEN:
         raise ValidationError("image", f"is {len(value)} characters; an image reference has at most 255")
     rest, digest = value, None
@@ -121,7 +122,7 @@ def parse_memory(value: Any) -> int:
     """Bytes from an integer or a string with a unit ("100M", "1Gi", "512k"); at least 6 MiB."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValidationError(
-            "memory", f"must be bytes (integer) or a string like \"100M\", not {_kind(value)}"
+            "memory", f"must be bytes (integer) or a string like \"100M\", not {kind_of(value)}"
         )
     if isinstance(value, int):
         size = value
@@ -148,7 +149,7 @@ def parse_memory(value: Any) -> int:
 def parse_cpu(value: Any) -> int:
     """Millicores from a number of cores (0.5 -> 500) or a string ("0.5", "500m")."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValidationError("cpu", f"must be a number of cores like 0.5, not {_kind(value)}")
+        raise ValidationError("cpu", f"must be a number of cores like 0.5, not {kind_of(value)}")
     try:
         if isinstance(value, str) and value.strip().endswith("m"):
             millis = float(value.strip()[:-1])
@@ -185,10 +186,10 @@ def parse_command(value: Any) -> tuple[str, ...] | None:
     elif isinstance(value, list):
         for i, arg in enumerate(value):
             if not isinstance(arg, str):
-                raise ValidationError(f"command[{i}]", f"must be a string, not {_kind(arg)}")
+                raise ValidationError(f"command[{i}]", f"must be a string, not {kind_of(arg)}")
         args = list(value)
     else:
-        raise ValidationError("command", f"must be a list of strings or a string, not {_kind(value)}")
+        raise ValidationError("command", f"must be a list of strings or a string, not {kind_of(value)}")
     if not args:
         raise ValidationError("command", "is empty; omit it to run the image's default command")
     if any("\0" in a for a in args):
@@ -200,14 +201,14 @@ def _string_map(
     field_name: str, value: Any, key_ok: Callable[[str], str | None]
 ) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
-        raise ValidationError(field_name, f"must be an object of string to string, not {_kind(value)}")
+        raise ValidationError(field_name, f"must be an object of string to string, not {kind_of(value)}")
     for key, val in value.items():
         problem = key_ok(key)
         if problem:
             raise ValidationError(f"{field_name}.{key}", problem)
         if not isinstance(val, str):
             raise ValidationError(
-                f"{field_name}.{key}", f"must be a string, not {_kind(val)}; quote it, e.g. \"{val}\""
+                f"{field_name}.{key}", f"must be a string, not {kind_of(val)}; quote it, e.g. \"{val}\""
             )
         if "\0" in val:
             raise ValidationError(f"{field_name}.{key}", "contains a NUL byte")
@@ -234,7 +235,7 @@ def parse_port_bindings(value: Any) -> tuple[PortBinding, ...]:
     """``{"80/tcp": "8080"}``; "" / null / 0 asks for a dynamic host port; protocol tcp (default) or udp."""
     if not isinstance(value, dict):
         raise ValidationError(
-            "portBindings", f"must be an object like {{\"80/tcp\": \"8080\"}}, not {_kind(value)}"
+            "portBindings", f"must be an object like {{\"80/tcp\": \"8080\"}}, not {kind_of(value)}"
         )
     bindings: list[PortBinding] = []
     seen_container: dict[tuple[int, str], str] = {}
@@ -257,7 +258,7 @@ def parse_port_bindings(value: Any) -> tuple[PortBinding, ...]:
         elif isinstance(host, str):
             host_port = _parse_port(field_name, host.strip(), "host port")
         else:
-            raise ValidationError(field_name, f"host port must be a string or integer, not {_kind(host)}")
+            raise ValidationError(field_name, f"host port must be a string or integer, not {kind_of(host)}")
         if host_port is not None:
             if (host_port, proto) in seen_host:
                 raise ValidationError(
@@ -293,7 +294,7 @@ def parse_task_request(body: Any) -> TaskSpec:
     """Validate a POST /tasks body (camelCase JSON) and build the TaskSpec it asks for."""
     if not isinstance(body, dict):
         raise ValidationError(
-            None, f"body must be a JSON object like {{\"image\": ..., \"memory\": ...}}, not {_kind(body)}"
+            None, f"body must be a JSON object like {{\"image\": ..., \"memory\": ...}}, not {kind_of(body)}"
         )
     for key in body:
         if key not in FIELDS:
