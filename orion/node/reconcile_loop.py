@@ -77,7 +77,7 @@ class ReconcileLoop:
         self._stop_timeout = stop_timeout
         self._write_timeout = write_timeout
         # Told "start" / "failure" / "restart" as containers come and go (metrics).
-        self._on_event = on_event or (lambda kind_of: None)
+        self._on_event = on_event or (lambda _kind: None)
         self._wake = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
