@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.control.placement import NodeUsage, plan
-from orion.model import NODE_STATES, NodeInfo, PortBinding, Resources, TaskSpec
+from orion.control.placement import plan
+from orion.model import NODE_STATES, NodeInfo, NodeUsage, PortBinding, Resources, TaskSpec
 from orion.state.commands import (
     Command,
     CreateTask,
