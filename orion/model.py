@@ -12,7 +12,9 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
@@ -38,6 +40,36 @@ NODE_SUSPECT = "suspect"
 NODE_DEAD = "dead"
 NODE_LEFT = "left"
 NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT)
+
+
+
+class NoFitKind(StrEnum):
+    """Why the scheduler found no node for a task: the typed half of a no-fit reason.
+
+    It travels in ``MarkUnschedulable``, is kept on the task (``Task.reason_kind``)
+    and is the ``reason`` label of the no-fit metrics, so code counts and compares
+    kinds and never parses the sentence shown to people. The values are wire and
+    label strings: never rename one (dashboards and alerts select on them).
+    """
+
+    MEMORY = "memory"
+    CPU = "cpu"
+    MEMORY_CPU = "memory_cpu"
+    PORTS = "ports"
+    SELECTOR = "selector"
+    NO_NODES = "no_nodes"
+    # A no-fit whose kind this node cannot name: written by an older node (no kind
+    # in its command) or a newer one (a kind added since, e.g. volumes).
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, value: object) -> NoFitKind:
+        """The kind ``value`` names; OTHER for a missing or unknown one, so old and new logs both read."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.OTHER
+
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")
@@ -157,6 +189,8 @@ class Task:
 
     ``generation`` increases with each placement, so a report from a node that
     ran an older placement (stale after a reschedule) is recognised and refused.
+    ``reason`` is a sentence for people; ``reason_kind`` is set (only) while that
+    sentence is the scheduler's no-fit reason, for code that must tell causes apart.
     """
 
     id: str
@@ -166,6 +200,7 @@ class Task:
     node_id: str | None = None
     generation: int = 0
     reason: str = ""
+    reason_kind: NoFitKind | None = None
     container_id: str | None = None
     host_ports: tuple[tuple[str, int], ...] = ()
     exit_code: int | None = None
@@ -182,6 +217,7 @@ class Task:
             "node_id": self.node_id,
             "generation": self.generation,
             "reason": self.reason,
+            "reason_kind": None if self.reason_kind is None else str(self.reason_kind),
             "container_id": self.container_id,
             "host_ports": dict(self.host_ports),
             "exit_code": self.exit_code,
@@ -200,6 +236,7 @@ class Task:
             node_id=d.get("node_id"),
             generation=int(d.get("generation", 0)),
             reason=str(d.get("reason", "")),
+            reason_kind=NoFitKind.parse(d["reason_kind"]) if d.get("reason_kind") else None,
             container_id=d.get("container_id"),
             host_ports=tuple(sorted(dict(d.get("host_ports") or {}).items())),
             exit_code=d.get("exit_code"),
@@ -255,3 +292,45 @@ class NodeInfo:
             status_index=int(d.get("status_index", 0)),
             incarnation=int(d.get("incarnation", 0)),
         )
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    """What is already reserved on one node: resources and static host ports."""
+
+    used: Resources = Resources()
+    ports: frozenset[tuple[int, str]] = frozenset()
+
+    def plus(self, spec: TaskSpec) -> NodeUsage:
+        return NodeUsage(self.used + spec.resources, self.ports | spec.static_host_ports)
+
+
+EMPTY_USAGE = NodeUsage()
+
+
+# -- how values are written for people (reasons, errors, the CLI) -----------------------
+_GiB = 1 << 30
+_MiB = 1 << 20
+_KiB = 1 << 10
+
+
+def format_bytes(n: int) -> str:
+    """``7.1 GiB``, ``512.0 MiB``: one decimal, the largest unit that is >= 1."""
+    for unit, size in (("GiB", _GiB), ("MiB", _MiB), ("KiB", _KiB)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def format_cpu(millis: int) -> str:
+    """``1.5 CPUs``, ``1 CPU``, ``0.25 CPUs`` from millicores."""
+    cores = millis / 1000
+    return f"{cores:g} CPU" + ("" if cores == 1 else "s")
+
+
+def format_ports(ports: Iterable[tuple[int, str]]) -> str:
+    return ", ".join(f"{port}/{proto}" for port, proto in sorted(ports))
+
+
+def format_selectors(selectors: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(selectors))

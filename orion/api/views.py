@@ -41,6 +41,7 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
         "nodeId": task.node_id,
         "ports": task_ports(task),
         "reason": task.reason,
+        "reasonKind": None if task.reason_kind is None else str(task.reason_kind),
         "memory": spec.memory,
         "cpu": cores(spec.cpu_millis),
         "generation": task.generation,

@@ -18,33 +18,28 @@ and BestFit keeps it that way by filling one node at a time.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from orion.model import NODE_ALIVE, NodeInfo, Resources, Task, TaskSpec
+from orion.model import (
+    EMPTY_USAGE,
+    NODE_ALIVE,
+    NodeInfo,
+    NodeUsage,
+    NoFitKind,
+    Resources,
+    Task,
+    TaskSpec,
+    format_bytes,
+    format_cpu,
+    format_ports,
+    format_selectors,
+)
 from orion.state.commands import Placement
 
 # Nomad's BestFit v3 score is 20 - (10^free_cpu + 10^free_mem): 18 for a node that
 # would be exactly full, 0 for an empty one. We divide by 18 to report 0..1.
 _MAX_FIT_SCORE = 18.0
-
-_GiB = 1 << 30
-_MiB = 1 << 20
-_KiB = 1 << 10
-
-
-@dataclass(frozen=True)
-class NodeUsage:
-    """What is already reserved on one node: resources and static host ports."""
-
-    used: Resources = Resources()
-    ports: frozenset[tuple[int, str]] = frozenset()
-
-    def plus(self, spec: TaskSpec) -> NodeUsage:
-        return NodeUsage(self.used + spec.resources, self.ports | spec.static_host_ports)
-
-
-EMPTY_USAGE = NodeUsage()
 
 
 @dataclass(frozen=True)
@@ -56,47 +51,80 @@ class Fit:
 
 
 @dataclass(frozen=True)
-class NoFit:
-    """No node can take the task now; ``reason`` is a sentence for the user."""
+class FreeOn:
+    """What is free on one node: the closest miss a NoFit quotes."""
 
-    reason: str
+    node_id: str
+    free: Resources
+
+
+@dataclass(frozen=True)
+class NoFit:
+    """No node can take the task now: which filter left none (``kind``), with its figures.
+
+    The cause is ``kind`` plus what the task asked for (``memory``, ``cpu_millis``,
+    ``ports``, ``selectors``: its own spec, so fixed for a task). The rest are live
+    figures that change with every placement elsewhere: nodes by status when none is
+    alive, the node with the most free memory and the one with the most free CPU.
+    ``sentence`` is written from these values for people; code reads the values.
+    """
+
+    kind: NoFitKind
+    memory: int = 0
+    cpu_millis: int = 0
+    ports: frozenset[tuple[int, str]] = frozenset()
+    selectors: frozenset[tuple[str, str]] = frozenset()
+    statuses: tuple[tuple[str, int], ...] = ()  # NO_NODES: (status, registered nodes in it), sorted
+    most_memory: FreeOn | None = None  # MEMORY, MEMORY_CPU
+    most_cpu: FreeOn | None = None  # CPU, MEMORY_CPU
+
+    @property
+    def sentence(self) -> str:
+        kind, mem, cpu = self.kind, format_bytes(self.memory), format_cpu(self.cpu_millis)
+        if kind == NoFitKind.NO_NODES:
+            if not self.statuses:
+                return "no alive nodes: none are registered"
+            return "no alive nodes (" + ", ".join(f"{c} {s}" for s, c in self.statuses) + ")"
+        if kind == NoFitKind.SELECTOR:
+            return f"no alive node matches selector {format_selectors(self.selectors)}"
+        if kind == NoFitKind.PORTS:
+            if len(self.ports) == 1:
+                return f"host port {format_ports(self.ports)} is taken on every eligible node"
+            return f"host ports {format_ports(self.ports)}: every eligible node already uses at least one of them"
+        roomy, fast = self.most_memory, self.most_cpu
+        if kind == NoFitKind.MEMORY and roomy is not None:
+            return f"no node has {mem} free memory; largest free: {roomy.node_id} {format_bytes(roomy.free.memory)}"
+        if kind == NoFitKind.CPU and fast is not None:
+            return f"no node has {cpu} free; most free: {fast.node_id} {format_cpu(fast.free.cpu_millis)}"
+        if kind == NoFitKind.MEMORY_CPU and roomy is not None and fast is not None:
+            return (f"no node has both {mem} memory and {cpu} free; "
+                    f"largest free memory: {roomy.node_id} ({format_bytes(roomy.free.memory)}, "
+                    f"{format_cpu(roomy.free.cpu_millis)}), most free CPU: {fast.node_id} "
+                    f"({format_cpu(fast.free.cpu_millis)}, {format_bytes(fast.free.memory)})")
+        return f"no node fits {mem} memory and {cpu}"
 
 
 Decision = Fit | NoFit
 
 
-def format_bytes(n: int) -> str:
-    """``7.1 GiB``, ``512.0 MiB``: one decimal, the largest unit that is >= 1."""
-    for unit, size in (("GiB", _GiB), ("MiB", _MiB), ("KiB", _KiB)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+def bestfit(cap_mem: int, cap_cpu: int, used_mem: int, used_cpu: int) -> float:
+    """BestFit v3 over plain numbers (bytes, millicores), normalised to 0..1 (higher = fuller).
 
-
-def format_cpu(millis: int) -> str:
-    """``1.5 CPUs``, ``1 CPU``, ``0.25 CPUs`` from millicores."""
-    cores = millis / 1000
-    return f"{cores:g} CPU" + ("" if cores == 1 else "s")
-
-
-def format_ports(ports: Iterable[tuple[int, str]]) -> str:
-    return ", ".join(f"{port}/{proto}" for port, proto in sorted(ports))
-
-
-def format_selectors(selectors: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(selectors))
-
-
-def fit_score(capacity: Resources, used_after: Resources) -> float:
-    """BestFit v3 over memory and CPU, normalised to 0..1 (higher = fuller).
-
+    The one implementation: ``fit_score`` for callers holding values, and the
+    packer's loop, which holds the numbers already and must not build objects.
     A resource the node has none of counts as fully used, so it neither helps
     nor hurts a node relative to its peers.
     """
-    free_mem = 1.0 - used_after.memory / capacity.memory if capacity.memory > 0 else 0.0
-    free_cpu = 1.0 - used_after.cpu_millis / capacity.cpu_millis if capacity.cpu_millis > 0 else 0.0
+    free_mem = 1.0 - used_mem / cap_mem if cap_mem > 0 else 0.0
+    free_cpu = 1.0 - used_cpu / cap_cpu if cap_cpu > 0 else 0.0
     score = 20.0 - (10.0**free_cpu + 10.0**free_mem)
-    return min(max(score, 0.0), _MAX_FIT_SCORE) / _MAX_FIT_SCORE
+    # Clamped to 0..18 with comparisons, not min(max()): two builtin calls cost more than the rest.
+    return 0.0 if score < 0.0 else 1.0 if score > _MAX_FIT_SCORE else score / _MAX_FIT_SCORE
+
+
+def fit_score(capacity: Resources, used_after: Resources) -> float:
+    """How full a node of ``capacity`` would be at ``used_after`` (see ``bestfit``)."""
+    return bestfit(capacity.memory, capacity.cpu_millis, used_after.memory, used_after.cpu_millis)
 
 
 # A group key: (labels, capacity memory, capacity cpu, used memory, used cpu, taken ports).
@@ -130,6 +158,7 @@ class _Packer:
         if shape in self._no_fit:
             return self._no_fit[shape]
         mem, cpu, ports, selectors = shape
+        score_of = bestfit  # a local: this loop is the scheduler's whole cost
         best_score, best_id, best_key = -1.0, "", None
         for key, heap in self._groups.items():
             labels, cap_mem, cap_cpu, used_mem, used_cpu, taken = key
@@ -137,14 +166,11 @@ class _Packer:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
                 continue
-            # fit_score, inlined: this loop is the scheduler's whole cost.
-            free_mem = 1.0 - (used_mem + mem) / cap_mem if cap_mem > 0 else 0.0
-            free_cpu = 1.0 - (used_cpu + cpu) / cap_cpu if cap_cpu > 0 else 0.0
-            score = min(max(20.0 - (10.0**free_cpu + 10.0**free_mem), 0.0), _MAX_FIT_SCORE) / _MAX_FIT_SCORE
+            score = score_of(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu)
             if score > best_score or (score == best_score and heap[0] < best_id):
                 best_score, best_id, best_key = score, heap[0], key
         if best_key is None:
-            decision = NoFit(self._explain(spec))
+            decision = self._explain(spec)
             self._no_fit[shape] = decision
             return decision
         node_id = heapq.heappop(self._groups[best_key])
@@ -155,44 +181,35 @@ class _Packer:
         self._no_fit.clear()
         return Fit(node_id, best_score)
 
-    def _explain(self, spec: TaskSpec) -> str:
+    def _explain(self, spec: TaskSpec) -> NoFit:
         """Say which filter left no node, naming the closest miss. Failure path only."""
+        asked = NoFit(NoFitKind.OTHER, spec.memory, spec.cpu_millis, spec.static_host_ports,
+                      frozenset(spec.node_selectors))
         alive = sorted(n.id for n in self._nodes.values() if n.status == NODE_ALIVE)
         if not alive:
-            if not self._nodes:
-                return "no alive nodes: none are registered"
             by_status: dict[str, int] = {}
             for n in self._nodes.values():
                 by_status[n.status] = by_status.get(n.status, 0) + 1
-            return "no alive nodes (" + ", ".join(f"{c} {s}" for s, c in sorted(by_status.items())) + ")"
-        selectors = set(spec.node_selectors)
-        eligible = [i for i in alive if selectors <= set(self._nodes[i].labels)]
+            return replace(asked, kind=NoFitKind.NO_NODES, statuses=tuple(sorted(by_status.items())))
+        eligible = [i for i in alive if asked.selectors <= set(self._nodes[i].labels)]
         if not eligible:
-            return f"no alive node matches selector {format_selectors(selectors)}"
-        wanted = spec.static_host_ports
-        port_free = [i for i in eligible if wanted.isdisjoint(self._usage[i].ports)]
+            return replace(asked, kind=NoFitKind.SELECTOR)
+        port_free = [i for i in eligible if asked.ports.isdisjoint(self._usage[i].ports)]
         if not port_free:
-            if len(wanted) == 1:
-                return f"host port {format_ports(wanted)} is taken on every eligible node"
-            return f"host ports {format_ports(wanted)}: every eligible node already uses at least one of them"
+            return replace(asked, kind=NoFitKind.PORTS)
 
         def free(i: str) -> Resources:
             return self._nodes[i].capacity - self._usage[i].used
 
         # max() keeps the first of equals; the lists are sorted, so ties go to the lowest id.
-        most_mem = max(port_free, key=lambda i: free(i).memory)
-        most_cpu = max(port_free, key=lambda i: free(i).cpu_millis)
-        if free(most_mem).memory < spec.memory:
-            return (f"no node has {format_bytes(spec.memory)} free memory; "
-                    f"largest free: {most_mem} {format_bytes(free(most_mem).memory)}")
-        if free(most_cpu).cpu_millis < spec.cpu_millis:
-            return (f"no node has {format_cpu(spec.cpu_millis)} free; "
-                    f"most free: {most_cpu} {format_cpu(free(most_cpu).cpu_millis)}")
-        return (f"no node has both {format_bytes(spec.memory)} memory "
-                f"and {format_cpu(spec.cpu_millis)} free; "
-                f"largest free memory: {most_mem} ({format_bytes(free(most_mem).memory)}, "
-                f"{format_cpu(free(most_mem).cpu_millis)}), most free CPU: {most_cpu} "
-                f"({format_cpu(free(most_cpu).cpu_millis)}, {format_bytes(free(most_cpu).memory)})")
+        roomy = max(port_free, key=lambda i: free(i).memory)
+        fast = max(port_free, key=lambda i: free(i).cpu_millis)
+        most_memory, most_cpu = FreeOn(roomy, free(roomy)), FreeOn(fast, free(fast))
+        if most_memory.free.memory < spec.memory:
+            return replace(asked, kind=NoFitKind.MEMORY, most_memory=most_memory)
+        if most_cpu.free.cpu_millis < spec.cpu_millis:
+            return replace(asked, kind=NoFitKind.CPU, most_cpu=most_cpu)
+        return replace(asked, kind=NoFitKind.MEMORY_CPU, most_memory=most_memory, most_cpu=most_cpu)
 
 
 def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]) -> Decision:
@@ -205,20 +222,20 @@ def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, Node
 
 def plan(
     tasks: Sequence[Task], nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]
-) -> tuple[list[Placement], dict[str, str]]:
+) -> tuple[list[Placement], dict[str, NoFit]]:
     """Place ``tasks`` in order, each seeing the ones placed before it.
 
     Returns the placements (made against each task's current generation, so the
-    state machine can spot a stale plan) and a NoFit reason per unplaced task id.
+    state machine can spot a stale plan) and the NoFit of each unplaced task id.
     A batch never over-commits a node, even before the state machine re-checks.
     """
     packer = _Packer(nodes, usage)
     placements: list[Placement] = []
-    refused: dict[str, str] = {}
+    refused: dict[str, NoFit] = {}
     for task in tasks:
         decision = packer.place(task.spec)
         if isinstance(decision, Fit):
             placements.append(Placement(task.id, decision.node_id, task.generation))
         else:
-            refused[task.id] = decision.reason
+            refused[task.id] = decision
     return placements, refused

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from orion.control import placement
 from orion.loop import run_loop
+from orion.model import NoFitKind
 from orion.state.commands import MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
 from orion.state.store import Store
@@ -49,7 +50,8 @@ def _snapshot(machine: StateMachine) -> tuple:
     # Tasks never tried come first: blocked ones (with a no-fit reason) must not
     # fill every batch and starve new submissions behind them.
     placeable = machine.placeable_tasks()
-    tasks = ([t for t in placeable if not t.reason] + [t for t in placeable if t.reason])[:MAX_BATCH]
+    tasks = ([t for t in placeable if t.reason_kind is None]
+             + [t for t in placeable if t.reason_kind is not None])[:MAX_BATCH]
     failures = {t.id: machine.failures(t.id) for t in tasks}
     return tasks, machine.nodes(), machine.usages(), failures
 
@@ -59,7 +61,7 @@ AvoidFn = Callable[[tuple[tuple[str, float], ...], float], frozenset[str]]
 
 
 def plan_with_avoidance(tasks: list, nodes: list, usages: dict, failures: dict, avoid: AvoidFn | None,
-                        now: float) -> tuple[list, dict[str, str]]:
+                        now: float) -> tuple[list, dict[str, placement.NoFit]]:
     """``placement.plan``, except a task that keeps failing on some nodes goes elsewhere
     while another node fits (down-ranking); only if none does may it go back there."""
     shunned = {t.id: avoid(failures.get(t.id, ()), now) for t in tasks} if avoid is not None else {}
@@ -77,18 +79,12 @@ def plan_with_avoidance(tasks: list, nodes: list, usages: dict, failures: dict, 
     return placements, no_fit
 
 
-def _gist(reason: str) -> str:
-    """The part of a no-fit reason that names the cause ("no node has 1 GiB free memory"),
-    without the live figures after ';' that change with every placement elsewhere."""
-    return reason.split(";", 1)[0]
-
-
 class PlacementLoop:
     """Runs on every node, acts only while this node is the Raft leader."""
 
     def __init__(self, store: Store, interval: float, write_timeout: float,
                  observe: Callable[[float, int], None] | None = None,
-                 on_no_fit: Callable[[str], object] | None = None, avoid: AvoidFn | None = None,
+                 on_no_fit: Callable[[NoFitKind], object] | None = None, avoid: AvoidFn | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._interval = interval
@@ -118,12 +114,14 @@ class PlacementLoop:
                 self._observe(time.perf_counter() - started, placed)
         by_id = {t.id: t for t in pending}
         unschedulable = 0
-        for task_id, reason in no_fit.items():
+        for task_id, why in no_fit.items():
             if self._on_no_fit is not None:
-                self._on_no_fit(reason)
-            if _gist(by_id[task_id].reason) != _gist(reason):  # record only what changed: no log spam
+                self._on_no_fit(why.kind)
+            # Record only a new cause, not new live figures: no log entry per pass. The kind
+            # is the whole cause here, as the rest of it quotes the task's own (fixed) spec.
+            if by_id[task_id].reason_kind != why.kind:
                 self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
-                                                     reason=reason), self._timeout)
+                                                     reason=why.sentence, kind=why.kind), self._timeout)
                 unschedulable += 1
         return PassResult(placed, refused, unschedulable)
 

@@ -25,15 +25,16 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orion.model import NODE_STATES, PENDING, TASK_STATES
+from orion.model import NODE_STATES, PENDING, TASK_STATES, NoFitKind
 from orion.state.machine import StateMachine
 from orion.state.store import Store
 
 log = logging.getLogger("orion.metrics.registry")
 
-# No-fit reasons are sentences for users ("no node has 2.0 GiB free memory; ...");
-# metrics get the class of the sentence only, so a label never carries a figure.
-NO_FIT_CLASSES = ("memory", "cpu", "memory_cpu", "ports", "selector", "no_nodes", "other")
+# The ``reason`` label of the no-fit metrics: the scheduler's typed kind, never the
+# sentence shown to users ("no node has 2.0 GiB free memory; ..."), so a label never
+# carries a figure and rewording a sentence cannot move a count.
+NO_FIT_CLASSES = tuple(str(kind) for kind in NoFitKind)
 
 # What the gossip engine's stats function returns (missing keys are not emitted):
 #   {"members": {"alive": 3, "suspect": 0, "dead": 0, "left": 0},
@@ -52,31 +53,13 @@ GOSSIP_COUNTERS: dict[str, tuple[str, str]] = {
 }
 
 
-def classify_no_fit(reason: str) -> str:
-    """The class of a scheduler NoFit sentence (see ``scheduler._Packer._explain``)."""
-    text = reason.strip().lower()
-    if text.startswith("no alive node matches selector"):
-        return "selector"
-    if text.startswith("no alive nodes"):
-        return "no_nodes"
-    if "host port" in text:
-        return "ports"
-    if text.startswith("no node has both"):
-        return "memory_cpu"
-    if "free memory" in text:
-        return "memory"
-    if "cpu" in text:
-        return "cpu"
-    return "other"
-
-
 @dataclass(frozen=True)
 class _StateView:
     """What one scrape needs from the machine, copied out under the store's lock."""
 
     tasks: dict[str, int]
     nodes: list[tuple[str, str, int, int, int, int]]  # id, status, cap mem, cap cpu, used mem, used cpu
-    pending: list[tuple[str, str]]  # (task id, no-fit reason) of pending tasks; empty if none
+    pending: list[tuple[str, NoFitKind | None]]  # (task id, no-fit kind) of pending tasks; empty if none
 
 
 def _read_state(machine: StateMachine) -> _StateView:
@@ -88,7 +71,7 @@ def _read_state(machine: StateMachine) -> _StateView:
         nodes.append((node.id, node.status, node.capacity.memory, node.capacity.cpu_millis,
                       used.memory, used.cpu_millis))
     # pending_tasks() sorts every task; pay that only when something is pending.
-    pending = [(t.id, t.reason) for t in machine.pending_tasks()] if counts.get(PENDING) else []
+    pending = [(t.id, t.reason_kind) for t in machine.pending_tasks()] if counts.get(PENDING) else []
     return _StateView(counts, nodes, pending)
 
 
@@ -188,8 +171,8 @@ class StateCollector(Collector):
             nodes.add_metric([s], n)
         yield from (nodes, status, cap_mem, cap_cpu, res_mem, res_cpu)
 
-    def _pending(self, pending: list[tuple[str, str]]) -> Iterator[Metric]:
-        """Unschedulable tasks by class, and how long the oldest pending one has waited.
+    def _pending(self, pending: list[tuple[str, NoFitKind | None]]) -> Iterator[Metric]:
+        """Unschedulable tasks by kind, and how long the oldest pending one has waited.
 
         The state machine has no clock (it must be deterministic), so the age is
         measured from the first scrape at which this node saw the task pending.
@@ -203,12 +186,11 @@ class StateCollector(Collector):
                                 "Seconds the longest-waiting pending task has been pending (seen by "
                                 "this node's scrapes); 0 when none is pending.", value=oldest)
         unschedulable = dict.fromkeys(NO_FIT_CLASSES, 0)
-        for _, reason in pending:
-            if reason:
-                cls = classify_no_fit(reason)
-                unschedulable[cls] += 1
+        for _, kind in pending:
+            if kind is not None:
+                unschedulable[str(kind)] += 1
         family = GaugeMetricFamily("orion_tasks_unschedulable",
-                                   "Pending tasks the scheduler found no node for, by reason class.",
+                                   "Pending tasks the scheduler found no node for, by kind of reason.",
                                    labels=["reason"])
         for cls, n in unschedulable.items():
             family.add_metric([cls], n)

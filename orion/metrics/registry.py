@@ -41,7 +41,8 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from orion.metrics.collect import NO_FIT_CLASSES, StateCollector, classify_no_fit
+from orion.metrics.collect import NO_FIT_CLASSES, StateCollector
+from orion.model import NoFitKind
 from orion.state.store import Store, StoreError
 
 # A scheduling pass is plan (sub-ms for small batches) + one Raft commit (~1 ms on
@@ -147,11 +148,11 @@ class Metrics:
         if placed > 0:
             self.placements.inc(placed)
 
-    def no_fit(self, reason: str) -> str:
-        """Count one NoFit result; returns the class it was counted under."""
-        cls = classify_no_fit(reason)
-        self.no_fits.labels(cls).inc()
-        return cls
+    def no_fit(self, kind: NoFitKind) -> str:
+        """Count one NoFit result of ``kind``; returns the label it was counted under."""
+        label = str(NoFitKind.parse(kind))
+        self.no_fits.labels(label).inc()
+        return label
 
     def container_event(self, kind: str) -> None:
         if kind not in self.containers:

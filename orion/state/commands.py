@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from orion.model import NodeInfo, TaskSpec
+from orion.model import NodeInfo, NoFitKind, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,16 @@ class PlaceTasks(Command):
 
 @dataclass(frozen=True)
 class MarkUnschedulable(Command):
-    """The scheduler found no node; record why so the user can see it."""
+    """The scheduler found no node; record why: ``kind`` for code, ``reason`` for people.
+
+    ``kind`` was added without a version bump: an older node ignores the field and
+    still records the sentence, and an entry an older node wrote reads as OTHER.
+    """
 
     TYPE: ClassVar[str] = "mark_unschedulable"
     task_id: str = ""
     reason: str = ""
+    kind: NoFitKind = NoFitKind.OTHER
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
             Placement(p["task_id"], p["node_id"], int(p["generation"])) for p in body["placements"]
         )
     elif cls is MarkUnschedulable:
-        kwargs.update(task_id=body["task_id"], reason=body["reason"])
+        kwargs.update(task_id=body["task_id"], reason=body["reason"], kind=NoFitKind.parse(body.get("kind")))
     elif cls is ReportTaskState:
         kwargs.update(
             task_id=body["task_id"],

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from orion.control.placement import NodeUsage, format_bytes, format_cpu, format_ports, format_selectors
 from orion.model import (
     ASSIGNED,
     COMPLETED,
@@ -35,9 +34,14 @@ from orion.model import (
     STOPPING,
     TERMINAL_STATES,
     NodeInfo,
+    NodeUsage,
     Resources,
     Task,
     TaskSpec,
+    format_bytes,
+    format_cpu,
+    format_ports,
+    format_selectors,
 )
 from orion.state.commands import (
     Command,
@@ -185,7 +189,7 @@ class StateMachine:
                 continue
             task = self._tasks[placement.task_id]
             self._set_task(replace(task, state=ASSIGNED, node_id=placement.node_id,
-                                   generation=task.generation + 1, reason="", container_id=None,
+                                   generation=task.generation + 1, reason="", reason_kind=None, container_id=None,
                                    host_ports=(), exit_code=None, updated_index=index))
             placed.append(task.id)
         return {"ok": True, "placed": placed, "refused": refused}
@@ -227,8 +231,8 @@ class StateMachine:
             return _refused(f"task {cmd.task_id} does not exist")
         if task.state not in (PENDING, LOST) or task.desired != DESIRED_RUN:
             return _refused(f"task {task.id} is {task.state}, not waiting for a node")
-        if task.reason != cmd.reason:
-            task = replace(task, reason=cmd.reason, updated_index=index)
+        if (task.reason, task.reason_kind) != (cmd.reason, cmd.kind):
+            task = replace(task, reason=cmd.reason, reason_kind=cmd.kind, updated_index=index)
             self._set_task(task)
         return {"ok": True, "task": task.to_dict()}
 
@@ -255,6 +259,7 @@ class StateMachine:
             host_ports=tuple(sorted(cmd.host_ports)) if cmd.host_ports else task.host_ports,
             exit_code=cmd.exit_code,
             reason=cmd.reason,
+            reason_kind=None,
             restarts=task.restarts + 1 if restarted else task.restarts,
             updated_index=index,
         ))
@@ -292,7 +297,7 @@ class StateMachine:
             kept = self._failures.get(task.id, ()) + ((task.node_id, float(cmd.at)),)
             self._failures[task.id] = kept[-MAX_FAILURES_KEPT:]
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
-                      updated_index=index)
+                      reason_kind=None, updated_index=index)
         if cmd.node_id and not self._placement_problem(Placement(task.id, cmd.node_id, task.generation),
                                                        waiting=(FAILED, COMPLETED)):
             self._set_task(replace(task, state=ASSIGNED, node_id=cmd.node_id, generation=task.generation + 1,

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from orion.api.app import ApiDeps, create_app
 from orion.api.openapi import openapi_document
-from orion.model import ASSIGNED, PENDING, NodeInfo, Resources
+from orion.model import ASSIGNED, PENDING, NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
 from orion.state.store import LocalStore, WriteTimeout
 
@@ -48,7 +48,8 @@ class Placer:
                 if task.spec.memory <= NODE.capacity.memory:
                     cmd: Any = PlaceTasks(placements=(Placement(task.id, NODE.id, task.generation),))
                 else:
-                    cmd = MarkUnschedulable(task_id=task.id, reason="no node has 100 TiB of free memory")
+                    cmd = MarkUnschedulable(task_id=task.id, reason="no node has 100 TiB of free memory",
+                                            kind=NoFitKind.MEMORY)
                 self.store.submit(cmd, 1.0)
 
     def close(self) -> None:
@@ -108,12 +109,14 @@ def test_a_task_that_fits_nowhere_is_pending_with_the_reason(store: LocalStore, 
     assert resp.status_code == 201
     assert resp.json["state"] == PENDING
     assert "free memory" in resp.json["reason"]
+    assert resp.json["reasonKind"] == "memory"
 
 
 def test_without_a_placement_the_answer_is_the_pending_task(client: FlaskClient, store: LocalStore) -> None:
     resp = client.post("/tasks", json=SEED_BODY)
     assert resp.status_code == 201
-    assert (resp.json["state"], resp.json["nodeId"], resp.json["reason"]) == (PENDING, None, "")
+    assert (resp.json["state"], resp.json["nodeId"], resp.json["reason"], resp.json["reasonKind"]) == (
+        PENDING, None, "", None)
     assert task_count(store) == 1
 
 

@@ -1,7 +1,8 @@
-"""The scheduler: BestFit placement, specific reasons, and properties of a plan.
+"""The scheduler: BestFit placement, typed no-fit reasons, and properties of a plan.
 
 The properties compare the grouped packer against a plain loop over every node
-(the obvious definition of BestFit), and check what a plan must never do.
+(the obvious definition of BestFit), check what a plan must never do, and that
+every NoFit's kind and figures agree with a recomputation from the inputs.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.control.placement import (
-    Fit,
+from orion.control.placement import Fit, FreeOn, NoFit, bestfit, fit_score, plan, schedule
+from orion.model import (
+    NODE_ALIVE,
+    NODE_DEAD,
+    NODE_STATES,
+    NodeInfo,
     NodeUsage,
-    NoFit,
-    fit_score,
+    NoFitKind,
+    PortBinding,
+    Resources,
+    Task,
+    TaskSpec,
     format_bytes,
     format_cpu,
-    plan,
-    schedule,
 )
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_STATES, NodeInfo, PortBinding, Resources, Task, TaskSpec
 from orion.state.commands import Placement
 
 GiB = 1 << 30
@@ -66,6 +71,10 @@ def test_a_full_node_scores_one_and_an_untouched_one_nearly_zero():
     assert fit_score(cap, cap) == 1.0
     assert fit_score(cap, Resources()) == 0.0
     assert 0 < fit_score(cap, Resources(GiB, 500)) < fit_score(cap, Resources(4 * GiB, 2000)) < 1
+    # The packer's loop calls the same function over plain numbers.
+    assert fit_score(cap, Resources(GiB, 500)) == bestfit(8 * GiB, 4000, GiB, 500)
+    # A resource the node has none of counts as full: no help, no harm.
+    assert bestfit(8 * GiB, 0, 8 * GiB, 0) == 1.0
 
 
 def test_only_alive_nodes_are_used():
@@ -73,47 +82,74 @@ def test_only_alive_nodes_are_used():
     assert schedule(spec(), nodes, {}) == Fit("c", schedule(spec(), [node("c")], {}).score)
 
 
+def no_fit(decision) -> NoFit:
+    assert isinstance(decision, NoFit), decision
+    return decision
+
+
 def test_no_nodes_at_all():
-    assert schedule(spec(), [], {}) == NoFit("no alive nodes: none are registered")
+    why = no_fit(schedule(spec(), [], {}))
+    assert (why.kind, why.statuses) == (NoFitKind.NO_NODES, ())
+    assert why.sentence == "no alive nodes: none are registered"
 
 
 def test_no_alive_nodes_counts_the_others():
     nodes = [node("a", status=NODE_DEAD), node("b", status=NODE_DEAD), node("c", status="left")]
-    assert schedule(spec(), nodes, {}) == NoFit("no alive nodes (2 dead, 1 left)")
+    why = no_fit(schedule(spec(), nodes, {}))
+    assert (why.kind, why.statuses) == (NoFitKind.NO_NODES, (("dead", 2), ("left", 1)))
+    assert why.sentence == "no alive nodes (2 dead, 1 left)"
 
 
 def test_selector_is_matched_against_labels():
     nodes = [node("a", disk="hdd"), node("b", disk="ssd", zone="z1")]
     assert schedule(spec(disk="ssd"), nodes, {}).node_id == "b"
-    assert schedule(spec(disk="nvme"), nodes, {}) == NoFit("no alive node matches selector disk=nvme")
+    why = no_fit(schedule(spec(disk="nvme", zone="z1"), nodes, {}))
+    assert (why.kind, why.selectors) == (NoFitKind.SELECTOR, frozenset({("disk", "nvme"), ("zone", "z1")}))
+    assert why.sentence == "no alive node matches selector disk=nvme, zone=z1"
 
 
 def test_host_port_taken_everywhere():
     nodes = [node("a"), node("b")]
     usage = {"a": used(ports=(8080,)), "b": used(ports=(8080, 9090))}
-    assert schedule(spec(host_ports=(8080,)), nodes, usage) == NoFit(
-        "host port 8080/tcp is taken on every eligible node")
+    why = no_fit(schedule(spec(host_ports=(8080,)), nodes, usage))
+    assert (why.kind, why.ports) == (NoFitKind.PORTS, frozenset({(8080, "tcp")}))
+    assert why.sentence == "host port 8080/tcp is taken on every eligible node"
     assert schedule(spec(host_ports=(9090,)), nodes, usage).node_id == "a"
+    both = no_fit(schedule(spec(host_ports=(9090, 8080)), nodes, usage))
+    assert both.kind == NoFitKind.PORTS
+    assert both.sentence == "host ports 8080/tcp, 9090/tcp: every eligible node already uses at least one of them"
 
 
 def test_memory_reason_names_the_largest_free_node():
     nodes = [node("node1", 4), node("node2", 8), node("node3", 8)]
-    decision = schedule(spec(100), nodes, {"node2": used(0.9), "node3": used(2)})
-    assert decision == NoFit("no node has 100.0 GiB free memory; largest free: node2 7.1 GiB")
+    why = no_fit(schedule(spec(100), nodes, {"node2": used(0.9), "node3": used(2)}))
+    assert (why.kind, why.memory) == (NoFitKind.MEMORY, 100 * GiB)
+    assert why.most_memory == FreeOn("node2", Resources(8 * GiB - int(0.9 * GiB), 4000))
+    assert why.sentence == "no node has 100.0 GiB free memory; largest free: node2 7.1 GiB"
 
 
 def test_cpu_reason_names_the_most_free_node():
     nodes = [node("a", cpus=2), node("b", cpus=4)]
-    decision = schedule(spec(1, 8), nodes, {"b": used(cpus=2.5)})
-    assert decision == NoFit("no node has 8 CPUs free; most free: a 2 CPUs")
+    why = no_fit(schedule(spec(1, 8), nodes, {"b": used(cpus=2.5)}))
+    assert (why.kind, why.cpu_millis, why.most_cpu) == (NoFitKind.CPU, 8000, FreeOn("a", Resources(8 * GiB, 2000)))
+    assert why.sentence == "no node has 8 CPUs free; most free: a 2 CPUs"
 
 
 def test_memory_on_one_node_and_cpu_on_another_is_not_a_fit():
     nodes = [node("roomy", 16, 1), node("fast", 1, 16)]
-    decision = schedule(spec(4, 4), nodes, {})
-    assert isinstance(decision, NoFit)
-    assert decision.reason.startswith("no node has both 4.0 GiB memory and 4 CPUs free")
-    assert "roomy" in decision.reason and "fast" in decision.reason
+    why = no_fit(schedule(spec(4, 4), nodes, {}))
+    assert (why.kind, why.memory, why.cpu_millis) == (NoFitKind.MEMORY_CPU, 4 * GiB, 4000)
+    assert (why.most_memory, why.most_cpu) == (FreeOn("roomy", Resources(16 * GiB, 1000)),
+                                               FreeOn("fast", Resources(GiB, 16000)))
+    assert why.sentence == ("no node has both 4.0 GiB memory and 4 CPUs free; largest free memory: roomy "
+                            "(16.0 GiB, 1 CPU), most free CPU: fast (16 CPUs, 1.0 GiB)")
+
+
+def test_the_sentence_is_written_from_the_values():
+    """Another kind with the same figures says something else: the kind decides the words."""
+    why = NoFit(NoFitKind.MEMORY, 2 * GiB, 500, most_memory=FreeOn("n1", Resources(GiB, 4000)))
+    assert why.sentence == "no node has 2.0 GiB free memory; largest free: n1 1.0 GiB"
+    assert NoFit(NoFitKind.OTHER, 2 * GiB, 500).sentence == "no node fits 2.0 GiB memory and 0.5 CPUs"
 
 
 def test_human_units():
@@ -131,21 +167,24 @@ def test_a_plan_sees_its_own_earlier_placements():
     placements, refused = plan(tasks, [node("a", 8), node("b", 4)], {})
     # b ends fuller with the first (3 of 4 GiB); then a takes two (6 of 8); the fourth fits nowhere.
     assert placements == [Placement("t0", "b", 0), Placement("t1", "a", 1), Placement("t2", "a", 0)]
-    assert refused == {"t3": "no node has 3.0 GiB free memory; largest free: a 2.0 GiB"}
+    assert {k: v.sentence for k, v in refused.items()} == {
+        "t3": "no node has 3.0 GiB free memory; largest free: a 2.0 GiB"}
 
 
 def test_reasons_in_a_plan_quote_the_figures_at_that_point():
     tasks = [Task("big1", spec(6)), Task("small", spec(2)), Task("big2", spec(6))]
     _, refused = plan(tasks, [node("a", 4)], {})
-    assert refused == {"big1": "no node has 6.0 GiB free memory; largest free: a 4.0 GiB",
-                       "big2": "no node has 6.0 GiB free memory; largest free: a 2.0 GiB"}
+    assert {k: v.sentence for k, v in refused.items()} == {
+        "big1": "no node has 6.0 GiB free memory; largest free: a 4.0 GiB",
+        "big2": "no node has 6.0 GiB free memory; largest free: a 2.0 GiB"}
 
 
 def test_a_plan_never_gives_one_host_port_twice_on_a_node():
     tasks = [Task(f"t{i}", spec(0.1, 0, host_ports=(8080,))) for i in range(3)]
     placements, refused = plan(tasks, [node("a"), node("b")], {})
     assert sorted(p.node_id for p in placements) == ["a", "b"]
-    assert refused == {"t2": "host port 8080/tcp is taken on every eligible node"}
+    assert {k: (v.kind, v.sentence) for k, v in refused.items()} == {
+        "t2": (NoFitKind.PORTS, "host port 8080/tcp is taken on every eligible node")}
 
 
 # -- properties ----------------------------------------------------------------------
@@ -214,7 +253,7 @@ def test_plan_is_best_fit_by_definition(cluster, tasks):
     want_placed, want_refused = reference_plan(tasks, nodes, usage)
     assert placements == want_placed
     assert list(refused) == want_refused
-    assert all(reason for reason in refused.values())
+    assert all(why.sentence for why in refused.values())
 
 
 @settings(max_examples=300, deadline=None)
@@ -257,3 +296,48 @@ def test_plan_is_deterministic_and_ignores_node_order(cluster, tasks, rnd: rando
     rnd.shuffle(shuffled)
     assert plan(tasks, nodes, usage) == first
     assert plan(tasks, shuffled, dict(reversed(list(usage.items())))) == first
+
+
+def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, NodeUsage]) -> None:
+    """The NoFit's kind and figures, checked against the nodes as they were when it was made."""
+    assert (why.memory, why.cpu_millis, why.ports, why.selectors) == (
+        s.memory, s.cpu_millis, s.static_host_ports, frozenset(s.node_selectors))
+    alive = [n for n in nodes if n.status == NODE_ALIVE]
+    if why.kind == NoFitKind.NO_NODES:
+        assert not alive and sum(c for _, c in why.statuses) == len(nodes)
+        return
+    eligible = [n for n in alive if set(s.node_selectors) <= set(n.labels)]
+    if why.kind == NoFitKind.SELECTOR:
+        assert alive and not eligible
+        return
+    port_free = [n for n in eligible if s.static_host_ports.isdisjoint(use[n.id].ports)]
+    if why.kind == NoFitKind.PORTS:
+        assert eligible and not port_free
+        return
+    assert port_free, why
+    free = {n.id: n.capacity - use[n.id].used for n in port_free}
+    most_mem, most_cpu = max(f.memory for f in free.values()), max(f.cpu_millis for f in free.values())
+    if why.kind == NoFitKind.MEMORY:  # no alive, eligible, port-free node had the memory
+        assert most_mem < s.memory and why.most_memory is not None
+        assert why.most_memory.free == free[why.most_memory.node_id] and why.most_memory.free.memory == most_mem
+    elif why.kind == NoFitKind.CPU:  # memory was there somewhere, CPU nowhere
+        assert most_mem >= s.memory and most_cpu < s.cpu_millis and why.most_cpu is not None
+        assert why.most_cpu.free == free[why.most_cpu.node_id] and why.most_cpu.free.cpu_millis == most_cpu
+    else:  # each was there somewhere, never both on one node
+        assert why.kind == NoFitKind.MEMORY_CPU
+        assert most_mem >= s.memory and most_cpu >= s.cpu_millis
+        assert not any(s.resources.fits_in(f) for f in free.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(clusters(), task_lists())
+def test_every_no_fit_kind_agrees_with_a_recomputation(cluster, tasks):
+    nodes, usage = cluster
+    placements, refused = plan(tasks, nodes, usage)
+    where = {p.task_id: p.node_id for p in placements}
+    use = {n.id: usage.get(n.id, NodeUsage()) for n in nodes}
+    for t in tasks:
+        if t.id in refused:
+            explained_by(refused[t.id], t.spec, nodes, use)
+        else:
+            use[where[t.id]] = use[where[t.id]].plus(t.spec)

@@ -16,11 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orion.api.app import ApiDeps, create_app
-from orion.control.placement import plan
 from orion.control.placement_loop import PlacementLoop
+from orion.metrics.collect import NO_FIT_CLASSES
 from orion.metrics.registry import Metrics
-from orion.model import NODE_DEAD, NODE_STATES, TASK_STATES, NodeInfo, Resources, TaskSpec
-from orion.state.commands import CreateTask, RegisterNode, SetNodeStatus
+from orion.model import NODE_DEAD, NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, Resources, TaskSpec
+from orion.state.commands import CreateTask, MarkUnschedulable, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore, NoLeader
 
 GiB = 1 << 30
@@ -97,23 +97,43 @@ def test_a_committed_placement_counts_and_times_the_pass(store, metrics):
     assert value(metrics, "orion_tasks", state="pending") == 0
 
 
-def test_no_fit_sentences_of_the_real_scheduler_fall_into_their_class(store, metrics):
-    register(store, "node1", mem_gib=4, cpus=2)
-    cases = {
-        "memory": TaskSpec("img", 8 * GiB, 100),
-        "cpu": TaskSpec("img", GiB, 4000),
-        "selector": TaskSpec("img", GiB, 100, node_selectors=(("zone", "b"),)),
-    }
-    nodes, usages = store.read(lambda m: (m.nodes(), m.usages()))[0]
-    from orion.model import Task
+def create_spec(store: LocalStore, task_id: str, spec: TaskSpec) -> None:
+    assert store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1)["ok"]
 
-    for cls, spec in cases.items():
-        _, refused = plan([Task(id=cls, spec=spec)], nodes, usages)
-        assert metrics.no_fit(refused[cls]) == cls
-        assert value(metrics, "orion_schedule_no_fit_total", reason=cls) == 1
-    _, refused = plan([Task(id="x", spec=cases["memory"])], [], {})
-    assert metrics.no_fit(refused["x"]) == "no_nodes"
-    assert metrics.no_fit("a sentence nobody wrote yet") == "other"
+
+def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
+    register(store, "node1", mem_gib=4, cpus=2)
+    create_spec(store, "mem", TaskSpec("img", 8 * GiB, 100))
+    create_spec(store, "mem2", TaskSpec("img", 6 * GiB, 100))
+    create_spec(store, "cpu", TaskSpec("img", GiB, 4000))
+    create_spec(store, "sel", TaskSpec("img", GiB, 100, node_selectors=(("zone", "b"),)))
+    loop = PlacementLoop(store, interval=1, write_timeout=1, on_no_fit=metrics.no_fit)
+    assert loop.run_once().unschedulable == 4
+    counted = {k: value(metrics, "orion_schedule_no_fit_total", reason=k) for k in NO_FIT_CLASSES}
+    assert counted == {**dict.fromkeys(NO_FIT_CLASSES, 0), "memory": 2, "cpu": 1, "selector": 1}
+    loop.run_once()  # counted each pass, even when nothing new is recorded
+    assert value(metrics, "orion_schedule_no_fit_total", reason="memory") == 4
+    assert metrics.no_fit("volume") == "other"  # a kind from a newer node
+
+
+def test_the_no_fit_labels_are_the_kinds_and_stay_the_strings_dashboards_use():
+    assert NO_FIT_CLASSES == ("memory", "cpu", "memory_cpu", "ports", "selector", "no_nodes", "other")
+    assert set(NO_FIT_CLASSES) == {str(k) for k in NoFitKind}
+
+
+def test_unschedulable_pending_tasks_count_by_recorded_kind(store, metrics):
+    register(store, "node1", mem_gib=4, cpus=2)
+    for task_id in ("a", "b", "c", "d", "e"):
+        create(store, task_id, mem_gib=64)
+    marks = [("a", NoFitKind.MEMORY), ("b", NoFitKind.MEMORY), ("c", NoFitKind.PORTS)]
+    for task_id, kind in marks:
+        store.submit(MarkUnschedulable(request_id=rid(), task_id=task_id, reason="worded any way", kind=kind), 1)
+    # An entry an older node wrote has no kind: it counts as "other".
+    store.submit('{"type":"mark_unschedulable","v":1,"request_id":"old","task_id":"d",'  # type: ignore[arg-type]
+                 '"reason":"no node has 64.0 GiB free memory"}', 1)
+    counted = {k: value(metrics, "orion_tasks_unschedulable", reason=k) for k in NO_FIT_CLASSES}
+    # "e" has not been looked at yet: pending, but not unschedulable.
+    assert counted == {**dict.fromkeys(NO_FIT_CLASSES, 0), "memory": 2, "ports": 1, "other": 1}
 
 
 def test_unschedulable_pending_tasks_show_by_class_and_age(store, metrics, clock):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.model import NODE_STATES, TASK_STATES, NodeInfo, PortBinding, Resources, TaskSpec
+from orion.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
 from orion.state.commands import (
     COMMAND_TYPES,
     CreateTask,
@@ -72,7 +72,7 @@ commands = st.one_of(
         request_id=text,
         placements=st.lists(st.builds(Placement, ids, ids, st.integers(0, 100)), max_size=4).map(tuple),
     ),
-    st.builds(MarkUnschedulable, request_id=text, task_id=ids, reason=text),
+    st.builds(MarkUnschedulable, request_id=text, task_id=ids, reason=text, kind=st.sampled_from(NoFitKind)),
     st.builds(
         ReportTaskState,
         request_id=text,
@@ -116,7 +116,7 @@ def test_the_strategy_covers_every_command_type():
         CreateTask(task_id="t1", spec=TaskSpec("orion/busybox:latest", 64 << 20,
                                                ports=(PortBinding(80, "tcp", 8080),)), idempotency_key="k"),
         PlaceTasks(placements=(Placement("t1", "n1", 0), Placement("t2", "n2", 3))),
-        MarkUnschedulable(task_id="t1", reason="no alive nodes"),
+        MarkUnschedulable(task_id="t1", reason="no alive nodes", kind=NoFitKind.NO_NODES),
         ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running", container_id="abc",
                         host_ports=(("80/tcp", 8080),)),
         StopTask(task_id="t1"),
@@ -128,6 +128,19 @@ def test_encoding_names_the_type_and_version(command):
     assert body["type"] == command.TYPE
     assert body["v"] == command.VERSION
     assert decode(encode(command)) == command
+
+
+def test_a_mark_unschedulable_written_before_kinds_reads_as_other():
+    old = '{"reason":"no alive nodes","request_id":"r","task_id":"t1","type":"mark_unschedulable","v":1}'
+    assert decode(old) == MarkUnschedulable(request_id="r", task_id="t1", reason="no alive nodes",
+                                            kind=NoFitKind.OTHER)
+
+
+def test_a_kind_this_node_does_not_know_reads_as_other():
+    """A newer node may name a kind added since (volumes): still readable, counted as other."""
+    new = encode(MarkUnschedulable(task_id="t1", reason="no node has volume data")).replace('"other"', '"volume"')
+    assert '"kind":"volume"' in new
+    assert decode(new).kind == NoFitKind.OTHER
 
 
 def test_encoding_is_canonical_text():

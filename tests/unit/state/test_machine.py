@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.control.placement import NodeUsage, plan
-from orion.model import NODE_STATES, NodeInfo, PortBinding, Resources, TaskSpec
+from orion.control.placement import plan
+from orion.model import NODE_STATES, NodeInfo, NodeUsage, NoFitKind, PortBinding, Resources, Task, TaskSpec
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -205,6 +205,28 @@ def test_mark_unschedulable_only_touches_waiting_tasks(log):
     assert log(MarkUnschedulable(task_id="t1", reason="late"))["ok"] is False
 
 
+def test_the_no_fit_kind_is_kept_while_the_reason_is_a_no_fit(log):
+    log(create("t1"))
+    marked = log(MarkUnschedulable(task_id="t1", reason="no node has 1.0 GiB free memory; largest free: n1 0 B",
+                                   kind=NoFitKind.MEMORY))
+    assert (marked["task"]["reason_kind"], log.m.task("t1").reason_kind) == ("memory", NoFitKind.MEMORY)
+    # The same sentence with another kind is a change: the kind is what code reads.
+    index = log.m.task("t1").updated_index
+    log(MarkUnschedulable(task_id="t1", reason=log.m.task("t1").reason, kind=NoFitKind.CPU))
+    assert (log.m.task("t1").reason_kind, log.m.task("t1").updated_index) == (NoFitKind.CPU, index + 1)
+    log(place(("t1", "n1", 0)))
+    assert (log.m.task("t1").reason, log.m.task("t1").reason_kind) == ("", None)
+    log(report("t1", "n1", 1, "failed", reason="exited with code 1"))
+    assert (log.m.task("t1").reason, log.m.task("t1").reason_kind) == ("exited with code 1", None)
+
+
+def test_an_old_mark_unschedulable_entry_applies_with_kind_other(log):
+    log(create("t1"))
+    old = '{"reason":"no alive nodes","request_id":"r","task_id":"t1","type":"mark_unschedulable","v":1}'
+    assert log(old)["ok"] is True
+    assert (log.m.task("t1").reason, log.m.task("t1").reason_kind) == ("no alive nodes", NoFitKind.OTHER)
+
+
 # -- what nodes report -----------------------------------------------------------------
 
 
@@ -302,6 +324,21 @@ def test_snapshot_survives_json_and_restores_the_same_machine(log):
     assert restored.apply(create("zzz", rid="r1"), 99)["task"]["id"] == "t1"  # request memory survives too
 
 
+def test_a_snapshot_carries_the_no_fit_kind(log):
+    log(create("t1", 100)), log(create("t2"))
+    log(MarkUnschedulable(task_id="t1", reason="no node has 100.0 GiB free memory", kind=NoFitKind.MEMORY))
+    restored = StateMachine.restore(json.loads(json.dumps(log.m.snapshot())))
+    assert_same(log.m, restored)
+    assert (restored.task("t1").reason_kind, restored.task("t2").reason_kind) == (NoFitKind.MEMORY, None)
+
+
+def test_a_task_from_a_snapshot_written_before_kinds_has_none():
+    """The next scheduling pass records the kind again (the loop sees None differ)."""
+    raw = Task("t1", TaskSpec("img", GiB), reason="no alive nodes").to_dict()
+    del raw["reason_kind"]
+    assert Task.from_dict(raw).reason_kind is None
+
+
 def assert_same(a: StateMachine, b: StateMachine) -> None:
     assert a.snapshot() == b.snapshot()
     assert a.tasks() == b.tasks() and a.nodes() == b.nodes() and a.usages() == b.usages()
@@ -331,7 +368,7 @@ random_commands = st.one_of(
               st.sampled_from(["", "k1", "k2"])),
     st.builds(lambda ps: PlaceTasks(placements=tuple(ps)),
               st.lists(st.builds(Placement, task_ids, node_ids, st.integers(0, 3)), max_size=4)),
-    st.builds(lambda i: MarkUnschedulable(task_id=i, reason="full"), task_ids),
+    st.builds(lambda i, k: MarkUnschedulable(task_id=i, reason="full", kind=k), task_ids, st.sampled_from(NoFitKind)),
     st.builds(lambda t, n, g, s: ReportTaskState(task_id=t, node_id=n, generation=g, state=s),
               task_ids, node_ids, st.integers(0, 3), st.sampled_from(["running", "failed", "completed",
                                                                       "stopped", "lost"])),
