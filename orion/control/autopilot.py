@@ -30,10 +30,10 @@ REMOVE = "remove"
 
 @dataclass(frozen=True)
 class AutopilotConfig:
-    """Defaults mirror ``orion.defaults`` (reasons there)."""
+    """The agent's ``voter_cap`` and ``dead_voter_cleanup`` (reasons in ``orion/defaults.py``)."""
 
-    voter_cap: int = 5
-    dead_voter_cleanup: float = 30.0
+    voter_cap: int
+    dead_voter_cleanup: float
 
 
 @dataclass(frozen=True)

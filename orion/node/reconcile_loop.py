@@ -65,9 +65,9 @@ class ReconcileLoop:
         store: Store,
         runtime: Runtime,
         *,
-        interval: float = 5.0,
-        stop_timeout: float = 10.0,
-        write_timeout: float = 5.0,
+        interval: float,
+        stop_timeout: float,
+        write_timeout: float,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.node_id = node_id

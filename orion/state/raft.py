@@ -51,9 +51,10 @@ class RaftSettings:
     bind_addr: str
     data_dir: str
     secret: str | None
-    election_min: float = 0.4
-    election_max: float = 1.4
-    compaction_entries: int = 5000
+    # The agent's raft_election_min/max and raft_compaction_entries (reasons in orion/defaults.py).
+    election_min: float
+    election_max: float
+    compaction_entries: int
     # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
     # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
     voter: bool = True

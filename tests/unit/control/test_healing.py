@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parts import api_deps, restart_config
 
 from orion.control import healing, restart
 from orion.control.placement_loop import plan_with_avoidance
@@ -43,7 +44,7 @@ from orion.state.commands import (
 from orion.state.machine import StateMachine
 
 GiB = 1 << 30
-CFG = restart.RestartConfig()
+CFG = restart_config()
 
 
 class Cluster:
@@ -368,12 +369,12 @@ def test_a_stale_plan_for_a_lost_task_is_refused():
 
 
 def ops_client():
-    from orion.api.app import ApiDeps, create_app
+    from orion.api.app import create_app
     from orion.api.ops import ops_blueprint
     from orion.state.store import LocalStore
 
     store = LocalStore()
-    app = create_app(ApiDeps(store=store, node_id="n1", placement_wait=0.0))
+    app = create_app(api_deps(store, "n1", placement_wait=0.0))
     app.register_blueprint(ops_blueprint(store, 1.0))
     store.submit(RegisterNode(node=NodeInfo("n1", "n1:8000", "n1:7000", capacity=Resources(8 * GiB, 4000))), 1)
     return app.test_client(), store

@@ -13,9 +13,10 @@ import subprocess
 import uuid
 
 import pytest
+from parts import api_deps
 from prometheus_client.parser import text_string_to_metric_families
 
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import create_app
 from orion.control.placement import plan
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.registry import Metrics
@@ -264,7 +265,7 @@ def test_a_failing_source_is_counted_and_the_rest_still_scraped(store, clock):
 # -- HTTP -----------------------------------------------------------------------------------
 
 def test_requests_are_counted_by_route_pattern_never_the_raw_path(store, metrics):
-    app = metrics.instrument(create_app(ApiDeps(store=store, node_id="node1")))
+    app = metrics.instrument(create_app(api_deps(store)))
     client = app.test_client()
     assert client.get("/tasks/abc123").status_code == 404
     assert client.get("/tasks/def456").status_code == 404
@@ -277,7 +278,7 @@ def test_requests_are_counted_by_route_pattern_never_the_raw_path(store, metrics
 
 
 def test_metrics_endpoint_serves_the_registry(store, metrics):
-    app = metrics.instrument(create_app(ApiDeps(store=store, node_id="node1")))
+    app = metrics.instrument(create_app(api_deps(store)))
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
@@ -287,7 +288,7 @@ def test_metrics_endpoint_serves_the_registry(store, metrics):
 
 def test_the_api_metrics_route_is_instrumented_and_keeps_its_token(store):
     metrics = Metrics("node1", store)
-    app = create_app(ApiDeps(store=store, node_id="node1", api_token="s3cret", metrics_wsgi=metrics.wsgi_app))
+    app = create_app(api_deps(store, api_token="s3cret", metrics_wsgi=metrics.wsgi_app))
     metrics.instrument(app)  # the app already has /metrics: not registered twice
     client = app.test_client()
     assert client.get("/metrics").status_code == 401
@@ -309,7 +310,7 @@ def test_exposition_passes_promtool_check_metrics(store, metrics):
     register(store, "node1")
     create(store, "t1")
     PlacementLoop(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
-    metrics.instrument(create_app(ApiDeps(store=store, node_id="node1"))).test_client().get("/tasks")
+    metrics.instrument(create_app(api_deps(store))).test_client().get("/tasks")
     body, _ = metrics.exposition()
     result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
@@ -355,7 +356,7 @@ def test_dashboard_is_a_provisionable_grafana_model():
     gossip = {"members": {}, "health_score": 0, **dict.fromkeys(
         ["probes", "probe_failures", "bytes_sent", "bytes_received", "dropped", "unauthenticated"], 0)}
     metrics = Metrics("node1", store, gossip_stats=lambda: gossip)
-    metrics.instrument(create_app(ApiDeps(store=store, node_id="node1"))).test_client().get("/health")
+    metrics.instrument(create_app(api_deps(store))).test_client().get("/health")
     exposed = {name for name, _ in scrape(metrics)}
     import re
 
