@@ -19,8 +19,9 @@ from flask import Flask
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
-from orion.cluster.gossip_agent import GossipAgent
-from orion.cluster.join import JoinClient, JoinError, cluster_blueprint
+from orion.api.cluster import cluster_blueprint
+from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
+from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
@@ -135,10 +136,11 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     runtime = DockerRuntime(cfg.docker_host)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
-    membership = GossipAgent(cfg, info.capacity)
+    membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
+                             gossip_keyring(cfg.gossip_key, cfg.raft_secret))
     membership.start()
     info = replace(info, incarnation=membership.node.incarnation)
-    join = JoinClient(cfg, membership)
+    join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.api_token, cfg.join, membership)
     voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):
         partners, voter = join.discover_members()
@@ -158,7 +160,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
-    healing = build_self_healing(cfg, store, timed, runtime, liveness)
+    healing = build_self_healing(cfg, timed, runtime, liveness)
     agent = Agent(
         config=cfg,
         store=store,
@@ -179,7 +181,8 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
                              placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view))
-    app.register_blueprint(cluster_blueprint(store, cfg, ready=agent.ready))
+    app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
+                                             ready=agent.ready))
     app.register_blueprint(healing.blueprint)
     metrics.instrument(app)
     return agent, app

@@ -18,7 +18,6 @@ from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
 from orion.node import leave
 from orion.runtime import Runtime
-from orion.state.raft import RaftStore
 from orion.state.store import Store
 
 
@@ -51,17 +50,15 @@ class SelfHealing:
                            local_idle=self._local_idle)
 
 
-def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime,
-                       liveness: LivenessSource) -> SelfHealing:
-    """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands;
-    ``liveness`` (gossip) says who is alive."""
+def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource) -> SelfHealing:
+    """``store`` (maybe instrumented) for commands and Raft membership; ``liveness``
+    (gossip) says who is alive."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
-                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                         membership=raft.change_membership, members=raft.members)
+                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout)

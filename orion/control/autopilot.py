@@ -23,9 +23,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.state.store import MembershipAction
 
-ADD = "add"
-REMOVE = "remove"
+ADD: MembershipAction = "add"
+REMOVE: MembershipAction = "remove"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class AutopilotConfig:
 
 @dataclass(frozen=True)
 class MembershipChange:
-    action: str  # ADD or REMOVE
+    action: MembershipAction  # ADD or REMOVE
     raft_addr: str
     node_id: str
     reason: str

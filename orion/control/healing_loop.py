@@ -56,8 +56,6 @@ class HealingLoop:
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
-                 membership: Callable[[str, str, float], None] | None = None,
-                 members: Callable[[], list[str]] | None = None,
                  probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -66,8 +64,6 @@ class HealingLoop:
         self._autopilot = autopilot_cfg
         self._interval = interval
         self._timeout = write_timeout
-        self._membership = membership
-        self._members = members
         self._probe = probe
         self._mono, self._wall = mono, wall
         self._ended_at: dict[tuple[str, int], float] = {}
@@ -120,14 +116,12 @@ class HealingLoop:
         return self.last_result
 
     def _autopilot_pass(self, nodes: list[NodeInfo]) -> str:
-        if self._membership is None or self._members is None:
-            return ""
         now = self._mono()
         gone = {n.id for n in nodes if n.status in (NODE_DEAD, NODE_LEFT)}
         self._gone_since = {k: v for k, v in self._gone_since.items() if k in gone}
         for node_id in gone:
             self._gone_since.setdefault(node_id, now)
-        voters = self._members()
+        voters = self._store.members()
         # Non-voting replicas register without a Raft address: never candidates.
         outsiders = [n for n in nodes if n.raft_addr and n.raft_addr not in voters and n.status != NODE_LEFT]
         reachable = self._probe(outsiders) if outsiders and len(voters) < self._autopilot.voter_cap else set()
@@ -137,7 +131,7 @@ class HealingLoop:
         if change is None:
             return ""
         try:
-            self._membership(change.action, change.raft_addr, self._timeout)
+            self._store.change_membership(change.action, change.raft_addr, self._timeout)
         except StoreError as exc:
             return f"autopilot: {change.sentence} failed: {exc}"
         return "autopilot: " + change.sentence

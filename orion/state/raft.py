@@ -33,7 +33,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replic
 
 from orion.state.commands import Command, UnknownCommand, decode, encode
 from orion.state.machine import StateMachine
-from orion.state.store import NoLeader, RaftStatus, StoreError, WriteTimeout
+from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.raft")
 
@@ -243,7 +243,7 @@ class RaftStore:
         own = [sync.selfNode.address] if sync.selfNode is not None else []
         return sorted(own + [n.address for n in sync.otherNodes])
 
-    def change_membership(self, action: str, addr: str, timeout: float) -> None:
+    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
         """Add or remove a voter; any member may ask (pysyncobj forwards to the leader)."""
         if action == "add" and addr in self.members():
             return
