@@ -160,7 +160,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
-    healing = build_self_healing(cfg, timed, runtime, liveness)
+    healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule)
     agent = Agent(
         config=cfg,
         store=store,

@@ -7,6 +7,7 @@ placement loop's down-ranking function are built here from the config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -50,15 +51,18 @@ class SelfHealing:
                            local_idle=self._local_idle)
 
 
-def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource) -> SelfHealing:
+def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource,
+                       on_reschedule: Callable[[str, int], object]) -> SelfHealing:
     """``store`` (maybe instrumented) for commands and Raft membership; ``liveness``
-    (gossip) says who is alive."""
+    (gossip) says who is alive; ``on_reschedule(cause, count)`` hears of tasks sent back
+    to the scheduler (metrics)."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
-                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout)
+                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
+                         on_reschedule=on_reschedule)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout)

@@ -55,7 +55,7 @@ class ApiDeps:
     placement_wait: float
     api_token: str | None = None
     id_factory: Callable[[], str] = new_task_id
-    # node id -> extra fields for GET /nodes (gossip's state and health, once it lands).
+    # node id -> extra fields for GET /nodes (this node's gossip view: state, incarnation, health).
     nodes_view: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
     # Served at GET /metrics when given (e.g. prometheus_client.make_wsgi_app()).
     metrics_wsgi: Callable[..., Any] | None = None

@@ -24,8 +24,11 @@ from orion.defaults import DEFAULTS
 @click.option("--raft-port", type=int, help=f"Raft port (default {DEFAULTS['raft_port']}).")
 @click.option("--data-dir", help=f"Raft journal and snapshots (default {DEFAULTS['data_dir']}).")
 @click.option("--docker-host", help=f"Docker engine (default {DEFAULTS['docker_host']}).")
-@click.option("--bootstrap", is_flag=True, default=None, help="Start a new cluster with this node.")
-@click.option("--join", multiple=True, help="HOST:API_PORT of a member to join (repeatable).")
+@click.option("--bootstrap", is_flag=True, default=None,
+              help="Accepted for the seed's command lines; it only refuses --join. A node with no --join and "
+                   "no state in --data-dir starts a new cluster by itself.")
+@click.option("--join", multiple=True,
+              help="HOST:GOSSIP_PORT (or HOST:API_PORT) of a member to join (repeatable).")
 @click.option("--raft-secret", help="Shared secret encrypting Raft traffic (ORION_RAFT_SECRET).")
 @click.option("--insecure-raft", is_flag=True, default=None, help="Allow no Raft secret (loopback only).")
 @click.option("--api-token", help="Bearer token required by the API (ORION_API_TOKEN).")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 
 import requests
 
@@ -28,6 +29,7 @@ from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
 from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.state.commands import Command
 from orion.state.store import Store, StoreError
 
 log = logging.getLogger("orion.healer")
@@ -56,6 +58,7 @@ class HealingLoop:
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
+                 on_reschedule: Callable[[str, int], object] | None = None,
                  probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -64,6 +67,9 @@ class HealingLoop:
         self._autopilot = autopilot_cfg
         self._interval = interval
         self._timeout = write_timeout
+        # Told (cause, count) for each committed command that hands a wanted task back to the
+        # scheduler (healing.RESCHEDULE_CAUSES): the agent points it at its metrics.
+        self._on_reschedule = on_reschedule or (lambda _cause, _count: None)
         self._probe = probe
         self._mono, self._wall = mono, wall
         self._ended_at: dict[tuple[str, int], float] = {}
@@ -76,12 +82,13 @@ class HealingLoop:
         self._ended_at.clear()
         self._gone_since.clear()
 
-    def _submit_all(self, commands) -> int:  # noqa: ANN001
-        done = 0
+    def _submit_all(self, commands: Sequence[Command]) -> list[Command]:
+        """Submit in order; return the commands the state machine accepted."""
+        done = []
         for command in commands:
             result = self._store.submit(command, self._timeout)
             if not (isinstance(result, dict) and result.get("ok") is False):
-                done += 1
+                done.append(command)
         return done
 
     def run_once(self) -> str:
@@ -107,8 +114,12 @@ class HealingLoop:
             self._ended_at.setdefault(key, now)
         decided = healing.plan(view, now, self._ended_at, self._restart)
         if decided.commands:
-            self._submit_all(decided.commands)
+            accepted = self._submit_all(decided.commands)
             parts.append(decided.sentence)
+            counts = Counter(decided.causes[c.task_id] for c in accepted
+                             if getattr(c, "task_id", None) in decided.causes)
+            for cause, count in sorted(counts.items()):
+                self._on_reschedule(cause, count)
         change = self._autopilot_pass(view.nodes)
         if change:
             parts.append(change)

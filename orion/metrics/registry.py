@@ -41,6 +41,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
+from orion.control import healing
 from orion.metrics.collect import NO_FIT_CLASSES, StateCollector, classify_no_fit
 from orion.state.store import Store, StoreError
 
@@ -50,9 +51,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # Applying one entry is pure Python over dicts: microseconds, a big batch a few ms.
 APPLY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 CONTAINER_EVENTS = ("start", "failure", "restart")
-# Why a task was placed again. Free-form causes from callers fold into "other" so
-# a typo or a new cause can never mint unbounded label values.
-RESCHEDULE_CAUSES = ("node_dead", "node_left", "container_failed", "other")
+# Why a task was placed again: the healing loop's causes. Anything else folds into
+# "other" so a typo or a new cause can never mint unbounded label values.
+RESCHEDULE_CAUSES = (*healing.RESCHEDULE_CAUSES, "other")
 # Requests that matched no route share one label value instead of their raw path.
 UNMATCHED_ROUTE = "unmatched"
 _STORE_ERRORS = ("NoLeader", "WriteTimeout", "StoreError")
@@ -159,6 +160,7 @@ class Metrics:
         self.containers[kind].inc()
 
     def reschedule(self, cause: str, count: int = 1) -> str:
+        """The healing loop's ``on_reschedule``: ``count`` tasks handed back to the scheduler."""
         label = re.sub(r"[^a-z0-9]+", "_", cause.strip().lower()).strip("_")
         label = label if label in RESCHEDULE_CAUSES else "other"
         if count > 0:

@@ -88,10 +88,6 @@ class ReconcileLoop:
     def _on_apply(self, index: int) -> None:
         self._wake.set()
 
-    def wake(self) -> None:
-        """Ask for a pass now (e.g. the engine reported a container event)."""
-        self._wake.set()
-
     def run_once(self) -> str:
         """One full pass: read desired, list actual, plan, act. Returns what it did."""
         desired, _ = self._store.read(lambda m: m.tasks_on(self.node_id))

@@ -63,7 +63,8 @@ SNAPSHOT_VERSION = 1
 # Failure records kept per task (node, leader wall time): enough for the restart
 # limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
 MAX_FAILURES_KEPT = 20
-# A service may not be scaled past this in one command (the API's own bound).
+# The most replicas one service may have: more is a typo, and one request must stay one
+# small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
 MAX_SCALE = 1000
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.

@@ -13,14 +13,15 @@ import subprocess
 import uuid
 
 import pytest
-from parts import api_deps
+from parts import api_deps, autopilot_config, restart_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from orion.api.app import create_app
+from orion.control.healing_loop import HealingLoop
 from orion.control.placement import plan
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.registry import Metrics
-from orion.model import NODE_DEAD, NODE_STATES, TASK_STATES, NodeInfo, Resources, TaskSpec
+from orion.model import NODE_DEAD, NODE_LEFT, NODE_STATES, TASK_STATES, NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore, NoLeader
 
@@ -234,6 +235,33 @@ def test_container_events_and_reschedules_count(metrics):
     assert metrics.reschedule("task 3f2a lost on node9") == "other"  # free text never becomes a label
     assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
     assert value(metrics, "orion_reschedules_total", cause="other") == 1
+
+
+class NoGossipNews:
+    """A liveness source with nothing to report: the test sets node statuses itself."""
+
+    def poll(self, now: float) -> list:
+        return []
+
+
+def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics):
+    healer = HealingLoop(store, NoGossipNews(), restart_config(), autopilot_config(), interval=1, write_timeout=1,
+                         on_reschedule=metrics.reschedule, probe=lambda nodes: set())
+    place = PlacementLoop(store, interval=1, write_timeout=1)
+    register(store, "node1")
+    create(store, "a")
+    place.run_once()
+    register(store, "node2")
+    store.submit(SetNodeStatus(request_id=rid(), node_id="node1", status=NODE_DEAD), 1)
+    assert "marked lost a" in healer.run_once()
+    assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
+    place.run_once()  # a moves to node2, which then leaves
+    store.submit(SetNodeStatus(request_id=rid(), node_id="node2", status=NODE_LEFT), 1)
+    healer.run_once()
+    assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
+    assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
+    assert healer.run_once() == "nothing to heal"  # counted once, not on every pass
+    assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
 
 
 def test_gossip_stats_are_read_at_scrape_time(store, clock):
