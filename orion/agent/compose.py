@@ -26,10 +26,11 @@ from orion.config import AgentConfig
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.collect import gossip_stats_from
-from orion.metrics.registry import Metrics
+from orion.metrics.registry import Metrics, apply_histogram
 from orion.model import NodeInfo
 from orion.node import capacity
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
@@ -144,18 +145,19 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):
         partners, voter = join.discover_members()
+    apply_seconds = apply_histogram()
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners)
+                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners,
+                      on_apply_seconds=apply_seconds.observe)
     if not store.voter:
         # Beyond the voter cap: a non-voting replica. It registers without a Raft address,
         # so autopilot never counts it as a voter to add (pysyncobj cannot promote in place).
         log.info("joining as a non-voting replica: the cluster has %d voters (cap %d)",
                  len(store.members()), cfg.voter_cap)
         info = replace(info, raft_addr="")
-    metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node))
-    store.on_apply_seconds = metrics.observe_apply
+    metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
@@ -192,7 +194,7 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     """This node as it registers: addresses, labels and capacity measured on the host."""
     try:
         engine = runtime.engine_capacity()
-    except Exception as exc:  # the engine may be down: the host view still counts
+    except RuntimeFailure as exc:  # the engine may be down: the host view still counts
         log.warning("engine capacity unavailable (%s); using the host's", exc)
         engine = None
     measured = capacity.probe(reserve_memory=cfg.reserve_memory, reserve_memory_fraction=cfg.reserve_memory_fraction,

@@ -18,7 +18,7 @@ from orion.control import autopilot, restart
 from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
 from orion.node import leave
-from orion.runtime import Runtime
+from orion.runtime import Runtime, RuntimeFailure
 from orion.state.store import Store
 
 
@@ -42,7 +42,7 @@ class SelfHealing:
     def _local_idle(self) -> bool:
         try:
             return not any(c.live for c in self.runtime.list_managed(self.node_id))
-        except Exception:  # noqa: BLE001 - an engine that is down holds nothing we can stop
+        except RuntimeFailure:  # an engine that is down holds nothing we can stop
             return True
 
     def leave(self) -> str:

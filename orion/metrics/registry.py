@@ -59,6 +59,13 @@ UNMATCHED_ROUTE = "unmatched"
 _STORE_ERRORS = ("NoLeader", "WriteTimeout", "StoreError")
 
 
+def apply_histogram() -> Histogram:
+    """The apply-duration histogram, made before the store that reports into it (the store
+    is built first and Metrics reads it) and registered by :class:`Metrics`."""
+    return Histogram("orion_raft_apply_duration_seconds", "Time the state machine took to apply one "
+                     "log entry.", buckets=APPLY_BUCKETS, registry=None)
+
+
 def orion_version() -> str:
     try:
         return metadata.version("orion")
@@ -73,7 +80,8 @@ class Metrics:
     def __init__(self, node_id: str, store: Store,
                  gossip_stats: Callable[[], Mapping[str, Any]] | None = None,
                  version: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 process_metrics: bool = True) -> None:
+                 process_metrics: bool = True, apply_seconds: Histogram | None = None) -> None:
+        """``apply_seconds``: the histogram the store already reports into (``apply_histogram``)."""
         self.node_id = node_id
         self._store = store
         self.registry = CollectorRegistry(auto_describe=True)
@@ -99,8 +107,8 @@ class Metrics:
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.write_failures = Counter("orion_raft_write_failures", "Writes this node could not commit, "
                                       "by error.", ["error"], registry=r)
-        self.apply_seconds = Histogram("orion_raft_apply_duration_seconds", "Time the state machine took "
-                                       "to apply one log entry.", buckets=APPLY_BUCKETS, registry=r)
+        self.apply_seconds = apply_seconds or apply_histogram()
+        r.register(self.apply_seconds)
         self.placements = Counter("orion_placements", "Tasks placed by this node's scheduler (leader only).",
                                   registry=r)
         self.placement_seconds = Histogram("orion_placement_latency_seconds", "Scheduling pass latency: "
@@ -181,9 +189,6 @@ class Metrics:
             self._last_leader = leader
         self.leader_changes.inc()
         return True
-
-    def observe_apply(self, seconds: float) -> None:
-        self.apply_seconds.observe(seconds)
 
     def watch_leader(self, stop: threading.Event, interval: float = 0.2) -> None:
         """Poll the store's leader until ``stop``; run in a thread of the agent.
