@@ -22,6 +22,7 @@ from pathlib import Path
 
 from orion.api.app import ApiDeps, create_app
 from orion.control.placement_loop import PlacementLoop
+from orion.defaults import DEFAULTS
 from orion.metrics.registry import Metrics
 from orion.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, ReportTaskState
@@ -72,7 +73,9 @@ def main() -> None:
     store = build_state(args.tasks, args.nodes, args.unschedulable)
     built = time.perf_counter() - t0
     metrics = Metrics("node000", store)
-    app = metrics.instrument(create_app(ApiDeps(store=store, node_id="node000")))
+    deps = ApiDeps(store=store, node_id="node000", max_body_bytes=DEFAULTS["max_body_bytes"],
+                   write_timeout=DEFAULTS["write_timeout"], placement_wait=DEFAULTS["placement_wait"])
+    app = metrics.instrument(create_app(deps))
     client = app.test_client()
     # Traffic on a few routes, so the HTTP series are there as in production.
     for path in ("/tasks/t000001", "/health", "/raft", "/nodes", "/no/such"):

@@ -11,7 +11,7 @@ import os
 import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """The agent's settings, every one required: their defaults (and the reasons for
+    them) live once, in ``orion/defaults.py``, and ``load_config`` fills them in."""
+
     id: str
     bind: str
     advertise: str
@@ -37,36 +40,36 @@ class AgentConfig:
     raft_secret: str
     insecure_raft: bool
     api_token: str
-    labels: dict[str, str] = field(default_factory=dict)
-    log_level: str = "info"
-    http_threads: int = 16
-    max_body_bytes: int = 1 << 20
-    write_timeout: float = 5.0
-    placement_wait: float = 2.0
-    raft_election_min: float = 0.4
-    raft_election_max: float = 1.4
-    raft_compaction_entries: int = 5000
-    reconcile_interval: float = 2.0
-    schedule_interval: float = 1.0
-    reserve_memory: int = 256 << 20
-    reserve_memory_fraction: float = 0.05
-    reserve_cpu_millis: int = 100
-    stop_timeout: float = 10.0
-    shutdown_timeout: float = 20.0
-    gossip_key: str = ""
-    gossip_probe_interval: float = 0.5
-    node_dead_after: float = 3.0
-    failover_grace: float = 5.0
-    restart_delay: float = 1.0
-    restart_max_delay: float = 30.0
-    restart_limit: int = 10
-    restart_window: float = 300.0
-    restart_local_attempts: int = 3
-    voter_cap: int = 5
-    dead_voter_cleanup: float = 30.0
-    heal_interval: float = 0.5
-    leave_on_terminate: bool = True
-    drain_timeout: float = 10.0
+    labels: dict[str, str]
+    log_level: str
+    http_threads: int
+    max_body_bytes: int
+    write_timeout: float
+    placement_wait: float
+    raft_election_min: float
+    raft_election_max: float
+    raft_compaction_entries: int
+    reconcile_interval: float
+    schedule_interval: float
+    reserve_memory: int
+    reserve_memory_fraction: float
+    reserve_cpu_millis: int
+    stop_timeout: float
+    shutdown_timeout: float
+    gossip_key: str
+    gossip_probe_interval: float
+    node_dead_after: float
+    failover_grace: float
+    restart_delay: float
+    restart_max_delay: float
+    restart_limit: int
+    restart_window: float
+    restart_local_attempts: int
+    voter_cap: int
+    dead_voter_cleanup: float
+    heal_interval: float
+    leave_on_terminate: bool
+    drain_timeout: float
 
     @property
     def api_addr(self) -> str:

@@ -19,6 +19,8 @@ DEFAULTS: dict[str, object] = {
     "data_dir": "./orion-data",
     # The engine's usual socket; tests and the demo point elsewhere.
     "docker_host": "unix:///var/run/docker.sock",
+    # Accepted for the seed's command lines and only checked against "join": what forms a new
+    # cluster is a node with no "join" and no Raft state in data_dir (it starts as its own leader).
     "bootstrap": False,
     "join": [],
     # pysyncobj unpickles every frame: without a secret an open Raft port is remote code
@@ -68,9 +70,9 @@ DEFAULTS: dict[str, object] = {
     # n < 10). LAN round trips are ~1 ms, so 250 ms still fails only a node that is stuck.
     "gossip_probe_interval": 0.5,
     # -- self-healing (docs/self-healing.md) ---------------------------------------------------
-    # Fallback liveness (until gossip feeds node status): the leader declares a node dead once
-    # its Raft connection has been down this long. pysyncobj redials every 1 s, so 3 s is three
-    # missed redials: a restarting agent or a GC pause of a second does not trip it, while a
+    # Gossip (SWIM/Lifeguard) judges the members it knows; a registered node that the leader's
+    # gossip view has not seen in its current life is declared dead once missing this long. A
+    # restarting agent is back in gossip within a second or two, so it does not trip, while a
     # replacement still runs within the 6 s goal (dead 3 s + place + start ~1.5 s).
     "node_dead_after": 3.0,
     # After this node becomes leader, nobody is declared dead for this long (Nomad's failover

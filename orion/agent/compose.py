@@ -19,16 +19,18 @@ from flask import Flask
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
-from orion.cluster.gossip_agent import GossipAgent
-from orion.cluster.join import JoinClient, JoinError, cluster_blueprint
+from orion.api.cluster import cluster_blueprint
+from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
+from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.collect import gossip_stats_from
-from orion.metrics.registry import Metrics
+from orion.metrics.registry import Metrics, apply_histogram
 from orion.model import NodeInfo
 from orion.node import capacity
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
@@ -135,30 +137,32 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     runtime = DockerRuntime(cfg.docker_host)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
-    membership = GossipAgent(cfg, info.capacity)
+    membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
+                             gossip_keyring(cfg.gossip_key, cfg.raft_secret))
     membership.start()
     info = replace(info, incarnation=membership.node.incarnation)
-    join = JoinClient(cfg, membership)
+    join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.api_token, cfg.join, membership)
     voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):
         partners, voter = join.discover_members()
+    apply_seconds = apply_histogram()
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners)
+                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners,
+                      on_apply_seconds=apply_seconds.observe)
     if not store.voter:
         # Beyond the voter cap: a non-voting replica. It registers without a Raft address,
         # so autopilot never counts it as a voter to add (pysyncobj cannot promote in place).
         log.info("joining as a non-voting replica: the cluster has %d voters (cap %d)",
                  len(store.members()), cfg.voter_cap)
         info = replace(info, raft_addr="")
-    metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node))
-    store.on_apply_seconds = metrics.observe_apply
+    metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
-    healing = build_self_healing(cfg, store, timed, runtime, liveness)
+    healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule)
     agent = Agent(
         config=cfg,
         store=store,
@@ -179,7 +183,8 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
                              placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view))
-    app.register_blueprint(cluster_blueprint(store, cfg, ready=agent.ready))
+    app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
+                                             ready=agent.ready))
     app.register_blueprint(healing.blueprint)
     metrics.instrument(app)
     return agent, app
@@ -189,7 +194,7 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     """This node as it registers: addresses, labels and capacity measured on the host."""
     try:
         engine = runtime.engine_capacity()
-    except Exception as exc:  # the engine may be down: the host view still counts
+    except RuntimeFailure as exc:  # the engine may be down: the host view still counts
         log.warning("engine capacity unavailable (%s); using the host's", exc)
         engine = None
     measured = capacity.probe(reserve_memory=cfg.reserve_memory, reserve_memory_fraction=cfg.reserve_memory_fraction,

@@ -7,6 +7,7 @@ placement loop's down-ranking function are built here from the config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -17,8 +18,7 @@ from orion.control import autopilot, restart
 from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
 from orion.node import leave
-from orion.runtime import Runtime
-from orion.state.raft import RaftStore
+from orion.runtime import Runtime, RuntimeFailure
 from orion.state.store import Store
 
 
@@ -42,7 +42,7 @@ class SelfHealing:
     def _local_idle(self) -> bool:
         try:
             return not any(c.live for c in self.runtime.list_managed(self.node_id))
-        except Exception:  # noqa: BLE001 - an engine that is down holds nothing we can stop
+        except RuntimeFailure:  # an engine that is down holds nothing we can stop
             return True
 
     def leave(self) -> str:
@@ -51,17 +51,18 @@ class SelfHealing:
                            local_idle=self._local_idle)
 
 
-def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime,
-                       liveness: LivenessSource) -> SelfHealing:
-    """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands;
-    ``liveness`` (gossip) says who is alive."""
+def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource,
+                       on_reschedule: Callable[[str, int], object]) -> SelfHealing:
+    """``store`` (maybe instrumented) for commands and Raft membership; ``liveness``
+    (gossip) says who is alive; ``on_reschedule(cause, count)`` hears of tasks sent back
+    to the scheduler (metrics)."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                          interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                         membership=raft.change_membership, members=raft.members)
+                         on_reschedule=on_reschedule)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout)

@@ -45,16 +45,17 @@ def new_task_id() -> str:
 
 @dataclass(frozen=True)
 class ApiDeps:
-    """What the agent hands the API. Defaults mirror ``orion.defaults`` (reasons there)."""
+    """What the agent hands the API. The limits and timeouts are the agent's settings
+    (values and reasons in ``orion/defaults.py``)."""
 
     store: Store
     node_id: str
+    max_body_bytes: int
+    write_timeout: float
+    placement_wait: float
     api_token: str | None = None
-    max_body_bytes: int = 1 << 20
-    write_timeout: float = 5.0
-    placement_wait: float = 2.0
     id_factory: Callable[[], str] = new_task_id
-    # node id -> extra fields for GET /nodes (gossip's state and health, once it lands).
+    # node id -> extra fields for GET /nodes (this node's gossip view: state, incarnation, health).
     nodes_view: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
     # Served at GET /metrics when given (e.g. prometheus_client.make_wsgi_app()).
     metrics_wsgi: Callable[..., Any] | None = None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orion.api.validation import MAX_COUNT
 from orion.model import PULL_POLICIES, RESTART_POLICIES, TASK_STATES
+from orion.state.machine import MAX_SCALE
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -50,7 +50,7 @@ _TASK_REQUEST = {
         "nodeSelectors": _STRING_MAP,
         "restartPolicy": {"type": "string", "enum": list(RESTART_POLICIES)},
         "pullPolicy": {"type": "string", "enum": list(PULL_POLICIES)},
-        "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+        "count": {"type": "integer", "minimum": 1, "maximum": MAX_SCALE},
     },
 }
 

@@ -13,16 +13,13 @@ import uuid
 
 from flask import Blueprint, Response, jsonify, request
 
+from orion.api.app import new_task_id
 from orion.api.errors import ApiError
 from orion.api.views import node_view, task_view
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
 from orion.state.machine import MAX_SCALE
 from orion.state.store import Store
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
@@ -40,7 +37,7 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
         if task is None:
             raise ApiError(404, f"no task {task_id}", "id")
         command = ScaleTask(request_id=uuid.uuid4().hex, task_id=task_id, count=count,
-                            new_task_ids=tuple(_new_id() for _ in range(count)))
+                            new_task_ids=tuple(new_task_id() for _ in range(count)))
         result = store.submit(command, write_timeout)
         if not result.get("ok", False):
             raise ApiError(409, f"cannot scale {task_id}: {result.get('error')}", "count")

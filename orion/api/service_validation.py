@@ -37,7 +37,6 @@ from typing import Any
 
 from orion.api.validation import FIELDS as TASK_FIELDS
 from orion.api.validation import (
-    MAX_COUNT,
     ValidationError,
     kind_of,
     parse_command,
@@ -54,6 +53,7 @@ from orion.service import (
     UpdatePolicy,
     Volume,
 )
+from orion.state.machine import MAX_SCALE
 
 FIELDS = (*TASK_FIELDS, "healthCheck", "update", "volumes")
 CHECK_FIELDS = ("http", "tcp", "exec", "port", "interval", "timeout", "startPeriod", "failures")
@@ -207,7 +207,7 @@ def parse_update(value: Any) -> UpdatePolicy:
         raise ValidationError("update.healthyDeadline", f"{deadline:g}s must be longer than minHealthyTime "
                               f"({min_healthy:g}s): a replica needs time to become healthy and stay so")
     return UpdatePolicy(
-        max_parallel=(_int("update.maxParallel", body["maxParallel"], 1, MAX_COUNT)
+        max_parallel=(_int("update.maxParallel", body["maxParallel"], 1, MAX_SCALE)
                       if "maxParallel" in body else base.max_parallel),
         min_healthy_time=min_healthy,
         healthy_deadline=deadline,

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from orion.model import PULL_POLICIES, RESTART_POLICIES, PortBinding, TaskSpec
+from orion.state.machine import MAX_SCALE
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024
 # The engine stores limits as int64 bytes.
 MAX_MEMORY = (1 << 63) - 1
-# A replica count beyond this is a typo, and one request must stay one small Raft entry.
-MAX_COUNT = 1000
 # Long enough for any registry path; docker itself caps a repository name at 255.
 MAX_IMAGE_LEN = 255
 
@@ -278,8 +277,8 @@ def _choice(field_name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def parse_count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
-        raise ValidationError("count", f"{value!r} must be an integer from 1 to {MAX_COUNT}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCALE:
+        raise ValidationError("count", f"{value!r} must be an integer from 1 to {MAX_SCALE}")
     return value
 
 

@@ -11,20 +11,24 @@ from __future__ import annotations
 import click
 
 from orion.config import ConfigError, load_config
+from orion.defaults import DEFAULTS
 
 
 @click.command("agent")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (ORION_CONFIG).")
 @click.option("--id", "id", help="Node id (default: hostname).")
-@click.option("--bind", help="Address to listen on (default 127.0.0.1).")
+@click.option("--bind", help=f"Address to listen on (default {DEFAULTS['bind']}).")
 @click.option("--advertise", help="Address peers dial (default: --bind).")
-@click.option("--port", type=int, help="HTTP API port (default 8000).")
-@click.option("--gossip-port", type=int, help="Gossip port, UDP+TCP (default 6000).")
-@click.option("--raft-port", type=int, help="Raft port (default 7000).")
-@click.option("--data-dir", help="Raft journal and snapshots (default ./orion-data).")
-@click.option("--docker-host", help="Docker engine (default unix:///var/run/docker.sock).")
-@click.option("--bootstrap", is_flag=True, default=None, help="Start a new cluster with this node.")
-@click.option("--join", multiple=True, help="HOST:API_PORT of a member to join (repeatable).")
+@click.option("--port", type=int, help=f"HTTP API port (default {DEFAULTS['port']}).")
+@click.option("--gossip-port", type=int, help=f"Gossip port, UDP+TCP (default {DEFAULTS['gossip_port']}).")
+@click.option("--raft-port", type=int, help=f"Raft port (default {DEFAULTS['raft_port']}).")
+@click.option("--data-dir", help=f"Raft journal and snapshots (default {DEFAULTS['data_dir']}).")
+@click.option("--docker-host", help=f"Docker engine (default {DEFAULTS['docker_host']}).")
+@click.option("--bootstrap", is_flag=True, default=None,
+              help="Accepted for the seed's command lines; it only refuses --join. A node with no --join and "
+                   "no state in --data-dir starts a new cluster by itself.")
+@click.option("--join", multiple=True,
+              help="HOST:GOSSIP_PORT (or HOST:API_PORT) of a member to join (repeatable).")
 @click.option("--raft-secret", help="Shared secret encrypting Raft traffic (ORION_RAFT_SECRET).")
 @click.option("--insecure-raft", is_flag=True, default=None, help="Allow no Raft secret (loopback only).")
 @click.option("--api-token", help="Bearer token required by the API (ORION_API_TOKEN).")

@@ -19,6 +19,7 @@ from orion.cli import render
 from orion.cli.agent_cmd import agent
 from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
 from orion.model import PULL_POLICIES, RESTART_POLICIES, TERMINAL_STATES
+from orion.state.machine import MAX_SCALE
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _number_or_text(value: str) -> int | float | str:
 @click.option("--selector", multiple=True, help="Only on nodes labelled KEY=VALUE (repeatable).")
 @click.option("--restart", type=click.Choice(RESTART_POLICIES), help="Restart policy (default never).")
 @click.option("--pull", type=click.Choice(PULL_POLICIES), help="Image pull policy (default if-not-present).")
-@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True, help="Replicas.")
+@click.option("--count", type=click.IntRange(1, MAX_SCALE), default=1, show_default=True, help="Replicas.")
 @click.option("--idempotency-key", help="Retrying with the same key never creates a second task.")
 @json_option
 @click.pass_context

@@ -20,52 +20,46 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from orion.config import AgentConfig
 from orion.gossip import codec
 from orion.gossip.config import GossipConfig
 from orion.gossip.member import MemberState
 from orion.gossip.meta import NodeMeta
-from orion.gossip.transport import GossipNode
-from orion.model import NODE_ALIVE, Resources
+from orion.gossip.transport import Addr, GossipNode, parse_addr
+from orion.model import NODE_ALIVE, NodeInfo, Resources
 
 log = logging.getLogger("orion.cluster.gossip_agent")
 
 
-def gossip_keyring(cfg: AgentConfig) -> codec.Keyring | None:
+def gossip_keyring(gossip_key: str, raft_secret: str) -> codec.Keyring | None:
     """Keys from ``gossip_key`` (base64, comma-separated, primary first), else one derived
     from the Raft secret; None only for an insecure loopback cluster."""
-    if cfg.gossip_key:
-        return codec.Keyring(tuple(base64.b64decode(k.strip()) for k in cfg.gossip_key.split(",") if k.strip()))
-    if cfg.raft_secret:
-        return codec.Keyring((hashlib.sha256(b"orion-gossip-v1\0" + cfg.raft_secret.encode()).digest(),))
+    if gossip_key:
+        return codec.Keyring(tuple(base64.b64decode(k.strip()) for k in gossip_key.split(",") if k.strip()))
+    if raft_secret:
+        return codec.Keyring((hashlib.sha256(b"orion-gossip-v1\0" + raft_secret.encode()).digest(),))
     return None
 
 
-def gossip_config(cfg: AgentConfig) -> GossipConfig:
-    """memberlist's LAN profile, with the probe period from the agent's config."""
-    scale = cfg.gossip_probe_interval / GossipConfig().probe_interval
+def gossip_config(probe_interval: float) -> GossipConfig:
+    """memberlist's LAN profile, with the agent's probe period (the probe timeout scales with it)."""
     base = GossipConfig()
-    return replace(base, probe_interval=cfg.gossip_probe_interval, probe_timeout=base.probe_timeout * scale)
+    scale = probe_interval / base.probe_interval
+    return replace(base, probe_interval=probe_interval, probe_timeout=base.probe_timeout * scale)
 
 
-def node_meta(cfg: AgentConfig, capacity: Resources, used: Resources | None = None) -> dict[str, Any]:
-    return NodeMeta(node_id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
-                    capacity=capacity, used=used or Resources(), labels=tuple(sorted(cfg.labels.items())),
-                    role="server").to_dict()
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return (host or "127.0.0.1", int(port))
+def node_meta(info: NodeInfo, used: Resources | None = None) -> dict[str, Any]:
+    return NodeMeta(node_id=info.id, api_addr=info.api_addr, raft_addr=info.raft_addr, gossip_addr=info.gossip_addr,
+                    capacity=info.capacity, used=used or Resources(), labels=info.labels, role="server").to_dict()
 
 
 class GossipAgent:
     """The agent's gossip node and what the rest of the agent asks of it."""
 
-    def __init__(self, cfg: AgentConfig, capacity: Resources) -> None:
-        self._cfg = cfg
-        self.node = GossipNode(gossip_config(cfg), cfg.id, (cfg.bind, cfg.gossip_port),
-                               meta=node_meta(cfg, capacity), key=gossip_keyring(cfg))
+    def __init__(self, info: NodeInfo, bind: Addr, config: GossipConfig, key: codec.Keyring | None) -> None:
+        """``info``: this node as it registers (its gossip metadata); ``bind``: where to listen."""
+        self._id = info.id
+        self._self_addr = parse_addr(info.gossip_addr)
+        self.node = GossipNode(config, info.id, bind, meta=node_meta(info), key=key)
 
     def start(self) -> None:
         self.node.start()
@@ -75,10 +69,10 @@ class GossipAgent:
         addrs = []
         for seed in seeds:
             try:
-                addr = parse_hostport(seed)
+                addr = parse_addr(seed)
             except ValueError:
                 continue
-            if addr != (self._cfg.advertise, self._cfg.gossip_port):
+            if addr != self._self_addr:
                 addrs.append(addr)
         if not addrs:
             return 0
@@ -88,7 +82,7 @@ class GossipAgent:
         """API addresses of live members, learned from their gossip metadata."""
         out = []
         for m in self.node.members():
-            api = m.meta.get("api") if m.name != self._cfg.id else None
+            api = m.meta.get("api") if m.name != self._id else None
             if api and m.state == NODE_ALIVE:
                 out.append(str(api))
         return sorted(out)
@@ -99,7 +93,7 @@ class GossipAgent:
         for m in self.node.members():
             view[m.name] = {"gossip": {"state": m.state, "incarnation": m.incarnation,
                                        "addr": f"{m.addr[0]}:{m.addr[1]}"}}
-        view.setdefault(self._cfg.id, {})["healthScore"] = self.node.health_score
+        view.setdefault(self._id, {})["healthScore"] = self.node.health_score
         return view
 
     def members(self) -> list[MemberState]:

@@ -1,9 +1,12 @@
-"""Joining the Raft cluster over HTTP, until gossip carries membership.
+"""Joining the Raft cluster: the joining side (the member side is ``orion/api/cluster.py``).
 
 pysyncobj cannot join by itself: a new node must start with the current member
 list as partners and be added by a member (``addNodeToCluster``). So a joining
-node asks any member for the list (``GET /cluster/members``), starts its replica
-with it, then asks that member to add it (``POST /cluster/members``).
+node finds members through gossip (``--join`` names a gossip address; their API
+addresses come from gossip metadata), asks one for the list (``GET
+/cluster/members``), starts its replica with it, then asks that member to add
+it (``POST /cluster/members``). Gossip finds the members; Raft membership itself
+changes only through these authenticated requests and the leader's autopilot.
 
 The request is authenticated with an HMAC of the joiner's Raft address under
 the shared Raft secret: knowing the API is not enough to add a voter.
@@ -15,15 +18,11 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import requests
-from flask import Blueprint, jsonify, request
 
 from orion.cluster.gossip_agent import GossipAgent
-from orion.config import AgentConfig
-from orion.state.raft import RaftStore
-from orion.state.store import StoreError
 
 log = logging.getLogger("orion.cluster.join")
 
@@ -44,23 +43,26 @@ def _url(target: str, path: str) -> str:
 class JoinClient:
     """The joining side: find the members, then ask to be one."""
 
-    def __init__(self, cfg: AgentConfig, gossip: GossipAgent | None = None, discover_timeout: float = 60.0) -> None:
-        self._cfg = cfg
+    def __init__(self, node_id: str, raft_addr: str, raft_secret: str, api_token: str, join: Sequence[str],
+                 gossip: GossipAgent | None = None, discover_timeout: float = 60.0) -> None:
+        """``join``: the ``--join`` targets; ``raft_secret`` signs the request (``join_proof``)."""
+        self._node_id, self._raft_addr, self._raft_secret = node_id, raft_addr, raft_secret
+        self._join = tuple(join)
         self._gossip = gossip
         self._timeout = discover_timeout
-        self._headers = {"Authorization": f"Bearer {cfg.api_token}"} if cfg.api_token else {}
-        self._targets = list(cfg.join)
+        self._headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+        self._targets = list(join)
 
     def _api_targets(self) -> list[str]:
         """``--join`` names a gossip address (HOST:GOSSIP_PORT) or, as a fallback, an API
         address. Gossip first: if a member answers, the API addresses come from the
         members' gossip metadata."""
-        if self._gossip is None or self._gossip.join(self._cfg.join) == 0:
-            return list(self._cfg.join)
+        if self._gossip is None or self._gossip.join(self._join) == 0:
+            return list(self._join)
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline and not self._gossip.api_addrs():
             time.sleep(0.05)
-        return self._gossip.api_addrs() or list(self._cfg.join)
+        return self._gossip.api_addrs() or list(self._join)
 
     def discover_members(self) -> tuple[list[str], bool]:
         """Raft addresses of the current voters, from the first target that answers, and
@@ -76,7 +78,7 @@ class JoinClient:
                         body = resp.json()
                         if self._gossip is not None:
                             self._gossip.join(body.get("gossip", ()))
-                        voters = [m for m in body["members"] if m != self._cfg.raft_addr]
+                        voters = [m for m in body["members"] if m != self._raft_addr]
                         return voters, len(voters) < int(body.get("voter_cap", len(voters) + 1))
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
@@ -86,8 +88,8 @@ class JoinClient:
                         "check --join (HOST:GOSSIP_PORT or HOST:API_PORT of a running member)")
 
     def request_membership(self, timeout: float) -> None:
-        body = {"node_id": self._cfg.id, "raft_addr": self._cfg.raft_addr,
-                "proof": join_proof(self._cfg.raft_secret, self._cfg.raft_addr)}
+        body = {"node_id": self._node_id, "raft_addr": self._raft_addr,
+                "proof": join_proof(self._raft_secret, self._raft_addr)}
         errors = []
         for target in self._targets:
             try:
@@ -102,49 +104,3 @@ class JoinClient:
             errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
         raise JoinError("; ".join(errors))
 
-
-def cluster_blueprint(store: RaftStore, cfg: AgentConfig, ready: Callable[[], bool]) -> Blueprint:
-    """The member side: list members, add a voter, remove one (graceful leave)."""
-    bp = Blueprint("cluster", __name__)
-
-    @bp.get("/cluster/members")
-    def members():  # noqa: ANN202 - Flask view
-        nodes, _ = store.read(lambda m: m.nodes())
-        return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready(),
-                        "voter_cap": cfg.voter_cap,
-                        "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
-
-    @bp.post("/cluster/members")
-    def add_member():  # noqa: ANN202
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("raft_addr"), str):
-            return jsonify({"error": "body must be a JSON object with raft_addr", "field": "raft_addr"}), 400
-        addr = body["raft_addr"]
-        expected = join_proof(cfg.raft_secret, addr)
-        if not hmac.compare_digest(str(body.get("proof", "")), expected):
-            return jsonify({"error": "join proof does not match this cluster's Raft secret",
-                            "field": "proof"}), 403
-        if addr not in store.members() and len(store.members()) >= cfg.voter_cap:
-            return jsonify({"error": f"the cluster has {len(store.members())} voters (voter_cap {cfg.voter_cap}); "
-                            "join as a non-voting replica (GET /cluster/members tells a joiner which)",
-                            "field": "raft_addr"}), 409
-        try:
-            store.change_membership("add", addr, timeout=cfg.write_timeout)
-        except StoreError as exc:
-            return jsonify({"error": str(exc)}), exc.http_status
-        log.info("added %s (%s) to the Raft cluster", body.get("node_id", "?"), addr)
-        return jsonify({"members": store.members()}), 200
-
-    @bp.delete("/cluster/members/<path:addr>")
-    def remove_member(addr: str):  # noqa: ANN202
-        proof = request.headers.get("X-Orion-Join-Proof", "")
-        if not hmac.compare_digest(proof, join_proof(cfg.raft_secret, addr)):
-            return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
-                            "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
-        try:
-            store.change_membership("remove", addr, timeout=cfg.write_timeout)
-        except StoreError as exc:
-            return jsonify({"error": str(exc)}), exc.http_status
-        return jsonify({"members": store.members()}), 200
-
-    return bp

@@ -23,22 +23,23 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.state.store import MembershipAction
 
-ADD = "add"
-REMOVE = "remove"
+ADD: MembershipAction = "add"
+REMOVE: MembershipAction = "remove"
 
 
 @dataclass(frozen=True)
 class AutopilotConfig:
-    """Defaults mirror ``orion.defaults`` (reasons there)."""
+    """The agent's ``voter_cap`` and ``dead_voter_cleanup`` (reasons in ``orion/defaults.py``)."""
 
-    voter_cap: int = 5
-    dead_voter_cleanup: float = 30.0
+    voter_cap: int
+    dead_voter_cleanup: float
 
 
 @dataclass(frozen=True)
 class MembershipChange:
-    action: str  # ADD or REMOVE
+    action: MembershipAction  # ADD or REMOVE
     raft_addr: str
     node_id: str
     reason: str

@@ -47,6 +47,12 @@ from orion.state.commands import Command, ReportTaskState, RestartTask
 _ON_NODE = (ASSIGNED, RUNNING, STOPPING)
 # Node statuses whose tasks are moved.
 GONE = (NODE_DEAD, NODE_LEFT)
+# Why a wanted task goes back to the scheduler (the orion_reschedules_total causes):
+# its node died, its node left, or its restart policy sends it elsewhere.
+CAUSE_NODE_DEAD = "node_dead"
+CAUSE_NODE_LEFT = "node_left"
+CAUSE_CONTAINER_FAILED = "container_failed"
+RESCHEDULE_CAUSES = (CAUSE_NODE_DEAD, CAUSE_NODE_LEFT, CAUSE_CONTAINER_FAILED)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class HealPlan:
     rescheduled: tuple[str, ...]
     # Earliest moment a waiting restart becomes due (None: nothing waits).
     next_due: float | None = None
+    # task id -> RESCHEDULE_CAUSES entry, for each command that hands a wanted task back
+    # to the scheduler (a lost task that should stop is not placed again, so not counted).
+    causes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sentence(self) -> str:
@@ -109,8 +118,13 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
     ``ended_at[(task id, generation)]`` is when the leader first saw that
     generation fail or finish (wall clock); missing means ``now``.
     """
-    commands: list[Command] = list(lost_commands(view))
-    lost = tuple(c.task_id for c in commands)  # type: ignore[attr-defined]
+    lost_cmds = lost_commands(view)
+    commands: list[Command] = list(lost_cmds)
+    lost = tuple(c.task_id for c in lost_cmds)
+    gone = {n.id: n.status for n in view.nodes if n.status in GONE}
+    wanted = {t.id for t in view.tasks if t.desired == DESIRED_RUN}
+    causes = {c.task_id: CAUSE_NODE_DEAD if gone[c.node_id] == NODE_DEAD else CAUSE_NODE_LEFT
+              for c in lost_cmds if c.task_id in wanted}
     alive = {n.id for n in view.nodes if n.status == NODE_ALIVE}
     restarted: list[str] = []
     rescheduled: list[str] = []
@@ -133,4 +147,5 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
             commands.append(RestartTask(request_id=_rid(), task_id=task.id, generation=task.generation,
                                         node_id="", at=now, reason=reason))
             rescheduled.append(task.id)
-    return HealPlan(tuple(commands), lost, tuple(restarted), tuple(rescheduled), next_due)
+            causes[task.id] = CAUSE_CONTAINER_FAILED
+    return HealPlan(tuple(commands), lost, tuple(restarted), tuple(rescheduled), next_due, causes)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 
 import requests
 
@@ -28,6 +29,7 @@ from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
 from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.state.commands import Command
 from orion.state.store import Store, StoreError
 
 log = logging.getLogger("orion.healer")
@@ -56,8 +58,7 @@ class HealingLoop:
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
-                 membership: Callable[[str, str, float], None] | None = None,
-                 members: Callable[[], list[str]] | None = None,
+                 on_reschedule: Callable[[str, int], object] | None = None,
                  probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -66,8 +67,9 @@ class HealingLoop:
         self._autopilot = autopilot_cfg
         self._interval = interval
         self._timeout = write_timeout
-        self._membership = membership
-        self._members = members
+        # Told (cause, count) for each committed command that hands a wanted task back to the
+        # scheduler (healing.RESCHEDULE_CAUSES): the agent points it at its metrics.
+        self._on_reschedule = on_reschedule or (lambda _cause, _count: None)
         self._probe = probe
         self._mono, self._wall = mono, wall
         self._ended_at: dict[tuple[str, int], float] = {}
@@ -80,12 +82,13 @@ class HealingLoop:
         self._ended_at.clear()
         self._gone_since.clear()
 
-    def _submit_all(self, commands) -> int:  # noqa: ANN001
-        done = 0
+    def _submit_all(self, commands: Sequence[Command]) -> list[Command]:
+        """Submit in order; return the commands the state machine accepted."""
+        done = []
         for command in commands:
             result = self._store.submit(command, self._timeout)
             if not (isinstance(result, dict) and result.get("ok") is False):
-                done += 1
+                done.append(command)
         return done
 
     def run_once(self) -> str:
@@ -111,8 +114,12 @@ class HealingLoop:
             self._ended_at.setdefault(key, now)
         decided = healing.plan(view, now, self._ended_at, self._restart)
         if decided.commands:
-            self._submit_all(decided.commands)
+            accepted = self._submit_all(decided.commands)
             parts.append(decided.sentence)
+            counts = Counter(decided.causes[c.task_id] for c in accepted
+                             if getattr(c, "task_id", None) in decided.causes)
+            for cause, count in sorted(counts.items()):
+                self._on_reschedule(cause, count)
         change = self._autopilot_pass(view.nodes)
         if change:
             parts.append(change)
@@ -120,14 +127,12 @@ class HealingLoop:
         return self.last_result
 
     def _autopilot_pass(self, nodes: list[NodeInfo]) -> str:
-        if self._membership is None or self._members is None:
-            return ""
         now = self._mono()
         gone = {n.id for n in nodes if n.status in (NODE_DEAD, NODE_LEFT)}
         self._gone_since = {k: v for k, v in self._gone_since.items() if k in gone}
         for node_id in gone:
             self._gone_since.setdefault(node_id, now)
-        voters = self._members()
+        voters = self._store.members()
         # Non-voting replicas register without a Raft address: never candidates.
         outsiders = [n for n in nodes if n.raft_addr and n.raft_addr not in voters and n.status != NODE_LEFT]
         reachable = self._probe(outsiders) if outsiders and len(voters) < self._autopilot.voter_cap else set()
@@ -137,7 +142,7 @@ class HealingLoop:
         if change is None:
             return ""
         try:
-            self._membership(change.action, change.raft_addr, self._timeout)
+            self._store.change_membership(change.action, change.raft_addr, self._timeout)
         except StoreError as exc:
             return f"autopilot: {change.sentence} failed: {exc}"
         return "autopilot: " + change.sentence

@@ -36,13 +36,13 @@ Failure = tuple[str, float]  # (node id, leader wall time)
 
 @dataclass(frozen=True)
 class RestartConfig:
-    """Defaults mirror ``orion.defaults`` (reasons there)."""
+    """The agent's ``restart_*`` settings (values and reasons in ``orion/defaults.py``)."""
 
-    delay: float = 1.0
-    max_delay: float = 30.0
-    limit: int = 10
-    window: float = 300.0
-    local_attempts: int = 3
+    delay: float
+    max_delay: float
+    limit: int
+    window: float
+    local_attempts: int
 
 
 @dataclass(frozen=True)

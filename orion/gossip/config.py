@@ -101,11 +101,6 @@ class GossipConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def lan(cls) -> GossipConfig:
-        """memberlist's LAN defaults: the production setting."""
-        return cls()
-
-    @classmethod
     def fast(cls, scale: float = 0.1) -> GossipConfig:
         """Every time knob multiplied by ``scale``: same protocol, shorter clock.
 

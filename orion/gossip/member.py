@@ -20,17 +20,6 @@ DEAD = NODE_DEAD
 LEFT = NODE_LEFT
 STATES = (ALIVE, SUSPECT, DEAD, LEFT)
 
-# Event kinds. ``join``: first time we hear of a member; ``alive``: a suspect,
-# dead or left member is alive again (refuted, healed, or restarted);
-# ``update``: same member, new metadata.
-EV_JOIN = "join"
-EV_ALIVE = "alive"
-EV_SUSPECT = "suspect"
-EV_DEAD = "dead"
-EV_LEFT = "left"
-EV_UPDATE = "update"
-EVENT_KINDS = (EV_JOIN, EV_ALIVE, EV_SUSPECT, EV_DEAD, EV_LEFT, EV_UPDATE)
-
 Addr = tuple[str, int]
 
 
@@ -68,7 +57,12 @@ class MemberState:
 @dataclass(frozen=True)
 class MemberEvent:
     """A change in the membership view. ``source`` names who declared it (for
-    dead/suspect: the accuser; equal to our own name when our own timer fired)."""
+    dead/suspect: the accuser; equal to our own name when our own timer fired).
+
+    ``kind``: ``join`` (first time we hear of a member), ``alive`` (a suspect,
+    dead or left member is alive again: refuted, healed, or restarted),
+    ``suspect``, ``dead``, ``left``, or ``update`` (same member, new metadata).
+    """
 
     kind: str
     member: MemberState

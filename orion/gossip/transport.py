@@ -36,7 +36,7 @@ from typing import Any
 from orion.gossip import codec
 from orion.gossip.config import GossipConfig
 from orion.gossip.member import ALIVE, Addr, Member, MemberEvent, MemberState
-from orion.gossip.messages import TCP, Message, Out
+from orion.gossip.messages import TCP, Out
 from orion.gossip.swim import Swim
 
 Listener = Callable[[MemberEvent], None]
@@ -272,13 +272,8 @@ class GossipNode:
             self.counters["send_errors"] += 1
 
 
-def send_raw(msg: Message, dest: Addr, keyring: codec.Keyring | None = None) -> None:
-    """Fire one UDP message (tests and debugging)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(codec.encode(msg, keyring), dest)
-
-
 def parse_addr(text: str) -> Addr:
+    """``HOST:PORT`` -> (host, port); a bare ``:PORT`` means loopback. ValueError if no port."""
     host, _, port = text.rpartition(":")
     return (host or "127.0.0.1", int(port))
 

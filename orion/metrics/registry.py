@@ -41,6 +41,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
+from orion.control import healing
 from orion.metrics.collect import NO_FIT_CLASSES, StateCollector
 from orion.model import NoFitKind
 from orion.state.store import Store, StoreError
@@ -51,12 +52,19 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # Applying one entry is pure Python over dicts: microseconds, a big batch a few ms.
 APPLY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 CONTAINER_EVENTS = ("start", "failure", "restart")
-# Why a task was placed again. Free-form causes from callers fold into "other" so
-# a typo or a new cause can never mint unbounded label values.
-RESCHEDULE_CAUSES = ("node_dead", "node_left", "container_failed", "other")
+# Why a task was placed again: the healing loop's causes. Anything else folds into
+# "other" so a typo or a new cause can never mint unbounded label values.
+RESCHEDULE_CAUSES = (*healing.RESCHEDULE_CAUSES, "other")
 # Requests that matched no route share one label value instead of their raw path.
 UNMATCHED_ROUTE = "unmatched"
 _STORE_ERRORS = ("NoLeader", "WriteTimeout", "StoreError")
+
+
+def apply_histogram() -> Histogram:
+    """The apply-duration histogram, made before the store that reports into it (the store
+    is built first and Metrics reads it) and registered by :class:`Metrics`."""
+    return Histogram("orion_raft_apply_duration_seconds", "Time the state machine took to apply one "
+                     "log entry.", buckets=APPLY_BUCKETS, registry=None)
 
 
 def orion_version() -> str:
@@ -73,7 +81,8 @@ class Metrics:
     def __init__(self, node_id: str, store: Store,
                  gossip_stats: Callable[[], Mapping[str, Any]] | None = None,
                  version: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 process_metrics: bool = True) -> None:
+                 process_metrics: bool = True, apply_seconds: Histogram | None = None) -> None:
+        """``apply_seconds``: the histogram the store already reports into (``apply_histogram``)."""
         self.node_id = node_id
         self._store = store
         self.registry = CollectorRegistry(auto_describe=True)
@@ -99,8 +108,8 @@ class Metrics:
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.write_failures = Counter("orion_raft_write_failures", "Writes this node could not commit, "
                                       "by error.", ["error"], registry=r)
-        self.apply_seconds = Histogram("orion_raft_apply_duration_seconds", "Time the state machine took "
-                                       "to apply one log entry.", buckets=APPLY_BUCKETS, registry=r)
+        self.apply_seconds = apply_seconds or apply_histogram()
+        r.register(self.apply_seconds)
         self.placements = Counter("orion_placements", "Tasks placed by this node's scheduler (leader only).",
                                   registry=r)
         self.placement_seconds = Histogram("orion_placement_latency_seconds", "Scheduling pass latency: "
@@ -160,6 +169,7 @@ class Metrics:
         self.containers[kind].inc()
 
     def reschedule(self, cause: str, count: int = 1) -> str:
+        """The healing loop's ``on_reschedule``: ``count`` tasks handed back to the scheduler."""
         label = re.sub(r"[^a-z0-9]+", "_", cause.strip().lower()).strip("_")
         label = label if label in RESCHEDULE_CAUSES else "other"
         if count > 0:
@@ -180,9 +190,6 @@ class Metrics:
             self._last_leader = leader
         self.leader_changes.inc()
         return True
-
-    def observe_apply(self, seconds: float) -> None:
-        self.apply_seconds.observe(seconds)
 
     def watch_leader(self, stop: threading.Event, interval: float = 0.2) -> None:
         """Poll the store's leader until ``stop``; run in a thread of the agent.

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orion.loop import SKIPPED, run_loop
 from orion.model import ASSIGNED, FAILED
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
-from orion.state.store import Store
+from orion.state.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ class ReconcileLoop:
         store: Store,
         runtime: Runtime,
         *,
-        interval: float = 5.0,
-        stop_timeout: float = 10.0,
-        write_timeout: float = 5.0,
+        interval: float,
+        stop_timeout: float,
+        write_timeout: float,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.node_id = node_id
@@ -86,10 +87,6 @@ class ReconcileLoop:
         store.add_listener(self._on_apply)
 
     def _on_apply(self, index: int) -> None:
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Ask for a pass now (e.g. the engine reported a container event)."""
         self._wake.set()
 
     def run_once(self) -> str:
@@ -163,7 +160,7 @@ class ReconcileLoop:
         # report sent again on a later pass (the state changed meanwhile) still counts.
         try:
             result = self._store.submit(report.command(uuid.uuid4().hex), self._write_timeout)
-        except Exception as exc:  # noqa: BLE001 - NoLeader/WriteTimeout: retried next pass
+        except StoreError as exc:  # NoLeader/WriteTimeout: retried next pass
             out.errors.append(f"report {report.task_id} {report.state}: {exc}")
             return
         if isinstance(result, dict) and result.get("ok") is False:
@@ -174,39 +171,29 @@ class ReconcileLoop:
                 self._on_event("failure")
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        """Pass after pass until ``stop_event``: at once when the store changes,
-        else every ``interval`` (which catches changes outside Orion, like a
-        container that died or was removed by hand)."""
-        poll = min(0.25, self._interval)  # how soon stop_event is noticed while idle
+        """Pass after pass until ``stop_event`` (:func:`orion.loop.run_loop`): at once
+        when the store changes, else every ``interval`` (which catches changes outside
+        Orion, like a container that died or was removed by hand)."""
         last_desired: tuple | None = None
-        last_pass = 0.0
-        while not stop_event.is_set():
-            self._wake.clear()
+        last_pass = float("-inf")
+
+        def one_pass() -> tuple[str | None, bool]:
+            nonlocal last_desired, last_pass
             # Every commit anywhere wakes us; most do not concern this node. Listing the
             # engine costs far more than reading the replica, so skip the pass when this
             # node's desired set is unchanged and the periodic pass is not yet due.
             desired = self._desired_fingerprint()
             if desired == last_desired and time.monotonic() - last_pass < self._interval:
-                self._sleep(stop_event, last_pass + self._interval, poll)
-                continue
+                return SKIPPED, False
             last_desired, last_pass = desired, time.monotonic()
-            try:
-                sentence = self.run_once()
-                if sentence.startswith("in sync"):
-                    log.debug("reconcile %s: %s", self.node_id, sentence)
-                else:
-                    log.info("reconcile %s: %s", self.node_id, sentence)
-            except Exception:
-                log.exception("reconcile %s: pass failed; retrying", self.node_id)
-            self._sleep(stop_event, time.monotonic() + self._interval, poll)
+            sentence = self.run_once()
+            if sentence.startswith("in sync"):
+                log.debug("reconcile %s: %s", self.node_id, sentence)
+                return None, False
+            return sentence, False
 
-    def _sleep(self, stop_event: threading.Event, deadline: float, poll: float) -> None:
-        """Until ``deadline``, a wake-up, or ``stop_event``."""
-        while not stop_event.is_set() and not self._wake.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._wake.wait(min(poll, remaining))
+        self._wake.set()  # the first pass at once: registration already caught this replica up
+        run_loop(f"reconcile {self.node_id}", log, self._wake, self._interval, stop_event, one_pass)
 
     def _desired_fingerprint(self) -> tuple:
         """What this node is asked to run, as plain values (cheap: the replica, no engine)."""

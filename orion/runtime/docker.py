@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import docker
 import requests
-from docker.errors import APIError, NotFound
+import urllib3
+from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
 from orion.model import Resources, Task
@@ -42,6 +43,16 @@ T = TypeVar("T")
 
 # A reason lands in the replicated task record and in API answers: keep it a line.
 _MAX_REASON = 300
+# What the docker SDK raises: its own errors (DockerException: APIError, NotFound, ...),
+# transport errors (OSError: requests' exceptions and socket errors are IOErrors), urllib3's
+# when a stream breaks mid-read, and ValueError for a JSON answer it cannot parse.
+_SDK_ERRORS = (DockerException, OSError, urllib3.exceptions.HTTPError, ValueError)
+
+
+def _line(text: str) -> str:
+    """One line, at most _MAX_REASON characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
 def _short(exc: BaseException) -> str:
@@ -49,9 +60,7 @@ def _short(exc: BaseException) -> str:
     text = ""
     if isinstance(exc, APIError):
         text = str(exc.explanation or "")
-    text = text or str(exc) or type(exc).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+    return _line(text or str(exc) or type(exc).__name__)
 
 
 def _parse_ports(ports: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
@@ -135,21 +144,19 @@ class DockerRuntime:
                     self._client = docker.DockerClient(base_url=self.docker_host, timeout=int(self._timeout))
             return self._client.api
 
-    def _failure(self, what: str, exc: BaseException) -> RuntimeFailure:
-        """One short sentence for any SDK/transport error; an unreachable engine says so."""
-        if isinstance(exc, RuntimeFailure):
-            return exc
-        if _engine_down(exc):
-            return EngineUnreachable(f"{what}: docker engine unreachable at {self.docker_host}: {_short(exc)}")
-        return RuntimeFailure(f"{what}: {_short(exc)}")
-
     @contextmanager
-    def _wrap(self, what: str) -> Iterator[None]:
-        """Turn every SDK/transport error into a RuntimeFailure saying what failed."""
+    def _wrap(self, what: str, failed: Callable[[str], str] | None = None) -> Iterator[None]:
+        """The one place SDK errors become a short :class:`RuntimeFailure`: an unreachable
+        engine says so (EngineUnreachable); any other error reads ``"{what}: {reason}"``,
+        or ``failed(reason)`` when the caller words it. Answers a caller expects (NotFound)
+        are caught inside the block, before they get here."""
         try:
             yield
-        except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; none may escape
-            raise self._failure(what, exc) from None
+        except _SDK_ERRORS as exc:
+            if _engine_down(exc):
+                raise EngineUnreachable(
+                    f"{what}: docker engine unreachable at {self.docker_host}: {_short(exc)}") from None
+            raise RuntimeFailure(failed(_short(exc)) if failed else f"{what}: {_short(exc)}") from None
 
     def _call(self, what: str, fn: Callable[[docker.APIClient], T]) -> T:
         api = self._api()
@@ -178,21 +185,22 @@ class DockerRuntime:
 
     def _image_present(self, image: str) -> bool:
         api = self._api()
-        try:
-            api.inspect_image(image)
-        except NotFound:
-            return False
-        except Exception as exc:  # noqa: BLE001 - reported as a reason, never a traceback
-            raise self._failure(f"inspect image {image}", exc) from None
+        with self._wrap(f"inspect image {image}"):
+            try:
+                api.inspect_image(image)
+            except NotFound:
+                return False
         return True
 
-    def _pull(self, image: str) -> None:
+    def _pull(self, image: str) -> str:
+        """Pull ``image``; the registry's error, or "" when it came."""
         repo, tag = parse_repository_tag(image)
         api = self._api()
         # stream=True: errors arrive as JSON lines in a 200 answer, so read them all.
         for line in api.pull(repo, tag=tag or "latest", stream=True, decode=True):
             if isinstance(line, dict) and line.get("error"):
-                raise RuntimeFailure(" ".join(str(line["error"]).split())[:_MAX_REASON])
+                return _line(str(line["error"]))
+        return ""
 
     def ensure_image(self, image: str, pull_policy: str) -> None:
         """Make ``image`` available locally as the task's pull policy says."""
@@ -202,15 +210,15 @@ class DockerRuntime:
             return
         if pull_policy == "if-not-present" and self._image_present(image):
             return
-        try:
-            self._pull(image)
-        except Exception as exc:  # noqa: BLE001
-            if _engine_down(exc):
-                raise self._failure(f"pull of image {image}", exc) from None
-            detail = _short(exc)
+        def failed(detail: str) -> str:
             if pull_policy == "always":
-                raise RuntimeFailure(f"pull of image {image} failed (pull policy always): {detail}") from None
-            raise RuntimeFailure(f"image {image} not found locally and pull failed: {detail}") from None
+                return f"pull of image {image} failed (pull policy always): {detail}"
+            return f"image {image} not found locally and pull failed: {detail}"
+
+        with self._wrap(f"pull of image {image}", failed):
+            error = self._pull(image)
+        if error:
+            raise RuntimeFailure(failed(error))
         if not self._image_present(image):
             raise RuntimeFailure(f"image {image} not found locally and pull did not provide it")
 
@@ -219,12 +227,11 @@ class DockerRuntime:
     def inspect(self, container_id: str) -> ContainerState | None:
         """The container's state, or None when it is gone."""
         api = self._api()
-        try:
-            attrs = api.inspect_container(container_id)
-        except NotFound:
-            return None
-        except Exception as exc:  # noqa: BLE001
-            raise self._failure(f"inspect container {container_id[:12]}", exc) from None
+        with self._wrap(f"inspect container {container_id[:12]}"):
+            try:
+                attrs = api.inspect_container(container_id)
+            except NotFound:
+                return None
         return state_from_inspect(attrs)
 
     def start(self, task: Task, node_id: str) -> ContainerState:
@@ -268,13 +275,13 @@ class DockerRuntime:
         if isinstance(container_id, ContainerState):
             return container_id
         try:
-            api.start(container_id)
-        except Exception as exc:  # noqa: BLE001
-            if _engine_down(exc):
-                raise self._failure(f"start of {name}", exc) from None
-            reason = _short(exc)
-            self._remove_quietly(container_id)
-            raise RuntimeFailure(f"start of {name} failed: {reason}") from None
+            with self._wrap(f"start of {name}", lambda reason: f"start of {name} failed: {reason}"):
+                api.start(container_id)
+        except EngineUnreachable:
+            raise
+        except RuntimeFailure:
+            self._remove_quietly(container_id)  # a created container that cannot start is no use
+            raise
         state = self.inspect(container_id)
         if state is None:
             raise RuntimeFailure(f"container {name} vanished right after start")
@@ -283,13 +290,13 @@ class DockerRuntime:
     def _create(self, name: str, kwargs: dict[str, Any], task: Task) -> str | ContainerState:
         api = self._api()
         for attempt in (1, 2):
-            try:
-                return str(api.create_container(**kwargs)["Id"])
-            except APIError as exc:
-                if exc.status_code != 409 or attempt == 2:
-                    raise self._failure(f"create container {name}", exc) from None
-            except Exception as exc:  # noqa: BLE001
-                raise self._failure(f"create container {name}", exc) from None
+            with self._wrap(f"create container {name}"):
+                try:
+                    return str(api.create_container(**kwargs)["Id"])
+                except APIError as exc:
+                    if exc.status_code != 409 or attempt == 2:
+                        raise
+            # 409: a container of that name exists (an agent that crashed between create and start).
             existing = self.inspect(name)
             if existing is not None and existing.live and existing.task_id == task.id:
                 return existing
@@ -305,25 +312,23 @@ class DockerRuntime:
 
     def stop(self, container_id: str, timeout: float) -> None:
         api = self._api()
-        try:
-            api.stop(container_id, timeout=max(0, math.ceil(timeout)))
-        except NotFound:
-            return
-        except Exception as exc:  # noqa: BLE001
-            raise self._failure(f"stop container {container_id[:12]}", exc) from None
+        with self._wrap(f"stop container {container_id[:12]}"):
+            try:
+                api.stop(container_id, timeout=max(0, math.ceil(timeout)))
+            except NotFound:
+                return
 
     def remove(self, container_id: str) -> None:
         api = self._api()
-        try:
-            api.remove_container(container_id, force=True, v=True)
-        except NotFound:
-            return
-        except APIError as exc:
-            if exc.status_code == 409 and "already in progress" in _short(exc):
+        with self._wrap(f"remove container {container_id[:12]}"):
+            try:
+                api.remove_container(container_id, force=True, v=True)
+            except NotFound:
                 return
-            raise self._failure(f"remove container {container_id[:12]}", exc) from None
-        except Exception as exc:  # noqa: BLE001
-            raise self._failure(f"remove container {container_id[:12]}", exc) from None
+            except APIError as exc:
+                if exc.status_code == 409 and "already in progress" in _short(exc):
+                    return  # the engine is removing it already
+                raise
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

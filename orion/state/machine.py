@@ -67,7 +67,8 @@ SNAPSHOT_VERSION = 1
 # Failure records kept per task (node, leader wall time): enough for the restart
 # limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
 MAX_FAILURES_KEPT = 20
-# A service may not be scaled past this in one command (the API's own bound).
+# The most replicas one service may have: more is a typo, and one request must stay one
+# small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
 MAX_SCALE = 1000
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.
@@ -114,16 +115,18 @@ class StateMachine:
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
         """Apply one committed log entry; return a JSON-able result.
 
-        A command this version cannot read (a newer node wrote it mid-upgrade) is
-        refused, not raised: a replica must never crash on the log. A repeated
-        ``request_id`` gets the first result back without applying again.
+        Log entries arrive as text and are decoded here, the one place (the Raft
+        backend hands them over as written). A command this version cannot read (a
+        newer node wrote it mid-upgrade) is refused, not raised: a replica must never
+        crash on the log; ``unreadable`` in the result lets the backend log it. A
+        repeated ``request_id`` gets the first result back without applying again.
         """
         if isinstance(command, bytes | str):
             text = command.decode("utf-8", "replace") if isinstance(command, bytes) else command
             try:
                 command = decode(text)
             except Exception as exc:  # UnknownCommand, or a known type with a malformed body
-                return _refused(f"command not understood: {exc}")
+                return {**_refused(f"command not understood by this node's version: {exc}"), "unreadable": True}
         handler = self._handlers.get(getattr(command, "TYPE", ""))
         if handler is None:
             return _refused(f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")

@@ -31,9 +31,9 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
-from orion.state.commands import Command, UnknownCommand, decode, encode
+from orion.state.commands import Command, encode
 from orion.state.machine import StateMachine
-from orion.state.store import NoLeader, RaftStatus, StoreError, WriteTimeout
+from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.raft")
 
@@ -51,9 +51,10 @@ class RaftSettings:
     bind_addr: str
     data_dir: str
     secret: str | None
-    election_min: float = 0.4
-    election_max: float = 1.4
-    compaction_entries: int = 5000
+    # The agent's raft_election_min/max and raft_compaction_entries (reasons in orion/defaults.py).
+    election_min: float
+    election_max: float
+    compaction_entries: int
     # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
     # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
     voter: bool = True
@@ -82,15 +83,16 @@ class _Replicated(SyncObjConsumer):
 class RaftStore:
     """A node's replica: pysyncobj underneath, the Store protocol on top."""
 
-    def __init__(self, settings: RaftSettings, partners: list[str]) -> None:
+    def __init__(self, settings: RaftSettings, partners: list[str],
+                 on_apply_seconds: Callable[[float], None] | None = None) -> None:
+        """``on_apply_seconds`` is told how long each apply took (the agent's metrics)."""
         self._settings = settings
         self._machine = StateMachine()
         self._lock = threading.RLock()
         self._applied_cond = threading.Condition(self._lock)
         self._applied = 0
         self._listeners: list[Callable[[int], None]] = []
-        # Told how long each apply took (seconds): the agent points it at its metrics.
-        self.on_apply_seconds: Callable[[float], None] | None = None
+        self._on_apply_seconds = on_apply_seconds or (lambda _seconds: None)
         self._consumer = _Replicated(self._apply, self._dump, self._load)
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
@@ -126,20 +128,15 @@ class RaftStore:
     # -- replicated side (pysyncobj's thread) -------------------------------------
     def _apply(self, text: str) -> dict:
         index = self._syncobj.raftLastApplied + 1
-        try:
-            command: Command | None = decode(text)
-        except UnknownCommand as exc:
-            # A newer node wrote it during a rolling upgrade: refuse, never crash.
-            log.error("refusing log entry %d: %s", index, exc)
-            command = None
         started = time.perf_counter()
         with self._applied_cond:
-            result = (self._machine.apply(command, index) if command is not None
-                      else {"ok": False, "error": "command not understood by this node's version"})
+            result = self._machine.apply(text, index)  # the machine decodes (and refuses what it cannot)
             self._applied = index
             self._applied_cond.notify_all()
-        if self.on_apply_seconds is not None:
-            self.on_apply_seconds(time.perf_counter() - started)
+        if result.get("unreadable"):
+            # A newer node wrote it during a rolling upgrade: refused here, never a crash.
+            log.error("refusing log entry %d: %s", index, result["error"])
+        self._on_apply_seconds(time.perf_counter() - started)
         for fn in list(self._listeners):
             try:
                 fn(index)
@@ -242,7 +239,7 @@ class RaftStore:
         own = [sync.selfNode.address] if sync.selfNode is not None else []
         return sorted(own + [n.address for n in sync.otherNodes])
 
-    def change_membership(self, action: str, addr: str, timeout: float) -> None:
+    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
         """Add or remove a voter; any member may ask (pysyncobj forwards to the leader)."""
         if action == "add" and addr in self.members():
             return

@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from orion.state.commands import Command
 from orion.state.machine import StateMachine
+
+# A Raft membership change: add a voter, or remove one.
+MembershipAction = Literal["add", "remove"]
 
 
 class StoreError(Exception):
@@ -85,10 +88,23 @@ class Store(Protocol):
     def add_listener(self, fn: Callable[[int], None]) -> None:
         """Call ``fn(applied_index)`` after every apply, outside the lock; must not block."""
 
+    def members(self) -> list[str]:
+        """Addresses of the Raft voters as this node knows them, sorted."""
+
+    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
+        """Add or remove the voter at ``addr`` (a no-op when already so); any member may ask.
+
+        Raises WriteTimeout or StoreError when the change is not committed.
+        """
+
 
 class LocalStore:
     """A single-process store that applies commands at once. For unit tests of
-    the API and controllers, where Raft itself is not under test."""
+    the API and controllers, where Raft itself is not under test.
+
+    Its membership is a list it keeps: changes are recorded at once, so a test
+    sees what a caller asked for, but no other member ever exists behind them.
+    """
 
     def __init__(self, machine: StateMachine | None = None, self_addr: str = "local") -> None:
         self._machine = machine or StateMachine()
@@ -97,6 +113,7 @@ class LocalStore:
         self._index = 0
         self._listeners: list[Callable[[int], None]] = []
         self._self = self_addr
+        self._members = {self_addr}
         self.leader = True
 
     def submit(self, command: Command, timeout: float) -> Any:
@@ -117,7 +134,7 @@ class LocalStore:
 
     def status(self) -> RaftStatus:
         return RaftStatus(self._self, self._self if self.leader else None, self.leader, 1,
-                          self._index, self._index, (self._self,))
+                          self._index, self._index, tuple(self.members()))
 
     def has_leader(self) -> bool:
         return self.leader
@@ -131,3 +148,16 @@ class LocalStore:
 
     def add_listener(self, fn: Callable[[int], None]) -> None:
         self._listeners.append(fn)
+
+    def members(self) -> list[str]:
+        return sorted(self._members)
+
+    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
+        if not self.leader:
+            raise NoLeader("no Raft leader: membership cannot change until the cluster recovers")
+        if action == "add":
+            self._members.add(addr)
+        elif action == "remove":
+            self._members.discard(addr)
+        else:
+            raise ValueError(f"membership action {action!r} is not add or remove")

@@ -12,10 +12,11 @@ import uuid
 
 import pytest
 from harness import free_ports
+from parts import raft_settings
 
 from orion.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
-from orion.state.raft import RaftSettings, RaftStore
+from orion.state.raft import RaftStore
 from orion.state.store import NoLeader, StoreError
 
 SECRET = "test-secret"
@@ -37,8 +38,8 @@ def replicas(tmp_path):
     stores: dict[str, RaftStore] = {}
 
     def start(addr: str) -> RaftStore:
-        settings = RaftSettings(self_addr=addr, bind_addr=addr, data_dir=str(tmp_path / addr.replace(":", "_")),
-                                secret=SECRET, election_min=0.2, election_max=0.6)
+        settings = raft_settings(addr, str(tmp_path / addr.replace(":", "_")), SECRET,
+                                 election_min=0.2, election_max=0.6)
         stores[addr] = RaftStore(settings, [a for a in addrs if a != addr])
         return stores[addr]
 

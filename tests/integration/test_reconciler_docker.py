@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from harness import http_get
+from parts import reconcile_loop
 
 from orion.model import (
     COMPLETED,
@@ -25,7 +26,6 @@ from orion.model import (
     Task,
     TaskSpec,
 )
-from orion.node.reconcile_loop import ReconcileLoop
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState, StopTask
 from orion.state.store import LocalStore
@@ -69,7 +69,7 @@ def web(image: str) -> TaskSpec:
 def test_start_then_adopt_after_restart_then_stop_on_request(store, node_id, runtime, docker_host,
                                                              test_image):
     tid = place(store, node_id, web(test_image))
-    first = ReconcileLoop(node_id, store, runtime, stop_timeout=2)
+    first = reconcile_loop(node_id, store, runtime, stop_timeout=2)
     assert first.run_once() == f"started {tid}; reported {tid} running"
     task = get(store, tid)
     assert task.state == RUNNING and task.container_id
@@ -80,7 +80,7 @@ def test_start_then_adopt_after_restart_then_stop_on_request(store, node_id, run
 
     # An agent restart: new reconciler, new client, same engine. It adopts, it does not start.
     restarted_runtime = DockerRuntime(docker_host)
-    second = ReconcileLoop(node_id, store, restarted_runtime, stop_timeout=2)
+    second = reconcile_loop(node_id, store, restarted_runtime, stop_timeout=2)
     assert second.run_once() == "in sync: 1 tasks, 1 running containers"
     assert [c.container_id for c in runtime.list_managed(node_id)] == [task.container_id]
 
@@ -95,7 +95,7 @@ def test_start_then_adopt_after_restart_then_stop_on_request(store, node_id, run
 def test_adopts_a_running_container_whose_report_was_lost(store, node_id, runtime, test_image):
     tid = place(store, node_id, web(test_image))
     started = runtime.start(get(store, tid), node_id)  # the agent died before reporting
-    rec = ReconcileLoop(node_id, store, runtime)
+    rec = reconcile_loop(node_id, store, runtime)
     assert rec.run_once() == f"reported {tid} running"
     task = get(store, tid)
     assert task.state == RUNNING
@@ -105,7 +105,7 @@ def test_adopts_a_running_container_whose_report_was_lost(store, node_id, runtim
 
 def test_stale_generation_is_replaced(store, node_id, runtime, test_image):
     tid = place(store, node_id, web(test_image))
-    rec = ReconcileLoop(node_id, store, runtime, stop_timeout=2)
+    rec = reconcile_loop(node_id, store, runtime, stop_timeout=2)
     rec.run_once()
     old = get(store, tid)
     # The task is declared lost and placed again (here, on the same node): generation 2.
@@ -120,7 +120,7 @@ def test_stale_generation_is_replaced(store, node_id, runtime, test_image):
 
 def test_missing_image_fails_the_task_with_the_reason(store, node_id, runtime):
     tid = place(store, node_id, TaskSpec(image="orion/not-here:1", memory=64 * MiB, pull_policy="never"))
-    rec = ReconcileLoop(node_id, store, runtime)
+    rec = reconcile_loop(node_id, store, runtime)
     assert rec.run_once().startswith(f"reported {tid} failed; errors: start {tid}: image orion/not-here:1")
     task = get(store, tid)
     assert task.state == FAILED
@@ -135,7 +135,7 @@ def test_exited_containers_report_failed_or_completed_and_are_cleaned_up(store, 
         return TaskSpec(image=test_image, memory=16 * MiB, command=("sh", "-c", script))
 
     bad, good = place(store, node_id, waiting(3)), place(store, node_id, waiting(0))
-    rec = ReconcileLoop(node_id, store, runtime)
+    rec = reconcile_loop(node_id, store, runtime)
     assert rec.run_once() == f"started {bad}, {good}; reported {bad} running, {good} running"
     for c in runtime.list_managed(node_id):
         docker_client.api.exec_start(docker_client.api.exec_create(c.container_id, ["touch", "/tmp/go"]))
@@ -155,7 +155,7 @@ def test_exited_containers_report_failed_or_completed_and_are_cleaned_up(store, 
 
 def test_loop_wakes_at_once_when_the_store_changes(store, node_id, runtime, test_image):
     # A long interval: only the store's listener can make the second pass happen soon.
-    rec = ReconcileLoop(node_id, store, runtime, interval=300, stop_timeout=2)
+    rec = reconcile_loop(node_id, store, runtime, interval=300, stop_timeout=2)
     stop = threading.Event()
     thread = threading.Thread(target=rec.run_forever, args=(stop,), daemon=True)
     thread.start()

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from parts import api_deps
 
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import create_app
 from orion.api.openapi import openapi_document
 from orion.model import ASSIGNED, PENDING, NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
@@ -60,10 +61,9 @@ class Placer:
 
 def make_client(store: LocalStore, **overrides: Any) -> FlaskClient:
     ids = itertools.count(1)
-    settings: dict[str, Any] = {"store": store, "node_id": "node1", "placement_wait": 30.0,
-                                "id_factory": lambda: f"t{next(ids)}"}
+    settings: dict[str, Any] = {"placement_wait": 30.0, "id_factory": lambda: f"t{next(ids)}"}
     settings.update(overrides)
-    return create_app(ApiDeps(**settings)).test_client()
+    return create_app(api_deps(store, **settings)).test_client()
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from parts import api_deps
 from test_api import NODE, Placer
 from werkzeug.serving import make_server
 
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import create_app
 from orion.cli.main import main, parse_publish
 from orion.cli.render import human_bytes, ports_text, table
 from orion.state.commands import RegisterNode
@@ -31,7 +32,7 @@ class Server:
     def __init__(self, store: LocalStore, token: str | None = None) -> None:
         self.store = store
         self.placer = Placer(store)
-        app = create_app(ApiDeps(store=store, node_id="node1", api_token=token, placement_wait=30.0))
+        app = create_app(api_deps(store, api_token=token, placement_wait=30.0))
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.addr = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)

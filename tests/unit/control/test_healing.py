@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parts import api_deps, restart_config
 
 from orion.control import healing, restart
 from orion.control.placement_loop import plan_with_avoidance
@@ -43,7 +44,7 @@ from orion.state.commands import (
 from orion.state.machine import StateMachine
 
 GiB = 1 << 30
-CFG = restart.RestartConfig()
+CFG = restart_config()
 
 
 class Cluster:
@@ -116,6 +117,7 @@ def test_a_dead_nodes_tasks_are_marked_lost_and_placed_on_a_healthy_node():
     c.node_status(first.node_id, NODE_DEAD)
     decided = c.heal()
     assert decided.lost == ("web",) and "marked lost web" in decided.sentence
+    assert decided.causes == {"web": healing.CAUSE_NODE_DEAD}
     lost = c.task("web")
     assert (lost.state, lost.generation, lost.reason) == (LOST, first.generation, f"node {first.node_id} is dead")
     c.schedule()
@@ -134,7 +136,9 @@ def test_a_suspect_node_is_not_yet_dead():
 def test_a_node_that_left_has_its_tasks_moved():
     c = running_cluster("web")
     c.node_status(c.task("web").node_id, NODE_LEFT)
-    assert "left the cluster" in c.heal().commands[0].reason
+    decided = c.heal()
+    assert "left the cluster" in decided.commands[0].reason
+    assert decided.causes == {"web": healing.CAUSE_NODE_LEFT}
     c.schedule()
     assert c.task("web").state == ASSIGNED
 
@@ -193,7 +197,7 @@ def test_a_stopped_task_on_a_dead_node_is_not_replaced():
     c = running_cluster("web")
     c.apply(StopTask(task_id="web"))
     c.node_status(c.task("web").node_id, NODE_DEAD)
-    c.heal()
+    assert c.heal().causes == {}  # lost, but not sent back to the scheduler: not a reschedule
     c.schedule()
     assert c.task("web").state == LOST and c.m.placeable_tasks() == []
 
@@ -249,6 +253,7 @@ def test_after_three_local_restarts_the_task_moves_and_avoids_the_failing_node()
     fail(c, "job")
     decided = c.heal(now=now, ended_at={("job", c.task("job").generation): now - 60})
     assert decided.rescheduled == ("job",) and c.task("job").state == PENDING
+    assert decided.causes == {"job": healing.CAUSE_CONTAINER_FAILED}
     c.schedule(now=now)
     assert c.task("job").node_id != first_node
 
@@ -368,12 +373,12 @@ def test_a_stale_plan_for_a_lost_task_is_refused():
 
 
 def ops_client():
-    from orion.api.app import ApiDeps, create_app
+    from orion.api.app import create_app
     from orion.api.ops import ops_blueprint
     from orion.state.store import LocalStore
 
     store = LocalStore()
-    app = create_app(ApiDeps(store=store, node_id="n1", placement_wait=0.0))
+    app = create_app(api_deps(store, "n1", placement_wait=0.0))
     app.register_blueprint(ops_blueprint(store, 1.0))
     store.submit(RegisterNode(node=NodeInfo("n1", "n1:8000", "n1:7000", capacity=Resources(8 * GiB, 4000))), 1)
     return app.test_client(), store

@@ -13,13 +13,15 @@ import subprocess
 import uuid
 
 import pytest
+from parts import api_deps, autopilot_config, restart_config
 from prometheus_client.parser import text_string_to_metric_families
 
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import create_app
+from orion.control.healing_loop import HealingLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.metrics.collect import NO_FIT_CLASSES
 from orion.metrics.registry import Metrics
-from orion.model import NODE_DEAD, NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, Resources, TaskSpec
+from orion.model import NODE_DEAD, NODE_LEFT, NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, Resources, TaskSpec
 from orion.state.commands import CreateTask, MarkUnschedulable, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore, NoLeader
 
@@ -255,6 +257,33 @@ def test_container_events_and_reschedules_count(metrics):
     assert value(metrics, "orion_reschedules_total", cause="other") == 1
 
 
+class NoGossipNews:
+    """A liveness source with nothing to report: the test sets node statuses itself."""
+
+    def poll(self, now: float) -> list:
+        return []
+
+
+def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics):
+    healer = HealingLoop(store, NoGossipNews(), restart_config(), autopilot_config(), interval=1, write_timeout=1,
+                         on_reschedule=metrics.reschedule, probe=lambda nodes: set())
+    place = PlacementLoop(store, interval=1, write_timeout=1)
+    register(store, "node1")
+    create(store, "a")
+    place.run_once()
+    register(store, "node2")
+    store.submit(SetNodeStatus(request_id=rid(), node_id="node1", status=NODE_DEAD), 1)
+    assert "marked lost a" in healer.run_once()
+    assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
+    place.run_once()  # a moves to node2, which then leaves
+    store.submit(SetNodeStatus(request_id=rid(), node_id="node2", status=NODE_LEFT), 1)
+    healer.run_once()
+    assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
+    assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
+    assert healer.run_once() == "nothing to heal"  # counted once, not on every pass
+    assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
+
+
 def test_gossip_stats_are_read_at_scrape_time(store, clock):
     stats = {"members": {"alive": 3}, "health_score": 0, "probes": 10, "probe_failures": 1,
              "bytes_sent": 2048, "bytes_received": 1024, "messages_sent": 30, "messages_received": 29,
@@ -284,7 +313,7 @@ def test_a_failing_source_is_counted_and_the_rest_still_scraped(store, clock):
 # -- HTTP -----------------------------------------------------------------------------------
 
 def test_requests_are_counted_by_route_pattern_never_the_raw_path(store, metrics):
-    app = metrics.instrument(create_app(ApiDeps(store=store, node_id="node1")))
+    app = metrics.instrument(create_app(api_deps(store)))
     client = app.test_client()
     assert client.get("/tasks/abc123").status_code == 404
     assert client.get("/tasks/def456").status_code == 404
@@ -297,7 +326,7 @@ def test_requests_are_counted_by_route_pattern_never_the_raw_path(store, metrics
 
 
 def test_metrics_endpoint_serves_the_registry(store, metrics):
-    app = metrics.instrument(create_app(ApiDeps(store=store, node_id="node1")))
+    app = metrics.instrument(create_app(api_deps(store)))
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
@@ -307,7 +336,7 @@ def test_metrics_endpoint_serves_the_registry(store, metrics):
 
 def test_the_api_metrics_route_is_instrumented_and_keeps_its_token(store):
     metrics = Metrics("node1", store)
-    app = create_app(ApiDeps(store=store, node_id="node1", api_token="s3cret", metrics_wsgi=metrics.wsgi_app))
+    app = create_app(api_deps(store, api_token="s3cret", metrics_wsgi=metrics.wsgi_app))
     metrics.instrument(app)  # the app already has /metrics: not registered twice
     client = app.test_client()
     assert client.get("/metrics").status_code == 401
@@ -329,7 +358,7 @@ def test_exposition_passes_promtool_check_metrics(store, metrics):
     register(store, "node1")
     create(store, "t1")
     PlacementLoop(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
-    metrics.instrument(create_app(ApiDeps(store=store, node_id="node1"))).test_client().get("/tasks")
+    metrics.instrument(create_app(api_deps(store))).test_client().get("/tasks")
     body, _ = metrics.exposition()
     result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
@@ -375,7 +404,7 @@ def test_dashboard_is_a_provisionable_grafana_model():
     gossip = {"members": {}, "health_score": 0, **dict.fromkeys(
         ["probes", "probe_failures", "bytes_sent", "bytes_received", "dropped", "unauthenticated"], 0)}
     metrics = Metrics("node1", store, gossip_stats=lambda: gossip)
-    metrics.instrument(create_app(ApiDeps(store=store, node_id="node1"))).test_client().get("/health")
+    metrics.instrument(create_app(api_deps(store))).test_client().get("/health")
     exposed = {name for name, _ in scrape(metrics)}
     import re
 

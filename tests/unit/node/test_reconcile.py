@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parts import reconcile_loop
 
 from orion.model import (
     ASSIGNED,
@@ -30,7 +31,6 @@ from orion.model import (
     TaskSpec,
 )
 from orion.node.reconcile import Remove, Report, Start, Stop, plan, report_for
-from orion.node.reconcile_loop import ReconcileLoop
 from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
 from orion.runtime.docker import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
@@ -358,7 +358,7 @@ def _store_with(*specs: tuple[str, TaskSpec]) -> LocalStore:
 
 def test_runner_starts_reports_and_then_is_in_sync():
     store = _store_with(("t1", SPEC))
-    r = ReconcileLoop(NODE, store, FakeRuntime())
+    r = reconcile_loop(NODE, store, FakeRuntime())
     assert r.run_once() == "started t1; reported t1 running"
     t1, _ = store.read(lambda m: m.task("t1"))
     assert (t1.state, t1.container_id, t1.host_ports) == (RUNNING, "cid-t1-1", PORTS)
@@ -367,7 +367,7 @@ def test_runner_starts_reports_and_then_is_in_sync():
 
 def test_runner_reports_a_failed_start_with_its_reason():
     store = _store_with(("t1", replace(SPEC, image="nope:1")))
-    r = ReconcileLoop(NODE, store, FakeRuntime(missing=frozenset({"nope:1"})))
+    r = reconcile_loop(NODE, store, FakeRuntime(missing=frozenset({"nope:1"})))
     assert r.run_once().startswith("reported t1 failed; errors: start t1: image nope:1 not found locally")
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == FAILED and "not found locally and pull failed" in t1.reason
@@ -376,8 +376,8 @@ def test_runner_reports_a_failed_start_with_its_reason():
 def test_runner_adopts_instead_of_starting_twice_and_stops_on_request():
     store = _store_with(("t1", SPEC))
     rt = FakeRuntime()
-    ReconcileLoop(NODE, store, rt).run_once()
-    second = ReconcileLoop(NODE, store, rt)  # an agent restart over the same engine
+    reconcile_loop(NODE, store, rt).run_once()
+    second = reconcile_loop(NODE, store, rt)  # an agent restart over the same engine
     assert second.run_once().startswith("in sync")
     assert rt.calls == ["start t1"]
     store.submit(StopTask(task_id="t1"), 1)
@@ -389,7 +389,7 @@ def test_runner_adopts_instead_of_starting_twice_and_stops_on_request():
 def test_runner_reads_exit_255_as_lost_only_when_it_did_not_see_the_container_run():
     store = _store_with(("t1", SPEC))
     rt = FakeRuntime()
-    first = ReconcileLoop(NODE, store, rt)
+    first = reconcile_loop(NODE, store, rt)
     first.run_once()
     cid = "cid-t1-1"
     rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
@@ -401,10 +401,10 @@ def test_runner_reads_exit_255_as_lost_only_when_it_did_not_see_the_container_ru
 def test_runner_after_a_crash_reports_the_engines_casualty_lost():
     store = _store_with(("t1", SPEC))
     rt = FakeRuntime()
-    ReconcileLoop(NODE, store, rt).run_once()
+    reconcile_loop(NODE, store, rt).run_once()
     cid = "cid-t1-1"
     rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
-    assert ReconcileLoop(NODE, store, rt).run_once() == "reported t1 lost"  # a restarted agent
+    assert reconcile_loop(NODE, store, rt).run_once() == "reported t1 lost"  # a restarted agent
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == LOST and t1.exit_code == 255
 
@@ -412,7 +412,7 @@ def test_runner_after_a_crash_reports_the_engines_casualty_lost():
 def test_runner_forgets_what_it_saw_when_the_engine_is_unreachable():
     store = _store_with(("t1", SPEC))
     rt = FakeRuntime()
-    r = ReconcileLoop(NODE, store, rt)
+    r = reconcile_loop(NODE, store, rt)
     r.run_once()
     real_list = rt.list_managed
 
@@ -431,7 +431,7 @@ def test_runner_does_not_fail_a_task_because_its_engine_is_down():
     store = _store_with(("t1", SPEC), ("t2", SPEC))
     rt = FakeRuntime()
     rt.engine_down = True
-    r = ReconcileLoop(NODE, store, rt)
+    r = reconcile_loop(NODE, store, rt)
     assert r.run_once().startswith("errors: start t1: inspect image: docker engine unreachable")
     assert rt.calls == ["start t1"]  # t2 is not tried against an engine that just refused
     tasks, _ = store.read(lambda m: [m.task("t1"), m.task("t2")])
@@ -442,7 +442,7 @@ def test_runner_does_not_fail_a_task_because_its_engine_is_down():
 
 def test_listener_wakes_the_loop():
     store = _store_with()
-    r = ReconcileLoop(NODE, store, FakeRuntime())
+    r = reconcile_loop(NODE, store, FakeRuntime())
     assert not r._wake.is_set()
     store.submit(CreateTask(task_id="x", spec=SPEC), 1)
     assert r._wake.is_set()

@@ -1,0 +1,53 @@
+"""The member side of joining (orion/api/cluster.py) over the in-process store:
+who may change the voters, and what a joiner is told."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from orion.api.cluster import cluster_blueprint
+from orion.cluster.join import join_proof
+from orion.state.store import LocalStore
+
+SECRET = "s3cret"
+
+
+def client(store: LocalStore, voter_cap: int = 3):
+    app = Flask("test")
+    app.register_blueprint(cluster_blueprint(store, SECRET, voter_cap, 1.0, ready=lambda: True))
+    return app.test_client()
+
+
+def test_a_joiner_with_the_proof_becomes_a_voter_and_sees_the_members():
+    store = LocalStore(self_addr="10.0.0.1:7000")
+    c = client(store)
+    body = c.get("/cluster/members").get_json()
+    assert body["members"] == ["10.0.0.1:7000"] and body["voter_cap"] == 3 and body["ready"] is True
+    resp = c.post("/cluster/members", json={"node_id": "n2", "raft_addr": "10.0.0.2:7000",
+                                             "proof": join_proof(SECRET, "10.0.0.2:7000")})
+    assert resp.status_code == 200
+    assert store.members() == ["10.0.0.1:7000", "10.0.0.2:7000"]
+
+
+def test_without_the_raft_secret_nobody_is_added_or_removed():
+    store = LocalStore(self_addr="10.0.0.1:7000")
+    c = client(store)
+    resp = c.post("/cluster/members", json={"raft_addr": "10.0.0.9:7000", "proof": join_proof("guess", "x")})
+    assert resp.status_code == 403 and resp.get_json()["field"] == "proof"
+    resp = c.delete("/cluster/members/10.0.0.1:7000", headers={"X-Orion-Join-Proof": "nope"})
+    assert resp.status_code == 403
+    assert store.members() == ["10.0.0.1:7000"]
+
+
+def test_beyond_the_voter_cap_a_joiner_is_told_to_be_a_replica():
+    store = LocalStore(self_addr="a:1")
+    c = client(store, voter_cap=1)
+    resp = c.post("/cluster/members", json={"raft_addr": "b:1", "proof": join_proof(SECRET, "b:1")})
+    assert resp.status_code == 409 and resp.get_json()["field"] == "raft_addr"
+
+
+def test_a_member_leaves_with_its_proof():
+    store = LocalStore(self_addr="a:1")
+    store.change_membership("add", "b:1", 1.0)
+    resp = client(store).delete("/cluster/members/b:1", headers={"X-Orion-Join-Proof": join_proof(SECRET, "b:1")})
+    assert resp.status_code == 200 and resp.get_json()["members"] == ["a:1"]
