@@ -111,7 +111,7 @@ class _Packer:
         self._usage = {n.id: usage.get(n.id, EMPTY_USAGE) for n in self._nodes.values()}
         self._groups: dict[_Key, list[str]] = {}
         for node in self._nodes.values():
-            if node.status == NODE_ALIVE:
+            if node.schedulable:  # alive, and its engine answers (readiness)
                 self._join(node.id)
         # NoFit answers by spec shape. Valid until the next placement: a pass only
         # ever adds usage, but we clear it then so reasons quote current figures.
@@ -157,13 +157,14 @@ class _Packer:
 
     def _explain(self, spec: TaskSpec) -> str:
         """Say which filter left no node, naming the closest miss. Failure path only."""
-        alive = sorted(n.id for n in self._nodes.values() if n.status == NODE_ALIVE)
+        alive = sorted(n.id for n in self._nodes.values() if n.schedulable)
         if not alive:
             if not self._nodes:
                 return "no alive nodes: none are registered"
             by_status: dict[str, int] = {}
             for n in self._nodes.values():
-                by_status[n.status] = by_status.get(n.status, 0) + 1
+                shown = "not ready" if n.status == NODE_ALIVE and not n.ready else n.status
+                by_status[shown] = by_status.get(shown, 0) + 1
             return "no alive nodes (" + ", ".join(f"{c} {s}" for s, c in sorted(by_status.items())) + ")"
         selectors = set(spec.node_selectors)
         eligible = [i for i in alive if selectors <= set(self._nodes[i].labels)]
@@ -196,7 +197,7 @@ class _Packer:
 
 
 def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]) -> Decision:
-    """Pick the alive node that ``spec`` fits on most snugly (BestFit), or say why none.
+    """Pick the alive, ready node that ``spec`` fits on most snugly (BestFit), or say why none.
 
     Ties in score go to the lowest node id, so every caller gets the same answer.
     """
