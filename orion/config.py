@@ -67,6 +67,10 @@ class AgentConfig:
     heal_interval: float = 0.5
     leave_on_terminate: bool = True
     drain_timeout: float = 10.0
+    engine_down_grace: float = 8.0
+    engine_probe_interval: float = 1.0
+    drain_max_parallel: int = 1
+    drain_deadline: float = 120.0
 
     @property
     def api_addr(self) -> str:
@@ -186,6 +190,8 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
         raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
+    if values["drain_max_parallel"] < 1:
+        raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}
     values = {k: v for k, v in values.items() if k in names}
     values["join"] = tuple(values["join"])
