@@ -2,8 +2,9 @@
 
 ``PATCH /tasks/<id>`` with ``{"count": N}`` sets the size of the service the
 task belongs to (its replicas share ``spec.group``; a lone task is a service
-of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader moves
-its tasks elsewhere (see ``orion/node/leave.py``). Both are one Raft command each;
+of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader migrates
+its tasks elsewhere, each replacement running before its original stops (see
+``orion/control/drain.py``). Both are one Raft command each;
 the app's error handlers turn StoreError/ApiError into JSON answers.
 """
 
