@@ -70,6 +70,10 @@ class AgentConfig:
     heal_interval: float
     leave_on_terminate: bool
     drain_timeout: float
+    engine_down_grace: float
+    engine_probe_interval: float
+    drain_max_parallel: int
+    drain_deadline: float
 
     @property
     def api_addr(self) -> str:
@@ -189,6 +193,8 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
         raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
+    if values["drain_max_parallel"] < 1:
+        raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}
     values = {k: v for k, v in values.items() if k in names}
     values["join"] = tuple(values["join"])

@@ -102,4 +102,23 @@ DEFAULTS: dict[str, object] = {
     # leave_on_terminate. Bounded by drain_timeout, well inside shutdown_timeout.
     "leave_on_terminate": True,
     "drain_timeout": 10.0,
+    # -- day-2 operations (issue #11) -----------------------------------------------------------
+    # Engine health is node health (Kubernetes marks a node NotReady when its container runtime
+    # is down): a node whose engine has not answered for this long reports itself not ready and
+    # the leader moves its tasks. `systemctl restart docker` is ~2-5 s (stop, then load its
+    # state), so 8 s does not trip on it, while tasks still run elsewhere ~11 s after the engine
+    # died (8 s + a probe period + heal pass, placement and a container start of ~2 s).
+    "engine_down_grace": 8.0,
+    # How often the node pings its engine (GET /_ping, nothing to the engine); a ping slower than
+    # this counts as no answer. 1 s resolution is an eighth of the grace.
+    "engine_probe_interval": 1.0,
+    # Drain migrates (Nomad's migrate block): at most this many tasks of one service move at a
+    # time, each replacement running before its original stops. Nomad's migrate max_parallel
+    # default, 1: a service never has more than one replica between two homes.
+    "drain_max_parallel": 1,
+    # Nomad's drain deadline: after this the tasks still on a drained node are moved the hard
+    # way (marked lost, placed again) and old copies stop. One migration takes ~1-2 s; two
+    # minutes leave room for slow image pulls yet free a node in maintenance even if a task
+    # cannot move (no node has its static port free). Nomad's 1 h is sized for batch jobs.
+    "drain_deadline": 120.0,
 }

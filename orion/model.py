@@ -41,6 +41,10 @@ NODE_DEAD = "dead"
 NODE_LEFT = "left"
 NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT)
 
+# The most replicas one service may have: more is a typo, and one request must stay one
+# small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
+MAX_SCALE = 1000
+
 
 
 class NoFitKind(StrEnum):
@@ -184,6 +188,26 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class PriorPlacement:
+    """Where a migrating task's previous copy runs (a drain, see ``orion/control/drain.py``).
+
+    That node's reconciler keeps the container of this generation running until
+    the leader commits the migration finished (the replacement runs, or the
+    drain deadline passed), so a drained task never has a gap.
+    """
+
+    node_id: str
+    generation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PriorPlacement:
+        return cls(str(d["node_id"]), int(d["generation"]))
+
+
+@dataclass(frozen=True)
 class Task:
     """The replicated record of one task: spec plus where and how it runs.
 
@@ -207,6 +231,8 @@ class Task:
     created_index: int = 0
     updated_index: int = 0
     restarts: int = 0
+    # Set while a drain migrates the task: its old copy, kept running until the new one runs.
+    migrating_from: PriorPlacement | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +250,7 @@ class Task:
             "created_index": self.created_index,
             "updated_index": self.updated_index,
             "restarts": self.restarts,
+            "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
         }
 
     @classmethod
@@ -243,6 +270,7 @@ class Task:
             created_index=int(d.get("created_index", 0)),
             updated_index=int(d.get("updated_index", 0)),
             restarts=int(d.get("restarts", 0)),
+            migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
         )
 
 
@@ -265,6 +293,16 @@ class NodeInfo:
     # The gossip incarnation of the process that registered: gossip news about an older
     # life of this node (a "dead" or "left" from before a restart) is then recognised as stale.
     incarnation: int = 0
+    # Readiness (Kubernetes' Ready condition): the node says whether its container engine
+    # answers (orion/node/readiness.py). An alive node that is not ready gets no tasks and
+    # loses the ones it holds, like a dead one; ``ready_reason`` says why.
+    ready: bool = True
+    ready_reason: str = ""
+
+    @property
+    def schedulable(self) -> bool:
+        """May take tasks: alive in the registry and its engine answers."""
+        return self.status == NODE_ALIVE and self.ready
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -277,6 +315,8 @@ class NodeInfo:
             "status": self.status,
             "status_index": self.status_index,
             "incarnation": self.incarnation,
+            "ready": self.ready,
+            "ready_reason": self.ready_reason,
         }
 
     @classmethod
@@ -291,6 +331,8 @@ class NodeInfo:
             status=str(d.get("status", NODE_ALIVE)),
             status_index=int(d.get("status_index", 0)),
             incarnation=int(d.get("incarnation", 0)),
+            ready=bool(d.get("ready", True)),
+            ready_reason=str(d.get("ready_reason", "")),
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from orion.api.app import ApiDeps
 from orion.control.autopilot import AutopilotConfig
+from orion.control.drain import DrainSettings
 from orion.control.restart import RestartConfig
 from orion.defaults import DEFAULTS
 from orion.node.reconcile_loop import ReconcileLoop
@@ -29,6 +30,11 @@ def restart_config(**changes: Any) -> RestartConfig:
 def autopilot_config(**changes: Any) -> AutopilotConfig:
     values = {"voter_cap": DEFAULTS["voter_cap"], "dead_voter_cleanup": DEFAULTS["dead_voter_cleanup"]}
     return AutopilotConfig(**{**values, **changes})
+
+
+def drain_settings(**changes: Any) -> DrainSettings:
+    values = {"max_parallel": DEFAULTS["drain_max_parallel"], "deadline": DEFAULTS["drain_deadline"]}
+    return DrainSettings(**{**values, **changes})
 
 
 def api_deps(store: Store, node_id: str = "node1", **changes: Any) -> ApiDeps:

@@ -29,6 +29,7 @@ from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.model import NodeInfo
 from orion.node import capacity
+from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
@@ -56,6 +57,7 @@ class Agent:
     healing: SelfHealing | None = None
     membership: GossipAgent | None = None
     info: NodeInfo | None = None
+    readiness: ReadinessLoop | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
@@ -87,6 +89,8 @@ class Agent:
                     # caught up at least that far: only now may the reconciler judge
                     # which local containers are wanted (else a restart would stop them).
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
+                    if self.readiness is not None:  # reports about a registered node only
+                        self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
@@ -178,6 +182,9 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         healing=healing,
         membership=membership,
         info=info,
+        # Engine health is node health (orion/node/readiness.py).
+        readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), grace=cfg.engine_down_grace,
+                                interval=cfg.engine_probe_interval, write_timeout=cfg.write_timeout),
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,

@@ -14,7 +14,7 @@ from flask import Blueprint
 
 from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
-from orion.control import autopilot, restart
+from orion.control import autopilot, drain, restart
 from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
 from orion.node import leave
@@ -62,6 +62,7 @@ def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, livenes
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                          interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
+                         drain_cfg=drain.DrainSettings(cfg.drain_max_parallel, cfg.drain_deadline),
                          on_reschedule=on_reschedule)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,

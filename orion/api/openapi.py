@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orion.model import PULL_POLICIES, RESTART_POLICIES, TASK_STATES
-from orion.state.machine import MAX_SCALE
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TASK_STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

@@ -2,8 +2,9 @@
 
 ``PATCH /tasks/<id>`` with ``{"count": N}`` sets the size of the service the
 task belongs to (its replicas share ``spec.group``; a lone task is a service
-of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader moves
-its tasks elsewhere (see ``orion/node/leave.py``). Both are one Raft command each;
+of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader migrates
+its tasks elsewhere, each replacement running before its original stops (see
+``orion/control/drain.py``). Both are one Raft command each;
 the app's error handlers turn StoreError/ApiError into JSON answers.
 """
 
@@ -16,9 +17,9 @@ from flask import Blueprint, Response, jsonify, request
 from orion.api.app import new_task_id
 from orion.api.errors import ApiError
 from orion.api.views import node_view, task_view
+from orion.model import MAX_SCALE
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
-from orion.state.machine import MAX_SCALE
 from orion.state.store import Store
 
 

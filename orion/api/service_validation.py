@@ -43,6 +43,7 @@ from orion.api.validation import (
     parse_name,
     parse_task_request,
 )
+from orion.model import MAX_SCALE
 from orion.service import (
     CHECK_KINDS,
     ORDERS,
@@ -53,7 +54,6 @@ from orion.service import (
     UpdatePolicy,
     Volume,
 )
-from orion.state.machine import MAX_SCALE
 
 FIELDS = (*TASK_FIELDS, "healthCheck", "update", "volumes")
 CHECK_FIELDS = ("http", "tcp", "exec", "port", "interval", "timeout", "startPeriod", "failures")

@@ -18,8 +18,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from orion.model import PULL_POLICIES, RESTART_POLICIES, PortBinding, TaskSpec
-from orion.state.machine import MAX_SCALE
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, PortBinding, TaskSpec
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024

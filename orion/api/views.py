@@ -49,6 +49,9 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
         "updatedIndex": task.updated_index,
         "restarts": task.restarts,
         "exitCode": task.exit_code,
+        # A drain in progress: the old copy that keeps running until this placement runs.
+        "migratingFrom": ({"nodeId": task.migrating_from.node_id, "generation": task.migrating_from.generation}
+                          if task.migrating_from else None),
     }
     if detail:
         view.update(
@@ -83,6 +86,9 @@ def node_view(
         "raftAddr": node.raft_addr,
         "gossipAddr": node.gossip_addr,
         "status": node.status,
+        # Readiness: does its container engine answer (orion/node/readiness.py); not ready = no tasks.
+        "ready": node.ready,
+        "readyReason": node.ready_reason,
         "labels": dict(node.labels),
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),

@@ -18,8 +18,7 @@ import click
 from orion.cli import render
 from orion.cli.agent_cmd import agent
 from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
-from orion.model import PULL_POLICIES, RESTART_POLICIES, TERMINAL_STATES
-from orion.state.machine import MAX_SCALE
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TERMINAL_STATES
 
 
 @dataclass(frozen=True)

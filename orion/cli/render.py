@@ -92,12 +92,16 @@ def _gossip(node: dict[str, Any]) -> str:
 
 def nodes_table(nodes: Sequence[dict[str, Any]]) -> str:
     rows = [
-        (n.get("id") + (" *" if n.get("leader") else ""), n.get("status"), _gossip(n), n.get("apiAddr"),
+        (n.get("id") + (" *" if n.get("leader") else ""), n.get("status"), "yes" if n.get("ready", True) else "no",
+         _gossip(n), n.get("apiAddr"),
          _usage(n, "memory", human_bytes), _usage(n, "cpu", human_cpu),
          ",".join(f"{k}={v}" for k, v in sorted((n.get("labels") or {}).items())) or "-")
         for n in nodes
     ]
-    out = table(("NODE", "STATUS", "GOSSIP", "API", "MEMORY USED/CAP", "CPU USED/CAP", "LABELS"), rows)
+    out = table(("NODE", "STATUS", "READY", "GOSSIP", "API", "MEMORY USED/CAP", "CPU USED/CAP", "LABELS"), rows)
+    # Why a node is not ready (its engine does not answer): under the table, not in a column.
+    out += "".join(f"\n{n.get('id')} not ready: {n.get('readyReason') or '-'}" for n in nodes
+                   if not n.get("ready", True))
     return out + "\n(* = Raft leader)" if any(n.get("leader") for n in nodes) else out
 
 

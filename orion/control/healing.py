@@ -1,8 +1,9 @@
 """The leader's healing decisions, as a pure function of one state snapshot.
 
 Node loss: a node whose registry status is ``dead`` (gossip, or the fallback
-liveness in ``orion/control/liveness.py``) or ``left`` (drained, or shut down with
-SIGTERM) has every task it still holds marked ``lost`` — one
+liveness in ``orion/control/liveness.py``), or that reports itself not ready (its
+container engine stopped answering, ``orion/node/readiness.py``), has every task
+it still holds marked ``lost`` — one
 ``ReportTaskState(state=lost)`` per task, checked by the state machine against
 the task's node and generation like any report. A lost task that is still
 wanted is placeable again (``StateMachine.placeable_tasks``): the leader's
@@ -11,7 +12,9 @@ capacity, selectors and host ports re-checked on apply. Placement bumps the
 generation, which fences the old node: its reports are refused, and when it
 comes back its reconciler no longer finds the task among its own and stops the
 stale container. A ``suspect`` node is not touched: suspicion is gossip's
-business (Lifeguard), and it may still be alive.
+business (Lifeguard), and it may still be alive. A ``left`` node (drained, or
+shut down with SIGTERM) is not cut here: its tasks migrate, each replacement
+running before the original stops (``orion/control/drain.py``).
 
 Restarts: a task that failed (or finished, for ``always``) is handed to
 ``orion.control.restart.decide``; a due restart is one ``RestartTask`` command.
@@ -33,9 +36,7 @@ from orion.model import (
     DESIRED_RUN,
     FAILED,
     LOST,
-    NODE_ALIVE,
     NODE_DEAD,
-    NODE_LEFT,
     RUNNING,
     STOPPING,
     NodeInfo,
@@ -45,14 +46,23 @@ from orion.state.commands import Command, ReportTaskState, RestartTask
 
 # Task states that still hold a node: these die with it.
 _ON_NODE = (ASSIGNED, RUNNING, STOPPING)
-# Node statuses whose tasks are moved.
-GONE = (NODE_DEAD, NODE_LEFT)
 # Why a wanted task goes back to the scheduler (the orion_reschedules_total causes):
-# its node died, its node left, or its restart policy sends it elsewhere.
+# its node died or its engine stopped answering (healing marks it lost), its node left
+# (drain migrates it, orion/control/drain.py), or its restart policy sends it elsewhere.
 CAUSE_NODE_DEAD = "node_dead"
+CAUSE_NODE_NOT_READY = "node_not_ready"
 CAUSE_NODE_LEFT = "node_left"
 CAUSE_CONTAINER_FAILED = "container_failed"
-RESCHEDULE_CAUSES = (CAUSE_NODE_DEAD, CAUSE_NODE_LEFT, CAUSE_CONTAINER_FAILED)
+RESCHEDULE_CAUSES = (CAUSE_NODE_DEAD, CAUSE_NODE_NOT_READY, CAUSE_NODE_LEFT, CAUSE_CONTAINER_FAILED)
+
+
+def why_lost(node: NodeInfo) -> str:
+    """Why ``node`` can no longer run its tasks (they are to be marked lost), or ""."""
+    if node.status == NODE_DEAD:
+        return f"node {node.id} is dead"
+    if not node.ready:
+        return f"node {node.id} is not ready: {node.ready_reason or 'its engine does not answer'}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -99,15 +109,13 @@ def _rid() -> str:
 
 
 def lost_commands(view: HealView) -> list[ReportTaskState]:
-    """Every task still held by a dead or departed node, marked lost."""
-    gone = {n.id: n.status for n in view.nodes if n.status in GONE}
+    """Every task still held by a dead or not-ready node, marked lost."""
+    gone = {n.id: why for n in view.nodes if (why := why_lost(n))}
     out = []
     for task in view.tasks:
         if task.node_id in gone and task.state in _ON_NODE:
-            why = "is dead" if gone[task.node_id] == NODE_DEAD else "left the cluster"
             out.append(ReportTaskState(request_id=_rid(), task_id=task.id, node_id=task.node_id,
-                                       generation=task.generation, state=LOST,
-                                       reason=f"node {task.node_id} {why}"))
+                                       generation=task.generation, state=LOST, reason=gone[task.node_id]))
     return out
 
 
@@ -121,11 +129,11 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
     lost_cmds = lost_commands(view)
     commands: list[Command] = list(lost_cmds)
     lost = tuple(c.task_id for c in lost_cmds)
-    gone = {n.id: n.status for n in view.nodes if n.status in GONE}
+    dead = {n.id for n in view.nodes if n.status == NODE_DEAD}
     wanted = {t.id for t in view.tasks if t.desired == DESIRED_RUN}
-    causes = {c.task_id: CAUSE_NODE_DEAD if gone[c.node_id] == NODE_DEAD else CAUSE_NODE_LEFT
+    causes = {c.task_id: CAUSE_NODE_DEAD if c.node_id in dead else CAUSE_NODE_NOT_READY
               for c in lost_cmds if c.task_id in wanted}
-    alive = {n.id for n in view.nodes if n.status == NODE_ALIVE}
+    alive = {n.id for n in view.nodes if n.schedulable}
     restarted: list[str] = []
     rescheduled: list[str] = []
     next_due: float | None = None

@@ -1,17 +1,17 @@
-"""The leader's healing loop: liveness, lost tasks, restarts, Raft membership.
+"""The leader's healing loop: liveness, lost tasks, restarts, drains, Raft membership.
 
 Runs on every node and acts only while this node is the Raft leader, like the
 scheduler loop (``orion/control/placement_loop.py``), which then places what this loop made
 placeable. Each pass reads one snapshot, asks the pure deciders
-(``liveness``, ``healing``, ``autopilot``) and submits what they return, one
+(``liveness``, ``healing``, ``drain``, ``autopilot``) and submits what they return, one
 Raft command per decision; every command is re-checked by the state machine
 (node, generation), so a decision made on a stale view, or by a leader that
 has just been deposed, is refused rather than applied twice.
 
 State kept here is only the leader's clock-based bookkeeping (when it first
-saw a task end, a node go); it is dropped on losing leadership, so a new
-leader starts its own clocks: that is the failover grace for restarts and
-voter cleanup.
+saw a task end, a node go or start draining); it is dropped on losing
+leadership, so a new leader starts its own clocks: that is the failover grace
+for restarts and voter cleanup, and a drain deadline that starts again.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from collections.abc import Callable, Collection, Sequence
 
 import requests
 
-from orion.control import autopilot, healing
+from orion.control import autopilot, drain, healing
 from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
 from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
-from orion.state.commands import Command
+from orion.state.commands import Command, MigrateTasks, ReportTaskState
 from orion.state.store import Store, StoreError
 
 log = logging.getLogger("orion.healer")
@@ -58,6 +58,7 @@ class HealingLoop:
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
+                 drain_cfg: drain.DrainSettings,
                  on_reschedule: Callable[[str, int], object] | None = None,
                  probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
@@ -74,6 +75,8 @@ class HealingLoop:
         self._mono, self._wall = mono, wall
         self._ended_at: dict[tuple[str, int], float] = {}
         self._gone_since: dict[str, float] = {}
+        self._drain = drain_cfg
+        self._left_since: dict[str, float] = {}  # monotonic: when this leader first saw a node left
         self._wake = threading.Event()
         self.last_result = ""
         store.add_listener(lambda _index: self._wake.set())
@@ -81,6 +84,7 @@ class HealingLoop:
     def _reset(self) -> None:
         self._ended_at.clear()
         self._gone_since.clear()
+        self._left_since.clear()
 
     def _submit_all(self, commands: Sequence[Command]) -> list[Command]:
         """Submit in order; return the commands the state machine accepted."""
@@ -104,9 +108,9 @@ class HealingLoop:
         def snapshot(m):  # noqa: ANN001, ANN202
             tasks = m.tasks()
             return healing.HealView(tasks, m.nodes(), {t.id: m.failures(t.id) for t in tasks
-                                                       if t.state in (FAILED, COMPLETED)})
+                                                       if t.state in (FAILED, COMPLETED)}), m.usages()
 
-        view, _ = self._store.read(snapshot)
+        (view, usages), _ = self._store.read(snapshot)
         now = self._wall()
         ended = {(t.id, t.generation) for t in view.tasks if t.state in (FAILED, COMPLETED)}
         self._ended_at = {k: v for k, v in self._ended_at.items() if k in ended}
@@ -120,11 +124,36 @@ class HealingLoop:
                              if getattr(c, "task_id", None) in decided.causes)
             for cause, count in sorted(counts.items()):
                 self._on_reschedule(cause, count)
+        drained = self._drain_pass(view, usages)
+        if drained:
+            parts.append(drained)
         change = self._autopilot_pass(view.nodes)
         if change:
             parts.append(change)
         self.last_result = "; ".join(parts) or "nothing to heal"
         return self.last_result
+
+    def _drain_pass(self, view: healing.HealView, usages: dict) -> str:
+        """Migrations off drained nodes (``orion/control/drain.py``), against this leader's clock."""
+        now = self._mono()
+        left = {n.id for n in view.nodes if n.status == NODE_LEFT}
+        self._left_since = {k: v for k, v in self._left_since.items() if k in left}
+        for node_id in left:
+            self._left_since.setdefault(node_id, now)
+        decided = drain.plan(view.tasks, view.nodes, usages, now, self._left_since, self._drain)
+        commands = decided.commands()
+        if not commands:
+            return ""
+        moved = 0  # tasks handed to a new node: migrated, or cut at the deadline and placed again
+        for command in commands:
+            result = self._store.submit(command, self._timeout)
+            if isinstance(command, MigrateTasks) and isinstance(result, dict):
+                moved += len(result.get("placed", ()))
+            elif isinstance(command, ReportTaskState) and not (isinstance(result, dict) and result.get("ok") is False):
+                moved += 1
+        if moved:
+            self._on_reschedule(healing.CAUSE_NODE_LEFT, moved)
+        return decided.sentence
 
     def _autopilot_pass(self, nodes: list[NodeInfo]) -> str:
         now = self._mono()

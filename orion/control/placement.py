@@ -139,7 +139,7 @@ class _Packer:
         self._usage = {n.id: usage.get(n.id, EMPTY_USAGE) for n in self._nodes.values()}
         self._groups: dict[_Key, list[str]] = {}
         for node in self._nodes.values():
-            if node.status == NODE_ALIVE:
+            if node.schedulable:  # alive, and its engine answers (readiness)
                 self._join(node.id)
         # NoFit answers by spec shape. Valid until the next placement: a pass only
         # ever adds usage, but we clear it then so reasons quote current figures.
@@ -185,11 +185,12 @@ class _Packer:
         """Say which filter left no node, naming the closest miss. Failure path only."""
         asked = NoFit(NoFitKind.OTHER, spec.memory, spec.cpu_millis, spec.static_host_ports,
                       frozenset(spec.node_selectors))
-        alive = sorted(n.id for n in self._nodes.values() if n.status == NODE_ALIVE)
+        alive = sorted(n.id for n in self._nodes.values() if n.schedulable)
         if not alive:
             by_status: dict[str, int] = {}
             for n in self._nodes.values():
-                by_status[n.status] = by_status.get(n.status, 0) + 1
+                shown = "not ready" if n.status == NODE_ALIVE and not n.ready else n.status
+                by_status[shown] = by_status.get(shown, 0) + 1
             return replace(asked, kind=NoFitKind.NO_NODES, statuses=tuple(sorted(by_status.items())))
         eligible = [i for i in alive if asked.selectors <= set(self._nodes[i].labels)]
         if not eligible:
@@ -213,7 +214,7 @@ class _Packer:
 
 
 def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]) -> Decision:
-    """Pick the alive node that ``spec`` fits on most snugly (BestFit), or say why none.
+    """Pick the alive, ready node that ``spec`` fits on most snugly (BestFit), or say why none.
 
     Ties in score go to the lowest node id, so every caller gets the same answer.
     """

@@ -2,9 +2,9 @@
 
 ``orion node drain NODE`` (``POST /nodes/<id>/drain``) and the agent's SIGTERM
 path both mark the node ``left``. From then on the scheduler places nothing
-there, and the leader's healing pass marks every task it holds ``lost``, so
-the scheduler places each one elsewhere (a new generation) and the leaving
-node's reconciler, no longer finding them among its own, stops the containers.
+there, and the leader migrates every task it holds (``orion/control/drain.py``):
+a replacement is placed elsewhere (a new generation) and runs before the
+leaving node's reconciler, once the migration is finished, stops the original.
 The agent waits for its node to hold nothing (bounded by ``drain_timeout``)
 before it stops its loops and exits.
 

@@ -13,6 +13,15 @@ Adoption: containers carry task id and generation in labels, so after a
 restart a running container of the task's current generation is reported
 (``running``) rather than started a second time.
 
+Migration (a drain, ``orion/control/drain.py``): a task that moves away keeps
+naming this node in ``migrating_from`` until its replacement runs elsewhere;
+while it does, its container of that generation here is kept running, neither
+reported (the task's reports are the new node's now) nor started if it was not
+already. Once the leader commits the migration finished, the task is no longer
+this node's and the container is stopped like any stale one (generation
+fencing: the same rule that stops what a partitioned or engine-less node ran
+after its tasks were placed elsewhere).
+
 Died with the engine: a node that crashes (agent and engine) and comes back
 before it is declared dead finds its containers "exited 255" (Docker lost their
 processes). That is the node losing the task, not the task failing, so it is
@@ -155,6 +164,9 @@ def plan(
     the same list, and an empty one when everything is in sync.
     """
     here = {t.id: t for t in desired if t.node_id == node_id}
+    # Old copies kept while their task migrates away: task id -> generation kept.
+    kept = {t.id: t.migrating_from.generation for t in desired
+            if t.migrating_from is not None and t.migrating_from.node_id == node_id and t.id not in here}
     stops: list[Action] = []
     removes: list[Action] = []
     reports: list[Action] = []
@@ -170,6 +182,8 @@ def plan(
         if c.status == REMOVING_STATUS:
             continue  # the engine is already deleting it
         task = here.get(c.task_id)
+        if task is None and c.live and kept.get(c.task_id) == c.generation:
+            continue  # the original of a migration: runs until its replacement does
         if task is None:
             retire(c, f"task {c.task_id} is not placed on {node_id}")
         elif c.generation < task.generation:

@@ -91,8 +91,8 @@ class Runtime(Protocol):
     def engine_capacity(self) -> Resources:
         """Memory and CPU the engine sees."""
 
-    def ping(self) -> bool:
-        """True when the engine answers."""
+    def ping(self, timeout: float | None = None) -> bool:
+        """True when the engine answers (within ``timeout`` seconds if given)."""
 
 
 __all__ = [

@@ -171,9 +171,11 @@ class DockerRuntime:
 
     # -- engine ---------------------------------------------------------------
 
-    def ping(self) -> bool:
+    def ping(self, timeout: float | None = None) -> bool:
+        """Does the engine answer (within ``timeout``: a hung engine must not hold the caller)?"""
+        kwargs = {"timeout": timeout} if timeout is not None else {}
         try:
-            return bool(self._call("ping", lambda api: api.ping()))
+            return bool(self._call("ping", lambda api: api.ping(**kwargs)))
         except RuntimeFailure:
             return False
 

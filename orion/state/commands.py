@@ -48,6 +48,24 @@ class SetNodeStatus(Command):
 
 
 @dataclass(frozen=True)
+class SetNodeReadiness(Command):
+    """A node says whether its container engine answers (``orion/node/readiness.py``).
+
+    Submitted by the node itself, not gossiped: only the node can see its engine,
+    and what the leader must act on (move the tasks, place nothing there) has to be
+    one replicated fact anyway, so the observation enters the log directly instead
+    of travelling as gossip metadata that the leader would translate into a second
+    status. A node that cannot reach the leader cannot report, but then gossip and
+    liveness judge it as a whole.
+    """
+
+    TYPE: ClassVar[str] = "set_node_readiness"
+    node_id: str = ""
+    ready: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class CreateTask(Command):
     """A new task, pending until the leader places it.
 
@@ -80,6 +98,31 @@ class PlaceTasks(Command):
 
     TYPE: ClassVar[str] = "place_tasks"
     placements: tuple[Placement, ...] = ()
+
+
+@dataclass(frozen=True)
+class MigrateTasks(Command):
+    """The drain planner's decision: place replacements, keeping each old copy running.
+
+    Each placement must be for a task that runs (or is assigned) at ``generation`` on
+    a node that is draining; it is re-checked like a ``PlaceTasks`` placement. The
+    task moves to the new node as a new generation and remembers its old placement
+    (``Task.migrating_from``) until a ``FinishMigration``.
+    """
+
+    TYPE: ClassVar[str] = "migrate_tasks"
+    placements: tuple[Placement, ...] = ()
+
+
+@dataclass(frozen=True)
+class FinishMigration(Command):
+    """The old copy of a migrating task may stop now: its replacement at ``generation``
+    runs, or the drain deadline passed. Refused if the task moved on meanwhile."""
+
+    TYPE: ClassVar[str] = "finish_migration"
+    task_id: str = ""
+    generation: int = 0
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,7 +202,7 @@ class ScaleTask(Command):
 COMMAND_TYPES: dict[str, type[Command]] = {
     c.TYPE: c
     for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask,
-              RestartTask, ScaleTask)
+              RestartTask, ScaleTask, SetNodeReadiness, MigrateTasks, FinishMigration)
 }
 
 
@@ -212,7 +255,11 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
             spec=TaskSpec.from_dict(body["spec"]),
             idempotency_key=body.get("idempotency_key", ""),
         )
-    elif cls is PlaceTasks:
+    elif cls is SetNodeReadiness:
+        kwargs.update(node_id=body["node_id"], ready=bool(body["ready"]), reason=body.get("reason", ""))
+    elif cls is FinishMigration:
+        kwargs.update(task_id=body["task_id"], generation=int(body["generation"]), reason=body.get("reason", ""))
+    elif cls is PlaceTasks or cls is MigrateTasks:
         kwargs["placements"] = tuple(
             Placement(p["task_id"], p["node_id"], int(p["generation"])) for p in body["placements"]
         )

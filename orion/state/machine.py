@@ -6,9 +6,10 @@ place (:meth:`StateMachine.apply`); each handler checks everything before it
 changes anything, so a refused command leaves the state untouched.
 
 This is the single writer of placements (Nomad's plan applier): the leader's
-scheduler proposes, and :meth:`_place` re-checks each placement against the
-replicated reservations in integers, refusing what no longer fits. Reservations
-are kept incrementally per node so a check costs O(1), not O(tasks).
+scheduler proposes, and :meth:`_place_tasks` re-checks each placement against
+the replicated reservations in integers (``orion/state/checks.py``), refusing
+what no longer fits. Reservations are kept incrementally per node
+(``reservations.py``); node commands are handled by ``nodes.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from orion.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
-    NODE_ALIVE,
-    NODE_STATES,
+    MAX_SCALE,
     PENDING,
     RUNNING,
     STOPPED,
@@ -35,28 +35,31 @@ from orion.model import (
     TERMINAL_STATES,
     NodeInfo,
     NodeUsage,
-    Resources,
+    PriorPlacement,
     Task,
     TaskSpec,
-    format_bytes,
-    format_cpu,
-    format_ports,
-    format_selectors,
 )
+from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
     CreateTask,
+    FinishMigration,
     MarkUnschedulable,
+    MigrateTasks,
     Placement,
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
     RestartTask,
     ScaleTask,
+    SetNodeReadiness,
     SetNodeStatus,
     StopTask,
     decode,
 )
+from orion.state.nodes import NodeRegistry
+from orion.state.nodes import refused as _refused
+from orion.state.reservations import Reservations
 
 # Enough to cover every retry window we have (a client retries for seconds, the
 # write path for one election) many times over, small enough to snapshot.
@@ -67,18 +70,8 @@ SNAPSHOT_VERSION = 1
 # Failure records kept per task (node, leader wall time): enough for the restart
 # limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
 MAX_FAILURES_KEPT = 20
-# The most replicas one service may have: more is a typo, and one request must stay one
-# small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
-MAX_SCALE = 1000
-
-# Placed tasks in these states hold their node's memory, CPU and host ports.
-_HOLDING = frozenset({ASSIGNED, RUNNING, STOPPING})
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
-
-
-def _refused(error: str) -> dict[str, Any]:
-    return {"ok": False, "error": error}
 
 
 class StateMachine:
@@ -89,19 +82,20 @@ class StateMachine:
 
     def __init__(self, remembered_requests: int = DEFAULT_REMEMBERED_REQUESTS) -> None:
         self._tasks: dict[str, Task] = {}
-        self._nodes: dict[str, NodeInfo] = {}
+        self._registry = NodeRegistry()
+        self._nodes = self._registry.nodes
         self._keys: dict[str, str] = {}  # idempotency key -> task id
         self._requests: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._remembered = remembered_requests
-        # Reservations, derived from tasks in _HOLDING states; never snapshotted.
-        self._used: dict[str, Resources] = {}
-        self._ports: dict[str, dict[tuple[int, str], str]] = {}  # node -> (port, proto) -> task id
-        self._on_node: dict[str, set[str]] = {}
+        self._held = Reservations()  # derived from the tasks; never snapshotted
         # task id -> ((node id, at), ...): where and when its containers failed (RestartTask).
         self._failures: dict[str, tuple[tuple[str, float], ...]] = {}
         self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
-            RegisterNode.TYPE: self._register_node,
-            SetNodeStatus.TYPE: self._set_node_status,
+            RegisterNode.TYPE: self._registry.register,
+            SetNodeStatus.TYPE: self._registry.set_status,
+            SetNodeReadiness.TYPE: self._registry.set_readiness,
+            MigrateTasks.TYPE: self._place_tasks,
+            FinishMigration.TYPE: self._finish_migration,
             CreateTask.TYPE: self._create_task,
             PlaceTasks.TYPE: self._place_tasks,
             MarkUnschedulable.TYPE: self._mark_unschedulable,
@@ -140,36 +134,13 @@ class StateMachine:
                 self._requests.popitem(last=False)
         return result
 
-    # -- nodes -----------------------------------------------------------------------
-    def _register_node(self, cmd: RegisterNode, index: int) -> dict[str, Any]:
-        node = NodeInfo.from_dict(cmd.node.to_dict())  # canonical form, as a restore would give
-        if not node.id:
-            return _refused("a node needs an id")
-        if node.status not in NODE_STATES:
-            return _refused(f"unknown node status {node.status!r}")
-        old = self._nodes.get(node.id)
-        status_index = old.status_index if old is not None and old.status == node.status else index
-        self._nodes[node.id] = replace(node, status_index=status_index)
-        return {"ok": True, "node": self._nodes[node.id].to_dict(), "created": old is None}
-
-    def _set_node_status(self, cmd: SetNodeStatus, index: int) -> dict[str, Any]:
-        node = self._nodes.get(cmd.node_id)
-        if node is None:
-            return _refused(f"node {cmd.node_id!r} is not registered")
-        if cmd.status not in NODE_STATES:
-            return _refused(f"unknown node status {cmd.status!r}; expected one of {', '.join(NODE_STATES)}")
-        changed = node.status != cmd.status
-        if changed:
-            node = self._nodes[node.id] = replace(node, status=cmd.status, status_index=index)
-        return {"ok": True, "node": node.to_dict(), "changed": changed}
-
     # -- tasks -----------------------------------------------------------------------
     def _create_task(self, cmd: CreateTask, index: int) -> dict[str, Any]:
         if cmd.idempotency_key and cmd.idempotency_key in self._keys:
             existing = self._tasks[self._keys[cmd.idempotency_key]]
             return {"ok": True, "task": existing.to_dict(), "created": False}
         spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = _spec_problem(spec)
+        problem = spec_problem(spec)
         if not cmd.task_id:
             problem = "a task needs an id"
         elif cmd.task_id in self._tasks:
@@ -182,51 +153,47 @@ class StateMachine:
             self._keys[cmd.idempotency_key] = task.id
         return {"ok": True, "task": task.to_dict(), "created": True}
 
-    def _place_tasks(self, cmd: PlaceTasks, index: int) -> dict[str, Any]:
+    def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> dict[str, Any]:
+        """Placements, each re-checked. A drain's (``MigrateTasks``) moves a running task on
+        as a new generation while its old copy, remembered in ``migrating_from``, keeps
+        running until ``FinishMigration``."""
+        migrate = isinstance(cmd, MigrateTasks)
         placed: list[str] = []
         refused: dict[str, str] = {}
-        for placement in cmd.placements:
-            problem = self._placement_problem(placement)
-            if problem:
-                refused[placement.task_id] = problem
+        for p in cmd.placements:
+            task = self._tasks.get(p.task_id)
+            if migrate:
+                leaving = self._nodes.get(task.node_id or "") if task else None
+                problem = migration_problem(task, leaving, p) or self._problem(p, (ASSIGNED, RUNNING))
+            else:
+                problem = self._problem(p)
+            if problem or task is None:
+                refused[p.task_id] = problem
                 continue
-            task = self._tasks[placement.task_id]
-            self._set_task(replace(task, state=ASSIGNED, node_id=placement.node_id,
-                                   generation=task.generation + 1, reason="", reason_kind=None, container_id=None,
-                                   host_ports=(), exit_code=None, updated_index=index))
+            if migrate:
+                prior, reason = PriorPlacement(task.node_id or "", task.generation), f"migrating from {task.node_id}"
+            else:  # placed back where its old copy runs (a drain undone): that copy is simply replaced
+                prior, reason = task.migrating_from, ""
+                if prior is not None and prior.node_id == p.node_id:
+                    prior = None
+            self._set_task(replace(task, state=ASSIGNED, node_id=p.node_id, generation=task.generation + 1,
+                                   reason=reason, reason_kind=None, container_id=None, host_ports=(), exit_code=None,
+                                   updated_index=index, migrating_from=prior))
             placed.append(task.id)
         return {"ok": True, "placed": placed, "refused": refused}
 
-    def _placement_problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> str:
-        """Why this placement cannot be accepted now, or "" if it can."""
-        task = self._tasks.get(p.task_id)
-        if task is None:
-            return f"task {p.task_id} does not exist"
-        if task.state not in waiting:
-            return f"task {task.id} is {task.state}, not waiting for a node"
-        if task.desired != DESIRED_RUN:
-            return f"task {task.id} is wanted stopped"
-        if p.generation != task.generation:
-            return f"stale plan: task {task.id} is at generation {task.generation}, plan had {p.generation}"
+    def _problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> str:
         node = self._nodes.get(p.node_id)
-        if node is None:
-            return f"node {p.node_id} is not registered"
-        if node.status != NODE_ALIVE:
-            return f"node {node.id} is {node.status}"
-        spec = task.spec
-        if not set(spec.node_selectors) <= set(node.labels):
-            return f"node {node.id} does not match selector {format_selectors(spec.node_selectors)}"
-        free = node.capacity - self._used.get(node.id, Resources())
-        if spec.memory > free.memory:
-            return (f"node {node.id} has {format_bytes(free.memory)} free memory, "
-                    f"task needs {format_bytes(spec.memory)}")
-        if spec.cpu_millis > free.cpu_millis:
-            return (f"node {node.id} has {format_cpu(free.cpu_millis)} free, "
-                    f"task needs {format_cpu(spec.cpu_millis)}")
-        taken = spec.static_host_ports & self._ports.get(node.id, {}).keys()
-        if taken:
-            return f"host port {format_ports(taken)} already taken on node {node.id}"
-        return ""
+        return placement_problem(self._tasks.get(p.task_id), p, node, self._held, waiting)
+
+    def _finish_migration(self, cmd: FinishMigration, index: int) -> dict[str, Any]:
+        """The old copy may stop: its node's reconciler no longer finds the task its own."""
+        task = self._tasks.get(cmd.task_id)
+        problem = finish_problem(task, cmd)
+        if problem or task is None:
+            return _refused(problem)
+        self._set_task(replace(task, migrating_from=None, updated_index=index))
+        return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
     def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> dict[str, Any]:
         task = self._tasks.get(cmd.task_id)
@@ -278,8 +245,10 @@ class StateMachine:
             state = STOPPING  # its node's reconciler stops the container and reports stopped
         else:
             state = task.state  # already stopping, or over: only the wish changes
-        if (task.desired, task.state) != (DESIRED_STOP, state):
-            self._set_task(replace(task, desired=DESIRED_STOP, state=state, updated_index=index))
+        if (task.desired, task.state, task.migrating_from) != (DESIRED_STOP, state, None):
+            # A migrating task's old copy stops too: nothing of it is wanted any more.
+            self._set_task(replace(task, desired=DESIRED_STOP, state=state, migrating_from=None,
+                                   updated_index=index))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
     def _restart_task(self, cmd: RestartTask, index: int) -> dict[str, Any]:
@@ -301,7 +270,7 @@ class StateMachine:
             self._failures[task.id] = kept[-MAX_FAILURES_KEPT:]
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
                       reason_kind=None, updated_index=index)
-        if cmd.node_id and not self._placement_problem(Placement(task.id, cmd.node_id, task.generation),
+        if cmd.node_id and not self._problem(Placement(task.id, cmd.node_id, task.generation),
                                                        waiting=(FAILED, COMPLETED)):
             self._set_task(replace(task, state=ASSIGNED, node_id=cmd.node_id, generation=task.generation + 1,
                                    reason=cmd.reason, **common))
@@ -337,32 +306,13 @@ class StateMachine:
                 stopped.append(surplus.id)
         return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
 
-    # -- reservations ----------------------------------------------------------------
     def _set_task(self, task: Task) -> None:
-        """Store ``task``, moving its reservation if its holding status changed."""
+        """Store ``task``, moving its reservations if what it holds changed."""
         old = self._tasks.get(task.id)
-        if old is not None and old.state in _HOLDING and old.node_id:
-            self._release(old)
+        if old is not None:
+            self._held.release(old)
         self._tasks[task.id] = task
-        if task.state in _HOLDING and task.node_id:
-            self._reserve(task)
-
-    def _reserve(self, task: Task) -> None:
-        node_id = task.node_id or ""
-        self._used[node_id] = self._used.get(node_id, Resources()) + task.spec.resources
-        ports = self._ports.setdefault(node_id, {})
-        for key in task.spec.static_host_ports:
-            ports[key] = task.id
-        self._on_node.setdefault(node_id, set()).add(task.id)
-
-    def _release(self, task: Task) -> None:
-        node_id = task.node_id or ""
-        self._used[node_id] = self._used[node_id] - task.spec.resources
-        ports = self._ports.get(node_id, {})
-        for key in task.spec.static_host_ports:
-            if ports.get(key) == task.id:
-                del ports[key]
-        self._on_node[node_id].discard(task.id)
+        self._held.hold(task)
 
     # -- queries (read-only; the caller holds the store's lock) ----------------------
     def task(self, task_id: str) -> Task | None:
@@ -378,8 +328,8 @@ class StateMachine:
         return [self._nodes[i] for i in sorted(self._nodes)]
 
     def tasks_on(self, node_id: str) -> list[Task]:
-        """Tasks placed on ``node_id`` that still hold its resources (not terminal)."""
-        found = (self._tasks[i] for i in self._on_node.get(node_id, ()))
+        """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""
+        found = (self._tasks[i] for i in self._held.task_ids(node_id))
         return sorted(found, key=lambda t: (t.created_index, t.id))
 
     def pending_tasks(self) -> list[Task]:
@@ -402,7 +352,7 @@ class StateMachine:
         return [t for t in self.tasks() if t.id == group or t.spec.group == group]
 
     def usage(self, node_id: str) -> NodeUsage:
-        return NodeUsage(self._used.get(node_id, Resources()), frozenset(self._ports.get(node_id, {})))
+        return self._held.usage(node_id)
 
     def usages(self) -> dict[str, NodeUsage]:
         return {node_id: self.usage(node_id) for node_id in sorted(self._nodes)}
@@ -447,18 +397,3 @@ class StateMachine:
         machine._failures = {str(k): tuple((str(n), float(at)) for n, at in v)
                              for k, v in dict(data.get("failures", {})).items()}
         return machine
-
-
-def _spec_problem(spec: TaskSpec) -> str:
-    """A spec the machine must refuse to keep its books sound, or ""."""
-    if not spec.image:
-        return "a task needs an image"
-    if spec.memory < 0 or spec.cpu_millis < 0:
-        return "memory and cpu must not be negative"
-    seen: set[tuple[int, str]] = set()
-    for port in spec.ports:
-        if port.host_port:
-            if (port.host_port, port.protocol) in seen:
-                return f"host port {port.host_port}/{port.protocol} is requested twice"
-            seen.add((port.host_port, port.protocol))
-    return ""

@@ -35,6 +35,9 @@ class Engine:
     data_root: Path
     bridge: str
     cidr: str
+    # Publish ports on this host address only (dockerd --ip), as separate machines would:
+    # then two nodes' engines can hold the same static host port at once (a drain migrating).
+    publish_ip: str = ""
 
     @property
     def sock(self) -> Path:
@@ -57,7 +60,8 @@ class Engine:
                 "ORION_DOCKER_EXEC_ROOT": str(self.exec_root), "ORION_DOCKER_PIDFILE": str(self.pidfile),
                 "ORION_DOCKER_BRIDGE": self.bridge, "ORION_DOCKER_BRIDGE_CIDR": self.cidr,
                 "ORION_DOCKER_IPTABLES": "false", "ORION_DOCKER_LOG": f"/tmp/{self.bridge}.log",
-                "DOCKER_HOST": self.host}
+                "DOCKER_HOST": self.host,
+                **({"ORION_DOCKER_EXTRA_ARGS": f"--ip {self.publish_ip}"} if self.publish_ip else {})}
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
@@ -158,9 +162,10 @@ class Engines:
 
     def __init__(self, n: int, run_dir: Path = Path("/run/orion-heal"),
                  data_dir: Path = Path("/var/lib/orion-heal"), bridge_prefix: str = "orionh",
-                 subnet_base: int = 240) -> None:
+                 subnet_base: int = 240, publish_ips: list[str] | None = None) -> None:
         self.items = [Engine(i, run_dir / f"e{i}", data_dir / f"e{i}", f"{bridge_prefix}{i}",
-                             f"172.31.{subnet_base + i}.1/24") for i in range(1, n + 1)]
+                             f"172.31.{subnet_base + i}.1/24", (publish_ips or [""] * n)[i - 1])
+                      for i in range(1, n + 1)]
 
     def __getitem__(self, i: int) -> Engine:
         return self.items[i]

@@ -183,7 +183,7 @@ def test_nodes_table_marks_the_leader(server: Server) -> None:
     orion(server, "run", "nginx", "-m", "1G", "--cpu", "0.5")
     out = orion(server, "nodes").stdout
     row = out.splitlines()[1].split()
-    assert row == ["node1", "*", "alive", "-", "127.0.0.1:8000", "1Gi/4Gi", "0.5/2", "zone=a"]
+    assert row == ["node1", "*", "alive", "yes", "-", "127.0.0.1:8000", "1Gi/4Gi", "0.5/2", "zone=a"]
     assert "(* = Raft leader)" in out
 
 

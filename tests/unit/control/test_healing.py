@@ -38,6 +38,7 @@ from orion.state.commands import (
     RegisterNode,
     ReportTaskState,
     ScaleTask,
+    SetNodeReadiness,
     SetNodeStatus,
     StopTask,
 )
@@ -133,14 +134,37 @@ def test_a_suspect_node_is_not_yet_dead():
     assert c.task("web").state == RUNNING
 
 
-def test_a_node_that_left_has_its_tasks_moved():
+def test_a_node_that_left_is_not_cut_by_healing_its_tasks_migrate_instead():
     c = running_cluster("web")
     c.node_status(c.task("web").node_id, NODE_LEFT)
+    assert c.heal().commands == ()  # the drain planner moves them: tests/unit/control/test_drain.py
+    assert c.task("web").state == RUNNING
+
+
+def test_a_node_whose_engine_stopped_answering_loses_its_tasks_like_a_dead_one():
+    c = running_cluster("web", "db", nodes=("n1", "n2"))
+    first = c.task("web")
+    why = "docker engine has not answered for 8s"
+    assert c.apply(SetNodeReadiness(node_id=first.node_id, ready=False, reason=why))["changed"]
     decided = c.heal()
-    assert "left the cluster" in decided.commands[0].reason
-    assert decided.causes == {"web": healing.CAUSE_NODE_LEFT}
+    assert "web" in decided.lost
+    assert decided.causes["web"] == healing.CAUSE_NODE_NOT_READY
+    assert c.task("web").reason == f"node {first.node_id} is not ready: {why}"
     c.schedule()
-    assert c.task("web").state == ASSIGNED
+    moved = c.task("web")
+    assert moved.state == ASSIGNED and moved.node_id != first.node_id  # placement skips a not-ready node
+    assert c.m.node(first.node_id).status == NODE_ALIVE  # membership is untouched: gossip still sees it
+
+
+def test_a_not_ready_node_takes_no_task_and_takes_them_again_once_ready():
+    c = Cluster("n1")
+    c.apply(SetNodeReadiness(node_id="n1", ready=False, reason="engine down"))
+    c.submit("web")
+    assert c.schedule()["web"].sentence == "no alive nodes (1 not ready)"
+    c.apply(SetNodeReadiness(node_id="n1", ready=True))
+    assert c.m.node("n1").ready_reason == ""
+    c.schedule()
+    assert c.task("web").node_id == "n1"
 
 
 def test_healing_twice_decides_nothing_new():

@@ -13,7 +13,7 @@ import subprocess
 import uuid
 
 import pytest
-from parts import api_deps, autopilot_config, restart_config
+from parts import api_deps, autopilot_config, drain_settings, restart_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from orion.api.app import create_app
@@ -266,7 +266,7 @@ class NoGossipNews:
 
 def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics):
     healer = HealingLoop(store, NoGossipNews(), restart_config(), autopilot_config(), interval=1, write_timeout=1,
-                         on_reschedule=metrics.reschedule, probe=lambda nodes: set())
+                         drain_cfg=drain_settings(), on_reschedule=metrics.reschedule, probe=lambda nodes: set())
     place = PlacementLoop(store, interval=1, write_timeout=1)
     register(store, "node1")
     create(store, "a")
@@ -275,7 +275,8 @@ def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics
     store.submit(SetNodeStatus(request_id=rid(), node_id="node1", status=NODE_DEAD), 1)
     assert "marked lost a" in healer.run_once()
     assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
-    place.run_once()  # a moves to node2, which then leaves
+    place.run_once()  # a moves to node2, which then leaves: a migrates to node3
+    register(store, "node3")
     store.submit(SetNodeStatus(request_id=rid(), node_id="node2", status=NODE_LEFT), 1)
     healer.run_once()
     assert value(metrics, "orion_reschedules_total", cause="node_left") == 1

@@ -26,6 +26,7 @@ from orion.model import (
     TERMINAL_STATES,
     NodeInfo,
     PortBinding,
+    PriorPlacement,
     Resources,
     Task,
     TaskSpec,
@@ -49,6 +50,58 @@ def container(tid: str = "t1", gen: int = 1, status: str = "running", cid: str =
 
 
 PORTS = (("80/tcp", 32768),)
+
+
+# -- migration (drain) and fencing ---------------------------------------------------------
+
+
+def migrating(old_gen: int = 1, state: str = ASSIGNED) -> Task:
+    """t1 migrating from this node (generation ``old_gen``) to n2 as the next generation."""
+    return task(state=state, gen=old_gen + 1, node="n2", migrating_from=PriorPlacement(NODE, old_gen))
+
+
+def test_the_original_of_a_migrating_task_keeps_running_and_is_not_reported():
+    assert plan(NODE, [migrating()], [container(gen=1)]) == []
+
+
+def test_the_original_is_kept_until_the_replacement_runs_then_fenced_once_the_migration_finishes():
+    still = migrating(state=RUNNING)  # the replacement runs, the leader has not finished yet
+    assert plan(NODE, [still], [container(gen=1)]) == []
+    # FinishMigration: the task is no longer this node's, so it is not even among the desired.
+    assert plan(NODE, [], [container(gen=1)]) == [
+        Stop("c-t1-1", "t1", 1, "task t1 is not placed on n1"), Remove("c-t1-1", "t1", 1)]
+
+
+def test_a_migrating_original_that_never_started_is_not_started_here():
+    assert plan(NODE, [migrating()], []) == []
+
+
+def test_a_migrating_original_that_exited_is_removed_not_reported():
+    assert plan(NODE, [migrating()], [container(gen=1, status="exited", exit_code=0)]) == [
+        Remove("c-t1-1", "t1", 1)]
+
+
+def test_only_the_remembered_generation_is_kept():
+    older = container(gen=0, cid="c-old")
+    assert plan(NODE, [migrating()], [container(gen=1), older]) == [
+        Stop("c-old", "t1", 0, "task t1 is not placed on n1"), Remove("c-old", "t1", 0)]
+
+
+def test_the_new_node_starts_the_replacement_like_any_placement():
+    t = migrating()
+    assert plan("n2", [t], []) == [Start(t)]
+
+
+def test_after_the_engine_returns_containers_of_tasks_moved_meanwhile_are_stopped():
+    """Engine down -> node not ready -> its tasks marked lost and placed on n2 (generation 2).
+    When the engine answers again it still runs generation 1 of t1 and t2: fenced, like after a
+    partition. A task still placed here (t3) is left running."""
+    t3 = task("t3", state=RUNNING, container_id="c-t3-1")
+    actual = [container("t1", 1), container("t2", 1), container("t3", 1)]
+    actions = plan(NODE, [t3], actual)
+    assert [a for a in actions if isinstance(a, Stop)] == [
+        Stop("c-t1-1", "t1", 1, "task t1 is not placed on n1"), Stop("c-t2-1", "t2", 1, "task t2 is not placed on n1")]
+    assert not any(isinstance(a, Start | Report) for a in actions)
 
 
 # -- start -------------------------------------------------------------------------------
@@ -343,7 +396,7 @@ class FakeRuntime:
     def engine_capacity(self) -> Resources:
         return Resources(1 << 30, 1000)
 
-    def ping(self) -> bool:
+    def ping(self, timeout: float | None = None) -> bool:
         return True
 
 

@@ -13,13 +13,16 @@ from orion.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBindi
 from orion.state.commands import (
     COMMAND_TYPES,
     CreateTask,
+    FinishMigration,
     MarkUnschedulable,
+    MigrateTasks,
     Placement,
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
     RestartTask,
     ScaleTask,
+    SetNodeReadiness,
     SetNodeStatus,
     StopTask,
     UnknownCommand,
@@ -62,6 +65,8 @@ nodes = st.builds(
     labels=pairs,
     status=st.sampled_from(NODE_STATES),
     status_index=st.integers(0, 10**9),
+    ready=st.booleans(),
+    ready_reason=text,
 )
 commands = st.one_of(
     st.builds(RegisterNode, request_id=text, node=nodes),
@@ -91,6 +96,10 @@ commands = st.one_of(
               at=st.floats(0, 2e9, allow_nan=False), reason=text),
     st.builds(ScaleTask, request_id=text, task_id=ids, count=st.integers(0, 1000),
               new_task_ids=st.lists(ids, max_size=4).map(tuple)),
+    st.builds(SetNodeReadiness, request_id=text, node_id=ids, ready=st.booleans(), reason=text),
+    st.builds(MigrateTasks, request_id=text,
+              placements=st.lists(st.builds(Placement, ids, ids, st.integers(0, 100)), max_size=4).map(tuple)),
+    st.builds(FinishMigration, request_id=text, task_id=ids, generation=st.integers(0, 100), reason=text),
 )
 
 
@@ -103,6 +112,7 @@ def test_the_strategy_covers_every_command_type():
     assert set(COMMAND_TYPES) == {
         "register_node", "set_node_status", "create_task", "place_tasks",
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
+        "set_node_readiness", "migrate_tasks", "finish_migration",
     }
 
 
