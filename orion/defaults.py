@@ -17,7 +17,8 @@ DEFAULTS: dict[str, object] = {
     "gossip_port": 6000,
     "raft_port": 7000,
     "data_dir": "./orion-data",
-    # The engine's usual socket; tests and the demo point elsewhere.
+    # The engine's usual socket, used when neither Orion's settings nor docker's own DOCKER_HOST
+    # name one (orion/config.py); tests and the demo point elsewhere.
     "docker_host": "unix:///var/run/docker.sock",
     "bootstrap": False,
     "join": [],

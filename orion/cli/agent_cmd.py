@@ -22,7 +22,7 @@ from orion.config import ConfigError, load_config
 @click.option("--gossip-port", type=int, help="Gossip port, UDP+TCP (default 6000).")
 @click.option("--raft-port", type=int, help="Raft port (default 7000).")
 @click.option("--data-dir", help="Raft journal and snapshots (default ./orion-data).")
-@click.option("--docker-host", help="Docker engine (default unix:///var/run/docker.sock).")
+@click.option("--docker-host", help="Docker engine (ORION_DOCKER_HOST, else DOCKER_HOST, else the default socket).")
 @click.option("--bootstrap", is_flag=True, default=None, help="Start a new cluster with this node.")
 @click.option("--join", multiple=True, help="HOST:API_PORT of a member to join (repeatable).")
 @click.option("--raft-secret", help="Shared secret encrypting Raft traffic (ORION_RAFT_SECRET).")
