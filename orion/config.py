@@ -68,8 +68,9 @@ class AgentConfig:
     voter_cap: int = 5
     dead_voter_cleanup: float = 30.0
     heal_interval: float = 0.5
-    leave_on_terminate: bool = True
+    leave_on_terminate: bool = False
     drain_timeout: float = 10.0
+    restart_grace: float = 30.0
 
     @property
     def api_addr(self) -> str:

@@ -97,8 +97,19 @@ DEFAULTS: dict[str, object] = {
     # The leader's healing pass (liveness, lost tasks, restarts) also runs on every apply;
     # this period catches time-based decisions (a backoff expiring, a node going silent).
     "heal_interval": 0.5,
-    # SIGTERM drains the node (its tasks are moved) before the agent exits: Consul's
-    # leave_on_terminate. Bounded by drain_timeout, well inside shutdown_timeout.
-    "leave_on_terminate": True,
+    # SIGTERM (systemctl stop|restart orion) stops the agent, not the node's work: the containers
+    # belong to dockerd and keep running, the agent hands Raft leadership over, announces itself
+    # "restarting" and adopts them when it starts again (Nomad #2052: agent downtime must never be
+    # service downtime; a kubelet restart touches no pod). True: SIGTERM drains instead (its tasks
+    # are moved, Consul's leave_on_terminate), for decommissioning; bounded by drain_timeout,
+    # well inside shutdown_timeout. `orion node drain` does the same for a node that stays up.
+    "leave_on_terminate": False,
     "drain_timeout": 10.0,
+    # How long a node that announced its restart may stay away before its tasks are moved.
+    # Nomad's heartbeat_grace (10 s) and Kubernetes' node-monitor-grace-period (40 s) bracket it:
+    # an agent restart or package upgrade takes a few seconds (a cold Python start, Raft catch-up),
+    # 30 s leaves room for a slow one, and a host away longer than that is a node loss.
+    # Counted on the leader from when it first saw the node restarting; a node that vanishes
+    # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
+    "restart_grace": 30.0,
 }

@@ -32,12 +32,16 @@ TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
 DESIRED_RUN = "run"
 DESIRED_STOP = "stop"
 
-# Node status in the registry (gossip feeds it once that lands).
+# Node status in the registry (the leader commits what gossip sees).
 NODE_ALIVE = "alive"
 NODE_SUSPECT = "suspect"
 NODE_DEAD = "dead"
 NODE_LEFT = "left"
-NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT)
+# Announced by a node's own graceful stop (SIGTERM, ``systemctl restart orion``): its agent
+# is going away for a moment but its containers keep running. Nothing new is placed there
+# and its tasks stay put until it registers again, or ``restart_grace`` runs out.
+NODE_RESTARTING = "restarting"
+NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")

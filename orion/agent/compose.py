@@ -156,7 +156,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     store.on_apply_seconds = metrics.observe_apply
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
-    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
+    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace, cfg.restart_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
     healing = build_self_healing(cfg, store, timed, runtime, liveness)
     agent = Agent(

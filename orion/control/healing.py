@@ -11,10 +11,15 @@ capacity, selectors and host ports re-checked on apply. Placement bumps the
 generation, which fences the old node: its reports are refused, and when it
 comes back its reconciler no longer finds the task among its own and stops the
 stale container. A ``suspect`` node is not touched: suspicion is gossip's
-business (Lifeguard), and it may still be alive.
+business (Lifeguard), and it may still be alive. Nor is a ``restarting`` one:
+its agent announced a restart and its containers keep running; the liveness
+rule (``orion/control/liveness.py``) makes it ``dead`` if it stays away past
+``restart_grace``, and only then are its tasks moved.
 
 Restarts: a task that failed (or finished, for ``always``) is handed to
 ``orion.control.restart.decide``; a due restart is one ``RestartTask`` command.
+A restart due on a ``restarting`` node waits for its agent to be back (or
+declared dead) rather than sending the task elsewhere for a restart of seconds.
 
 Nothing here reads a clock or does I/O: ``now`` and the snapshot come in, a
 list of commands and a sentence (the log line, and what tests read) go out.
@@ -36,6 +41,7 @@ from orion.model import (
     NODE_ALIVE,
     NODE_DEAD,
     NODE_LEFT,
+    NODE_RESTARTING,
     RUNNING,
     STOPPING,
     NodeInfo,
@@ -112,6 +118,7 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
     commands: list[Command] = list(lost_commands(view))
     lost = tuple(c.task_id for c in commands)  # type: ignore[attr-defined]
     alive = {n.id for n in view.nodes if n.status == NODE_ALIVE}
+    restarting = {n.id for n in view.nodes if n.status == NODE_RESTARTING}
     restarted: list[str] = []
     rescheduled: list[str] = []
     next_due: float | None = None
@@ -123,6 +130,8 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
         if isinstance(decision, restart.Wait):
             next_due = decision.until if next_due is None else min(next_due, decision.until)
             continue
+        if isinstance(decision, restart.RestartHere) and decision.node_id in restarting:
+            continue  # its agent is away for seconds: restart it there once it is back
         if isinstance(decision, restart.RestartHere) and decision.node_id in alive:
             commands.append(RestartTask(request_id=_rid(), task_id=task.id, generation=task.generation,
                                         node_id=decision.node_id, at=now, reason=decision.reason))

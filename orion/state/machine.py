@@ -28,7 +28,9 @@ from orion.model import (
     FAILED,
     LOST,
     NODE_ALIVE,
+    NODE_RESTARTING,
     NODE_STATES,
+    NODE_SUSPECT,
     PENDING,
     RUNNING,
     STOPPED,
@@ -68,6 +70,8 @@ MAX_SCALE = 1000
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.
 _HOLDING = frozenset({ASSIGNED, RUNNING, STOPPING})
+# Node statuses from which a node may announce its own restart (``restarting``).
+_MAY_RESTART = frozenset({NODE_ALIVE, NODE_SUSPECT, NODE_RESTARTING})
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
@@ -151,6 +155,10 @@ class StateMachine:
             return _refused(f"node {cmd.node_id!r} is not registered")
         if cmd.status not in NODE_STATES:
             return _refused(f"unknown node status {cmd.status!r}; expected one of {', '.join(NODE_STATES)}")
+        if cmd.status == NODE_RESTARTING and node.status not in _MAY_RESTART:
+            # Only the node itself announces a restart, and only from a life the cluster still
+            # counts on: a drained (left) or dead node's tasks are gone already.
+            return _refused(f"node {node.id} is {node.status}: only an alive node can announce a restart")
         changed = node.status != cmd.status
         if changed:
             node = self._nodes[node.id] = replace(node, status=cmd.status, status_index=index)

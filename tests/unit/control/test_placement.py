@@ -73,6 +73,12 @@ def test_only_alive_nodes_are_used():
     assert schedule(spec(), nodes, {}) == Fit("c", schedule(spec(), [node("c")], {}).score)
 
 
+def test_a_restarting_node_gets_nothing_new():
+    nodes = [node("a", status="restarting"), node("b", mem_gib=2)]
+    assert schedule(spec(), nodes, {}).node_id == "b"
+    assert schedule(spec(), [node("a", status="restarting")], {}) == NoFit("no alive nodes (1 restarting)")
+
+
 def test_no_nodes_at_all():
     assert schedule(spec(), [], {}) == NoFit("no alive nodes: none are registered")
 
