@@ -119,8 +119,11 @@ class Agent:
     def stop(self) -> None:
         log.info("stopping agent %s", self.config.id)
         notify("STOPPING=1")
-        if self.healing is not None and self.config.leave_on_terminate and self.registered.is_set():
-            log.info("leaving: %s", self.healing.leave())
+        if self.healing is not None and self.registered.is_set():
+            if self.config.leave_on_terminate:
+                log.info("leaving: %s", self.healing.leave())
+            else:  # the default: the containers stay, the agent is back in seconds
+                log.info("restarting: %s", self.healing.step_away())
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=self.config.shutdown_timeout)

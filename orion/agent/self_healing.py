@@ -1,12 +1,14 @@
 """Composition of the self-healing parts for one agent (the agent calls one function).
 
 Kept beside ``orion/agent/compose.py``: the healing loop (fed by the gossip
-liveness it is handed), the leave (drain) path, the ops API blueprint and the
-placement loop's down-ranking function are built here from the config.
+liveness it is handed), the graceful stops (restart: announce and hand Raft
+leadership over; leave: drain), the ops API blueprint and the placement loop's
+down-ranking function are built here from the config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -34,6 +36,8 @@ class SelfHealing:
     node_id: str
     drain_timeout: float
     write_timeout: float
+    # Hands Raft leadership to a caught-up follower if this node leads; returns a sentence.
+    hand_over: Callable[[], str]
 
     def avoid(self, failures: tuple[tuple[str, float], ...], now: float) -> frozenset[str]:
         """For the scheduler: nodes to keep a failing task away from (down-ranking)."""
@@ -44,6 +48,12 @@ class SelfHealing:
             return not any(c.live for c in self.runtime.list_managed(self.node_id))
         except Exception:  # noqa: BLE001 - an engine that is down holds nothing we can stop
             return True
+
+    def step_away(self) -> str:
+        """Graceful stop that keeps the containers (SIGTERM by default): announce
+        ``restarting``, then hand leadership over so no election timeout is paid."""
+        announced = leave.announce_restart(self.store, self.node_id, self.write_timeout)
+        return f"{announced}; {self.hand_over()}"
 
     def leave(self) -> str:
         """Graceful leave (SIGTERM): mark this node left, wait until its tasks moved."""
@@ -64,4 +74,4 @@ def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime:
                          membership=raft.change_membership, members=raft.members)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
-                       cfg.write_timeout)
+                       cfg.write_timeout, hand_over=raft.transfer_leadership)
