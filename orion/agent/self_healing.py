@@ -18,6 +18,7 @@ from orion.config import AgentConfig
 from orion.control import autopilot, restart
 from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
+from orion.model import NODE_LEFT
 from orion.node import leave
 from orion.runtime import Runtime
 from orion.state.raft import RaftStore
@@ -51,7 +52,14 @@ class SelfHealing:
 
     def step_away(self) -> str:
         """Graceful stop that keeps the containers (SIGTERM by default): announce
-        ``restarting``, then hand leadership over so no election timeout is paid."""
+        ``restarting``, then hand leadership over so no election timeout is paid.
+
+        A node drained beforehand (``orion node drain``: decommissioning) finishes its
+        leave instead: it waits until its containers are stopped, as a drain on SIGTERM would.
+        """
+        node, _ = self.store.read(lambda m: m.node(self.node_id))
+        if node is not None and node.status == NODE_LEFT:
+            return f"{self.leave()}; {self.hand_over()}"
         announced = leave.announce_restart(self.store, self.node_id, self.write_timeout)
         return f"{announced}; {self.hand_over()}"
 
