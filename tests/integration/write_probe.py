@@ -24,6 +24,7 @@ class WriteProbe:
         self._attempt = attempt
         self._period = period
         self._acks: list[float] = []
+        self._sent_acked: list[tuple[float, float]] = []
         self._failures = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -38,6 +39,7 @@ class WriteProbe:
         self._thread.join(timeout=5)
 
     def _one(self) -> None:
+        sent = time.monotonic()
         try:
             ok = self._attempt()
         except Exception:  # noqa: BLE001 - any failure is "not acknowledged"
@@ -45,6 +47,7 @@ class WriteProbe:
         with self._lock:
             if ok:
                 self._acks.append(time.monotonic())
+                self._sent_acked.append((sent, self._acks[-1]))
             else:
                 self._failures += 1
 
@@ -52,6 +55,14 @@ class WriteProbe:
         while not self._stop.is_set():
             threading.Thread(target=self._one, daemon=True).start()
             self._stop.wait(self._period)
+
+    def first_ack_sent_after(self, since: float) -> float:
+        """Seconds from ``since`` to the first ack of a write sent after it (bench/probe.py's measure)."""
+        with self._lock:
+            acks = [acked for sent, acked in self._sent_acked if sent >= since]
+        if not acks:
+            raise AssertionError("no write sent after the fault was acknowledged")
+        return min(acks) - since
 
     def acked_since(self, since: float) -> int:
         with self._lock:
