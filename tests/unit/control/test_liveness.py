@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from orion.control.liveness import LivenessCore
 from orion.model import NodeInfo
 
@@ -151,3 +154,19 @@ def test_an_unannounced_death_keeps_the_fast_failover():
     assert decide(c, 10.0, {"a": ("alive", 100), "b": ("dead", 100)}, nodes) == {"b": "dead"}
     assert decide(c, 20.0, {"a": ("alive", 100)}, [node("a"), node("c")]) == {}
     assert decide(c, 23.0, {"a": ("alive", 100)}, [node("a"), node("c")]) == {"c": "dead"}
+
+
+gossip_entries = st.one_of(st.none(), st.tuples(st.sampled_from(["alive", "suspect", "dead", "left"]),
+                                                 st.integers(0, 300)))
+views = st.lists(st.tuples(st.floats(0.0, 29.9), gossip_entries), max_size=30)
+
+
+@given(views)
+def test_within_the_grace_no_gossip_news_changes_a_restarting_node(seen):
+    """Whatever gossip says of b (any state, any incarnation, or nothing) in the 30 s after the
+    leader first saw it restarting, the leader commits nothing about b."""
+    c = core()
+    nodes = [node("b", status="restarting")]
+    assert decide(c, 0.0, {"b": ("alive", 100)}, nodes) == {}
+    for at, entry in sorted(seen, key=lambda x: x[0]):
+        assert decide(c, at, {"b": entry} if entry else {}, nodes) == {}
