@@ -61,7 +61,9 @@ class LivenessCore:
     failover_grace: float
     restart_grace: float
     leader_since: float | None = None
-    missing_since: dict[str, float] = field(default_factory=dict)
+    # (node id, registered incarnation) -> when gossip stopped showing that life: a node that
+    # registers again (a new incarnation) starts a new count, however long its old life was missing.
+    missing_since: dict[tuple[str, int], float] = field(default_factory=dict)
     restarting_since: dict[str, float] = field(default_factory=dict)
 
     def observe(self, now: float, is_leader: bool, gossip: GossipView,
@@ -75,16 +77,18 @@ class LivenessCore:
             self.leader_since = now
         in_grace = now - self.leader_since < self.failover_grace
         nodes = list(nodes)
+        lives = {(n.id, n.incarnation) for n in nodes}
+        self.missing_since = {k: v for k, v in self.missing_since.items() if k in lives}
         restarting = {n.id for n in nodes if n.status == NODE_RESTARTING}
         self.restarting_since = {k: v for k, v in self.restarting_since.items() if k in restarting}
         changes = []
         for node in nodes:
             state, incarnation = gossip.get(node.id, (None, 0))
             if state is None or incarnation < node.incarnation:
-                since = self.missing_since.setdefault(node.id, now)
+                since = self.missing_since.setdefault((node.id, node.incarnation), now)
                 state = NODE_DEAD if now - since >= self.node_dead_after else node.status
             else:
-                self.missing_since.pop(node.id, None)
+                self.missing_since.pop((node.id, node.incarnation), None)
             if node.id in restarting and now - self.restarting_since.setdefault(node.id, now) < self.restart_grace:
                 continue  # announced restart: only its registration (or the grace running out) ends it
             if state not in NODE_STATES or state == node.status:

@@ -125,6 +125,19 @@ def test_a_restarted_node_registers_alive_and_stale_news_of_its_old_life_is_igno
     assert c.restarting_since == {}
 
 
+def test_a_node_back_after_gossip_forgot_it_gets_a_fresh_count_for_its_new_life():
+    """b was away 20 s: gossip reaped its tombstone, so its old life counts as missing. It
+    registers again (incarnation 200) before gossip has heard of the new life: that absence
+    is new, not 20 s old, and must not make the node dead (its tasks would move)."""
+    c = core()
+    assert decide(c, 0.0, {"b": ("alive", 100)}, [node("b", status="restarting")]) == {}
+    assert decide(c, 20.0, {}, [node("b", status="restarting")]) == {}
+    back = [node("b", status="alive", incarnation=200)]
+    assert decide(c, 21.0, {}, back) == {}
+    assert decide(c, 23.9, {}, back) == {}
+    assert decide(c, 24.0, {"b": ("alive", 200)}, back) == {}
+
+
 def test_an_announced_restart_that_never_happened_is_alive_again_after_the_grace():
     """The agent said `restarting` but its process stayed (a stop that hung): gossip still sees
     the same life alive, so once the grace is over the node is alive again, not dead."""
