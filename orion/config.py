@@ -1,5 +1,8 @@
 """Agent configuration: flags > ``ORION_*`` environment > TOML file > defaults.
 
+``docker_host`` has one more layer: docker's own ``DOCKER_HOST``, just above
+the default socket (flag > ``ORION_DOCKER_HOST`` > file > ``DOCKER_HOST`` > default).
+
 One function builds the final value so every entry point (CLI, systemd, tests)
 gets the same precedence and the same error messages.
 """
@@ -70,6 +73,7 @@ class AgentConfig:
     heal_interval: float
     leave_on_terminate: bool
     drain_timeout: float
+    restart_grace: float
     engine_down_grace: float
     engine_probe_interval: float
     drain_max_parallel: int
@@ -131,6 +135,10 @@ def load_config(
     """Merge the layers and check the result. ``flags`` holds only flags the user gave."""
     env = os.environ if env is None else env
     values: dict[str, Any] = dict(DEFAULTS)
+    # Docker's own variable is the engine every docker client on the host uses: a better
+    # guess than the default socket, yet below every Orion setting (flag, ORION_*, file).
+    if env.get("DOCKER_HOST"):
+        values["docker_host"] = env["DOCKER_HOST"]
     path = (flags or {}).get("config") or env.get("ORION_CONFIG") or config_file
     if path:
         try:

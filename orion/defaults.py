@@ -17,7 +17,8 @@ DEFAULTS: dict[str, object] = {
     "gossip_port": 6000,
     "raft_port": 7000,
     "data_dir": "./orion-data",
-    # The engine's usual socket; tests and the demo point elsewhere.
+    # The engine's usual socket, used when neither Orion's settings nor docker's own DOCKER_HOST
+    # name one (orion/config.py); tests and the demo point elsewhere.
     "docker_host": "unix:///var/run/docker.sock",
     # Accepted for the seed's command lines and only checked against "join": what forms a new
     # cluster is a node with no "join" and no Raft state in data_dir (it starts as its own leader).
@@ -98,9 +99,13 @@ DEFAULTS: dict[str, object] = {
     # The leader's healing pass (liveness, lost tasks, restarts) also runs on every apply;
     # this period catches time-based decisions (a backoff expiring, a node going silent).
     "heal_interval": 0.5,
-    # SIGTERM drains the node (its tasks are moved) before the agent exits: Consul's
-    # leave_on_terminate. Bounded by drain_timeout, well inside shutdown_timeout.
-    "leave_on_terminate": True,
+    # SIGTERM (systemctl stop|restart orion) stops the agent, not the node's work: the containers
+    # belong to dockerd and keep running, the agent hands Raft leadership over, announces itself
+    # "restarting" and adopts them when it starts again (Nomad #2052: agent downtime must never be
+    # service downtime; a kubelet restart touches no pod). True: SIGTERM drains instead (its tasks
+    # are moved, Consul's leave_on_terminate), for decommissioning; bounded by drain_timeout,
+    # well inside shutdown_timeout. `orion node drain` does the same for a node that stays up.
+    "leave_on_terminate": False,
     "drain_timeout": 10.0,
     # -- day-2 operations (issue #11) -----------------------------------------------------------
     # Engine health is node health (Kubernetes marks a node NotReady when its container runtime
@@ -121,4 +126,11 @@ DEFAULTS: dict[str, object] = {
     # minutes leave room for slow image pulls yet free a node in maintenance even if a task
     # cannot move (no node has its static port free). Nomad's 1 h is sized for batch jobs.
     "drain_deadline": 120.0,
+    # How long a node that announced its restart may stay away before its tasks are moved.
+    # Nomad's heartbeat_grace (10 s) and Kubernetes' node-monitor-grace-period (40 s) bracket it:
+    # an agent restart or package upgrade takes a few seconds (a cold Python start, Raft catch-up),
+    # 30 s leaves room for a slow one, and a host away longer than that is a node loss.
+    # Counted on the leader from when it first saw the node restarting; a node that vanishes
+    # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
+    "restart_grace": 30.0,
 }

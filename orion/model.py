@@ -39,7 +39,11 @@ NODE_ALIVE = "alive"
 NODE_SUSPECT = "suspect"
 NODE_DEAD = "dead"
 NODE_LEFT = "left"
-NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT)
+# Announced by a node's own graceful stop (SIGTERM, ``systemctl restart orion``): its agent
+# is going away for a moment but its containers keep running. Nothing new is placed there
+# and its tasks stay put until it registers again, or ``restart_grace`` runs out.
+NODE_RESTARTING = "restarting"
+NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 
 # The most replicas one service may have: more is a typo, and one request must stay one
 # small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.

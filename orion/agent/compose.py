@@ -125,8 +125,11 @@ class Agent:
     def stop(self) -> None:
         log.info("stopping agent %s", self.config.id)
         notify("STOPPING=1")
-        if self.healing is not None and self.config.leave_on_terminate and self.registered.is_set():
-            log.info("leaving: %s", self.healing.leave())
+        if self.healing is not None and self.registered.is_set():
+            if self.config.leave_on_terminate:
+                log.info("leaving: %s", self.healing.leave())
+            else:  # the default: the containers stay, the agent is back in seconds
+                log.info("restarting: %s", self.healing.step_away())
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=self.config.shutdown_timeout)
@@ -164,9 +167,10 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
-    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace)
+    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace, cfg.restart_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
-    healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule)
+    healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule,
+                                 hand_over=store.transfer_leadership)
     agent = Agent(
         config=cfg,
         store=store,

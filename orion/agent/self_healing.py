@@ -1,8 +1,9 @@
 """Composition of the self-healing parts for one agent (the agent calls one function).
 
 Kept beside ``orion/agent/compose.py``: the healing loop (fed by the gossip
-liveness it is handed), the leave (drain) path, the ops API blueprint and the
-placement loop's down-ranking function are built here from the config.
+liveness it is handed), the graceful stops (restart: announce and hand Raft
+leadership over; leave: drain), the ops API blueprint and the placement loop's
+down-ranking function are built here from the config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from orion.config import AgentConfig
 from orion.control import autopilot, drain, restart
 from orion.control.healing_loop import HealingLoop
 from orion.control.liveness import LivenessSource
+from orion.model import NODE_LEFT
 from orion.node import leave
 from orion.runtime import Runtime, RuntimeFailure
 from orion.state.store import Store
@@ -34,6 +36,8 @@ class SelfHealing:
     node_id: str
     drain_timeout: float
     write_timeout: float
+    # Hands Raft leadership to a caught-up follower if this node leads; returns a sentence.
+    hand_over: Callable[[], str]
 
     def avoid(self, failures: tuple[tuple[str, float], ...], now: float) -> frozenset[str]:
         """For the scheduler: nodes to keep a failing task away from (down-ranking)."""
@@ -45,6 +49,19 @@ class SelfHealing:
         except RuntimeFailure:  # an engine that is down holds nothing we can stop
             return True
 
+    def step_away(self) -> str:
+        """Graceful stop that keeps the containers (SIGTERM by default): announce
+        ``restarting``, then hand leadership over so no election timeout is paid.
+
+        A node drained beforehand (``orion node drain``: decommissioning) finishes its
+        leave instead: it waits until its containers are stopped, as a drain on SIGTERM would.
+        """
+        node, _ = self.store.read(lambda m: m.node(self.node_id))
+        if node is not None and node.status == NODE_LEFT:
+            return f"{self.leave()}; {self.hand_over()}"
+        announced = leave.announce_restart(self.store, self.node_id, self.write_timeout)
+        return f"{announced}; {self.hand_over()}"
+
     def leave(self) -> str:
         """Graceful leave (SIGTERM): mark this node left, wait until its tasks moved."""
         return leave.drain(self.store, self.node_id, self.drain_timeout, self.write_timeout,
@@ -52,10 +69,10 @@ class SelfHealing:
 
 
 def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource,
-                       on_reschedule: Callable[[str, int], object]) -> SelfHealing:
+                       on_reschedule: Callable[[str, int], object], hand_over: Callable[[], str]) -> SelfHealing:
     """``store`` (maybe instrumented) for commands and Raft membership; ``liveness``
     (gossip) says who is alive; ``on_reschedule(cause, count)`` hears of tasks sent back
-    to the scheduler (metrics)."""
+    to the scheduler (metrics); ``hand_over()`` passes Raft leadership on before a stop."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
@@ -66,4 +83,4 @@ def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, livenes
                          on_reschedule=on_reschedule)
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
-                       cfg.write_timeout)
+                       cfg.write_timeout, hand_over=hand_over)

@@ -23,7 +23,8 @@ from orion.defaults import DEFAULTS
 @click.option("--gossip-port", type=int, help=f"Gossip port, UDP+TCP (default {DEFAULTS['gossip_port']}).")
 @click.option("--raft-port", type=int, help=f"Raft port (default {DEFAULTS['raft_port']}).")
 @click.option("--data-dir", help=f"Raft journal and snapshots (default {DEFAULTS['data_dir']}).")
-@click.option("--docker-host", help=f"Docker engine (default {DEFAULTS['docker_host']}).")
+@click.option("--docker-host", help="Docker engine (ORION_DOCKER_HOST, else DOCKER_HOST, else "
+              f"{DEFAULTS['docker_host']}).")
 @click.option("--bootstrap", is_flag=True, default=None,
               help="Accepted for the seed's command lines; it only refuses --join. A node with no --join and "
                    "no state in --data-dir starts a new cluster by itself.")

@@ -12,12 +12,18 @@ capacity, selectors and host ports re-checked on apply. Placement bumps the
 generation, which fences the old node: its reports are refused, and when it
 comes back its reconciler no longer finds the task among its own and stops the
 stale container. A ``suspect`` node is not touched: suspicion is gossip's
-business (Lifeguard), and it may still be alive. A ``left`` node (drained, or
-shut down with SIGTERM) is not cut here: its tasks migrate, each replacement
-running before the original stops (``orion/control/drain.py``).
+business (Lifeguard), and it may still be alive. Nor is a ``restarting`` one:
+its agent announced a restart and its containers keep running; the liveness
+rule (``orion/control/liveness.py``) makes it ``dead`` if it stays away past
+``restart_grace``, and only then are its tasks moved. A ``left`` node (drained,
+or shut down with ``leave_on_terminate``) is not cut here either: its tasks
+migrate, each replacement running before the original stops
+(``orion/control/drain.py``).
 
 Restarts: a task that failed (or finished, for ``always``) is handed to
 ``orion.control.restart.decide``; a due restart is one ``RestartTask`` command.
+A restart due on a ``restarting`` node waits for its agent to be back (or
+declared dead) rather than sending the task elsewhere for a restart of seconds.
 
 Nothing here reads a clock or does I/O: ``now`` and the snapshot come in, a
 list of commands and a sentence (the log line, and what tests read) go out.
@@ -37,6 +43,7 @@ from orion.model import (
     FAILED,
     LOST,
     NODE_DEAD,
+    NODE_RESTARTING,
     RUNNING,
     STOPPING,
     NodeInfo,
@@ -134,6 +141,7 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
     causes = {c.task_id: CAUSE_NODE_DEAD if c.node_id in dead else CAUSE_NODE_NOT_READY
               for c in lost_cmds if c.task_id in wanted}
     alive = {n.id for n in view.nodes if n.schedulable}
+    restarting = {n.id for n in view.nodes if n.status == NODE_RESTARTING}
     restarted: list[str] = []
     rescheduled: list[str] = []
     next_due: float | None = None
@@ -145,6 +153,8 @@ def plan(view: HealView, now: float, ended_at: Mapping[tuple[str, int], float],
         if isinstance(decision, restart.Wait):
             next_due = decision.until if next_due is None else min(next_due, decision.until)
             continue
+        if isinstance(decision, restart.RestartHere) and decision.node_id in restarting:
+            continue  # its agent is away for seconds: restart it there once it is back
         if isinstance(decision, restart.RestartHere) and decision.node_id in alive:
             commands.append(RestartTask(request_id=_rid(), task_id=task.id, generation=task.generation,
                                         node_id=decision.node_id, at=now, reason=decision.reason))

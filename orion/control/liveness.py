@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_STATES, NodeInfo
+from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
 from orion.state.commands import SetNodeStatus
 from orion.state.store import Store
 
@@ -47,30 +47,50 @@ class LivenessCore:
       "dead" or "left" about the process before a restart) is stale and ignored.
     * A registered node that gossip has never seen (in its current life) counts
       as dead once it has been missing for ``node_dead_after`` seconds.
+    * A node that announced its own restart (``restarting``, committed by its
+      agent's graceful stop) keeps that status whatever gossip says for
+      ``restart_grace`` seconds from when this leader first saw it so (Nomad's
+      heartbeat grace, Kubernetes' node-monitor-grace-period): its agent is
+      away, its containers are not. It becomes ``alive`` by registering again;
+      past the grace gossip decides as for any node, so one that never came
+      back is ``dead`` and its tasks move as after a crash. A node that merely
+      vanished (SIGKILL: no announcement) gets no grace.
     """
 
     node_dead_after: float
     failover_grace: float
+    restart_grace: float
     leader_since: float | None = None
-    missing_since: dict[str, float] = field(default_factory=dict)
+    # (node id, registered incarnation) -> when gossip stopped showing that life: a node that
+    # registers again (a new incarnation) starts a new count, however long its old life was missing.
+    missing_since: dict[tuple[str, int], float] = field(default_factory=dict)
+    restarting_since: dict[str, float] = field(default_factory=dict)
 
     def observe(self, now: float, is_leader: bool, gossip: GossipView,
                 nodes: Iterable[NodeInfo]) -> list[SetNodeStatus]:
         if not is_leader:
             self.leader_since = None
             self.missing_since.clear()
+            self.restarting_since.clear()
             return []
         if self.leader_since is None:
             self.leader_since = now
         in_grace = now - self.leader_since < self.failover_grace
+        nodes = list(nodes)
+        lives = {(n.id, n.incarnation) for n in nodes}
+        self.missing_since = {k: v for k, v in self.missing_since.items() if k in lives}
+        restarting = {n.id for n in nodes if n.status == NODE_RESTARTING}
+        self.restarting_since = {k: v for k, v in self.restarting_since.items() if k in restarting}
         changes = []
         for node in nodes:
             state, incarnation = gossip.get(node.id, (None, 0))
             if state is None or incarnation < node.incarnation:
-                since = self.missing_since.setdefault(node.id, now)
+                since = self.missing_since.setdefault((node.id, node.incarnation), now)
                 state = NODE_DEAD if now - since >= self.node_dead_after else node.status
             else:
-                self.missing_since.pop(node.id, None)
+                self.missing_since.pop((node.id, node.incarnation), None)
+            if node.id in restarting and now - self.restarting_since.setdefault(node.id, now) < self.restart_grace:
+                continue  # announced restart: only its registration (or the grace running out) ends it
             if state not in NODE_STATES or state == node.status:
                 continue
             if node.status == NODE_LEFT and state == NODE_ALIVE:
@@ -85,10 +105,10 @@ class GossipLiveness:
     """The adapter (a :class:`LivenessSource`): the gossip view and the store, through the core."""
 
     def __init__(self, gossip_view: Callable[[], GossipView], store: Store, node_dead_after: float,
-                 failover_grace: float) -> None:
+                 failover_grace: float, restart_grace: float) -> None:
         self._gossip_view = gossip_view
         self._store = store
-        self.core = LivenessCore(node_dead_after, failover_grace)
+        self.core = LivenessCore(node_dead_after, failover_grace, restart_grace)
 
     def poll(self, now: float) -> list[SetNodeStatus]:
         states = self._gossip_view()

@@ -1,7 +1,14 @@
-"""Graceful leave: a node's tasks are moved before it goes.
+"""Graceful stops: a restart that keeps the node's containers, and a leave that moves them.
 
-``orion node drain NODE`` (``POST /nodes/<id>/drain``) and the agent's SIGTERM
-path both mark the node ``left``. From then on the scheduler places nothing
+Restart (the agent's SIGTERM, by default): the agent commits ``restarting`` for
+its node before it goes. Its containers belong to dockerd and keep running; the
+leader moves none of its tasks while the node is away for up to
+``restart_grace`` (``orion/control/liveness.py``), and the agent adopts them when
+it starts again (same container, same task and generation labels). Whoever
+announces nothing (SIGKILL, a crash) is dead after gossip detection.
+
+Leave (``orion node drain NODE``, ``POST /nodes/<id>/drain``, and SIGTERM with
+``leave_on_terminate``, for decommissioning) marks the node ``left``. From then on the scheduler places nothing
 there, and the leader migrates every task it holds (``orion/control/drain.py``):
 a replacement is placed elsewhere (a new generation) and runs before the
 leaving node's reconciler, once the migration is finished, stops the original.
@@ -18,13 +25,30 @@ import time
 import uuid
 from collections.abc import Callable
 
-from orion.model import NODE_LEFT
+from orion.model import NODE_LEFT, NODE_RESTARTING
 from orion.state.commands import SetNodeStatus
 from orion.state.store import Store, StoreError
 
 
 def drain_command(node_id: str) -> SetNodeStatus:
     return SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node_id, status=NODE_LEFT)
+
+
+def announce_restart(store: Store, node_id: str, timeout: float) -> str:
+    """Commit ``restarting`` for ``node_id`` (its own agent, stopping); say what happened.
+
+    Without a leader nobody could move the tasks anyway, so nothing is lost by skipping it.
+    """
+    if not store.has_leader():
+        return f"restart of {node_id} not announced: no leader"
+    command = SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node_id, status=NODE_RESTARTING)
+    try:
+        result = store.submit(command, timeout)
+    except StoreError as exc:
+        return f"restart of {node_id} not announced: {exc}"
+    if isinstance(result, dict) and result.get("ok") is False:
+        return f"restart of {node_id} not announced: {result.get('error')}"
+    return f"announced the restart of {node_id}: its containers keep running"
 
 
 def holds_nothing(store: Store, node_id: str) -> bool:

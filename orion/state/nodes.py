@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from orion.model import NODE_STATES, NodeInfo
+from orion.model import NODE_ALIVE, NODE_RESTARTING, NODE_STATES, NODE_SUSPECT, NodeInfo
 from orion.state.commands import RegisterNode, SetNodeReadiness, SetNodeStatus
+
+# Node statuses from which a node may announce its own restart (``restarting``).
+_MAY_RESTART = frozenset({NODE_ALIVE, NODE_SUSPECT, NODE_RESTARTING})
 
 
 def refused(error: str) -> dict[str, Any]:
@@ -42,6 +45,10 @@ class NodeRegistry:
             return refused(f"node {cmd.node_id!r} is not registered")
         if cmd.status not in NODE_STATES:
             return refused(f"unknown node status {cmd.status!r}; expected one of {', '.join(NODE_STATES)}")
+        if cmd.status == NODE_RESTARTING and node.status not in _MAY_RESTART:
+            # Only the node itself announces a restart, and only from a life the cluster still
+            # counts on: a drained (left) or dead node's tasks are gone already.
+            return refused(f"node {node.id} is {node.status}: only an alive node can announce a restart")
         changed = node.status != cmd.status
         if changed:
             node = self.nodes[node.id] = replace(node, status=cmd.status, status_index=index)

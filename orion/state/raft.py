@@ -15,6 +15,10 @@ shape it (0.3.17, three processes on loopback):
 * Every Raft frame is unpickled: the transport is encrypted and authenticated
   with the shared secret (``password``), and the agent refuses to run without
   one except on loopback.
+* A leader that stops on purpose hands over first (``transferLeadership``,
+  Raft's TimeoutNow): the most caught-up follower starts its election at once,
+  so nobody waits out an election timeout. That call touches the transport,
+  which only the tick thread may, so it is queued onto that thread.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -80,6 +85,30 @@ class _Replicated(SyncObjConsumer):
         self._load(data)
 
 
+class _SyncObj(SyncObj):
+    """pysyncobj's engine, plus calls queued from other threads that run on its tick thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._tick_calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        super().__init__(*args, **kwargs)
+
+    def call_on_tick(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the tick thread before its next tick (within ``autoTickPeriod``)."""
+        self._tick_calls.put(fn)
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's names
+        while True:
+            try:
+                fn = self._tick_calls.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                fn()
+            except Exception:  # a queued call must never stop the engine
+                log.exception("call on the Raft tick thread failed")
+        super()._onTick(timeToWait)
+
+
 class RaftStore:
     """A node's replica: pysyncobj underneath, the Store protocol on top."""
 
@@ -118,8 +147,8 @@ class RaftStore:
             connectionRetryTime=1.0,
             commandsWaitLeader=True,
         )
-        self._syncobj = SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
-                                consumers=[self._consumer])
+        self._syncobj = _SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
+                                 consumers=[self._consumer])
         self._write_members()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)
@@ -258,6 +287,43 @@ class RaftStore:
             raise WriteTimeout(f"membership change ({action} {addr}) not committed within {timeout:.1f}s")
         if box["error"] != FAIL_REASON.SUCCESS:
             raise StoreError(f"membership change ({action} {addr}) refused (reason {box['error']})")
+
+    def transfer_leadership(self, timeout: float | None = None) -> str:
+        """On the leader: hand leadership to the most caught-up follower and wait until
+        another node leads; say what happened. Elsewhere: nothing to do.
+
+        Bounded by one maximal election timeout (default): past that, the ordinary
+        election that follows our departure would have been as quick.
+        """
+        if not self.is_leader():
+            return "not the leader: no leadership to hand over"
+        sync = self._syncobj
+        deadline = time.monotonic() + (self._settings.election_max if timeout is None else timeout)
+        last = "no answer"
+        while time.monotonic() < deadline:
+            done = threading.Event()
+            box: dict[str, Any] = {}
+
+            def callback(result: Any, error: int, box: dict = box, done: threading.Event = done) -> None:
+                box["error"] = error
+                done.set()
+
+            sync.call_on_tick(lambda callback=callback: sync.transferLeadership(callback=callback))
+            if not done.wait(max(0.0, deadline - time.monotonic())):
+                break
+            if box["error"] == FAIL_REASON.SUCCESS:
+                while time.monotonic() < deadline:
+                    leader = sync._getLeader()
+                    if leader is not None and leader != sync.selfNode:
+                        return f"leadership handed to {leader.address}"
+                    time.sleep(0.005)
+                return "leadership transfer sent, but no other leader within the timeout"
+            if box["error"] == FAIL_REASON.NOT_LEADER:
+                return "not the leader any more: no leadership to hand over"
+            # REQUEST_DENIED: no follower connected, or none caught up to the last entry yet.
+            last = f"refused (reason {box['error']}): no caught-up follower"
+            time.sleep(0.02)
+        return f"leadership not handed over ({last}); an election follows"
 
     @staticmethod
     def has_state(data_dir: str) -> bool:

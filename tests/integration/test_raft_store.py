@@ -106,3 +106,21 @@ def test_without_quorum_writes_are_refused_not_lost(replicas):
         survivor.submit(_create("t-lost"), timeout=1.5)
     assert isinstance(info.value, NoLeader) or "committed" in str(info.value)
     assert survivor.read(lambda m: m.task("t-lost"))[0] is None
+
+
+def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeout(replicas):
+    """Raft's TimeoutNow (pysyncobj transferLeadership, run on the tick thread): another replica
+    leads within one election timeout, and a write through the old leader then commits."""
+    stores, _ = replicas
+    leader = next(s for s in stores.values() if s.is_leader())
+    leader.submit(_create("before"), timeout=5)
+    started = time.monotonic()
+    said = leader.transfer_leadership()
+    assert said.startswith("leadership handed to "), said
+    assert time.monotonic() - started < 0.6  # election_max: no timeout was waited out
+    new = stores[said.removeprefix("leadership handed to ")]
+    _wait(new.is_leader, 2, "the new leader to know it leads")
+    assert not leader.is_leader()
+    assert leader.submit(_create("after"), timeout=5)["ok"]
+    assert next(s for s in stores.values() if s is not leader and s is not new).transfer_leadership() \
+        == "not the leader: no leadership to hand over"

@@ -190,13 +190,26 @@ def test_a_partitioned_minority_cannot_commit_and_after_heal_each_task_runs_once
     assert len(heal.running(task_id)) == 1
 
 
-def test_sigterm_drains_the_node_before_it_goes_and_drain_moves_tasks(heal):
+@pytest.fixture
+def draining(request, tmp_path, engines) -> HealCluster:
+    """A cluster whose agents drain on SIGTERM (leave_on_terminate: opt-in, for decommissioning)."""
+    hc = make_heal_cluster(tmp_path, engines, label_names=True, env={"ORION_LEAVE_ON_TERMINATE": "true"})
+    request.node.orion_cluster = hc.cluster
+    try:
+        hc.cluster.start()
+        yield hc
+    finally:
+        hc.stop_fast()
+
+
+def test_sigterm_with_leave_on_terminate_drains_the_node_and_drain_moves_tasks(draining):
+    heal = draining
     node3 = heal.nodes[2]
     pin(heal, node3.id)
     resp = heal.api().post("/tasks", json={"image": "orion/busybox:latest", "memory": 16 * MiB})
     task = wait_task(heal, resp.json()["id"], lambda t: t["state"] == "running", "running")
     assert task["nodeId"] == node3.id
-    heal.cluster.kill(node3, signal.SIGTERM)  # graceful: drain, then exit
+    heal.cluster.kill(node3, signal.SIGTERM)  # leave_on_terminate: drain, then exit
     moved = heal.task(task["id"])
     assert moved["nodeId"] != node3.id and moved["state"] in ("assigned", "running"), moved
     assert {n["id"]: n["status"] for n in heal.api().get("/nodes").json()}[node3.id] == "left"

@@ -61,3 +61,18 @@ def test_config_file_errors(tmp_path):
     bad.write_text("colour = 'blue'\n")
     with pytest.raises(ConfigError, match="unknown setting"):
         load_config({"config": str(bad)}, env={})
+
+
+def test_docker_host_flag_beats_orion_env_beats_file_beats_docker_host_beats_default(tmp_path):
+    default = "unix:///var/run/docker.sock"
+    assert load_config(dict(SECRET), env={}).docker_host == default
+    env = {"DOCKER_HOST": "tcp://docker-env:2375"}
+    assert load_config(dict(SECRET), env=env).docker_host == "tcp://docker-env:2375"
+    assert load_config(dict(SECRET), env={"DOCKER_HOST": ""}).docker_host == default  # empty: unset
+    path = tmp_path / "orion.toml"
+    path.write_text('docker_host = "unix:///from/file.sock"\n')
+    assert load_config({"config": str(path), **SECRET}, env=env).docker_host == "unix:///from/file.sock"
+    env["ORION_DOCKER_HOST"] = "unix:///orion/env.sock"
+    assert load_config({"config": str(path), **SECRET}, env=env).docker_host == "unix:///orion/env.sock"
+    flags = {"config": str(path), "docker_host": "unix:///flag.sock", **SECRET}
+    assert load_config(flags, env=env).docker_host == "unix:///flag.sock"

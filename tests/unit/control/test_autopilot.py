@@ -30,6 +30,14 @@ def test_a_dead_voter_is_kept_during_the_cleanup_period_then_removed():
     assert "dead for 30s" in change.sentence
 
 
+def test_a_restarting_voter_is_healthy_and_never_removed():
+    """An announced restart keeps its vote: the agent is back in seconds, and removing it would
+    cost a membership change twice over (Consul keeps a voter through a restart too)."""
+    nodes = [NodeInfo(n.id, n.api_addr, n.raft_addr, status="restarting" if n.id == "n5" else n.status)
+             for n in fleet(5)]
+    assert autopilot.plan(voters(1, 2, 3, 4, 5), nodes, "r1", {}, set(), 1000.0, CFG) is None
+
+
 def test_the_leader_never_removes_itself():
     nodes = fleet(3, dead={1})
     assert autopilot.plan(voters(1, 2, 3), nodes, "r1", {"n1": 0.0}, set(), 100.0, CFG) is None

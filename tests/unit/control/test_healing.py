@@ -22,6 +22,7 @@ from orion.model import (
     NODE_ALIVE,
     NODE_DEAD,
     NODE_LEFT,
+    NODE_RESTARTING,
     NODE_SUSPECT,
     PENDING,
     RUNNING,
@@ -235,6 +236,37 @@ def test_a_node_back_from_the_dead_registers_alive_and_takes_work_again():
     c.apply(RegisterNode(node=NodeInfo(owner, f"{owner}:8000", f"{owner}:7000",
                                        capacity=Resources(8 * GiB, 4000))))
     assert c.m.node(owner).status == NODE_ALIVE
+
+
+def test_a_restarting_node_keeps_its_tasks_and_gets_nothing_new():
+    """Its agent announced a restart (SIGTERM): the containers keep running, so healing marks
+    nothing lost and the scheduler places new work on the other nodes only."""
+    c = running_cluster("web", nodes=("n1", "n2"))
+    owner = c.task("web").node_id
+    c.node_status(owner, NODE_RESTARTING)
+    assert c.heal().commands == ()
+    assert c.task("web").state == RUNNING and c.task("web").node_id == owner
+    c.submit("new")
+    c.schedule()
+    assert c.task("new").node_id != owner
+    # Past the grace the leader's liveness says dead: then it is a node loss like any other.
+    c.node_status(owner, NODE_DEAD)
+    assert c.heal().lost == ("web",)
+
+
+def test_a_restart_due_on_a_restarting_node_waits_for_its_agent():
+    c = Cluster("n1", "n2")
+    c.submit("job", policy="on-failure")
+    c.schedule()
+    c.run_all()
+    fail(c, "job")
+    gen = c.task("job").generation
+    c.node_status("n1", NODE_RESTARTING)
+    assert c.heal(now=200.0, ended_at={("job", gen): 100.0}).commands == ()  # not sent elsewhere
+    c.apply(RegisterNode(node=NodeInfo("n1", "n1:8000", "n1:7000", capacity=Resources(8 * GiB, 4000))))
+    c.heal(now=201.0, ended_at={("job", gen): 100.0})
+    again = c.task("job")
+    assert (again.state, again.node_id, again.generation) == (ASSIGNED, "n1", gen + 1)
 
 
 # -- restarts --------------------------------------------------------------------------------------

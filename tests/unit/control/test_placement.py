@@ -87,6 +87,12 @@ def no_fit(decision) -> NoFit:
     return decision
 
 
+def test_a_restarting_node_gets_nothing_new():
+    nodes = [node("a", status="restarting"), node("b", mem_gib=2)]
+    assert schedule(spec(), nodes, {}).node_id == "b"
+    assert no_fit(schedule(spec(), [node("a", status="restarting")], {})).sentence == "no alive nodes (1 restarting)"
+
+
 def test_no_nodes_at_all():
     why = no_fit(schedule(spec(), [], {}))
     assert (why.kind, why.statuses) == (NoFitKind.NO_NODES, ())

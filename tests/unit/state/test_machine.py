@@ -310,6 +310,40 @@ def test_node_status_changes_record_their_index(log):
     assert [n.id for n in log.m.nodes()] == ["n1", "n2"]
 
 
+def test_an_announced_restart_keeps_the_nodes_tasks_and_takes_nothing_new(log):
+    """SetNodeStatus(restarting): the agent of n1 goes away for a moment. Its task stays
+    placed and running with its reservation; nothing new is placed there; registering
+    again makes it alive."""
+    log(create("web")), log(place(("web", "n1", 0)))
+    log(report("web", "n1", 1, "running", container_id="c1"))
+    assert log(SetNodeStatus(node_id="n1", status="restarting"))["changed"] is True
+    web = log.m.task("web")
+    assert (web.state, web.node_id, web.container_id) == ("running", "n1", "c1")
+    assert log.m.usage("n1").used == Resources(GiB, 500)
+    log(create("new"))
+    assert log(place(("new", "n1", 0)))["refused"] == {"new": "node n1 is restarting"}
+    assert log(node("n1"))["ok"]
+    assert log.m.node("n1").status == "alive"
+    assert log(place(("new", "n1", 0)))["placed"] == ["new"]
+
+
+def test_only_a_node_the_cluster_counts_on_can_announce_a_restart(log):
+    assert log(SetNodeStatus(node_id="n1", status="suspect"))["ok"]
+    assert log(SetNodeStatus(node_id="n1", status="restarting"))["ok"]
+    assert log(SetNodeStatus(node_id="n1", status="restarting"))["changed"] is False
+    for gone in ("left", "dead"):
+        assert log(SetNodeStatus(node_id="n2", status=gone))["ok"]
+        refused = log(SetNodeStatus(node_id="n2", status="restarting"))
+        assert refused["ok"] is False and f"n2 is {gone}" in refused["error"]
+        assert log.m.node("n2").status == gone
+
+
+def test_a_restarting_node_survives_a_snapshot(log):
+    log(SetNodeStatus(node_id="n2", status="restarting"))
+    restored = StateMachine.restore(json.loads(json.dumps(log.m.snapshot())))
+    assert restored.node("n2").status == "restarting"
+
+
 def test_counts_by_state(log):
     log(create("a")), log(create("b")), log(create("c"))
     log(place(("a", "n1", 0))), log(StopTask(task_id="c"))
