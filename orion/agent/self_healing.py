@@ -8,15 +8,17 @@ placement loop's down-ranking function are built here from the config.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Blueprint
 
 from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
 from orion.control import autopilot, restart
-from orion.control.healing_loop import HealingLoop
+from orion.control.healing_loop import HealingLoop, probe_api
 from orion.control.liveness import LivenessSource
 from orion.node import leave
+from orion.peer_http import PeerHttp
 from orion.runtime import Runtime
 from orion.state.raft import RaftStore
 from orion.state.store import Store
@@ -52,16 +54,17 @@ class SelfHealing:
 
 
 def build_self_healing(cfg: AgentConfig, raft: RaftStore, store: Store, runtime: Runtime,
-                       liveness: LivenessSource) -> SelfHealing:
+                       liveness: LivenessSource, peer: PeerHttp) -> SelfHealing:
     """``raft`` for membership and Raft status; ``store`` (maybe instrumented) for commands;
-    ``liveness`` (gossip) says who is alive."""
+    ``liveness`` (gossip) says who is alive; ``peer`` is how the autopilot probes a peer's API."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                          interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                         membership=raft.change_membership, members=raft.members)
+                         membership=raft.change_membership, members=raft.members,
+                         probe=partial(probe_api, peer))
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout)

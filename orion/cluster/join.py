@@ -22,6 +22,7 @@ from flask import Blueprint, jsonify, request
 
 from orion.cluster.gossip_agent import GossipAgent
 from orion.config import AgentConfig
+from orion.peer_http import PeerHttp
 from orion.state.raft import RaftStore
 from orion.state.store import StoreError
 
@@ -36,19 +37,24 @@ def join_proof(secret: str, raft_addr: str) -> str:
     return hmac.new(secret.encode(), raft_addr.encode(), hashlib.sha256).hexdigest()
 
 
-def _url(target: str, path: str) -> str:
-    base = target if target.startswith("http") else f"http://{target}"
-    return base.rstrip("/") + path
+def _why(exc: Exception) -> str:
+    """A TLS failure says which (an untrusted certificate, a refused client certificate):
+    the operator fixes tls_ca or the certificates, not the address."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS: {exc}"
+    return exc.__class__.__name__
 
 
 class JoinClient:
     """The joining side: find the members, then ask to be one."""
 
-    def __init__(self, cfg: AgentConfig, gossip: GossipAgent | None = None, discover_timeout: float = 60.0) -> None:
+    def __init__(self, cfg: AgentConfig, gossip: GossipAgent | None = None, discover_timeout: float = 60.0,
+                 *, peer: PeerHttp) -> None:
         self._cfg = cfg
         self._gossip = gossip
         self._timeout = discover_timeout
-        self._headers = {"Authorization": f"Bearer {cfg.api_token}"} if cfg.api_token else {}
+        # Scheme, TLS trust and identity, API token: the same for every call to a peer.
+        self._peer = peer
         self._targets = list(cfg.join)
 
     def _api_targets(self) -> list[str]:
@@ -71,7 +77,7 @@ class JoinClient:
             self._targets = self._api_targets()
             for target in self._targets:
                 try:
-                    resp = requests.get(_url(target, "/cluster/members"), headers=self._headers, timeout=2)
+                    resp = self._peer.get(target, "/cluster/members", timeout=2)
                     if resp.ok:
                         body = resp.json()
                         if self._gossip is not None:
@@ -80,7 +86,7 @@ class JoinClient:
                         return voters, len(voters) < int(body.get("voter_cap", len(voters) + 1))
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
-                    errors.append(f"{target}: {exc.__class__.__name__}")
+                    errors.append(f"{target}: {_why(exc)}")
             time.sleep(0.5)
         raise JoinError(f"no join target answered within {self._timeout:.0f}s: {'; '.join(errors[-3:])}; "
                         "check --join (HOST:GOSSIP_PORT or HOST:API_PORT of a running member)")
@@ -91,10 +97,9 @@ class JoinClient:
         errors = []
         for target in self._targets:
             try:
-                resp = requests.post(_url(target, "/cluster/members"), json=body, headers=self._headers,
-                                     timeout=timeout + 2)
+                resp = self._peer.post(target, "/cluster/members", json=body, timeout=timeout + 2)
             except requests.RequestException as exc:
-                errors.append(f"{target}: {exc.__class__.__name__}")
+                errors.append(f"{target}: {_why(exc)}")
                 continue
             if resp.ok:
                 log.info("joined the cluster through %s", target)
