@@ -213,14 +213,14 @@ def _check_tls(values: dict[str, Any]) -> None:
         context.load_cert_chain(cert, key, password=_no_passphrase)
     except ssl.SSLError as exc:
         raise ConfigError(f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate and its "
-                          f"matching unencrypted private key ({exc.reason or exc})") from exc
+                          f"matching unencrypted private key ({getattr(exc, 'reason', None) or exc})") from exc
     for name in ("tls_client_ca", "tls_ca"):
         if values[name]:
             try:
                 context.load_verify_locations(cafile=values[name])
             except ssl.SSLError as exc:
                 raise ConfigError(f"{_flag(name)}: {values[name]} holds no PEM CA certificate "
-                                  f"({exc.reason or exc})") from exc
+                                  f"({getattr(exc, 'reason', None) or exc})") from exc
     values["tls_ca"] = values["tls_ca"] or values["tls_client_ca"]
 
 

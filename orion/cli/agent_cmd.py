@@ -58,9 +58,16 @@ def agent(**flags: object) -> None:
     from orion.agent.server import serve, setup_logging
 
     setup_logging(cfg.log_level)
-    on_argv = [f"--{name.replace('_', '-')}" for name in ("raft_secret", "api_token") if flags.get(name)]
-    if on_argv:
-        log.warning("%s given on the command line, where every user of this host can read it (ps, "
-                    "/proc); use --raft-secret-file/--api-token-file or ORION_RAFT_SECRET/ORION_API_TOKEN",
-                    " and ".join(on_argv))
+    warning = argv_secret_warning(flags)
+    if warning:
+        log.warning(warning)
     serve(cfg)
+
+
+def argv_secret_warning(flags: dict[str, object]) -> str | None:
+    """One sentence when a secret was given as a flag (the agent logs it once, at start)."""
+    on_argv = [f"--{name.replace('_', '-')}" for name in ("raft_secret", "api_token") if flags.get(name)]
+    if not on_argv:
+        return None
+    return (f"{' and '.join(on_argv)} given on the command line, where every user of this host can "
+            "read it (ps, /proc); use --raft-secret-file/--api-token-file or ORION_RAFT_SECRET/ORION_API_TOKEN")

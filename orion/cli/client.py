@@ -49,8 +49,9 @@ def _reason(exc: requests.RequestException) -> str:
     return text.split(":")[-1].strip(" )'\"") or type(exc).__name__
 
 
-def _tls_reason(exc: requests.exceptions.SSLError) -> str:
-    """The TLS failure, and the option that fixes it."""
+def _tls_reason(exc: requests.exceptions.SSLError, client_cert: bool) -> str:
+    """The TLS failure, and the option that fixes it. An agent that requires a client
+    certificate says so with an alert (TLS 1.3) or just closes the connection (EOF)."""
     text = str(exc)
     lowered = text.lower()
     if "certificate verify failed" in lowered or "mismatch, certificate is not valid" in lowered:
@@ -59,14 +60,17 @@ def _tls_reason(exc: requests.exceptions.SSLError) -> str:
                     "use an --addr its certificate names (subjectAltName)")
         return ("certificate verify failed: the agent's certificate is not signed by a CA this client "
                 "trusts; pass --ca-cert / ORION_CACERT with the cluster's CA")
-    if "certificate required" in lowered or "alert handshake failure" in lowered or "unknown ca" in lowered \
-            or "bad certificate" in lowered:
-        return ("the agent requires a client certificate it trusts; pass --client-cert and --client-key "
+    if "key values mismatch" in lowered or "pem lib" in lowered:
+        return "--client-cert and --client-key are not a certificate and its matching key"
+    if any(alert in lowered for alert in ("certificate required", "handshake failure", "unknown ca",
+                                          "bad certificate", "eof occurred in violation")):
+        if client_cert:
+            return ("the agent refused the client certificate; pass a --client-cert / ORION_CLIENT_CERT "
+                    "signed by the CA the agent trusts (its tls_client_ca)")
+        return ("the agent requires a client certificate; pass --client-cert and --client-key "
                 "(ORION_CLIENT_CERT / ORION_CLIENT_KEY) signed by the cluster's CA")
     if "wrong version number" in lowered or "record layer failure" in lowered:
         return "the agent speaks plain HTTP, not TLS; use an http:// --addr"
-    if "key values mismatch" in lowered or "pem lib" in lowered:
-        return "--client-cert and --client-key are not a certificate and its matching key"
     return text.split("Caused by ")[-1].strip(" ()")
 
 
@@ -111,11 +115,13 @@ class OrionClient:
                 "a leader or overloaded: check `orion status`, or raise --timeout"
             ) from None
         except requests.exceptions.SSLError as exc:
-            raise ClientError(f"TLS with Orion at {self.addr} failed: {_tls_reason(exc)}") from None
+            reason = _tls_reason(exc, "cert" in self._tls)
+            raise ClientError(f"TLS with Orion at {self.addr} failed: {reason}") from None
         except requests.exceptions.ConnectionError as exc:
             reason = _reason(exc)
             hint = "Is `orion agent` running? Set --addr or ORION_ADDR."
-            if reason == "connection closed without an answer" and self.addr.startswith("http://"):
+            if reason in ("connection closed without an answer", "connection reset") \
+                    and self.addr.startswith("http://"):
                 hint = "If the agent serves HTTPS, use an https:// --addr."
             raise ClientError(f"cannot reach Orion at {self.addr}: {reason}. {hint}") from None
         except OSError as exc:  # requests: a --ca-cert/--client-cert path that does not exist
