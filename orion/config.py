@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -43,6 +44,10 @@ class AgentConfig:
     raft_secret: str
     insecure_raft: bool
     api_token: str
+    tls_cert: str
+    tls_key: str
+    tls_client_ca: str
+    tls_ca: str
     labels: dict[str, str]
     log_level: str
     http_threads: int
@@ -78,6 +83,10 @@ class AgentConfig:
     engine_probe_interval: float
     drain_max_parallel: int
     drain_deadline: float
+
+    @property
+    def api_scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def api_addr(self) -> str:
@@ -173,6 +182,68 @@ def _is_loopback(addr: str) -> bool:
         return addr == "localhost"
 
 
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _read_secret(values: dict[str, Any], key: str) -> None:
+    """``raft_secret_file`` -> ``raft_secret``: the file's text without its trailing newline."""
+    path = values[key + "_file"]
+    if not path:
+        return
+    if values[key]:
+        raise ConfigError(f"{_flag(key)} and {_flag(key + '_file')} are both set; keep only the file "
+                          f"(or ORION_{key.upper()}): a secret on the command line is visible in ps")
+    try:
+        secret = Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{_flag(key + '_file')}: cannot read {path}: {getattr(exc, 'strerror', exc)}") from exc
+    if not secret:
+        raise ConfigError(f"{_flag(key + '_file')}: {path} is empty")
+    values[key] = secret
+
+
+def _check_tls(values: dict[str, Any]) -> None:
+    """Both cert and key or neither; every file readable and what it claims to be. Checked
+    here, before gunicorn starts, so a mistake is one sentence naming the flag and the file."""
+    cert, key = values["tls_cert"], values["tls_key"]
+    if bool(cert) != bool(key):
+        given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
+        raise ConfigError(f"{_flag(given)} needs {_flag(missing)} too: the API serves HTTPS with a "
+                          "certificate and its private key, or plain HTTP with neither")
+    if not cert:
+        for ca in ("tls_client_ca", "tls_ca"):
+            if values[ca]:
+                raise ConfigError(f"{_flag(ca)} needs --tls-cert and --tls-key: it only means something "
+                                  "when the API serves HTTPS")
+        return
+    for name in ("tls_cert", "tls_key", "tls_client_ca", "tls_ca"):
+        if values[name]:
+            try:
+                Path(values[name]).open("rb").close()
+            except OSError as exc:
+                raise ConfigError(f"{_flag(name)}: cannot read {values[name]}: {exc.strerror}") from exc
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate and its "
+                          f"matching unencrypted private key ({getattr(exc, 'reason', None) or exc})") from exc
+    for name in ("tls_client_ca", "tls_ca"):
+        if values[name]:
+            try:
+                context.load_verify_locations(cafile=values[name])
+            except ssl.SSLError as exc:
+                raise ConfigError(f"{_flag(name)}: {values[name]} holds no PEM CA certificate "
+                                  f"({getattr(exc, 'reason', None) or exc})") from exc
+    values["tls_ca"] = values["tls_ca"] or values["tls_client_ca"]
+
+
+def _no_passphrase() -> str:
+    """An encrypted key would make OpenSSL prompt on the terminal: refuse it instead."""
+    raise ssl.SSLError("the key is encrypted; the agent has no way to ask for its passphrase")
+
+
 def _finish(values: dict[str, Any]) -> AgentConfig:
     if not values["id"]:
         values["id"] = socket.gethostname()
@@ -185,6 +256,9 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
             raise ConfigError(f"--{port_key.replace('_', '-')}: {values[port_key]} is outside 1-65535")
     if len({values["port"], values["raft_port"]}) < 2:
         raise ConfigError("--port and --raft-port must differ")
+    for key in ("raft_secret", "api_token"):
+        _read_secret(values, key)
+    _check_tls(values)
     if values["bootstrap"] and values["join"]:
         raise ConfigError("--bootstrap and --join exclude each other: bootstrap the first node, join the rest")
     if not values["raft_secret"]:

@@ -29,6 +29,22 @@ DEFAULTS: dict[str, object] = {
     "raft_secret": "",
     "insecure_raft": False,
     "api_token": "",
+    # Secrets from a file (mode 0600, readable by the agent alone) or the environment, never
+    # argv: a command line is world-readable in ps and /proc. Trailing newlines are dropped.
+    "raft_secret_file": "",
+    "api_token_file": "",
+    # -- TLS on the API (README "TLS") -------------------------------------------------------
+    # Empty: plain HTTP, for loopback demos and tests. A certificate and its key make the API
+    # HTTPS, and the same pair is this agent's client certificate towards its peers (so give
+    # it extendedKeyUsage serverAuth and clientAuth, as Nomad's and Consul's guides do).
+    "tls_cert": "",
+    "tls_key": "",
+    # The CA whose client certificates the API requires (mTLS, Nomad's verify_https_client).
+    # Empty: any client may connect and the API token alone guards the API.
+    "tls_client_ca": "",
+    # The CA that signed the peers' server certificates, to verify them when joining and
+    # probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.
+    "tls_ca": "",
     "labels": {},
     "log_level": "info",
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow

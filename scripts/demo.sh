@@ -34,12 +34,13 @@ scripts/setup-venv.sh
 scripts/ensure-dockerd.sh
 down
 mkdir -p "$DEMO"
-secret=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(16))')
+# The Raft secret lives in a file only we can read, never on a command line (ps shows those).
+(umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_hex(16))' > "$DEMO/raft-secret")
 start_node() {  # i, extra args...
   local i=$1; shift
   setsid .venv/bin/orion agent --id "demo$((i+1))" --port "${API_PORTS[$i]}" --raft-port "${RAFT_PORTS[$i]}" \
     --gossip-port "${GOSSIP_PORTS[$i]}" --data-dir "$DEMO/demo$((i+1))" --docker-host "$DOCKER_HOST" \
-    --raft-secret "$secret" "$@" > "$DEMO/demo$((i+1)).log" 2>&1 < /dev/null &
+    --raft-secret-file "$DEMO/raft-secret" "$@" > "$DEMO/demo$((i+1)).log" 2>&1 < /dev/null &
   echo $! > "$DEMO/node$((i+1)).pid"
 }
 wait_healthy() {

@@ -31,6 +31,7 @@ from orion.model import NodeInfo
 from orion.node import capacity
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.peer_http import PeerHttp
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
@@ -148,7 +149,8 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                              gossip_keyring(cfg.gossip_key, cfg.raft_secret))
     membership.start()
     info = replace(info, incarnation=membership.node.incarnation)
-    join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.api_token, cfg.join, membership)
+    peer = peer_http(cfg)
+    join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.join, membership, peer=peer)
     voter = True
     if cfg.join and not RaftStore.has_state(cfg.data_dir):
         partners, voter = join.discover_members()
@@ -170,7 +172,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace, cfg.restart_grace)
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
     healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule,
-                                 hand_over=store.transfer_leadership)
+                                 hand_over=store.transfer_leadership, peer=peer)
     agent = Agent(
         config=cfg,
         store=store,
@@ -199,6 +201,16 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     app.register_blueprint(healing.blueprint)
     metrics.instrument(app)
     return agent, app
+
+
+def peer_http(cfg: AgentConfig) -> PeerHttp:
+    """How this agent calls its peers' APIs: the cluster serves HTTPS when this node does
+    (one cluster, one scheme); peers are verified with ``tls_ca``, and this node's own
+    certificate is its client certificate when the peers require one."""
+    if not cfg.tls_cert:
+        return PeerHttp(token=cfg.api_token or None)
+    return PeerHttp(scheme="https", ca_file=cfg.tls_ca or None, client_cert=cfg.tls_cert,
+                    client_key=cfg.tls_key, token=cfg.api_token or None)
 
 
 def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Blueprint
 
 from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
 from orion.control import autopilot, drain, restart
-from orion.control.healing_loop import HealingLoop
+from orion.control.healing_loop import HealingLoop, probe_api
 from orion.control.liveness import LivenessSource
 from orion.model import NODE_LEFT
 from orion.node import leave
+from orion.peer_http import PeerHttp
 from orion.runtime import Runtime, RuntimeFailure
 from orion.state.store import Store
 
@@ -69,10 +71,12 @@ class SelfHealing:
 
 
 def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, liveness: LivenessSource,
-                       on_reschedule: Callable[[str, int], object], hand_over: Callable[[], str]) -> SelfHealing:
+                       on_reschedule: Callable[[str, int], object], hand_over: Callable[[], str],
+                       peer: PeerHttp) -> SelfHealing:
     """``store`` (maybe instrumented) for commands and Raft membership; ``liveness``
     (gossip) says who is alive; ``on_reschedule(cause, count)`` hears of tasks sent back
-    to the scheduler (metrics); ``hand_over()`` passes Raft leadership on before a stop."""
+    to the scheduler (metrics); ``hand_over()`` passes Raft leadership on before a stop;
+    ``peer`` is how the autopilot probes a peer's API (scheme, TLS, token)."""
     restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
                                         limit=cfg.restart_limit, window=cfg.restart_window,
                                         local_attempts=cfg.restart_local_attempts)
@@ -80,7 +84,7 @@ def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, livenes
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                          interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
                          drain_cfg=drain.DrainSettings(cfg.drain_max_parallel, cfg.drain_deadline),
-                         on_reschedule=on_reschedule)
+                         on_reschedule=on_reschedule, probe=partial(probe_api, peer))
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,
                        cfg.write_timeout, hand_over=hand_over)

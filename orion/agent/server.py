@@ -10,6 +10,7 @@ replica), and the agent stopped in ``worker_exit``. This is a custom
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 from typing import Any
 
@@ -38,6 +39,7 @@ class AgentServer(BaseApplication):
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg_agent = cfg
         self.agent: Any = None
+        self._ssl_context: ssl.SSLContext | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -59,12 +61,26 @@ class AgentServer(BaseApplication):
             "worker_exit": self._worker_exit,
             "post_worker_init": self._post_worker_init,
         }
+        if cfg.tls_cert:
+            settings.update(certfile=cfg.tls_cert, keyfile=cfg.tls_key, ssl_context=self._tls_context)
+            if cfg.tls_client_ca:
+                # mTLS: no certificate signed by this CA, no handshake (Nomad's verify_https_client).
+                settings.update(ca_certs=cfg.tls_client_ca, cert_reqs=ssl.CERT_REQUIRED)
         # gunicorn >= 23 opens a control socket at one fixed path per user: several agents
         # on one host would fight over it, and nothing of Orion's uses it.
         if "control_socket_disable" in self.cfg.settings:
             settings["control_socket_disable"] = True
         for key, value in settings.items():
             self.cfg.set(key, value)
+
+    def _tls_context(self, conf: Any, default_factory: Any) -> ssl.SSLContext:
+        """gunicorn asks for a context per connection; build it once (reading and parsing the
+        key each time costs a new client a millisecond) and refuse TLS below 1.2."""
+        if self._ssl_context is None:
+            context = default_factory()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._ssl_context = context
+        return self._ssl_context
 
     def load(self) -> Any:
         from orion.agent.compose import build_agent  # imported in the worker, after the fork
@@ -86,5 +102,6 @@ def serve(cfg: AgentConfig) -> None:
     """Run the node until SIGTERM/SIGINT (gunicorn handles the signals)."""
     setup_logging(cfg.log_level)
     hide_notify_socket()
-    log.info("orion agent %s: api %s, raft %s, data %s", cfg.id, cfg.api_addr, cfg.raft_addr, cfg.data_dir)
+    log.info("orion agent %s: api %s://%s%s, raft %s, data %s", cfg.id, cfg.api_scheme, cfg.api_addr,
+             " (client certificates required)" if cfg.tls_client_ca else "", cfg.raft_addr, cfg.data_dir)
     AgentServer(cfg).run()

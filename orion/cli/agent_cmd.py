@@ -8,10 +8,14 @@ the real defaults live in ``orion/defaults.py``.
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from orion.config import ConfigError, load_config
 from orion.defaults import DEFAULTS
+
+log = logging.getLogger("orion.cli.agent")
 
 
 @click.command("agent")
@@ -30,9 +34,15 @@ from orion.defaults import DEFAULTS
                    "no state in --data-dir starts a new cluster by itself.")
 @click.option("--join", multiple=True,
               help="HOST:GOSSIP_PORT (or HOST:API_PORT) of a member to join (repeatable).")
-@click.option("--raft-secret", help="Shared secret encrypting Raft traffic (ORION_RAFT_SECRET).")
+@click.option("--raft-secret-file", help="File holding the shared Raft secret (or ORION_RAFT_SECRET).")
+@click.option("--raft-secret", help="The Raft secret itself: visible in ps; prefer --raft-secret-file.")
 @click.option("--insecure-raft", is_flag=True, default=None, help="Allow no Raft secret (loopback only).")
-@click.option("--api-token", help="Bearer token required by the API (ORION_API_TOKEN).")
+@click.option("--api-token-file", help="File holding the API bearer token (or ORION_API_TOKEN).")
+@click.option("--api-token", help="The API token itself: visible in ps; prefer --api-token-file.")
+@click.option("--tls-cert", help="PEM certificate: serve the API over HTTPS (with --tls-key).")
+@click.option("--tls-key", help="PEM private key of --tls-cert.")
+@click.option("--tls-client-ca", help="CA whose client certificates the API requires (mTLS).")
+@click.option("--tls-ca", help="CA verifying the peers' certificates (default: --tls-client-ca).")
 @click.option("--label", "labels", multiple=True, help="Node label KEY=VALUE (repeatable).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
@@ -49,6 +59,19 @@ def agent(**flags: object) -> None:
         cfg = load_config(flags)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from orion.agent.server import serve
+    from orion.agent.server import serve, setup_logging
 
+    setup_logging(cfg.log_level)
+    warning = argv_secret_warning(flags)
+    if warning:
+        log.warning(warning)
     serve(cfg)
+
+
+def argv_secret_warning(flags: dict[str, object]) -> str | None:
+    """One sentence when a secret was given as a flag (the agent logs it once, at start)."""
+    on_argv = [f"--{name.replace('_', '-')}" for name in ("raft_secret", "api_token") if flags.get(name)]
+    if not on_argv:
+        return None
+    return (f"{' and '.join(on_argv)} given on the command line, where every user of this host can "
+            "read it (ps, /proc); use --raft-secret-file/--api-token-file or ORION_RAFT_SECRET/ORION_API_TOKEN")

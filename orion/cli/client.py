@@ -49,14 +49,50 @@ def _reason(exc: requests.RequestException) -> str:
     return text.split(":")[-1].strip(" )'\"") or type(exc).__name__
 
 
+def _tls_reason(exc: requests.exceptions.SSLError, client_cert: bool) -> str:
+    """The TLS failure, and the option that fixes it. An agent that requires a client
+    certificate says so with an alert (TLS 1.3) or just closes the connection (EOF)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "certificate verify failed" in lowered or "mismatch, certificate is not valid" in lowered:
+        if "mismatch" in lowered or "doesn't match" in lowered:
+            return ("certificate verify failed: the agent's certificate does not name this address; "
+                    "use an --addr its certificate names (subjectAltName)")
+        return ("certificate verify failed: the agent's certificate is not signed by a CA this client "
+                "trusts; pass --ca-cert / ORION_CACERT with the cluster's CA")
+    if "key values mismatch" in lowered or "pem lib" in lowered:
+        return "--client-cert and --client-key are not a certificate and its matching key"
+    if any(alert in lowered for alert in ("certificate required", "handshake failure", "unknown ca",
+                                          "bad certificate", "eof occurred in violation")):
+        if client_cert:
+            return ("the agent refused the client certificate; pass a --client-cert / ORION_CLIENT_CERT "
+                    "signed by the CA the agent trusts (its tls_client_ca)")
+        return ("the agent requires a client certificate; pass --client-cert and --client-key "
+                "(ORION_CLIENT_CERT / ORION_CLIENT_KEY) signed by the cluster's CA")
+    if "wrong version number" in lowered or "record layer failure" in lowered:
+        return "the agent speaks plain HTTP, not TLS; use an http:// --addr"
+    return text.split("Caused by ")[-1].strip(" ()")
+
+
 class OrionClient:
     """One method per API call; each returns the decoded JSON answer."""
 
     def __init__(self, addr: str = DEFAULT_ADDR, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, session: requests.Session | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, session: requests.Session | None = None, *,
+                 ca_cert: str | None = None, client_cert: str | None = None,
+                 client_key: str | None = None) -> None:
+        """``ca_cert`` verifies an https agent (else the system's CAs); ``client_cert`` and
+        ``client_key`` are presented to an agent that requires client certificates."""
         self.addr = normalize_addr(addr)
         self.timeout = timeout
         self._session = session or requests.Session()
+        # Given with each request: requests lets REQUESTS_CA_BUNDLE override a Session's
+        # ``verify`` (psf/requests#3829), and --ca-cert must win over the environment.
+        self._tls: dict[str, Any] = {}
+        if ca_cert:
+            self._tls["verify"] = ca_cert
+        if client_cert:
+            self._tls["cert"] = (client_cert, client_key) if client_key else client_cert
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -67,7 +103,7 @@ class OrionClient:
         url = self.addr + path
         try:
             resp = self._session.request(method, url, json=body, timeout=self.timeout,
-                                         headers={**self._headers, **(headers or {})})
+                                         headers={**self._headers, **(headers or {})}, **self._tls)
         except requests.exceptions.InvalidURL as exc:
             raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
                 from None
@@ -78,11 +114,18 @@ class OrionClient:
                 f"Orion at {self.addr} did not answer within {self.timeout:g}s; the cluster may be electing "
                 "a leader or overloaded: check `orion status`, or raise --timeout"
             ) from None
+        except requests.exceptions.SSLError as exc:
+            reason = _tls_reason(exc, "cert" in self._tls)
+            raise ClientError(f"TLS with Orion at {self.addr} failed: {reason}") from None
         except requests.exceptions.ConnectionError as exc:
-            raise ClientError(
-                f"cannot reach Orion at {self.addr}: {_reason(exc)}. Is `orion agent` running? "
-                "Set --addr or ORION_ADDR."
-            ) from None
+            reason = _reason(exc)
+            hint = "Is `orion agent` running? Set --addr or ORION_ADDR."
+            if reason in ("connection closed without an answer", "connection reset") \
+                    and self.addr.startswith("http://"):
+                hint = "If the agent serves HTTPS, use an https:// --addr."
+            raise ClientError(f"cannot reach Orion at {self.addr}: {reason}. {hint}") from None
+        except OSError as exc:  # requests: a --ca-cert/--client-cert path that does not exist
+            raise ClientError(f"{exc}; check --ca-cert, --client-cert and --client-key") from None
         except requests.RequestException as exc:
             raise ClientError(f"request to {url} failed: {exc}") from None
         try:

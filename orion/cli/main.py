@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
@@ -27,9 +27,13 @@ class Settings:
     token: str | None
     as_json: bool
     timeout: float
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
 
     def client(self) -> OrionClient:
-        return OrionClient(self.addr, self.token, self.timeout)
+        return OrionClient(self.addr, self.token, self.timeout, ca_cert=self.ca_cert,
+                           client_cert=self.client_cert, client_key=self.client_key)
 
 
 class OrionError(click.ClickException):
@@ -47,13 +51,14 @@ def _fail(exc: ClientError) -> OrionError:
 
 def _settings(ctx: click.Context, as_json: bool) -> Settings:
     base: Settings = ctx.find_object(Settings) or Settings(DEFAULT_ADDR, None, False, DEFAULT_TIMEOUT)
-    return Settings(base.addr, base.token, base.as_json or as_json, base.timeout)
+    return replace(base, as_json=base.as_json or as_json)
 
 
 def _emit(settings: Settings, data: Any, human: Callable[[], str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False) if settings.as_json else human())
 
 
+_pem_file = click.Path(exists=True, dir_okay=False, readable=True)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 
 
@@ -61,13 +66,23 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the AP
 @click.option("--addr", envvar="ORION_ADDR", default=DEFAULT_ADDR, show_default=True,
               help="Any node's API address (ORION_ADDR).")
 @click.option("--token", envvar="ORION_API_TOKEN", default=None, help="API bearer token (ORION_API_TOKEN).")
+@click.option("--ca-cert", envvar="ORION_CACERT", type=_pem_file,
+              help="CA verifying an https agent's certificate (ORION_CACERT).")
+@click.option("--client-cert", envvar="ORION_CLIENT_CERT", type=_pem_file,
+              help="Client certificate for an agent that requires one (ORION_CLIENT_CERT).")
+@click.option("--client-key", envvar="ORION_CLIENT_KEY", type=_pem_file,
+              help="Private key of --client-cert (ORION_CLIENT_KEY).")
 @json_option
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for an answer.")
 @click.pass_context
-def main(ctx: click.Context, addr: str, token: str | None, as_json: bool, timeout: float) -> None:
+def main(ctx: click.Context, addr: str, token: str | None, ca_cert: str | None, client_cert: str | None,
+         client_key: str | None, as_json: bool, timeout: float) -> None:
     """Orion: run containers on a cluster with replicated desired state."""
-    ctx.obj = Settings(addr, token or None, as_json, timeout)
+    if client_key and not client_cert:
+        raise click.UsageError("--client-key needs --client-cert (ORION_CLIENT_CERT)")
+    ctx.obj = Settings(addr, token or None, as_json, timeout, ca_cert or None, client_cert or None,
+                       client_key or None)
 
 
 main.add_command(agent)

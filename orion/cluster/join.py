@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import requests
 
 from orion.cluster.gossip_agent import GossipAgent
+from orion.peer_http import PeerHttp
 
 log = logging.getLogger("orion.cluster.join")
 
@@ -35,22 +36,26 @@ def join_proof(secret: str, raft_addr: str) -> str:
     return hmac.new(secret.encode(), raft_addr.encode(), hashlib.sha256).hexdigest()
 
 
-def _url(target: str, path: str) -> str:
-    base = target if target.startswith("http") else f"http://{target}"
-    return base.rstrip("/") + path
+def _why(exc: Exception) -> str:
+    """A TLS failure says which (an untrusted certificate, a refused client certificate):
+    the operator fixes tls_ca or the certificates, not the address."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS: {exc}"
+    return exc.__class__.__name__
 
 
 class JoinClient:
     """The joining side: find the members, then ask to be one."""
 
-    def __init__(self, node_id: str, raft_addr: str, raft_secret: str, api_token: str, join: Sequence[str],
-                 gossip: GossipAgent | None = None, discover_timeout: float = 60.0) -> None:
-        """``join``: the ``--join`` targets; ``raft_secret`` signs the request (``join_proof``)."""
+    def __init__(self, node_id: str, raft_addr: str, raft_secret: str, join: Sequence[str],
+                 gossip: GossipAgent | None = None, discover_timeout: float = 60.0, *, peer: PeerHttp) -> None:
+        """``join``: the ``--join`` targets; ``raft_secret`` signs the request (``join_proof``);
+        ``peer`` carries the scheme, TLS trust and identity and the API token of every call."""
         self._node_id, self._raft_addr, self._raft_secret = node_id, raft_addr, raft_secret
         self._join = tuple(join)
         self._gossip = gossip
         self._timeout = discover_timeout
-        self._headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+        self._peer = peer
         self._targets = list(join)
 
     def _api_targets(self) -> list[str]:
@@ -73,7 +78,7 @@ class JoinClient:
             self._targets = self._api_targets()
             for target in self._targets:
                 try:
-                    resp = requests.get(_url(target, "/cluster/members"), headers=self._headers, timeout=2)
+                    resp = self._peer.get(target, "/cluster/members", timeout=2)
                     if resp.ok:
                         body = resp.json()
                         if self._gossip is not None:
@@ -82,7 +87,7 @@ class JoinClient:
                         return voters, len(voters) < int(body.get("voter_cap", len(voters) + 1))
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
-                    errors.append(f"{target}: {exc.__class__.__name__}")
+                    errors.append(f"{target}: {_why(exc)}")
             time.sleep(0.5)
         raise JoinError(f"no join target answered within {self._timeout:.0f}s: {'; '.join(errors[-3:])}; "
                         "check --join (HOST:GOSSIP_PORT or HOST:API_PORT of a running member)")
@@ -93,10 +98,9 @@ class JoinClient:
         errors = []
         for target in self._targets:
             try:
-                resp = requests.post(_url(target, "/cluster/members"), json=body, headers=self._headers,
-                                     timeout=timeout + 2)
+                resp = self._peer.post(target, "/cluster/members", json=body, timeout=timeout + 2)
             except requests.RequestException as exc:
-                errors.append(f"{target}: {exc.__class__.__name__}")
+                errors.append(f"{target}: {_why(exc)}")
                 continue
             if resp.ok:
                 log.info("joined the cluster through %s", target)

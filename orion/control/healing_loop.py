@@ -29,6 +29,7 @@ from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
 from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.peer_http import PeerHttp
 from orion.state.commands import Command, MigrateTasks, ReportTaskState
 from orion.state.store import Store, StoreError
 
@@ -41,12 +42,14 @@ _MIN_GAP = 0.05
 _PROBE_TIMEOUT = 0.5
 
 
-def probe_api(nodes: Collection[NodeInfo]) -> set[str]:
-    """Ids of nodes whose agent answers HTTP at all (any status: a non-voter has no leader)."""
+def probe_api(peer: PeerHttp, nodes: Collection[NodeInfo]) -> set[str]:
+    """Ids of nodes whose agent answers HTTP at all (any status: a non-voter has no leader).
+    ``peer`` speaks the cluster's scheme, TLS and token: with mTLS a probe without the
+    agent's certificate would never be answered."""
     up = set()
     for node in nodes:
         try:
-            requests.get(f"http://{node.api_addr}/health", timeout=_PROBE_TIMEOUT)
+            peer.get(node.api_addr, "/health", timeout=_PROBE_TIMEOUT)
             up.add(node.id)
         except requests.RequestException:
             pass
@@ -60,7 +63,7 @@ class HealingLoop:
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
                  drain_cfg: drain.DrainSettings,
                  on_reschedule: Callable[[str, int], object] | None = None,
-                 probe: Callable[[Collection[NodeInfo]], set[str]] = probe_api,
+                 probe: Callable[[Collection[NodeInfo]], set[str]] | None = None,
                  mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
         self._liveness = liveness
@@ -156,6 +159,8 @@ class HealingLoop:
         return decided.sentence
 
     def _autopilot_pass(self, nodes: list[NodeInfo]) -> str:
+        if self._probe is None:
+            return ""  # autopilot probes a candidate's API before promoting it: no probe, no autopilot
         now = self._mono()
         gone = {n.id for n in nodes if n.status in (NODE_DEAD, NODE_LEFT)}
         self._gone_since = {k: v for k, v in self._gone_since.items() if k in gone}

@@ -59,23 +59,30 @@ class Node:
     # Per-node engine and loopback address (self-healing tests); default: the cluster's.
     docker_host: str = ""
     ip: str = "127.0.0.1"
+    # https for a TLS cluster; ``client``: requests arguments every call carries (verify,
+    # cert, headers), given per request because REQUESTS_CA_BUNDLE beats a Session's verify.
+    scheme: str = "http"
+    client: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        return f"http://{self.ip}:{self.port}"
+        return f"{self.scheme}://{self.ip}:{self.port}"
 
     @property
     def raft_addr(self) -> str:
         return f"{self.ip}:{self.raft_port}"
 
+    def _kw(self, kw: dict) -> dict:
+        return {**self.client, **kw, "headers": {**self.client.get("headers", {}), **kw.get("headers", {})}}
+
     def get(self, path: str, **kw) -> requests.Response:
-        return requests.get(self.url + path, timeout=kw.pop("timeout", 5), **kw)
+        return requests.get(self.url + path, timeout=kw.pop("timeout", 5), **self._kw(kw))
 
     def post(self, path: str, **kw) -> requests.Response:
-        return requests.post(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+        return requests.post(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 
     def delete(self, path: str, **kw) -> requests.Response:
-        return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+        return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 
     def healthy(self) -> bool:
         try:
@@ -99,6 +106,11 @@ class Cluster:
     docker_hosts: list[str] | None = None
     ips: list[str] | None = None
     labels: list[dict[str, str]] | None = None
+    # Added to every agent's command line (e.g. --tls-cert ...), and the nodes' scheme and
+    # requests arguments (a TLS cluster: "https", {"verify": ca, "cert": (...), "headers": ...}).
+    extra_args: list[str] = field(default_factory=list)
+    scheme: str = "http"
+    client: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ports = free_ports(3 * self.size)
@@ -107,13 +119,14 @@ class Cluster:
             self.nodes.append(Node(node_id, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2],
                                    self.root / node_id, self.root / f"{node_id}.log",
                                    docker_host=self.docker_hosts[i] if self.docker_hosts else self.docker_host,
-                                   ip=self.ips[i] if self.ips else "127.0.0.1"))
+                                   ip=self.ips[i] if self.ips else "127.0.0.1",
+                                   scheme=self.scheme, client=self.client))
 
     def start_node(self, node: Node, bootstrap: bool = False, join: Node | None = None,
                    join_addr: str | None = None) -> None:
         args = ORION + ["agent", "--id", node.id, "--port", str(node.port), "--raft-port", str(node.raft_port),
                         "--gossip-port", str(node.gossip_port), "--data-dir", str(node.data_dir),
-                        "--docker-host", node.docker_host, "--raft-secret", self.secret]
+                        "--docker-host", node.docker_host, *self.extra_args]
         if node.ip != "127.0.0.1":
             args += ["--bind", node.ip]
         for key, value in (self.labels[self.nodes.index(node)] if self.labels else {}).items():
@@ -124,7 +137,8 @@ class Cluster:
             args += ["--join", f"{join.ip}:{join.gossip_port}"]  # gossip discovery (API address also works)
         if join_addr is not None:
             args += ["--join", join_addr]
-        env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", **self.extra_env}
+        # The secret travels in the environment, never on argv (ps would show it).
+        env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", "ORION_RAFT_SECRET": self.secret, **self.extra_env}
         log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
         node.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from orion.config import ConfigError, load_config
@@ -76,3 +78,101 @@ def test_docker_host_flag_beats_orion_env_beats_file_beats_docker_host_beats_def
     assert load_config({"config": str(path), **SECRET}, env=env).docker_host == "unix:///orion/env.sock"
     flags = {"config": str(path), "docker_host": "unix:///flag.sock", **SECRET}
     assert load_config(flags, env=env).docker_host == "unix:///flag.sock"
+
+
+# -- secrets from files, never argv (issue #13) ----------------------------------------------------
+def test_secrets_come_from_files_without_their_trailing_newline(tmp_path):
+    (tmp_path / "raft").write_text("r-secret\n")
+    (tmp_path / "token").write_text("t0ken\r\n")
+    cfg = load_config({"raft_secret_file": str(tmp_path / "raft")},
+                      env={"ORION_API_TOKEN_FILE": str(tmp_path / "token")})
+    assert (cfg.raft_secret, cfg.api_token) == ("r-secret", "t0ken")
+    toml = tmp_path / "orion.toml"
+    toml.write_text(f'raft_secret_file = "{tmp_path / "raft"}"\napi_token_file = "{tmp_path / "token"}"\n')
+    cfg = load_config({"config": str(toml)}, env={})
+    assert (cfg.raft_secret, cfg.api_token) == ("r-secret", "t0ken")
+
+
+def test_secrets_from_the_environment():
+    cfg = load_config({}, env={"ORION_RAFT_SECRET": "from-env", "ORION_API_TOKEN": "tok"})
+    assert (cfg.raft_secret, cfg.api_token) == ("from-env", "tok")
+
+
+def test_secret_file_errors_name_the_flag_and_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"--raft-secret-file: cannot read .*missing"):
+        load_config({"raft_secret_file": str(tmp_path / "missing")}, env={})
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match=r"--api-token-file: .*empty is empty"):
+        load_config({**SECRET, "api_token_file": str(tmp_path / "empty")}, env={})
+    (tmp_path / "raft").write_text("x")
+    with pytest.raises(ConfigError, match="both set"):
+        load_config({"raft_secret_file": str(tmp_path / "raft")}, env={"ORION_RAFT_SECRET": "y"})
+
+
+def test_a_secret_on_argv_is_warned_about_once():
+    from orion.cli.agent_cmd import argv_secret_warning
+
+    assert argv_secret_warning({"raft_secret_file": "/etc/orion/raft", "api_token": None}) is None
+    warning = argv_secret_warning({"raft_secret": "s", "api_token": "t"})
+    assert warning is not None and warning.count("--raft-secret and --api-token") == 1
+    assert "--raft-secret-file" in warning and "ORION_RAFT_SECRET" in warning
+
+
+# -- TLS on the API (issue #11) -----------------------------------------------------------------------
+def _tls_flags(tls, **more):
+    return {**SECRET, "tls_cert": str(tls.agent_cert), "tls_key": str(tls.agent_key), **more}
+
+
+def test_tls_from_flags_env_and_file(tls, tmp_path):
+    cfg = load_config(_tls_flags(tls, tls_client_ca=str(tls.ca)), env={})
+    assert (cfg.tls_cert, cfg.tls_key, cfg.api_scheme) == (str(tls.agent_cert), str(tls.agent_key), "https")
+    assert cfg.tls_ca == cfg.tls_client_ca == str(tls.ca)   # peers verified with the client CA by default
+    env = {"ORION_TLS_CERT": str(tls.agent_cert), "ORION_TLS_KEY": str(tls.agent_key),
+           "ORION_TLS_CA": str(tls.other_ca)}
+    cfg = load_config(dict(SECRET), env=env)
+    assert (cfg.tls_client_ca, cfg.tls_ca) == ("", str(tls.other_ca))
+    toml = tmp_path / "orion.toml"
+    toml.write_text(f'raft_secret = "s"\ntls_cert = "{tls.agent_cert}"\ntls_key = "{tls.agent_key}"\n'
+                    f'tls_client_ca = "{tls.ca}"\n')
+    cfg = load_config({"config": str(toml)}, env={})
+    assert (cfg.api_scheme, cfg.tls_client_ca) == ("https", str(tls.ca))
+
+
+def test_plain_http_without_tls_settings():
+    cfg = load_config(dict(SECRET), env={})
+    assert (cfg.api_scheme, cfg.tls_cert, cfg.tls_ca) == ("http", "", "")
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ({"tls_cert": "cert"}, "--tls-cert needs --tls-key too"),
+        ({"tls_key": "key"}, "--tls-key needs --tls-cert too"),
+        ({"tls_client_ca": "ca"}, "--tls-client-ca needs --tls-cert and --tls-key"),
+        ({"tls_ca": "ca"}, "--tls-ca needs --tls-cert and --tls-key"),
+    ],
+)
+def test_tls_settings_come_in_pairs(tls, which, message):
+    paths = {"cert": str(tls.agent_cert), "key": str(tls.agent_key), "ca": str(tls.ca)}
+    with pytest.raises(ConfigError, match=message):
+        load_config({**SECRET, **{k: paths[v] for k, v in which.items()}}, env={})
+
+
+def test_unreadable_or_wrong_tls_files_are_named(tls, tmp_path):
+    with pytest.raises(ConfigError, match=r"--tls-key: cannot read .*nope\.key"):
+        load_config(_tls_flags(tls, tls_key=str(tmp_path / "nope.key")), env={})
+    with pytest.raises(ConfigError, match=r"--tls-client-ca: cannot read .*nope\.pem"):
+        load_config(_tls_flags(tls, tls_client_ca=str(tmp_path / "nope.pem")), env={})
+    with pytest.raises(ConfigError, match="not a PEM certificate and its matching"):
+        load_config(_tls_flags(tls, tls_key=str(tls.client_key)), env={})
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"--tls-ca: .*junk\.pem holds no PEM CA certificate"):
+        load_config(_tls_flags(tls, tls_ca=str(tmp_path / "junk.pem")), env={})
+
+
+def test_an_encrypted_key_is_refused_not_prompted_for(tls, tmp_path):
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(tls.agent_key), "-aes256", "-passout", "pass:pw",
+                    "-out", str(encrypted)], check=True, capture_output=True)
+    with pytest.raises(ConfigError, match="not a PEM certificate and its matching unencrypted"):
+        load_config(_tls_flags(tls, tls_key=str(encrypted)), env={})

@@ -22,7 +22,7 @@ PACKAGE = ROOT / "orion"
 # and settings: its three modules may use each other (config reads defaults) without a cycle.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "service", "defaults", "config"),
-    ("state", "gossip", "runtime"),
+    ("state", "gossip", "runtime", "peer_http"),
     ("loop",),
     ("control", "node", "cluster"),
     ("metrics", "api"),
