@@ -61,6 +61,8 @@ class ApiDeps:
     metrics_wsgi: Callable[..., Any] | None = None
     # Metrics name tasks and nodes: protected by the token unless the scraper cannot send one.
     metrics_requires_token: bool = True
+    # Set when the agent starts to shut down: held blocking reads answer at once.
+    closing: threading.Event | None = None
     # Paths answered without the token: load balancers and systemd probe /health.
     open_paths: frozenset[str] = field(default_factory=lambda: frozenset({"/health"}))
 
@@ -172,7 +174,7 @@ def create_app(deps: ApiDeps) -> Flask:
 
     def block_read() -> None:
         """``?index=N&wait=D`` holds a read until this node applied beyond N (orion/api/blocking.py)."""
-        block(request.args, lambda: store.read(lambda m: None)[1], applied.wait_beyond)
+        block(request.args, lambda: store.read(lambda m: None)[1], applied.wait_beyond, deps.closing)
 
     def find_task(task_id: str) -> tuple[Task, int]:
         task, index = store.read(lambda m: m.task(task_id))

@@ -18,6 +18,7 @@ Each held request occupies one of the agent's ``http_threads`` for its wait.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -60,11 +61,14 @@ def block(
     args: Mapping[str, str],
     current_index: Callable[[], int],
     wait_beyond: Callable[[int, float], None],
+    closing: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Hold the calling request until ``current_index()`` passes the asked index or the wait
     ends; return at once for a plain read. ``wait_beyond(index, timeout)`` sleeps until the
-    store applies beyond ``index`` (or the timeout)."""
+    store applies beyond ``index`` (or the timeout). Once ``closing`` is set (the agent is
+    shutting down) held reads answer within RECHECK: gunicorn would otherwise wait its whole
+    graceful timeout for them before stopping the node."""
     asked = parse_blocking(args)
     if asked is None:
         return
@@ -72,6 +76,6 @@ def block(
     deadline = clock() + wait
     while True:
         remaining = deadline - clock()
-        if current_index() > index or remaining <= 0:
+        if current_index() > index or remaining <= 0 or (closing is not None and closing.is_set()):
             return
         wait_beyond(index, min(remaining, RECHECK))

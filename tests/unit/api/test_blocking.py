@@ -128,3 +128,12 @@ def test_durations_and_the_cap() -> None:
     assert parse_blocking({"wait": "1s"}) is None
     with pytest.raises(ValidationError):
         parse_duration("1e3s")
+
+
+def test_a_closing_agent_releases_held_reads(store: ObservedStore) -> None:
+    closing = threading.Event()
+    client = create_app(ApiDeps(store=store, node_id="node1", closing=closing)).test_client()
+    current = index_of(client.get("/tasks"))
+    answer = blocked_get(client, store, f"/tasks?index={current}&wait=5m", closing.set)
+    assert answer.status_code == 200
+    assert index_of(answer) == current  # nothing was written: released, not woken
