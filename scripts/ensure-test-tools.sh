@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the test suite drives for real: debootstrap and ssh (the fleet lab),
-# systemd-analyze (unit checks), iptables and iproute2 (partitions). Idempotent; as root
+# systemd-analyze (unit checks), iptables and iproute2 (partitions), tmux (orion top's screen). Idempotent; as root
 # on Debian installs what is missing, elsewhere says what to install.
 set -euo pipefail
 need=()
@@ -10,6 +10,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v tmux >/dev/null || need+=(tmux)
 command -v docker-registry >/dev/null || [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ ${#need[@]} -eq 0 ] && { echo "ensure-test-tools: all present"; exit 0; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
