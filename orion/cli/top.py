@@ -98,11 +98,14 @@ def watch(client: OrionClient, path: str, latest: Latest, wake: Callable[[], Non
             stop.wait(RETRY)
             continue
         with latest.lock:
+            changed = (latest.data.get(path) != data or path in latest.errors
+                       or (healthy is not None and healthy != latest.healthy))
             latest.data[path] = data
             latest.errors.pop(path, None)
             if healthy is not None:
                 latest.healthy = healthy
-        wake()
+        if changed:  # a bounded wait that elapsed brings the same answer: nothing to redraw
+            wake()
 
 
 def bar(used: float, capacity: float, width: int = 10) -> Text:
@@ -142,17 +145,27 @@ def nodes_table(view: View, ui: Ui) -> Table:
     return table
 
 
-def tasks_table(rows: list[tuple[str, ...]], ui: Ui, height: int, total: int) -> Table:
+def tasks_table(rows: list[tuple[str, ...]], ui: Ui, height: int, total: int, width: int) -> Text:
+    """The tasks panel as padded text: a Rich Table measures every cell on every redraw,
+    which is most of an idle screen's CPU; these columns are plain strings."""
     shown = rows[:max(0, height)]
     title = f"tasks ({len(rows)} of {total}" + (f", filter {ui.filter!r}" if ui.filter else "") + \
         (f", {len(rows) - len(shown)} below" if len(shown) < len(rows) else "") + ")"
-    table = Table(title=title, title_justify="left", expand=True, box=None, header_style="bold")
-    for i, name in enumerate(TASK_COLUMNS):
-        table.add_column(name + (" v" if i == ui.sort else ""), no_wrap=True, overflow="ellipsis")
+    heads = [name + (" v" if i == ui.sort else "") for i, name in enumerate(TASK_COLUMNS)]
+    widths = [max([len(h)] + [len(r[i]) for r in shown]) for i, h in enumerate(heads)]
+    out = Text(title + "\n", style="italic")
+    out.append(fit("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)), width) + "\n", style="bold")
     for row in shown:
-        cells = list(row)
-        table.add_row(*cells[:2], Text(cells[2], style=STATE_STYLE.get(cells[2], "")), *cells[3:])
-    return table
+        line = fit("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), width)
+        start = len(out)
+        out.append(line + "\n")
+        state_at = sum(w + 2 for w in widths[:2])
+        out.stylize(STATE_STYLE.get(row[2], ""), start + state_at, start + min(len(line), state_at + len(row[2])))
+    return out
+
+
+def fit(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(0, width - 1)] + "…"
 
 
 def header(client: OrionClient, view: View, errors: dict[str, str]) -> Text:
@@ -226,8 +239,8 @@ class Top:
         height = self.console.size.height - len(self.view.nodes) - 14
         events = Text("\n".join(self.events) or "no events yet", style="cyan")
         return Group(header(self.client, self.view, errors), Text(""), nodes_table(self.view, self.ui), Text(""),
-                     tasks_table(rows, self.ui, height, total), Text("events", style="bold"), events,
-                     footer(self.ui, self.notice))
+                     tasks_table(rows, self.ui, height, total, self.console.size.width),
+                     Text("events", style="bold"), events, footer(self.ui, self.notice))
 
     def _drain(self, node_id: str) -> None:
         try:
