@@ -124,7 +124,7 @@ STATE_STYLE = {"running": "green", "pending": "yellow", "assigned": "cyan", "fai
 
 
 def nodes_table(view: View, ui: Ui) -> Table:
-    table = Table(title="nodes", title_justify="left", expand=True, box=None, header_style="bold")
+    table = Table(title="nodes", title_justify="left", box=None, header_style="bold", pad_edge=False)
     for name in ("", "NODE", "STATUS", "GOSSIP", "CPU", "", "MEMORY", "", "TASKS"):
         table.add_column(name, no_wrap=True)
     on_node = collections.Counter(t.get("nodeId") for t in view.tasks.values() if t.get("state") == "running")
@@ -153,7 +153,8 @@ def tasks_table(rows: list[tuple[str, ...]], ui: Ui, height: int, total: int, wi
         (f", {len(rows) - len(shown)} below" if len(shown) < len(rows) else "") + ")"
     heads = [name + (" v" if i == ui.sort else "") for i, name in enumerate(TASK_COLUMNS)]
     widths = [max([len(h)] + [len(r[i]) for r in shown]) for i, h in enumerate(heads)]
-    out = Text(title + "\n", style="italic")
+    out = Text()
+    out.append(title + "\n", style="italic")
     out.append(fit("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)), width) + "\n", style="bold")
     for row in shown:
         line = fit("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), width)
