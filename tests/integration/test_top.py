@@ -2,7 +2,8 @@
 
 The screen must list the three nodes and a running task; after SIGKILL of a
 node that holds no task (and is not the leader, so nothing else moves) the same
-``orion top`` shows it dead, with no restart; ``q`` exits 0. The task runs on the
+``orion top`` shows it dead, with no restart; once a second node is killed the
+header says the node it talks to has no quorum; ``q`` exits 0. The task runs on the
 shared engine; the node ``orion top`` talks to is the task's own.
 """
 
@@ -86,6 +87,9 @@ def test_top_shows_a_node_die_without_a_restart(tmux_ok, cluster, test_image, tm
         screen = session.wait_for(lambda s: node_status(s, victim.id) == "dead" and f"node {victim.id} dead" in s,
                                   30, f"{victim.id} dead in the nodes panel and the events line")
         assert "running" in next(line for line in screen.splitlines() if task_id in line)
+        third = next(n for n in cluster.nodes if n not in (home, victim))
+        cluster.kill(third)  # home alone: one of three, no quorum
+        session.wait_for(lambda s: "NO QUORUM" in s, 30, "the header to say the node lost quorum")
         session.keys("q")
         cluster.wait(lambda: exit_file.exists() and exit_file.read_text().strip(), 10, "orion top to exit")
         assert exit_file.read_text().strip() == "0"
