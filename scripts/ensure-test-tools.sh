@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite drives for real: debootstrap and ssh (the fleet lab),
-# systemd-analyze (unit checks), iptables and iproute2 (partitions), openssl (TLS tests). Idempotent; as root
+# systemd-analyze (unit checks), iptables and iproute2 (partitions), openssl (TLS tests), tmux (orion top's
+# screen). Idempotent; as root
 # on Debian installs what is missing, elsewhere says what to install.
 set -euo pipefail
 need=()
@@ -11,6 +12,7 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)  # the TLS tests make a throwaway CA
+command -v tmux >/dev/null || need+=(tmux)
 command -v docker-registry >/dev/null || [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ ${#need[@]} -eq 0 ] && { echo "ensure-test-tools: all present"; exit 0; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

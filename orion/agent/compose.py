@@ -51,6 +51,8 @@ class Agent:
     scheduler: PlacementLoop
     reconciler: ReconcileLoop
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # Set on SIGTERM, before gunicorn drains requests (orion/agent/server.py): releases held reads.
+    closing: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     registered: threading.Event = field(default_factory=threading.Event)
     join: JoinClient | None = None
@@ -195,7 +197,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
                              placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
-                             nodes_view=membership.nodes_view))
+                             nodes_view=membership.nodes_view, closing=agent.closing))
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready))
     app.register_blueprint(healing.blueprint)

@@ -10,8 +10,10 @@ replica), and the agent stopped in ``worker_exit``. This is a custom
 from __future__ import annotations
 
 import logging
+import signal
 import ssl
 import sys
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -92,10 +94,25 @@ class AgentServer(BaseApplication):
     def _post_worker_init(self, worker: Any) -> None:
         if self.agent is not None:
             self.agent.start()
+            release_held_reads_on_term(self.agent.closing)
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self.agent is not None:
             self.agent.stop()
+
+
+def release_held_reads_on_term(closing: threading.Event) -> None:
+    """Chain the worker's SIGTERM handler: first release blocking reads (held for up to
+    minutes, see orion/api/blocking.py), then let gunicorn drain as usual. gunicorn installs
+    its handler before post_worker_init, so this runs in front of it."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        closing.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def serve(cfg: AgentConfig) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from orion.api.blocking import block
 from orion.api.errors import ApiError, error_response, register_error_handlers
 from orion.api.openapi import openapi_document
 from orion.api.validation import ValidationError, parse_task_request
@@ -61,6 +62,8 @@ class ApiDeps:
     metrics_wsgi: Callable[..., Any] | None = None
     # Metrics name tasks and nodes: protected by the token unless the scraper cannot send one.
     metrics_requires_token: bool = True
+    # Set when the agent starts to shut down: held blocking reads answer at once.
+    closing: threading.Event | None = None
     # Paths answered without the token: load balancers and systemd probe /health.
     open_paths: frozenset[str] = field(default_factory=lambda: frozenset({"/health"}))
 
@@ -170,6 +173,10 @@ def create_app(deps: ApiDeps) -> Flask:
                 return tasks, index
             applied.wait_beyond(index, min(remaining, _POLL_STEP))
 
+    def block_read() -> None:
+        """``?index=N&wait=D`` holds a read until this node applied beyond N (orion/api/blocking.py)."""
+        block(request.args, lambda: store.read(lambda m: None)[1], applied.wait_beyond, deps.closing)
+
     def find_task(task_id: str) -> tuple[Task, int]:
         task, index = store.read(lambda m: m.task(task_id))
         if task is None:
@@ -208,11 +215,13 @@ def create_app(deps: ApiDeps) -> Flask:
         state = request.args.get("state")
         if state is not None and state not in TASK_STATES:
             raise ValidationError("state", f"{state!r} is not one of {', '.join(TASK_STATES)}")
+        block_read()
         tasks, index = store.read(lambda m: m.tasks())
         return _json([task_view(t) for t in tasks if state is None or t.state == state], 200, index)
 
     @app.get("/tasks/<task_id>")
     def get_task(task_id: str) -> Response:
+        block_read()
         task, index = find_task(task_id)
         return _json(task_view(task, detail=True), 200, index)
 
@@ -227,6 +236,7 @@ def create_app(deps: ApiDeps) -> Flask:
 
     @app.get("/nodes")
     def list_nodes() -> Response:
+        block_read()
         leader = store.status().leader
         extras = deps.nodes_view() if deps.nodes_view is not None else {}
 
@@ -243,6 +253,7 @@ def create_app(deps: ApiDeps) -> Flask:
 
     @app.get("/raft")
     def raft_status() -> Response:
+        block_read()
         status = store.status()
         return _json(status.to_dict(), 200, status.applied_index)
 

@@ -72,6 +72,13 @@ _TASK = {
 }
 
 _ID_PARAM = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# Blocking queries (orion/api/blocking.py): hold the read until the applied index passes `index`.
+_BLOCKING = [
+    {"name": "index", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+     "description": "answer once this node has applied beyond this X-Orion-Index"},
+    {"name": "wait", "in": "query", "required": False, "schema": {"type": "string", "example": "30s"},
+     "description": "longest to hold the read (ms, s, m, h; at most 5m, the default)"},
+]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -112,7 +119,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "List tasks",
                     "parameters": [{"name": "state", "in": "query", "required": False,
-                                    "schema": {"type": "string", "enum": list(TASK_STATES)}}],
+                                    "schema": {"type": "string", "enum": list(TASK_STATES)}}, *_BLOCKING],
                     "responses": {
                         "200": _resp("tasks, oldest first",
                                      {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}),
@@ -121,7 +128,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/tasks/{task_id}": {
                 "parameters": [_ID_PARAM],
-                "get": {"summary": "One task", "responses": {
+                "get": {"summary": "One task", "parameters": _BLOCKING, "responses": {
                     "200": _resp("the task", {"$ref": "#/components/schemas/Task"}),
                     "404": _resp("no such task")}},
                 "delete": {"summary": "Stop a task", "responses": {
@@ -130,9 +137,10 @@ def openapi_document() -> dict[str, Any]:
                     "404": _resp("no such task"), "503": _resp("no Raft leader")}},
             },
             "/nodes": {"get": {"summary": "Registered nodes with capacity, use and status",
+                               "parameters": _BLOCKING,
                                "responses": {"200": _resp("nodes", {"type": "array",
                                                                     "items": {"type": "object"}})}}},
-            "/raft": {"get": {"summary": "This node's Raft view", "responses": {
+            "/raft": {"get": {"summary": "This node's Raft view", "parameters": _BLOCKING, "responses": {
                 "200": _resp("status", {"type": "object"})}}},
             "/health": {"get": {"summary": "200 when a Raft leader is known, else 503 (no token needed)",
                                 "security": [], "responses": {

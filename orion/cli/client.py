@@ -98,11 +98,13 @@ class OrionClient:
             self._headers["Authorization"] = f"Bearer {token}"
 
     def request(self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
-                accept: tuple[int, ...] = ()) -> tuple[int, Any]:
-        """Send one request; return (status, JSON). A status >= 400 not in ``accept`` raises."""
+                accept: tuple[int, ...] = (), timeout: float | None = None,
+                answer_headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """Send one request; return (status, JSON). A status >= 400 not in ``accept`` raises.
+        ``answer_headers``, when given, receives the answer's headers."""
         url = self.addr + path
         try:
-            resp = self._session.request(method, url, json=body, timeout=self.timeout,
+            resp = self._session.request(method, url, json=body, timeout=timeout or self.timeout,
                                          headers={**self._headers, **(headers or {})}, **self._tls)
         except requests.exceptions.InvalidURL as exc:
             raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
@@ -135,6 +137,8 @@ class OrionClient:
                 f"{method} {url} answered {resp.status_code} without JSON; is {self.addr} an Orion agent?",
                 resp.status_code,
             ) from None
+        if answer_headers is not None:
+            answer_headers.update(resp.headers)
         if resp.status_code >= 400 and resp.status_code not in accept:
             message = data.get("error") if isinstance(data, dict) else None
             field = data.get("field") if isinstance(data, dict) else None
@@ -163,6 +167,15 @@ class OrionClient:
 
     def raft(self) -> dict[str, Any]:
         return self.request("GET", "/raft")[1]
+
+    def watch(self, path: str, index: int, wait: float) -> tuple[Any, int]:
+        """A blocking query (docs/api.md): GET ``path`` once the node has applied beyond
+        ``index``, or after ``wait`` seconds; return (JSON, the answer's X-Orion-Index)."""
+        got: dict[str, str] = {}
+        sep = "&" if "?" in path else "?"
+        _, data = self.request("GET", f"{path}{sep}index={index}&wait={wait:g}s", timeout=wait + self.timeout,
+                               answer_headers=got)
+        return data, int(got.get("X-Orion-Index", index))
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, body): 503 is an answer here, not an error."""

@@ -88,9 +88,11 @@ def main(ctx: click.Context, addr: str, token: str | None, ca_cert: str | None, 
 main.add_command(agent)
 
 from orion.cli.ops_cmd import node, scale  # noqa: E402 - the ops commands live in their own module
+from orion.cli.top import top  # noqa: E402
 
 main.add_command(scale)
 main.add_command(node)
+main.add_command(top)
 
 
 # -- option parsing (usage errors, exit 2) --------------------------------------------------------

@@ -1,0 +1,140 @@
+"""Blocking queries over a real StateMachine in a LocalStore: ``?index=N&wait=D``.
+
+A writer thread commits while a blocking request waits; the request must answer
+with the write in its body and an ``X-Orion-Index`` beyond N. The writer starts
+only once the request has read the store (the store says so), so a request
+that did not block would answer with the stale state and fail the test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from parts import api_deps
+
+from orion.api.app import create_app
+from orion.api.blocking import MAX_WAIT, parse_blocking, parse_duration
+from orion.api.validation import ValidationError
+from orion.model import NodeInfo, Resources, TaskSpec
+from orion.state.commands import CreateTask, RegisterNode
+from orion.state.machine import StateMachine
+from orion.state.store import LocalStore
+
+GiB = 1 << 30
+NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",
+                capacity=Resources(memory=4 * GiB, cpu_millis=2000))
+
+
+class ObservedStore(LocalStore):
+    """A LocalStore that says when a read has returned: the writer waits for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.was_read = threading.Event()
+
+    def read(self, fn: Callable[[StateMachine], Any]) -> tuple[Any, int]:
+        result = super().read(fn)
+        self.was_read.set()
+        return result
+
+
+def create(store: LocalStore, task_id: str) -> None:
+    spec = TaskSpec(image="busybox", memory=64 << 20)
+    store.submit(CreateTask(request_id=task_id, task_id=task_id, spec=spec), 1.0)
+
+
+@pytest.fixture
+def store() -> ObservedStore:
+    store = ObservedStore()
+    store.submit(RegisterNode(node=NODE), 1.0)
+    create(store, "t1")
+    return store
+
+
+@pytest.fixture
+def client(store: ObservedStore) -> FlaskClient:
+    return create_app(api_deps(store)).test_client()
+
+
+def index_of(response: Any) -> int:
+    return int(response.headers["X-Orion-Index"])
+
+
+def blocked_get(client: FlaskClient, store: ObservedStore, path: str, write: Callable[[], None]) -> Any:
+    """GET ``path`` in a thread; once it has read the store, ``write``; return its answer."""
+    answers: list[Any] = []
+    store.was_read.clear()
+    reader = threading.Thread(target=lambda: answers.append(client.get(path)))
+    reader.start()
+    assert store.was_read.wait(10)
+    write()
+    reader.join(30)
+    assert answers, "the blocking request never answered"
+    return answers[0]
+
+
+@pytest.mark.parametrize("path", ["/tasks", "/tasks/t1", "/nodes", "/raft"])
+def test_a_blocking_read_answers_after_the_next_write(client: FlaskClient, store: ObservedStore,
+                                                      path: str) -> None:
+    before = index_of(client.get(path))
+    answer = blocked_get(client, store, f"{path}?index={before}&wait=60s", lambda: create(store, "t2"))
+    assert answer.status_code == 200
+    assert index_of(answer) > before
+    if path == "/tasks":
+        assert {t["id"] for t in answer.get_json()} == {"t1", "t2"}
+    if path == "/raft":
+        assert answer.get_json()["applied_index"] > before
+
+
+def test_an_index_already_passed_answers_at_once(client: FlaskClient, store: ObservedStore) -> None:
+    current = index_of(client.get("/tasks"))
+    answer = client.get(f"/tasks?index={current - 1}&wait=5m")  # would hang the test if it blocked
+    assert answer.status_code == 200
+    assert index_of(answer) == current
+
+
+def test_a_wait_that_elapses_answers_the_same_index(client: FlaskClient) -> None:
+    current = index_of(client.get("/nodes"))
+    answer = client.get(f"/nodes?index={current}&wait=0s")
+    assert answer.status_code == 200
+    assert index_of(answer) == current
+    assert [n["id"] for n in answer.get_json()] == ["node1"]
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("index=-1", "index"), ("index=abc", "index"), ("index=1.5", "index"), ("index=", "index"),
+    ("index=1&wait=soon", "wait"), ("index=1&wait=-3s", "wait"), ("index=1&wait=3d", "wait"),
+    ("wait=forever", "wait"),
+])
+def test_bad_index_or_wait_is_a_400_naming_the_field(client: FlaskClient, query: str, field: str) -> None:
+    for path in ("/tasks", "/tasks/t1", "/nodes", "/raft"):
+        answer = client.get(f"{path}?{query}")
+        assert answer.status_code == 400, (path, query)
+        body = answer.get_json()
+        assert body["field"] == field
+        assert field in body["error"]
+
+
+def test_durations_and_the_cap() -> None:
+    assert parse_duration("30s") == 30.0
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("2m") == 120.0
+    assert parse_duration("1.5") == 1.5
+    assert parse_duration("10h") == MAX_WAIT
+    assert parse_blocking({"index": "7"}) == (7, MAX_WAIT)
+    assert parse_blocking({"wait": "1s"}) is None
+    with pytest.raises(ValidationError):
+        parse_duration("1e3s")
+
+
+def test_a_closing_agent_releases_held_reads(store: ObservedStore) -> None:
+    closing = threading.Event()
+    client = create_app(api_deps(store, closing=closing)).test_client()
+    current = index_of(client.get("/tasks"))
+    answer = blocked_get(client, store, f"/tasks?index={current}&wait=5m", closing.set)
+    assert answer.status_code == 200
+    assert index_of(answer) == current  # nothing was written: released, not woken
