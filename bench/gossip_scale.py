@@ -141,6 +141,7 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
     a1.set_xscale("log")
     a1.set_xlabel("cluster size n")
     a1.set_ylabel("bytes/s per node")
+    a1.set_ylim(bottom=0)
     a1.legend()
     a2.plot(ns, [r["msgs_per_s"] for r in rows], "o-")
     a2.set_xscale("log")
