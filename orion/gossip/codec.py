@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ HEADER_SIZE = 2
 PACKET_OVERHEAD = HEADER_SIZE + NONCE_SIZE + TAG_SIZE
 
 MAX_STR = 1024  # names, states: anything longer is garbage, not a member
+MAX_BYTES = 64  # digests: 16 bytes today, room for a longer hash later
 MAX_PARTS = 512  # messages in one compound
 MAX_INT = 2**63 - 1
 
@@ -102,6 +103,12 @@ def _str(v: Any) -> str:
     return v
 
 
+def _bytes(v: Any) -> bytes:
+    if not isinstance(v, bytes) or len(v) > MAX_BYTES:
+        raise DecodeError("bad bytes")
+    return v
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise DecodeError("bad bool")
@@ -146,6 +153,7 @@ _DECODERS = {
     "int": _int,
     "str": _str,
     "bool": _bool,
+    "bytes": _bytes,
     "Addr": _addr,
     "dict[str, Any]": _meta,
     "tuple[NodeState, ...]": _states,
@@ -162,9 +170,10 @@ def from_wire(obj: Any, nested: bool = False) -> Message:
     if nested and cls is Compound:
         raise DecodeError("nested compound")
     fs = fields(cls)
-    if len(obj) - 1 < len(fs):
+    if len(obj) - 1 < sum(1 for f in fs if f.default is MISSING):
         raise DecodeError(f"{cls.__name__}: too few fields")
-    # Trailing extra items are ignored: that is how fields get added compatibly.
+    # Trailing extra items are ignored and trailing fields with a default may be
+    # missing: that is how fields get added compatibly (older peers omit them).
     values = [_DECODERS[str(f.type)](v) for f, v in zip(fs, obj[1:], strict=False)]
     return cls(*values)  # type: ignore[no-any-return]
 

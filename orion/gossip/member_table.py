@@ -30,6 +30,7 @@ from orion.gossip.broadcast import BroadcastQueue
 from orion.gossip.config import GossipConfig
 from orion.gossip.member import ALIVE, DEAD, LEFT, SUSPECT, Addr, Member, MemberEvent, MemberState
 from orion.gossip.messages import Alive, Dead, NodeState, PushPull, Suspect
+from orion.gossip.push_pull import table_digest
 from orion.gossip.suspicion import Suspicion
 
 
@@ -177,10 +178,19 @@ class MemberTable:
     def _self_alive(self) -> Alive:
         return Alive(self.incarnation, self.name, self.addr, self.meta)
 
-    def _push_pull(self, join: bool, reply: bool) -> PushPull:
+    def _rows(self) -> tuple[NodeState, ...]:
+        """The table as a full push-pull carries it, ourselves first."""
         me = NodeState(self.name, self.addr, self.meta, self.incarnation, LEFT if self.leaving else ALIVE)
-        rows = [NodeState(m.name, m.addr, m.meta, m.incarnation, m.state) for m in self._members.values()]
-        return PushPull(self.name, self.addr, join, reply, (me, *rows))
+        return (me, *(NodeState(m.name, m.addr, m.meta, m.incarnation, m.state) for m in self._members.values()))
+
+    def _digest(self) -> bytes:
+        return table_digest(self._rows())
+
+    def _push_pull(self, join: bool, reply: bool, full: bool) -> PushPull:
+        """Our table (``full``) or only its digest; the digest rides along either way,
+        which also tells the receiver we speak digests."""
+        rows = self._rows()
+        return PushPull(self.name, self.addr, join, reply, rows if full else (), table_digest(rows))
 
     def _emit(self, kind: str, m: Record, source: str = "") -> None:
         self._events.append(MemberEvent(kind, m.snapshot(), source))

@@ -1,8 +1,9 @@
 """The protocol's messages, as frozen dataclasses.
 
 Each has a stable one-byte ``TYPE`` code and a fixed field order; the codec
-turns them into ``[TYPE, field, ...]`` lists. Adding a field at the end is
-backwards compatible (older decoders ignore extra trailing items); renumbering a
+turns them into ``[TYPE, field, ...]`` lists. Adding a field at the end, with a
+default, is backwards compatible both ways (older decoders ignore extra
+trailing items; newer ones fill the default when it is missing); renumbering a
 type is not, and needs a PROTOCOL_VERSION bump in codec.py.
 """
 
@@ -92,8 +93,13 @@ class NodeState:
 
 @dataclass(frozen=True)
 class PushPull:
-    """Full state sync over TCP: on join, and periodically for anti-entropy.
-    The receiver of a request (``reply`` False) answers with its own state."""
+    """State sync over TCP: on join, and periodically for anti-entropy.
+
+    ``states`` empty means "digest only": the sender's view, as
+    push_pull.table_digest, without the table (a table always holds its sender,
+    so a full one is never empty). ``digest`` is b"" from nodes that predate
+    digests; they send and expect full tables. See push_pull.py for who answers
+    what."""
 
     TYPE: ClassVar[int] = 8
     source: str
@@ -101,6 +107,7 @@ class PushPull:
     join: bool
     reply: bool
     states: tuple[NodeState, ...]
+    digest: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ simulator, where 500 nodes fit in one process on a virtual clock.
   nacks that never came.
 * Dissemination: news piggybacks on every probe datagram and on gossip rounds
   to ``gossip_nodes`` random members, each item ``retransmit_limit`` times.
-* Anti-entropy: a periodic TCP push-pull with one random live member exchanges
-  full state; joining is a push-pull with the seeds; reconnecting is a
+* Anti-entropy: a periodic TCP push-pull with one random live member compares
+  digests of the two views and exchanges full state only when they differ
+  (push_pull.py); joining is a full push-pull with the seeds; reconnecting is a
   push-pull with a random dead member.
 """
 
@@ -47,6 +48,7 @@ from orion.gossip.messages import (
     PushPull,
     Suspect,
 )
+from orion.gossip.push_pull import Answer, answer
 
 COMPOUND_OVERHEAD = 8  # msgpack list headers around the parts of a Compound
 
@@ -76,8 +78,10 @@ class Swim(MemberTable):
         super().__init__(config, self_member, rng)
         self._order_idx = 0
         self._probe: _Probe | None = None
-        # Plain counts for metrics (no clock, no I/O): probes started, probes that failed.
-        self.stats: dict[str, int] = {"probes": 0, "probe_failures": 0}
+        # Plain counts for metrics (no clock, no I/O): probes started, probes that failed,
+        # digest push-pulls we answered finding the views equal / different.
+        self.stats: dict[str, int] = {"probes": 0, "probe_failures": 0, "push_pull_in_sync": 0,
+                                      "push_pull_out_of_sync": 0}
         self._relays: dict[int, _Relay] = {}
         self._seq = 0
         self._outs: list[Out] = []
@@ -105,7 +109,7 @@ class Swim(MemberTable):
         self._init_timers(now)
         for seed in seeds:
             if tuple(seed) != self.addr:
-                self._send(tuple(seed), self._push_pull(join=True, reply=False), TCP)  # type: ignore[arg-type]
+                self._send(tuple(seed), self._push_pull(join=True, reply=False, full=True), TCP)  # type: ignore[arg-type]
         return self._flush()
 
     def leave(self, now: float) -> list[Out]:
@@ -155,7 +159,7 @@ class Swim(MemberTable):
             self._next_push_pull = now + cfgmod.push_pull_scale(self.cfg.push_pull_interval, self.num_alive())
             peers = self._pick(1, lambda m: m.state == ALIVE)
             if peers and not self.leaving:
-                self._send(peers[0].addr, self._push_pull(join=False, reply=False), TCP)
+                self._send(peers[0].addr, self._push_pull(join=False, reply=False, full=False), TCP)
         if now >= self._next_reconnect:
             self._next_reconnect = now + self.cfg.reconnect_interval
             self._reconnect()
@@ -240,7 +244,7 @@ class Swim(MemberTable):
         candidates = [m.addr for m in self._members.values() if m.state == DEAD]
         candidates += [addr for addr, _ in self._graveyard.values()]
         if candidates and not self.leaving:
-            self._send(self.rng.choice(candidates), self._push_pull(join=False, reply=False), TCP)
+            self._send(self.rng.choice(candidates), self._push_pull(join=False, reply=False, full=False), TCP)
 
     # --------------------------------------------------------------- handle
 
@@ -273,9 +277,17 @@ class Swim(MemberTable):
         elif isinstance(msg, Dead):
             self._on_dead(now, msg)
         elif isinstance(msg, PushPull) and msg.source != self.name:
-            self._merge(now, msg)
-            if not msg.reply:
-                self._send(msg.source_addr, self._push_pull(join=msg.join, reply=True), TCP)
+            self._on_push_pull(now, msg)
+
+    def _on_push_pull(self, now: float, pp: PushPull) -> None:
+        todo = answer(pp, self._digest)
+        self._merge(now, pp)
+        if todo is Answer.DIGEST:
+            self.stats["push_pull_in_sync"] += 1
+        elif todo is Answer.FULL_REQUEST:
+            self.stats["push_pull_out_of_sync"] += 1
+        if todo is not Answer.NOTHING:
+            self._send(pp.source_addr, self._push_pull(join=pp.join, reply=todo.reply, full=todo.full), TCP)
 
     def _on_ack(self, seq: int) -> None:
         p = self._probe

@@ -30,6 +30,7 @@ ALL = [
     Suspect(6, "n2", "n1"),
     Dead(7, "n2", "n2"),
     PushPull("n1", ("127.0.0.1", 1), True, False, (NodeState("n2", ("h", 2), {}, 9, "suspect"),)),
+    PushPull("n1", ("127.0.0.1", 1), False, False, (), bytes(range(16))),  # digest only
     Compound((Ping(1, "n2", "n1"), Suspect(6, "n2", "n1"))),
 ]
 
