@@ -17,12 +17,11 @@ Each held request occupies one of the agent's ``http_threads`` for its wait.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 
-from orion.api.validation import ValidationError
+from orion.api.validation import ValidationError, parse_duration
 
 # Longest a request may be held (and the wait when only ``index`` is given): Consul's
 # and Nomad's 5 minutes. Long enough that an idle watcher costs about nothing, short
@@ -32,23 +31,21 @@ MAX_WAIT = 300.0
 # (or an index that moved before this request subscribed) costs at most this much.
 RECHECK = 0.25
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-def parse_duration(text: str) -> float:
-    """``30s``, ``500ms``, ``5m``, or bare seconds (``2.5``) -> seconds, capped at MAX_WAIT."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValidationError("wait", f"{text!r} is not a duration; write e.g. 30s, 500ms or 5m")
-    return min(float(match.group(1)) * _UNIT[match.group(2)], MAX_WAIT)
+def parse_wait(text: str) -> float:
+    """``wait``: ``30s``, ``500ms``, ``5m`` (orion/api/validation.py ``parse_duration``) or bare
+    seconds (``2.5``), capped at MAX_WAIT."""
+    bare = text.strip()
+    seconds = float(bare) if bare.replace(".", "", 1).isdigit() else parse_duration("wait", bare)
+    return min(seconds, MAX_WAIT)
 
 
 def parse_blocking(args: Mapping[str, str]) -> tuple[int, float] | None:
     """(index, wait) when the query asks to block, else None. ``wait`` alone is checked
     but does not block: there is nothing to wait beyond."""
     raw_wait = args.get("wait")
-    wait = parse_duration(raw_wait) if raw_wait is not None else MAX_WAIT
+    wait = parse_wait(raw_wait) if raw_wait is not None else MAX_WAIT
     raw_index = args.get("index")
     if raw_index is None:
         return None

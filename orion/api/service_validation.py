@@ -40,6 +40,7 @@ from orion.api.validation import (
     ValidationError,
     kind_of,
     parse_command,
+    parse_duration,
     parse_name,
     parse_task_request,
 )
@@ -78,8 +79,6 @@ _ALIASES = {
 # Docker's rule for volume names ("[a-zA-Z0-9][a-zA-Z0-9_.-]" and at least two characters);
 # host volume names follow it too, so one name works as either.
 _VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # More checks than this in a row is a typo; a check is only as useful as it is prompt.
 MAX_FAILURES = 100
 # A check more often than every second loads the replica it watches for no gain.
@@ -101,21 +100,6 @@ def _object(field_name: str, value: Any, known: tuple[str, ...], example: str) -
         if key not in known:
             raise _unknown(f"{field_name}.", key, known)
     return value
-
-
-def parse_duration(field_name: str, value: Any) -> float:
-    """Seconds from ``"500ms"``, ``"2s"``, ``"1m30s"``, ``"1h"``."""
-    if not isinstance(value, str):
-        raise ValidationError(
-            field_name, f"must be a duration string with a unit like \"10s\" or \"500ms\", not {kind_of(value)}"
-        )
-    text = value.strip()
-    parts = _DURATION_PART_RE.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValidationError(
-            field_name, f"{value!r} is not a duration; use a number and a unit (ms, s, m, h), e.g. \"10s\""
-        )
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def _int(field_name: str, value: Any, low: int, high: int) -> int:

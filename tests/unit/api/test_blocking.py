@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from parts import api_deps
 
 from orion.api.app import create_app
-from orion.api.blocking import MAX_WAIT, parse_blocking, parse_duration
+from orion.api.blocking import MAX_WAIT, parse_blocking, parse_wait
 from orion.api.validation import ValidationError
 from orion.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
@@ -120,15 +120,15 @@ def test_bad_index_or_wait_is_a_400_naming_the_field(client: FlaskClient, query:
 
 
 def test_durations_and_the_cap() -> None:
-    assert parse_duration("30s") == 30.0
-    assert parse_duration("500ms") == 0.5
-    assert parse_duration("2m") == 120.0
-    assert parse_duration("1.5") == 1.5
-    assert parse_duration("10h") == MAX_WAIT
+    assert parse_wait("30s") == 30.0
+    assert parse_wait("500ms") == 0.5
+    assert parse_wait("2m") == 120.0
+    assert parse_wait("1.5") == 1.5
+    assert parse_wait("10h") == MAX_WAIT
     assert parse_blocking({"index": "7"}) == (7, MAX_WAIT)
     assert parse_blocking({"wait": "1s"}) is None
     with pytest.raises(ValidationError):
-        parse_duration("1e3s")
+        parse_wait("1e3s")
 
 
 def test_a_closing_agent_releases_held_reads(store: ObservedStore) -> None:
