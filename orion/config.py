@@ -83,6 +83,7 @@ class AgentConfig:
     engine_probe_interval: float
     drain_max_parallel: int
     drain_deadline: float
+    drain_min_running: float
 
     @property
     def api_scheme(self) -> str:

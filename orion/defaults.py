@@ -142,6 +142,11 @@ DEFAULTS: dict[str, object] = {
     # minutes leave room for slow image pulls yet free a node in maintenance even if a task
     # cannot move (no node has its static port free). Nomad's 1 h is sized for batch jobs.
     "drain_deadline": 120.0,
+    # A migration's original stops once its replacement has been running this long (Nomad's
+    # migrate min_healthy_time, 10 s there): "running" means the container started, not that its
+    # server listens yet; most bind their port within a second or two. 3 s per step keeps a
+    # drain of one replica at a time quick; a task with a health check also needs it healthy.
+    "drain_min_running": 3.0,
     # How long a node that announced its restart may stay away before its tasks are moved.
     # Nomad's heartbeat_grace (10 s) and Kubernetes' node-monitor-grace-period (40 s) bracket it:
     # an agent restart or package upgrade takes a few seconds (a cold Python start, Raft catch-up),

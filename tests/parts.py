@@ -33,7 +33,8 @@ def autopilot_config(**changes: Any) -> AutopilotConfig:
 
 
 def drain_settings(**changes: Any) -> DrainSettings:
-    values = {"max_parallel": DEFAULTS["drain_max_parallel"], "deadline": DEFAULTS["drain_deadline"]}
+    values = {"max_parallel": DEFAULTS["drain_max_parallel"], "deadline": DEFAULTS["drain_deadline"],
+              "min_running": DEFAULTS["drain_min_running"]}
     return DrainSettings(**{**values, **changes})
 
 

@@ -83,7 +83,8 @@ def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, livenes
     healer = HealingLoop(store, liveness, restart_cfg,
                          autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
                          interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                         drain_cfg=drain.DrainSettings(cfg.drain_max_parallel, cfg.drain_deadline),
+                         drain_cfg=drain.DrainSettings(cfg.drain_max_parallel, cfg.drain_deadline,
+                                                             cfg.drain_min_running),
                          on_reschedule=on_reschedule, probe=partial(probe_api, peer))
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,

@@ -14,8 +14,10 @@ Rules (each a scenario in ``tests/unit/control/test_drain.py``):
   migrating at once, like Nomad's ``migrate.max_parallel``, which is per task
   group: a service never has more than that many replicas between two homes,
   while different services drain side by side.
-* A migration finishes when its replacement runs, or when the old copy cannot
-  be kept anyway (its node is dead, not ready, or gone from the registry).
+* A migration finishes when its replacement has run for ``min_running`` (Nomad's
+  ``migrate.min_healthy_time``: "running" means the container started, not that
+  its server listens yet), or when the old copy cannot be kept anyway (its node
+  is dead, not ready, or gone from the registry).
 * ``deadline`` seconds after the leader first saw the node ``left`` (Nomad's
   drain deadline) the rest is done the old way: tasks not yet migrating are
   marked ``lost`` (a gap: placed again by the scheduler), and the old copies of
@@ -29,8 +31,9 @@ new placement (``assigned``, no port yet) as soon as it is chosen, and the new
 port once the replacement runs; the old address keeps answering until then.
 
 Nothing here reads a clock or does I/O: the leader's healing loop passes
-``now`` and when it first saw each node ``left`` (monotonic, its own memory:
-a new leader starts the deadline again, like its other clocks).
+``now``, when it first saw each node ``left`` and each replacement running
+(``running_clock``; monotonic, its own memory: a new leader starts these
+clocks again, like its other clocks).
 """
 
 from __future__ import annotations
@@ -40,8 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.control import placement
-from orion.control.placement import NodeUsage
-from orion.model import ASSIGNED, DESIRED_RUN, LOST, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, Task
+from orion.model import ASSIGNED, DESIRED_RUN, LOST, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, NodeUsage, Task
 from orion.state.commands import Command, FinishMigration, MigrateTasks, Placement, ReportTaskState
 
 
@@ -49,6 +51,7 @@ from orion.state.commands import Command, FinishMigration, MigrateTasks, Placeme
 class DrainSettings:
     max_parallel: int
     deadline: float
+    min_running: float
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,17 @@ def _group(task: Task) -> str:
     return task.spec.group or task.id
 
 
-def _finish_reason(task: Task, old: NodeInfo | None, expired: bool) -> str:
+def running_clock(tasks: Sequence[Task], seen: Mapping[tuple[str, int], float],
+                  now: float) -> dict[tuple[str, int], float]:
+    """When the leader first saw each migrating replacement running, by (task, generation):
+    ``seen`` kept, new ones stamped ``now``, the rest dropped."""
+    return {(t.id, t.generation): seen.get((t.id, t.generation), now)
+            for t in tasks if t.migrating_from is not None and t.state == RUNNING}
+
+
+def _finish_reason(task: Task, old: NodeInfo | None, expired: bool, ran_for: float, min_running: float) -> str:
     """Why the old copy of a migrating ``task`` may stop now, or "" to keep it."""
-    if task.state == RUNNING:
+    if task.state == RUNNING and ran_for >= min_running:
         return f"replacement running on {task.node_id}"
     if old is None or old.status == NODE_DEAD or not old.ready:
         return "the old node cannot keep it"
@@ -127,9 +138,11 @@ def _finish_reason(task: Task, old: NodeInfo | None, expired: bool) -> str:
 
 
 def plan(tasks: Sequence[Task], nodes: Sequence[NodeInfo], usages: Mapping[str, NodeUsage], now: float,
-         left_since: Mapping[str, float], settings: DrainSettings) -> DrainPlan:
-    """This pass's drain decisions. ``left_since[node]``: when the leader first saw it ``left``
-    (a left node missing there counts from ``now``)."""
+         left_since: Mapping[str, float], running_since: Mapping[tuple[str, int], float],
+         settings: DrainSettings) -> DrainPlan:
+    """This pass's drain decisions. ``left_since[node]``: when the leader first saw it ``left``;
+    ``running_since[(task, generation)]``: when it first saw a replacement running
+    (``running_clock``). Missing entries count from ``now``."""
     by_id = {n.id: n for n in nodes}
     expired = {n.id for n in nodes if n.status == NODE_LEFT
                and now - left_since.get(n.id, now) >= settings.deadline}
@@ -139,7 +152,8 @@ def plan(tasks: Sequence[Task], nodes: Sequence[NodeInfo], usages: Mapping[str, 
         if task.migrating_from is None or task.desired != DESIRED_RUN:
             continue
         old_id = task.migrating_from.node_id
-        why = _finish_reason(task, by_id.get(old_id), old_id in expired)
+        ran_for = now - running_since.get((task.id, task.generation), now)
+        why = _finish_reason(task, by_id.get(old_id), old_id in expired, ran_for, settings.min_running)
         if why:
             finish.append(Finish(task.id, task.generation, why))
         # Counted until the finish is committed: a slot frees on the next pass, never early.

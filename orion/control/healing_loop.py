@@ -80,6 +80,7 @@ class HealingLoop:
         self._gone_since: dict[str, float] = {}
         self._drain = drain_cfg
         self._left_since: dict[str, float] = {}  # monotonic: when this leader first saw a node left
+        self._running_since: dict[tuple[str, int], float] = {}  # ... and a migration's replacement running
         self._wake = threading.Event()
         self.last_result = ""
         store.add_listener(lambda _index: self._wake.set())
@@ -88,6 +89,7 @@ class HealingLoop:
         self._ended_at.clear()
         self._gone_since.clear()
         self._left_since.clear()
+        self._running_since.clear()
 
     def _submit_all(self, commands: Sequence[Command]) -> list[Command]:
         """Submit in order; return the commands the state machine accepted."""
@@ -143,7 +145,8 @@ class HealingLoop:
         self._left_since = {k: v for k, v in self._left_since.items() if k in left}
         for node_id in left:
             self._left_since.setdefault(node_id, now)
-        decided = drain.plan(view.tasks, view.nodes, usages, now, self._left_since, self._drain)
+        self._running_since = drain.running_clock(view.tasks, self._running_since, now)
+        decided = drain.plan(view.tasks, view.nodes, usages, now, self._left_since, self._running_since, self._drain)
         commands = decided.commands()
         if not commands:
             return ""

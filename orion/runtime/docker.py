@@ -173,9 +173,13 @@ class DockerRuntime:
 
     def ping(self, timeout: float | None = None) -> bool:
         """Does the engine answer (within ``timeout``: a hung engine must not hold the caller)?"""
-        kwargs = {"timeout": timeout} if timeout is not None else {}
+        # The SDK's ping() takes no timeout: a plain GET /_ping on its own session does.
+        def get(api: docker.APIClient) -> bool:
+            resp = api.get(api.base_url + "/_ping", timeout=api.timeout if timeout is None else timeout)
+            return resp.status_code == 200
+
         try:
-            return bool(self._call("ping", lambda api: api.ping(**kwargs)))
+            return self._call("ping", get)
         except RuntimeFailure:
             return False
 

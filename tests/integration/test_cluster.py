@@ -21,14 +21,20 @@ def _follower(cluster: Cluster):
     return next(n for n in cluster.live() if n is not leader)
 
 
-def _task(cluster: Cluster, node, task_id: str) -> dict:
+def _task(cluster: Cluster, node, task_id: str, catching_up: bool = False) -> dict | None:
+    """The task as ``node`` sees it. ``catching_up``: a node just restarted may not know it yet
+    (pysyncobj saves its commit index about once a second, so a SIGKILLed node replays up to
+    that point and learns the rest from the leader): None until it does."""
     resp = node.get(f"/tasks/{task_id}")
+    if catching_up and resp.status_code == 404:
+        return None
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
-def _wait_state(cluster: Cluster, node, task_id: str, state: str, timeout: float = 30) -> dict:
-    return cluster.wait(lambda: (t := _task(cluster, node, task_id))["state"] == state and t,
+def _wait_state(cluster: Cluster, node, task_id: str, state: str, timeout: float = 30,
+                catching_up: bool = False) -> dict:
+    return cluster.wait(lambda: (t := _task(cluster, node, task_id, catching_up)) and t["state"] == state and t,
                         timeout, f"task {task_id} {state}")
 
 
@@ -154,7 +160,7 @@ def test_sigkill_and_restart_keeps_state_and_adopts_containers(cluster, docker_c
     time.sleep(1.0)
     cluster.restart(owner)
     # The restarted node still has the task in its own replica...
-    after = _wait_state(cluster, owner, task_id, "running")
+    after = _wait_state(cluster, owner, task_id, "running", catching_up=True)
     assert after["nodeId"] == owner.id
     # ...and adopted the running container instead of starting a second one.
     time.sleep(2.0)  # two reconcile periods: a duplicate would have been started by now

@@ -151,11 +151,13 @@ def test_engine_capacity_and_ping(runtime, docker_client):
     assert cap.memory == info["MemTotal"] > 0
     assert cap.cpu_millis == info["NCPU"] * 1000
     assert runtime.ping()
+    assert runtime.ping(timeout=1.0)  # the readiness loop bounds every ping
 
 
 def test_unreachable_engine_is_a_short_failure_not_a_traceback(tmp_path):
     rt = DockerRuntime(f"unix://{tmp_path}/nothing.sock", timeout=2)
     assert rt.ping() is False
+    assert rt.ping(timeout=0.5) is False
     with pytest.raises(RuntimeFailure, match="docker engine .*nothing.sock") as info:
         rt.list_managed("n")
     assert "\n" not in str(info.value)

@@ -44,7 +44,8 @@ from orion.state.commands import (
 from orion.state.machine import StateMachine
 
 GiB = 1 << 30
-SETTINGS = drain_settings()
+# Most scenarios are about order, not timing: a replacement counts as soon as it runs.
+SETTINGS = drain_settings(min_running=0.0)
 
 
 class Drain:
@@ -55,6 +56,7 @@ class Drain:
         self.index = 0
         self.settings = settings
         self.left_since: dict[str, float] = {}
+        self.running_since: dict[tuple[str, int], float] = {}
         self.finished: list[tuple[str, bool, float]] = []  # (task, replacement was running, at)
         for n in nodes:
             self.apply(RegisterNode(node=NodeInfo(n, f"{n}:8000", f"{n}:7000",
@@ -86,7 +88,9 @@ class Drain:
         self.left_since[node] = now
 
     def step(self, now: float = 1.0) -> str:
-        decided = drain.plan(self.m.tasks(), self.m.nodes(), self.m.usages(), now, self.left_since, self.settings)
+        self.running_since = drain.running_clock(self.m.tasks(), self.running_since, now)
+        decided = drain.plan(self.m.tasks(), self.m.nodes(), self.m.usages(), now, self.left_since,
+                             self.running_since, self.settings)
         for command in decided.commands():
             if isinstance(command, FinishMigration):
                 was_running = self.m.task(command.task_id).state == RUNNING
@@ -139,6 +143,19 @@ def test_each_replacement_runs_before_its_original_stops_one_replica_of_a_servic
     assert all(was_running for _, was_running, _ in c.finished)
 
 
+def test_the_original_stops_only_once_its_replacement_has_run_for_min_running():
+    c = Drain("n1", "n2", settings=drain_settings(min_running=3.0))
+    c.submit("web")
+    c.on("web", "n1")
+    c.drain("n1", now=0.0)
+    assert c.step(now=0.0) == "migrating web to n2"
+    c.run("web")  # started: its server may not listen yet
+    assert [c.step(now=t) for t in (1.0, 2.0, 3.9)] == ["nothing to drain"] * 3
+    assert c.where() == {"web": "n2 running <- n1"}
+    assert c.step(now=4.0) == "old copies stop: web (replacement running on n2)"  # first seen running at 1.0
+    assert c.finished == [("web", True, 4.0)]
+
+
 def test_a_static_port_needs_it_free_on_the_new_node_and_waits_for_the_deadline_otherwise():
     c = Drain("n1", "n2")
     c.submit("blocker", host_port=8080)
@@ -146,7 +163,7 @@ def test_a_static_port_needs_it_free_on_the_new_node_and_waits_for_the_deadline_
     c.submit("web", host_port=8080)
     c.on("web", "n1")
     c.drain("n1", now=0.0)
-    decided = drain.plan(c.m.tasks(), c.m.nodes(), c.m.usages(), 1.0, c.left_since, SETTINGS)
+    decided = drain.plan(c.m.tasks(), c.m.nodes(), c.m.usages(), 1.0, c.left_since, {}, SETTINGS)
     assert decided.migrate == () and [b.task_id for b in decided.blocked] == ["web"]
     assert "8080/tcp is taken on every eligible node" in decided.blocked[0].reason
     assert c.step(119.0) == "nothing to drain"
@@ -254,7 +271,7 @@ events = st.lists(st.one_of(st.just(("pass", 0)), st.tuples(st.just("run"), st.i
        max_parallel=st.integers(1, 3), deadline=st.sampled_from([30.0, 1000.0]), script=events)
 def test_never_more_than_max_parallel_and_never_an_original_stopped_before_its_replacement_runs(
         groups, max_parallel, deadline, script):
-    c = Drain("n1", "n2", "n3", settings=drain.DrainSettings(max_parallel, deadline))
+    c = Drain("n1", "n2", "n3", settings=drain.DrainSettings(max_parallel, deadline, min_running=0.0))
     for i, group in enumerate(groups):
         c.submit(f"t{i}", group=group)
         c.on(f"t{i}", "n1")
