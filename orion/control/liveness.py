@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
+from orion.model import NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
 from orion.state.commands import SetNodeStatus
 from orion.state.store import Store
 
@@ -93,9 +93,9 @@ class LivenessCore:
                 continue  # announced restart: only its registration (or the grace running out) ends it
             if state not in NODE_STATES or state == node.status:
                 continue
-            if node.status == NODE_LEFT and state == NODE_ALIVE:
-                continue
-            if state == NODE_DEAD and (in_grace or node.status == NODE_LEFT):
+            if node.status == NODE_LEFT:
+                continue  # drained: its agent stopping (suspect, dead, gone) is no news; it registers to return
+            if state == NODE_DEAD and in_grace:
                 continue
             changes.append(SetNodeStatus(request_id=uuid.uuid4().hex, node_id=node.id, status=state))
         return changes

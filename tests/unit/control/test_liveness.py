@@ -17,6 +17,11 @@ def decide(core: LivenessCore, now: float, gossip: dict, nodes: list, leader: bo
     return {c.node_id: c.status for c in core.observe(now, leader, gossip, nodes)}
 
 
+gossip_entries = st.one_of(st.none(), st.tuples(st.sampled_from(["alive", "suspect", "dead", "left"]),
+                                                 st.integers(0, 300)))
+views = st.lists(st.tuples(st.floats(0.0, 29.9), gossip_entries), max_size=30)
+
+
 def core() -> LivenessCore:
     return LivenessCore(node_dead_after=3.0, failover_grace=5.0, restart_grace=30.0)
 
@@ -58,6 +63,16 @@ def test_a_drained_node_stays_left_while_gossip_still_sees_it_alive():
     nodes = [node("a", status="left")]
     assert decide(c, 10.0, {"a": ("alive", 100)}, nodes) == {}
     assert decide(c, 11.0, {"a": ("dead", 100)}, nodes) == {}  # and shutting down after is no death
+
+
+@given(views)
+def test_a_drained_node_stays_left_whatever_gossip_says(seen):
+    """Its agent stopping after the drain makes gossip say suspect, then dead, then nothing:
+    none of it turns `left` into another status (it was once overwritten by `suspect`)."""
+    c = core()
+    nodes = [node("a", status="left")]
+    for at, entry in sorted(seen, key=lambda x: x[0]):
+        assert decide(c, 10.0 + at, {"a": entry} if entry else {}, nodes) == {}
 
 
 def test_a_registered_node_gossip_never_saw_is_dead_after_node_dead_after():
@@ -169,9 +184,6 @@ def test_an_unannounced_death_keeps_the_fast_failover():
     assert decide(c, 23.0, {"a": ("alive", 100)}, [node("a"), node("c")]) == {"c": "dead"}
 
 
-gossip_entries = st.one_of(st.none(), st.tuples(st.sampled_from(["alive", "suspect", "dead", "left"]),
-                                                 st.integers(0, 300)))
-views = st.lists(st.tuples(st.floats(0.0, 29.9), gossip_entries), max_size=30)
 
 
 @given(views)
