@@ -19,6 +19,9 @@ shape it (0.3.17, three processes on loopback):
   Raft's TimeoutNow): the most caught-up follower starts its election at once,
   so nobody waits out an election timeout. That call touches the transport,
   which only the tick thread may, so it is queued onto that thread.
+* pysyncobj makes every command its own log entry and sends an
+  ``append_entries`` per command: writes are coalesced first (``batch.py``),
+  flushed by the tick thread when a pipe in its poller says some are queued.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.pipe_notifier import PipeNotifier
 
+from orion.state.batch import Coalescer, apply_entry
 from orion.state.commands import Command, encode
 from orion.state.machine import StateMachine
 from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
@@ -149,6 +154,10 @@ class RaftStore:
         )
         self._syncobj = _SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
                                  consumers=[self._consumer])
+        # Group commit: submit() queues, the tick thread sends the queue as one entry.
+        self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
+                                    FAIL_REASON.SUCCESS)
+        self._flush_soon = PipeNotifier(self._syncobj._poller, self._coalescer.flush)
         self._write_members()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)
@@ -159,12 +168,13 @@ class RaftStore:
         index = self._syncobj.raftLastApplied + 1
         started = time.perf_counter()
         with self._applied_cond:
-            result = self._machine.apply(text, index)  # the machine decodes (and refuses what it cannot)
+            result = apply_entry(self._machine, text, index)  # decoded there (what it cannot read is refused)
             self._applied = index
             self._applied_cond.notify_all()
-        if result.get("unreadable"):
-            # A newer node wrote it during a rolling upgrade: refused here, never a crash.
-            log.error("refusing log entry %d: %s", index, result["error"])
+        for part in result.get("results", (result,)):
+            if part.get("unreadable"):
+                # A newer node wrote it during a rolling upgrade: refused here, never a crash.
+                log.error("refusing log entry %d: %s", index, part["error"])
         self._on_apply_seconds(time.perf_counter() - started)
         for fn in list(self._listeners):
             try:
@@ -205,7 +215,8 @@ class RaftStore:
                 box["result"], box["error"] = result, error
                 done.set()
 
-            self._consumer.apply_command(text, callback=callback)
+            if self._coalescer.add(text, callback):
+                self._flush_soon.notify()
             if not done.wait(remaining):
                 last = "no answer from the leader"
                 continue

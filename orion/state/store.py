@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from orion.state.batch import apply_entry
 from orion.state.commands import Command
 from orion.state.machine import StateMachine
 
@@ -121,7 +122,7 @@ class LocalStore:
             raise NoLeader("no Raft leader: the cluster has lost quorum; writes are refused until it recovers")
         with self._cond:
             self._index += 1
-            result = self._machine.apply(command, self._index)
+            result = apply_entry(self._machine, command, self._index)  # a Batch as Raft would apply it
             index = self._index
             self._cond.notify_all()
         for fn in list(self._listeners):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orion.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
 from orion.state.commands import (
     COMMAND_TYPES,
+    Batch,
     CreateTask,
     FinishMigration,
     MarkUnschedulable,
@@ -68,7 +69,7 @@ nodes = st.builds(
     ready=st.booleans(),
     ready_reason=text,
 )
-commands = st.one_of(
+single_commands = st.one_of(
     st.builds(RegisterNode, request_id=text, node=nodes),
     st.builds(SetNodeStatus, request_id=text, node_id=ids, status=st.sampled_from(NODE_STATES)),
     st.builds(CreateTask, request_id=text, task_id=ids, spec=specs, idempotency_key=text),
@@ -101,6 +102,7 @@ commands = st.one_of(
               placements=st.lists(st.builds(Placement, ids, ids, st.integers(0, 100)), max_size=4).map(tuple)),
     st.builds(FinishMigration, request_id=text, task_id=ids, generation=st.integers(0, 100), reason=text),
 )
+commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: Batch.of(*cs))
 
 
 @given(commands)
@@ -112,7 +114,7 @@ def test_the_strategy_covers_every_command_type():
     assert set(COMMAND_TYPES) == {
         "register_node", "set_node_status", "create_task", "place_tasks",
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
-        "set_node_readiness", "migrate_tasks", "finish_migration",
+        "set_node_readiness", "migrate_tasks", "finish_migration", "batch",
     }
 
 
@@ -130,6 +132,7 @@ def test_the_strategy_covers_every_command_type():
         ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running", container_id="abc",
                         host_ports=(("80/tcp", 8080),)),
         StopTask(task_id="t1"),
+        Batch.of(StopTask(task_id="t1"), CreateTask(task_id="t2", spec=TaskSpec("img", 8 << 20))),
     ],
     ids=lambda c: c.TYPE,
 )
@@ -153,6 +156,14 @@ def test_a_kind_this_node_does_not_know_reads_as_other():
     assert decode(new).kind == NoFitKind.OTHER
 
 
+def test_a_batch_carries_each_command_as_its_own_log_text():
+    """So a node that cannot read one of them refuses that one alone (orion/state/batch.py)."""
+    stop = StopTask(request_id="r", task_id="t")
+    batch = Batch.of(stop, StopTask(task_id="u"))
+    assert batch.commands[0] == encode(stop)
+    assert json.loads(encode(batch))["commands"][1] == encode(StopTask(task_id="u"))
+
+
 def test_encoding_is_canonical_text():
     """Sorted keys, no spaces: equal commands are equal bytes in every replica's log."""
     a = encode(StopTask(request_id="r", task_id="t"))
@@ -168,6 +179,7 @@ def test_encoding_is_canonical_text():
         '{"v": 1}',
         '{"type": "launch_rockets", "v": 1}',
         '{"type": "stop_task", "v": 99, "task_id": "t"}',
+        '{"type": "batch", "v": 1, "commands": [{"type": "stop_task", "task_id": "t"}]}',
     ],
 )
 def test_unreadable_entries_raise_unknown_command(raw):
