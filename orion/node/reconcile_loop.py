@@ -196,7 +196,9 @@ class ReconcileLoop:
         run_loop(f"reconcile {self.node_id}", log, self._wake, self._interval, stop_event, one_pass)
 
     def _desired_fingerprint(self) -> tuple:
-        """What this node is asked to run, as plain values (cheap: the replica, no engine)."""
-        desired, _ = self._store.read(
-            lambda m: tuple((t.id, t.generation, t.state, t.desired, t.container_id) for t in m.tasks_on(self.node_id)))
+        """What this node is asked to run (cheap: the replica, no engine). The task values
+        themselves: a task that changed is a new value, and comparing an unchanged tuple with
+        the last one only compares identities, so a wake that does not concern this node costs
+        little however many tasks it runs."""
+        desired, _ = self._store.read(lambda m: tuple(m.tasks_on(self.node_id)))
         return desired

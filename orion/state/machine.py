@@ -148,7 +148,7 @@ class StateMachine:
         if problem:
             return _refused(problem)
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
-        self._tasks[task.id] = task
+        self._set_task(task)
         if cmd.idempotency_key:
             self._keys[cmd.idempotency_key] = task.id
         return {"ok": True, "task": task.to_dict(), "created": True}
@@ -297,7 +297,7 @@ class StateMachine:
                 return _refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
             spec = replace(task.spec, group=group, count=cmd.count)
             for task_id in ids:
-                self._tasks[task_id] = Task(id=task_id, spec=spec, created_index=index, updated_index=index)
+                self._set_task(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
                 created.append(task_id)
         else:
             newest_first = sorted(active, key=lambda t: (t.created_index, t.id), reverse=True)
@@ -329,11 +329,10 @@ class StateMachine:
 
     def tasks_on(self, node_id: str) -> list[Task]:
         """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""
-        found = (self._tasks[i] for i in self._held.task_ids(node_id))
-        return sorted(found, key=lambda t: (t.created_index, t.id))
+        return self._held.tasks(node_id)
 
     def pending_tasks(self) -> list[Task]:
-        return [t for t in self.tasks() if t.state == PENDING and t.desired == DESIRED_RUN]
+        return [t for t in self._held.waiting() if t.state == PENDING]
 
     def placeable_tasks(self) -> list[Task]:
         """What the scheduler should place: pending tasks, and lost ones still wanted.
@@ -341,7 +340,7 @@ class StateMachine:
         A lost task (its node died or left) keeps its id and generation; placing it
         makes a new generation, so a report from the old node is refused (fencing).
         """
-        return [t for t in self.tasks() if t.state in (PENDING, LOST) and t.desired == DESIRED_RUN]
+        return self._held.waiting()
 
     def failures(self, task_id: str) -> tuple[tuple[str, float], ...]:
         """Recorded failures of ``task_id``: (node id, leader wall time), oldest first."""

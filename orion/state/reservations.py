@@ -1,17 +1,30 @@
-"""What every node holds, kept incrementally so a placement check costs O(1).
+"""What every node holds, and which tasks wait for one, kept incrementally so a
+placement check costs O(1) and the loops' questions do not grow with the cluster.
 
 Derived from the tasks (never snapshotted): a task in a holding state holds its
 node's memory, CPU and static host ports; a migrating task also still holds
 its previous node (its old copy runs there until the migration finishes, see
 ``Task.migrating_from``), so that node's reconciler sees the task among its own.
+
+Every reconciler and the scheduler ask after each apply (``tasks_on``,
+``placeable_tasks``); answering by scanning and sorting every task made them the
+largest cost of a busy leader (bench/results/before-leader.svg). So a node's
+tasks are kept as the task values themselves, sorted once per change of that
+node's tasks, and the waiting tasks are a set of their own.
 """
 
 from __future__ import annotations
 
-from orion.model import ASSIGNED, RUNNING, STOPPING, NodeUsage, Resources, Task
+from orion.model import ASSIGNED, DESIRED_RUN, LOST, PENDING, RUNNING, STOPPING, NodeUsage, Resources, Task
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.
 HOLDING = frozenset({ASSIGNED, RUNNING, STOPPING})
+# Tasks in these states, still wanted, wait for the scheduler (a lost one keeps its id).
+WAITING = frozenset({PENDING, LOST})
+
+
+def creation_order(task: Task) -> tuple[int, str]:
+    return task.created_index, task.id
 
 
 def held_nodes(task: Task) -> list[str]:
@@ -23,12 +36,17 @@ def held_nodes(task: Task) -> list[str]:
 
 
 class Reservations:
-    """Per node: resources used, static ports taken (by which task), task ids held."""
+    """Per node: resources used, static ports taken (by which task), tasks held; the tasks waiting.
+
+    Told of every change of a task: ``release`` of its old value, ``hold`` of its new one.
+    """
 
     def __init__(self) -> None:
         self._used: dict[str, Resources] = {}
         self._ports: dict[str, dict[tuple[int, str], str]] = {}  # node -> (port, proto) -> task id
-        self._on_node: dict[str, set[str]] = {}
+        self._on_node: dict[str, dict[str, Task]] = {}
+        self._sorted: dict[str, list[Task]] = {}  # node -> its tasks in creation order, until one changes
+        self._waiting: dict[str, Task] = {}
 
     def hold(self, task: Task) -> None:
         for node_id in held_nodes(task):
@@ -36,7 +54,10 @@ class Reservations:
             ports = self._ports.setdefault(node_id, {})
             for key in task.spec.static_host_ports:
                 ports[key] = task.id
-            self._on_node.setdefault(node_id, set()).add(task.id)
+            self._on_node.setdefault(node_id, {})[task.id] = task
+            self._sorted.pop(node_id, None)
+        if task.state in WAITING and task.desired == DESIRED_RUN:
+            self._waiting[task.id] = task
 
     def release(self, task: Task) -> None:
         for node_id in held_nodes(task):
@@ -45,7 +66,9 @@ class Reservations:
             for key in task.spec.static_host_ports:
                 if ports.get(key) == task.id:
                     del ports[key]
-            self._on_node[node_id].discard(task.id)
+            self._on_node[node_id].pop(task.id, None)
+            self._sorted.pop(node_id, None)
+        self._waiting.pop(task.id, None)
 
     def free(self, node_id: str, capacity: Resources) -> Resources:
         return capacity - self._used.get(node_id, Resources())
@@ -53,8 +76,16 @@ class Reservations:
     def ports_taken(self, node_id: str) -> frozenset[tuple[int, str]]:
         return frozenset(self._ports.get(node_id, {}))
 
-    def task_ids(self, node_id: str) -> set[str]:
-        return self._on_node.get(node_id, set())
+    def tasks(self, node_id: str) -> list[Task]:
+        """The tasks holding ``node_id``, in creation order."""
+        ordered = self._sorted.get(node_id)
+        if ordered is None:
+            ordered = self._sorted[node_id] = sorted(self._on_node.get(node_id, {}).values(), key=creation_order)
+        return list(ordered)
+
+    def waiting(self) -> list[Task]:
+        """Tasks waiting for a node (pending, or lost and still wanted), in creation order."""
+        return sorted(self._waiting.values(), key=creation_order)
 
     def usage(self, node_id: str) -> NodeUsage:
         return NodeUsage(self._used.get(node_id, Resources()), self.ports_taken(node_id))

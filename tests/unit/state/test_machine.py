@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import plan
-from orion.model import NODE_STATES, NodeInfo, NodeUsage, NoFitKind, PortBinding, Resources, Task, TaskSpec
+from orion.model import DESIRED_RUN, NODE_STATES, NodeInfo, NodeUsage, NoFitKind, PortBinding, Resources, Task, TaskSpec
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -443,6 +443,10 @@ def test_no_sequence_of_commands_over_commits_a_node(commands):
             holding = {t.id for t in log.m.tasks()
                        if t.node_id == n.id and t.state in ("assigned", "running", "stopping")}
             assert {t.id for t in log.m.tasks_on(n.id)} == holding
+            # kept incrementally (reservations.py): the same tasks, values and order as a full scan
+            assert log.m.tasks_on(n.id) == [t for t in log.m.tasks() if t.id in holding]
+        assert log.m.placeable_tasks() == [t for t in log.m.tasks()
+                                           if t.state in ("pending", "lost") and t.desired == DESIRED_RUN]
     assert_same(log.m, StateMachine.restore(json.loads(json.dumps(log.m.snapshot()))))
 
 
