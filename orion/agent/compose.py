@@ -197,7 +197,8 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
                              placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
-                             nodes_view=membership.nodes_view, closing=agent.closing))
+                             nodes_view=membership.nodes_view, closing=agent.closing,
+                             create=agent.scheduler.submit_create))
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready))
     app.register_blueprint(healing.blueprint)

@@ -5,10 +5,12 @@ The app decides nothing. Writes become typed commands submitted through the
 reads run on this node's copy of the state machine and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
 
-``POST /tasks`` waits briefly (``placement_wait``) for the leader's scheduler
-to place the new task, so the common case answers with the node and ports at
-once; if placement takes longer the answer is the pending task, which is
-still correct: the task is committed either way.
+``POST /tasks`` commits the task placed when a node fits (``ApiDeps.create``:
+the create and its placement share one entry), else waits briefly
+(``placement_wait``) for the leader's scheduler to place it, so the common
+case answers with the node and ports at once; if placement takes longer the
+answer is the pending task, which is still correct: the task is committed
+either way.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class ApiDeps:
     closing: threading.Event | None = None
     # Paths answered without the token: load balancers and systemd probe /health.
     open_paths: frozenset[str] = field(default_factory=lambda: frozenset({"/health"}))
+    # Commits a CreateTask and returns its result; the agent's places the task in the same
+    # entry (PlacementLoop.submit_create). None: a plain submit, the leader's pass places it.
+    create: Callable[[CreateTask], dict[str, Any]] | None = None
 
 
 class AppliedSignal:
@@ -186,7 +191,7 @@ def create_app(deps: ApiDeps) -> Flask:
     def submit_create(spec: TaskSpec, key: str) -> tuple[str, bool]:
         command = CreateTask(request_id=uuid.uuid4().hex, task_id=deps.id_factory(), spec=spec,
                              idempotency_key=key)
-        result = store.submit(command, deps.write_timeout)
+        result = deps.create(command) if deps.create is not None else store.submit(command, deps.write_timeout)
         if not result.get("ok", False):
             reason = result.get("error", "no reason given")
             raise ApiError(409, f"the cluster refused the task: {reason}")

@@ -19,6 +19,7 @@ from parts import api_deps
 
 from orion.api.app import create_app
 from orion.api.openapi import openapi_document
+from orion.control.placement_loop import PlacementLoop
 from orion.model import ASSIGNED, PENDING, NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
 from orion.state.store import LocalStore, WriteTimeout
@@ -102,6 +103,17 @@ def test_seed_body_is_created_and_answered_once_placed(store: LocalStore, placer
     assert task["generation"] == 1
     assert resp.headers["Location"] == "/tasks/t1"
     assert int(resp.headers["X-Orion-Index"]) >= task["createdIndex"]
+
+
+def test_with_the_agents_create_a_task_is_answered_placed_by_its_own_entry(store: LocalStore) -> None:
+    """ApiDeps.create as the agent wires it (PlacementLoop.submit_create): no scheduler thread
+    runs here, yet the answer carries the node, and the create took one log entry."""
+    before = store.read(lambda m: None)[1]
+    loop = PlacementLoop(store, interval=1, write_timeout=1)
+    resp = make_client(store, create=loop.submit_create).post("/tasks", json=SEED_BODY)
+    assert resp.status_code == 201, resp.json
+    assert (resp.json["state"], resp.json["nodeId"], resp.json["generation"]) == (ASSIGNED, "node1", 1)
+    assert int(resp.headers["X-Orion-Index"]) == before + 1
 
 
 def test_a_task_that_fits_nowhere_is_pending_with_the_reason(store: LocalStore, placer: Placer) -> None:

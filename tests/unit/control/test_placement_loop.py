@@ -88,3 +88,57 @@ def test_every_pass_reports_its_no_fits_to_the_metrics_hook(store):
     loop = PlacementLoop(store, interval=1, write_timeout=1, on_no_fit=seen.append)
     loop.run_once(), loop.run_once()
     assert sorted(seen) == sorted([NoFitKind.MEMORY, NoFitKind.CPU] * 2)
+
+
+# -- placing at create time ----------------------------------------------------------------
+
+
+def new(task_id: str, mem_gib: int, key: str = "") -> CreateTask:
+    return CreateTask(request_id=uuid.uuid4().hex, task_id=task_id, spec=TaskSpec("img", mem_gib * GiB),
+                      idempotency_key=key)
+
+
+def test_a_create_that_fits_is_committed_placed_in_one_entry(store, loop):
+    seen: list[tuple[float, int]] = []
+    loop = PlacementLoop(store, interval=1, write_timeout=1, observe=lambda s, n: seen.append((s, n)))
+    before = log_length(store)
+    result = loop.submit_create(new("t1", 1))
+    assert result["ok"] and result["created"]
+    assert log_length(store) == before + 1
+    task = store.read(lambda m: m.task("t1"))[0]
+    assert (task.state, task.node_id, task.generation) == ("assigned", "n1", 1)
+    assert [n for _, n in seen] == [1]  # counted as a placement, like the leader's pass
+
+
+def test_a_create_that_fits_nowhere_is_created_alone_and_left_to_the_leaders_pass(store, loop):
+    result = loop.submit_create(new("t9", 64))
+    assert result["ok"] and store.read(lambda m: m.task("t9"))[0].state == "pending"
+    loop.run_once()
+    assert why(store, "t9")[0] == NoFitKind.MEMORY  # the pass says why, as for any create
+
+
+def test_a_placement_planned_on_a_stale_view_is_refused_and_the_task_waits():
+    """Another writer fills the node between the plan and the commit: the machine's re-check
+    refuses the placement, the create still stands, and the leader's pass places it later."""
+    store = LocalStore()
+    register(store, "n1", mem_gib=4)
+    loop = PlacementLoop(store, interval=1, write_timeout=1)
+    submit = store.submit
+
+    def racing_submit(command, timeout):  # noqa: ANN001, ANN202 - the store, with a rival write first
+        store.submit = submit  # type: ignore[method-assign]
+        assert loop.submit_create(new("rival", 3))["ok"]
+        return submit(command, timeout)
+
+    store.submit = racing_submit  # type: ignore[method-assign]
+    assert loop.submit_create(new("t1", 2))["ok"]
+    assert store.read(lambda m: m.task("t1"))[0].state == "pending"
+    register(store, "n2", mem_gib=4)
+    assert loop.run_once().placed == 1
+
+
+def test_a_repeated_idempotency_key_returns_the_first_task_and_places_nothing_new(store, loop):
+    first = loop.submit_create(new("t1", 1, key="k"))
+    again = loop.submit_create(new("t2", 1, key="k"))
+    assert again["created"] is False and again["task"]["id"] == first["task"]["id"] == "t1"
+    assert store.read(lambda m: m.task("t2"))[0] is None
