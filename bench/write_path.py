@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
@@ -113,7 +114,8 @@ async def sequential(node: Node, count: int) -> dict[str, float]:
     return summary(client.latencies, unplaced=client.unplaced, errors=client.errors)
 
 
-async def concurrent(nodes: list[Node], clients: int, duration: float, warmup: float = 1.0) -> dict[str, float]:
+async def concurrent(nodes: list[Node], clients: int, duration: float, after_warmup: Callable[[], None],
+                     warmup: float = 1.0) -> dict[str, float]:
     pool = [Client(nodes[i % len(nodes)]) for i in range(clients)]
     end = time.perf_counter() + warmup + duration
     runs = [asyncio.create_task(c.run_for(None, end)) for c in pool]
@@ -121,9 +123,16 @@ async def concurrent(nodes: list[Node], clients: int, duration: float, warmup: f
     for c in pool:  # what finished during the warm-up does not count
         c.latencies.clear()
         c.unplaced = c.errors = 0
+    after_warmup()
     await asyncio.gather(*runs)
     latencies = [x for c in pool for x in c.latencies]
     return summary(latencies, duration, sum(c.unplaced for c in pool), sum(c.errors for c in pool))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_pid(node: Node) -> int:
@@ -176,9 +185,25 @@ def main() -> None:
             results["one_client_leader"] = asyncio.run(sequential(leader, args.trials))
             results["one_client_follower"] = asyncio.run(sequential(follower, args.trials))
             spies = profile(args.profile, {"leader": leader, "follower": follower}, args.duration)
-            results["many_clients"] = asyncio.run(concurrent(cluster.nodes, args.clients, args.duration))
+            pids = {n.id: worker_pid(n) for n in cluster.nodes}
+            before: dict[str, float] = {}
+
+            def mark() -> None:
+                before.update({k: cpu_seconds(p) for k, p in pids.items()}, client=time.process_time())
+
+            results["many_clients"] = many = asyncio.run(
+                concurrent(cluster.nodes, args.clients, args.duration, mark))
+            used = {k: cpu_seconds(p) - before[k] for k, p in pids.items()}
+            used["client"] = time.process_time() - before["client"]
+            # Two cores: CPU per acknowledged create says where the ceiling is and who spends it.
+            results["cpu_ms_per_create"] = {k: round(1000 * v / max(1, many["n"]), 3) for k, v in used.items()}
             for spy in spies:
                 spy.wait(timeout=120)
+            # Writes this node sent to Raft, and in how many entries (group commit, GET /raft).
+            results["commands_per_entry"] = {
+                n.id: round(g["commands"] / max(1, g["entries"]), 2)
+                for n in cluster.nodes for g in [n.get("/raft").json().get("group_commit", {"entries": 0,
+                                                                                             "commands": 0})]}
             counts = [len(n.get("/tasks", timeout=30).json()) for n in cluster.nodes]
             results["tasks_on_each_replica"] = counts
         finally:

@@ -100,6 +100,9 @@ class Coalescer:
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._queued: list[tuple[str, Done]] = []
+        # Since start: entries sent and the commands they carried (GET /raft shows them).
+        self.entries = 0
+        self.commands = 0
 
     def add(self, text: str, done: Done) -> bool:
         """Queue one command. True when the queue was empty: the caller must wake the loop
@@ -113,6 +116,8 @@ class Coalescer:
         with self._lock:
             queued, self._queued = self._queued, []
         groups = split(queued, self._max_bytes)
+        self.entries += len(groups)  # only the loop's thread flushes
+        self.commands += len(queued)
         for group in groups:
             if len(group) == 1:
                 self._send(*group[0])

@@ -263,7 +263,8 @@ class RaftStore:
             applied_index=self._applied,
             members=tuple(members),
             extra={"has_quorum": sync.hasQuorum, "voter": self.voter,
-                   "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n))},
+                   "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
+                   "group_commit": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
         )
 
     def wait_applied(self, index: int, timeout: float) -> bool:

@@ -9,11 +9,14 @@ its previous node (its old copy runs there until the migration finishes, see
 Every reconciler and the scheduler ask after each apply (``tasks_on``,
 ``placeable_tasks``); answering by scanning and sorting every task made them the
 largest cost of a busy leader (bench/results/before-leader.svg). So a node's
-tasks are kept as the task values themselves, sorted once per change of that
-node's tasks, and the waiting tasks are a set of their own.
+tasks are kept as the task values themselves, in creation order (a change
+moves one task: a binary search, not a sort), and the waiting tasks are a set
+of their own.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_left, insort
 
 from orion.model import ASSIGNED, DESIRED_RUN, LOST, PENDING, RUNNING, STOPPING, NodeUsage, Resources, Task
 
@@ -44,8 +47,7 @@ class Reservations:
     def __init__(self) -> None:
         self._used: dict[str, Resources] = {}
         self._ports: dict[str, dict[tuple[int, str], str]] = {}  # node -> (port, proto) -> task id
-        self._on_node: dict[str, dict[str, Task]] = {}
-        self._sorted: dict[str, list[Task]] = {}  # node -> its tasks in creation order, until one changes
+        self._on_node: dict[str, list[Task]] = {}  # in creation order
         self._waiting: dict[str, Task] = {}
 
     def hold(self, task: Task) -> None:
@@ -54,8 +56,7 @@ class Reservations:
             ports = self._ports.setdefault(node_id, {})
             for key in task.spec.static_host_ports:
                 ports[key] = task.id
-            self._on_node.setdefault(node_id, {})[task.id] = task
-            self._sorted.pop(node_id, None)
+            insort(self._on_node.setdefault(node_id, []), task, key=creation_order)
         if task.state in WAITING and task.desired == DESIRED_RUN:
             self._waiting[task.id] = task
 
@@ -66,8 +67,10 @@ class Reservations:
             for key in task.spec.static_host_ports:
                 if ports.get(key) == task.id:
                     del ports[key]
-            self._on_node[node_id].pop(task.id, None)
-            self._sorted.pop(node_id, None)
+            held = self._on_node[node_id]
+            at = bisect_left(held, creation_order(task), key=creation_order)
+            if at < len(held) and held[at].id == task.id:
+                del held[at]
         self._waiting.pop(task.id, None)
 
     def free(self, node_id: str, capacity: Resources) -> Resources:
@@ -78,10 +81,7 @@ class Reservations:
 
     def tasks(self, node_id: str) -> list[Task]:
         """The tasks holding ``node_id``, in creation order."""
-        ordered = self._sorted.get(node_id)
-        if ordered is None:
-            ordered = self._sorted[node_id] = sorted(self._on_node.get(node_id, {}).values(), key=creation_order)
-        return list(ordered)
+        return list(self._on_node.get(node_id, ()))
 
     def waiting(self) -> list[Task]:
         """Tasks waiting for a node (pending, or lost and still wanted), in creation order."""
