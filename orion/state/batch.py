@@ -7,13 +7,13 @@ listeners and its waiting request threads. Under load that per-entry cost, not
 the commands themselves, decides how many writes a second the cluster takes.
 
 So a store does not hand each command to Raft on its own. It queues it in a
-:class:`Coalescer`, and the Raft thread takes the whole queue at once, whenever
-it gets to it, and sends it as one :class:`~orion.state.commands.Batch` entry.
-No timer and no waiting: a lone write goes out at the next turn of the Raft
-loop as before, and writes that arrive while the loop is busy (committing the
-previous batch, applying it) wait for exactly that long and travel together.
-A follower coalesces before it forwards to the leader, and the leader's own
-writes (its placements, say) coalesce with what arrived at the same moment.
+:class:`Coalescer`, and the Raft thread takes the whole queue at once and sends
+it as one :class:`~orion.state.commands.Batch` entry. No timer: a lone write
+goes out at the next turn of the Raft loop as before; writes that arrive while
+this node's previous entry is committing wait for exactly that long and travel
+together in the next. A follower coalesces before it forwards to the leader,
+and the leader's own writes (its placements, say) coalesce with what arrived
+at the same moment.
 
 :func:`apply_entry` is the other half: it unwraps a batch on every replica and
 applies its commands in order through :meth:`StateMachine.apply`, each as if
@@ -27,6 +27,7 @@ what its success code is (``orion/state/raft.py``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,12 @@ Done = Callable[[Any, Any], None]
 # One entry stays below pysyncobj's append batch (64 KiB; a bigger entry takes its
 # chunked path): with ~600 bytes per create, ~50 writes share an entry.
 MAX_BATCH_BYTES = 32 * 1024
+# A node's entries awaiting their answer at a time, and how long one is awaited before it
+# no longer counts (an answer lost with a dead leader). One: the classic group commit (the
+# next entry takes everything that arrived while the last one committed); measured against
+# 2 and 4 in bench/write_path.py. Patience: far above a commit (ms), below a write's retry.
+MAX_IN_FLIGHT = 1
+IN_FLIGHT_PATIENCE = 0.5
 
 
 def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:
@@ -89,42 +96,84 @@ class Coalescer:
     """Encoded commands waiting for the next turn of the write loop.
 
     Writers call :meth:`add` from any thread; the backend's loop calls
-    :meth:`flush`, which sends what is queued as few entries as the size cap
-    allows (a single command as itself, so a lone write reads in the log as it
-    always did). ``send(text, done)`` hands one entry to Raft.
+    :meth:`flush` when woken and on every turn. A flush sends what is queued as
+    few entries as the size cap allows (a single command as itself, so a lone
+    write reads in the log as it always did), but keeps at most
+    ``max_in_flight`` of this node's entries unanswered at a time: what arrives
+    while one is committing waits for its answer and then travels together.
+    Without that limit the loop, idle between two messages, flushed every write
+    almost alone (1.5-2 writes an entry under 16 clients); the limit costs a lone
+    write nothing, as nothing of its node is in flight. An entry whose answer
+    never comes (pysyncobj drops it when a leader dies; its writers retry)
+    stops counting after ``patience`` seconds, so the queue never stalls.
+    ``send(text, done)`` hands one entry to Raft.
     """
 
-    def __init__(self, send: Callable[[str, Done], None], success: Any, max_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(self, send: Callable[[str, Done], None], success: Any, max_bytes: int = MAX_BATCH_BYTES,
+                 max_in_flight: int = MAX_IN_FLIGHT, patience: float = IN_FLIGHT_PATIENCE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send
         self._success = success
         self._max_bytes = max_bytes
+        self._max_in_flight = max_in_flight
+        self._patience = patience
+        self._clock = clock
         self._lock = threading.Lock()
         self._queued: list[tuple[str, Done]] = []
+        self._in_flight: dict[int, float] = {}  # entry number -> when it was sent
+        self._sent = 0
         # Since start: entries sent and the commands they carried (GET /raft shows them).
         self.entries = 0
         self.commands = 0
 
     def add(self, text: str, done: Done) -> bool:
-        """Queue one command. True when the queue was empty: the caller must wake the loop
-        (a writer that finds others queued knows a wake is already on its way)."""
+        """Queue one command. True when the caller must wake the loop: the queue was empty and
+        may go at once (a writer that finds others queued, or the node's entries in flight,
+        knows a flush is coming: a wake, or the answer that frees a place)."""
         with self._lock:
             self._queued.append((text, done))
-            return len(self._queued) == 1
+            return len(self._queued) == 1 and self._room() > 0
 
     def flush(self) -> int:
-        """Send everything queued; return how many entries that took."""
+        """Send what is queued, as far as the in-flight limit allows; return how many entries."""
         with self._lock:
-            queued, self._queued = self._queued, []
-        groups = split(queued, self._max_bytes)
-        self.entries += len(groups)  # only the loop's thread flushes
-        self.commands += len(queued)
-        for group in groups:
+            room = self._room()
+            if room <= 0 or not self._queued:
+                return 0
+            groups = split(self._queued, self._max_bytes)[:room]
+            taken = sum(len(g) for g in groups)
+            del self._queued[:taken]
+            now, numbers = self._clock(), []
+            for _ in groups:
+                self._sent += 1
+                self._in_flight[self._sent] = now
+                numbers.append(self._sent)
+            self.entries += len(groups)
+            self.commands += taken
+        for number, group in zip(numbers, groups, strict=True):
             if len(group) == 1:
-                self._send(*group[0])
+                text, done = group[0]
             else:
-                self._send(batch_text([text for text, _ in group]),
-                           fan_out([done for _, done in group], self._success))
+                text = batch_text([t for t, _ in group])
+                done = fan_out([d for _, d in group], self._success)
+            self._send(text, self._answered(number, done))
         return len(groups)
+
+    def _room(self) -> int:
+        """Entries that may go now (the lock is held): the limit, less those still awaited."""
+        now = self._clock()
+        for number, sent in list(self._in_flight.items()):
+            if now - sent > self._patience:
+                del self._in_flight[number]
+        return self._max_in_flight - len(self._in_flight)
+
+    def _answered(self, number: int, done: Done) -> Done:
+        def answered(result: Any, error: Any) -> None:
+            with self._lock:
+                self._in_flight.pop(number, None)
+            done(result, error)  # the next flush comes with the loop's next turn
+
+        return answered
 
 
 def split(queued: list[tuple[str, Done]], max_bytes: int) -> list[list[tuple[str, Done]]]:

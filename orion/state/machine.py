@@ -319,7 +319,7 @@ class StateMachine:
         return self._tasks.get(task_id)
 
     def tasks(self) -> list[Task]:
-        return sorted(self._tasks.values(), key=lambda t: (t.created_index, t.id))
+        return self._held.all()
 
     def node(self, node_id: str) -> NodeInfo | None:
         return self._nodes.get(node_id)

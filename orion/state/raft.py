@@ -21,7 +21,8 @@ shape it (0.3.17, three processes on loopback):
   which only the tick thread may, so it is queued onto that thread.
 * pysyncobj makes every command its own log entry and sends an
   ``append_entries`` per command: writes are coalesced first (``batch.py``),
-  flushed by the tick thread when a pipe in its poller says some are queued.
+  flushed by the tick thread on each turn and when a pipe in its poller says
+  a write is waiting.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class RaftStore:
         self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
                                     FAIL_REASON.SUCCESS)
         self._flush_soon = PipeNotifier(self._syncobj._poller, self._coalescer.flush)
+        self._syncobj.addOnTickCallback(self._coalescer.flush)  # an answer frees room; flushed next turn
         self._write_members()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)

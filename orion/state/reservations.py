@@ -1,5 +1,6 @@
-"""What every node holds, and which tasks wait for one, kept incrementally so a
-placement check costs O(1) and the loops' questions do not grow with the cluster.
+"""What every node holds, which tasks wait for one, and every task in creation
+order, kept incrementally so a placement check costs O(1) and the loops'
+questions do not cost a sort of every task.
 
 Derived from the tasks (never snapshotted): a task in a holding state holds its
 node's memory, CPU and static host ports; a migrating task also still holds
@@ -9,9 +10,10 @@ its previous node (its old copy runs there until the migration finishes, see
 Every reconciler and the scheduler ask after each apply (``tasks_on``,
 ``placeable_tasks``); answering by scanning and sorting every task made them the
 largest cost of a busy leader (bench/results/before-leader.svg). So a node's
-tasks are kept as the task values themselves, in creation order (a change
-moves one task: a binary search, not a sort), and the waiting tasks are a set
-of their own.
+tasks, and all tasks, are kept as the task values themselves, in creation order
+(a change moves one task: a binary search, not a sort), and the waiting tasks
+are a set of their own. Tasks are never deleted; a command that deletes one
+would have to drop it from ``_all`` too.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Reservations:
         self._ports: dict[str, dict[tuple[int, str], str]] = {}  # node -> (port, proto) -> task id
         self._on_node: dict[str, list[Task]] = {}  # in creation order
         self._waiting: dict[str, Task] = {}
+        self._all: list[Task] = []  # every task, in creation order
 
     def hold(self, task: Task) -> None:
         for node_id in held_nodes(task):
@@ -59,6 +62,11 @@ class Reservations:
             insort(self._on_node.setdefault(node_id, []), task, key=creation_order)
         if task.state in WAITING and task.desired == DESIRED_RUN:
             self._waiting[task.id] = task
+        at = bisect_left(self._all, creation_order(task), key=creation_order)
+        if at < len(self._all) and self._all[at].id == task.id:
+            self._all[at] = task  # its new value, in the same place
+        else:
+            self._all.insert(at, task)
 
     def release(self, task: Task) -> None:
         for node_id in held_nodes(task):
@@ -82,6 +90,10 @@ class Reservations:
     def tasks(self, node_id: str) -> list[Task]:
         """The tasks holding ``node_id``, in creation order."""
         return list(self._on_node.get(node_id, ()))
+
+    def all(self) -> list[Task]:
+        """Every task, in creation order."""
+        return list(self._all)
 
     def waiting(self) -> list[Task]:
         """Tasks waiting for a node (pending, or lost and still wanted), in creation order."""

@@ -203,6 +203,65 @@ def test_writes_queued_together_share_one_entry_and_each_hears_its_own_result():
     assert c.flush() == 0  # nothing left
 
 
+class SlowRaft(Raft):
+    """Answers only when told: entries stay in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unanswered: list = []
+
+    def send(self, text: str, done) -> None:
+        self.unanswered.append((text, done))
+
+    def answer_next(self) -> None:
+        text, done = self.unanswered.pop(0)
+        super().send(text, done)
+
+
+def test_writes_arriving_while_the_nodes_entry_commits_wait_for_it_and_go_together():
+    raft = SlowRaft()
+    c = Coalescer(raft.send, OK)  # one entry in flight at a time
+    first = Answers()
+    assert c.add(encode(create("t1")), first) is True
+    assert c.flush() == 1
+    later = [Answers() for _ in range(3)]
+    for i, answer in enumerate(later):
+        assert c.add(encode(create(f"t{i + 2}")), answer) is False  # the answer will flush them
+    assert c.flush() == 0 and len(raft.unanswered) == 1
+    raft.answer_next()
+    assert first.got[0][0]["ok"] is True
+    assert c.flush() == 1  # the loop's next turn: all three in one entry
+    raft.answer_next()
+    assert len(raft.entries) == 2 and len(decode(raft.entries[1]).commands) == 3
+    assert all(a.got[0][0]["ok"] for a in later)
+
+
+def test_an_entry_never_answered_stops_holding_the_queue_after_the_patience():
+    """pysyncobj drops a command whose leader died: its writers retry, the queue must not stall."""
+    now = [0.0]
+    raft = SlowRaft()
+    c = Coalescer(raft.send, OK, patience=0.5, clock=lambda: now[0])
+    c.add(encode(create("t1")), Answers())
+    c.flush()
+    raft.unanswered.clear()  # lost with the leader
+    c.add(encode(create("t2")), Answers())
+    now[0] = 0.4
+    assert c.flush() == 0
+    now[0] = 0.6
+    assert c.flush() == 1
+
+
+def test_more_entries_in_flight_when_allowed():
+    raft = SlowRaft()
+    c = Coalescer(raft.send, OK, max_in_flight=2)
+    c.add(encode(create("t1")), Answers())
+    assert c.flush() == 1
+    assert c.add(encode(create("t2")), Answers()) is True  # a second place is free: wake at once
+    assert c.flush() == 1
+    assert c.add(encode(create("t3")), Answers()) is False
+    assert c.flush() == 0
+
+
 def test_a_batch_that_failed_whole_fails_each_writer_with_the_reason():
     answers = [Answers(), Answers()]
     c = Coalescer(lambda text, done: done(None, "leader changed"), OK)
@@ -227,7 +286,7 @@ def test_entries_stay_under_the_size_cap_and_keep_the_order():
     c = Coalescer(raft.send, OK, max_bytes=3 * len(encode(create("t0"))))
     for i in range(7):
         c.add(encode(create(f"t{i}")), Answers())
-    assert c.flush() == 3
+    assert [c.flush(), c.flush(), c.flush(), c.flush()] == [1, 1, 1, 0]  # one in flight at a time
     applied = [decode(t) for e in raft.entries for t in (decode(e).commands if e.startswith('{"commands"') else [e])]
     assert [a.task_id for a in applied] == [f"t{i}" for i in range(7)]
 
@@ -258,7 +317,8 @@ def test_writers_on_many_threads_are_each_answered_once():
         t.start()
     for t in threads:
         t.join()
-    c.flush()
+    while c.flush():
+        pass
     assert all(len(a.got) == 1 and a.got[0][0]["ok"] for a in answers)
     assert len(raft.machine.tasks()) == 64
 

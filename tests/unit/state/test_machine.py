@@ -447,6 +447,10 @@ def test_no_sequence_of_commands_over_commits_a_node(commands):
             assert log.m.tasks_on(n.id) == [t for t in log.m.tasks() if t.id in holding]
         assert log.m.placeable_tasks() == [t for t in log.m.tasks()
                                            if t.state in ("pending", "lost") and t.desired == DESIRED_RUN]
+        tasks = log.m.tasks()  # every task once, its current value, in creation order
+        assert tasks == sorted(tasks, key=lambda t: (t.created_index, t.id))
+        assert all(log.m.task(t.id) is t for t in tasks)
+        assert len(tasks) == sum(log.m.counts_by_state().values())
     assert_same(log.m, StateMachine.restore(json.loads(json.dumps(log.m.snapshot()))))
 
 
