@@ -84,6 +84,8 @@ class ReconcileLoop:
         self._witnessed: set[str] = set()
         self.last_result = ""
         self.passes = 0
+        # The engine did not answer the last pass: retried when the period is due (see _may_skip).
+        self.engine_silent = False
         store.add_listener(self._on_apply)
 
     def _on_apply(self, index: int) -> None:
@@ -96,7 +98,9 @@ class ReconcileLoop:
             actual = self._runtime.list_managed(self.node_id)
         except RuntimeFailure as exc:
             self._witnessed.clear()  # whatever ends while we cannot see is not the task's doing
+            self.engine_silent = True
             return self._done(f"cannot list containers: {exc}")
+        self.engine_silent = False
         actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
         self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
         if not actions:
@@ -179,11 +183,8 @@ class ReconcileLoop:
 
         def one_pass() -> tuple[str | None, bool]:
             nonlocal last_desired, last_pass
-            # Every commit anywhere wakes us; most do not concern this node. Listing the
-            # engine costs far more than reading the replica, so skip the pass when this
-            # node's desired set is unchanged and the periodic pass is not yet due.
             desired = self._desired_fingerprint()
-            if desired == last_desired and time.monotonic() - last_pass < self._interval:
+            if self.may_skip(desired == last_desired, time.monotonic() - last_pass):
                 return SKIPPED, False
             last_desired, last_pass = desired, time.monotonic()
             sentence = self.run_once()
@@ -194,6 +195,14 @@ class ReconcileLoop:
 
         self._wake.set()  # the first pass at once: registration already caught this replica up
         run_loop(f"reconcile {self.node_id}", log, self._wake, self._interval, stop_event, one_pass)
+
+    def may_skip(self, unchanged: bool, since_last_pass: float) -> bool:
+        """Whether a wake may go without a pass before the period is due. Every commit
+        anywhere wakes us; most do not concern this node, and listing the engine costs far
+        more than reading the replica: skip while this node's desired set is unchanged. An
+        engine that did not answer is asked again when the period is due, not after every
+        commit: a stream of placements to this node would cost a failed connection each."""
+        return since_last_pass < self._interval and (unchanged or self.engine_silent)
 
     def _desired_fingerprint(self) -> tuple:
         """What this node is asked to run (cheap: the replica, no engine). The task values

@@ -478,6 +478,23 @@ def test_runner_forgets_what_it_saw_when_the_engine_is_unreachable():
     assert r.run_once() == "reported t1 lost"
 
 
+def test_an_engine_that_did_not_answer_is_asked_again_when_the_period_is_due_not_at_every_change():
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    r = reconcile_loop(NODE, store, rt, interval=2.0)
+    assert r.may_skip(unchanged=True, since_last_pass=1.0) and not r.may_skip(unchanged=False, since_last_pass=1.0)
+
+    def down(node_id: str):
+        raise RuntimeFailure("engine unreachable")
+    rt.list_managed = down
+    r.run_once()
+    assert r.may_skip(unchanged=False, since_last_pass=1.0)  # a new placement: still no retry yet
+    assert not r.may_skip(unchanged=False, since_last_pass=2.5)  # the period is due: ask again
+    del rt.list_managed
+    r.run_once()
+    assert not r.may_skip(unchanged=False, since_last_pass=1.0)
+
+
 def test_runner_does_not_fail_a_task_because_its_engine_is_down():
     """An unreachable engine says nothing about the task: no report, one attempt a pass,
     and the task starts once the engine answers again."""
