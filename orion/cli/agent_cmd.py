@@ -16,6 +16,7 @@ import logging
 
 import click
 
+from orion.cli.common import examples
 from orion.config import ConfigError, load_config
 from orion.defaults import DEFAULTS
 
@@ -29,7 +30,11 @@ class StartupError(click.ClickException):
     exit_code = 2
 
 
-@click.command("agent")
+@click.command("agent", epilog=examples(
+    "orion agent --id node1 --raft-secret-file /etc/orion/raft-secret --data-dir /var/lib/orion",
+    "orion agent --id node2 --port 8001 --gossip-port 6001 --raft-port 7001 --join 10.0.0.5:6000 \\",
+    "    --raft-secret-file /etc/orion/raft-secret",
+    "orion agent --config /etc/orion/orion.toml          # what the systemd unit runs"))
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (ORION_CONFIG).")
 @click.option("--id", "id", help="Node id (default: hostname).")
 @click.option("--bind", help=f"Address to listen on (default {DEFAULTS['bind']}).")

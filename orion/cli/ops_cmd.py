@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
+from orion.cli.common import examples
 
 
 def _client(ctx: click.Context) -> tuple[OrionClient, bool]:
@@ -29,7 +30,7 @@ def _fail(exc: ClientError) -> click.ClickException:
     return error
 
 
-@click.command()
+@click.command(epilog=examples("orion scale 3f2a9c1b7d4e 5", "orion scale 3f2a9c1b7d4e 0   # stop every replica"))
 @click.argument("task_id")
 @click.argument("count", type=click.IntRange(min=0, max=1000))
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
@@ -48,12 +49,12 @@ def scale(ctx: click.Context, task_id: str, count: int, as_json: bool) -> None:
                f"added {len(body['created'])}, stopping {len(body['stopped'])}")
 
 
-@click.group()
+@click.group(epilog=examples("orion node drain node2"))
 def node() -> None:
     """Operate on one node."""
 
 
-@node.command()
+@node.command(epilog=examples("orion node drain node2", "orion node drain node2 && orion ps --watch"))
 @click.argument("node_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @click.pass_context
