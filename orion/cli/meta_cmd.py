@@ -35,16 +35,17 @@ def version(ctx: click.Context, output: str | None) -> None:
     client: dict[str, Any] = {"version": orion_version(), "python": platform.python_version()}
     server: dict[str, Any] | None = None
     error: OrionError | None = None
+    api = settings.client()
     try:
-        _, health = settings.client().health()
-        server = {"version": health.get("version"), "node": health.get("node"), "addr": settings.addr}
+        _, health = api.health()
+        server = {"version": health.get("version"), "node": health.get("node"), "addr": api.addr}
     except ClientError as exc:
         error = fail(exc)
     if fmt == "text":
         click.echo(f"client: {orion_version()} (python {client['python']})")
         if server is not None:
             shown = server["version"] or "unknown (this agent's /health reports no version: an older Orion)"
-            click.echo(f"server: {shown} (node {server['node']} at {settings.addr})")
+            click.echo(f"server: {shown} (node {server['node']} at {api.addr})")
     else:
         click.echo(dump({"client": client, "server": server}, fmt))
     if error is not None:

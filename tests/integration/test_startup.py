@@ -99,6 +99,11 @@ def test_the_same_command_line_starts_once_the_ports_are_free(tmp_path, ports, h
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
             time.sleep(0.1)
         assert answer.json()["node"] == "startup1"
+        version = subprocess.run([*ORION, "--addr", f"127.0.0.1:{ports['--port']}", "version"], capture_output=True,
+                                 text=True, timeout=30)
+        assert version.returncode == 0, version.stderr
+        assert version.stdout.splitlines()[1] == (f"server: {answer.json()['version']} (node startup1 at "
+                                                  f"http://127.0.0.1:{ports['--port']})")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
