@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from orion.api.app import create_app
 from orion.api.cluster import cluster_blueprint
+from orion.api.ops import ops_blueprint
 from orion.cli.columns import TASK_COLUMNS
 from orion.cli.main import main
 from orion.cli.output import Column, render
@@ -59,6 +60,7 @@ class Server:
         self.store.submit(RegisterNode(node=REPLICA), 1.0)
         app = create_app(api_deps(self.store, placement_wait=0.0))
         app.register_blueprint(cluster_blueprint(self.store, "secret", 5, 1.0, ready=lambda: True))
+        app.register_blueprint(ops_blueprint(self.store, 1.0))
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.addr = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
@@ -255,6 +257,24 @@ def test_a_watch_on_a_node_that_goes_away_ends_with_exit_1(watches: list[Watch])
     srv.close()
     assert watch.proc.wait(timeout=WATCH_TIMEOUT) == 1
     assert "Error: " in watch.proc.stderr.read()
+
+
+# -- errors that name the fix -------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "says"), [
+    (["inspect", "nope"], "Error: no task nope (field: id); `orion ps -a` lists the task ids"),
+    (["stop", "nope"], "Error: no task nope (field: id); `orion ps -a` lists the task ids"),
+    (["scale", "nope", "2"], "Error: no task nope (field: id); `orion ps -a` lists the task ids"),
+    (["node", "drain", "nope"], "Error: no node nope (field: id); `orion nodes` lists the node ids"),
+])
+def test_an_unknown_id_names_the_command_that_lists_them(server: Server, args: list[str], says: str) -> None:
+    result = orion(server, *args)
+    assert (result.exit_code, result.stderr.strip()) == (1, says)
+
+
+def test_scale_and_drain_answer_as_before(server: Server, two_tasks: list[str]) -> None:
+    scaled = orion(server, "scale", two_tasks[0], "2")
+    assert scaled.exit_code == 0 and scaled.stdout.startswith("service ")
+    assert json.loads(orion(server, "--json", "node", "drain", "node2").stdout)["id"] == "node2"
 
 
 # -- version and completion ----------------------------------------------------------------------
