@@ -255,8 +255,11 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
     for port_key in ("port", "gossip_port", "raft_port"):
         if not 1 <= int(values[port_key]) <= 65535:
             raise ConfigError(f"--{port_key.replace('_', '-')}: {values[port_key]} is outside 1-65535")
-    if len({values["port"], values["raft_port"]}) < 2:
-        raise ConfigError("--port and --raft-port must differ")
+    ports = [(key, int(values[key])) for key in ("port", "gossip_port", "raft_port")]
+    for i, (key, port) in enumerate(ports):
+        for other, other_port in ports[i + 1:]:
+            if port == other_port:  # gossip listens on TCP too: no two of the three may share
+                raise ConfigError(f"{_flag(key)} and {_flag(other)} are both {port}; give each its own port")
     for key in ("raft_secret", "api_token"):
         _read_secret(values, key)
     _check_tls(values)
@@ -266,10 +269,10 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
         if not values["insecure_raft"]:
             raise ConfigError(
                 "raft_secret: the Raft port unpickles what it receives, so it needs a shared secret; "
-                "set --raft-secret (or ORION_RAFT_SECRET), or --insecure-raft on loopback only"
+                "set --raft-secret-file (or ORION_RAFT_SECRET), or --insecure-raft on loopback only"
             )
         if not _is_loopback(values["bind"]):
-            raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret")
+            raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret-file")
     if values["raft_election_min"] >= values["raft_election_max"]:
         raise ConfigError("raft_election_min must be below raft_election_max")
     if values["voter_cap"] < 1:

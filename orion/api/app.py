@@ -32,6 +32,7 @@ from orion.api.views import node_view, task_view
 from orion.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
 from orion.state.store import Store
+from orion.version import orion_version
 
 # Printable ASCII, bounded: the key is stored in the replicated state and shown in logs.
 _MAX_IDEMPOTENCY_KEY = 200
@@ -262,7 +263,7 @@ def create_app(deps: ApiDeps) -> Flask:
         status = store.status()
         ok = store.has_leader()
         body = {"status": "ok" if ok else "no-leader", "leader": status.leader, "node": deps.node_id,
-                "appliedIndex": status.applied_index}
+                "appliedIndex": status.applied_index, "version": orion_version()}
         return jsonify(body), 200 if ok else 503
 
     @app.get("/openapi.json")

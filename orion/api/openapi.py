@@ -71,6 +71,17 @@ _TASK = {
     },
 }
 
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "no-leader"]},
+        "leader": {"type": "string", "nullable": True, "description": "the leader's Raft address"},
+        "node": {"type": "string"},
+        "appliedIndex": {"type": "integer"},
+        "version": {"type": "string", "description": "the Orion version this agent runs (orion version)"},
+    },
+}
+
 _ID_PARAM = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # Blocking queries (orion/api/blocking.py): hold the read until the applied index passes `index`.
 _BLOCKING = [
@@ -144,7 +155,7 @@ def openapi_document() -> dict[str, Any]:
                 "200": _resp("status", {"type": "object"})}}},
             "/health": {"get": {"summary": "200 when a Raft leader is known, else 503 (no token needed)",
                                 "security": [], "responses": {
-                                    "200": _resp("healthy", {"type": "object"}),
-                                    "503": _resp("no leader", {"type": "object"})}}},
+                                    "200": _resp("healthy", _HEALTH),
+                                    "503": _resp("no leader", _HEALTH)}}},
         },
     }

@@ -22,6 +22,7 @@ from orion.api.openapi import openapi_document
 from orion.model import ASSIGNED, PENDING, NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
 from orion.state.store import LocalStore, WriteTimeout
+from orion.version import orion_version
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
 GiB = 1 << 30
@@ -232,6 +233,7 @@ def test_raft_and_health(client: FlaskClient, store: LocalStore) -> None:
     assert raft.json["leader"] == "local" and raft.json["is_leader"] is True
     health = client.get("/health")
     assert (health.status_code, health.json["status"], health.json["node"]) == (200, "ok", "node1")
+    assert health.json["version"] == orion_version() != ""
     store.leader = False
     health = client.get("/health")
     assert (health.status_code, health.json["status"], health.json["leader"]) == (503, "no-leader", None)
