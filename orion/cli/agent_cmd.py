@@ -33,6 +33,8 @@ from orion.defaults import DEFAULTS
 @click.option("--insecure-raft", is_flag=True, default=None, help="Allow no Raft secret (loopback only).")
 @click.option("--api-token", help="Bearer token required by the API (ORION_API_TOKEN).")
 @click.option("--label", "labels", multiple=True, help="Node label KEY=VALUE (repeatable).")
+@click.option("--durability", type=click.Choice(["fsync", "none"]),
+              help=f"fsync the Raft journal before acknowledging (default {DEFAULTS['durability']}).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
     """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API."""
