@@ -1,0 +1,173 @@
+"""What durable acknowledgements cost: POST /tasks with durability fsync vs none.
+
+    flock -w 1200 /tmp/orion-it.lock .venv/bin/python bench/fsync_cost.py [--seconds 15] \\
+        [--out bench/results/fsync_cost.json]
+
+A fresh 3-agent loopback cluster per mode (harness.Cluster, ORION_DURABILITY),
+real HTTP, real Docker for node capacity. Per mode:
+
+* ``placed_1_client``: POST /tasks with a placeable task, answered once the
+  leader placed it (201 with nodeId), then DELETE — one client, p50/p99;
+* ``decided_1_client`` / ``decided_16_clients``: POST /tasks whose node
+  selector no node has, so the leader's answer is a committed no-fit decision
+  instead of a placement: the same two Raft commits per create (CreateTask,
+  then the scheduler's command) without starting thousands of containers on a
+  shared 2-core machine. One client, then 16 clients (spread over the three
+  agents) for ``--seconds``: acknowledged creates/s, p50/p99;
+* ``fsyncs_per_ack``: journal fsyncs (``GET /raft`` ``fsyncs``) during the
+  16-client run divided by the creates acknowledged in it, per node (leader
+  first) and for the cluster; ``entries_per_ack``: log entries per create.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+from harness import Cluster, Node  # noqa: E402
+
+IMAGE = os.environ.get("ORION_TEST_IMAGE", "orion/busybox:latest")
+UNPLACEABLE = {"image": IMAGE, "memory": 8 << 20, "nodeSelectors": {"bench": "nowhere"}}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 2), "p99_ms": round(pct(values, 99) * 1000, 2),
+            "mean_ms": round(statistics.fmean(values) * 1000, 2)}
+
+
+def post(session: requests.Session, node: Node, body: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    resp = session.post(node.url + "/tasks", json=body, timeout=30)
+    elapsed = time.perf_counter() - started
+    assert resp.status_code == 201, resp.text
+    return elapsed, resp.json()
+
+
+def placed_one_client(node: Node, trials: int) -> list[float]:
+    session, times = requests.Session(), []
+    for _ in range(trials):
+        elapsed, body = post(session, node, {"image": IMAGE, "memory": 8 << 20, "command": ["sleep", "30"]})
+        assert body["nodeId"], body
+        times.append(elapsed)
+        session.delete(node.url + f"/tasks/{body['id']}", timeout=30)
+    return times
+
+
+def decided_one_client(node: Node, trials: int) -> list[float]:
+    session, times = requests.Session(), []
+    for _ in range(trials):
+        elapsed, body = post(session, node, UNPLACEABLE)
+        assert body.get("reason"), body  # the leader's no-fit decision is in the answer
+        times.append(elapsed)
+    return times
+
+
+def decided_clients(nodes: list[Node], clients: int, seconds: float) -> tuple[list[float], float]:
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    stop = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        session, node = requests.Session(), nodes[i % len(nodes)]
+        while time.monotonic() < stop:
+            latencies[i].append(post(session, node, UNPLACEABLE)[0])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [x for per in latencies for x in per], time.perf_counter() - started
+
+
+def raft_view(nodes: list[Node]) -> dict[str, dict]:
+    return {n.id: n.get("/raft").json() for n in nodes}
+
+
+def run_mode(durability: str, docker_host: str, seconds: float, trials: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(root=Path(tmp), docker_host=docker_host, extra_env={"ORION_DURABILITY": durability})
+        try:
+            cluster.start()
+            leader = cluster.wait(cluster.leader, 20, "leader")
+            follower = next(n for n in cluster.nodes if n is not leader)
+            assert follower.get("/raft").json()["durability"] == durability
+            decided_one_client(follower, 20)  # warm-up
+            result: dict[str, object] = {"durability": durability}
+            result["placed_1_client"] = summary(placed_one_client(follower, trials // 4))
+            result["decided_1_client"] = summary(decided_one_client(follower, trials))
+            before = raft_view(cluster.nodes)
+            times, elapsed = decided_clients(cluster.nodes, 16, seconds)
+            after = raft_view(cluster.nodes)
+            acks = len(times)
+            result["decided_16_clients"] = {**summary(times), "creates_per_s": round(acks / elapsed, 1)}
+            order = [leader] + [n for n in cluster.nodes if n is not leader]
+            per_node = {("leader " if n is leader else "follower ") + n.id:
+                        round((after[n.id]["fsyncs"] - before[n.id]["fsyncs"]) / acks, 4) for n in order}
+            result["fsyncs_per_ack"] = {**per_node, "cluster": round(sum(per_node.values()), 4)}
+            entries = after[leader.id]["commit_index"] - before[leader.id]["commit_index"]
+            result["entries_per_ack"] = round(entries / acks, 3)
+            return result
+        finally:
+            cluster.stop()
+            client = docker.DockerClient(base_url=docker_host)
+            for n in cluster.nodes:
+                for c in client.containers.list(all=True, filters={"label": f"orion.node={n.id}"}):
+                    c.remove(force=True)
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| | " + " | ".join(r["durability"] for r in results) + " |", "|---" * (len(results) + 1) + "|"]
+
+    def row(name: str, fn) -> None:
+        rows.append(f"| {name} | " + " | ".join(fn(r) for r in results) + " |")
+
+    def p50_p99(key: str):
+        return lambda r: f"{r[key]['p50_ms']} / {r[key]['p99_ms']}"
+
+    row("placed, 1 client: p50 / p99 ms", p50_p99("placed_1_client"))
+    row("decided, 1 client: p50 / p99 ms", p50_p99("decided_1_client"))
+    row("decided, 16 clients: creates/s", lambda r: str(r["decided_16_clients"]["creates_per_s"]))
+    row("decided, 16 clients: p50 / p99 ms", p50_p99("decided_16_clients"))
+    row("fsyncs per acknowledged create (leader)",
+        lambda r: str(next(v for k, v in r["fsyncs_per_ack"].items() if k.startswith("leader"))))
+    row("fsyncs per acknowledged create (cluster)", lambda r: str(r["fsyncs_per_ack"]["cluster"]))
+    row("log entries per create", lambda r: str(r["entries_per_ack"]))
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--modes", default="fsync,none")
+    parser.add_argument("--out", default="bench/results/fsync_cost.json")
+    args = parser.parse_args()
+    docker_host = os.environ.get("ORION_TEST_DOCKER_HOST") or os.environ.get("DOCKER_HOST")
+    if not docker_host:
+        sys.exit("fsync_cost: set DOCKER_HOST (scripts/ensure-dockerd.sh starts an engine)")
+    results = [run_mode(mode, docker_host, args.seconds, args.trials) for mode in args.modes.split(",")]
+    print(json.dumps(results, indent=2))
+    print(table(results))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"results": results, "table": table(results).splitlines()}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
