@@ -24,10 +24,17 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from harness import free_ports
+from parts import raft_settings
+
+from orion.metrics.registry import Metrics
+from orion.model import TaskSpec
+from orion.state.commands import CreateTask
+from orion.state.raft import RaftStore
 
 NODE = Path(__file__).resolve().parent / "durability_node.py"
 SECRET = "durability-test"
@@ -167,3 +174,44 @@ def test_acknowledged_writes_survive_a_majority_losing_every_unsynced_byte(tmp_p
     finally:
         for node in nodes.values():
             node.kill()
+
+
+@pytest.mark.parametrize("durability", ["fsync", "none"])
+def test_one_sync_covers_the_entries_of_concurrent_writers(tmp_path, durability):
+    """16 writers at once on three in-process replicas: the leader syncs far less often than
+    it appends (group commit), every replica counts its syncs in orion_raft_fsyncs_total,
+    and with durability none nothing is ever synced."""
+    addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    stores = [RaftStore(raft_settings(a, str(tmp_path / str(i)), SECRET, election_min=0.3, election_max=0.9,
+                                      durability=durability), [b for b in addrs if b != a])
+              for i, a in enumerate(addrs)]
+    try:
+        deadline = time.monotonic() + 30
+        while not all(s.has_leader() for s in stores) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        leader = next(s for s in stores if s.is_leader())
+        before = leader.status()
+        writes = 800
+
+        def write(i: int) -> None:
+            stores[i % 3].submit(CreateTask(request_id=f"r{i}", task_id=f"t{i}",
+                                            spec=TaskSpec(image="busybox", memory=1 << 20)), timeout=10)
+
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(write, range(writes)))
+        after = leader.status()
+        appended = after.commit_index - before.commit_index
+        syncs = after.extra["fsyncs"] - before.extra["fsyncs"]
+        assert appended >= writes
+        if durability == "fsync":
+            assert 0 < syncs < appended / 2, f"{syncs} syncs for {appended} entries: no group commit"
+        else:
+            assert syncs == 0
+        for store in stores:
+            metrics = Metrics("n", store, process_metrics=False)
+            sample = metrics.registry.get_sample_value("orion_raft_fsyncs_total")
+            assert sample == store.status().extra["fsyncs"]
+            assert (sample > 0) == (durability == "fsync")
+    finally:
+        for store in stores:
+            store.close()
