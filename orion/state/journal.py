@@ -153,12 +153,12 @@ class RaftJournal(Journal):
         else:
             self._entries, self._offsets, self._end = scan(data)
             self._disk_end = self._end
-            claimed = min(_SIZE.unpack_from(data, LAST_RECORD_OFFSET_OFFSET)[0], len(data))
-            if self._end < claimed:
-                log.warning("raft journal %s: dropped %d bytes after entry %s that were never synced "
-                            "(cut by a power loss)", path, claimed - self._end,
+            claimed = _SIZE.unpack_from(data, LAST_RECORD_OFFSET_OFFSET)[0]
+            if claimed > self._end:
+                log.warning("raft journal %s: the header counts %d bytes after entry %s that are not "
+                            "there whole: never synced, cut by a power loss", path, claimed - self._end,
                             self._entries[-1][1] if self._entries else "none")
-            if len(data) != self._end or claimed != self._end:  # pysyncobj's zero-filled growth, a cut
+            if claimed != self._end or len(data) != self._end:  # a cut, or pysyncobj's zero-filled growth
                 self._set_end(self._end)
         # What was read may sit in the page cache only (the process died, the machine did
         # not): make it durable before this node acts on it.
@@ -187,7 +187,7 @@ class RaftJournal(Journal):
         if self._tail:
             (t_command, t_idx, t_term), offset = self._tail[0]
             if (t_idx, t_term) == (idx, term) and to_bytes(t_command) == to_bytes(command):
-                self._tail.popleft()  # the same entry again: it is on disk already
+                self._tail.popleft()  # the same entry again: its record is in the file already
                 self._entries.append((command, idx, term))
                 self._offsets.append(offset)
                 self._end = offset + _FRAME + len(to_bytes(command))
