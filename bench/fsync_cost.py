@@ -96,6 +96,22 @@ def decided_clients(nodes: list[Node], clients: int, seconds: float) -> tuple[li
     return [x for per in latencies for x in per], time.perf_counter() - started
 
 
+def disk_probe(directory: str, n: int = 200) -> dict[str, float]:
+    """fdatasync latency of the data directory's disk now (a record appended, then synced):
+    what one sync costs on this machine while the figures are taken."""
+    fd = os.open(os.path.join(directory, "probe"), os.O_RDWR | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for i in range(n):
+            os.pwrite(fd, b"x" * 300, i * 300)
+            started = time.perf_counter()
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+    return {k: v for k, v in summary(times).items() if k != "n"}
+
+
 def raft_view(nodes: list[Node]) -> dict[str, dict]:
     return {n.id: n.get("/raft").json() for n in nodes}
 
@@ -109,7 +125,7 @@ def run_mode(durability: str, docker_host: str, seconds: float, trials: int) -> 
             follower = next(n for n in cluster.nodes if n is not leader)
             assert follower.get("/raft").json()["durability"] == durability
             decided_one_client(follower, 20)  # warm-up
-            result: dict[str, object] = {"durability": durability}
+            result: dict[str, object] = {"durability": durability, "fdatasync_ms": disk_probe(tmp)}
             result["placed_1_client"] = summary(placed_one_client(follower, trials // 4))
             result["decided_1_client"] = summary(decided_one_client(follower, trials))
             before = raft_view(cluster.nodes)
@@ -149,6 +165,7 @@ def table(results: list[dict]) -> str:
         lambda r: str(next(v for k, v in r["fsyncs_per_ack"].items() if k.startswith("leader"))))
     row("fsyncs per acknowledged create (cluster)", lambda r: str(r["fsyncs_per_ack"]["cluster"]))
     row("log entries per create", lambda r: str(r["entries_per_ack"]))
+    row("this disk's fdatasync: p50 / p99 ms", p50_p99("fdatasync_ms"))
     return "\n".join(rows)
 
 
@@ -156,7 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--modes", default="fsync,none")
+    parser.add_argument("--modes", default="none,fsync")
     parser.add_argument("--out", default="bench/results/fsync_cost.json")
     args = parser.parse_args()
     docker_host = os.environ.get("ORION_TEST_DOCKER_HOST") or os.environ.get("DOCKER_HOST")
