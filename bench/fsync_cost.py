@@ -17,6 +17,11 @@ real HTTP, real Docker for node capacity. Per mode:
 * ``fsyncs_per_ack``: journal fsyncs (``GET /raft`` ``fsyncs``) during the
   16-client run divided by the creates acknowledged in it, per node (leader
   first) and for the cluster; ``entries_per_ack``: log entries per create.
+
+And ``raft_only``: three RaftStores in this process (real pysyncobj over TCP, no
+HTTP), 1, 16 and 64 threads submitting CreateTask for ``--seconds`` / 3 each:
+commits/s, p50/p99 and the leader's fsyncs per commit — how far one sync
+stretches when writes arrive faster than the HTTP path can bring them.
 """
 
 from __future__ import annotations
@@ -35,9 +40,14 @@ import docker
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from harness import Cluster, Node  # noqa: E402
+from harness import Cluster, Node, free_ports  # noqa: E402
+
+from orion.model import TaskSpec  # noqa: E402
+from orion.state.commands import CreateTask  # noqa: E402
+from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
 
 IMAGE = os.environ.get("ORION_TEST_IMAGE", "orion/busybox:latest")
+RAFT_THREADS = (1, 16, 64)
 UNPLACEABLE = {"image": IMAGE, "memory": 8 << 20, "nodeSelectors": {"bench": "nowhere"}}
 
 
@@ -148,6 +158,43 @@ def run_mode(durability: str, docker_host: str, seconds: float, trials: int) -> 
                     c.remove(force=True)
 
 
+def raft_only(durability: str, threads: int, seconds: float) -> dict[str, float]:
+    addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [RaftStore(RaftSettings(a, a, f"{tmp}/{i}", "bench", election_min=1.0, election_max=2.0,
+                                         compaction_entries=1_000_000, durability=durability),
+                            [b for b in addrs if b != a]) for i, a in enumerate(addrs)]
+        try:
+            while not all(s.has_leader() for s in stores):
+                time.sleep(0.05)
+            leader = next(s for s in stores if s.is_leader())
+            latencies: list[list[float]] = [[] for _ in range(threads)]
+            stop = time.monotonic() + seconds
+
+            def writer(i: int) -> None:
+                store, n = stores[i % 3], 0
+                while time.monotonic() < stop:
+                    started = time.perf_counter()
+                    store.submit(CreateTask(request_id=f"{i}-{n}", task_id=f"t{i}-{n}",
+                                            spec=TaskSpec(image="busybox", memory=1 << 20)), timeout=10)
+                    latencies[i].append(time.perf_counter() - started)
+                    n += 1
+
+            before, started = leader.status().extra["fsyncs"], time.perf_counter()
+            pool = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            elapsed, fsyncs = time.perf_counter() - started, leader.status().extra["fsyncs"] - before
+            times = [x for per in latencies for x in per]
+            return {**summary(times), "commits_per_s": round(len(times) / elapsed, 1),
+                    "leader_fsyncs_per_commit": round(fsyncs / len(times), 4)}
+        finally:
+            for store in stores:
+                store.close()
+
+
 def table(results: list[dict]) -> str:
     rows = ["| | " + " | ".join(r["durability"] for r in results) + " |", "|---" * (len(results) + 1) + "|"]
 
@@ -166,6 +213,12 @@ def table(results: list[dict]) -> str:
     row("fsyncs per acknowledged create (cluster)", lambda r: str(r["fsyncs_per_ack"]["cluster"]))
     row("log entries per create", lambda r: str(r["entries_per_ack"]))
     row("this disk's fdatasync: p50 / p99 ms", p50_p99("fdatasync_ms"))
+    for threads in RAFT_THREADS:
+        key = f"raft_only_{threads}"
+        row(f"Raft only, {threads} threads: commits/s", lambda r, k=key: str(r[k]["commits_per_s"]))
+        row(f"Raft only, {threads} threads: p50 / p99 ms", p50_p99(key))
+        row(f"Raft only, {threads} threads: leader fsyncs per commit",
+            lambda r, k=key: str(r[k]["leader_fsyncs_per_commit"]))
     return "\n".join(rows)
 
 
@@ -180,6 +233,9 @@ def main() -> None:
     if not docker_host:
         sys.exit("fsync_cost: set DOCKER_HOST (scripts/ensure-dockerd.sh starts an engine)")
     results = [run_mode(mode, docker_host, args.seconds, args.trials) for mode in args.modes.split(",")]
+    for result in results:
+        for threads in RAFT_THREADS:
+            result[f"raft_only_{threads}"] = raft_only(str(result["durability"]), threads, args.seconds / 3)
     print(json.dumps(results, indent=2))
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
