@@ -57,6 +57,7 @@ class AgentConfig:
     raft_election_min: float
     raft_election_max: float
     raft_compaction_entries: int
+    durability: str
     reconcile_interval: float
     schedule_interval: float
     reserve_memory: int
@@ -275,6 +276,8 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
             raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret-file")
     if values["raft_election_min"] >= values["raft_election_max"]:
         raise ConfigError("raft_election_min must be below raft_election_max")
+    if values["durability"] not in ("fsync", "none"):
+        raise ConfigError(f"durability: {values['durability']!r} is not fsync or none")
     if values["voter_cap"] < 1:
         raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:

@@ -64,6 +64,12 @@ DEFAULTS: dict[str, object] = {
     "raft_election_max": 1.4,
     # Compact the journal into a snapshot after this many entries (or 300 s).
     "raft_compaction_entries": 5000,
+    # "fsync": an entry is fdatasync'd before the leader counts it and before a follower
+    # acknowledges it, so a write answered 2xx survives a power loss of any minority and of
+    # a majority once it restarts (etcd, Consul and Nomad do the same). One sync covers all
+    # entries of a pass of the Raft loop, so it costs ~one disk flush per round, not per write.
+    # "none": never synced (pysyncobj's own behaviour): survives SIGKILL, not power loss.
+    "durability": "fsync",
     # ReconcileLoop wakes at once on a change; this periodic pass catches what changed outside
     # Orion (a container died, someone docker-rm'd it).
     "reconcile_interval": 2.0,

@@ -160,7 +160,8 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners,
+                                   compaction_entries=cfg.raft_compaction_entries,
+                                   durability=cfg.durability, voter=voter), partners,
                       on_apply_seconds=apply_seconds.observe)
     if not store.voter:
         # Beyond the voter cap: a non-voting replica. It registers without a Raft address,

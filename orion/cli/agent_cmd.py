@@ -61,6 +61,8 @@ class StartupError(click.ClickException):
 @click.option("--tls-client-ca", help="CA whose client certificates the API requires (mTLS).")
 @click.option("--tls-ca", help="CA verifying the peers' certificates (default: --tls-client-ca).")
 @click.option("--label", "labels", multiple=True, help="Node label KEY=VALUE (repeatable).")
+@click.option("--durability", type=click.Choice(["fsync", "none"]),
+              help=f"fsync the Raft journal before acknowledging (default {DEFAULTS['durability']}).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
     """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API.

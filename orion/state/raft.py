@@ -1,7 +1,8 @@
 """The pysyncobj backend of :class:`orion.state.store.Store`.
 
-Everything pysyncobj-specific lives here, and only here. Measured facts that
-shape it (0.3.17, three processes on loopback):
+Everything pysyncobj-specific lives here and in the journal it writes through
+(``journal.py``, ``group_commit.py``). Measured facts that shape it (0.3.17,
+three processes on loopback):
 
 * ``appendEntriesUseBatch`` (the default) pins each write to the 100 ms append
   period; off, a write commits in well under a millisecond. It is off.
@@ -19,6 +20,10 @@ shape it (0.3.17, three processes on loopback):
   Raft's TimeoutNow): the most caught-up follower starts its election at once,
   so nobody waits out an election timeout. That call touches the transport,
   which only the tick thread may, so it is queued onto that thread.
+* pysyncobj's journal is never synced: ours (``journal.py``) takes its place
+  and, with ``durability="fsync"``, is fdatasync'd once per pass of pysyncobj's
+  loop, before the leader counts its entries and before a follower answers
+  (``group_commit.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 
 from orion.state.commands import Command, encode
+from orion.state.group_commit import GroupCommitSyncObj
+from orion.state.journal import RaftJournal
 from orion.state.machine import StateMachine
 from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
@@ -60,6 +67,9 @@ class RaftSettings:
     election_min: float
     election_max: float
     compaction_entries: int
+    # "fsync": the journal is on disk before an entry counts toward a commit; "none": never
+    # synced (the agent's durability setting; what each promises is in orion/defaults.py).
+    durability: str
     # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
     # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
     voter: bool = True
@@ -85,8 +95,9 @@ class _Replicated(SyncObjConsumer):
         self._load(data)
 
 
-class _SyncObj(SyncObj):
-    """pysyncobj's engine, plus calls queued from other threads that run on its tick thread."""
+class _SyncObj(GroupCommitSyncObj):
+    """pysyncobj's engine with our journal (``group_commit.py``), plus calls queued from other
+    threads that run on its tick thread."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._tick_calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -130,6 +141,8 @@ class RaftStore:
         self.restored = stored is not None
         partners = stored if stored is not None else [p for p in partners if p != settings.self_addr]
         self.voter = self._stored_voter() if stored is not None else settings.voter
+        self.journal = RaftJournal(str(data / "raft.journal"), str(data / "raft.dump"),
+                                   fsync=settings.durability == "fsync")
         conf = SyncObjConf(
             password=settings.secret or None,
             appendEntriesUseBatch=False,
@@ -137,7 +150,7 @@ class RaftStore:
             appendEntriesPeriod=min(0.1, settings.election_min / 4),
             useFork=False,
             dynamicMembershipChange=True,
-            journalFile=str(data / "raft.journal"),
+            journalFile=None,  # the journal is self.journal (GroupCommitSyncObj installs it)
             fullDumpFile=str(data / "raft.dump"),
             raftMinTimeout=settings.election_min,
             raftMaxTimeout=settings.election_max,
@@ -147,8 +160,8 @@ class RaftStore:
             connectionRetryTime=1.0,
             commandsWaitLeader=True,
         )
-        self._syncobj = _SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
-                                 consumers=[self._consumer])
+        self._syncobj = _SyncObj(self.journal, settings.self_addr if self.voter else None, partners, conf,
+                                 [self._consumer])
         self._write_members()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)
@@ -252,7 +265,8 @@ class RaftStore:
             applied_index=self._applied,
             members=tuple(members),
             extra={"has_quorum": sync.hasQuorum, "voter": self.voter,
-                   "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n))},
+                   "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
+                   "durability": self._settings.durability, "fsyncs": self.journal.fsyncs},
         )
 
     def wait_applied(self, index: int, timeout: float) -> bool:
@@ -345,7 +359,11 @@ class RaftStore:
 
     def _write_members(self) -> None:
         tmp = self._members_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": self.members(), "voter": self.voter}))
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"members": self.members(), "voter": self.voter}))
+            if self._settings.durability == "fsync":  # rare (membership changes): a torn file would orphan the node
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, self._members_file)
 
     def _watch_members(self) -> None:

@@ -49,6 +49,7 @@ def test_raft_needs_a_secret_or_explicit_loopback_insecurity():
         ({"bootstrap": True, "join": ["127.0.0.1:8000"]}, "exclude each other"),
         ({"bind": "0.0.0.0"}, "--advertise"),
         ({"port": "eighty"}, "not a valid int"),
+        ({"durability": "sometimes"}, "durability: 'sometimes' is not fsync or none"),
     ],
 )
 def test_bad_settings_name_the_fix(flags, message):
@@ -176,3 +177,12 @@ def test_an_encrypted_key_is_refused_not_prompted_for(tls, tmp_path):
                     "-out", str(encrypted)], check=True, capture_output=True)
     with pytest.raises(ConfigError, match="not a PEM certificate and its matching unencrypted"):
         load_config(_tls_flags(tls, tls_key=str(encrypted)), env={})
+
+
+def test_durability_is_fsync_unless_told_otherwise(tmp_path):
+    assert load_config(dict(SECRET), env={}).durability == "fsync"
+    assert load_config(dict(SECRET), env={"ORION_DURABILITY": "none"}).durability == "none"
+    path = tmp_path / "orion.toml"
+    path.write_text('durability = "none"\n')
+    assert load_config({**SECRET, "config": str(path)}, env={}).durability == "none"
+    assert load_config({**SECRET, "config": str(path), "durability": "fsync"}, env={}).durability == "fsync"
