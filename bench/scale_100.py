@@ -21,6 +21,10 @@ Starts one bootstrap agent and ``agents - 1`` joiners ``spacing`` seconds apart
   calls each of them dead, time until the replicated registry says so, and false
   deaths (a live agent called dead by anyone, at any sample).
 
+``--profile`` then samples the leader's and one replica's worker with py-spy for
+``--idle`` seconds (``pip install py-spy``) and writes their collapsed stacks and
+the functions that took the most samples to ``bench/results/scale_100_idle_*.txt``.
+
 ``--check`` exits 1 when a promise is broken (not joined, wrong voter count,
 digests differing, a false death, a killed agent never declared dead).
 Everything it starts is stopped, also on failure.
@@ -31,7 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,6 +184,9 @@ def run(args: argparse.Namespace) -> dict:
         leader_cpu0 = cpu_seconds(group_pids(leader_pid))
         time.sleep(5)
         out["idle_cpu_cores_leader"] = round((cpu_seconds(group_pids(leader_pid)) - leader_cpu0) / 5, 3)
+        if args.profile:
+            replica_pid = next(n.proc.pid for n, v in zip(cluster.nodes, views, strict=True) if v and not v["voter"])
+            out["idle_profile"] = profile({"leader": leader_pid, "replica": replica_pid}, args.idle)
 
         # Kill replicas at once; every survivor must call them dead, and nobody else.
         replicas = [n for n, v in zip(cluster.nodes, views, strict=True) if v and not v["voter"]]
@@ -249,6 +258,35 @@ def stop_all(cluster: Cluster) -> None:
         node.proc = None
 
 
+def profile(groups: dict[str, int], seconds: float) -> dict[str, list[str]]:
+    """py-spy on each group's worker (the newest process of the group: gunicorn forks it last)
+    for ``seconds``, sampling only the thread that holds the GIL (CPU, not waiting); returns the
+    top functions by samples, and writes the collapsed stacks."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    procs = {}
+    for name, pgid in groups.items():
+        worker = max(group_pids(pgid))
+        dest = RESULTS / f"scale_100_idle_{name}.txt"
+        procs[name] = (dest, subprocess.Popen([spy, "record", "--pid", str(worker), "--duration", str(int(seconds)),
+                                               "--rate", "200", "--gil", "--format", "raw", "--output", str(dest)],
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    tops = {}
+    for name, (dest, proc) in procs.items():
+        proc.wait(timeout=seconds + 60)
+        counts: dict[str, int] = defaultdict(int)
+        total = 0
+        for line in dest.read_text().splitlines() if dest.exists() else ():
+            stack, _, n = line.rpartition(" ")
+            frames = stack.split(";")
+            # The innermost frame of ours or pysyncobj's (who spends it), and the leaf (on what).
+            mine = [f for f in frames if "orion" in f or "pysyncobj" in f] or frames
+            counts[mine[-1] if mine[-1] == frames[-1] else f"{mine[-1]} > {frames[-1]}"] += int(n)
+            total += int(n)
+        tops[name] = [f"{100 * c / total:4.1f}% {frame}" for frame, c in
+                      sorted(counts.items(), key=lambda kv: -kv[1])[:10]] if total else []
+    return tops
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=100)
@@ -262,6 +300,7 @@ def main() -> int:
     parser.add_argument("--root", default="")
     parser.add_argument("--out", default=str(RESULTS / "scale_100.json"))
     parser.add_argument("--check", action="store_true", help="exit 1 if a promise is broken")
+    parser.add_argument("--profile", action="store_true", help="py-spy the idle leader and a replica")
     args = parser.parse_args()
     try:
         out = run(args)
