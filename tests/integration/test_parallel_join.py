@@ -47,19 +47,25 @@ def test_nine_agents_started_at_once_end_with_five_voters_and_four_replicas(requ
         cluster.start_node(first, bootstrap=True)  # all nine within a few milliseconds
         for node in cluster.nodes[1:]:
             cluster.start_node(node, join=first)
-        cluster.wait(lambda: all(n.healthy() for n in cluster.nodes), 180, "all nine healthy")
-        cluster.wait(lambda: len(first.get("/nodes").json()) == AGENTS, 60, "all nine registered")
-        joined = time.monotonic() - started
-
         seen: dict[int, set[str]] = defaultdict(set)  # applied index -> digests reported at it
 
-        def settled() -> bool:
+        def sample() -> list[dict | None]:
             views = [_raft(n) for n in cluster.nodes]
-            if any(v is None for v in views):
-                return False
             for v in views:
-                seen[v["digestIndex"]].add(v["digest"])
-            return len({(v["digestIndex"], v["digest"]) for v in views}) == 1
+                if v is not None:
+                    seen[v["digestIndex"]].add(v["digest"])
+            return views
+
+        def joined() -> bool:
+            sample()  # digests while the cluster is still changing, too
+            return all(n.healthy() for n in cluster.nodes) and len(first.get("/nodes").json()) == AGENTS
+
+        cluster.wait(joined, 180, "all nine healthy and registered")
+        joined_after = time.monotonic() - started
+
+        def settled() -> bool:
+            views = sample()
+            return None not in views and len({(v["digestIndex"], v["digest"]) for v in views}) == 1
 
         cluster.wait(settled, 60, "every replica at one index with one digest")
         views = [_raft(n) for n in cluster.nodes]
@@ -70,7 +76,7 @@ def test_nine_agents_started_at_once_end_with_five_voters_and_four_replicas(requ
         assert all(v["admitted"] for v in views)
         assert {idx: d for idx, d in seen.items() if len(d) > 1} == {}, "two digests at one index"
         terms = [v["term"] for v in views]
-        print(f"nine agents: all healthy and registered {joined:.1f}s after the start; terms {terms}; "
+        print(f"nine agents: all healthy and registered {joined_after:.1f}s after the start; terms {terms}; "
               f"{len(seen)} applied indexes compared; resyncs {sum(v['resyncs'] for v in views)}")
         assert max(terms) <= MAX_TERM, f"terms {terms}"
         # Replicas registered without a Raft address: autopilot never tries to promote them.
