@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+
 def canonical(snapshot: dict[str, Any]) -> bytes:
     """The bytes that are hashed: equal for equal machines."""
     return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
