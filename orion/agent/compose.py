@@ -34,6 +34,7 @@ from orion.node.reconcile_loop import ReconcileLoop
 from orion.peer_http import PeerHttp
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
+from orion.state.admission import REPLICA
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
 from orion.state.store import StoreError
@@ -113,14 +114,22 @@ class Agent:
         log.info("gossip: %d member(s) answered", joined)
 
     def _join_loop(self, join: JoinClient) -> None:
-        """Ask a member to add us as a voter; retry (it may be electing) until it sticks."""
+        """Ask to be admitted; retry (the cluster may be electing) until the leader answers.
+        The answer is this node's role: a voter starts taking part in elections, a replica
+        restarts its replica as a non-voting one and registers without a Raft address (so
+        autopilot never counts it as a voter to add: pysyncobj cannot promote in place)."""
         while not self.stop_event.is_set():
             try:
-                join.request_membership(timeout=self.config.write_timeout)
-                return
+                answer = join.request_admission(timeout=self.config.write_timeout)
             except JoinError as exc:
-                log.warning("join not accepted yet: %s", exc)
+                log.warning("not admitted yet: %s", exc)
                 self.stop_event.wait(1.0)
+                continue
+            self.store.join_as(answer.role, answer.members)
+            if answer.role == REPLICA and self.info is not None:
+                self.info = replace(self.info, raft_addr="")
+            log.info("joined as a %s: %s", answer.role, answer.reason)
+            return
 
     def ready(self) -> bool:
         return self.registered.is_set() and self.store.has_leader()
@@ -153,21 +162,17 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     info = replace(info, incarnation=membership.node.incarnation)
     peer = peer_http(cfg)
     join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.join, membership, peer=peer)
-    voter = True
-    if cfg.join and not RaftStore.has_state(cfg.data_dir):
-        partners, voter = join.discover_members()
+    joining = bool(cfg.join) and not RaftStore.has_state(cfg.data_dir)
+    if joining:
+        partners = join.discover_members()
     apply_seconds = apply_histogram()
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
                                    compaction_entries=cfg.raft_compaction_entries,
-                                   durability=cfg.durability, voter=voter), partners,
+                                   durability=cfg.durability, joining=joining), partners,
                       on_apply_seconds=apply_seconds.observe)
-    if not store.voter:
-        # Beyond the voter cap: a non-voting replica. It registers without a Raft address,
-        # so autopilot never counts it as a voter to add (pysyncobj cannot promote in place).
-        log.info("joining as a non-voting replica: the cluster has %d voters (cap %d)",
-                 len(store.members()), cfg.voter_cap)
+    if not store.voter:  # a replica restarting: it registered without a Raft address
         info = replace(info, raft_addr="")
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
@@ -184,7 +189,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         scheduler=PlacementLoop(timed, cfg.schedule_interval, cfg.write_timeout,
                             observe=metrics.observe_placement, on_no_fit=metrics.no_fit,
                             avoid=healing.avoid),
-        join=join if cfg.join and not store.restored and store.voter else None,
+        join=join if joining else None,
         reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime,
                               interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
                               stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
@@ -200,7 +205,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                              placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view, closing=agent.closing))
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
-                                             ready=agent.ready))
+                                             ready=agent.ready, peer=peer))
     app.register_blueprint(healing.blueprint)
     metrics.instrument(app)
     return agent, app

@@ -256,7 +256,9 @@ def create_app(deps: ApiDeps) -> Flask:
     def raft_status() -> Response:
         block_read()
         status = store.status()
-        return _json(status.to_dict(), 200, status.applied_index)
+        digest, digest_index = store.digest()  # replicas at equal indexes must show equal digests
+        return _json({**status.to_dict(), "digest": digest, "digestIndex": digest_index}, 200,
+                     status.applied_index)
 
     @app.get("/health")
     def health() -> tuple[Response, int]:
