@@ -46,6 +46,11 @@ DEFAULTS: dict[str, object] = {
     # probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.
     "tls_ca": "",
     "labels": {},
+    # Host volumes this node offers to tasks, name -> absolute path (Nomad's host_volume): a task
+    # mounts one by name and is placed only on nodes that declare it. None by default: handing
+    # part of the host's filesystem to containers is the operator's decision, path by path. The
+    # path must exist (the agent creates nothing: owner and mode are the operator's to choose).
+    "host_volumes": {},
     "log_level": "info",
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
     # request (a POST waiting for its placement) does not block /health.

@@ -12,6 +12,7 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -83,6 +84,8 @@ class NoFitKind(StrEnum):
 RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")
 VOLUME_TYPES = ("host", "volume")  # see Volume
+# Docker's rule for volume names (two characters at least); host volume names follow it, so one name works as either.
+VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def wants_restart(policy: str, state: str) -> bool:
@@ -185,8 +188,7 @@ class TaskSpec:
         return Resources(self.memory, self.cpu_millis)
 
     @property
-    def host_volumes(self) -> frozenset[str]:
-        """Names of the host volumes this task mounts: its node must declare every one."""
+    def host_volumes(self) -> frozenset[str]:  # the node must declare every one
         return frozenset(v.source for v in self.volumes if v.type == "host")
 
     @property

@@ -144,7 +144,7 @@ class Agent:
 def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together."""
     partners: list[str] = []
-    runtime = DockerRuntime(cfg.docker_host)
+    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
@@ -226,4 +226,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
                               reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
-                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())))
+                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
+                    host_volumes=tuple(sorted(cfg.host_volumes)))

@@ -19,7 +19,16 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, VOLUME_TYPES, PortBinding, TaskSpec, Volume
+from orion.model import (
+    MAX_SCALE,
+    PULL_POLICIES,
+    RESTART_POLICIES,
+    VOLUME_NAME_RE,
+    VOLUME_TYPES,
+    PortBinding,
+    TaskSpec,
+    Volume,
+)
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024
@@ -43,9 +52,6 @@ _ALIASES = {
 VOLUME_FIELDS = ("source", "name", "target", "readOnly", "type")
 _VOLUME_ALIASES = {"read_only": "readOnly", "readonly": "readOnly", "destination": "target", "src": "source",
                    "dst": "target", "volume": "source"}
-# Docker's rule for volume names ("[a-zA-Z0-9][a-zA-Z0-9_.-]" and at least two characters);
-# host volume names follow it too, so one name works as either.
-VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 # Docker reference grammar (distribution/reference), restricted to sha256 digests.
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
