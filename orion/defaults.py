@@ -155,3 +155,21 @@ DEFAULTS: dict[str, object] = {
     # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
     "restart_grace": 30.0,
 }
+
+# -- the replicated state's memory (orion/state/history.py) -----------------------------------
+# Not settings: every replica must forget the same entries at the same log index, so these are
+# fixed per version of Orion (a snapshot carries the values it was written with), never per agent.
+#
+# Request ids whose answer is kept for a retry: enough to cover every retry window we have (a
+# client retries for seconds, the write path for one election) many times over, small enough
+# to snapshot.
+REMEMBERED_REQUESTS = 10_000
+# Finished tasks (stopped, or failed/completed and not to be restarted) kept per service: Swarm's
+# task-history-limit default, 5. Enough to read why the last few replicas ended; a service that
+# is scaled up and down or rolled out all day does not grow the state with it.
+FINISHED_TASKS_PER_GROUP = 5
+# Finished tasks kept in all, oldest purged first (Kubernetes' terminated-pod-gc-threshold idea):
+# each one-off task is its own group, so only this bounds them. A record is ~1 KB of snapshot and
+# of every GET /tasks answer (not paginated yet): 1,000 is ~1 MB, and still the last 1,000 ended
+# tasks for `orion ps -a` and `orion inspect`.
+FINISHED_TASKS_TOTAL = 1_000

@@ -38,6 +38,7 @@ from orion.state.commands import (
     StopTask,
     encode,
 )
+from orion.state.history import History
 from orion.state.machine import StateMachine
 
 GiB = 1 << 30
@@ -110,7 +111,7 @@ def test_a_repeated_request_id_is_applied_once_and_answered_the_same(log):
 
 
 def test_request_memory_is_bounded_and_forgets_the_oldest_first():
-    log = Log(StateMachine(remembered_requests=2))
+    log = Log(StateMachine(History(remembered_requests=2)))
     for i in range(3):
         log(create(f"t{i}", rid=f"r{i}"))
     assert log(create("t0", rid="r0"))["ok"] is False  # forgotten: applied again, refused as a duplicate id
