@@ -53,6 +53,7 @@ class AgentConfig:
     host_volumes: dict[str, str]
     log_level: str
     http_threads: int
+    max_log_follows: int
     max_body_bytes: int
     write_timeout: float
     placement_wait: float
@@ -305,6 +306,9 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
+    if not 0 <= values["max_log_follows"] < values["http_threads"]:
+        raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
+                          f"({values['http_threads']}): each follow holds a request thread")
     if values["drain_max_parallel"] < 1:
         raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}

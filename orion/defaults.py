@@ -55,6 +55,11 @@ DEFAULTS: dict[str, object] = {
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
     # request (a POST waiting for its placement) does not block /health.
     "http_threads": 16,
+    # Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each
+    # holds one of the http_threads for as long as someone watches (and one more on a node that
+    # forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top
+    # holds a few), and is still four people running `orion logs -f` against one node.
+    "max_log_follows": 4,
     # Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.
     "max_body_bytes": 1 << 20,
     # A write is retried inside this deadline (leader change) and then fails with 503:

@@ -20,6 +20,7 @@ from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
 from orion.api.cluster import cluster_blueprint
+from orion.api.logs import LogsDeps, logs_blueprint
 from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
 from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
@@ -201,6 +202,9 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready))
     app.register_blueprint(healing.blueprint)
+    # Logs from any node: read from this node's engine, or forwarded to the task's node.
+    app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
+                                                   max_follows=cfg.max_log_follows, closing=agent.closing)))
     metrics.instrument(app)
     return agent, app
 
