@@ -93,6 +93,9 @@ from orion.cli.top import top  # noqa: E402
 main.add_command(scale)
 main.add_command(node)
 main.add_command(top)
+from orion.cli.logs_cmd import logs  # noqa: E402 - orion logs lives in its own module
+
+main.add_command(logs)
 
 
 # -- option parsing (usage errors, exit 2) --------------------------------------------------------
