@@ -186,6 +186,7 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
             raise ApiError(502, f"node {node.id} ({node.api_addr}), which runs task {task.id}, did not answer: "
                                 f"{type(exc).__name__}", "nodeId") from None
         if answer.status_code != 200:  # the owner's own refusal (409, 429, ...), passed on as it said it
+            release()  # nothing streams: this node's follow slot is free again at once
             try:
                 body = answer.json()
             except ValueError:

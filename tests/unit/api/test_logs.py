@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 from log_kit import NOW, Cluster
 
 from orion.api.logs import parse_log_query, parse_since
@@ -155,3 +156,20 @@ def test_follow_through_a_node_that_forwards(cluster):
         if stream.closed.wait(0.1):
             break
     assert stream.closed.is_set()
+
+
+def test_an_owner_at_its_limit_answers_429_and_the_forwarding_node_keeps_no_slot(cluster):
+    cluster.task("t1", "node1", "c1")
+    cluster.task("t2", "node2", "c2")
+    owner = f"http://127.0.0.1:{cluster.server.server_port}/tasks/t2/logs"
+    held = [requests.get(owner, params={"follow": "1"}, headers=cluster.headers, stream=True, timeout=5)
+            for _ in range(2)]  # node2's two slots
+    assert [r.status_code for r in held] == [200, 200]
+    refused = cluster.get("/tasks/t2/logs?follow=1")
+    assert refused.status_code == 429 and "node node2 already streams 2" in refused.json["error"]
+    assert refused.headers["Retry-After"]
+    mine = cluster.get("/tasks/t1/logs?follow=1", buffered=False)  # node1's one slot was given back
+    assert mine.status_code == 200
+    mine.close()
+    for r in held:
+        r.close()
