@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orion.defaults import DEFAULTS
+from orion.model import VOLUME_NAME_RE
 
 
 class ConfigError(ValueError):
@@ -49,8 +50,10 @@ class AgentConfig:
     tls_client_ca: str
     tls_ca: str
     labels: dict[str, str]
+    host_volumes: dict[str, str]
     log_level: str
     http_threads: int
+    max_log_follows: int
     max_body_bytes: int
     write_timeout: float
     placement_wait: float
@@ -163,6 +166,8 @@ def load_config(
         if unknown:
             raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
         for key, val in data.items():
+            if key == "host_volumes" and isinstance(val, dict):
+                val = {name: _volume_path(name, v) for name, v in val.items()}
             values[key] = _coerce(key, val, DEFAULTS[key])
     for key in DEFAULTS:
         env_key = "ORION_" + key.upper()
@@ -175,6 +180,31 @@ def load_config(
             continue
         values[key] = _coerce("--" + key.replace("_", "-"), val, DEFAULTS[key])
     return _finish(values)
+
+
+def _volume_path(name: str, value: Any) -> Any:
+    """A host volume in TOML: ``data = "/srv/data"``, or a table ``[host_volumes.data] path = ...``."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - {"path"})
+    if unknown or "path" not in value:
+        raise ConfigError(f"host_volumes.{name}: write path = \"/srv/{name}\" (and nothing else"
+                          f"{'; read_only is set per mount, by the task' if 'read_only' in unknown else ''})")
+    return value["path"]
+
+
+def _check_host_volumes(volumes: dict[str, str]) -> None:
+    """Each name a volume name, each path absolute and present: a typo found at start, not when
+    the first task that mounts it fails on this node."""
+    for name, path in volumes.items():
+        if not VOLUME_NAME_RE.match(name):
+            raise ConfigError(f"host_volumes: {name!r} is not a volume name; use letters, digits, '_', '.', '-' "
+                              "(start alphanumeric, at least two characters)")
+        if not os.path.isabs(path):
+            raise ConfigError(f"host_volumes.{name}: {path!r} must be an absolute path")
+        if not os.path.exists(path):
+            raise ConfigError(f"host_volumes.{name}: {path} does not exist; create it with the owner and mode "
+                              "the tasks need (the agent creates nothing)")
 
 
 def _is_loopback(addr: str) -> bool:
@@ -282,6 +312,10 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
         raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
+    _check_host_volumes(values["host_volumes"])
+    if not 0 <= values["max_log_follows"] < values["http_threads"]:
+        raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
+                          f"({values['http_threads']}): each follow holds a request thread")
     if values["drain_max_parallel"] < 1:
         raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}

@@ -46,10 +46,20 @@ DEFAULTS: dict[str, object] = {
     # probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.
     "tls_ca": "",
     "labels": {},
+    # Host volumes this node offers to tasks, name -> absolute path (Nomad's host_volume): a task
+    # mounts one by name and is placed only on nodes that declare it. None by default: handing
+    # part of the host's filesystem to containers is the operator's decision, path by path. The
+    # path must exist (the agent creates nothing: owner and mode are the operator's to choose).
+    "host_volumes": {},
     "log_level": "info",
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
     # request (a POST waiting for its placement) does not block /health.
     "http_threads": 16,
+    # Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each
+    # holds one of the http_threads for as long as someone watches (and one more on a node that
+    # forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top
+    # holds a few), and is still four people running `orion logs -f` against one node.
+    "max_log_follows": 4,
     # Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.
     "max_body_bytes": 1 << 20,
     # A write is retried inside this deadline (leader change) and then fails with 503:
@@ -161,3 +171,21 @@ DEFAULTS: dict[str, object] = {
     # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
     "restart_grace": 30.0,
 }
+
+# -- the replicated state's memory (orion/state/history.py) -----------------------------------
+# Not settings: every replica must forget the same entries at the same log index, so these are
+# fixed per version of Orion (a snapshot carries the values it was written with), never per agent.
+#
+# Request ids whose answer is kept for a retry: enough to cover every retry window we have (a
+# client retries for seconds, the write path for one election) many times over, small enough
+# to snapshot.
+REMEMBERED_REQUESTS = 10_000
+# Finished tasks (stopped, or failed/completed and not to be restarted) kept per service: Swarm's
+# task-history-limit default, 5. Enough to read why the last few replicas ended; a service that
+# is scaled up and down or rolled out all day does not grow the state with it.
+FINISHED_TASKS_PER_GROUP = 5
+# Finished tasks kept in all, oldest purged first (Kubernetes' terminated-pod-gc-threshold idea):
+# each one-off task is its own group, so only this bounds them. A record is ~1 KB of snapshot and
+# of every GET /tasks answer (not paginated yet): 1,000 is ~1 MB, and still the last 1,000 ended
+# tasks for `orion ps -a` and `orion inspect`.
+FINISHED_TASKS_TOTAL = 1_000

@@ -12,7 +12,7 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -65,9 +65,11 @@ class NoFitKind(StrEnum):
     MEMORY_CPU = "memory_cpu"
     PORTS = "ports"
     SELECTOR = "selector"
+    # No eligible node declares every host volume the task mounts (orion/control/placement.py).
+    VOLUME = "volume"
     NO_NODES = "no_nodes"
     # A no-fit whose kind this node cannot name: written by an older node (no kind
-    # in its command) or a newer one (a kind added since, e.g. volumes).
+    # in its command) or a newer one (a kind added since).
     OTHER = "other"
 
     @classmethod
@@ -81,6 +83,18 @@ class NoFitKind(StrEnum):
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")
+VOLUME_TYPES = ("host", "volume")  # see Volume
+# Docker's rule for volume names (two characters at least); host volume names follow it, so one name works as either.
+VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def wants_restart(policy: str, state: str) -> bool:
+    """Does restart ``policy`` restart a task that ended in ``state``? (``orion/control/restart.py``)"""
+    if policy == "always":
+        return state in (FAILED, COMPLETED)
+    if policy == "on-failure":
+        return state == FAILED
+    return False
 
 
 @dataclass(frozen=True, order=True)
@@ -128,6 +142,27 @@ class Resources:
         return cls(int(d.get("memory", 0)), int(d.get("cpu_millis", 0)))
 
 
+@dataclass(frozen=True, order=True)
+class Volume:
+    """A mount. ``type`` host: a host volume nodes declare by name (``host_volumes``; never a raw
+    path from the API, which would be root on the host), placed only where declared. ``type``
+    volume: a docker named volume, created by the node's engine on first use (node-local)."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    type: str = "host"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "read_only": self.read_only,
+                "type": self.type}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Volume:
+        return cls(str(d["source"]), str(d["target"]), bool(d.get("read_only", False)),
+                   str(d.get("type", "host")))
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What the user asked for; immutable once submitted."""
@@ -146,10 +181,15 @@ class TaskSpec:
     # Replicas: the tasks of one service share a group id (``""``: a lone task, whose
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
+    volumes: tuple[Volume, ...] = ()
 
     @property
     def resources(self) -> Resources:
         return Resources(self.memory, self.cpu_millis)
+
+    @property
+    def host_volumes(self) -> frozenset[str]:  # the node must declare every one
+        return frozenset(v.source for v in self.volumes if v.type == "host")
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -170,6 +210,7 @@ class TaskSpec:
             "pull_policy": self.pull_policy,
             "count": self.count,
             "group": self.group,
+            "volumes": [v.to_dict() for v in self.volumes],
         }
 
     @classmethod
@@ -188,6 +229,7 @@ class TaskSpec:
             pull_policy=str(d.get("pull_policy", "if-not-present")),
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
+            volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
         )
 
 
@@ -302,6 +344,8 @@ class NodeInfo:
     # loses the ones it holds, like a dead one; ``ready_reason`` says why.
     ready: bool = True
     ready_reason: str = ""
+    # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
+    host_volumes: tuple[str, ...] = ()
 
     @property
     def schedulable(self) -> bool:
@@ -321,6 +365,7 @@ class NodeInfo:
             "incarnation": self.incarnation,
             "ready": self.ready,
             "ready_reason": self.ready_reason,
+            "host_volumes": list(self.host_volumes),
         }
 
     @classmethod
@@ -337,6 +382,7 @@ class NodeInfo:
             incarnation=int(d.get("incarnation", 0)),
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
+            host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
         )
 
 
@@ -352,31 +398,3 @@ class NodeUsage:
 
 
 EMPTY_USAGE = NodeUsage()
-
-
-# -- how values are written for people (reasons, errors, the CLI) -----------------------
-_GiB = 1 << 30
-_MiB = 1 << 20
-_KiB = 1 << 10
-
-
-def format_bytes(n: int) -> str:
-    """``7.1 GiB``, ``512.0 MiB``: one decimal, the largest unit that is >= 1."""
-    for unit, size in (("GiB", _GiB), ("MiB", _MiB), ("KiB", _KiB)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-def format_cpu(millis: int) -> str:
-    """``1.5 CPUs``, ``1 CPU``, ``0.25 CPUs`` from millicores."""
-    cores = millis / 1000
-    return f"{cores:g} CPU" + ("" if cores == 1 else "s")
-
-
-def format_ports(ports: Iterable[tuple[int, str]]) -> str:
-    return ", ".join(f"{port}/{proto}" for port, proto in sorted(ports))
-
-
-def format_selectors(selectors: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(selectors))

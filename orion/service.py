@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from orion.model import TaskSpec
+from orion.model import TaskSpec, Volume
 
 # -- SERVICE_DEFAULTS ------------------------------------------------------------------------
 # Every default of a service, with its reason. These move to orion/defaults.py when services
@@ -65,7 +65,6 @@ HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 HEALTH_STATES = (STARTING, HEALTHY, UNHEALTHY)
 CHECK_KINDS = ("http", "tcp", "exec")
-VOLUME_TYPES = ("host", "volume")
 
 
 @dataclass(frozen=True)
@@ -123,26 +122,6 @@ class UpdatePolicy:
                    healthy_deadline=float(d.get("healthy_deadline", base.healthy_deadline)),
                    auto_revert=bool(d.get("auto_revert", base.auto_revert)),
                    order=str(d.get("order", base.order)))
-
-
-@dataclass(frozen=True, order=True)
-class Volume:
-    """A mount: ``type`` host is a host volume a node declares by name (never a raw path);
-    ``type`` volume is a docker named volume, created by the engine on first use."""
-
-    source: str
-    target: str
-    read_only: bool = False
-    type: str = "host"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "read_only": self.read_only,
-                "type": self.type}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Volume:
-        return cls(str(d["source"]), str(d["target"]), bool(d.get("read_only", False)),
-                   str(d.get("type", "host")))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
 from orion.api.cluster import cluster_blueprint
+from orion.api.logs import LogsDeps, logs_blueprint
 from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
 from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
@@ -153,7 +154,7 @@ class Agent:
 def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together."""
     partners: list[str] = []
-    runtime = DockerRuntime(cfg.docker_host)
+    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
@@ -207,6 +208,9 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready, peer=peer))
     app.register_blueprint(healing.blueprint)
+    # Logs from any node: read from this node's engine, or forwarded to the task's node.
+    app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
+                                                   max_follows=cfg.max_log_follows, closing=agent.closing)))
     metrics.instrument(app)
     return agent, app
 
@@ -232,4 +236,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
                               reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
-                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())))
+                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
+                    host_volumes=tuple(sorted(cfg.host_volumes)))

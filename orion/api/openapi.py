@@ -50,6 +50,14 @@ _TASK_REQUEST = {
         "restartPolicy": {"type": "string", "enum": list(RESTART_POLICIES)},
         "pullPolicy": {"type": "string", "enum": list(PULL_POLICIES)},
         "count": {"type": "integer", "minimum": 1, "maximum": MAX_SCALE},
+        "volumes": {"type": "array", "description": "mounts by name: a host volume nodes declare, or a docker "
+                    "volume; never a host path", "items": {
+                        "type": "object", "required": ["target"], "additionalProperties": False,
+                        "properties": {"source": {"type": "string", "pattern": r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"},
+                                       "name": {"type": "string", "description": "the same as source"},
+                                       "target": {"type": "string", "pattern": "^/"},
+                                       "readOnly": {"type": "boolean"},
+                                       "type": {"type": "string", "enum": ["host", "volume"]}}}},
     },
 }
 

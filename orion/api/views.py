@@ -62,6 +62,8 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
             restartPolicy=spec.restart_policy,
             pullPolicy=spec.pull_policy,
             count=spec.count,
+            volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
+                     for v in spec.volumes],
         )
     return view
 
@@ -90,6 +92,7 @@ def node_view(
         "ready": node.ready,
         "readyReason": node.ready_reason,
         "labels": dict(node.labels),
+        "hostVolumes": list(node.host_volumes),
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

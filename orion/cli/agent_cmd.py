@@ -63,6 +63,8 @@ class StartupError(click.ClickException):
 @click.option("--label", "labels", multiple=True, help="Node label KEY=VALUE (repeatable).")
 @click.option("--durability", type=click.Choice(["fsync", "none"]),
               help=f"fsync the Raft journal before acknowledging (default {DEFAULTS['durability']}).")
+@click.option("--host-volume", "host_volumes", multiple=True,
+              help="Host volume NAME=PATH that tasks may mount by name (repeatable; ORION_HOST_VOLUMES).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
     """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API.
@@ -74,6 +76,12 @@ def agent(**flags: object) -> None:
         if bad:
             raise click.UsageError(f"--label {bad[0]!r}: write labels as KEY=VALUE")
         flags["labels"] = dict(item.split("=", 1) for item in labels)
+    volumes = flags.pop("host_volumes") or ()
+    if volumes:
+        bad = [item for item in volumes if "=" not in item]
+        if bad:
+            raise click.UsageError(f"--host-volume {bad[0]!r}: write NAME=PATH, e.g. data=/srv/data")
+        flags["host_volumes"] = dict(item.split("=", 1) for item in volumes)
     if not flags.get("join"):
         flags.pop("join", None)
     from orion.agent.preflight import PreflightError, preflight

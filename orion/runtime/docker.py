@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -22,17 +22,21 @@ import docker
 import requests
 import urllib3
 from docker.errors import APIError, DockerException, NotFound
+from docker.types import Mount
 from docker.utils import parse_repository_tag
 
-from orion.model import Resources, Task
+from orion.model import Resources, Task, Volume
 from orion.runtime import (
     FINISHED_STATUSES,
     LABEL_GENERATION,
     LABEL_MANAGED,
     LABEL_NODE,
     LABEL_TASK,
+    ContainerGone,
     ContainerState,
     EngineUnreachable,
+    LogQuery,
+    LogStream,
     RuntimeFailure,
     container_name,
 )
@@ -102,6 +106,22 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
     )
 
 
+def mounts_for(volumes: Sequence[Volume], host_volumes: Mapping[str, str], node_id: str) -> list[Mount]:
+    """The engine's mounts for a task's volumes: a host volume is a bind mount of the path this
+    node declares under its name; a docker volume is the engine's named volume. A host volume
+    this node does not declare (its config changed since the task was placed) is a failure."""
+    mounts = []
+    for vol in volumes:
+        if vol.type == "host":
+            if vol.source not in host_volumes:
+                raise RuntimeFailure(f"host volume {vol.source} is not declared on node {node_id} "
+                                     "(host_volumes in its config)")
+            mounts.append(Mount(vol.target, host_volumes[vol.source], type="bind", read_only=vol.read_only))
+        else:
+            mounts.append(Mount(vol.target, vol.source, type="volume", read_only=vol.read_only))
+    return mounts
+
+
 def _engine_down(exc: BaseException) -> bool:
     """Did the engine fail to answer at all (as opposed to answering "no")? The SDK
     wraps transport errors (e.g. in "Error while fetching server API version"), so
@@ -125,8 +145,11 @@ class DockerRuntime:
     SDK is (one requests session); the reconciler calls it from one thread.
     """
 
-    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True) -> None:
+    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True,
+                 host_volumes: Mapping[str, str] | None = None) -> None:
         self.docker_host = docker_host
+        # This node's host volumes, name -> path (config ``host_volumes``); tasks mount them by name.
+        self._host_volumes = dict(host_volumes or {})
         self._timeout = timeout
         # The engine's tiny init as PID 1 forwards SIGTERM and reaps zombies: without it
         # a program that ignores signals as PID 1 (busybox httpd does) is only ever killed
@@ -248,6 +271,7 @@ class DockerRuntime:
         and start) is removed and created afresh.
         """
         spec = task.spec
+        mounts = mounts_for(spec.volumes, self._host_volumes, node_id)
         self.ensure_image(spec.image, spec.pull_policy)
         name = container_name(task.id, task.generation)
         labels = {
@@ -266,6 +290,7 @@ class DockerRuntime:
                 port_bindings={p.key: p.host_port for p in spec.ports} or None,
                 restart_policy={"Name": "no"},
                 init=self._init or None,
+                mounts=mounts or None,
             )
         create_kwargs: dict[str, Any] = {
             "image": spec.image,
@@ -335,6 +360,18 @@ class DockerRuntime:
                 if exc.status_code == 409 and "already in progress" in _short(exc):
                     return  # the engine is removing it already
                 raise
+
+    def logs(self, container_id: str, query: LogQuery) -> LogStream:
+        """The container's output as it comes from the engine (stdout and stderr demultiplexed,
+        in the order written), streamed: a long log is never held in memory whole."""
+        api = self._api()
+        with self._wrap(f"logs of container {container_id[:12]}"):
+            try:
+                return api.logs(container_id, stdout=True, stderr=True, stream=True, follow=query.follow,
+                                timestamps=query.timestamps, tail="all" if query.tail is None else query.tail,
+                                since=query.since)
+            except NotFound:
+                raise ContainerGone(f"container {container_id[:12]} no longer exists") from None
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

@@ -118,6 +118,7 @@ def test_count_creates_one_task_per_replica(client: FlaskClient, store: LocalSto
     ({"json": {"image": "nginx", "memory": 1000}}, 400, "memory"),
     ({"json": {**SEED_BODY, "env": {"PORT": 80}}}, 400, "env.PORT"),
     ({"json": {**SEED_BODY, "extra": 1}}, 400, "extra"),
+    ({"json": {**SEED_BODY, "volumes": [{"source": "/etc", "target": "/host-etc"}]}}, 400, "volumes[0].source"),
     ({"json": ["nginx"]}, 400, None),
     ({"data": "{", "content_type": "application/json"}, 400, None),
     ({"data": "", "content_type": "application/json"}, 400, None),

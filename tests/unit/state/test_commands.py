@@ -147,9 +147,9 @@ def test_a_mark_unschedulable_written_before_kinds_reads_as_other():
 
 
 def test_a_kind_this_node_does_not_know_reads_as_other():
-    """A newer node may name a kind added since (volumes): still readable, counted as other."""
-    new = encode(MarkUnschedulable(task_id="t1", reason="no node has volume data")).replace('"other"', '"volume"')
-    assert '"kind":"volume"' in new
+    """A newer node may name a kind added since (say, gpus): still readable, counted as other."""
+    new = encode(MarkUnschedulable(task_id="t1", reason="no node has a gpu")).replace('"other"', '"gpu"')
+    assert '"kind":"gpu"' in new
     assert decode(new).kind == NoFitKind.OTHER
 
 
