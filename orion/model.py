@@ -50,7 +50,6 @@ NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 MAX_SCALE = 1000
 
 
-
 class NoFitKind(StrEnum):
     """Why the scheduler found no node for a task: the typed half of a no-fit reason.
 
@@ -211,6 +210,11 @@ class PriorPlacement:
         return cls(str(d["node_id"]), int(d["generation"]))
 
 
+# A service replica's fields of Task, with their JSON types (docs/services.md).
+_REPLICA_FIELDS = {"service": str, "version": int, "slot": int, "deployment": int, "created_at": float,
+                   "health": str, "health_since": float, "health_output": str}
+
+
 @dataclass(frozen=True)
 class Task:
     """The replicated record of one task: spec plus where and how it runs.
@@ -237,6 +241,17 @@ class Task:
     restarts: int = 0
     # Set while a drain migrates the task: its old copy, kept running until the new one runs.
     migrating_from: PriorPlacement | None = None
+    # A service's replica: the service ("" for a lone task), the version it runs, its slot, the
+    # deployment (seq) that created it and when (leader's clock); then its current placement's
+    # health as its node reported it ("": not since it was placed), since when (node's clock), output.
+    service: str = ""
+    version: int = 0
+    slot: int = 0
+    deployment: int = 0
+    created_at: float = 0.0
+    health: str = ""
+    health_since: float = 0.0
+    health_output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,6 +270,7 @@ class Task:
             "updated_index": self.updated_index,
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
+            **{key: getattr(self, key) for key in _REPLICA_FIELDS},
         }
 
     @classmethod
@@ -275,6 +291,7 @@ class Task:
             updated_index=int(d.get("updated_index", 0)),
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
+            **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
         )
 
 
