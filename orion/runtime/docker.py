@@ -336,6 +336,43 @@ class DockerRuntime:
                     return  # the engine is removing it already
                 raise
 
+    def container_ip(self, container_id: str) -> str:
+        """The container's address on its engine's network ("" when it has none): where a
+        health check dials it (orion/node/health_checks.py)."""
+        api = self._api()
+        with self._wrap(f"inspect container {container_id[:12]}"):
+            try:
+                net = api.inspect_container(container_id).get("NetworkSettings") or {}
+            except NotFound:
+                return ""
+        found = [n.get("IPAddress") for n in (net.get("Networks") or {}).values()]
+        return str(net.get("IPAddress") or next((ip for ip in found if ip), ""))
+
+    def exec_in(self, container_id: str, argv: tuple[str, ...], timeout: float) -> tuple[int, str]:
+        """Run ``argv`` in the container: (exit code, output). The engine has no exec timeout,
+        so the call waits in a thread of its own; past ``timeout`` it is abandoned (and left to
+        finish in the container, as Docker's own HEALTHCHECK leaves a timed-out probe)."""
+        api = self._api()
+        with self._wrap(f"exec in {container_id[:12]}"):
+            exec_id = api.exec_create(container_id, list(argv), stdout=True, stderr=True)["Id"]
+        done: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                done["output"] = api.exec_start(exec_id)
+            except _SDK_ERRORS as exc:
+                done["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"exec-{container_id[:12]}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise RuntimeFailure(f"timed out after {timeout:g}s")
+        if "error" in done:
+            raise RuntimeFailure(f"exec in {container_id[:12]}: {_short(done['error'])}")
+        code = self._call("exec inspect", lambda api: api.exec_inspect(exec_id)).get("ExitCode")
+        return int(code or 0), bytes(done.get("output") or b"").decode("utf-8", "replace")
+
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""
         filters = {"label": [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={node_id}"]}
