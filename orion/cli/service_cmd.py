@@ -9,7 +9,8 @@ mistake is named (``update.maxParallel: ...``) before anything is sent, and
 applying an unchanged file changes nothing (``terraform apply``-like).
 
 Registered by ``orion/cli/main.py``; uses the group's settings (``--addr``,
-``--token``, ``--json``) like every client command.
+``--token``, ``--json``) like every client command; ``ls`` and ``history`` are
+listings (``-o table|wide|json|yaml``, ``-q``: orion/cli/output.py).
 """
 
 from __future__ import annotations
@@ -24,25 +25,47 @@ import click
 
 from orion.api.service_validation import parse_service_request
 from orion.api.validation import ValidationError
-from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
-from orion.cli.render import table
+from orion.cli.client import ClientError, OrionClient
+from orion.cli.common import OrionError, examples, fail, settings_of
+from orion.cli.output import Column, emit, output_format, output_options, render
+from orion.cli.render import cut, table
 from orion.control.deployment import effective_order
 from orion.service import ServiceSpec, spec_diff
 
-
-def _client(ctx: click.Context) -> tuple[OrionClient, bool]:
-    settings: Any = ctx.obj
-    if settings is None:
-        return OrionClient(DEFAULT_ADDR, None, DEFAULT_TIMEOUT), False
-    return settings.client(), bool(settings.as_json)
+# What a 404 on a service name should say next.
+_LIST = "`orion service ls` lists the services"
 
 
-def _fail(exc: ClientError | ValidationError | str) -> click.ClickException:
-    if isinstance(exc, ClientError):
-        exc = exc.message + (f" (field: {exc.field})" if exc.field and not exc.message.startswith(exc.field) else "")
-    error = click.ClickException(str(exc))
-    error.exit_code = 1
-    return error
+def _fail(exc: ClientError | ValidationError | str) -> OrionError:
+    return fail(exc, _LIST) if isinstance(exc, ClientError) else OrionError(str(exc))
+
+
+def _settings(ctx: click.Context, as_json: bool) -> tuple[OrionClient, bool]:
+    settings = settings_of(ctx, as_json)
+    return settings.client(), settings.as_json
+
+
+def _deployment(d: dict[str, Any]) -> str:
+    return f"{d['id']} to version {d['version']} {d['state']}" + (f": {d['reason']}" if d.get("reason") else "")
+
+
+SERVICE_COLUMNS: tuple[Column, ...] = (
+    Column("NAME", lambda s: s["name"]),
+    Column("VERSION", lambda s: s["version"]),
+    Column("IMAGE", lambda s: s["image"]),
+    Column("HEALTHY", lambda s: f"{s['healthy']}/{s['count']}"),
+    Column("DEPLOYMENT", lambda s: f"{s['deployment']['id']} {s['deployment']['state']}"),
+    Column("STABLE", lambda s: s.get("stableVersion") or "-", wide_only=True),
+    Column("REASON", lambda s: cut(s["deployment"]["reason"]), wide_only=True),
+)
+VERSION_COLUMNS: tuple[Column, ...] = (
+    Column("VERSION", lambda v: v["version"]),
+    Column("DECLARED", lambda v: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["at"]))),
+    Column("IMAGE", lambda v: v["image"]),
+    Column("COPY OF", lambda v: f"v{v['copyOf']}" if v.get("copyOf") else ""),
+    Column("DEPLOYMENT", lambda v: v["deployment"]["state"]),
+    Column("REASON", lambda v: cut(v["deployment"]["reason"]), wide_cell=lambda v: v["deployment"]["reason"]),
+)
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -78,7 +101,8 @@ def plan_text(name: str, version: int | None, old: ServiceSpec | None, new: Serv
     return "; ".join(parts)
 
 
-@click.group()
+@click.group(epilog=examples("orion service apply -f web.toml", "orion service status web",
+                             "orion service rollback web"))
 def service() -> None:
     """Declare, update, inspect and roll back services (docs/services.md)."""
 
@@ -94,11 +118,7 @@ def _echo(as_json: bool, data: Any, text: str) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else text)
 
 
-def _deployment(d: dict[str, Any]) -> str:
-    return f"{d['id']} to version {d['version']} {d['state']}" + (f": {d['reason']}" if d.get("reason") else "")
-
-
-@service.command()
+@service.command(epilog=examples("orion service apply -f web.json", "orion service apply -f web.toml --dry-run"))
 @click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The service: JSON, or TOML (.toml), with the fields of PUT /services/<name>.")
 @click.option("--dry-run", is_flag=True, help="Print what would change; send nothing.")
@@ -106,7 +126,7 @@ def _deployment(d: dict[str, Any]) -> str:
 @click.pass_context
 def apply(ctx: click.Context, path: str, dry_run: bool, as_json: bool) -> None:
     """Create the service in FILE, or roll its spec out as the next version."""
-    client, json_default = _client(ctx)
+    client, json_default = _settings(ctx, as_json)
     body = load_file(path)
     name = body["name"]
     try:
@@ -118,7 +138,7 @@ def apply(ctx: click.Context, path: str, dry_run: bool, as_json: bool) -> None:
         old = parse_service_request(name, current["spec"]) if status == 200 else None
     except (ClientError, ValidationError) as exc:
         raise _fail(exc) from None
-    click.echo(plan_text(name, current.get("version") if old else None, old, new), err=as_json or json_default)
+    click.echo(plan_text(name, current.get("version") if old else None, old, new), err=json_default)
     if dry_run:
         return
     try:
@@ -131,28 +151,26 @@ def apply(ctx: click.Context, path: str, dry_run: bool, as_json: bool) -> None:
     lines = [f"note: {n}" for n in answer.get("notes", ())]
     lines.append(f"{name} version {answer['version']}: deployment {_deployment(answer['deployment'])}"
                  if answer.get("changed") else f"{name} version {answer['version']} unchanged")
-    _echo(as_json or json_default, answer, "\n".join(lines))
+    _echo(json_default, answer, "\n".join(lines))
 
 
-@service.command(name="ls")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@service.command(name="ls", epilog=examples("orion service ls", "orion service ls -o wide", "orion service ls -q"))
+@output_options
 @click.pass_context
-def list_services(ctx: click.Context, as_json: bool) -> None:
+def list_services(ctx: click.Context, output: str | None, quiet: bool, as_json: bool) -> None:
     """List services: version, replicas healthy of wanted, deployment."""
-    client, json_default = _client(ctx)
-    found = _get(client, "/services")
-    rows = [(s["name"], s["version"], s["image"], f"{s['healthy']}/{s['count']}",
-             f"{s['deployment']['id']} {s['deployment']['state']}") for s in found]
-    _echo(as_json or json_default, found, table(("NAME", "VERSION", "IMAGE", "HEALTHY", "DEPLOYMENT"), rows))
+    fmt = output_format(ctx, output, as_json)
+    found = _get(settings_of(ctx).client(), "/services")
+    emit(render(found, SERVICE_COLUMNS, fmt, quiet=quiet, ident=lambda s: s["name"]))
 
 
-@service.command()
+@service.command(epilog=examples("orion service status web", "orion service status web --json"))
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @click.pass_context
 def status(ctx: click.Context, name: str, as_json: bool) -> None:
     """One service: its deployment, its slots' progress and its replicas with their health."""
-    client, json_default = _client(ctx)
+    client, json_default = _settings(ctx, as_json)
     s = _get(client, f"/services/{name}")
     dep = s["deployment"]
     phases = ", ".join(f"{p['slot']}:{p['phase']}" for p in dep.get("progress", ()))
@@ -161,25 +179,21 @@ def status(ctx: click.Context, name: str, as_json: bool) -> None:
     rows = [(r["slot"], r["id"], r["version"], r["state"], r["health"], r["nodeId"] or "-", r["healthOutput"])
             for r in s.get("replicas", ())]
     text = "\n".join(head) + "\n" + table(("SLOT", "REPLICA", "VERSION", "STATE", "HEALTH", "NODE", "CHECK"), rows)
-    _echo(as_json or json_default, s, text)
+    _echo(json_default, s, text)
 
 
-@service.command()
+@service.command(epilog=examples("orion service history web", "orion service history web -o wide"))
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@output_options
 @click.pass_context
-def history(ctx: click.Context, name: str, as_json: bool) -> None:
+def history(ctx: click.Context, name: str, output: str | None, quiet: bool, as_json: bool) -> None:
     """The versions kept of a service, oldest first, with how each rollout ended."""
-    client, json_default = _client(ctx)
-    versions = _get(client, f"/services/{name}/versions")
-    rows = [(v["version"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["at"])), v["image"],
-             f"v{v['copyOf']}" if v.get("copyOf") else "", v["deployment"]["state"], v["deployment"]["reason"])
-            for v in versions]
-    _echo(as_json or json_default, versions,
-          table(("VERSION", "DECLARED", "IMAGE", "COPY OF", "DEPLOYMENT", "REASON"), rows))
+    fmt = output_format(ctx, output, as_json)
+    versions = _get(settings_of(ctx).client(), f"/services/{name}/versions")
+    emit(render(versions, VERSION_COLUMNS, fmt, quiet=quiet, ident=lambda v: v["version"]))
 
 
-@service.command()
+@service.command(epilog=examples("orion service rollback web", "orion service rollback web --version 3"))
 @click.argument("name")
 @click.option("--version", type=click.IntRange(min=1), help="The version to go back to (default: the newest "
               "earlier one that rolled out healthy).")
@@ -187,25 +201,25 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def rollback(ctx: click.Context, name: str, version: int | None, as_json: bool) -> None:
     """Declare an earlier version's spec again, as the next version."""
-    client, json_default = _client(ctx)
+    client, json_default = _settings(ctx, as_json)
     query = f"?version={version}" if version else ""
     try:
         _, answer = client.request("POST", f"/services/{name}/rollback{query}")
     except ClientError as exc:
         raise _fail(exc) from None
-    _echo(as_json or json_default, answer,
+    _echo(json_default, answer,
           f"{name} version {answer['version']}: deployment {_deployment(answer['deployment'])}")
 
 
-@service.command(name="rm")
+@service.command(name="rm", epilog=examples("orion service rm web"))
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @click.pass_context
 def remove(ctx: click.Context, name: str, as_json: bool) -> None:
     """Delete a service: its replicas stop."""
-    client, json_default = _client(ctx)
+    client, json_default = _settings(ctx, as_json)
     try:
         _, answer = client.request("DELETE", f"/services/{name}")
     except ClientError as exc:
         raise _fail(exc) from None
-    _echo(as_json or json_default, answer, f"{name} deleted; stopping {len(answer['stopping'])} replica(s)")
+    _echo(json_default, answer, f"{name} deleted; stopping {len(answer['stopping'])} replica(s)")
