@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_kit import NODE
 from flask.testing import FlaskClient
 from parts import api_deps
 
@@ -18,13 +19,10 @@ from orion.api.app import create_app
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
 from orion.control.deployment_loop import DeploymentLoop
-from orion.model import PENDING, NodeInfo, Resources
+from orion.model import PENDING
 from orion.service import HEALTHY
 from orion.state.commands import Placement, PlaceTasks, RegisterNode, ReportTaskHealth, ReportTaskState
 from orion.state.store import LocalStore
-
-NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",
-                capacity=Resources(memory=4 << 30, cpu_millis=2000), labels=(("zone", "a"),))
 
 WEB = {"name": "web", "image": "app:1", "memory": "64M", "count": 2,
        "healthCheck": {"http": "/", "port": "80/tcp", "interval": "1s", "timeout": "1s", "failures": 1},
