@@ -11,7 +11,9 @@ host ports, start-first, 2 replicas at a time, and are updated by a change of
 
 * Orion: a 3-node loopback cluster (``tests/integration/harness.py``) on the
   test engine; ``PUT /services/web``, timed until the deployment is
-  ``successful``; ``minHealthyTime`` 2 s.
+  ``successful``; ``minHealthyTime`` 2 s, then 0 s (a new replica counts once
+  its first check passed: what Swarm waits for, its ``monitor`` only watches
+  for failures without holding the next batch).
 * Swarm: three private engines forming a swarm of three managers (as
   ``bench/swarm_compare.py`` builds it); ``docker service update --env-add``
   with ``--update-parallelism 2 --update-order start-first --update-monitor 2s``,
@@ -111,8 +113,10 @@ def wait(predicate: Callable[[], object], timeout: float, what: str, step: float
 
 
 # -- Orion ---------------------------------------------------------------------------------------
-def orion_rounds(docker_host: str, replicas: int, parallel: int, rounds: int) -> list[dict]:
-    results = []
+def orion_rounds(docker_host: str, replicas: int, parallel: int, rounds: int,
+                 min_healthy: tuple[str, ...]) -> dict[str, list[dict]]:
+    """``rounds`` updates for each ``minHealthyTime`` in ``min_healthy``, on one cluster."""
+    results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="orion-rolling-") as root:
         cluster = Cluster(root=Path(root), docker_host=docker_host)
         try:
@@ -121,20 +125,27 @@ def orion_rounds(docker_host: str, replicas: int, parallel: int, rounds: int) ->
             spec = web_spec("0", count=replicas, maxParallel=parallel, healthyDeadline="120s")
             node.post("/services", json=spec).raise_for_status()
             wait(lambda: node.get("/services/web").json()["deployment"]["state"] == "successful", 180, "v1 up")
-            for version in range(1, rounds + 1):
+            updates = [(mht, r) for mht in min_healthy for r in range(rounds)]
+            for version, (mht, _) in enumerate(updates, start=1):
+                spec = {**spec, "update": {**spec["update"], "minHealthyTime": mht}}
                 ports = lambda: [t["ports"]["80/tcp"] for t in serving(cluster)]  # noqa: E731
+
+                def rolled_out(v: int = version) -> bool:
+                    s = node.get("/services/web").json()
+                    return s["spec"]["env"] == {"V": str(v)} and s["deployment"]["state"] == "successful"
+
                 with Probe(ports) as probe:
                     time.sleep(0.5)
                     started = time.monotonic()
                     node.put("/services/web", json={**spec, "env": {"V": str(version)}}).raise_for_status()
-                    wait(lambda v=version: (s := node.get("/services/web").json())["version"] == v + 1
-                         and s["deployment"]["state"] == "successful", 300, "the rollout")
+                    wait(rolled_out, 300, "the rollout")
                     took = time.monotonic() - started
                     time.sleep(0.5)
                 served = {answer("127.0.0.1", t["ports"]["80/tcp"]) for t in serving(cluster)}
-                results.append({"wall_s": round(took, 2), "probes": probe.sent, "failed": probe.failed,
-                                "retried": probe.retried, "serving": sorted(filter(None, served))})
-                print(f"orion  round {version}: {took:.1f}s, {probe.sent} probes, {probe.failed} failed, "
+                results.setdefault(mht, []).append(
+                    {"wall_s": round(took, 2), "probes": probe.sent, "failed": probe.failed,
+                     "retried": probe.retried, "serving": sorted(filter(None, served))})
+                print(f"orion  minHealthyTime {mht}: {took:.1f}s, {probe.sent} probes, {probe.failed} failed, "
                       f"{probe.retried} retried", flush=True)
         finally:
             cluster.stop()
@@ -232,9 +243,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "rolling_update.json"))
     args = ap.parse_args()
     docker_host = os.environ.get("ORION_TEST_DOCKER_HOST") or os.environ.get("DOCKER_HOST", "")
-    out = {"replicas": args.replicas, "max_parallel": args.parallel, "min_healthy_time_s": 2.0,
-           "check_interval_s": 1.0, "orion": summary(orion_rounds(docker_host, args.replicas, args.parallel,
-                                                                 args.rounds))}
+    orion = orion_rounds(docker_host, args.replicas, args.parallel, args.rounds, ("2s", "0s"))
+    out = {"replicas": args.replicas, "max_parallel": args.parallel, "check_interval_s": 1.0,
+           "orion": summary(orion["2s"]), "orion_min_healthy_0s": summary(orion["0s"])}
     if not args.no_swarm:
         out["swarm"] = summary(swarm_rounds(args.replicas, args.parallel, args.rounds))
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
