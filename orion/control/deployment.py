@@ -38,8 +38,9 @@ The rules:
   relabelled in place) fails the deployment; nothing more is started or stopped. With ``auto_revert`` (and a
   last fully healthy version that is not the target, and the deployment not
   itself a revert) the deployment ends ``reverted`` and the plan names the
-  version to return to: the wiring declares that version's spec again as a
-  new version, with a deployment marked ``rollback`` (which never reverts).
+  version to return to: the state machine (``orion/state/services.py``)
+  declares that version's spec again as a new version, in the same apply, with
+  a deployment marked ``rollback`` (which never reverts).
 * All slots counted healthy on the target, no old or surplus replica left:
   the deployment is ``successful`` and its version becomes the revert target.
 """
