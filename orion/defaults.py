@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 DEFAULTS: dict[str, object] = {
     # Identity: the hostname is unique in any sane fleet and stable across restarts.
     "id": "",  # empty -> socket.gethostname()
@@ -189,3 +191,55 @@ FINISHED_TASKS_PER_GROUP = 5
 # of every GET /tasks answer (not paginated yet): 1,000 is ~1 MB, and still the last 1,000 ended
 # tasks for `orion ps -a` and `orion inspect`.
 FINISHED_TASKS_TOTAL = 1_000
+
+# -- services (docs/services.md) -----------------------------------------------------------------
+# Every default of a service spec, with its reason (orion/service.py and the API read them), and
+# the few numbers of the machinery that runs services.
+SERVICE_DEFAULTS: dict[str, Any] = {
+    # Replace one replica at a time (Nomad max_parallel 1, Swarm parallelism 1): the smallest
+    # step that still moves, and a bad version costs at most one replica before it is caught.
+    "max_parallel": 1,
+    # A new replica counts once healthy this long (Nomad's min_healthy_time 10 s; Swarm watches
+    # 5 s). Most bad versions die within seconds of starting (config, port bind, a database
+    # that refuses them); 10 s catches those and costs 30 s on a 3-replica rollout.
+    "min_healthy_time": 10.0,
+    # A new replica not counted healthy this long after it was created fails the deployment
+    # (Nomad's healthy_deadline 5 m): room for an image pull and a slow start, not for a hang.
+    "healthy_deadline": 300.0,
+    # Nomad's default: a failed deployment stops where it is instead of changing production on
+    # its own. With start-first the old replicas keep serving; at most max_parallel are affected.
+    "auto_revert": False,
+    # Start the new replica before stopping the old one: "update without downtime" needs the
+    # capacity kept (Swarm defaults to stop-first; a service with a static host port gets
+    # stop-first anyway, see orion/control/deployment.py).
+    "order": "start-first",
+    # A service is meant to keep running: any exit is restarted (Swarm's condition "any").
+    "restart_policy": "always",
+    # Health checks. The first check runs at once, then every interval (k8s periodSeconds 10;
+    # Docker's 30 s is slow for a rollout that waits on it).
+    "check_interval": 10.0,
+    # A check that takes longer than this failed (k8s 1 s is tight for a cold JVM; 2 s).
+    "check_timeout": 2.0,
+    # Failures during this period after start do not count (Docker's start_period, default 0).
+    "check_start_period": 0.0,
+    # Consecutive failures that make a replica unhealthy (Docker retries 3, k8s 3): one lost
+    # packet or GC pause is not a failure.
+    "check_failures": 3,
+    # -- the machinery --------------------------------------------------------------------------
+    # Versions kept per service (Nomad's job_max_versions is 6, Swarm keeps one previous spec): enough
+    # to roll back a few releases by number and to read what a failed one was, bounded so a service
+    # updated by CI every hour does not grow the replicated state and every snapshot forever. The
+    # last fully healthy version is kept besides, however old, so auto-revert always has its spec.
+    "versions_kept": 10,
+    # The leader's deployment pass runs on every apply; this period catches what changes by time
+    # alone (a replica counting after min_healthy_time, a healthy_deadline passing). 0.5 s is the
+    # healer's period too: a rollout waits at most that beyond min_healthy_time per step.
+    "deploy_interval": 0.5,
+    # How often a node looks for health checks that are due: a check's interval is at least 1 s,
+    # so a quarter second runs each within 250 ms of when it is due, at the cost of one read of the
+    # local replica (no engine call) per tick.
+    "check_tick": 0.25,
+    # Health checks a node runs at once (a thread each): checks are I/O waits of up to their timeout,
+    # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
+    "check_workers": 8,
+}

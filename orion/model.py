@@ -12,10 +12,12 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+# What a task asks of a node (ports, memory and CPU, mounts): orion/resources.py.
+from orion.resources import PortBinding, Resources, Volume
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
 # not yet confirmed running by its node; the rest are reported by the node.
@@ -50,7 +52,6 @@ NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 MAX_SCALE = 1000
 
 
-
 class NoFitKind(StrEnum):
     """Why the scheduler found no node for a task: the typed half of a no-fit reason.
 
@@ -83,9 +84,6 @@ class NoFitKind(StrEnum):
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")
-VOLUME_TYPES = ("host", "volume")  # see Volume
-# Docker's rule for volume names (two characters at least); host volume names follow it, so one name works as either.
-VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def wants_restart(policy: str, state: str) -> bool:
@@ -95,72 +93,6 @@ def wants_restart(policy: str, state: str) -> bool:
     if policy == "on-failure":
         return state == FAILED
     return False
-
-
-@dataclass(frozen=True, order=True)
-class PortBinding:
-    """One published port: ``host_port`` None asks the engine for a free one."""
-
-    container_port: int
-    protocol: str = "tcp"
-    host_port: int | None = None
-
-    @property
-    def key(self) -> str:
-        """The docker-style key, ``"80/tcp"``."""
-        return f"{self.container_port}/{self.protocol}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PortBinding:
-        return cls(int(d["container_port"]), str(d.get("protocol", "tcp")), d.get("host_port"))
-
-
-@dataclass(frozen=True)
-class Resources:
-    """An amount of memory (bytes) and CPU (millicores)."""
-
-    memory: int = 0
-    cpu_millis: int = 0
-
-    def __add__(self, other: Resources) -> Resources:
-        return Resources(self.memory + other.memory, self.cpu_millis + other.cpu_millis)
-
-    def __sub__(self, other: Resources) -> Resources:
-        return Resources(self.memory - other.memory, self.cpu_millis - other.cpu_millis)
-
-    def fits_in(self, free: Resources) -> bool:
-        return self.memory <= free.memory and self.cpu_millis <= free.cpu_millis
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Resources:
-        return cls(int(d.get("memory", 0)), int(d.get("cpu_millis", 0)))
-
-
-@dataclass(frozen=True, order=True)
-class Volume:
-    """A mount. ``type`` host: a host volume nodes declare by name (``host_volumes``; never a raw
-    path from the API, which would be root on the host), placed only where declared. ``type``
-    volume: a docker named volume, created by the node's engine on first use (node-local)."""
-
-    source: str
-    target: str
-    read_only: bool = False
-    type: str = "host"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "read_only": self.read_only,
-                "type": self.type}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Volume:
-        return cls(str(d["source"]), str(d["target"]), bool(d.get("read_only", False)),
-                   str(d.get("type", "host")))
 
 
 @dataclass(frozen=True)
@@ -253,6 +185,11 @@ class PriorPlacement:
         return cls(str(d["node_id"]), int(d["generation"]))
 
 
+# A service replica's fields of Task, with their JSON types (docs/services.md).
+_REPLICA_FIELDS = {"service": str, "version": int, "slot": int, "deployment": int, "created_at": float,
+                   "health": str, "health_since": float, "health_output": str}
+
+
 @dataclass(frozen=True)
 class Task:
     """The replicated record of one task: spec plus where and how it runs.
@@ -279,6 +216,17 @@ class Task:
     restarts: int = 0
     # Set while a drain migrates the task: its old copy, kept running until the new one runs.
     migrating_from: PriorPlacement | None = None
+    # A service's replica: the service ("" for a lone task), the version it runs, its slot, the
+    # deployment (seq) that created it and when (leader's clock); then its current placement's
+    # health as its node reported it ("": not since it was placed), since when (node's clock), output.
+    service: str = ""
+    version: int = 0
+    slot: int = 0
+    deployment: int = 0
+    created_at: float = 0.0
+    health: str = ""
+    health_since: float = 0.0
+    health_output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,6 +245,7 @@ class Task:
             "updated_index": self.updated_index,
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
+            **{key: getattr(self, key) for key in _REPLICA_FIELDS},
         }
 
     @classmethod
@@ -317,6 +266,7 @@ class Task:
             updated_index=int(d.get("updated_index", 0)),
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
+            **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
         )
 
 

@@ -21,15 +21,19 @@ from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
+from orion.api.services import services_blueprint
 from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
 from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
+from orion.control.deployment_loop import DeploymentLoop
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
+from orion.defaults import SERVICE_DEFAULTS
 from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.model import NodeInfo
 from orion.node import capacity
+from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.peer_http import PeerHttp
@@ -63,10 +67,15 @@ class Agent:
     membership: GossipAgent | None = None
     info: NodeInfo | None = None
     readiness: ReadinessLoop | None = None
+    # Services (docs/services.md): the leader's rollouts, and this node's health checks.
+    deployments: DeploymentLoop | None = None
+    health: HealthLoop | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
+        if self.deployments is not None:
+            self._spawn("deployments", lambda: self.deployments.run_forever(self.stop_event))
         if self.metrics is not None:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
         if self.healing is not None:
@@ -96,6 +105,8 @@ class Agent:
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
                     if self.readiness is not None:  # reports about a registered node only
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
+                    if self.health is not None:
+                        self._spawn("health", lambda: self.health.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
@@ -200,6 +211,9 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         # Engine health is node health (orion/node/readiness.py).
         readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), grace=cfg.engine_down_grace,
                                 interval=cfg.engine_probe_interval, write_timeout=cfg.write_timeout),
+        deployments=DeploymentLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
+        health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
+                          workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
@@ -211,6 +225,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
                                                    max_follows=cfg.max_log_follows, closing=agent.closing)))
+    app.register_blueprint(services_blueprint(timed, cfg.write_timeout, cfg.max_body_bytes))
     metrics.instrument(app)
     return agent, app
 

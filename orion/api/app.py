@@ -216,8 +216,9 @@ def create_app(deps: ApiDeps) -> Flask:
         state = request.args.get("state")
         if state is not None and state not in TASK_STATES:
             raise ValidationError("state", f"{state!r} is not one of {', '.join(TASK_STATES)}")
+        service = request.args.get("service")  # a service's replicas (docs/services.md)
         block_read()
-        tasks, index = store.read(lambda m: m.tasks())
+        tasks, index = store.read(lambda m: m.tasks() if service is None else m.services.replicas(service))
         return _json([task_view(t) for t in tasks if state is None or t.state == state], 200, index)
 
     @app.get("/tasks/<task_id>")

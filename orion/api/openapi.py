@@ -138,7 +138,10 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "List tasks",
                     "parameters": [{"name": "state", "in": "query", "required": False,
-                                    "schema": {"type": "string", "enum": list(TASK_STATES)}}, *_BLOCKING],
+                                    "schema": {"type": "string", "enum": list(TASK_STATES)}},
+                                   {"name": "service", "in": "query", "required": False,
+                                    "schema": {"type": "string"}, "description": "only this service's replicas"},
+                                   *_BLOCKING],
                     "responses": {
                         "200": _resp("tasks, oldest first",
                                      {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}),

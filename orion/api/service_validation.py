@@ -44,11 +44,11 @@ from orion.api.validation import (
     parse_task_request,
     parse_volumes,
 )
+from orion.defaults import SERVICE_DEFAULTS
 from orion.model import MAX_SCALE
 from orion.service import (
     CHECK_KINDS,
     ORDERS,
-    SERVICE_DEFAULTS,
     HealthCheck,
     ServiceSpec,
     UpdatePolicy,
@@ -198,7 +198,7 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     """Validate a PUT /services/<name> body (camelCase JSON) into the ServiceSpec it declares.
 
     ``name`` comes from the URL; a ``name`` in the body must agree with it.
-    Omitted fields take the service defaults (``orion.service.SERVICE_DEFAULTS``):
+    Omitted fields take the service defaults (``orion.defaults.SERVICE_DEFAULTS``):
     notably ``restartPolicy`` is ``always`` for a service, where a lone task's is ``never``.
     """
     parse_name(name)

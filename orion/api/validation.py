@@ -19,16 +19,8 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from orion.model import (
-    MAX_SCALE,
-    PULL_POLICIES,
-    RESTART_POLICIES,
-    VOLUME_NAME_RE,
-    VOLUME_TYPES,
-    PortBinding,
-    TaskSpec,
-    Volume,
-)
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
+from orion.resources import VOLUME_NAME_RE, VOLUME_TYPES, PortBinding, Volume
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024

@@ -52,6 +52,12 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
         # A drain in progress: the old copy that keeps running until this placement runs.
         "migratingFrom": ({"nodeId": task.migrating_from.node_id, "generation": task.migrating_from.generation}
                           if task.migrating_from else None),
+        # A service's replica (docs/services.md): its service and version, and its health as its
+        # node reports it (starting until the first report of this placement). None for a lone task.
+        "service": task.service or None,
+        "version": task.version if task.service else None,
+        "health": (task.health or "starting") if task.service else None,
+        "healthOutput": task.health_output if task.service else None,
     }
     if detail:
         view.update(
@@ -65,6 +71,8 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
             volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                      for v in spec.volumes],
         )
+        if task.service:
+            view.update(slot=task.slot, deployment=task.deployment, healthSince=task.health_since or None)
     return view
 
 

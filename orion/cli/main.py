@@ -73,9 +73,10 @@ from orion.cli.listing_cmd import members, nodes, ps  # noqa: E402 - commands li
 from orion.cli.logs_cmd import logs  # noqa: E402
 from orion.cli.meta_cmd import completion, version  # noqa: E402
 from orion.cli.ops_cmd import node, scale  # noqa: E402
+from orion.cli.service_cmd import service  # noqa: E402 - orion service ...: docs/services.md
 from orion.cli.top import top  # noqa: E402
 
-for command in (ps, nodes, members, logs, scale, node, top, version, completion):
+for command in (ps, nodes, members, logs, scale, node, top, version, completion, service):
     main.add_command(command)
 
 # What a 404 on a task id should say next.

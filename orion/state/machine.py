@@ -25,7 +25,6 @@ from orion.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
-    MAX_SCALE,
     PENDING,
     RUNNING,
     STOPPED,
@@ -49,7 +48,6 @@ from orion.state.commands import (
     RegisterNode,
     ReportTaskState,
     RestartTask,
-    ScaleTask,
     SetNodeReadiness,
     SetNodeStatus,
     StopTask,
@@ -59,6 +57,7 @@ from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
+from orion.state.services import ServiceRegistry
 
 SNAPSHOT_VERSION = 1
 # What a node may report; the others are the controller's to set.
@@ -90,8 +89,11 @@ class StateMachine:
             ReportTaskState.TYPE: self._report_task_state,
             StopTask.TYPE: self._stop_task,
             RestartTask.TYPE: self._restart_task,
-            ScaleTask.TYPE: self._scale_task,
         }
+        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
+        self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
+                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
+        self._handlers.update(self.services.handlers())
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -266,39 +268,13 @@ class StateMachine:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
-    def _scale_task(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
-        """Grow or shrink the service ``cmd.task_id`` belongs to, in one step."""
-        task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
-        if not 0 <= cmd.count <= MAX_SCALE:
-            return _refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
-        group = task.spec.group or task.id
-        active = [t for t in self.group_members(group) if t.desired == DESIRED_RUN
-                  and t.state not in (FAILED, COMPLETED, STOPPED)]
-        created: list[str] = []
-        stopped: list[str] = []
-        if cmd.count > len(active):
-            need = cmd.count - len(active)
-            ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
-            if len(ids) < need or any(i in self._tasks or not i for i in ids):
-                return _refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
-            spec = replace(task.spec, group=group, count=cmd.count)
-            for task_id in ids:
-                self._set_task(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
-                created.append(task_id)
-        else:
-            newest_first = sorted(active, key=lambda t: (t.created_index, t.id), reverse=True)
-            for surplus in newest_first[: len(active) - cmd.count]:
-                self._stop_task(StopTask(task_id=surplus.id), index)
-                stopped.append(surplus.id)
-        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
-
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""
         old = self._tasks.get(task.id)
         if old is not None:
             self._held.release(old)
+            if old.generation != task.generation and task.health:  # a new placement: not checked yet
+                task = replace(task, health="", health_since=0.0, health_output="")
         self._tasks[task.id] = task
         self._held.hold(task)
         self._history.track(task)
@@ -364,6 +340,7 @@ class StateMachine:
             "tasks": [t.to_dict() for t in self.tasks()],
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
+            "services": self.services.snapshot(),
         }
 
     @classmethod
@@ -377,4 +354,5 @@ class StateMachine:
             machine._nodes[info.id] = info
         for raw in data.get("tasks", ()):
             machine._set_task(Task.from_dict(raw))
+        machine.services.restore(data.get("services") or {})
         return machine

@@ -81,6 +81,9 @@ class Node:
     def post(self, path: str, **kw) -> requests.Response:
         return requests.post(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 
+    def put(self, path: str, **kw) -> requests.Response:
+        return requests.put(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
+
     def delete(self, path: str, **kw) -> requests.Response:
         return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orion.defaults import SERVICE_DEFAULTS
 from orion.model import PortBinding, TaskSpec
 from orion.service import (
-    SERVICE_DEFAULTS,
     HealthCheck,
     Service,
     ServiceSpec,
