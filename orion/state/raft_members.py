@@ -47,12 +47,13 @@ class MembersFile:
 
     def save(self, members: list[str], voter: bool, admitted: bool, fsync: bool) -> None:
         tmp = self.path.with_suffix(".tmp")
-        with self._lock, open(tmp, "w") as f:
-            f.write(json.dumps({"members": members, "voter": voter, "admitted": admitted}))
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        with self._lock:  # one writer at a time: the tmp file is shared
+            with open(tmp, "w") as f:
+                f.write(json.dumps({"members": members, "voter": voter, "admitted": admitted}))
+                if fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.path)
 
     @staticmethod
     def admitted(data_dir: str | Path) -> bool:
