@@ -92,6 +92,7 @@ class RaftStore:
         self.voter = stored.voter if stored is not None and self.restored else settings.voter
         self.admitted = self.restored or not settings.joining
         self.resyncs = 0
+        self._resync_asked = threading.Event()
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._start_engine(partners, gated=not self.admitted)
         self._digests = DigestCache(self.read)
@@ -266,16 +267,22 @@ class RaftStore:
             self._syncobj.conf.open()
         elif self.voter:
             done = threading.Event()
+            failed: list[BaseException] = []
 
             def become_replica() -> None:
                 try:
                     partners = [m for m in members if m != self._settings.self_addr]
                     self._restart_engine(voter=False, partners=partners, keep_view=False)
+                except BaseException as exc:
+                    failed.append(exc)
+                    raise
                 finally:
                     done.set()
 
             self._jobs.put(become_replica)
             done.wait()
+            if failed:
+                raise StoreError(f"could not restart as a non-voting replica: {failed[0]}")
         self.admitted = True
         self._write_members()
 
@@ -284,9 +291,12 @@ class RaftStore:
         """pysyncobj's tick thread: it truncated applied entries. Record; the watcher resyncs."""
         log.error("Raft truncated entries %d..%d that this replica had applied: rebuilding its "
                   "state machine from the journal", from_index, last_applied)
-        self._jobs.put(self._resync)
+        if not self._resync_asked.is_set():  # one restart covers every record before it
+            self._resync_asked.set()
+            self._jobs.put(self._resync)
 
     def _resync(self) -> None:
+        self._resync_asked.clear()
         self.resyncs += 1
         self._restart_engine(voter=self.voter, partners=self.members(), keep_view=True)
 

@@ -72,23 +72,33 @@ def test_canonical_bytes_ignore_key_order(data, rnd):
     assert canonical(dict(items)) == canonical(data)
 
 
-def test_the_cache_digests_once_per_index_and_again_after_a_write():
-    store = LocalStore()
-    calls = []
-    cache = DigestCache(lambda fn: (calls.append(1), store.read(fn))[1])
+def test_the_cache_digests_once_per_index_and_at_most_once_per_interval_while_writes_go_on():
+    store, now, snapshots = LocalStore(), [100.0], []
+
+    def read(fn):
+        def counted(m):
+            result = fn(m)
+            if result is not m:  # the cache asked for a snapshot, not just the machine
+                snapshots.append(1)
+            return result
+        return store.read(counted)
+
+    cache = DigestCache(read, min_interval=1.0, clock=lambda: now[0])
     first = cache.get()
-    again = cache.get()
-    assert first == again and first[1] == 0
+    assert cache.get() == first and first[1] == 0 and len(snapshots) == 1
     store.submit(create("t1"), 1.0)
+    assert cache.get() == first  # within the interval: the last true pair, with its own index
+    now[0] += 1.0
     after = cache.get()
-    assert after[1] == 1 and after[0] != first[0]
+    assert after[1] == 1 and after[0] != first[0] and len(snapshots) == 2
+    assert after == (digest(store.read(lambda m: m.snapshot())[0]), 1)
 
 
 def test_the_cache_digests_a_rebuilt_machine_at_the_same_index_again():
     """A resync swaps in another machine object: the cache must not serve the old digest."""
     machines = [replay(LOG), replay(LOG[:2])]
     current = {"m": machines[0]}
-    cache = DigestCache(lambda fn: (fn(current["m"]), 6))
+    cache = DigestCache(lambda fn: (fn(current["m"]), 6), clock=lambda: 0.0)
     before = cache.get()
     current["m"] = machines[1]
     assert cache.get() != before
