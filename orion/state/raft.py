@@ -46,6 +46,7 @@ from pysyncobj import FAIL_REASON
 from orion.state.admission import VOTER, Admission, Role
 from orion.state.commands import Command, encode
 from orion.state.digest import DigestCache
+from orion.state.journal import RaftJournal
 from orion.state.machine import StateMachine
 from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine
 from orion.state.raft_members import MembersFile
@@ -213,6 +214,11 @@ class RaftStore:
         if sync.selfNode is not None and leader == sync.selfNode:
             return sync.hasQuorum
         return any(n == leader and sync.isNodeConnected(n) for n in sync.otherNodes)
+
+    @property
+    def journal(self) -> RaftJournal:
+        """The running engine's journal (``journal.py``): its sync points and fsync count."""
+        return self._syncobj.journal
 
     def is_leader(self) -> bool:
         leader = self._syncobj._getLeader()
