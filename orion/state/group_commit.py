@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
 from pysyncobj.transport import TCPTransport
 
 from orion.state.journal import RaftJournal
@@ -85,6 +85,23 @@ class _AckAfterSyncTransport(TCPTransport):
         self._journal = syncObj.journal
         self._acks = AckQueue()
         super().__init__(syncObj, selfNode, otherNodes)
+
+    def setOnMessageReceivedCallback(self, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
+        """While the leader hands leadership over (``handing_over``), a command a follower
+        forwards is answered "not leader" instead of appended (pysyncobj's own answer on a
+        non-leader, syncobj.py:566-572; the follower retries): Raft's transfer stops taking
+        client requests, so the target catches up and wins its election at once."""
+        sync = self._syncObj
+
+        def received(node: Any, message: Any) -> None:
+            if getattr(sync, "handing_over", False) and isinstance(message, dict) \
+                    and message.get("type") == "apply_command" and "request_id" in message:
+                self.send(node, {"type": "apply_command_response", "request_id": message["request_id"],
+                                 "error": FAIL_REASON.NOT_LEADER})
+                return
+            callback(node, message)
+
+        super().setOnMessageReceivedCallback(received)
 
     def send(self, node: Any, message: Any) -> bool:
         if self._acks.hold(node, message, self._journal.unsynced):

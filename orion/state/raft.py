@@ -48,7 +48,7 @@ from orion.state.commands import Command, encode
 from orion.state.digest import DigestCache
 from orion.state.journal import RaftJournal
 from orion.state.machine import StateMachine
-from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine
+from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine, hand_over
 from orion.state.raft_members import MembersFile
 from orion.state.raft_membership import RaftMembership, members_of
 from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
@@ -174,8 +174,8 @@ class RaftStore:
                     raise NoLeader("no Raft leader: the cluster has no quorum (or is electing); "
                                    "writes are refused until a majority of nodes is reachable")
                 raise WriteTimeout(f"write not committed within {timeout:.1f}s ({last}); it may still apply")
-            if not self.has_leader():
-                time.sleep(min(0.05, remaining))
+            if not self.has_leader() or self._syncobj.handing_over:  # a handover takes no new writes
+                time.sleep(min(0.02, remaining))
                 continue
             done = threading.Event()
             box: dict[str, Any] = {}
@@ -332,31 +332,11 @@ class RaftStore:
             return "not the leader: no leadership to hand over"
         sync = self._syncobj
         deadline = time.monotonic() + (self._settings.election_max if timeout is None else timeout)
-        last = "no answer"
-        while time.monotonic() < deadline:
-            done = threading.Event()
-            box: dict[str, Any] = {}
-
-            def callback(result: Any, error: int, box: dict = box, done: threading.Event = done) -> None:
-                box["error"] = error
-                done.set()
-
-            sync.call_on_tick(lambda callback=callback: sync.transferLeadership(callback=callback))
-            if not done.wait(max(0.0, deadline - time.monotonic())):
-                break
-            if box["error"] == FAIL_REASON.SUCCESS:
-                while time.monotonic() < deadline:
-                    leader = sync._getLeader()
-                    if leader is not None and leader != sync.selfNode:
-                        return f"leadership handed to {leader.address}"
-                    time.sleep(0.005)
-                return "leadership transfer sent, but no other leader within the timeout"
-            if box["error"] == FAIL_REASON.NOT_LEADER:
-                return "not the leader any more: no leadership to hand over"
-            # REQUEST_DENIED: no follower connected, or none caught up to the last entry yet.
-            last = f"refused (reason {box['error']}): no caught-up follower"
-            time.sleep(0.02)
-        return f"leadership not handed over ({last}); an election follows"
+        sync.handing_over = True  # no new writes meanwhile (group_commit.py): the target catches up
+        try:
+            return hand_over(sync, deadline)
+        finally:
+            sync.handing_over = False
 
     @staticmethod
     def has_state(data_dir: str) -> bool:

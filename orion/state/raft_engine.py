@@ -49,12 +49,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
 from orion.state.group_commit import GroupCommitSyncObj
 from orion.state.journal import RaftJournal
@@ -118,6 +119,8 @@ class Engine(GroupCommitSyncObj):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._tick_calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # Set while this leader hands leadership over: it takes no new commands (group_commit.py).
+        self.handing_over = False
         super().__init__(*args, **kwargs)
 
     def call_on_tick(self, fn: Callable[[], None]) -> None:
@@ -258,3 +261,34 @@ class TruncationWatch:
         self._engine.removeOnTickCallback(self._learn_thread)
         if self._thread is not None:
             _ROUTER.route(self._thread, None)
+
+
+def hand_over(sync: Engine, deadline: float) -> str:
+    """Ask ``sync`` (the leader) to pass leadership to its most caught-up follower (Raft's
+    TimeoutNow) until one leads or ``deadline`` (monotonic) passes; say what happened.
+    pysyncobj refuses while no follower has every entry, so it is asked again meanwhile."""
+    last = "no answer"
+    while time.monotonic() < deadline:
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def callback(result: Any, error: int, box: dict = box, done: threading.Event = done) -> None:
+            box["error"] = error
+            done.set()
+
+        sync.call_on_tick(lambda callback=callback: sync.transferLeadership(callback=callback))
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            break
+        if box["error"] == FAIL_REASON.SUCCESS:
+            while time.monotonic() < deadline:
+                leader = sync._getLeader()
+                if leader is not None and leader != sync.selfNode:
+                    return f"leadership handed to {leader.address}"
+                time.sleep(0.005)
+            return "leadership transfer sent, but no other leader within the timeout"
+        if box["error"] == FAIL_REASON.NOT_LEADER:
+            return "not the leader any more: no leadership to hand over"
+        # REQUEST_DENIED: no follower connected, or none caught up to the last entry yet.
+        last = f"refused (reason {box['error']}): no caught-up follower"
+        time.sleep(0.02)
+    return f"leadership not handed over ({last}); an election follows"
