@@ -106,10 +106,12 @@ class ServiceSpec:
     volumes: tuple[Volume, ...] = ()
 
     def __post_init__(self) -> None:
-        # One spelling of the template, so equal declarations compare equal.
-        template = replace(self.task, name=self.name, group=self.name, count=1)
+        # One spelling of the template, so equal declarations compare equal. The service's volumes
+        # are its replicas' mounts: they are placed only on nodes that declare its host volumes.
+        volumes = tuple(sorted(self.volumes))
+        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes)
         object.__setattr__(self, "task", template)
-        object.__setattr__(self, "volumes", tuple(sorted(self.volumes)))
+        object.__setattr__(self, "volumes", volumes)
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:

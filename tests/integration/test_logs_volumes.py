@@ -177,6 +177,22 @@ def test_data_on_a_host_volume_is_there_when_a_task_starts_again_on_its_node(clu
     via.delete(f"/tasks/{reader['id']}")
 
 
+def test_a_services_replicas_mount_its_host_volume_where_it_is_declared(cluster, volume_dir):
+    (volume_dir / "shared").write_text("for every replica\n")
+    api = cluster.nodes[0]
+    resp = api.post("/services", json={"name": "reader", "image": "orion/busybox:latest", "memory": MEMORY,
+                                       "count": 2, "command": ["sh", "-c", "cat /data/shared; sleep 600"],
+                                       "volumes": [{"source": "data", "target": "/data", "readOnly": True}]})
+    assert resp.status_code == 201, resp.text
+    replicas = cluster.wait(lambda: len(ts := [t for t in api.get("/tasks?service=reader").json()
+                                               if t["state"] == "running"]) == 2 and ts, 60, "2 replicas running")
+    assert {t["nodeId"] for t in replicas} == {cluster.nodes[1].id}  # the only node with the volume
+    for t in replicas:
+        assert cluster.wait(lambda t=t: api.get(f"/tasks/{t['id']}/logs").text == "for every replica\n", 10,
+                            "the replica's output")
+    assert api.delete("/services/reader").status_code == 200
+
+
 def test_a_task_needing_a_volume_no_node_has_stays_pending_naming_it(cluster):
     task = run(cluster, cluster.nodes[0], "true", volumes=[{"source": "nowhere", "target": "/data"}])
     pending = cluster.wait(lambda: (t := cluster.nodes[2].get(f"/tasks/{task['id']}").json())["reason"] and t,

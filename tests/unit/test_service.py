@@ -80,6 +80,13 @@ def test_volume_order_does_not_make_a_new_version():
     assert replace(BASE, volumes=(a, b)) == replace(BASE, volumes=(b, a))
 
 
+def test_the_replicas_mount_the_services_volumes():
+    a, b = Volume("data", "/data"), Volume("logs", "/logs", True, "volume")
+    spec = replace(BASE, volumes=(b, a))
+    assert spec.task.volumes == (a, b) and spec.task.host_volumes == {"data"}
+    assert replace(spec, volumes=()).task.volumes == ()  # the service's list is the one that counts
+
+
 def test_a_service_survives_json():
     spec = replace(BASE, health_check=HealthCheck("exec", argv=("pg_isready",), interval=5.0),
                    update=UpdatePolicy(3, 1.5, 60.0, True, "stop-first"),

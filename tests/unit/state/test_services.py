@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 from test_machine import Log, node, place, report
 
-from orion.model import TaskSpec
+from orion.model import NodeInfo, Resources, TaskSpec, Volume
 from orion.service import (
     CANCELLED,
     FAILED_DEPLOYMENT,
@@ -32,6 +32,7 @@ from orion.state.commands import (
     ApplyDeploymentPlan,
     DeleteService,
     PutService,
+    RegisterNode,
     ReportTaskHealth,
     RestartTask,
     RollbackService,
@@ -120,6 +121,16 @@ def test_unsound_specs_are_refused(log):
 
 
 # -- deployment plans -----------------------------------------------------------------------
+
+
+def test_replicas_of_a_service_with_a_host_volume_go_only_where_it_is_declared(log):
+    log(RegisterNode(node=NodeInfo("n2", "n2:8000", "n2:9000", capacity=Resources(8 << 30, 4000),
+                                   host_volumes=("data",))))
+    log(put(replace(V1, volumes=(Volume("data", "/data"),))))
+    log(plan(1, 0, start=[("web.0.d1", 0, 1)]))
+    assert log.m.task("web.0.d1").spec.host_volumes == {"data"}
+    assert log(place(("web.0.d1", "n1", 0)))["refused"] == {"web.0.d1": "node n1 does not declare host volume data"}
+    assert log(place(("web.0.d1", "n2", 0)))["placed"] == ["web.0.d1"]
 
 
 def test_a_plan_creates_replicas_that_carry_service_version_slot_and_creation_time(log):
