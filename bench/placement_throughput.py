@@ -46,7 +46,7 @@ def main() -> None:
     addrs = [f"127.0.0.1:{p}" for p in ports]
     with tempfile.TemporaryDirectory() as tmp:
         stores = [RaftStore(RaftSettings(a, a, f"{tmp}/{i}", "bench", election_min=1.0, election_max=2.0,
-                                         compaction_entries=1_000_000),
+                                         compaction_entries=1_000_000, durability="fsync"),
                             [b for b in addrs if b != a]) for i, a in enumerate(addrs)]
         stop = threading.Event()
         try:

@@ -99,6 +99,7 @@ def main() -> None:
         }
         try:
             for cluster in clusters.values():
+                cluster.root.mkdir(parents=True, exist_ok=True)
                 cluster.start()
             for _ in range(5):  # the same few tasks in both lists
                 alternate(clusters, 1, "POST", "/tasks", 201, body=UNPLACEABLE)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orion.defaults import DEFAULTS
+from orion.resources import VOLUME_NAME_RE
 
 
 class ConfigError(ValueError):
@@ -49,14 +50,17 @@ class AgentConfig:
     tls_client_ca: str
     tls_ca: str
     labels: dict[str, str]
+    host_volumes: dict[str, str]
     log_level: str
     http_threads: int
+    max_log_follows: int
     max_body_bytes: int
     write_timeout: float
     placement_wait: float
     raft_election_min: float
     raft_election_max: float
     raft_compaction_entries: int
+    durability: str
     reconcile_interval: float
     schedule_interval: float
     reserve_memory: int
@@ -162,6 +166,8 @@ def load_config(
         if unknown:
             raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
         for key, val in data.items():
+            if key == "host_volumes" and isinstance(val, dict):
+                val = {name: _volume_path(name, v) for name, v in val.items()}
             values[key] = _coerce(key, val, DEFAULTS[key])
     for key in DEFAULTS:
         env_key = "ORION_" + key.upper()
@@ -174,6 +180,31 @@ def load_config(
             continue
         values[key] = _coerce("--" + key.replace("_", "-"), val, DEFAULTS[key])
     return _finish(values)
+
+
+def _volume_path(name: str, value: Any) -> Any:
+    """A host volume in TOML: ``data = "/srv/data"``, or a table ``[host_volumes.data] path = ...``."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - {"path"})
+    if unknown or "path" not in value:
+        raise ConfigError(f"host_volumes.{name}: write path = \"/srv/{name}\" (and nothing else"
+                          f"{'; read_only is set per mount, by the task' if 'read_only' in unknown else ''})")
+    return value["path"]
+
+
+def _check_host_volumes(volumes: dict[str, str]) -> None:
+    """Each name a volume name, each path absolute and present: a typo found at start, not when
+    the first task that mounts it fails on this node."""
+    for name, path in volumes.items():
+        if not VOLUME_NAME_RE.match(name):
+            raise ConfigError(f"host_volumes: {name!r} is not a volume name; use letters, digits, '_', '.', '-' "
+                              "(start alphanumeric, at least two characters)")
+        if not os.path.isabs(path):
+            raise ConfigError(f"host_volumes.{name}: {path!r} must be an absolute path")
+        if not os.path.exists(path):
+            raise ConfigError(f"host_volumes.{name}: {path} does not exist; create it with the owner and mode "
+                              "the tasks need (the agent creates nothing)")
 
 
 def _is_loopback(addr: str) -> bool:
@@ -255,8 +286,11 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
     for port_key in ("port", "gossip_port", "raft_port"):
         if not 1 <= int(values[port_key]) <= 65535:
             raise ConfigError(f"--{port_key.replace('_', '-')}: {values[port_key]} is outside 1-65535")
-    if len({values["port"], values["raft_port"]}) < 2:
-        raise ConfigError("--port and --raft-port must differ")
+    ports = [(key, int(values[key])) for key in ("port", "gossip_port", "raft_port")]
+    for i, (key, port) in enumerate(ports):
+        for other, other_port in ports[i + 1:]:
+            if port == other_port:  # gossip listens on TCP too: no two of the three may share
+                raise ConfigError(f"{_flag(key)} and {_flag(other)} are both {port}; give each its own port")
     for key in ("raft_secret", "api_token"):
         _read_secret(values, key)
     _check_tls(values)
@@ -266,16 +300,22 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
         if not values["insecure_raft"]:
             raise ConfigError(
                 "raft_secret: the Raft port unpickles what it receives, so it needs a shared secret; "
-                "set --raft-secret (or ORION_RAFT_SECRET), or --insecure-raft on loopback only"
+                "set --raft-secret-file (or ORION_RAFT_SECRET), or --insecure-raft on loopback only"
             )
         if not _is_loopback(values["bind"]):
-            raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret")
+            raise ConfigError("--insecure-raft is allowed only with a loopback --bind; set --raft-secret-file")
     if values["raft_election_min"] >= values["raft_election_max"]:
         raise ConfigError("raft_election_min must be below raft_election_max")
+    if values["durability"] not in ("fsync", "none"):
+        raise ConfigError(f"durability: {values['durability']!r} is not fsync or none")
     if values["voter_cap"] < 1:
         raise ConfigError("voter_cap must be at least 1 (odd numbers: 3 or 5)")
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
+    _check_host_volumes(values["host_volumes"])
+    if not 0 <= values["max_log_follows"] < values["http_threads"]:
+        raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
+                          f"({values['http_threads']}): each follow holds a request thread")
     if values["drain_max_parallel"] < 1:
         raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 DEFAULTS: dict[str, object] = {
     # Identity: the hostname is unique in any sane fleet and stable across restarts.
     "id": "",  # empty -> socket.gethostname()
@@ -46,10 +48,20 @@ DEFAULTS: dict[str, object] = {
     # probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.
     "tls_ca": "",
     "labels": {},
+    # Host volumes this node offers to tasks, name -> absolute path (Nomad's host_volume): a task
+    # mounts one by name and is placed only on nodes that declare it. None by default: handing
+    # part of the host's filesystem to containers is the operator's decision, path by path. The
+    # path must exist (the agent creates nothing: owner and mode are the operator's to choose).
+    "host_volumes": {},
     "log_level": "info",
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
     # request (a POST waiting for its placement) does not block /health.
     "http_threads": 16,
+    # Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each
+    # holds one of the http_threads for as long as someone watches (and one more on a node that
+    # forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top
+    # holds a few), and is still four people running `orion logs -f` against one node.
+    "max_log_follows": 4,
     # Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.
     "max_body_bytes": 1 << 20,
     # A write is retried inside this deadline (leader change) and then fails with 503:
@@ -64,6 +76,12 @@ DEFAULTS: dict[str, object] = {
     "raft_election_max": 1.4,
     # Compact the journal into a snapshot after this many entries (or 300 s).
     "raft_compaction_entries": 5000,
+    # "fsync": an entry is fdatasync'd before the leader counts it and before a follower
+    # acknowledges it, so a write answered 2xx survives a power loss of any minority and of
+    # a majority once it restarts (etcd, Consul and Nomad do the same). One sync covers all
+    # entries of a pass of the Raft loop, so it costs ~one disk flush per round, not per write.
+    # "none": never synced (pysyncobj's own behaviour): survives SIGKILL, not power loss.
+    "durability": "fsync",
     # ReconcileLoop wakes at once on a change; this periodic pass catches what changed outside
     # Orion (a container died, someone docker-rm'd it).
     "reconcile_interval": 2.0,
@@ -154,4 +172,74 @@ DEFAULTS: dict[str, object] = {
     # Counted on the leader from when it first saw the node restarting; a node that vanishes
     # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
     "restart_grace": 30.0,
+}
+
+# -- the replicated state's memory (orion/state/history.py) -----------------------------------
+# Not settings: every replica must forget the same entries at the same log index, so these are
+# fixed per version of Orion (a snapshot carries the values it was written with), never per agent.
+#
+# Request ids whose answer is kept for a retry: enough to cover every retry window we have (a
+# client retries for seconds, the write path for one election) many times over, small enough
+# to snapshot.
+REMEMBERED_REQUESTS = 10_000
+# Finished tasks (stopped, or failed/completed and not to be restarted) kept per service: Swarm's
+# task-history-limit default, 5. Enough to read why the last few replicas ended; a service that
+# is scaled up and down or rolled out all day does not grow the state with it.
+FINISHED_TASKS_PER_GROUP = 5
+# Finished tasks kept in all, oldest purged first (Kubernetes' terminated-pod-gc-threshold idea):
+# each one-off task is its own group, so only this bounds them. A record is ~1 KB of snapshot and
+# of every GET /tasks answer (not paginated yet): 1,000 is ~1 MB, and still the last 1,000 ended
+# tasks for `orion ps -a` and `orion inspect`.
+FINISHED_TASKS_TOTAL = 1_000
+
+# -- services (docs/services.md) -----------------------------------------------------------------
+# Every default of a service spec, with its reason (orion/service.py and the API read them), and
+# the few numbers of the machinery that runs services.
+SERVICE_DEFAULTS: dict[str, Any] = {
+    # Replace one replica at a time (Nomad max_parallel 1, Swarm parallelism 1): the smallest
+    # step that still moves, and a bad version costs at most one replica before it is caught.
+    "max_parallel": 1,
+    # A new replica counts once healthy this long (Nomad's min_healthy_time 10 s; Swarm watches
+    # 5 s). Most bad versions die within seconds of starting (config, port bind, a database
+    # that refuses them); 10 s catches those and costs 30 s on a 3-replica rollout.
+    "min_healthy_time": 10.0,
+    # A new replica not counted healthy this long after it was created fails the deployment
+    # (Nomad's healthy_deadline 5 m): room for an image pull and a slow start, not for a hang.
+    "healthy_deadline": 300.0,
+    # Nomad's default: a failed deployment stops where it is instead of changing production on
+    # its own. With start-first the old replicas keep serving; at most max_parallel are affected.
+    "auto_revert": False,
+    # Start the new replica before stopping the old one: "update without downtime" needs the
+    # capacity kept (Swarm defaults to stop-first; a service with a static host port gets
+    # stop-first anyway, see orion/control/deployment.py).
+    "order": "start-first",
+    # A service is meant to keep running: any exit is restarted (Swarm's condition "any").
+    "restart_policy": "always",
+    # Health checks. The first check runs at once, then every interval (k8s periodSeconds 10;
+    # Docker's 30 s is slow for a rollout that waits on it).
+    "check_interval": 10.0,
+    # A check that takes longer than this failed (k8s 1 s is tight for a cold JVM; 2 s).
+    "check_timeout": 2.0,
+    # Failures during this period after start do not count (Docker's start_period, default 0).
+    "check_start_period": 0.0,
+    # Consecutive failures that make a replica unhealthy (Docker retries 3, k8s 3): one lost
+    # packet or GC pause is not a failure.
+    "check_failures": 3,
+    # -- the machinery --------------------------------------------------------------------------
+    # Versions kept per service (Nomad's job_max_versions is 6, Swarm keeps one previous spec): enough
+    # to roll back a few releases by number and to read what a failed one was, bounded so a service
+    # updated by CI every hour does not grow the replicated state and every snapshot forever. The
+    # last fully healthy version is kept besides, however old, so auto-revert always has its spec.
+    "versions_kept": 10,
+    # The leader's deployment pass runs on every apply; this period catches what changes by time
+    # alone (a replica counting after min_healthy_time, a healthy_deadline passing). 0.5 s is the
+    # healer's period too: a rollout waits at most that beyond min_healthy_time per step.
+    "deploy_interval": 0.5,
+    # How often a node looks for health checks that are due: a check's interval is at least 1 s,
+    # so a quarter second runs each within 250 ms of when it is due, at the cost of one read of the
+    # local replica (no engine call) per tick.
+    "check_tick": 0.25,
+    # Health checks a node runs at once (a thread each): checks are I/O waits of up to their timeout,
+    # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
+    "check_workers": 8,
 }

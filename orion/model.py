@@ -12,10 +12,12 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+# What a task asks of a node (ports, memory and CPU, mounts): orion/resources.py.
+from orion.resources import PortBinding, Resources, Volume
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
 # not yet confirmed running by its node; the rest are reported by the node.
@@ -50,7 +52,6 @@ NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 MAX_SCALE = 1000
 
 
-
 class NoFitKind(StrEnum):
     """Why the scheduler found no node for a task: the typed half of a no-fit reason.
 
@@ -65,9 +66,11 @@ class NoFitKind(StrEnum):
     MEMORY_CPU = "memory_cpu"
     PORTS = "ports"
     SELECTOR = "selector"
+    # No eligible node declares every host volume the task mounts (orion/control/placement.py).
+    VOLUME = "volume"
     NO_NODES = "no_nodes"
     # A no-fit whose kind this node cannot name: written by an older node (no kind
-    # in its command) or a newer one (a kind added since, e.g. volumes).
+    # in its command) or a newer one (a kind added since).
     OTHER = "other"
 
     @classmethod
@@ -83,49 +86,13 @@ RESTART_POLICIES = ("never", "on-failure", "always")
 PULL_POLICIES = ("if-not-present", "always", "never")
 
 
-@dataclass(frozen=True, order=True)
-class PortBinding:
-    """One published port: ``host_port`` None asks the engine for a free one."""
-
-    container_port: int
-    protocol: str = "tcp"
-    host_port: int | None = None
-
-    @property
-    def key(self) -> str:
-        """The docker-style key, ``"80/tcp"``."""
-        return f"{self.container_port}/{self.protocol}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PortBinding:
-        return cls(int(d["container_port"]), str(d.get("protocol", "tcp")), d.get("host_port"))
-
-
-@dataclass(frozen=True)
-class Resources:
-    """An amount of memory (bytes) and CPU (millicores)."""
-
-    memory: int = 0
-    cpu_millis: int = 0
-
-    def __add__(self, other: Resources) -> Resources:
-        return Resources(self.memory + other.memory, self.cpu_millis + other.cpu_millis)
-
-    def __sub__(self, other: Resources) -> Resources:
-        return Resources(self.memory - other.memory, self.cpu_millis - other.cpu_millis)
-
-    def fits_in(self, free: Resources) -> bool:
-        return self.memory <= free.memory and self.cpu_millis <= free.cpu_millis
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Resources:
-        return cls(int(d.get("memory", 0)), int(d.get("cpu_millis", 0)))
+def wants_restart(policy: str, state: str) -> bool:
+    """Does restart ``policy`` restart a task that ended in ``state``? (``orion/control/restart.py``)"""
+    if policy == "always":
+        return state in (FAILED, COMPLETED)
+    if policy == "on-failure":
+        return state == FAILED
+    return False
 
 
 @dataclass(frozen=True)
@@ -146,10 +113,15 @@ class TaskSpec:
     # Replicas: the tasks of one service share a group id (``""``: a lone task, whose
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
+    volumes: tuple[Volume, ...] = ()
 
     @property
     def resources(self) -> Resources:
         return Resources(self.memory, self.cpu_millis)
+
+    @property
+    def host_volumes(self) -> frozenset[str]:  # the node must declare every one
+        return frozenset(v.source for v in self.volumes if v.type == "host")
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -170,6 +142,7 @@ class TaskSpec:
             "pull_policy": self.pull_policy,
             "count": self.count,
             "group": self.group,
+            "volumes": [v.to_dict() for v in self.volumes],
         }
 
     @classmethod
@@ -188,6 +161,7 @@ class TaskSpec:
             pull_policy=str(d.get("pull_policy", "if-not-present")),
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
+            volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
         )
 
 
@@ -209,6 +183,11 @@ class PriorPlacement:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PriorPlacement:
         return cls(str(d["node_id"]), int(d["generation"]))
+
+
+# A service replica's fields of Task, with their JSON types (docs/services.md).
+_REPLICA_FIELDS = {"service": str, "version": int, "slot": int, "deployment": int, "created_at": float,
+                   "health": str, "health_since": float, "health_output": str}
 
 
 @dataclass(frozen=True)
@@ -237,6 +216,17 @@ class Task:
     restarts: int = 0
     # Set while a drain migrates the task: its old copy, kept running until the new one runs.
     migrating_from: PriorPlacement | None = None
+    # A service's replica: the service ("" for a lone task), the version it runs, its slot, the
+    # deployment (seq) that created it and when (leader's clock); then its current placement's
+    # health as its node reported it ("": not since it was placed), since when (node's clock), output.
+    service: str = ""
+    version: int = 0
+    slot: int = 0
+    deployment: int = 0
+    created_at: float = 0.0
+    health: str = ""
+    health_since: float = 0.0
+    health_output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,6 +245,7 @@ class Task:
             "updated_index": self.updated_index,
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
+            **{key: getattr(self, key) for key in _REPLICA_FIELDS},
         }
 
     @classmethod
@@ -275,6 +266,7 @@ class Task:
             updated_index=int(d.get("updated_index", 0)),
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
+            **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
         )
 
 
@@ -302,6 +294,8 @@ class NodeInfo:
     # loses the ones it holds, like a dead one; ``ready_reason`` says why.
     ready: bool = True
     ready_reason: str = ""
+    # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
+    host_volumes: tuple[str, ...] = ()
 
     @property
     def schedulable(self) -> bool:
@@ -321,6 +315,7 @@ class NodeInfo:
             "incarnation": self.incarnation,
             "ready": self.ready,
             "ready_reason": self.ready_reason,
+            "host_volumes": list(self.host_volumes),
         }
 
     @classmethod
@@ -337,6 +332,7 @@ class NodeInfo:
             incarnation=int(d.get("incarnation", 0)),
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
+            host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
         )
 
 
@@ -352,31 +348,3 @@ class NodeUsage:
 
 
 EMPTY_USAGE = NodeUsage()
-
-
-# -- how values are written for people (reasons, errors, the CLI) -----------------------
-_GiB = 1 << 30
-_MiB = 1 << 20
-_KiB = 1 << 10
-
-
-def format_bytes(n: int) -> str:
-    """``7.1 GiB``, ``512.0 MiB``: one decimal, the largest unit that is >= 1."""
-    for unit, size in (("GiB", _GiB), ("MiB", _MiB), ("KiB", _KiB)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-def format_cpu(millis: int) -> str:
-    """``1.5 CPUs``, ``1 CPU``, ``0.25 CPUs`` from millicores."""
-    cores = millis / 1000
-    return f"{cores:g} CPU" + ("" if cores == 1 else "s")
-
-
-def format_ports(ports: Iterable[tuple[int, str]]) -> str:
-    return ", ".join(f"{port}/{proto}" for port, proto in sorted(ports))
-
-
-def format_selectors(selectors: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(selectors))

@@ -1,6 +1,6 @@
 """How one agent talks HTTP to another agent's API: scheme, trust, identity, token.
 
-Every agent-to-agent call (joining, the autopilot's probe) goes through one
+Every agent-to-agent call (joining, the autopilot's probe, a forwarded log read) goes through one
 :class:`PeerHttp` value, built once from the agent's settings and handed to
 each part. So a cluster that serves HTTPS and requires client certificates
 (mTLS, as Nomad and Consul do) and a bearer token is spoken to the same way
@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+# requests' timeout: seconds for each wait, or (connect, read) with None for a read that may wait
+# for ever (a followed log, see orion/api/logs.py).
+Timeout = float | tuple[float, float | None]
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class PeerHttp:
         base = addr if "://" in addr else f"{self.scheme}://{addr}"
         return base.rstrip("/") + path
 
-    def request(self, method: str, addr: str, path: str, timeout: float, **kw: Any) -> requests.Response:
+    def request(self, method: str, addr: str, path: str, timeout: Timeout, **kw: Any) -> requests.Response:
         """One call to a peer. ``verify`` and ``cert`` go with each request, not on a Session:
         requests lets REQUESTS_CA_BUNDLE override a Session's ``verify`` (psf/requests#3829)."""
         headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
@@ -44,8 +48,8 @@ class PeerHttp:
             return None
         return (self.client_cert, self.client_key) if self.client_key else self.client_cert
 
-    def get(self, addr: str, path: str, timeout: float, **kw: Any) -> requests.Response:
+    def get(self, addr: str, path: str, timeout: Timeout, **kw: Any) -> requests.Response:
         return self.request("GET", addr, path, timeout, **kw)
 
-    def post(self, addr: str, path: str, timeout: float, **kw: Any) -> requests.Response:
+    def post(self, addr: str, path: str, timeout: Timeout, **kw: Any) -> requests.Response:
         return self.request("POST", addr, path, timeout, **kw)

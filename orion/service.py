@@ -20,42 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from orion.model import TaskSpec
-
-# -- SERVICE_DEFAULTS ------------------------------------------------------------------------
-# Every default of a service, with its reason. These move to orion/defaults.py when services
-# are wired (defaults.py is being edited elsewhere right now; one home, later).
-SERVICE_DEFAULTS: dict[str, Any] = {
-    # Replace one replica at a time (Nomad max_parallel 1, Swarm parallelism 1): the smallest
-    # step that still moves, and a bad version costs at most one replica before it is caught.
-    "max_parallel": 1,
-    # A new replica counts once healthy this long (Nomad's min_healthy_time 10 s; Swarm watches
-    # 5 s). Most bad versions die within seconds of starting (config, port bind, a database
-    # that refuses them); 10 s catches those and costs 30 s on a 3-replica rollout.
-    "min_healthy_time": 10.0,
-    # A new replica not counted healthy this long after it was created fails the deployment
-    # (Nomad's healthy_deadline 5 m): room for an image pull and a slow start, not for a hang.
-    "healthy_deadline": 300.0,
-    # Nomad's default: a failed deployment stops where it is instead of changing production on
-    # its own. With start-first the old replicas keep serving; at most max_parallel are affected.
-    "auto_revert": False,
-    # Start the new replica before stopping the old one: "update without downtime" needs the
-    # capacity kept (Swarm defaults to stop-first; a service with a static host port gets
-    # stop-first anyway, see orion/control/deployment.py).
-    "order": "start-first",
-    # A service is meant to keep running: any exit is restarted (Swarm's condition "any").
-    "restart_policy": "always",
-    # Health checks. The first check runs at once, then every interval (k8s periodSeconds 10;
-    # Docker's 30 s is slow for a rollout that waits on it).
-    "check_interval": 10.0,
-    # A check that takes longer than this failed (k8s 1 s is tight for a cold JVM; 2 s).
-    "check_timeout": 2.0,
-    # Failures during this period after start do not count (Docker's start_period, default 0).
-    "check_start_period": 0.0,
-    # Consecutive failures that make a replica unhealthy (Docker retries 3, k8s 3): one lost
-    # packet or GC pause is not a failure.
-    "check_failures": 3,
-}
+from orion.defaults import SERVICE_DEFAULTS
+from orion.model import TaskSpec, Volume
 
 ORDERS = ("start-first", "stop-first")
 # A replica's health as its node reports it (orion/node/health.py decides it). A service without
@@ -65,7 +31,6 @@ HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 HEALTH_STATES = (STARTING, HEALTHY, UNHEALTHY)
 CHECK_KINDS = ("http", "tcp", "exec")
-VOLUME_TYPES = ("host", "volume")
 
 
 @dataclass(frozen=True)
@@ -125,26 +90,6 @@ class UpdatePolicy:
                    order=str(d.get("order", base.order)))
 
 
-@dataclass(frozen=True, order=True)
-class Volume:
-    """A mount: ``type`` host is a host volume a node declares by name (never a raw path);
-    ``type`` volume is a docker named volume, created by the engine on first use."""
-
-    source: str
-    target: str
-    read_only: bool = False
-    type: str = "host"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "read_only": self.read_only,
-                "type": self.type}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Volume:
-        return cls(str(d["source"]), str(d["target"]), bool(d.get("read_only", False)),
-                   str(d.get("type", "host")))
-
-
 @dataclass(frozen=True)
 class ServiceSpec:
     """What a user declares with ``PUT /services/<name>``.
@@ -161,10 +106,12 @@ class ServiceSpec:
     volumes: tuple[Volume, ...] = ()
 
     def __post_init__(self) -> None:
-        # One spelling of the template, so equal declarations compare equal.
-        template = replace(self.task, name=self.name, group=self.name, count=1)
+        # One spelling of the template, so equal declarations compare equal. The service's volumes
+        # are its replicas' mounts: they are placed only on nodes that declare its host volumes.
+        volumes = tuple(sorted(self.volumes))
+        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes)
         object.__setattr__(self, "task", template)
-        object.__setattr__(self, "volumes", tuple(sorted(self.volumes)))
+        object.__setattr__(self, "volumes", volumes)
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -268,3 +215,117 @@ def accept(current: Service | None, spec: ServiceSpec) -> Service | None:
     if current.spec == spec:
         return None
     return Service(spec.name, current.version + 1, spec)
+
+
+# -- deployments: the record of one rollout and what the planner decides --------------------------
+# Values here (not in orion/control/deployment.py, the planner) because the state machine keeps
+# the record and the Raft commands carry the decisions: both live below the control layer.
+
+# Deployment states. ``running`` moves replicas; the others are final.
+RUNNING_DEPLOYMENT = "running"
+SUCCESSFUL = "successful"
+FAILED_DEPLOYMENT = "failed"
+REVERTED = "reverted"  # failed, and went back to the last fully healthy version
+CANCELLED = "cancelled"  # superseded by a newer version before it finished
+DEPLOYMENT_STATES = (RUNNING_DEPLOYMENT, SUCCESSFUL, FAILED_DEPLOYMENT, REVERTED, CANCELLED)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The replicated record of one rollout of ``service`` to ``version``.
+
+    ``seq`` numbers the service's deployments; ``revert_to`` is the last
+    version that was fully healthy when it began (None: nothing to return to).
+    """
+
+    service: str
+    seq: int
+    version: int
+    started_at: float
+    state: str = RUNNING_DEPLOYMENT
+    reason: str = ""
+    revert_to: int | None = None
+    rollback: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}#{self.seq}"
+
+    def replica_id(self, slot: int) -> str:
+        """The id of the replica this deployment starts in ``slot``: the same on every leader."""
+        return f"{self.service}.{slot}.d{self.seq}"
+
+    def superseded(self, version: int) -> Deployment:
+        """This deployment, ended because version ``version`` was declared meanwhile."""
+        if self.state != RUNNING_DEPLOYMENT:
+            return self
+        return replace(self, state=CANCELLED, reason=f"superseded by version {version}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "seq": self.seq, "version": self.version,
+                "started_at": self.started_at, "state": self.state, "reason": self.reason,
+                "revert_to": self.revert_to, "rollback": self.rollback}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Deployment:
+        revert_to = d.get("revert_to")
+        return cls(str(d["service"]), int(d["seq"]), int(d["version"]), float(d["started_at"]),
+                   str(d.get("state", RUNNING_DEPLOYMENT)), str(d.get("reason", "")),
+                   int(revert_to) if revert_to is not None else None, bool(d.get("rollback", False)))
+
+
+@dataclass(frozen=True)
+class StartReplica:
+    """Create the replica ``id`` of ``version`` in ``slot`` (pending: the scheduler places it)."""
+
+    id: str
+    slot: int
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "slot": self.slot, "version": self.version}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StartReplica:
+        return cls(str(d["id"]), int(d["slot"]), int(d["version"]))
+
+
+@dataclass(frozen=True)
+class StopReplica:
+    """Stop the replica ``id`` (of ``slot``), saying why on the task."""
+
+    id: str
+    slot: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "slot": self.slot, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StopReplica:
+        return cls(str(d["id"]), int(d["slot"]), str(d.get("reason", "")))
+
+
+# Slot phases, for status output.
+DONE = "done"
+UPDATING = "updating"
+QUEUED = "queued"
+
+
+@dataclass(frozen=True)
+class SlotProgress:
+    """Where one slot of a rollout is: done, updating (its new replica on its way), queued."""
+
+    slot: int
+    phase: str
+    replica: str | None  # the target version's replica, if any
+    old: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slot": self.slot, "phase": self.phase, "replica": self.replica, "old": list(self.old)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SlotProgress:
+        replica = d.get("replica")
+        return cls(int(d["slot"]), str(d["phase"]), None if replica is None else str(replica),
+                   tuple(str(o) for o in d.get("old") or ()))

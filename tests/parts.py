@@ -53,5 +53,5 @@ def reconcile_loop(node_id: str, store: Store, runtime: Runtime, **changes: Any)
 def raft_settings(self_addr: str, data_dir: str, secret: str | None, **changes: Any) -> RaftSettings:
     values = {"bind_addr": self_addr, "election_min": DEFAULTS["raft_election_min"],
               "election_max": DEFAULTS["raft_election_max"],
-              "compaction_entries": DEFAULTS["raft_compaction_entries"]}
+              "compaction_entries": DEFAULTS["raft_compaction_entries"], "durability": DEFAULTS["durability"]}
     return RaftSettings(self_addr=self_addr, data_dir=data_dir, secret=secret, **{**values, **changes})

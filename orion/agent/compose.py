@@ -20,20 +20,26 @@ from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
 from orion.api.cluster import cluster_blueprint
+from orion.api.logs import LogsDeps, logs_blueprint
+from orion.api.services import services_blueprint
 from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
 from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
+from orion.control.deployment_loop import DeploymentLoop
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
+from orion.defaults import SERVICE_DEFAULTS
 from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.model import NodeInfo
 from orion.node import capacity
+from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.peer_http import PeerHttp
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
+from orion.state.admission import REPLICA
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftSettings, RaftStore
 from orion.state.store import StoreError
@@ -61,10 +67,15 @@ class Agent:
     membership: GossipAgent | None = None
     info: NodeInfo | None = None
     readiness: ReadinessLoop | None = None
+    # Services (docs/services.md): the leader's rollouts, and this node's health checks.
+    deployments: DeploymentLoop | None = None
+    health: HealthLoop | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
+        if self.deployments is not None:
+            self._spawn("deployments", lambda: self.deployments.run_forever(self.stop_event))
         if self.metrics is not None:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
         if self.healing is not None:
@@ -94,6 +105,8 @@ class Agent:
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
                     if self.readiness is not None:  # reports about a registered node only
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
+                    if self.health is not None:
+                        self._spawn("health", lambda: self.health.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
@@ -113,14 +126,22 @@ class Agent:
         log.info("gossip: %d member(s) answered", joined)
 
     def _join_loop(self, join: JoinClient) -> None:
-        """Ask a member to add us as a voter; retry (it may be electing) until it sticks."""
+        """Ask to be admitted; retry (the cluster may be electing) until the leader answers.
+        The answer is this node's role: a voter starts taking part in elections, a replica
+        restarts its replica as a non-voting one and registers without a Raft address (so
+        autopilot never counts it as a voter to add: pysyncobj cannot promote in place)."""
         while not self.stop_event.is_set():
             try:
-                join.request_membership(timeout=self.config.write_timeout)
-                return
+                answer = join.request_admission(timeout=self.config.write_timeout)
             except JoinError as exc:
-                log.warning("join not accepted yet: %s", exc)
+                log.warning("not admitted yet: %s", exc)
                 self.stop_event.wait(1.0)
+                continue
+            self.store.join_as(answer.role, answer.members)
+            if answer.role == REPLICA and self.info is not None:
+                self.info = replace(self.info, raft_addr="")
+            log.info("joined as a %s: %s", answer.role, answer.reason)
+            return
 
     def ready(self) -> bool:
         return self.registered.is_set() and self.store.has_leader()
@@ -144,7 +165,7 @@ class Agent:
 def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together."""
     partners: list[str] = []
-    runtime = DockerRuntime(cfg.docker_host)
+    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
@@ -153,20 +174,17 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     info = replace(info, incarnation=membership.node.incarnation)
     peer = peer_http(cfg)
     join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.join, membership, peer=peer)
-    voter = True
-    if cfg.join and not RaftStore.has_state(cfg.data_dir):
-        partners, voter = join.discover_members()
+    joining = bool(cfg.join) and not RaftStore.has_state(cfg.data_dir)
+    if joining:
+        partners = join.discover_members()
     apply_seconds = apply_histogram()
     store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
                                    data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
                                    election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries, voter=voter), partners,
+                                   compaction_entries=cfg.raft_compaction_entries,
+                                   durability=cfg.durability, joining=joining), partners,
                       on_apply_seconds=apply_seconds.observe)
-    if not store.voter:
-        # Beyond the voter cap: a non-voting replica. It registers without a Raft address,
-        # so autopilot never counts it as a voter to add (pysyncobj cannot promote in place).
-        log.info("joining as a non-voting replica: the cluster has %d voters (cap %d)",
-                 len(store.members()), cfg.voter_cap)
+    if not store.voter:  # a replica restarting: it registered without a Raft address
         info = replace(info, raft_addr="")
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
@@ -183,7 +201,7 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         scheduler=PlacementLoop(timed, cfg.schedule_interval, cfg.write_timeout,
                             observe=metrics.observe_placement, on_no_fit=metrics.no_fit,
                             avoid=healing.avoid),
-        join=join if cfg.join and not store.restored and store.voter else None,
+        join=join if joining else None,
         reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime,
                               interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
                               stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
@@ -193,6 +211,9 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
         # Engine health is node health (orion/node/readiness.py).
         readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), grace=cfg.engine_down_grace,
                                 interval=cfg.engine_probe_interval, write_timeout=cfg.write_timeout),
+        deployments=DeploymentLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
+        health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
+                          workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
                              max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
@@ -200,8 +221,12 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
                              nodes_view=membership.nodes_view, closing=agent.closing,
                              create=agent.scheduler.submit_create))
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
-                                             ready=agent.ready))
+                                             ready=agent.ready, peer=peer))
     app.register_blueprint(healing.blueprint)
+    # Logs from any node: read from this node's engine, or forwarded to the task's node.
+    app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
+                                                   max_follows=cfg.max_log_follows, closing=agent.closing)))
+    app.register_blueprint(services_blueprint(timed, cfg.write_timeout, cfg.max_body_bytes))
     metrics.instrument(app)
     return agent, app
 
@@ -227,4 +252,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
                               reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
-                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())))
+                    capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
+                    host_volumes=tuple(sorted(cfg.host_volumes)))

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import ssl
 import sys
 import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.sock import create_sockets
 
 from orion.agent.systemd import hide_notify_socket
 from orion.config import AgentConfig
@@ -45,8 +48,11 @@ def setup_logging(level: str) -> None:
 class AgentServer(BaseApplication):
     """Serves one node's API; the agent is built inside the single worker."""
 
-    def __init__(self, cfg: AgentConfig) -> None:
+    def __init__(self, cfg: AgentConfig, listener: socket.socket | None = None) -> None:
+        """``listener``: the API's socket, already bound (orion/agent/preflight.py); without
+        one gunicorn binds ``cfg.port`` itself (and retries a taken port for 5 s)."""
         self.cfg_agent = cfg
+        self.listener = listener
         self.agent: Any = None
         self._ssl_context: ssl.SSLContext | None = None
         super().__init__()
@@ -91,6 +97,18 @@ class AgentServer(BaseApplication):
             self._ssl_context = context
         return self._ssl_context
 
+    def run(self) -> None:
+        """gunicorn's own ``run``, but serving on the socket bound before it started: an
+        arbiter that has listeners binds nothing, so it has no taken port to retry."""
+        arbiter = Arbiter(self)
+        if self.listener is not None:
+            arbiter.LISTENERS = create_sockets(self.cfg, arbiter.log, [self.listener.detach()])
+        try:
+            arbiter.run()
+        except RuntimeError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            sys.exit(1)
+
     def load(self) -> Any:
         from orion.agent.compose import build_agent  # imported in the worker, after the fork
 
@@ -123,10 +141,11 @@ def release_held_reads_on_term(closing: threading.Event) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def serve(cfg: AgentConfig) -> None:
-    """Run the node until SIGTERM/SIGINT (gunicorn handles the signals)."""
+def serve(cfg: AgentConfig, listener: socket.socket | None = None) -> None:
+    """Run the node until SIGTERM/SIGINT (gunicorn handles the signals); ``listener`` is
+    the API's socket from the preflight."""
     setup_logging(cfg.log_level)
     hide_notify_socket()
     log.info("orion agent %s: api %s://%s%s, raft %s, data %s", cfg.id, cfg.api_scheme, cfg.api_addr,
              " (client certificates required)" if cfg.tls_client_ca else "", cfg.raft_addr, cfg.data_dir)
-    AgentServer(cfg).run()
+    AgentServer(cfg, listener).run()

@@ -34,6 +34,7 @@ from orion.api.views import node_view, task_view
 from orion.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
 from orion.state.store import Store
+from orion.version import orion_version
 
 # Printable ASCII, bounded: the key is stored in the replicated state and shown in logs.
 _MAX_IDEMPOTENCY_KEY = 200
@@ -220,8 +221,9 @@ def create_app(deps: ApiDeps) -> Flask:
         state = request.args.get("state")
         if state is not None and state not in TASK_STATES:
             raise ValidationError("state", f"{state!r} is not one of {', '.join(TASK_STATES)}")
+        service = request.args.get("service")  # a service's replicas (docs/services.md)
         block_read()
-        tasks, index = store.read(lambda m: m.tasks())
+        tasks, index = store.read(lambda m: m.tasks() if service is None else m.services.replicas(service))
         return _json([task_view(t) for t in tasks if state is None or t.state == state], 200, index)
 
     @app.get("/tasks/<task_id>")
@@ -260,14 +262,16 @@ def create_app(deps: ApiDeps) -> Flask:
     def raft_status() -> Response:
         block_read()
         status = store.status()
-        return _json(status.to_dict(), 200, status.applied_index)
+        digest, digest_index = store.digest()  # replicas at equal indexes must show equal digests
+        return _json({**status.to_dict(), "digest": digest, "digestIndex": digest_index}, 200,
+                     status.applied_index)
 
     @app.get("/health")
     def health() -> tuple[Response, int]:
         status = store.status()
         ok = store.has_leader()
         body = {"status": "ok" if ok else "no-leader", "leader": status.leader, "node": deps.node_id,
-                "appliedIndex": status.applied_index}
+                "appliedIndex": status.applied_index, "version": orion_version()}
         return jsonify(body), 200 if ok else 503
 
     @app.get("/openapi.json")

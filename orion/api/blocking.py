@@ -21,7 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from orion.api.validation import ValidationError, parse_duration
+from orion.api.durations import parse_duration
+from orion.api.validation import ValidationError
 
 # Longest a request may be held (and the wait when only ``index`` is given): Consul's
 # and Nomad's 5 minutes. Long enough that an idle watcher costs about nothing, short

@@ -1,10 +1,14 @@
 """The member side of joining (``orion/cluster/join.py`` is the joining side).
 
 ``GET /cluster/members`` lists the voters (and gossip addresses to join
-through), ``POST /cluster/members`` adds a voter, ``DELETE
-/cluster/members/<addr>`` removes one (graceful leave). Adding or removing
-needs the join proof, an HMAC of the address under the shared Raft secret:
-knowing the API is not enough to change who votes.
+through). ``POST /cluster/members`` is "admit me": the leader decides whether
+the joiner becomes a voter or a non-voting replica (``Store.admit``, serialized
+with every other membership change) and answers with the role — never a
+refusal that leaves the joiner outside. ``DELETE /cluster/members/<addr>``
+removes a voter (graceful leave). Only the leader changes membership: any other
+member forwards the request to it, once. Adding or removing needs the join
+proof, an HMAC of the address under the shared Raft secret: knowing the API is
+not enough to change who votes.
 """
 
 from __future__ import annotations
@@ -13,18 +17,36 @@ import hmac
 import logging
 from collections.abc import Callable
 
+import requests
 from flask import Blueprint, Response, jsonify, request
 
 from orion.cluster.join import join_proof
-from orion.state.store import Store, StoreError
+from orion.peer_http import PeerHttp
+from orion.state.store import NotLeader, Store, StoreError
 
 log = logging.getLogger("orion.api.cluster")
 
+# Set on a request one member forwards to the leader: a forwarded request is never forwarded again.
+FORWARDED = "X-Orion-Forwarded"
+
 
 def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_timeout: float,
-                      ready: Callable[[], bool]) -> Blueprint:
-    """List members, add a voter, remove one. ``ready`` is the agent's readiness."""
+                      ready: Callable[[], bool], peer: PeerHttp | None = None) -> Blueprint:
+    """List members, admit a joiner, remove a voter. ``ready`` is the agent's readiness;
+    ``peer`` is how this member forwards a membership request to the leader (None: it does not)."""
     bp = Blueprint("cluster", __name__)
+
+    def on_leader(change: Callable[[], Response], proof_header: str | None = None) -> tuple[Response, int]:
+        """Run ``change`` here if this node leads, else forward the request to the leader."""
+        try:
+            return change(), 200
+        except NotLeader as exc:
+            forwarded = _forward(store, peer, exc.leader, proof_header, write_timeout)
+            if forwarded is not None:
+                return forwarded
+            return jsonify({"error": str(exc), "leader": exc.leader}), 503
+        except StoreError as exc:
+            return jsonify({"error": str(exc)}), exc.http_status
 
     @bp.get("/cluster/members")
     def members() -> Response:
@@ -34,7 +56,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
                         "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
 
     @bp.post("/cluster/members")
-    def add_member() -> tuple[Response, int]:
+    def admit() -> tuple[Response, int]:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("raft_addr"), str):
             return jsonify({"error": "body must be a JSON object with raft_addr", "field": "raft_addr"}), 400
@@ -42,17 +64,14 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         if not hmac.compare_digest(str(body.get("proof", "")), join_proof(raft_secret, addr)):
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
-        voters = store.members()
-        if addr not in voters and len(voters) >= voter_cap:
-            return jsonify({"error": f"the cluster has {len(voters)} voters (voter_cap {voter_cap}); "
-                            "join as a non-voting replica (GET /cluster/members tells a joiner which)",
-                            "field": "raft_addr"}), 409
-        try:
-            store.change_membership("add", addr, timeout=write_timeout)
-        except StoreError as exc:
-            return jsonify({"error": str(exc)}), exc.http_status
-        log.info("added %s (%s) to the Raft cluster", body.get("node_id", "?"), addr)
-        return jsonify({"members": store.members()}), 200
+
+        def decide() -> Response:
+            admission = store.admit(addr, voter_cap, write_timeout)
+            log.info("admitted %s (%s) as a %s: %s", body.get("node_id", "?"), addr, admission.role,
+                     admission.reason)
+            return jsonify({**admission.to_dict(), "members": store.members(), "leader": store.status().leader})
+
+        return on_leader(decide)
 
     @bp.delete("/cluster/members/<path:addr>")
     def remove_member(addr: str) -> tuple[Response, int]:
@@ -60,10 +79,30 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         if not hmac.compare_digest(proof, join_proof(raft_secret, addr)):
             return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
                             "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
-        try:
+
+        def remove() -> Response:
             store.change_membership("remove", addr, timeout=write_timeout)
-        except StoreError as exc:
-            return jsonify({"error": str(exc)}), exc.http_status
-        return jsonify({"members": store.members()}), 200
+            return jsonify({"members": store.members()})
+
+        return on_leader(remove, proof_header=proof)
 
     return bp
+
+
+def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_header: str | None,
+             timeout: float) -> tuple[Response, int] | None:
+    """The leader's answer to this same request, or None when it cannot be asked (no peer,
+    leader unknown or not registered yet, already forwarded once, unreachable)."""
+    if peer is None or leader is None or request.headers.get(FORWARDED):
+        return None
+    api, _ = store.read(lambda m: next((n.api_addr for n in m.nodes() if n.raft_addr == leader), None))
+    if not api:
+        return None
+    headers = {FORWARDED: "1", **({"X-Orion-Join-Proof": proof_header} if proof_header is not None else {})}
+    try:
+        resp = peer.request(request.method, api, request.path, timeout=timeout + 2, headers=headers,
+                            json=request.get_json(silent=True))
+    except requests.RequestException as exc:
+        log.info("could not forward %s %s to the leader at %s: %s", request.method, request.path, api, exc)
+        return None
+    return Response(resp.content, status=resp.status_code, content_type="application/json"), resp.status_code

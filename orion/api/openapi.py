@@ -50,6 +50,14 @@ _TASK_REQUEST = {
         "restartPolicy": {"type": "string", "enum": list(RESTART_POLICIES)},
         "pullPolicy": {"type": "string", "enum": list(PULL_POLICIES)},
         "count": {"type": "integer", "minimum": 1, "maximum": MAX_SCALE},
+        "volumes": {"type": "array", "description": "mounts by name: a host volume nodes declare, or a docker "
+                    "volume; never a host path", "items": {
+                        "type": "object", "required": ["target"], "additionalProperties": False,
+                        "properties": {"source": {"type": "string", "pattern": r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"},
+                                       "name": {"type": "string", "description": "the same as source"},
+                                       "target": {"type": "string", "pattern": "^/"},
+                                       "readOnly": {"type": "boolean"},
+                                       "type": {"type": "string", "enum": ["host", "volume"]}}}},
     },
 }
 
@@ -68,6 +76,17 @@ _TASK = {
         "cpu": {"type": "number"},
         "generation": {"type": "integer"},
         "createdIndex": {"type": "integer"},
+    },
+}
+
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "no-leader"]},
+        "leader": {"type": "string", "nullable": True, "description": "the leader's Raft address"},
+        "node": {"type": "string"},
+        "appliedIndex": {"type": "integer"},
+        "version": {"type": "string", "description": "the Orion version this agent runs (orion version)"},
     },
 }
 
@@ -119,7 +138,10 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "List tasks",
                     "parameters": [{"name": "state", "in": "query", "required": False,
-                                    "schema": {"type": "string", "enum": list(TASK_STATES)}}, *_BLOCKING],
+                                    "schema": {"type": "string", "enum": list(TASK_STATES)}},
+                                   {"name": "service", "in": "query", "required": False,
+                                    "schema": {"type": "string"}, "description": "only this service's replicas"},
+                                   *_BLOCKING],
                     "responses": {
                         "200": _resp("tasks, oldest first",
                                      {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}),
@@ -144,7 +166,7 @@ def openapi_document() -> dict[str, Any]:
                 "200": _resp("status", {"type": "object"})}}},
             "/health": {"get": {"summary": "200 when a Raft leader is known, else 503 (no token needed)",
                                 "security": [], "responses": {
-                                    "200": _resp("healthy", {"type": "object"}),
-                                    "503": _resp("no leader", {"type": "object"})}}},
+                                    "200": _resp("healthy", _HEALTH),
+                                    "503": _resp("no leader", _HEALTH)}}},
         },
     }

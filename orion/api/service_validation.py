@@ -4,8 +4,9 @@ Pure code like ``orion/api/validation.py``, whose rules and refusals it reuses:
 the task part of the body (image, memory, cpu, command, env, portBindings,
 nodeSelectors, restartPolicy, pullPolicy, count) goes through
 :func:`~orion.api.validation.parse_task_request` unchanged, so a service and a
-task refuse the same mistakes with the same words. Added here: ``healthCheck``,
-``update`` and ``volumes``, with errors naming the nested field
+task refuse the same mistakes with the same words (``volumes`` too: one parser,
+:func:`~orion.api.validation.parse_volumes`). Added here: ``healthCheck`` and
+``update``, with errors naming the nested field
 (``update.maxParallel``, ``volumes[0].source``) and a "did you mean" for typos.
 
 Durations are strings with a unit, Go style: ``"500ms"``, ``"2s"``, ``"1m30s"``.
@@ -30,36 +31,32 @@ service stop-first (``orion/control/deployment.py``, ``effective_order``).
 from __future__ import annotations
 
 import difflib
-import posixpath
-import re
 from dataclasses import replace
 from typing import Any
 
+from orion.api.durations import parse_duration
 from orion.api.validation import FIELDS as TASK_FIELDS
 from orion.api.validation import (
     ValidationError,
     kind_of,
     parse_command,
-    parse_duration,
     parse_name,
     parse_task_request,
+    parse_volumes,
 )
+from orion.defaults import SERVICE_DEFAULTS
 from orion.model import MAX_SCALE
 from orion.service import (
     CHECK_KINDS,
     ORDERS,
-    SERVICE_DEFAULTS,
-    VOLUME_TYPES,
     HealthCheck,
     ServiceSpec,
     UpdatePolicy,
-    Volume,
 )
 
-FIELDS = (*TASK_FIELDS, "healthCheck", "update", "volumes")
+FIELDS = (*TASK_FIELDS, "healthCheck", "update")  # volumes: a task field, one parser for both
 CHECK_FIELDS = ("http", "tcp", "exec", "port", "interval", "timeout", "startPeriod", "failures")
 UPDATE_FIELDS = ("maxParallel", "minHealthyTime", "healthyDeadline", "autoRevert", "order")
-VOLUME_FIELDS = ("source", "target", "readOnly", "type")
 
 # Spellings brought from Docker, Swarm, Nomad or our own snake_case model.
 _ALIASES = {
@@ -76,9 +73,6 @@ _ALIASES = {
     "dst": "target",
 }
 
-# Docker's rule for volume names ("[a-zA-Z0-9][a-zA-Z0-9_.-]" and at least two characters);
-# host volume names follow it too, so one name works as either.
-_VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 # More checks than this in a row is a typo; a check is only as useful as it is prompt.
 MAX_FAILURES = 100
 # A check more often than every second loads the replica it watches for no gain.
@@ -200,48 +194,11 @@ def parse_update(value: Any) -> UpdatePolicy:
     )
 
 
-def parse_volume(index: int, value: Any) -> Volume:
-    where = f"volumes[{index}]"
-    body = _object(where, value, VOLUME_FIELDS, '{"source": "data", "target": "/var/lib/data"}')
-    for required in ("source", "target"):
-        if required not in body:
-            raise ValidationError(f"{where}.{required}", "is required")
-    kind = _choice(f"{where}.type", body.get("type", "host"), VOLUME_TYPES)
-    source = body["source"]
-    if isinstance(source, str) and (source.startswith(("/", ".", "~")) or "/" in source):
-        raise ValidationError(
-            f"{where}.source", f"{source!r} is a host path; mount a host volume the nodes declare by name "
-            "(type \"host\") or a docker volume (type \"volume\"), so every node means the same thing by it")
-    if not isinstance(source, str) or not _VOLUME_NAME_RE.match(source):
-        raise ValidationError(f"{where}.source", f"{source!r} is not a volume name; use letters, digits, "
-                              "'_', '.', '-' (start alphanumeric, at least two characters)")
-    target = body["target"]
-    if (not isinstance(target, str) or not target.startswith("/") or target.strip("/") == ""
-            or "\0" in target or ".." in target.split("/")):
-        raise ValidationError(f"{where}.target", f"{target!r} must be an absolute path inside the container, "
-                              "not '/', without '..'")
-    read_only = _bool(f"{where}.readOnly", body["readOnly"]) if "readOnly" in body else False
-    return Volume(source, posixpath.normpath(target), read_only, kind)
-
-
-def parse_volumes(value: Any) -> tuple[Volume, ...]:
-    if not isinstance(value, list):
-        raise ValidationError("volumes", f"must be a list of {{\"source\", \"target\"}} objects, not {kind_of(value)}")
-    volumes = [parse_volume(i, v) for i, v in enumerate(value)]
-    seen: dict[str, int] = {}
-    for i, vol in enumerate(volumes):
-        if vol.target in seen:
-            raise ValidationError(f"volumes[{i}].target",
-                                  f"{vol.target!r} is already mounted by volumes[{seen[vol.target]}]")
-        seen[vol.target] = i
-    return tuple(volumes)
-
-
 def parse_service_request(name: str, body: Any) -> ServiceSpec:
     """Validate a PUT /services/<name> body (camelCase JSON) into the ServiceSpec it declares.
 
     ``name`` comes from the URL; a ``name`` in the body must agree with it.
-    Omitted fields take the service defaults (``orion.service.SERVICE_DEFAULTS``):
+    Omitted fields take the service defaults (``orion.defaults.SERVICE_DEFAULTS``):
     notably ``restartPolicy`` is ``always`` for a service, where a lone task's is ``never``.
     """
     parse_name(name)
@@ -255,7 +212,8 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     if body.get("name") not in (None, "", name):
         raise ValidationError("name", f"{body['name']!r} differs from the service in the URL ({name!r}); "
                               "a service is renamed by declaring a new one")
-    task = parse_task_request({k: v for k, v in body.items() if k in TASK_FIELDS and k != "name"})
+    # The template carries no volumes: the service's own (sorted) list is the one compared.
+    task = parse_task_request({k: v for k, v in body.items() if k in TASK_FIELDS and k not in ("name", "volumes")})
     if "restartPolicy" not in body:
         task = replace(task, restart_policy=SERVICE_DEFAULTS["restart_policy"])
     return ServiceSpec(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import posixpath
 import re
 import shlex
 from collections.abc import Callable
 from typing import Any
 
-from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, PortBinding, TaskSpec
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
+from orion.resources import VOLUME_NAME_RE, VOLUME_TYPES, PortBinding, Volume
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024
@@ -29,14 +31,19 @@ MAX_IMAGE_LEN = 255
 
 FIELDS = (
     "image", "memory", "cpu", "name", "command", "env", "portBindings",
-    "nodeSelectors", "restartPolicy", "pullPolicy", "count",
+    "nodeSelectors", "restartPolicy", "pullPolicy", "count", "volumes",
 )
 # Spellings people bring from docker/kubernetes/our own model: named in the "did you mean".
 _ALIASES = {
     "ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
     "restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "replicas": "count",
     "cpus": "cpu", "cpu_millis": "cpu", "mem": "memory", "cmd": "command", "environment": "env",
+    "mounts": "volumes",
 }
+# A mount: ``source`` (or ``name``, as Nomad's host_volume is addressed) names the volume.
+VOLUME_FIELDS = ("source", "name", "target", "readOnly", "type")
+_VOLUME_ALIASES = {"read_only": "readOnly", "readonly": "readOnly", "destination": "target", "src": "source",
+                   "dst": "target", "volume": "source"}
 
 # Docker reference grammar (distribution/reference), restricted to sha256 digests.
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -281,6 +288,64 @@ def parse_count(value: Any) -> int:
     return value
 
 
+def parse_volume(index: int, value: Any) -> Volume:
+    """``{"source": "data", "target": "/data", "readOnly": false, "type": "host"}``.
+
+    Never a raw host path: a task may land on any node, and a path from the API would
+    be root on the host. ``type`` host names a host volume that nodes declare in their
+    config (the scheduler places the task only where it exists); ``type`` volume is a
+    docker named volume the node's engine creates.
+    """
+    where = f"volumes[{index}]"
+    if not isinstance(value, dict):
+        raise ValidationError(where, f"must be an object like {{\"source\": \"data\", \"target\": \"/data\"}}, "
+                              f"not {kind_of(value)}")
+    for key in value:
+        if key not in VOLUME_FIELDS:
+            guess = _VOLUME_ALIASES.get(str(key)) or next(
+                iter(difflib.get_close_matches(str(key), VOLUME_FIELDS, n=1)), None)
+            hint = f"; did you mean {guess!r}?" if guess else f"; known fields: {', '.join(VOLUME_FIELDS)}"
+            raise ValidationError(f"{where}.{key}", f"unknown field{hint}")
+    if "source" in value and "name" in value:
+        raise ValidationError(f"{where}.name", "names the volume like source; give one of them")
+    key = "name" if "name" in value else "source"
+    for required, given in ((key, key in value), ("target", "target" in value)):
+        if not given:
+            raise ValidationError(f"{where}.{required}", "is required")
+    kind = _choice(f"{where}.type", value.get("type", "host"), VOLUME_TYPES)
+    source = value[key]
+    if isinstance(source, str) and (source.startswith(("/", ".", "~")) or "/" in source):
+        raise ValidationError(
+            f"{where}.{key}", f"{source!r} is a host path; mount a host volume the nodes declare by name "
+            "(type \"host\") or a docker volume (type \"volume\"), so every node means the same thing by it")
+    if not isinstance(source, str) or not VOLUME_NAME_RE.match(source):
+        raise ValidationError(f"{where}.{key}", f"{source!r} is not a volume name; use letters, digits, "
+                              "'_', '.', '-' (start alphanumeric, at least two characters)")
+    target = value["target"]
+    if (not isinstance(target, str) or not target.startswith("/") or target.strip("/") == ""
+            or "\0" in target or ".." in target.split("/")):
+        raise ValidationError(f"{where}.target", f"{target!r} must be an absolute path inside the container, "
+                              "not '/', without '..'")
+    read_only = value.get("readOnly", False)
+    if not isinstance(read_only, bool):
+        raise ValidationError(f"{where}.readOnly", f"must be true or false, not {kind_of(read_only)}")
+    return Volume(source, posixpath.normpath(target), read_only, kind)
+
+
+def parse_volumes(value: Any) -> tuple[Volume, ...]:
+    """A list of mounts (:func:`parse_volume`), no two on one target."""
+    if not isinstance(value, list):
+        raise ValidationError("volumes", f"must be a list of {{\"source\", \"target\"}} objects, not {kind_of(value)}")
+    volumes = [parse_volume(i, v) for i, v in enumerate(value)]
+    seen: dict[str, int] = {}
+    for i, vol in enumerate(volumes):
+        if vol.target in seen:
+            raise ValidationError(f"volumes[{i}].target",
+                                  f"{vol.target!r} is already mounted by volumes[{seen[vol.target]}]")
+        seen[vol.target] = i
+    return tuple(volumes)
+
+
 def _unknown_field(key: Any) -> ValidationError:
     key = str(key)
     guess = _ALIASES.get(key) or next(iter(difflib.get_close_matches(key, FIELDS, n=1)), None)
@@ -315,24 +380,5 @@ def parse_task_request(body: Any) -> TaskSpec:
         restart_policy=_choice("restartPolicy", body.get("restartPolicy", "never"), RESTART_POLICIES),
         pull_policy=_choice("pullPolicy", body.get("pullPolicy", "if-not-present"), PULL_POLICIES),
         count=parse_count(body.get("count", 1)),
+        volumes=parse_volumes(body["volumes"]) if body.get("volumes") is not None else (),
     )
-
-
-# Durations in request bodies and query strings: a number and a unit, Go-style ("1m30s").
-_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(field_name: str, value: Any) -> float:
-    """Seconds from ``"500ms"``, ``"2s"``, ``"1m30s"``, ``"1h"``."""
-    if not isinstance(value, str):
-        raise ValidationError(
-            field_name, f"must be a duration string with a unit like \"10s\" or \"500ms\", not {kind_of(value)}"
-        )
-    text = value.strip()
-    parts = _DURATION_PART_RE.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValidationError(
-            field_name, f"{value!r} is not a duration; use a number and a unit (ms, s, m, h), e.g. \"10s\""
-        )
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)

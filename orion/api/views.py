@@ -52,6 +52,12 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
         # A drain in progress: the old copy that keeps running until this placement runs.
         "migratingFrom": ({"nodeId": task.migrating_from.node_id, "generation": task.migrating_from.generation}
                           if task.migrating_from else None),
+        # A service's replica (docs/services.md): its service and version, and its health as its
+        # node reports it (starting until the first report of this placement). None for a lone task.
+        "service": task.service or None,
+        "version": task.version if task.service else None,
+        "health": (task.health or "starting") if task.service else None,
+        "healthOutput": task.health_output if task.service else None,
     }
     if detail:
         view.update(
@@ -62,7 +68,11 @@ def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
             restartPolicy=spec.restart_policy,
             pullPolicy=spec.pull_policy,
             count=spec.count,
+            volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
+                     for v in spec.volumes],
         )
+        if task.service:
+            view.update(slot=task.slot, deployment=task.deployment, healthSince=task.health_since or None)
     return view
 
 
@@ -90,6 +100,7 @@ def node_view(
         "ready": node.ready,
         "readyReason": node.ready_reason,
         "labels": dict(node.labels),
+        "hostVolumes": list(node.host_volumes),
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

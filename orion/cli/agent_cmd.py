@@ -4,6 +4,10 @@ Flags are the seed's (``--id --port --gossip-port --raft-port --bootstrap
 --join``) plus the rest of ``AgentConfig``. A flag left unset does not override
 the environment or the config file: click defaults are ``None`` on purpose and
 the real defaults live in ``orion/defaults.py``.
+
+A setting that cannot work (a bad value, an unreadable TLS file, a taken port)
+ends the agent before anything starts, with exit code 2 and one line on stderr
+(``Error: <flag> ...: <what to do>``) that systemd's journal shows as it is.
 """
 
 from __future__ import annotations
@@ -12,13 +16,25 @@ import logging
 
 import click
 
+from orion.cli.common import examples
 from orion.config import ConfigError, load_config
 from orion.defaults import DEFAULTS
 
 log = logging.getLogger("orion.cli.agent")
 
 
-@click.command("agent")
+class StartupError(click.ClickException):
+    """The agent cannot start as configured: one line, exit 2 (a usage error, as click's own),
+    so systemd and scripts tell it from a crash."""
+
+    exit_code = 2
+
+
+@click.command("agent", epilog=examples(
+    "orion agent --id node1 --raft-secret-file /etc/orion/raft-secret --data-dir /var/lib/orion",
+    "orion agent --id node2 --port 8001 --gossip-port 6001 --raft-port 7001 --join 10.0.0.5:6000 \\",
+    "    --raft-secret-file /etc/orion/raft-secret",
+    "orion agent --config /etc/orion/orion.toml          # what the systemd unit runs"))
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (ORION_CONFIG).")
 @click.option("--id", "id", help="Node id (default: hostname).")
 @click.option("--bind", help=f"Address to listen on (default {DEFAULTS['bind']}).")
@@ -33,7 +49,8 @@ log = logging.getLogger("orion.cli.agent")
               help="Accepted for the seed's command lines; it only refuses --join. A node with no --join and "
                    "no state in --data-dir starts a new cluster by itself.")
 @click.option("--join", multiple=True,
-              help="HOST:GOSSIP_PORT (or HOST:API_PORT) of a member to join (repeatable).")
+              help="Gossip address HOST:GOSSIP_PORT of any member to join (repeatable); an API address "
+                   "HOST:API_PORT works too.")
 @click.option("--raft-secret-file", help="File holding the shared Raft secret (or ORION_RAFT_SECRET).")
 @click.option("--raft-secret", help="The Raft secret itself: visible in ps; prefer --raft-secret-file.")
 @click.option("--insecure-raft", is_flag=True, default=None, help="Allow no Raft secret (loopback only).")
@@ -44,28 +61,43 @@ log = logging.getLogger("orion.cli.agent")
 @click.option("--tls-client-ca", help="CA whose client certificates the API requires (mTLS).")
 @click.option("--tls-ca", help="CA verifying the peers' certificates (default: --tls-client-ca).")
 @click.option("--label", "labels", multiple=True, help="Node label KEY=VALUE (repeatable).")
+@click.option("--durability", type=click.Choice(["fsync", "none"]),
+              help=f"fsync the Raft journal before acknowledging (default {DEFAULTS['durability']}).")
+@click.option("--host-volume", "host_volumes", multiple=True,
+              help="Host volume NAME=PATH that tasks may mount by name (repeatable; ORION_HOST_VOLUMES).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
-    """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API."""
+    """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API.
+
+    Exit 2 with one line when a setting cannot work (a taken port, an unreadable file)."""
     labels = flags.pop("labels") or ()
     if labels:
         bad = [item for item in labels if "=" not in item]
         if bad:
             raise click.UsageError(f"--label {bad[0]!r}: write labels as KEY=VALUE")
         flags["labels"] = dict(item.split("=", 1) for item in labels)
+    volumes = flags.pop("host_volumes") or ()
+    if volumes:
+        bad = [item for item in volumes if "=" not in item]
+        if bad:
+            raise click.UsageError(f"--host-volume {bad[0]!r}: write NAME=PATH, e.g. data=/srv/data")
+        flags["host_volumes"] = dict(item.split("=", 1) for item in volumes)
     if not flags.get("join"):
         flags.pop("join", None)
+    from orion.agent.preflight import PreflightError, preflight
+
     try:
         cfg = load_config(flags)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        listener = preflight(cfg)
+    except (ConfigError, PreflightError) as exc:
+        raise StartupError(str(exc)) from None
     from orion.agent.server import serve, setup_logging
 
     setup_logging(cfg.log_level)
     warning = argv_secret_warning(flags)
     if warning:
         log.warning(warning)
-    serve(cfg)
+    serve(cfg, listener)
 
 
 def argv_secret_warning(flags: dict[str, object]) -> str | None:

@@ -6,6 +6,7 @@ the CLI prints it as is, never a traceback. ``requests`` is the only I/O here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -102,9 +103,26 @@ class OrionClient:
                 answer_headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """Send one request; return (status, JSON). A status >= 400 not in ``accept`` raises.
         ``answer_headers``, when given, receives the answer's headers."""
+        resp = self._send(method, path, body=body, headers=headers, timeout=timeout or self.timeout)
+        return self._decode(method, path, resp, accept, answer_headers)
+
+    def stream(self, path: str, params: dict[str, str], timeout: float | None) -> Iterator[bytes]:
+        """GET ``path`` and yield its body as it arrives (``timeout``: longest wait for the next
+        bytes; None waits as long as it takes, for a followed log). An error answer raises."""
+        resp = self._send("GET", path, params=params, timeout=(self.timeout, timeout), stream=True)
+        with resp:
+            if resp.status_code >= 400:
+                self._decode("GET", path, resp, (), None)
+            try:
+                yield from resp.iter_content(chunk_size=None)
+            except requests.RequestException as exc:
+                raise ClientError(f"the stream from {self.addr} broke off: {_reason(exc)}") from None
+
+    def _send(self, method: str, path: str, *, timeout: Any, body: Any = None, headers: dict[str, str] | None = None,
+              params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
         url = self.addr + path
         try:
-            resp = self._session.request(method, url, json=body, timeout=timeout or self.timeout,
+            return self._session.request(method, url, json=body, timeout=timeout, params=params, stream=stream,
                                          headers={**self._headers, **(headers or {})}, **self._tls)
         except requests.exceptions.InvalidURL as exc:
             raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
@@ -130,6 +148,10 @@ class OrionClient:
             raise ClientError(f"{exc}; check --ca-cert, --client-cert and --client-key") from None
         except requests.RequestException as exc:
             raise ClientError(f"request to {url} failed: {exc}") from None
+
+    def _decode(self, method: str, path: str, resp: requests.Response, accept: tuple[int, ...],
+                answer_headers: dict[str, str] | None) -> tuple[int, Any]:
+        url = self.addr + path
         try:
             data = resp.json()
         except ValueError:
@@ -161,6 +183,10 @@ class OrionClient:
 
     def stop(self, task_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/tasks/{_path_segment(task_id)}")[1]
+
+    def logs(self, task_id: str, params: dict[str, str], follow: bool) -> Iterator[bytes]:
+        """A task's output as it arrives (docs/api.md, GET /tasks/<id>/logs)."""
+        return self.stream(f"/tasks/{_path_segment(task_id)}/logs", params, None if follow else self.timeout)
 
     def nodes(self) -> list[dict[str, Any]]:
         return self.request("GET", "/nodes")[1]

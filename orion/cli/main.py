@@ -1,8 +1,10 @@
 """``orion``: the command line. Client commands talk HTTP to any node's API.
 
-Exit codes: 0 done, 1 the cluster refused or could not be reached (the message
-says why and what to do), 2 the command line itself is wrong (click's usage
-errors). No command ever prints a traceback for an expected failure.
+Exit codes (docs/cli.md): 0 done, 1 the cluster refused or could not be reached
+(the message says why and what to do), 2 the command line itself is wrong
+(click's usage errors). No command ever prints a traceback for an expected failure.
+The group and the task commands live here; the listings in ``listing_cmd``,
+``version``/``completion`` in ``meta_cmd``, the agent in ``agent_cmd``.
 """
 
 from __future__ import annotations
@@ -10,48 +12,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import click
 
 from orion.cli import render
 from orion.cli.agent_cmd import agent
-from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
-from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TERMINAL_STATES
-
-
-@dataclass(frozen=True)
-class Settings:
-    addr: str
-    token: str | None
-    as_json: bool
-    timeout: float
-    ca_cert: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-
-    def client(self) -> OrionClient:
-        return OrionClient(self.addr, self.token, self.timeout, ca_cert=self.ca_cert,
-                           client_cert=self.client_cert, client_key=self.client_key)
-
-
-class OrionError(click.ClickException):
-    """An expected failure: printed as ``Error: ...`` with exit code 1, no traceback."""
-
-    exit_code = 1
-
-
-def _fail(exc: ClientError) -> OrionError:
-    text = exc.message
-    if exc.field and not text.startswith(f"{exc.field}:"):
-        text += f" (field: {exc.field})"
-    return OrionError(text)
-
-
-def _settings(ctx: click.Context, as_json: bool) -> Settings:
-    base: Settings = ctx.find_object(Settings) or Settings(DEFAULT_ADDR, None, False, DEFAULT_TIMEOUT)
-    return replace(base, as_json=base.as_json or as_json)
+from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError
+from orion.cli.common import OrionError, Settings, examples, fail, settings_of
+from orion.cli.output import dump
+from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES
 
 
 def _emit(settings: Settings, data: Any, human: Callable[[], str]) -> None:
@@ -62,7 +32,19 @@ _pem_file = click.Path(exists=True, dir_okay=False, readable=True)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = examples("orion run orion/busybox:latest -m 64M -p 8080:80 -- httpd -f -p 80",
+                   "orion ps -o wide; orion nodes --watch",
+                   "orion --addr https://10.0.0.5:8000 --ca-cert ca.pem status") + """
+
+\b
+Exit codes: 0 done; 1 the cluster refused or could not be reached (the message
+says what to do); 2 the command line is wrong (or, for `orion agent`, a setting
+that cannot work). Shell completion: orion completion bash|zsh|fish."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+@click.version_option(None, "--version", package_name="orion", prog_name="orion", message="%(prog)s %(version)s",
+                      help="Print the client's version (orion version: the server's too).")
 @click.option("--addr", envvar="ORION_ADDR", default=DEFAULT_ADDR, show_default=True,
               help="Any node's API address (ORION_ADDR).")
 @click.option("--token", envvar="ORION_API_TOKEN", default=None, help="API bearer token (ORION_API_TOKEN).")
@@ -87,12 +69,18 @@ def main(ctx: click.Context, addr: str, token: str | None, ca_cert: str | None, 
 
 main.add_command(agent)
 
-from orion.cli.ops_cmd import node, scale  # noqa: E402 - the ops commands live in their own module
+from orion.cli.listing_cmd import members, nodes, ps  # noqa: E402 - commands live in their own modules
+from orion.cli.logs_cmd import logs  # noqa: E402
+from orion.cli.meta_cmd import completion, version  # noqa: E402
+from orion.cli.ops_cmd import node, scale  # noqa: E402
+from orion.cli.service_cmd import service  # noqa: E402 - orion service ...: docs/services.md
 from orion.cli.top import top  # noqa: E402
 
-main.add_command(scale)
-main.add_command(node)
-main.add_command(top)
+for command in (ps, nodes, members, logs, scale, node, top, version, completion, service):
+    main.add_command(command)
+
+# What a 404 on a task id should say next.
+_LIST_TASKS = "`orion ps -a` lists the task ids"
 
 
 # -- option parsing (usage errors, exit 2) --------------------------------------------------------
@@ -143,7 +131,10 @@ def _number_or_text(value: str) -> int | float | str:
 
 
 # -- commands -------------------------------------------------------------------------------------
-@main.command(context_settings={"allow_interspersed_args": True})
+@main.command(context_settings={"allow_interspersed_args": True},
+              epilog=examples("orion run nginx -m 128M -p 8080:80",
+                              "orion run orion/busybox:latest -m 16M --restart on-failure -- sleep 3600",
+                              "orion run redis -m 256M --count 3 --selector zone=a"))
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("--name", help="A name for the task.")
@@ -166,7 +157,7 @@ def run(ctx: click.Context, image: str, command: tuple[str, ...], name: str | No
 
     Prints the task id (several with --count) on stdout, where it went on stderr.
     """
-    settings = _settings(ctx, as_json)
+    settings = settings_of(ctx, as_json)
     body: dict[str, Any] = {"image": image, "memory": _number_or_text(memory)}
     if cpu is not None:
         body["cpu"] = _number_or_text(cpu)
@@ -189,7 +180,7 @@ def run(ctx: click.Context, image: str, command: tuple[str, ...], name: str | No
     try:
         answer = settings.client().run(body, idempotency_key)
     except ClientError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if settings.as_json:
         _emit(settings, answer, str)
         return
@@ -198,48 +189,34 @@ def run(ctx: click.Context, image: str, command: tuple[str, ...], name: str | No
         click.echo(render.task_summary(task), err=True)
 
 
-@main.command()
-@click.option("-a", "--all", "show_all", is_flag=True, help="Include stopped, failed and completed tasks.")
-@json_option
-@click.pass_context
-def ps(ctx: click.Context, show_all: bool, as_json: bool) -> None:
-    """List tasks (running and waiting ones; --all for every task)."""
-    settings = _settings(ctx, as_json)
-    try:
-        tasks = settings.client().tasks()
-    except ClientError as exc:
-        raise _fail(exc) from None
-    if not show_all:
-        tasks = [t for t in tasks if t.get("state") not in TERMINAL_STATES]
-    _emit(settings, tasks, lambda: render.tasks_table(tasks))
-
-
-@main.command()
+@main.command(epilog=examples("orion inspect 3f2a9c1b7d4e", "orion inspect 3f2a9c1b7d4e -o yaml"))
 @click.argument("task_id")
+@click.option("-o", "--output", type=click.Choice(("json", "yaml")), default="json", show_default=True,
+              help="Print the task as JSON or YAML.")
 @click.pass_context
-def inspect(ctx: click.Context, task_id: str) -> None:
-    """Show everything about one task, as JSON."""
+def inspect(ctx: click.Context, task_id: str, output: str) -> None:
+    """Show everything about one task: spec, state, node, container, reason."""
     try:
-        task = _settings(ctx, False).client().task(task_id)
+        task = settings_of(ctx, False).client().task(task_id)
     except ClientError as exc:
-        raise _fail(exc) from None
-    click.echo(json.dumps(task, indent=2))
+        raise fail(exc, _LIST_TASKS) from None
+    click.echo(dump(task, output))
 
 
-@main.command()
+@main.command(epilog=examples("orion stop 3f2a9c1b7d4e", "orion ps -q --state pending | xargs -r orion stop"))
 @click.argument("task_ids", nargs=-1, required=True)
 @json_option
 @click.pass_context
 def stop(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
     """Stop tasks; their nodes stop the containers. Prints each id once asked."""
-    settings = _settings(ctx, as_json)
+    settings = settings_of(ctx, as_json)
     client = settings.client()
     answers, failures = [], []
     for task_id in task_ids:
         try:
             answers.append(client.stop(task_id))
         except ClientError as exc:
-            failures.append(_fail(exc).message)
+            failures.append(fail(exc, _LIST_TASKS).message)
     if settings.as_json:
         _emit(settings, answers[0] if len(task_ids) == 1 and answers else answers, str)
     else:
@@ -250,25 +227,12 @@ def stop(ctx: click.Context, task_ids: tuple[str, ...], as_json: bool) -> None:
         raise OrionError("; ".join(failures))
 
 
-@main.command()
-@json_option
-@click.pass_context
-def nodes(ctx: click.Context, as_json: bool) -> None:
-    """List registered nodes with capacity, use and the Raft leader."""
-    settings = _settings(ctx, as_json)
-    try:
-        found = settings.client().nodes()
-    except ClientError as exc:
-        raise _fail(exc) from None
-    _emit(settings, found, lambda: render.nodes_table(found))
-
-
-@main.command()
+@main.command(epilog=examples("orion status", "orion --addr http://10.0.0.6:8000 status --json"))
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Cluster health: leader, this node's Raft view, nodes and tasks. Exit 1 without a leader."""
-    settings = _settings(ctx, as_json)
+    settings = settings_of(ctx, as_json)
     client = settings.client()
     try:
         healthy, health = client.health()
@@ -276,7 +240,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         found = client.nodes()
         counts = render.count_states(client.tasks())
     except ClientError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     data = {"healthy": healthy, "health": health, "raft": raft, "nodes": found, "tasks": counts}
     _emit(settings, data, lambda: render.status_text(healthy, health, raft, found, counts))
     if not healthy:

@@ -50,18 +50,8 @@ def ports_text(ports: dict[str, Any] | None) -> str:
     return ",".join(parts)
 
 
-def _cut(text: str, width: int = REASON_WIDTH) -> str:
+def cut(text: str, width: int = REASON_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def tasks_table(tasks: Sequence[dict[str, Any]]) -> str:
-    rows = [
-        (t.get("id"), t.get("name") or "-", t.get("image"), t.get("state"), t.get("nodeId") or "-",
-         ports_text(t.get("ports")), human_bytes(t.get("memory")), human_cpu(t.get("cpu")),
-         _cut(t.get("reason") or ""))
-        for t in tasks
-    ]
-    return table(("ID", "NAME", "IMAGE", "STATE", "NODE", "PORTS", "MEMORY", "CPU", "REASON"), rows)
 
 
 def task_summary(task: dict[str, Any]) -> str:
@@ -75,34 +65,6 @@ def task_summary(task: dict[str, Any]) -> str:
     if task.get("reason"):
         text += f" ({task['reason']})"
     return text
-
-
-def _usage(node: dict[str, Any], key: str, fmt: Any) -> str:
-    used = (node.get("used") or {}).get(key)
-    cap = (node.get("capacity") or {}).get(key)
-    return f"{fmt(used)}/{fmt(cap)}"
-
-
-def _gossip(node: dict[str, Any]) -> str:
-    """The answering node's gossip view of this node, and its own health score if known."""
-    state = (node.get("gossip") or {}).get("state", "-")
-    score = node.get("healthScore")
-    return state if score is None else f"{state} (health {score})"
-
-
-def nodes_table(nodes: Sequence[dict[str, Any]]) -> str:
-    rows = [
-        (n.get("id") + (" *" if n.get("leader") else ""), n.get("status"), "yes" if n.get("ready", True) else "no",
-         _gossip(n), n.get("apiAddr"),
-         _usage(n, "memory", human_bytes), _usage(n, "cpu", human_cpu),
-         ",".join(f"{k}={v}" for k, v in sorted((n.get("labels") or {}).items())) or "-")
-        for n in nodes
-    ]
-    out = table(("NODE", "STATUS", "READY", "GOSSIP", "API", "MEMORY USED/CAP", "CPU USED/CAP", "LABELS"), rows)
-    # Why a node is not ready (its engine does not answer): under the table, not in a column.
-    out += "".join(f"\n{n.get('id')} not ready: {n.get('readyReason') or '-'}" for n in nodes
-                   if not n.get("ready", True))
-    return out + "\n(* = Raft leader)" if any(n.get("leader") for n in nodes) else out
 
 
 def count_states(tasks: Iterable[dict[str, Any]]) -> dict[str, int]:

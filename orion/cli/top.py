@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orion.cli.client import ClientError, OrionClient
+from orion.cli.common import examples
 from orion.cli.top_model import (
     BACKSPACE,
     DOWN,
@@ -310,7 +311,7 @@ def run_top(client: OrionClient) -> int:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-@click.command()
+@click.command(epilog=examples("orion top", "orion --addr https://10.0.0.5:8000 --ca-cert ca.pem top"))
 @click.pass_context
 def top(ctx: click.Context) -> None:
     """A live full-screen view of nodes, tasks, Raft and events; q quits."""

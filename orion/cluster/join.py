@@ -1,12 +1,16 @@
 """Joining the Raft cluster: the joining side (the member side is ``orion/api/cluster.py``).
 
 pysyncobj cannot join by itself: a new node must start with the current member
-list as partners and be added by a member (``addNodeToCluster``). So a joining
+list as partners and be added by the leader (``addNodeToCluster``). So a joining
 node finds members through gossip (``--join`` names a gossip address; their API
 addresses come from gossip metadata), asks one for the list (``GET
-/cluster/members``), starts its replica with it, then asks that member to add
-it (``POST /cluster/members``). Gossip finds the members; Raft membership itself
-changes only through these authenticated requests and the leader's autopilot.
+/cluster/members``), starts its replica with it — holding its elections back —
+and asks to be admitted (``POST /cluster/members``). The leader, not the
+joiner, decides whether it becomes a voter or a non-voting replica, from its
+own configuration at that moment (``orion/state/admission.py``); the answer is
+a role, never a refusal, and asking again gets the same answer. Gossip finds
+the members; Raft membership itself changes only through these authenticated
+requests and the leader's autopilot.
 
 The request is authenticated with an HMAC of the joiner's Raft address under
 the shared Raft secret: knowing the API is not enough to add a voter.
@@ -19,17 +23,29 @@ import hmac
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import get_args
 
 import requests
 
 from orion.cluster.gossip_agent import GossipAgent
 from orion.peer_http import PeerHttp
+from orion.state.admission import Role
 
 log = logging.getLogger("orion.cluster.join")
 
 
 class JoinError(RuntimeError):
     """The join target could not be reached or refused us."""
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The leader's answer: this node's role, why, and the voters to dial."""
+
+    role: Role
+    reason: str
+    members: list[str]
 
 
 def join_proof(secret: str, raft_addr: str) -> str:
@@ -69,9 +85,9 @@ class JoinClient:
             time.sleep(0.05)
         return self._gossip.api_addrs() or list(self._join)
 
-    def discover_members(self) -> tuple[list[str], bool]:
-        """Raft addresses of the current voters, from the first target that answers, and
-        whether this node should join as a voter (False once the voter cap is reached)."""
+    def discover_members(self) -> list[str]:
+        """Raft addresses of the current voters, from the first target that answers: the
+        partners this node starts with. Whether it will vote is the leader's to decide."""
         deadline = time.monotonic() + self._timeout
         errors: list[str] = []
         while time.monotonic() < deadline:
@@ -83,8 +99,7 @@ class JoinClient:
                         body = resp.json()
                         if self._gossip is not None:
                             self._gossip.join(body.get("gossip", ()))
-                        voters = [m for m in body["members"] if m != self._raft_addr]
-                        return voters, len(voters) < int(body.get("voter_cap", len(voters) + 1))
+                        return [str(m) for m in body["members"] if m != self._raft_addr]
                     errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
                 except (requests.RequestException, ValueError, KeyError) as exc:
                     errors.append(f"{target}: {_why(exc)}")
@@ -92,19 +107,21 @@ class JoinClient:
         raise JoinError(f"no join target answered within {self._timeout:.0f}s: {'; '.join(errors[-3:])}; "
                         "check --join (HOST:GOSSIP_PORT or HOST:API_PORT of a running member)")
 
-    def request_membership(self, timeout: float) -> None:
+    def request_admission(self, timeout: float) -> Admitted:
+        """Ask to be admitted (any member: one that does not lead forwards to the leader)."""
         body = {"node_id": self._node_id, "raft_addr": self._raft_addr,
                 "proof": join_proof(self._raft_secret, self._raft_addr)}
         errors = []
         for target in self._targets:
             try:
-                resp = self._peer.post(target, "/cluster/members", json=body, timeout=timeout + 2)
-            except requests.RequestException as exc:
+                resp = self._peer.post(target, "/cluster/members", json=body, timeout=timeout + 4)
+                answer = resp.json() if resp.ok else None
+            except (requests.RequestException, ValueError) as exc:
                 errors.append(f"{target}: {_why(exc)}")
                 continue
-            if resp.ok:
-                log.info("joined the cluster through %s", target)
-                return
+            if isinstance(answer, dict) and answer.get("role") in get_args(Role):
+                log.info("admitted through %s as a %s: %s", target, answer["role"], answer.get("reason", ""))
+                return Admitted(answer["role"], str(answer.get("reason", "")),
+                                [str(m) for m in answer.get("members", ())])
             errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
         raise JoinError("; ".join(errors))
-

@@ -38,8 +38,9 @@ The rules:
   relabelled in place) fails the deployment; nothing more is started or stopped. With ``auto_revert`` (and a
   last fully healthy version that is not the target, and the deployment not
   itself a revert) the deployment ends ``reverted`` and the plan names the
-  version to return to: the wiring declares that version's spec again as a
-  new version, with a deployment marked ``rollback`` (which never reverts).
+  version to return to: the state machine (``orion/state/services.py``)
+  declares that version's spec again as a new version, in the same apply, with
+  a deployment marked ``rollback`` (which never reverts).
 * All slots counted healthy on the target, no old or surplus replica left:
   the deployment is ``successful`` and its version becomes the revert target.
 """
@@ -49,67 +50,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from orion.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
-from orion.service import HEALTHY, STARTING, UNHEALTHY, UpdatePolicy
-
-# Deployment states. ``running`` moves replicas; the others are final.
-RUNNING_DEPLOYMENT = "running"
-SUCCESSFUL = "successful"
-FAILED_DEPLOYMENT = "failed"
-REVERTED = "reverted"
-CANCELLED = "cancelled"  # superseded by a newer version before it finished
-DEPLOYMENT_STATES = (RUNNING_DEPLOYMENT, SUCCESSFUL, FAILED_DEPLOYMENT, REVERTED, CANCELLED)
+from orion.service import (
+    DONE,
+    FAILED_DEPLOYMENT,
+    HEALTHY,
+    QUEUED,
+    REVERTED,
+    RUNNING_DEPLOYMENT,
+    STARTING,
+    SUCCESSFUL,
+    UNHEALTHY,
+    UPDATING,
+    Deployment,
+    SlotProgress,
+    StartReplica,
+    StopReplica,
+    UpdatePolicy,
+)
 
 # Replica states that end a replica: it holds its slot no more. ``lost`` is not among them: the
 # healer places a lost replica again under the same id.
 _GONE = frozenset({FAILED, COMPLETED, STOPPED})
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """The replicated record of one rollout of ``service`` to ``version``.
-
-    ``seq`` numbers the service's deployments; ``revert_to`` is the last
-    version that was fully healthy when it began (None: nothing to return to).
-    """
-
-    service: str
-    seq: int
-    version: int
-    started_at: float
-    state: str = RUNNING_DEPLOYMENT
-    reason: str = ""
-    revert_to: int | None = None
-    rollback: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.service}#{self.seq}"
-
-    def replica_id(self, slot: int) -> str:
-        """The id of the replica this deployment starts in ``slot``: the same on every leader."""
-        return f"{self.service}.{slot}.d{self.seq}"
-
-    def superseded(self, version: int) -> Deployment:
-        """This deployment, ended because version ``version`` was declared meanwhile."""
-        if self.state != RUNNING_DEPLOYMENT:
-            return self
-        return replace(self, state=CANCELLED, reason=f"superseded by version {version}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "seq": self.seq, "version": self.version,
-                "started_at": self.started_at, "state": self.state, "reason": self.reason,
-                "revert_to": self.revert_to, "rollback": self.rollback}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Deployment:
-        revert_to = d.get("revert_to")
-        return cls(str(d["service"]), int(d["seq"]), int(d["version"]), float(d["started_at"]),
-                   str(d.get("state", RUNNING_DEPLOYMENT)), str(d.get("reason", "")),
-                   int(revert_to) if revert_to is not None else None, bool(d.get("rollback", False)))
-
 
 @dataclass(frozen=True)
 class Replica:
@@ -156,34 +119,6 @@ class RolloutView:
     update: UpdatePolicy
     replicas: Sequence[Replica]
     static_ports: bool = False
-
-
-@dataclass(frozen=True)
-class StartReplica:
-    id: str
-    slot: int
-    version: int
-
-
-@dataclass(frozen=True)
-class StopReplica:
-    id: str
-    slot: int
-    reason: str
-
-
-# Slot phases, for status output.
-DONE = "done"
-UPDATING = "updating"
-QUEUED = "queued"
-
-
-@dataclass(frozen=True)
-class SlotProgress:
-    slot: int
-    phase: str
-    replica: str | None  # the target version's replica, if any
-    old: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from orion.control.restart import RestartConfig
 from orion.loop import run_loop
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.peer_http import PeerHttp
+from orion.state.admission import VOTER
 from orion.state.commands import Command, MigrateTasks, ReportTaskState
 from orion.state.store import Store, StoreError
 
@@ -179,7 +180,12 @@ class HealingLoop:
         if change is None:
             return ""
         try:
-            self._store.change_membership(change.action, change.raft_addr, self._timeout)
+            if change.action == autopilot.ADD:  # through the leader's admission: the cap is re-checked there
+                admitted = self._store.admit(change.raft_addr, self._autopilot.voter_cap, self._timeout)
+                if admitted.role != VOTER:
+                    return f"autopilot: {change.sentence} not done: {admitted.reason}"
+            else:
+                self._store.change_membership(change.action, change.raft_addr, self._timeout)
         except StoreError as exc:
             return f"autopilot: {change.sentence} failed: {exc}"
         return "autopilot: " + change.sentence

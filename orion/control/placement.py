@@ -21,6 +21,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from orion.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
 from orion.model import (
     EMPTY_USAGE,
     NODE_ALIVE,
@@ -30,10 +31,6 @@ from orion.model import (
     Resources,
     Task,
     TaskSpec,
-    format_bytes,
-    format_cpu,
-    format_ports,
-    format_selectors,
 )
 from orion.state.commands import Placement
 
@@ -63,7 +60,8 @@ class NoFit:
     """No node can take the task now: which filter left none (``kind``), with its figures.
 
     The cause is ``kind`` plus what the task asked for (``memory``, ``cpu_millis``,
-    ``ports``, ``selectors``: its own spec, so fixed for a task). The rest are live
+    ``ports``, ``selectors``, ``volumes``: its own spec, so fixed for a task; ``missing``:
+    the host volumes no eligible node declares, for VOLUME). The rest are live
     figures that change with every placement elsewhere: nodes by status when none is
     alive, the node with the most free memory and the one with the most free CPU.
     ``sentence`` is written from these values for people; code reads the values.
@@ -74,6 +72,8 @@ class NoFit:
     cpu_millis: int = 0
     ports: frozenset[tuple[int, str]] = frozenset()
     selectors: frozenset[tuple[str, str]] = frozenset()
+    volumes: frozenset[str] = frozenset()
+    missing: frozenset[str] = frozenset()  # VOLUME: asked-for host volumes no eligible node has
     statuses: tuple[tuple[str, int], ...] = ()  # NO_NODES: (status, registered nodes in it), sorted
     most_memory: FreeOn | None = None  # MEMORY, MEMORY_CPU
     most_cpu: FreeOn | None = None  # CPU, MEMORY_CPU
@@ -87,6 +87,12 @@ class NoFit:
             return "no alive nodes (" + ", ".join(f"{c} {s}" for s, c in self.statuses) + ")"
         if kind == NoFitKind.SELECTOR:
             return f"no alive node matches selector {format_selectors(self.selectors)}"
+        if kind == NoFitKind.VOLUME:
+            where = "alive node" + (" matching the selector" if self.selectors else "")
+            if self.missing:
+                plural = "s" if len(self.missing) > 1 else ""
+                return f"no {where} declares host volume{plural} {format_volumes(self.missing)}"
+            return f"no {where} declares all of host volumes {format_volumes(self.volumes)}"
         if kind == NoFitKind.PORTS:
             if len(self.ports) == 1:
                 return f"host port {format_ports(self.ports)} is taken on every eligible node"
@@ -127,8 +133,8 @@ def fit_score(capacity: Resources, used_after: Resources) -> float:
     return bestfit(capacity.memory, capacity.cpu_millis, used_after.memory, used_after.cpu_millis)
 
 
-# A group key: (labels, capacity memory, capacity cpu, used memory, used cpu, taken ports).
-_Key = tuple[frozenset[tuple[str, str]], int, int, int, int, frozenset[tuple[int, str]]]
+# A group key: (labels, host volumes, capacity memory, capacity cpu, used memory, used cpu, taken ports).
+_Key = tuple[frozenset[tuple[str, str]], frozenset[str], int, int, int, int, frozenset[tuple[int, str]]]
 
 
 class _Packer:
@@ -147,24 +153,27 @@ class _Packer:
 
     def _key(self, node_id: str) -> _Key:
         node, use = self._nodes[node_id], self._usage[node_id]
-        return (frozenset(node.labels), node.capacity.memory, node.capacity.cpu_millis,
+        return (frozenset(node.labels), frozenset(node.host_volumes), node.capacity.memory, node.capacity.cpu_millis,
                 use.used.memory, use.used.cpu_millis, use.ports)
 
     def _join(self, node_id: str) -> None:
         heapq.heappush(self._groups.setdefault(self._key(node_id), []), node_id)
 
     def place(self, spec: TaskSpec) -> Decision:
-        shape = (spec.memory, spec.cpu_millis, spec.static_host_ports, frozenset(spec.node_selectors))
+        shape = (spec.memory, spec.cpu_millis, spec.static_host_ports, frozenset(spec.node_selectors),
+                 spec.host_volumes)
         if shape in self._no_fit:
             return self._no_fit[shape]
-        mem, cpu, ports, selectors = shape
+        mem, cpu, ports, selectors, volumes = shape
         score_of = bestfit  # a local: this loop is the scheduler's whole cost
         best_score, best_id, best_key = -1.0, "", None
         for key, heap in self._groups.items():
-            labels, cap_mem, cap_cpu, used_mem, used_cpu, taken = key
+            labels, has, cap_mem, cap_cpu, used_mem, used_cpu, taken = key
             if mem > cap_mem - used_mem or cpu > cap_cpu - used_cpu:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
+                continue
+            if volumes and not volumes <= has:
                 continue
             score = score_of(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu)
             if score > best_score or (score == best_score and heap[0] < best_id):
@@ -184,7 +193,7 @@ class _Packer:
     def _explain(self, spec: TaskSpec) -> NoFit:
         """Say which filter left no node, naming the closest miss. Failure path only."""
         asked = NoFit(NoFitKind.OTHER, spec.memory, spec.cpu_millis, spec.static_host_ports,
-                      frozenset(spec.node_selectors))
+                      frozenset(spec.node_selectors), spec.host_volumes)
         alive = sorted(n.id for n in self._nodes.values() if n.schedulable)
         if not alive:
             by_status: dict[str, int] = {}
@@ -195,7 +204,11 @@ class _Packer:
         eligible = [i for i in alive if asked.selectors <= set(self._nodes[i].labels)]
         if not eligible:
             return replace(asked, kind=NoFitKind.SELECTOR)
-        port_free = [i for i in eligible if asked.ports.isdisjoint(self._usage[i].ports)]
+        mounting = [i for i in eligible if asked.volumes <= set(self._nodes[i].host_volumes)]
+        if not mounting:
+            declared = set().union(*(self._nodes[i].host_volumes for i in eligible))
+            return replace(asked, kind=NoFitKind.VOLUME, missing=asked.volumes - declared)
+        port_free = [i for i in mounting if asked.ports.isdisjoint(self._usage[i].ports)]
         if not port_free:
             return replace(asked, kind=NoFitKind.PORTS)
 
@@ -215,6 +228,10 @@ class _Packer:
 
 def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]) -> Decision:
     """Pick the alive, ready node that ``spec`` fits on most snugly (BestFit), or say why none.
+
+    Filters, in the order a no-fit names them: alive and ready, node selectors, host
+    volumes (a node must declare every host volume the task mounts), static host ports,
+    then memory and CPU.
 
     Ties in score go to the lowest node id, so every caller gets the same answer.
     """

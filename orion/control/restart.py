@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orion.model import COMPLETED, FAILED, Task
+from orion.model import FAILED, Task, wants_restart
 
 # Swarm's numbers for "this node keeps failing this task".
 DOWNRANK_FAILURES = 5
@@ -72,15 +72,6 @@ class GiveUp:
 
 
 RestartDecision = NoRestart | Wait | RestartHere | Reschedule | GiveUp
-
-
-def wants_restart(policy: str, state: str) -> bool:
-    """Does ``policy`` restart a task that ended in ``state``?"""
-    if policy == "always":
-        return state in (FAILED, COMPLETED)
-    if policy == "on-failure":
-        return state == FAILED
-    return False
 
 
 def backoff(attempt: int, cfg: RestartConfig) -> float:

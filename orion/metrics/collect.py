@@ -136,6 +136,10 @@ class StateCollector(Collector):
         if "has_quorum" in status.extra:
             yield gauge("orion_raft_has_quorum", "1 if this node reaches a majority of the voters.",
                         float(bool(status.extra["has_quorum"])))
+        if "fsyncs" in status.extra:
+            yield CounterMetricFamily("orion_raft_fsyncs", "fsync/fdatasync calls made by this node's Raft "
+                                      "journal (0 with durability none); one covers a group of entries.",
+                                      value=float(status.extra["fsyncs"]))
 
     # -- replicated state ----------------------------------------------------------------
     def _state(self) -> Iterator[Metric]:

@@ -2,5 +2,7 @@
 
 ``reconcile.py`` is the pure plan (desired tasks and engine containers in,
 actions out) and ``reconcile_loop.py`` its runner; ``capacity.py`` measures
-what this host can offer; ``leave.py`` is the node's graceful departure.
+what this host can offer; ``leave.py`` is the node's graceful departure;
+``health.py`` (the rule), ``health_checks.py`` (one probe) and ``health_loop.py``
+check the service replicas this node runs.
 """

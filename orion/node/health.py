@@ -1,7 +1,7 @@
 """Is a replica healthy? The rule, as a pure function of check results over time.
 
 A node runs a service's health check against each of its replicas (the
-runner comes with the wiring; one http/tcp probe is
+runner is ``orion/node/health_loop.py``; one probe is
 ``orion/node/health_checks.py``) and feeds every result to :func:`observe`,
 which returns the replica's new :class:`HealthState` and, only when the status
 changed, a :class:`HealthChange` to report. Reporting on change only keeps the

@@ -12,7 +12,7 @@ agent restart, listing the engine is enough to adopt what already runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +39,10 @@ ENGINE_LOST_EXIT = 255
 class RuntimeFailure(Exception):
     """The runtime could not do what was asked. ``str()`` is a short reason fit
     for a task's ``reason`` field: never an SDK traceback."""
+
+
+class ContainerGone(RuntimeFailure):
+    """The container asked about no longer exists (removed, or never created on this engine)."""
 
 
 class EngineUnreachable(RuntimeFailure):
@@ -68,6 +72,31 @@ class ContainerState:
         return self.status in FINISHED_STATUSES
 
 
+@dataclass(frozen=True)
+class LogQuery:
+    """Which of a container's output to read (``docker logs`` options).
+
+    ``tail``: the last N lines (None: all); ``since``: only lines written at or after
+    this Unix time (None: from the start); ``follow``: keep streaming new lines until
+    the container ends or the reader closes the stream; ``timestamps``: prefix each
+    line with the engine's RFC 3339 time.
+    """
+
+    tail: int | None = None
+    since: float | None = None
+    follow: bool = False
+    timestamps: bool = False
+
+
+class LogStream(Protocol):
+    """A container's output as chunks of bytes (stdout and stderr, as written). ``close``
+    may be called from another thread and ends an iteration blocked on a quiet container."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 def container_name(task_id: str, generation: int) -> str:
     """Unique per placement, so an older generation never collides with a newer one."""
     return f"orion-{task_id}-g{generation}"
@@ -94,6 +123,9 @@ class Runtime(Protocol):
     def ping(self, timeout: float | None = None) -> bool:
         """True when the engine answers (within ``timeout`` seconds if given)."""
 
+    def logs(self, container_id: str, query: LogQuery) -> LogStream:
+        """The container's output; ContainerGone when it no longer exists."""
+
 
 __all__ = [
     "CREATED_STATUS",
@@ -104,7 +136,10 @@ __all__ = [
     "LABEL_TASK",
     "LIVE_STATUSES",
     "REMOVING_STATUS",
+    "ContainerGone",
     "ContainerState",
+    "LogQuery",
+    "LogStream",
     "Runtime",
     "RuntimeFailure",
     "container_name",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -26,16 +26,19 @@ from docker.utils import parse_repository_tag
 
 from orion.model import Resources, Task
 from orion.runtime import (
-    FINISHED_STATUSES,
     LABEL_GENERATION,
     LABEL_MANAGED,
     LABEL_NODE,
     LABEL_TASK,
+    ContainerGone,
     ContainerState,
     EngineUnreachable,
+    LogQuery,
+    LogStream,
     RuntimeFailure,
     container_name,
 )
+from orion.runtime.inspect import mounts_for, state_from_inspect
 
 log = logging.getLogger(__name__)
 
@@ -63,45 +66,6 @@ def _short(exc: BaseException) -> str:
     return _line(text or str(exc) or type(exc).__name__)
 
 
-def _parse_ports(ports: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
-    """``NetworkSettings.Ports`` -> (("80/tcp", 49153), ...). Prefers the IPv4
-    binding: the engine lists the same port once per address family."""
-    out: dict[str, int] = {}
-    for key, bindings in (ports or {}).items():
-        if not bindings:
-            continue
-        chosen = next((b for b in bindings if ":" not in (b.get("HostIp") or "")), bindings[0])
-        try:
-            out[key] = int(chosen["HostPort"])
-        except (KeyError, TypeError, ValueError):
-            continue
-    return tuple(sorted(out.items()))
-
-
-def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
-    """Turn ``docker inspect`` output into a ContainerState (pure; unit-testable)."""
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    state = attrs.get("State") or {}
-    status = str(state.get("Status") or "unknown")
-    error = str(state.get("Error") or "")
-    if state.get("OOMKilled"):
-        error = "; ".join(filter(None, ["killed: out of memory", error]))
-    try:
-        generation = int(labels.get(LABEL_GENERATION, -1))
-    except ValueError:
-        generation = -1
-    return ContainerState(
-        container_id=str(attrs.get("Id", "")),
-        task_id=str(labels.get(LABEL_TASK, "")),
-        generation=generation,
-        status=status,
-        exit_code=int(state.get("ExitCode", 0)) if status in FINISHED_STATUSES else None,
-        host_ports=_parse_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
-        error=error,
-        name=str(attrs.get("Name", "")).lstrip("/"),
-    )
-
-
 def _engine_down(exc: BaseException) -> bool:
     """Did the engine fail to answer at all (as opposed to answering "no")? The SDK
     wraps transport errors (e.g. in "Error while fetching server API version"), so
@@ -125,8 +89,11 @@ class DockerRuntime:
     SDK is (one requests session); the reconciler calls it from one thread.
     """
 
-    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True) -> None:
+    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True,
+                 host_volumes: Mapping[str, str] | None = None) -> None:
         self.docker_host = docker_host
+        # This node's host volumes, name -> path (config ``host_volumes``); tasks mount them by name.
+        self._host_volumes = dict(host_volumes or {})
         self._timeout = timeout
         # The engine's tiny init as PID 1 forwards SIGTERM and reaps zombies: without it
         # a program that ignores signals as PID 1 (busybox httpd does) is only ever killed
@@ -248,6 +215,7 @@ class DockerRuntime:
         and start) is removed and created afresh.
         """
         spec = task.spec
+        mounts = mounts_for(spec.volumes, self._host_volumes, node_id)
         self.ensure_image(spec.image, spec.pull_policy)
         name = container_name(task.id, task.generation)
         labels = {
@@ -266,6 +234,7 @@ class DockerRuntime:
                 port_bindings={p.key: p.host_port for p in spec.ports} or None,
                 restart_policy={"Name": "no"},
                 init=self._init or None,
+                mounts=mounts or None,
             )
         create_kwargs: dict[str, Any] = {
             "image": spec.image,
@@ -335,6 +304,55 @@ class DockerRuntime:
                 if exc.status_code == 409 and "already in progress" in _short(exc):
                     return  # the engine is removing it already
                 raise
+
+    def logs(self, container_id: str, query: LogQuery) -> LogStream:
+        """The container's output as it comes from the engine (stdout and stderr demultiplexed,
+        in the order written), streamed: a long log is never held in memory whole."""
+        api = self._api()
+        with self._wrap(f"logs of container {container_id[:12]}"):
+            try:
+                return api.logs(container_id, stdout=True, stderr=True, stream=True, follow=query.follow,
+                                timestamps=query.timestamps, tail="all" if query.tail is None else query.tail,
+                                since=query.since)
+            except NotFound:
+                raise ContainerGone(f"container {container_id[:12]} no longer exists") from None
+
+    def container_ip(self, container_id: str) -> str:
+        """The container's address on its engine's network ("" when it has none): where a
+        health check dials it (orion/node/health_checks.py)."""
+        api = self._api()
+        with self._wrap(f"inspect container {container_id[:12]}"):
+            try:
+                net = api.inspect_container(container_id).get("NetworkSettings") or {}
+            except NotFound:
+                return ""
+        found = [n.get("IPAddress") for n in (net.get("Networks") or {}).values()]
+        return str(net.get("IPAddress") or next((ip for ip in found if ip), ""))
+
+    def exec_in(self, container_id: str, argv: tuple[str, ...], timeout: float) -> tuple[int, str]:
+        """Run ``argv`` in the container: (exit code, output). The engine has no exec timeout,
+        so the call waits in a thread of its own; past ``timeout`` it is abandoned (and left to
+        finish in the container, as Docker's own HEALTHCHECK leaves a timed-out probe)."""
+        api = self._api()
+        with self._wrap(f"exec in {container_id[:12]}"):
+            exec_id = api.exec_create(container_id, list(argv), stdout=True, stderr=True)["Id"]
+        done: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                done["output"] = api.exec_start(exec_id)
+            except _SDK_ERRORS as exc:
+                done["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"exec-{container_id[:12]}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise RuntimeFailure(f"timed out after {timeout:g}s")
+        if "error" in done:
+            raise RuntimeFailure(f"exec in {container_id[:12]}: {_short(done['error'])}")
+        code = self._call("exec inspect", lambda api: api.exec_inspect(exec_id)).get("ExitCode")
+        return int(code or 0), bytes(done.get("output") or b"").decode("utf-8", "replace")
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

@@ -7,16 +7,13 @@ sentence saying why the command cannot be applied, or "" when it can.
 
 from __future__ import annotations
 
+from orion.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
 from orion.model import (
     DESIRED_RUN,
     NODE_LEFT,
     NodeInfo,
     Task,
     TaskSpec,
-    format_bytes,
-    format_cpu,
-    format_ports,
-    format_selectors,
 )
 from orion.state.commands import FinishMigration, Placement
 from orion.state.reservations import Reservations
@@ -55,6 +52,9 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
     spec = task.spec
     if not set(spec.node_selectors) <= set(node.labels):
         return f"node {node.id} does not match selector {format_selectors(spec.node_selectors)}"
+    missing = spec.host_volumes - set(node.host_volumes)
+    if missing:
+        return f"node {node.id} does not declare host volume {format_volumes(missing)}"
     free = held.free(node.id, node.capacity)
     if spec.memory > free.memory:
         return (f"node {node.id} has {format_bytes(free.memory)} free memory, "

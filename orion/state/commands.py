@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from orion.model import NodeInfo, NoFitKind, TaskSpec
+from orion.service import ServiceSpec, SlotProgress, StartReplica, StopReplica
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,93 @@ class Batch(Command):
     @classmethod
     def of(cls, *commands: Command) -> Batch:
         return cls(commands=tuple(encode(c) for c in commands))
+# -- services (docs/services.md; applied by orion/state/services.py) ---------------------------------
+
+
+def _no_spec() -> ServiceSpec:
+    return ServiceSpec("", TaskSpec(image="", memory=0))
+
+
+@dataclass(frozen=True)
+class PutService(Command):
+    """Declare a service (``POST /services``, ``PUT /services/<name>``): version 1, or a new
+    version and a deployment to roll it out; the same spec again changes nothing.
+
+    ``at`` is the accepting node's wall clock, the deployment's start (the machine has no
+    clock). ``create`` (POST) refuses a service that exists instead of updating it.
+    """
+
+    TYPE: ClassVar[str] = "put_service"
+    spec: ServiceSpec = field(default_factory=_no_spec)
+    at: float = 0.0
+    create: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackService(Command):
+    """Declare an earlier version's spec again, as a new version with a rollback deployment.
+    ``version`` 0: the last fully healthy version other than the current one."""
+
+    TYPE: ClassVar[str] = "rollback_service"
+    name: str = ""
+    version: int = 0
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeleteService(Command):
+    """Remove a service: its replicas stop, its record goes (its deployment numbers stay used)."""
+
+    TYPE: ClassVar[str] = "delete_service"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyDeploymentPlan(Command):
+    """One pass of the leader's rolling-update planner (``orion/control/deployment.py``) for one
+    service: replicas to create and to stop, the slots' progress, the deployment's new state.
+
+    Refused unless ``seq`` is the service's current deployment and ``step`` the number of plans
+    applied to it so far: a plan made on a view that another plan has changed since (an old
+    leader's, landing late) is refused, never applied beside it. ``at`` (the leader's clock)
+    is the new replicas' creation time, from which their healthy deadline counts.
+    """
+
+    TYPE: ClassVar[str] = "apply_deployment_plan"
+    service: str = ""
+    seq: int = 0
+    step: int = 0
+    state: str = ""
+    reason: str = ""
+    start: tuple[StartReplica, ...] = ()
+    stop: tuple[StopReplica, ...] = ()
+    progress: tuple[SlotProgress, ...] = ()
+    revert_to: int | None = None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReportTaskHealth(Command):
+    """A node reports a replica's health changed (``orion/node/health.py``): only on change.
+
+    Refused, like a state report, unless ``node_id``/``generation`` are the task's current
+    placement: a check of a replaced container says nothing about its successor.
+    """
+
+    TYPE: ClassVar[str] = "report_task_health"
+    task_id: str = ""
+    node_id: str = ""
+    generation: int = 0
+    status: str = ""
+    since: float = 0.0
+    output: str = ""
 
 
 COMMAND_TYPES: dict[str, type[Command]] = {
     c.TYPE: c
     for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask,
-              RestartTask, ScaleTask, SetNodeReadiness, MigrateTasks, FinishMigration, Batch)
+              RestartTask, ScaleTask, SetNodeReadiness, MigrateTasks, FinishMigration,
+              PutService, RollbackService, DeleteService, ApplyDeploymentPlan, ReportTaskHealth, Batch)
 }
 
 
@@ -308,4 +390,22 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
         if not all(isinstance(c, str) for c in body["commands"]):
             raise ValueError("a batch holds encoded commands (strings)")
         kwargs["commands"] = tuple(body["commands"])
+    elif cls is PutService:
+        kwargs.update(spec=ServiceSpec.from_dict(body["spec"]), at=float(body["at"]), create=bool(body["create"]))
+    elif cls is RollbackService:
+        kwargs.update(name=str(body["name"]), version=int(body.get("version", 0)), at=float(body["at"]))
+    elif cls is DeleteService:
+        kwargs["name"] = str(body["name"])
+    elif cls is ApplyDeploymentPlan:
+        revert_to = body.get("revert_to")
+        kwargs.update(service=str(body["service"]), seq=int(body["seq"]), step=int(body["step"]),
+                      state=str(body["state"]), reason=str(body.get("reason", "")),
+                      start=tuple(StartReplica.from_dict(s) for s in body.get("start") or ()),
+                      stop=tuple(StopReplica.from_dict(s) for s in body.get("stop") or ()),
+                      progress=tuple(SlotProgress.from_dict(p) for p in body.get("progress") or ()),
+                      revert_to=None if revert_to is None else int(revert_to), at=float(body["at"]))
+    elif cls is ReportTaskHealth:
+        kwargs.update(task_id=str(body["task_id"]), node_id=str(body["node_id"]),
+                      generation=int(body["generation"]), status=str(body["status"]),
+                      since=float(body["since"]), output=str(body.get("output", "")))
     return kwargs

@@ -14,8 +14,6 @@ what no longer fits. Reservations are kept incrementally per node
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -27,7 +25,6 @@ from orion.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
-    MAX_SCALE,
     PENDING,
     RUNNING,
     STOPPED,
@@ -51,25 +48,18 @@ from orion.state.commands import (
     RegisterNode,
     ReportTaskState,
     RestartTask,
-    ScaleTask,
     SetNodeReadiness,
     SetNodeStatus,
     StopTask,
     decode,
 )
+from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
-
-# Enough to cover every retry window we have (a client retries for seconds, the
-# write path for one election) many times over, small enough to snapshot.
-DEFAULT_REMEMBERED_REQUESTS = 10_000
+from orion.state.services import ServiceRegistry
 
 SNAPSHOT_VERSION = 1
-
-# Failure records kept per task (node, leader wall time): enough for the restart
-# limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
-MAX_FAILURES_KEPT = 20
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
@@ -80,16 +70,13 @@ class StateMachine:
     Not thread-safe: the store applies and reads it under one lock.
     """
 
-    def __init__(self, remembered_requests: int = DEFAULT_REMEMBERED_REQUESTS) -> None:
+    def __init__(self, history: History | None = None) -> None:
         self._tasks: dict[str, Task] = {}
         self._registry = NodeRegistry()
         self._nodes = self._registry.nodes
-        self._keys: dict[str, str] = {}  # idempotency key -> task id
-        self._requests: OrderedDict[str, str] = OrderedDict()  # request id -> its result as JSON text
-        self._remembered = remembered_requests
         self._held = Reservations()  # derived from the tasks; never snapshotted
-        # task id -> ((node id, at), ...): where and when its containers failed (RestartTask).
-        self._failures: dict[str, tuple[tuple[str, float], ...]] = {}
+        # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
+        self._history = history or History()
         self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
             RegisterNode.TYPE: self._registry.register,
             SetNodeStatus.TYPE: self._registry.set_status,
@@ -102,8 +89,11 @@ class StateMachine:
             ReportTaskState.TYPE: self._report_task_state,
             StopTask.TYPE: self._stop_task,
             RestartTask.TYPE: self._restart_task,
-            ScaleTask.TYPE: self._scale_task,
         }
+        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
+        self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
+                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
+        self._handlers.update(self.services.handlers())
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -114,6 +104,7 @@ class StateMachine:
         newer node wrote it mid-upgrade) is refused, not raised: a replica must never
         crash on the log; ``unreadable`` in the result lets the backend log it. A
         repeated ``request_id`` gets the first result back without applying again.
+        Finished tasks beyond the history limits are purged here, after the handler.
         """
         if isinstance(command, bytes | str):
             text = command.decode("utf-8", "replace") if isinstance(command, bytes) else command
@@ -124,20 +115,20 @@ class StateMachine:
         handler = self._handlers.get(getattr(command, "TYPE", ""))
         if handler is None:
             return _refused(f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")
-        rid = command.request_id
-        if rid and rid in self._requests:
-            return json.loads(self._requests[rid])  # a fresh copy: the caller may change it
+        answered = self._history.answer(command.request_id)
+        if answered is not None:
+            return answered
         result = handler(command, index)
-        if rid:
-            self._requests[rid] = json.dumps(result)  # a frozen copy at 2.5x less than deepcopy
-            while len(self._requests) > self._remembered:
-                self._requests.popitem(last=False)
+        for task_id in self._history.purge():
+            self._held.release(self._tasks.pop(task_id))
+        self._history.remember(command.request_id, result)
         return result
 
     # -- tasks -----------------------------------------------------------------------
     def _create_task(self, cmd: CreateTask, index: int) -> dict[str, Any]:
-        if cmd.idempotency_key and cmd.idempotency_key in self._keys:
-            existing = self._tasks[self._keys[cmd.idempotency_key]]
+        known = self._history.task_for_key(cmd.idempotency_key) if cmd.idempotency_key else None
+        if known is not None:
+            existing = self._tasks[known]
             return {"ok": True, "task": existing.to_dict(), "created": False}
         spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
         problem = spec_problem(spec)
@@ -150,7 +141,7 @@ class StateMachine:
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
         self._set_task(task)
         if cmd.idempotency_key:
-            self._keys[cmd.idempotency_key] = task.id
+            self._history.remember_key(cmd.idempotency_key, task.id)
         return {"ok": True, "task": task.to_dict(), "created": True}
 
     def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> dict[str, Any]:
@@ -266,8 +257,7 @@ class StateMachine:
             return _refused(f"stale restart: task {task.id} is at generation {task.generation}, "
                             f"decision had {cmd.generation}")
         if task.node_id:
-            kept = self._failures.get(task.id, ()) + ((task.node_id, float(cmd.at)),)
-            self._failures[task.id] = kept[-MAX_FAILURES_KEPT:]
+            self._history.record_failure(task.id, task.node_id, float(cmd.at))
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
                       reason_kind=None, updated_index=index)
         if cmd.node_id and not self._problem(Placement(task.id, cmd.node_id, task.generation),
@@ -278,41 +268,16 @@ class StateMachine:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
-    def _scale_task(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
-        """Grow or shrink the service ``cmd.task_id`` belongs to, in one step."""
-        task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
-        if not 0 <= cmd.count <= MAX_SCALE:
-            return _refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
-        group = task.spec.group or task.id
-        active = [t for t in self.group_members(group) if t.desired == DESIRED_RUN
-                  and t.state not in (FAILED, COMPLETED, STOPPED)]
-        created: list[str] = []
-        stopped: list[str] = []
-        if cmd.count > len(active):
-            need = cmd.count - len(active)
-            ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
-            if len(ids) < need or any(i in self._tasks or not i for i in ids):
-                return _refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
-            spec = replace(task.spec, group=group, count=cmd.count)
-            for task_id in ids:
-                self._set_task(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
-                created.append(task_id)
-        else:
-            newest_first = sorted(active, key=lambda t: (t.created_index, t.id), reverse=True)
-            for surplus in newest_first[: len(active) - cmd.count]:
-                self._stop_task(StopTask(task_id=surplus.id), index)
-                stopped.append(surplus.id)
-        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
-
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""
         old = self._tasks.get(task.id)
         if old is not None:
             self._held.release(old)
+            if old.generation != task.generation and task.health:  # a new placement: not checked yet
+                task = replace(task, health="", health_since=0.0, health_output="")
         self._tasks[task.id] = task
         self._held.hold(task)
+        self._history.track(task)
 
     # -- queries (read-only; the caller holds the store's lock) ----------------------
     def task(self, task_id: str) -> Task | None:
@@ -344,7 +309,7 @@ class StateMachine:
 
     def failures(self, task_id: str) -> tuple[tuple[str, float], ...]:
         """Recorded failures of ``task_id``: (node id, leader wall time), oldest first."""
-        return self._failures.get(task_id, ())
+        return self._history.failures(task_id)
 
     def group_members(self, group: str) -> list[Task]:
         """Every task of a service: the one whose id names it and those that carry it."""
@@ -357,7 +322,7 @@ class StateMachine:
         return {node_id: self.usage(node_id) for node_id in sorted(self._nodes)}
 
     def task_for_key(self, idempotency_key: str) -> Task | None:
-        task_id = self._keys.get(idempotency_key)
+        task_id = self._history.task_for_key(idempotency_key)
         return self._tasks.get(task_id) if task_id is not None else None
 
     def counts_by_state(self) -> dict[str, int]:
@@ -373,10 +338,8 @@ class StateMachine:
             "v": SNAPSHOT_VERSION,
             "tasks": [t.to_dict() for t in self.tasks()],
             "nodes": [n.to_dict() for n in self.nodes()],
-            "idempotency_keys": dict(sorted(self._keys.items())),
-            "requests": [[rid, json.loads(result)] for rid, result in self._requests.items()],
-            "failures": {k: [list(f) for f in v] for k, v in sorted(self._failures.items())},
-            "remembered_requests": self._remembered,
+            **self._history.snapshot(),
+            "services": self.services.snapshot(),
         }
 
     @classmethod
@@ -384,15 +347,11 @@ class StateMachine:
         if int(data.get("v", 1)) > SNAPSHOT_VERSION:
             raise ValueError(f"snapshot v{data['v']} is newer than this node understands "
                              f"(v{SNAPSHOT_VERSION})")
-        machine = cls(int(data.get("remembered_requests", DEFAULT_REMEMBERED_REQUESTS)))
+        machine = cls(History.restore(data))
         for node in data.get("nodes", ()):
             info = NodeInfo.from_dict(node)
             machine._nodes[info.id] = info
         for raw in data.get("tasks", ()):
             machine._set_task(Task.from_dict(raw))
-        machine._keys = {str(k): str(v) for k, v in dict(data.get("idempotency_keys", {})).items()}
-        for rid, result in data.get("requests", ()):
-            machine._requests[str(rid)] = json.dumps(result)
-        machine._failures = {str(k): tuple((str(n), float(at)) for n, at in v)
-                             for k, v in dict(data.get("failures", {})).items()}
+        machine.services.restore(data.get("services") or {})
         return machine

@@ -1,7 +1,8 @@
 """The pysyncobj backend of :class:`orion.state.store.Store`.
 
-Everything pysyncobj-specific lives here, and only here. Measured facts that
-shape it (0.3.17, three processes on loopback):
+Everything pysyncobj-specific lives here and in the journal it writes through
+(``journal.py``, ``group_commit.py``). Measured facts that shape it (0.3.17,
+three processes on loopback):
 
 * ``appendEntriesUseBatch`` (the default) pins each write to the 100 ms append
   period; off, a write commits in well under a millisecond. It is off.
@@ -19,6 +20,15 @@ shape it (0.3.17, three processes on loopback):
   Raft's TimeoutNow): the most caught-up follower starts its election at once,
   so nobody waits out an election timeout. That call touches the transport,
   which only the tick thread may, so it is queued onto that thread.
+* pysyncobj's journal is never synced: ours (``journal.py``) takes its place
+  and, with ``durability="fsync"``, is fdatasync'd once per pass of pysyncobj's
+  loop, before the leader counts its entries and before a follower answers
+  (``group_commit.py``).
+* Membership changes run on the leader only, one at a time, each waited for
+  until committed (``_membership``): pysyncobj itself does not serialize them.
+  The leader, not the joiner, decides voter or replica (``admit``), and a
+  joining voter holds its elections back until admitted; why and how, and the
+  guard against truncated applied entries: ``raft_engine.py``, ``raft_membership.py``.
 * pysyncobj makes every command its own log entry and sends an
   ``append_entries`` per command: writes are coalesced first (``batch.py``),
   flushed by the tick thread on each turn and when a pipe in its poller says
@@ -27,24 +37,29 @@ shape it (0.3.17, three processes on loopback):
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
 
+from orion.state.admission import VOTER, Admission, Role
 from orion.state.batch import Coalescer, apply_entry
 from orion.state.commands import Command, encode
+from orion.state.digest import DigestCache
+from orion.state.journal import RaftJournal
 from orion.state.machine import StateMachine
+from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine, hand_over
+from orion.state.raft_members import MembersFile
+from orion.state.raft_membership import RaftMembership, members_of
 from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
+
+__all__ = ["RaftSettings", "RaftStore"]
 
 log = logging.getLogger("orion.raft")
 
@@ -52,67 +67,6 @@ log = logging.getLogger("orion.raft")
 # not committed (or, with LEADER_CHANGED, may have been: request ids dedupe it).
 _RETRYABLE = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
               FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME}
-
-
-@dataclass(frozen=True)
-class RaftSettings:
-    """What the backend needs from the agent's config."""
-
-    self_addr: str
-    bind_addr: str
-    data_dir: str
-    secret: str | None
-    # The agent's raft_election_min/max and raft_compaction_entries (reasons in orion/defaults.py).
-    election_min: float
-    election_max: float
-    compaction_entries: int
-    # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
-    # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
-    voter: bool = True
-
-
-class _Replicated(SyncObjConsumer):
-    """The one replicated method. Snapshots are the machine's plain-data form,
-    not a pickle of our classes, so a newer node can restore an older dump."""
-
-    def __init__(self, on_apply: Callable[[str], dict], dump: Callable[[], dict],
-                 load: Callable[[dict], None]) -> None:
-        super().__init__()
-        self._on_apply, self._dump, self._load = on_apply, dump, load
-
-    @replicated
-    def apply_command(self, text: str) -> dict:
-        return self._on_apply(text)
-
-    def _serialize(self) -> dict:
-        return self._dump()
-
-    def _deserialize(self, data: dict) -> None:
-        self._load(data)
-
-
-class _SyncObj(SyncObj):
-    """pysyncobj's engine, plus calls queued from other threads that run on its tick thread."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._tick_calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        super().__init__(*args, **kwargs)
-
-    def call_on_tick(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the tick thread before its next tick (within ``autoTickPeriod``)."""
-        self._tick_calls.put(fn)
-
-    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's names
-        while True:
-            try:
-                fn = self._tick_calls.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                fn()
-            except Exception:  # a queued call must never stop the engine
-                log.exception("call on the Raft tick thread failed")
-        super()._onTick(timeToWait)
 
 
 class RaftStore:
@@ -126,52 +80,61 @@ class RaftStore:
         self._lock = threading.RLock()
         self._applied_cond = threading.Condition(self._lock)
         self._applied = 0
+        # During a resync: the machine being rebuilt, its index, and the index readers saw.
+        self._rebuild: StateMachine | None = None
+        self._rebuild_index = self._rebuild_until = 0
         self._listeners: list[Callable[[int], None]] = []
         self._on_apply_seconds = on_apply_seconds or (lambda _seconds: None)
-        self._consumer = _Replicated(self._apply, self._dump, self._load)
+        self._engine_lock = threading.RLock()  # held while the engine is swapped
+        self._membership = RaftMembership(lambda: self._syncobj, self._engine_lock, self.is_leader)
         data = Path(settings.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        self._members_file = data / "members.json"
-        stored = self._read_members()
-        self.restored = stored is not None
-        partners = stored if stored is not None else [p for p in partners if p != settings.self_addr]
-        self.voter = self._stored_voter() if stored is not None else settings.voter
-        conf = SyncObjConf(
-            password=settings.secret or None,
-            appendEntriesUseBatch=False,
-            # Heartbeat period: pysyncobj requires it below a third of the election timeout.
-            appendEntriesPeriod=min(0.1, settings.election_min / 4),
-            useFork=False,
-            dynamicMembershipChange=True,
-            journalFile=str(data / "raft.journal"),
-            fullDumpFile=str(data / "raft.dump"),
-            raftMinTimeout=settings.election_min,
-            raftMaxTimeout=settings.election_max,
-            leaderFallbackTimeout=max(3.0, 3 * settings.election_max),
-            logCompactionMinEntries=settings.compaction_entries,
-            bindAddress=settings.bind_addr,
-            connectionRetryTime=1.0,
-            commandsWaitLeader=True,
-        )
-        self._syncobj = _SyncObj(settings.self_addr if self.voter else None, partners, conf=conf,
-                                 consumers=[self._consumer])
-        # Group commit: submit() queues, the tick thread sends the queue as one entry.
+        self._members_file = MembersFile(data, settings.self_addr)
+        stored = self._members_file.load()
+        if stored is not None and not stored.admitted and not settings.joining:
+            raise StoreError(f"{data} holds a join the leader never answered: start with --join to ask again")
+        self.restored = stored is not None and stored.admitted
+        partners = stored.partners if stored is not None and self.restored else \
+            [p for p in partners if p != settings.self_addr]
+        self.voter = stored.voter if stored is not None and self.restored else settings.voter
+        self.admitted = self.restored or not settings.joining
+        self.resyncs = 0
+        self._resync_asked = threading.Event()
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # Group commit: submit() queues, the running engine's tick thread sends the queue as one entry.
         self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
                                     FAIL_REASON.SUCCESS)
-        self._flush_soon = PipeNotifier(self._syncobj._poller, self._coalescer.flush)
-        self._syncobj.addOnTickCallback(self._coalescer.flush)  # an answer frees room; flushed next turn
+        self._start_engine(partners, gated=not self.admitted)
+        self._digests = DigestCache(self.read)
         self._write_members()
         self._stop = threading.Event()
+        # Persists the member list and runs engine restarts: pysyncobj's tick thread stops when
+        # the thread that built its engine ends, so every restart is built by this long-lived one.
         self._watcher = threading.Thread(target=self._watch_members, name="raft-members", daemon=True)
         self._watcher.start()
 
+    def _start_engine(self, partners: list[str], gated: bool) -> None:
+        """Build and start pysyncobj from the journal and snapshot in the data dir."""
+        with self._engine_lock:
+            self._consumer = Replicated(self._apply, self._dump, self._load)
+            self._syncobj = build_engine(self._settings, self.voter, partners, gated, self._consumer)
+            self._truncation_watch = TruncationWatch(self._syncobj, self._on_truncation)
+            # Woken when a write waits; and each turn, as an answer frees room (batch.py).
+            self._flush_soon = PipeNotifier(self._syncobj._poller, self._coalescer.flush)
+            self._syncobj.addOnTickCallback(self._coalescer.flush)
+
     # -- replicated side (pysyncobj's thread) -------------------------------------
-    def _apply(self, text: str) -> dict:
-        index = self._syncobj.raftLastApplied + 1
+    def _apply(self, text: str, index: int) -> dict:
         started = time.perf_counter()
         with self._applied_cond:
-            result = apply_entry(self._machine, text, index)  # decoded there (what it cannot read is refused)
-            self._applied = index
+            if self._rebuild is not None:  # a resync: readers keep the old view until it caught up
+                result = apply_entry(self._rebuild, text, index)
+                self._rebuild_index = index
+                if not self._swap_rebuilt(index >= self._rebuild_until):
+                    return result
+            else:
+                result = apply_entry(self._machine, text, index)  # decoded there (what it cannot read is refused)
+                self._applied = index
             self._applied_cond.notify_all()
         for part in result.get("results", (result,)):
             if part.get("unreadable"):
@@ -187,13 +150,30 @@ class RaftStore:
 
     def _dump(self) -> dict:
         with self._lock:
+            if self._rebuild is not None:
+                return {"machine": self._rebuild.snapshot(), "applied": self._rebuild_index}
             return {"machine": self._machine.snapshot(), "applied": self._applied}
 
     def _load(self, data: dict) -> None:
+        machine, index = StateMachine.restore(data["machine"]), int(data.get("applied", 0))
         with self._applied_cond:
-            self._machine = StateMachine.restore(data["machine"])
-            self._applied = int(data.get("applied", 0))
+            if self._rebuild is not None:
+                self._rebuild, self._rebuild_index = machine, index
+                self._swap_rebuilt(index >= self._rebuild_until)
+            else:
+                self._machine, self._applied = machine, index
             self._applied_cond.notify_all()
+
+    def _swap_rebuilt(self, caught_up: bool) -> bool:
+        """Under the lock: show the rebuilt machine once it has reached what readers saw."""
+        if not caught_up or self._rebuild is None:
+            return False
+        if self._rebuild_index < self._rebuild_until:
+            log.error("resync: the log now ends at %d, below the %d entries this replica had applied: "
+                      "it had applied entries the cluster does not have", self._rebuild_index, self._rebuild_until)
+        self._machine, self._applied, self._rebuild = self._rebuild, self._rebuild_index, None
+        log.warning("resync done: the machine was rebuilt from the journal up to index %d", self._applied)
+        return True
 
     # -- Store protocol -------------------------------------------------------------
     def submit(self, command: Command, timeout: float) -> Any:
@@ -207,8 +187,8 @@ class RaftStore:
                     raise NoLeader("no Raft leader: the cluster has no quorum (or is electing); "
                                    "writes are refused until a majority of nodes is reachable")
                 raise WriteTimeout(f"write not committed within {timeout:.1f}s ({last}); it may still apply")
-            if not self.has_leader():
-                time.sleep(min(0.05, remaining))
+            if not self.has_leader() or self._syncobj.handing_over:  # a handover takes no new writes
+                time.sleep(min(0.02, remaining))
                 continue
             done = threading.Event()
             box: dict[str, Any] = {}
@@ -248,6 +228,11 @@ class RaftStore:
             return sync.hasQuorum
         return any(n == leader and sync.isNodeConnected(n) for n in sync.otherNodes)
 
+    @property
+    def journal(self) -> RaftJournal:
+        """The running engine's journal (``journal.py``): its sync points and fsync count."""
+        return self._syncobj.journal
+
     def is_leader(self) -> bool:
         leader = self._syncobj._getLeader()
         return leader is not None and self.voter and leader == self._syncobj.selfNode
@@ -264,8 +249,10 @@ class RaftStore:
             commit_index=sync.raftCommitIndex,
             applied_index=self._applied,
             members=tuple(members),
-            extra={"has_quorum": sync.hasQuorum, "voter": self.voter,
+            extra={"has_quorum": sync.hasQuorum, "voter": self.voter, "admitted": self.admitted,
+                   "resyncs": self.resyncs,
                    "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
+                   "durability": self._settings.durability, "fsyncs": sync.journal.fsyncs,
                    "group_commit": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
         )
 
@@ -276,31 +263,77 @@ class RaftStore:
     def add_listener(self, fn: Callable[[int], None]) -> None:
         self._listeners.append(fn)
 
+    def digest(self) -> tuple[str, int]:
+        return self._digests.get()
+
     # -- membership -------------------------------------------------------------------
     def members(self) -> list[str]:
-        sync = self._syncobj
-        own = [sync.selfNode.address] if sync.selfNode is not None else []
-        return sorted(own + [n.address for n in sync.otherNodes])
+        return members_of(self._syncobj)
+
+    def admit(self, addr: str, voter_cap: int, timeout: float) -> Admission:
+        """On the leader: voter or replica for ``addr`` (``raft_membership.py``)."""
+        return self._membership.admit(addr, voter_cap, timeout)
 
     def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
-        """Add or remove a voter; any member may ask (pysyncobj forwards to the leader)."""
-        if action == "add" and addr in self.members():
-            return
-        if action == "remove" and addr not in self.members():
-            return
-        done = threading.Event()
-        box: dict[str, Any] = {}
+        """On the leader: add or remove a voter, waited for until committed."""
+        self._membership.change(action, addr, timeout)
 
-        def callback(result: Any, error: int) -> None:
-            box["error"] = error
-            done.set()
+    def join_as(self, role: Role, members: list[str]) -> None:
+        """The leader's answer to this joining node: a voter opens its election gate (the
+        leader's heartbeats re-arm an ordinary timeout); a replica restarts its engine as a
+        non-voting node dialling ``members`` (the leader's voters). Either way this node is
+        admitted, and a restart will say so."""
+        if role == VOTER:
+            self._syncobj.conf.open()
+        elif self.voter:
+            done = threading.Event()
+            failed: list[BaseException] = []
 
-        fn = self._syncobj.addNodeToCluster if action == "add" else self._syncobj.removeNodeFromCluster
-        fn(addr, callback=callback)
-        if not done.wait(timeout):
-            raise WriteTimeout(f"membership change ({action} {addr}) not committed within {timeout:.1f}s")
-        if box["error"] != FAIL_REASON.SUCCESS:
-            raise StoreError(f"membership change ({action} {addr}) refused (reason {box['error']})")
+            def become_replica() -> None:
+                try:
+                    partners = [m for m in members if m != self._settings.self_addr]
+                    self._restart_engine(voter=False, partners=partners, keep_view=False)
+                except BaseException as exc:
+                    failed.append(exc)
+                    raise
+                finally:
+                    done.set()
+
+            self._jobs.put(become_replica)
+            done.wait()
+            if failed:
+                raise StoreError(f"could not restart as a non-voting replica: {failed[0]}")
+        self.admitted = True
+        self._write_members()
+
+    # -- engine restarts (on the raft-members thread) --------------------------------
+    def _on_truncation(self, from_index: int, last_applied: int) -> None:
+        """pysyncobj's tick thread: it truncated applied entries. Record; the watcher resyncs."""
+        log.error("Raft truncated entries %d..%d that this replica had applied: rebuilding its "
+                  "state machine from the journal", from_index, last_applied)
+        if not self._resync_asked.is_set():  # one restart covers every record before it
+            self._resync_asked.set()
+            self._jobs.put(self._resync)
+
+    def _resync(self) -> None:
+        self._resync_asked.clear()
+        self.resyncs += 1
+        self._restart_engine(voter=self.voter, partners=self.members(), keep_view=True)
+
+    def _restart_engine(self, voter: bool, partners: list[str], keep_view: bool) -> None:
+        """Stop pysyncobj and start it again from the journal and snapshot on disk: the machine
+        is rebuilt from what the log holds now. ``keep_view``: readers see the old machine until
+        the new one has caught up (a reconciler must never see an empty state)."""
+        with self._engine_lock:
+            self._truncation_watch.close()
+            self._syncobj.destroy_synchronous()
+            with self._applied_cond:
+                if keep_view:
+                    self._rebuild, self._rebuild_index, self._rebuild_until = StateMachine(), 0, self._applied
+                else:
+                    self._machine, self._applied = StateMachine(), 0
+            self.voter = voter
+            self._start_engine(partners, gated=False)
 
     def transfer_leadership(self, timeout: float | None = None) -> str:
         """On the leader: hand leadership to the most caught-up follower and wait until
@@ -313,65 +346,48 @@ class RaftStore:
             return "not the leader: no leadership to hand over"
         sync = self._syncobj
         deadline = time.monotonic() + (self._settings.election_max if timeout is None else timeout)
-        last = "no answer"
-        while time.monotonic() < deadline:
-            done = threading.Event()
-            box: dict[str, Any] = {}
-
-            def callback(result: Any, error: int, box: dict = box, done: threading.Event = done) -> None:
-                box["error"] = error
-                done.set()
-
-            sync.call_on_tick(lambda callback=callback: sync.transferLeadership(callback=callback))
-            if not done.wait(max(0.0, deadline - time.monotonic())):
-                break
-            if box["error"] == FAIL_REASON.SUCCESS:
-                while time.monotonic() < deadline:
-                    leader = sync._getLeader()
-                    if leader is not None and leader != sync.selfNode:
-                        return f"leadership handed to {leader.address}"
-                    time.sleep(0.005)
-                return "leadership transfer sent, but no other leader within the timeout"
-            if box["error"] == FAIL_REASON.NOT_LEADER:
-                return "not the leader any more: no leadership to hand over"
-            # REQUEST_DENIED: no follower connected, or none caught up to the last entry yet.
-            last = f"refused (reason {box['error']}): no caught-up follower"
-            time.sleep(0.02)
-        return f"leadership not handed over ({last}); an election follows"
+        sync.handing_over = True  # no new writes meanwhile (group_commit.py): the target catches up
+        try:
+            return hand_over(sync, deadline)
+        finally:
+            sync.handing_over = False
 
     @staticmethod
     def has_state(data_dir: str) -> bool:
-        """True when this data dir already belongs to a cluster (restart, not first join)."""
-        return (Path(data_dir) / "members.json").exists()
-
-    def _read_members(self) -> list[str] | None:
-        try:
-            members = json.loads(self._members_file.read_text())["members"]
-        except (FileNotFoundError, ValueError, KeyError):
-            return None
-        return [m for m in members if m != self._settings.self_addr]
-
-    def _stored_voter(self) -> bool:
-        try:
-            return bool(json.loads(self._members_file.read_text()).get("voter", True))
-        except (FileNotFoundError, ValueError):
-            return True
+        """True when this data dir belongs to a cluster that admitted it (restart, not first join)."""
+        return MembersFile.admitted(data_dir)
 
     def _write_members(self) -> None:
-        tmp = self._members_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": self.members(), "voter": self.voter}))
-        os.replace(tmp, self._members_file)
+        # fsync: rare (membership changes), and a torn file would orphan the node.
+        self._members_file.save(self.members(), self.voter, self.admitted,
+                                fsync=self._settings.durability == "fsync")
 
     def _watch_members(self) -> None:
-        """Persist the member list when it changes, so a restart dials the right peers."""
+        """Persist the member list when it changes, so a restart dials the right peers; run
+        the engine restarts asked for (a resync, a joiner turned replica)."""
         known = self.members()
-        while not self._stop.wait(0.5):
-            current = self.members()
-            if current != known:
-                known = current
-                self._write_members()
-                log.info("raft members now %s", ", ".join(current))
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(timeout=0.5)
+            except queue.Empty:
+                job = None
+            try:
+                if job is not None:
+                    job()
+                with self._applied_cond:  # a rebuild whose log no longer reaches the old index
+                    if self._rebuild is not None and self._syncobj.isReady():
+                        self._swap_rebuilt(True)
+                current = self.members()
+                if current != known:
+                    known = current
+                    self._write_members()
+                    log.info("raft members now %s", ", ".join(current))
+            except Exception:  # this thread owns the engine: it must outlive any one failure
+                log.exception("raft-members pass failed")
 
     def close(self) -> None:
+        with self._engine_lock:
+            self._truncation_watch.close()
+            if self._syncobj.tick_thread_alive():
+                self._syncobj.destroy_synchronous()
         self._stop.set()
-        self._syncobj.destroy()

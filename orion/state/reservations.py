@@ -12,8 +12,7 @@ Every reconciler and the scheduler ask after each apply (``tasks_on``,
 largest cost of a busy leader (bench/results/before-leader.svg). So a node's
 tasks, and all tasks, are kept as the task values themselves, in creation order
 (a change moves one task: a binary search, not a sort), and the waiting tasks
-are a set of their own. Tasks are never deleted; a command that deletes one
-would have to drop it from ``_all`` too.
+are a set of their own.
 """
 
 from __future__ import annotations
@@ -40,10 +39,18 @@ def held_nodes(task: Task) -> list[str]:
     return nodes
 
 
+def _remove(ordered: list[Task], task: Task) -> None:
+    """Drop ``task`` (found by its creation order) from a list kept in that order."""
+    at = bisect_left(ordered, creation_order(task), key=creation_order)
+    if at < len(ordered) and ordered[at].id == task.id:
+        del ordered[at]
+
+
 class Reservations:
     """Per node: resources used, static ports taken (by which task), tasks held; the tasks waiting.
 
-    Told of every change of a task: ``release`` of its old value, ``hold`` of its new one.
+    Told of every change of a task: ``release`` of its old value, ``hold`` of its new one
+    (a purged task is only released).
     """
 
     def __init__(self) -> None:
@@ -62,11 +69,7 @@ class Reservations:
             insort(self._on_node.setdefault(node_id, []), task, key=creation_order)
         if task.state in WAITING and task.desired == DESIRED_RUN:
             self._waiting[task.id] = task
-        at = bisect_left(self._all, creation_order(task), key=creation_order)
-        if at < len(self._all) and self._all[at].id == task.id:
-            self._all[at] = task  # its new value, in the same place
-        else:
-            self._all.insert(at, task)
+        insort(self._all, task, key=creation_order)
 
     def release(self, task: Task) -> None:
         for node_id in held_nodes(task):
@@ -75,11 +78,9 @@ class Reservations:
             for key in task.spec.static_host_ports:
                 if ports.get(key) == task.id:
                     del ports[key]
-            held = self._on_node[node_id]
-            at = bisect_left(held, creation_order(task), key=creation_order)
-            if at < len(held) and held[at].id == task.id:
-                del held[at]
+            _remove(self._on_node[node_id], task)
         self._waiting.pop(task.id, None)
+        _remove(self._all, task)
 
     def free(self, node_id: str, capacity: Resources) -> Resources:
         return capacity - self._used.get(node_id, Resources())

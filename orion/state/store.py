@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from orion.state.admission import Admission, decide
 from orion.state.batch import apply_entry
 from orion.state.commands import Command
+from orion.state.digest import DigestCache
 from orion.state.machine import StateMachine
 
 # A Raft membership change: add a voter, or remove one.
@@ -34,6 +36,16 @@ class NoLeader(StoreError):
 
 class WriteTimeout(StoreError):
     """The command was sent but not committed within its deadline."""
+
+
+class NotLeader(StoreError):
+    """Only the leader changes membership; ``leader`` is the Raft address of the one this
+    node knows (None: none known), so the caller can ask it instead."""
+
+    def __init__(self, leader: str | None) -> None:
+        super().__init__(f"this node is not the Raft leader (the leader is {leader or 'unknown'}): "
+                         "membership changes are made by the leader")
+        self.leader = leader
 
 
 @dataclass(frozen=True)
@@ -89,13 +101,23 @@ class Store(Protocol):
     def add_listener(self, fn: Callable[[int], None]) -> None:
         """Call ``fn(applied_index)`` after every apply, outside the lock; must not block."""
 
+    def digest(self) -> tuple[str, int]:
+        """(SHA-256 of the machine's canonical snapshot, the applied index it was taken at)."""
+
     def members(self) -> list[str]:
         """Addresses of the Raft voters as this node knows them, sorted."""
 
-    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
-        """Add or remove the voter at ``addr`` (a no-op when already so); any member may ask.
+    def admit(self, addr: str, voter_cap: int, timeout: float) -> Admission:
+        """On the leader: decide whether ``addr`` joins as a voter or a replica
+        (``orion/state/admission.py``) and, for a voter, add it; serialized with every other
+        membership change. Raises NotLeader elsewhere, WriteTimeout or StoreError when the
+        change is not committed.
+        """
 
-        Raises WriteTimeout or StoreError when the change is not committed.
+    def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
+        """On the leader: add or remove the voter at ``addr`` (a no-op when already so).
+
+        Raises NotLeader elsewhere, WriteTimeout or StoreError when the change is not committed.
         """
 
 
@@ -116,6 +138,7 @@ class LocalStore:
         self._self = self_addr
         self._members = {self_addr}
         self.leader = True
+        self._digests = DigestCache(self.read)
 
     def submit(self, command: Command, timeout: float) -> Any:
         if not self.leader:
@@ -150,12 +173,21 @@ class LocalStore:
     def add_listener(self, fn: Callable[[int], None]) -> None:
         self._listeners.append(fn)
 
+    def digest(self) -> tuple[str, int]:
+        return self._digests.get()
+
     def members(self) -> list[str]:
         return sorted(self._members)
 
+    def admit(self, addr: str, voter_cap: int, timeout: float) -> Admission:
+        decision = decide(self._members, voter_cap, addr)
+        if decision.role == "voter":
+            self.change_membership("add", addr, timeout)
+        return decision
+
     def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
         if not self.leader:
-            raise NoLeader("no Raft leader: membership cannot change until the cluster recovers")
+            raise NotLeader(None)
         if action == "add":
             self._members.add(addr)
         elif action == "remove":

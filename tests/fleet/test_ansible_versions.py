@@ -102,7 +102,8 @@ def test_locked_down_config_renders_from_ini_strings(locked_down: tuple[Path, Pa
     out, secrets, _, _ = locked_down
     config = tomllib.loads((out / "orion-b-orion.toml").read_text())
     assert config["tls_cert"] == "/etc/orion/tls/node.crt" and config["tls_key"] == "/etc/orion/tls/node.key"
-    assert config["tls_client_ca"] == "/etc/orion/tls/ca.crt"
+    assert config["tls_ca"] == "/etc/orion/tls/ca.crt"  # peers verify each other's server certificates
+    assert "tls_client_ca" not in config, "client certificates are opt-in (orion_tls_verify_clients)"
     assert config["api_token_file"] == "/etc/orion/api-token"
     assert config["raft_secret_file"] == "/etc/orion/raft-secret"
     assert "raft_secret" not in config and "api_token" not in config, "secrets belong in their files"

@@ -81,6 +81,9 @@ class Node:
     def post(self, path: str, **kw) -> requests.Response:
         return requests.post(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 
+    def put(self, path: str, **kw) -> requests.Response:
+        return requests.put(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
+
     def delete(self, path: str, **kw) -> requests.Response:
         return requests.delete(self.url + path, timeout=kw.pop("timeout", 10), **self._kw(kw))
 
@@ -106,6 +109,8 @@ class Cluster:
     docker_hosts: list[str] | None = None
     ips: list[str] | None = None
     labels: list[dict[str, str]] | None = None
+    # Optional, one per node: more arguments for that node's agent only (e.g. --host-volume).
+    node_args: list[list[str]] | None = None
     # Added to every agent's command line (e.g. --tls-cert ...), and the nodes' scheme and
     # requests arguments (a TLS cluster: "https", {"verify": ca, "cert": (...), "headers": ...}).
     extra_args: list[str] = field(default_factory=list)
@@ -131,6 +136,8 @@ class Cluster:
             args += ["--bind", node.ip]
         for key, value in (self.labels[self.nodes.index(node)] if self.labels else {}).items():
             args += ["--label", f"{key}={value}"]
+        if self.node_args:
+            args += self.node_args[self.nodes.index(node)]
         if bootstrap:
             args.append("--bootstrap")
         if join is not None:

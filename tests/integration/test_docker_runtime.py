@@ -4,6 +4,7 @@ as short reasons, and listing is per node."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from harness import free_ports, http_get
 
-from orion.model import PortBinding, Task, TaskSpec
-from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
+from orion.model import PortBinding, Task, TaskSpec, Volume
+from orion.runtime import ContainerGone, ContainerState, EngineUnreachable, LogQuery, RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -164,3 +165,79 @@ def test_unreachable_engine_is_a_short_failure_not_a_traceback(tmp_path):
     assert isinstance(info.value, EngineUnreachable)  # the reconciler retries, never fails a task on it
     with pytest.raises(EngineUnreachable):
         rt.start(Task(id="t1", spec=TaskSpec(image="orion/busybox:latest", memory=8 << 20)), "n")
+
+
+# -- volumes ------------------------------------------------------------------------------------
+
+def test_a_host_volume_is_the_declared_path_and_read_only_means_it(docker_host, node_id, test_image, tmp_path):
+    (tmp_path / "seed").write_text("from the host\n")
+    rt = DockerRuntime(docker_host, host_volumes={"data": str(tmp_path)})
+    try:
+        writer = rt.start(make_task(test_image, node_id, command=("sh", "-c", "cat /data/seed > /data/copy"),
+                                    volumes=(Volume("data", "/data"),)), node_id)
+        assert wait_status(rt, writer.container_id, "exited").exit_code == 0
+        assert (tmp_path / "copy").read_text() == "from the host\n"
+        reader = rt.start(make_task(test_image, node_id, command=("sh", "-c", "touch /ro/x"),
+                                    volumes=(Volume("data", "/ro", read_only=True),)), node_id)
+        assert wait_status(rt, reader.container_id, "exited").exit_code != 0
+        assert not (tmp_path / "x").exists()
+    finally:
+        rt.close()
+
+
+def test_an_undeclared_host_volume_fails_the_start_and_names_it(runtime, node_id, test_image):
+    task = make_task(test_image, node_id, volumes=(Volume("nowhere", "/data"),))
+    with pytest.raises(RuntimeFailure, match=f"host volume nowhere is not declared on node {node_id}"):
+        runtime.start(task, node_id)
+    assert runtime.list_managed(node_id) == []
+
+
+def test_a_docker_volume_outlives_its_container(runtime, node_id, test_image, docker_client):
+    name = f"orion-test-{uuid.uuid4().hex[:8]}"
+    try:
+        first = runtime.start(make_task(test_image, node_id, command=("sh", "-c", "echo kept > /v/f"),
+                                        volumes=(Volume(name, "/v", type="volume"),)), node_id)
+        wait_status(runtime, first.container_id, "exited")
+        runtime.remove(first.container_id)
+        second = runtime.start(make_task(test_image, node_id, command=("cat", "/v/f"),
+                                         volumes=(Volume(name, "/v", type="volume"),)), node_id)
+        wait_status(runtime, second.container_id, "exited")
+        assert b"".join(runtime.logs(second.container_id, LogQuery())) == b"kept\n"
+        runtime.remove(second.container_id)
+    finally:
+        docker_client.volumes.get(name).remove(force=True)
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+def test_logs_tail_and_stderr(runtime, node_id, test_image):
+    script = "for i in 1 2 3 4 5; do echo out$i; done; echo err >&2"
+    state = runtime.start(make_task(test_image, node_id, command=("sh", "-c", script)), node_id)
+    wait_status(runtime, state.container_id, "exited")
+    assert b"".join(runtime.logs(state.container_id, LogQuery())) == b"out1\nout2\nout3\nout4\nout5\nerr\n"
+    assert b"".join(runtime.logs(state.container_id, LogQuery(tail=2))) == b"out5\nerr\n"
+    stamped = b"".join(runtime.logs(state.container_id, LogQuery(tail=1, timestamps=True))).decode()
+    assert stamped.endswith(" err\n") and stamped[:4].isdigit()
+
+
+def test_a_follow_streams_new_lines_and_close_ends_it_from_another_thread(runtime, node_id, test_image):
+    state = runtime.start(make_task(test_image, node_id, command=("sh", "-c", "echo first; sleep 600")), node_id)
+    stream = runtime.logs(state.container_id, LogQuery(follow=True))
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while b"first\n" not in b"".join(got) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b"".join(got) == b"first\n"
+    stream.close()  # the container prints nothing more: only close() can end this iteration
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+
+
+def test_logs_of_a_removed_container_say_it_is_gone(runtime, node_id, test_image):
+    state = runtime.start(make_task(test_image, node_id, command=("true",)), node_id)
+    wait_status(runtime, state.container_id, "exited")
+    runtime.remove(state.container_id)
+    with pytest.raises(ContainerGone):
+        runtime.logs(state.container_id, LogQuery())

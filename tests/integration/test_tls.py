@@ -114,3 +114,24 @@ def test_no_secret_is_on_any_agents_command_line(cluster):
         assert "--tls-cert" in cmdline
         assert cluster.secret not in cmdline and TOKEN not in cmdline
         assert "on the command line" not in node.log_path.read_text()
+
+
+def test_logs_are_forwarded_between_agents_over_tls(cluster, test_image, tls):
+    """A node that does not run the task reads its logs from the owner over mTLS with the token,
+    and a followed log whose client leaves frees its slot (the TLS socket turns readable too)."""
+    resp = cluster.nodes[0].post("/tasks", json={"image": test_image, "memory": 32 * 1024 * 1024,
+                                                 "command": ["sh", "-c", "echo over-tls; sleep 600"]})
+    task = resp.json()
+    running = cluster.wait(lambda: (t := cluster.nodes[0].get(f"/tasks/{task['id']}").json())["state"] == "running"
+                           and t, 60, "task running")
+    via = next(n for n in cluster.nodes if n.id != running["nodeId"])
+    logs = cluster.wait(lambda: (r := via.get(f"/tasks/{task['id']}/logs")).text == "over-tls\n" and r, 10, "logs")
+    assert logs.headers["X-Orion-Node"] == running["nodeId"]
+    for _ in range(5):  # one more than max_log_follows: each one must have been given back
+        stream = cluster.wait(lambda: (r := via.get(f"/tasks/{task['id']}/logs?follow=1", stream=True))
+                              .status_code == 200 and r, 10, "a free follow slot")
+        assert next(stream.iter_content(chunk_size=None)) == b"over-tls\n"
+        stream.close()
+    result = _cli(cluster, "logs", task["id"], ca=tls.ca, identity=(tls.client_cert, tls.client_key))
+    assert (result.returncode, result.stdout) == (0, "over-tls\n"), result.stderr
+    cluster.nodes[0].delete(f"/tasks/{task['id']}")

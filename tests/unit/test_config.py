@@ -49,6 +49,7 @@ def test_raft_needs_a_secret_or_explicit_loopback_insecurity():
         ({"bootstrap": True, "join": ["127.0.0.1:8000"]}, "exclude each other"),
         ({"bind": "0.0.0.0"}, "--advertise"),
         ({"port": "eighty"}, "not a valid int"),
+        ({"durability": "sometimes"}, "durability: 'sometimes' is not fsync or none"),
     ],
 )
 def test_bad_settings_name_the_fix(flags, message):
@@ -176,3 +177,45 @@ def test_an_encrypted_key_is_refused_not_prompted_for(tls, tmp_path):
                     "-out", str(encrypted)], check=True, capture_output=True)
     with pytest.raises(ConfigError, match="not a PEM certificate and its matching unencrypted"):
         load_config(_tls_flags(tls, tls_key=str(encrypted)), env={})
+
+
+def test_durability_is_fsync_unless_told_otherwise(tmp_path):
+    assert load_config(dict(SECRET), env={}).durability == "fsync"
+    assert load_config(dict(SECRET), env={"ORION_DURABILITY": "none"}).durability == "none"
+    path = tmp_path / "orion.toml"
+    path.write_text('durability = "none"\n')
+    assert load_config({**SECRET, "config": str(path)}, env={}).durability == "none"
+    assert load_config({**SECRET, "config": str(path), "durability": "fsync"}, env={}).durability == "fsync"
+
+
+def test_host_volumes_from_flags_env_and_both_toml_spellings(tmp_path):
+    data, logs = tmp_path / "data", tmp_path / "logs"
+    data.mkdir(), logs.mkdir()
+    path = tmp_path / "orion.toml"
+    path.write_text(f'raft_secret = "f"\nhost_volumes = {{data = "{data}"}}\n')
+    assert load_config({"config": str(path)}, env={}).host_volumes == {"data": str(data)}
+    path.write_text(f'raft_secret = "f"\n[host_volumes.data]\npath = "{data}"\n[host_volumes.logs]\npath = "{logs}"\n')
+    assert load_config({"config": str(path)}, env={}).host_volumes == {"data": str(data), "logs": str(logs)}
+    env = {"ORION_HOST_VOLUMES": f"logs={logs}"}
+    assert load_config({"config": str(path)}, env=env).host_volumes == {"logs": str(logs)}
+    flags = {"host_volumes": {"data": str(data)}, **SECRET}
+    assert load_config(flags, env=env).host_volumes == {"data": str(data)}
+    assert load_config(dict(SECRET), env={}).host_volumes == {}
+
+
+@pytest.mark.parametrize(("volumes", "message"), [
+    ({"data": "relative/path"}, "host_volumes.data: 'relative/path' must be an absolute path"),
+    ({"data": "/nonexistent/orion-volume"}, "host_volumes.data: /nonexistent/orion-volume does not exist"),
+    ({"a/b": "/tmp"}, "'a/b' is not a volume name"),
+    ({"x": "/tmp"}, "'x' is not a volume name"),
+])
+def test_bad_host_volumes_name_the_fix(volumes, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"host_volumes": volumes, **SECRET}, env={})
+
+
+def test_a_host_volume_table_takes_a_path_only(tmp_path):
+    path = tmp_path / "orion.toml"
+    path.write_text('raft_secret = "f"\n[host_volumes.data]\npath = "/tmp"\nread_only = true\n')
+    with pytest.raises(ConfigError, match="read_only is set per mount"):
+        load_config({"config": str(path)}, env={})

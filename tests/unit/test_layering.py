@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "orion"
 
 # Low -> high. A room may import rooms of lower layers only. The bottom layer is values
-# and settings: its three modules may use each other (config reads defaults) without a cycle.
+# and settings: its modules may use each other (config reads defaults) without a cycle.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("model", "service", "defaults", "config"),
+    ("model", "resources", "humanize", "service", "defaults", "config", "version"),
     ("state", "gossip", "runtime", "peer_http"),
     ("loop",),
     ("control", "node", "cluster"),

@@ -7,9 +7,9 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orion.defaults import SERVICE_DEFAULTS
 from orion.model import PortBinding, TaskSpec
 from orion.service import (
-    SERVICE_DEFAULTS,
     HealthCheck,
     Service,
     ServiceSpec,
@@ -78,6 +78,13 @@ def test_the_same_spec_again_is_not_a_new_version():
 def test_volume_order_does_not_make_a_new_version():
     a, b = Volume("data", "/data"), Volume("logs", "/logs", True, "volume")
     assert replace(BASE, volumes=(a, b)) == replace(BASE, volumes=(b, a))
+
+
+def test_the_replicas_mount_the_services_volumes():
+    a, b = Volume("data", "/data"), Volume("logs", "/logs", True, "volume")
+    spec = replace(BASE, volumes=(b, a))
+    assert spec.task.volumes == (a, b) and spec.task.host_volumes == {"data"}
+    assert replace(spec, volumes=()).task.volumes == ()  # the service's list is the one that counts
 
 
 def test_a_service_survives_json():

@@ -8,58 +8,25 @@ scheduler answers asynchronously to a commit.
 from __future__ import annotations
 
 import itertools
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_kit import NODE, Placer
 from flask.testing import FlaskClient
 from parts import api_deps
 
 from orion.api.app import create_app
 from orion.api.openapi import openapi_document
 from orion.control.placement_loop import PlacementLoop
-from orion.model import ASSIGNED, PENDING, NodeInfo, NoFitKind, Resources
-from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
+from orion.model import ASSIGNED, PENDING
+from orion.state.commands import RegisterNode
 from orion.state.store import LocalStore, WriteTimeout
+from orion.version import orion_version
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
 GiB = 1 << 30
-NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",
-                capacity=Resources(memory=4 * GiB, cpu_millis=2000), labels=(("zone", "a"),))
-
-
-class Placer:
-    """Places what fits on ``NODE``, marks the rest unschedulable; runs in its own thread."""
-
-    def __init__(self, store: LocalStore) -> None:
-        self.store = store
-        self.wake = threading.Event()
-        self.stop = threading.Event()
-        store.add_listener(lambda _i: self.wake.set())
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self.stop.is_set():
-            self.wake.wait(0.5)
-            self.wake.clear()
-            pending, _ = self.store.read(lambda m: [t for t in m.pending_tasks() if not t.reason])
-            for task in pending:
-                if task.spec.memory <= NODE.capacity.memory:
-                    cmd: Any = PlaceTasks(placements=(Placement(task.id, NODE.id, task.generation),))
-                else:
-                    cmd = MarkUnschedulable(task_id=task.id, reason="no node has 100 TiB of free memory",
-                                            kind=NoFitKind.MEMORY)
-                self.store.submit(cmd, 1.0)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.wake.set()
-        self.thread.join()
-
-
 def make_client(store: LocalStore, **overrides: Any) -> FlaskClient:
     ids = itertools.count(1)
     settings: dict[str, Any] = {"placement_wait": 30.0, "id_factory": lambda: f"t{next(ids)}"}
@@ -163,6 +130,7 @@ def test_count_creates_one_task_per_replica(client: FlaskClient, store: LocalSto
     ({"json": {"image": "nginx", "memory": 1000}}, 400, "memory"),
     ({"json": {**SEED_BODY, "env": {"PORT": 80}}}, 400, "env.PORT"),
     ({"json": {**SEED_BODY, "extra": 1}}, 400, "extra"),
+    ({"json": {**SEED_BODY, "volumes": [{"source": "/etc", "target": "/host-etc"}]}}, 400, "volumes[0].source"),
     ({"json": ["nginx"]}, 400, None),
     ({"data": "{", "content_type": "application/json"}, 400, None),
     ({"data": "", "content_type": "application/json"}, 400, None),
@@ -244,6 +212,7 @@ def test_raft_and_health(client: FlaskClient, store: LocalStore) -> None:
     assert raft.json["leader"] == "local" and raft.json["is_leader"] is True
     health = client.get("/health")
     assert (health.status_code, health.json["status"], health.json["node"]) == (200, "ok", "node1")
+    assert health.json["version"] == orion_version() != ""
     store.leader = False
     health = client.get("/health")
     assert (health.status_code, health.json["status"], health.json["leader"]) == (503, "no-leader", None)

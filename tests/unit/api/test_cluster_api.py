@@ -1,5 +1,5 @@
 """The member side of joining (orion/api/cluster.py) over the in-process store:
-who may change the voters, and what a joiner is told."""
+who may change the voters, and what a joiner is told (a role, never a refusal)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def test_a_joiner_with_the_proof_becomes_a_voter_and_sees_the_members():
     assert body["members"] == ["10.0.0.1:7000"] and body["voter_cap"] == 3 and body["ready"] is True
     resp = c.post("/cluster/members", json={"node_id": "n2", "raft_addr": "10.0.0.2:7000",
                                              "proof": join_proof(SECRET, "10.0.0.2:7000")})
-    assert resp.status_code == 200
-    assert store.members() == ["10.0.0.1:7000", "10.0.0.2:7000"]
+    assert resp.status_code == 200 and resp.get_json()["role"] == "voter"
+    assert resp.get_json()["members"] == store.members() == ["10.0.0.1:7000", "10.0.0.2:7000"]
 
 
 def test_without_the_raft_secret_nobody_is_added_or_removed():
@@ -39,11 +39,33 @@ def test_without_the_raft_secret_nobody_is_added_or_removed():
     assert store.members() == ["10.0.0.1:7000"]
 
 
-def test_beyond_the_voter_cap_a_joiner_is_told_to_be_a_replica():
+def test_beyond_the_voter_cap_a_joiner_is_told_to_be_a_replica_and_asking_again_changes_nothing():
     store = LocalStore(self_addr="a:1")
     c = client(store, voter_cap=1)
-    resp = c.post("/cluster/members", json={"raft_addr": "b:1", "proof": join_proof(SECRET, "b:1")})
-    assert resp.status_code == 409 and resp.get_json()["field"] == "raft_addr"
+    for _ in range(2):
+        resp = c.post("/cluster/members", json={"raft_addr": "b:1", "proof": join_proof(SECRET, "b:1")})
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["role"] == "replica" and resp.get_json()["members"] == ["a:1"]
+    assert store.members() == ["a:1"]
+
+
+def test_a_voter_asking_again_is_told_voter_again():
+    store = LocalStore(self_addr="a:1")
+    c = client(store, voter_cap=2)
+    answers = [c.post("/cluster/members", json={"raft_addr": "b:1", "proof": join_proof(SECRET, "b:1")})
+               .get_json()["role"] for _ in range(2)]
+    assert answers == ["voter", "voter"] and store.members() == ["a:1", "b:1"]
+    # The cap is reached now, yet b is still a voter; c becomes a replica.
+    third = c.post("/cluster/members", json={"raft_addr": "c:1", "proof": join_proof(SECRET, "c:1")})
+    assert third.get_json()["role"] == "replica"
+
+
+def test_a_member_that_does_not_lead_and_cannot_forward_says_so_with_503():
+    store = LocalStore(self_addr="a:1")
+    store.leader = False
+    resp = client(store).post("/cluster/members", json={"raft_addr": "b:1", "proof": join_proof(SECRET, "b:1")})
+    assert resp.status_code == 503 and "not the Raft leader" in resp.get_json()["error"]
+    assert store.members() == ["a:1"]
 
 
 def test_a_member_leaves_with_its_proof():

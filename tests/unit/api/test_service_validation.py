@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from orion.api.service_validation import parse_duration, parse_service_request, service_notes
+from orion.api.durations import parse_duration
+from orion.api.service_validation import parse_service_request, service_notes
 from orion.api.validation import ValidationError
 from orion.model import PortBinding
 from orion.service import HealthCheck, UpdatePolicy, Volume

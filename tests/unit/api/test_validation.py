@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from orion.api.validation import MIN_MEMORY, ValidationError, parse_memory, parse_task_request
-from orion.model import PortBinding, TaskSpec
+from orion.model import PortBinding, TaskSpec, Volume
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
 MiB = 1024 * 1024
@@ -208,3 +208,40 @@ def test_enums_and_count_ranges(field: str, value: Any) -> None:
     err = refused(body(**{field: value}))
     assert err.field == field
     assert err.status == 400
+
+
+# -- volumes (the same parser as a service's, orion/api/service_validation.py) ------------------
+
+def test_a_task_mounts_host_and_docker_volumes_by_name() -> None:
+    spec = parse_task_request(body(volumes=[{"name": "data", "target": "/data/", "readOnly": True},
+                                            {"source": "cache", "target": "/cache", "type": "volume"}]))
+    assert spec.volumes == (Volume("data", "/data", True, "host"), Volume("cache", "/cache", False, "volume"))
+    assert spec.host_volumes == {"data"}
+
+
+@pytest.mark.parametrize("mount,field", [
+    ({"source": "/etc", "target": "/etc"}, "volumes[0].source"),
+    ({"name": "srv/data", "target": "/data"}, "volumes[0].name"),
+    ({"source": "../data", "target": "/data"}, "volumes[0].source"),
+    ({"source": "~/data", "target": "/data", "type": "volume"}, "volumes[0].source"),
+])
+def test_a_raw_host_path_is_refused_naming_the_field(mount: dict[str, Any], field: str) -> None:
+    err = refused(body(volumes=[mount]))
+    assert err.field == field and "host path" in err.message and err.status == 400
+
+
+@pytest.mark.parametrize("mounts,field,words", [
+    ([{"target": "/data"}], "volumes[0].source", "required"),
+    ([{"source": "data"}], "volumes[0].target", "required"),
+    ([{"source": "data", "name": "data", "target": "/d"}], "volumes[0].name", "one of them"),
+    ([{"source": "data", "target": "/d", "readonly": True}], "volumes[0].readonly", "'readOnly'"),
+    ([{"source": "data", "target": "/d", "readOnly": "yes"}], "volumes[0].readOnly", "true or false"),
+    ([{"source": "data", "target": "relative"}], "volumes[0].target", "absolute"),
+    ([{"source": "data", "target": "/d", "type": "bind"}], "volumes[0].type", "host, volume"),
+    ([{"source": "aa", "target": "/d"}, {"source": "bb", "target": "/d"}], "volumes[1].target", "volumes[0]"),
+    ({"source": "data"}, "volumes", "a list"),
+    (["data"], "volumes[0]", "an object"),
+])
+def test_bad_mounts_name_the_field(mounts: Any, field: str, words: str) -> None:
+    err = refused(body(volumes=mounts))
+    assert err.field == field and words in err.message

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_kit import NODE, Placer
 from click.testing import CliRunner, Result
 from parts import api_deps
-from test_api import NODE, Placer
 from werkzeug.serving import make_server
 
 from orion.api.app import create_app

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from orion.control import deployment as dp
 from orion.model import FAILED, LOST, PENDING, RUNNING
-from orion.service import HEALTHY, UNHEALTHY, UpdatePolicy
+from orion.service import CANCELLED, HEALTHY, UNHEALTHY, UpdatePolicy
 
 V1 = Behaviour("app:1")
 
@@ -236,7 +236,7 @@ def test_a_rollback_never_reverts_and_nothing_without_a_stable_version():
 
 def test_a_superseded_deployment_is_cancelled_and_decides_nothing():
     gone = DEP.superseded(3)
-    assert (gone.state, gone.reason) == (dp.CANCELLED, "superseded by version 3")
+    assert (gone.state, gone.reason) == (CANCELLED, "superseded by version 3")
     assert decide([old(0), old(1), old(2)], dep=gone).start == ()
     assert dp.Deployment.from_dict(gone.to_dict()) == gone
 

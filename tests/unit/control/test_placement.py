@@ -8,11 +8,13 @@ every NoFit's kind and figures agree with a recomputation from the inputs.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import Fit, FreeOn, NoFit, bestfit, fit_score, plan, schedule
+from orion.humanize import format_bytes, format_cpu
 from orion.model import (
     NODE_ALIVE,
     NODE_DEAD,
@@ -24,8 +26,7 @@ from orion.model import (
     Resources,
     Task,
     TaskSpec,
-    format_bytes,
-    format_cpu,
+    Volume,
 )
 from orion.state.commands import Placement
 
@@ -114,6 +115,30 @@ def test_selector_is_matched_against_labels():
     assert why.sentence == "no alive node matches selector disk=nvme, zone=z1"
 
 
+def test_a_task_goes_only_where_every_host_volume_it_mounts_is_declared():
+    nodes = [node("a"), replace(node("b"), host_volumes=("data",)), replace(node("c"), host_volumes=("data", "logs"))]
+    both = TaskSpec("img", GiB, 100, volumes=(Volume("data", "/data"), Volume("logs", "/logs", True)))
+    assert schedule(both, nodes, {}) == Fit("c", schedule(both, nodes[2:], {}).score)
+    # A docker named volume is the engine's to create: any node will do.
+    named = TaskSpec("img", GiB, 100, volumes=(Volume("cache", "/cache", type="volume"),))
+    assert schedule(named, nodes[:1], {}).node_id == "a"
+
+
+def test_a_missing_host_volume_is_named():
+    nodes = [replace(node("a"), host_volumes=("data",)), node("b", zone="z1")]
+    wants = TaskSpec("img", GiB, 100, volumes=(Volume("data", "/data"), Volume("pg", "/pg")))
+    why = no_fit(schedule(wants, nodes, {}))
+    assert (why.kind, why.missing) == (NoFitKind.VOLUME, frozenset({"pg"}))
+    assert why.sentence == "no alive node declares host volume pg"
+    in_zone = no_fit(schedule(replace(wants, node_selectors=(("zone", "z1"),)), nodes, {}))
+    assert in_zone.missing == {"data", "pg"}
+    assert in_zone.sentence == "no alive node matching the selector declares host volumes data, pg"
+    apart = [replace(node("a"), host_volumes=("data",)), replace(node("b"), host_volumes=("pg",))]
+    split = no_fit(schedule(wants, apart, {}))
+    assert (split.kind, split.missing) == (NoFitKind.VOLUME, frozenset())
+    assert split.sentence == "no alive node declares all of host volumes data, pg"
+
+
 def test_host_port_taken_everywhere():
     nodes = [node("a"), node("b")]
     usage = {"a": used(ports=(8080,)), "b": used(ports=(8080, 9090))}
@@ -198,6 +223,7 @@ def test_a_plan_never_gives_one_host_port_twice_on_a_node():
 labels = st.fixed_dictionaries({}, optional={"disk": st.sampled_from(["ssd", "hdd"]),
                                              "zone": st.sampled_from(["a", "b"])})
 port_sets = st.sets(st.sampled_from([80, 8080, 9090]), max_size=2)
+volume_sets = st.sets(st.sampled_from(["data", "logs"]), max_size=2)
 
 
 @st.composite
@@ -209,7 +235,7 @@ def clusters(draw):
                         draw(st.sampled_from([0, 1000, 2000, 4000])))
         status = draw(st.sampled_from([NODE_ALIVE] * 4 + list(NODE_STATES)))
         nodes.append(NodeInfo(f"n{i}", "", "", capacity=cap, labels=tuple(sorted(draw(labels).items())),
-                              status=status))
+                              status=status, host_volumes=tuple(sorted(draw(volume_sets)))))
         if draw(st.booleans()):
             frac = draw(st.sampled_from([0, 0.25, 0.5, 1.0, 1.25]))  # 1.25: capacity shrank under it
             usage[f"n{i}"] = NodeUsage(Resources(int(cap.memory * frac), int(cap.cpu_millis * frac)),
@@ -225,7 +251,8 @@ def task_lists(draw):
                      draw(st.sampled_from([0, 250, 500, 1000, 2000])),
                      ports=tuple(PortBinding(1000 + j, "tcp", p)
                                  for j, p in enumerate(sorted(draw(port_sets)))),
-                     node_selectors=tuple(sorted(draw(labels).items())))
+                     node_selectors=tuple(sorted(draw(labels).items())),
+                     volumes=tuple(Volume(v, f"/{v}") for v in sorted(draw(volume_sets))))
         tasks.append(Task(f"t{i}", s, generation=draw(st.integers(0, 3))))
     return tasks
 
@@ -233,7 +260,7 @@ def task_lists(draw):
 def fits(s: TaskSpec, n: NodeInfo, u: NodeUsage) -> bool:
     free = n.capacity - u.used
     return (n.status == NODE_ALIVE and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
-            and set(s.node_selectors) <= set(n.labels))
+            and set(s.node_selectors) <= set(n.labels) and s.host_volumes <= set(n.host_volumes))
 
 
 def reference_plan(tasks, nodes, usage):
@@ -306,8 +333,8 @@ def test_plan_is_deterministic_and_ignores_node_order(cluster, tasks, rnd: rando
 
 def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, NodeUsage]) -> None:
     """The NoFit's kind and figures, checked against the nodes as they were when it was made."""
-    assert (why.memory, why.cpu_millis, why.ports, why.selectors) == (
-        s.memory, s.cpu_millis, s.static_host_ports, frozenset(s.node_selectors))
+    assert (why.memory, why.cpu_millis, why.ports, why.selectors, why.volumes) == (
+        s.memory, s.cpu_millis, s.static_host_ports, frozenset(s.node_selectors), s.host_volumes)
     alive = [n for n in nodes if n.status == NODE_ALIVE]
     if why.kind == NoFitKind.NO_NODES:
         assert not alive and sum(c for _, c in why.statuses) == len(nodes)
@@ -316,9 +343,14 @@ def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, 
     if why.kind == NoFitKind.SELECTOR:
         assert alive and not eligible
         return
-    port_free = [n for n in eligible if s.static_host_ports.isdisjoint(use[n.id].ports)]
+    mounting = [n for n in eligible if s.host_volumes <= set(n.host_volumes)]
+    if why.kind == NoFitKind.VOLUME:
+        assert eligible and not mounting
+        assert why.missing == s.host_volumes - {v for n in eligible for v in n.host_volumes}
+        return
+    port_free = [n for n in mounting if s.static_host_ports.isdisjoint(use[n.id].ports)]
     if why.kind == NoFitKind.PORTS:
-        assert eligible and not port_free
+        assert mounting and not port_free
         return
     assert port_free, why
     free = {n.id: n.capacity - use[n.id].used for n in port_free}

@@ -115,11 +115,11 @@ def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
     assert counted == {**dict.fromkeys(NO_FIT_CLASSES, 0), "memory": 2, "cpu": 1, "selector": 1}
     loop.run_once()  # counted each pass, even when nothing new is recorded
     assert value(metrics, "orion_schedule_no_fit_total", reason="memory") == 4
-    assert metrics.no_fit("volume") == "other"  # a kind from a newer node
+    assert metrics.no_fit("gpu") == "other"  # a kind from a newer node
 
 
 def test_the_no_fit_labels_are_the_kinds_and_stay_the_strings_dashboards_use():
-    assert NO_FIT_CLASSES == ("memory", "cpu", "memory_cpu", "ports", "selector", "no_nodes", "other")
+    assert NO_FIT_CLASSES == ("memory", "cpu", "memory_cpu", "ports", "selector", "volume", "no_nodes", "other")
     assert set(NO_FIT_CLASSES) == {str(k) for k in NoFitKind}
 
 

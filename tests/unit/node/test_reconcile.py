@@ -33,7 +33,7 @@ from orion.model import (
 )
 from orion.node.reconcile import Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
-from orion.runtime.docker import state_from_inspect
+from orion.runtime.inspect import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
 from orion.state.store import LocalStore
 

@@ -10,18 +10,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orion.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
+from orion.service import (
+    DEPLOYMENT_STATES,
+    HEALTH_STATES,
+    HealthCheck,
+    ServiceSpec,
+    SlotProgress,
+    StartReplica,
+    StopReplica,
+    UpdatePolicy,
+    Volume,
+)
 from orion.state.commands import (
     COMMAND_TYPES,
+    ApplyDeploymentPlan,
     Batch,
     CreateTask,
+    DeleteService,
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
     Placement,
     PlaceTasks,
+    PutService,
     RegisterNode,
+    ReportTaskHealth,
     ReportTaskState,
     RestartTask,
+    RollbackService,
     ScaleTask,
     SetNodeReadiness,
     SetNodeStatus,
@@ -69,6 +85,22 @@ nodes = st.builds(
     ready=st.booleans(),
     ready_reason=text,
 )
+seconds = st.floats(0, 1e6, allow_nan=False)
+service_specs = st.builds(
+    ServiceSpec,
+    name=ids,
+    task=specs,
+    count=st.integers(0, 10),
+    health_check=st.none() | st.builds(HealthCheck, kind=st.sampled_from(["http", "tcp", "exec"]),
+                                       port=st.just("80/tcp"), path=st.just("/healthz"),
+                                       argv=st.lists(text, max_size=2).map(tuple), interval=seconds,
+                                       timeout=seconds, start_period=seconds, failures=st.integers(1, 10)),
+    update=st.builds(UpdatePolicy, max_parallel=st.integers(1, 5), min_healthy_time=seconds,
+                     healthy_deadline=seconds, auto_revert=st.booleans(),
+                     order=st.sampled_from(["start-first", "stop-first"])),
+    volumes=st.lists(st.builds(Volume, source=ids, target=ids.map(lambda i: "/" + i), read_only=st.booleans(),
+                               type=st.sampled_from(["host", "volume"])), max_size=2).map(tuple),
+)
 single_commands = st.one_of(
     st.builds(RegisterNode, request_id=text, node=nodes),
     st.builds(SetNodeStatus, request_id=text, node_id=ids, status=st.sampled_from(NODE_STATES)),
@@ -101,6 +133,20 @@ single_commands = st.one_of(
     st.builds(MigrateTasks, request_id=text,
               placements=st.lists(st.builds(Placement, ids, ids, st.integers(0, 100)), max_size=4).map(tuple)),
     st.builds(FinishMigration, request_id=text, task_id=ids, generation=st.integers(0, 100), reason=text),
+    st.builds(PutService, request_id=text, spec=service_specs, at=seconds, create=st.booleans()),
+    st.builds(RollbackService, request_id=text, name=ids, version=st.integers(0, 20), at=seconds),
+    st.builds(DeleteService, request_id=text, name=ids),
+    st.builds(ApplyDeploymentPlan, request_id=text, service=ids, seq=st.integers(1, 50), step=st.integers(0, 50),
+              state=st.sampled_from(DEPLOYMENT_STATES), reason=text,
+              start=st.lists(st.builds(StartReplica, ids, st.integers(0, 9), st.integers(1, 9)), max_size=3)
+              .map(tuple),
+              stop=st.lists(st.builds(StopReplica, ids, st.integers(0, 9), text), max_size=3).map(tuple),
+              progress=st.lists(st.builds(SlotProgress, st.integers(0, 9), st.sampled_from(["done", "queued"]),
+                                          st.none() | ids, st.lists(ids, max_size=2).map(tuple)),
+                                max_size=3).map(tuple),
+              revert_to=st.none() | st.integers(1, 9), at=seconds),
+    st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
+              status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: Batch.of(*cs))
 
@@ -114,7 +160,8 @@ def test_the_strategy_covers_every_command_type():
     assert set(COMMAND_TYPES) == {
         "register_node", "set_node_status", "create_task", "place_tasks",
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
-        "set_node_readiness", "migrate_tasks", "finish_migration", "batch",
+        "set_node_readiness", "migrate_tasks", "finish_migration",
+        "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
     }
 
 
@@ -150,9 +197,9 @@ def test_a_mark_unschedulable_written_before_kinds_reads_as_other():
 
 
 def test_a_kind_this_node_does_not_know_reads_as_other():
-    """A newer node may name a kind added since (volumes): still readable, counted as other."""
-    new = encode(MarkUnschedulable(task_id="t1", reason="no node has volume data")).replace('"other"', '"volume"')
-    assert '"kind":"volume"' in new
+    """A newer node may name a kind added since (say, gpus): still readable, counted as other."""
+    new = encode(MarkUnschedulable(task_id="t1", reason="no node has a gpu")).replace('"other"', '"gpu"')
+    assert '"kind":"gpu"' in new
     assert decode(new).kind == NoFitKind.OTHER
 
 

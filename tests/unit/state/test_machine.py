@@ -15,7 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import plan
-from orion.model import DESIRED_RUN, NODE_STATES, NodeInfo, NodeUsage, NoFitKind, PortBinding, Resources, Task, TaskSpec
+from orion.model import (
+    DESIRED_RUN,
+    NODE_STATES,
+    NodeInfo,
+    NodeUsage,
+    NoFitKind,
+    PortBinding,
+    Resources,
+    Task,
+    TaskSpec,
+    Volume,
+)
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -28,6 +39,7 @@ from orion.state.commands import (
     StopTask,
     encode,
 )
+from orion.state.history import History
 from orion.state.machine import StateMachine
 
 GiB = 1 << 30
@@ -100,7 +112,7 @@ def test_a_repeated_request_id_is_applied_once_and_answered_the_same(log):
 
 
 def test_request_memory_is_bounded_and_forgets_the_oldest_first():
-    log = Log(StateMachine(remembered_requests=2))
+    log = Log(StateMachine(History(remembered_requests=2)))
     for i in range(3):
         log(create(f"t{i}", rid=f"r{i}"))
     assert log(create("t0", rid="r0"))["ok"] is False  # forgotten: applied again, refused as a duplicate id
@@ -190,6 +202,19 @@ def test_a_taken_host_port_is_refused(log):
     log(create("t1", host_port=8080)), log(create("t2", host_port=8080))
     result = log(place(("t1", "n1", 0), ("t2", "n1", 0)))
     assert result["refused"] == {"t2": "host port 8080/tcp already taken on node n1"}
+
+
+def test_a_node_without_the_host_volume_is_refused(log):
+    """The re-check refuses what the scheduler would not have chosen: a node that does not
+    declare every host volume the task mounts (a docker named volume needs no declaration)."""
+    log(RegisterNode(node=NodeInfo("v1", "v1:8000", "v1:9000", capacity=Resources(8 * GiB, 4000),
+                                   host_volumes=("data",))))
+    mounts = (Volume("data", "/data"), Volume("pg", "/pg"), Volume("cache", "/cache", type="volume"))
+    log(CreateTask(task_id="t1", spec=TaskSpec("img", GiB, 500, volumes=mounts)))
+    assert log(place(("t1", "v1", 0)))["refused"] == {"t1": "node v1 does not declare host volume pg"}
+    log(CreateTask(task_id="t2", spec=TaskSpec("img", GiB, 500, volumes=mounts[::2])))
+    assert log(place(("t2", "n1", 0)))["refused"] == {"t2": "node n1 does not declare host volume data"}
+    assert log(place(("t2", "v1", 0)))["placed"] == ["t2"]
 
 
 def test_a_placed_task_cannot_be_placed_again(log):

@@ -1,0 +1,248 @@
+"""``GET /tasks/<id>/logs``: a task's output, read through any node.
+
+The node that runs the task reads its container's logs from its own engine
+(``Runtime.logs``). Any other node forwards the request to that node's API
+with :class:`~orion.peer_http.PeerHttp` (the cluster's scheme, CA, client
+certificate and token, as joining does) and relays the answer as it comes, so
+a client needs the address of one node, never ssh to the right one. A
+forwarded request carries ``X-Orion-Forwarded``; a node that receives one for a
+task its own replica places elsewhere answers 409 instead of forwarding again,
+so two nodes reading different moments of the log never bounce a request.
+
+The answer is ``text/plain`` streamed as it is read (chunked): ``tail=N`` (the
+last N lines), ``since`` (Unix seconds, RFC 3339, or a duration such as ``10m``
+back from now, resolved by the first node), ``timestamps=1``, and ``follow=1``,
+which keeps streaming new lines until the client goes away or the container
+ends. ``X-Orion-Node`` names the node whose engine was read.
+
+A follow holds a request thread on every node it passes through, for as long
+as it lasts; each node serves at most ``max_log_follows`` at once (429 beyond),
+see ``orion/api/streaming.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import requests
+from flask import Blueprint, Response, request
+
+from orion.api.durations import parse_duration
+from orion.api.errors import ApiError, error_response
+from orion.api.streaming import FollowSlots, Pump, client_gone
+from orion.api.validation import ValidationError
+from orion.model import NodeInfo, Task
+from orion.peer_http import PeerHttp
+from orion.runtime import ContainerGone, EngineUnreachable, LogQuery, LogStream, RuntimeFailure
+from orion.state.store import Store
+
+log = logging.getLogger("orion.api.logs")
+
+FORWARDED = "X-Orion-Forwarded"
+NODE_HEADER = "X-Orion-Node"
+# Reaching the owner node: a live peer accepts a connection in milliseconds; a dead one
+# should cost the client seconds, not the kernel's two-minute connect timeout.
+CONNECT_TIMEOUT = 5.0
+# Between two chunks of a log that is not followed: the engine sends an existing log at once.
+READ_TIMEOUT = 30.0
+_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+
+
+def _flag(args: Mapping[str, str], name: str) -> bool:
+    value = args.get(name, "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ValidationError(name, f"{args[name]!r} is not a flag; use 1 or 0")
+
+
+def parse_since(value: str | None, now: float) -> float | None:
+    """Unix seconds from ``1700000000``, ``2024-05-01T12:00:00Z`` or ``10m`` (before ``now``)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if math.isfinite(seconds) and seconds >= 0:
+        return seconds
+    try:
+        return max(0.0, now - parse_duration("since", text))
+    except ValidationError:
+        pass  # not a duration: a timestamp, below
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("since", f"{value!r} is not a time; use Unix seconds, RFC 3339 "
+                              "(2024-05-01T12:00:00Z) or a duration back from now (10m, 1h30m)") from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+def parse_log_query(args: Mapping[str, str], now: float) -> LogQuery:
+    """The query string of ``GET /tasks/<id>/logs`` as a LogQuery, or a 400 naming the parameter."""
+    raw_tail = args.get("tail", "").strip().lower()
+    if raw_tail in ("", "all"):
+        tail = None
+    elif raw_tail.isascii() and raw_tail.isdigit() and len(raw_tail) <= 9:
+        tail = int(raw_tail)
+    else:
+        raise ValidationError("tail", f"{args['tail']!r} must be a number of lines (or all)")
+    return LogQuery(tail=tail, since=parse_since(args.get("since"), now), follow=_flag(args, "follow"),
+                    timestamps=_flag(args, "timestamps"))
+
+
+def _params(query: LogQuery) -> dict[str, str]:
+    """The query as the owner node is asked it: ``since`` already absolute."""
+    params = {"follow": "1" if query.follow else "0", "timestamps": "1" if query.timestamps else "0"}
+    if query.tail is not None:
+        params["tail"] = str(query.tail)
+    if query.since is not None:
+        params["since"] = repr(query.since)
+    return params
+
+
+@dataclass(frozen=True)
+class LogsDeps:
+    """``open_logs`` is this node's ``Runtime.logs``; ``peer`` how it calls another node's API;
+    ``max_follows`` the agent's ``max_log_follows``."""
+
+    store: Store
+    node_id: str
+    open_logs: Callable[[str, LogQuery], LogStream]
+    peer: PeerHttp
+    max_follows: int
+    closing: threading.Event | None = None
+    clock: Callable[[], float] = time.time
+
+
+def _no_container(task: Task) -> ApiError:
+    if task.node_id is None:
+        why = f"it is {task.state}" + (f" ({task.reason})" if task.reason else "")
+    else:
+        why = f"it is {task.state} on node {task.node_id}, which has not reported one yet"
+    return ApiError(409, f"task {task.id} has no container yet: {why}; its logs start once it runs", "id")
+
+
+def _gone(task: Task) -> ApiError:
+    return ApiError(409, f"the container of task {task.id} is gone (the task is {task.state}; its node removes "
+                         "the containers of tasks it no longer runs)", "id")
+
+
+def _shutdown(response: requests.Response) -> None:
+    """Close a streamed answer even while another thread is blocked reading it: shut the socket
+    down first (a plain close does not wake a blocked recv), as docker's CancellableStream does."""
+    try:
+        response.raw._fp.fp.raw._sock.shutdown(2)  # noqa: SLF001 - urllib3 keeps the socket there
+    except (AttributeError, OSError):
+        pass
+    response.close()
+
+
+def logs_blueprint(deps: LogsDeps) -> Blueprint:
+    bp = Blueprint("logs", __name__)
+    slots = FollowSlots(deps.max_follows)
+
+    def stream(chunks: Iterable[bytes], close: Callable[[], None], follow: bool, node: str,
+               release: Callable[[], None]) -> Response:
+        """The answer: chunks relayed as they come; ``close`` and ``release`` run when it closes."""
+        if follow:
+            pump = Pump(chunks, close, name=f"logs-{node}")
+            body: Iterator[bytes] = pump.relay(client_gone(request.environ, deps.closing))
+            close = pump.close
+        else:
+            body = _quietly(chunks)
+        response = Response(body, mimetype="text/plain", headers={NODE_HEADER: node, "Cache-Control": "no-store"})
+        response.call_on_close(close)
+        response.call_on_close(release)
+        return response
+
+    def local(task: Task, query: LogQuery, release: Callable[[], None]) -> Response:
+        try:
+            source = deps.open_logs(task.container_id or "", query)
+        except ContainerGone:
+            raise _gone(task) from None
+        except EngineUnreachable as exc:
+            raise ApiError(503, f"cannot read the logs of task {task.id}: {exc}") from None
+        except RuntimeFailure as exc:
+            raise ApiError(409, f"cannot read the logs of task {task.id}: {exc}", "id") from None
+        return stream(source, source.close, query.follow, deps.node_id, release)
+
+    def forward(task: Task, node: NodeInfo | None, query: LogQuery, release: Callable[[], None]) -> Response:
+        if node is None or not node.api_addr:
+            raise ApiError(502, f"task {task.id} runs on node {task.node_id}, whose API address is unknown")
+        try:
+            answer = deps.peer.get(node.api_addr, f"/tasks/{quote(task.id, safe='')}/logs",
+                                   timeout=(CONNECT_TIMEOUT, None if query.follow else READ_TIMEOUT),
+                                   params=_params(query), headers={FORWARDED: deps.node_id}, stream=True)
+        except requests.RequestException as exc:
+            raise ApiError(502, f"node {node.id} ({node.api_addr}), which runs task {task.id}, did not answer: "
+                                f"{type(exc).__name__}", "nodeId") from None
+        if answer.status_code != 200:  # the owner's own refusal (409, 429, ...), passed on as it said it
+            release()  # nothing streams: this node's follow slot is free again at once
+            try:
+                body = answer.json()
+            except ValueError:
+                body = {"error": f"node {node.id} answered {answer.status_code}"}
+            answer.close()
+            extra = {k: v for k, v in body.items() if k not in ("error", "field")} if isinstance(body, dict) else {}
+            response = error_response(answer.status_code, str(body.get("error", "")), body.get("field"), **extra)
+            if "Retry-After" in answer.headers:
+                response.headers["Retry-After"] = answer.headers["Retry-After"]
+            return response
+        chunks = answer.iter_content(chunk_size=None)
+        return stream(chunks, lambda: _shutdown(answer), query.follow, answer.headers.get(NODE_HEADER, node.id),
+                      release)
+
+    @bp.get("/tasks/<task_id>/logs")
+    def task_logs(task_id: str) -> Response:
+        query = parse_log_query(request.args, deps.clock())
+        task, _ = deps.store.read(lambda m: m.task(task_id))
+        if task is None:
+            raise ApiError(404, f"no task {task_id}", "id")
+        if task.node_id is None or task.container_id is None:
+            raise _no_container(task)
+        forwarded_by = request.headers.get(FORWARDED)
+        if task.node_id != deps.node_id and forwarded_by:
+            raise ApiError(409, f"task {task.id} runs on node {task.node_id}, not on {deps.node_id} (which "
+                                f"{forwarded_by} forwarded this to): the two read the state at different "
+                                "moments; retry", "id")
+        release: Callable[[], None] = _nothing
+        if query.follow:
+            taken = slots.take()
+            if taken is None:
+                response = error_response(429, f"node {deps.node_id} already streams {slots.limit} followed "
+                                               "log(s), its limit (max_log_follows); retry later, or read "
+                                               "without follow")
+                response.headers["Retry-After"] = "5"
+                return response
+            release = taken
+        try:
+            if task.node_id == deps.node_id:
+                return local(task, query, release)
+            node, _ = deps.store.read(lambda m: m.node(task.node_id or ""))
+            return forward(task, node, query, release)
+        except BaseException:
+            release()
+            raise
+
+    return bp
+
+
+def _nothing() -> None:
+    return None
+
+
+def _quietly(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks; a source that breaks mid-way (engine or peer gone) just ends the answer,
+    whose status is sent already."""
+    try:
+        yield from chunks
+    except Exception as exc:  # noqa: BLE001 - docker, urllib3 and socket errors alike
+        log.info("log stream broke off: %s", exc)

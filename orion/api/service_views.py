@@ -1,0 +1,103 @@
+"""How services look over HTTP: camelCase JSON, durations as strings, the spec as its PUT body.
+
+Pure functions from replicated records to plain dicts, like ``views.py`` for
+tasks. :func:`spec_body` writes a spec back in the very form ``PUT
+/services/<name>`` takes (``orion/api/service_validation.py`` parses it), so a
+client can GET a service, change a field and PUT it back, and ``orion service
+apply`` can compare a file with what runs using ``orion.service.spec_diff``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from orion.api.views import cores
+from orion.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
+from orion.service import HEALTHY, Deployment, HealthCheck, ServiceSpec
+from orion.state.services import ServiceRecord, VersionRecord
+
+
+def duration(seconds: float) -> str:
+    """``"500ms"``, ``"10s"``, ``"1m30s"``, ``"5m"``: what ``parse_duration`` reads back."""
+    if seconds < 1 and seconds != 0:
+        return f"{seconds * 1000:g}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours:g}h" if hours else "", f"{minutes:g}m" if minutes else "", f"{secs:g}s" if secs else ""]
+    return "".join(parts) or "0s"
+
+
+def check_body(check: HealthCheck) -> dict[str, Any]:
+    body: dict[str, Any] = {"http": check.path} if check.kind == "http" else (
+        {"tcp": True} if check.kind == "tcp" else {"exec": list(check.argv)})
+    if check.port:
+        body["port"] = check.port
+    body.update(interval=duration(check.interval), timeout=duration(check.timeout),
+                startPeriod=duration(check.start_period), failures=check.failures)
+    return body
+
+
+def spec_body(spec: ServiceSpec) -> dict[str, Any]:
+    """``spec`` as a ``PUT /services/<name>`` body (every field spelled out)."""
+    task = spec.task
+    body: dict[str, Any] = {"image": task.image, "memory": task.memory}
+    if task.cpu_millis:
+        body["cpu"] = cores(task.cpu_millis)
+    if task.command is not None:
+        body["command"] = list(task.command)
+    body.update(env=dict(task.env), portBindings={p.key: str(p.host_port or "") for p in task.ports},
+                nodeSelectors=dict(task.node_selectors), restartPolicy=task.restart_policy,
+                pullPolicy=task.pull_policy, count=spec.count)
+    if spec.health_check is not None:
+        body["healthCheck"] = check_body(spec.health_check)
+    u = spec.update
+    body["update"] = {"maxParallel": u.max_parallel, "minHealthyTime": duration(u.min_healthy_time),
+                      "healthyDeadline": duration(u.healthy_deadline), "autoRevert": u.auto_revert,
+                      "order": u.order}
+    if spec.volumes:
+        body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
+                           for v in spec.volumes]
+    return body
+
+
+def deployment_view(dep: Deployment) -> dict[str, Any]:
+    return {"id": dep.id, "seq": dep.seq, "version": dep.version, "state": dep.state, "reason": dep.reason,
+            "startedAt": dep.started_at, "revertTo": dep.revert_to, "rollback": dep.rollback}
+
+
+def _current(replicas: Sequence[Task]) -> list[Task]:
+    """The replicas that still matter: wanted, or wanted stopped but not yet stopped."""
+    return [t for t in replicas if t.desired == DESIRED_RUN or t.state not in TERMINAL_STATES]
+
+
+def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False) -> dict[str, Any]:
+    """A service with its replicas counted per state and its current deployment.
+    ``detail`` adds the spec (as a PUT body), the slots' progress and the replicas."""
+    spec, version = record.spec, record.current.version
+    live = _current(replicas)
+    view: dict[str, Any] = {
+        "name": record.name,
+        "version": version,
+        "image": spec.task.image,
+        "count": spec.count,
+        "tasks": dict(sorted(Counter(t.state for t in live).items())),
+        # Replicas of the current version that run and pass their check: what serves it.
+        "healthy": sum(t.version == version and t.state == RUNNING and t.health == HEALTHY for t in live),
+        "deployment": deployment_view(record.deployment),
+        "stableVersion": record.stable.version if record.stable else None,
+    }
+    if detail:
+        view["deployment"]["progress"] = [{"slot": p.slot, "phase": p.phase, "replica": p.replica, "old": list(p.old)}
+                                          for p in record.progress]
+        view["spec"] = spec_body(spec)
+        view["replicas"] = [{"id": t.id, "slot": t.slot, "version": t.version, "state": t.state,
+                             "desired": t.desired, "nodeId": t.node_id, "health": t.health or "starting",
+                             "healthOutput": t.health_output} for t in sorted(live, key=lambda t: (t.slot, t.id))]
+    return view
+
+
+def version_view(v: VersionRecord) -> dict[str, Any]:
+    return {"version": v.version, "at": v.at, "copyOf": v.copy_of, "image": v.spec.task.image,
+            "deployment": deployment_view(v.deployment), "spec": spec_body(v.spec)}

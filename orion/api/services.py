@@ -1,0 +1,137 @@
+"""``/services``: declare, update, read, roll back and delete services (docs/services.md).
+
+``POST /services`` creates (201, version 1; 409 if the name exists), ``PUT
+/services/<name>`` declares the full spec: a new version and a deployment (201)
+or, for the same spec, nothing at all (200), so applying one file in a loop is
+harmless. Bodies go through ``orion/api/service_validation.py`` (400 with the
+nested field); each write is one command, stamped with this node's clock (the
+deployment's start: the state machine has none). The rollout itself is the
+leader's ``DeploymentLoop``; these routes only declare and read.
+
+``POST /tasks`` stays what it was, one-off tasks with an optional ``count`` of
+unnamed replicas (scaled by ``PATCH /tasks/<id>``): a service is the named,
+versioned, health-checked form, and turning ``count`` into an unnamed service
+would change the answers of a route scripts already parse.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from orion.api.app import _read_json_body
+from orion.api.errors import ApiError
+from orion.api.service_validation import parse_service_request, service_notes
+from orion.api.service_views import service_view, version_view
+from orion.api.validation import ValidationError, parse_name
+from orion.service import ServiceSpec, spec_diff
+from orion.state.commands import Command, DeleteService, PutService, RollbackService
+from orion.state.machine import StateMachine
+from orion.state.services import ServiceRecord
+from orion.state.store import Store
+
+
+def _answer(body: Any, status: int, index: int) -> tuple[Response, int]:
+    response = jsonify(body)
+    response.headers["X-Orion-Index"] = str(index)
+    return response, status
+
+
+def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
+                       clock: Callable[[], float] = time.time) -> Blueprint:
+    bp = Blueprint("services", __name__)
+
+    def read_service(name: str) -> tuple[tuple[ServiceRecord, list], int]:
+        def read(m: StateMachine) -> tuple[ServiceRecord | None, list]:
+            return m.services.get(name), m.services.replicas(name)
+
+        (record, replicas), index = store.read(read)
+        if record is None:
+            raise ApiError(404, f"no service {name}", "name")
+        return (record, replicas), index
+
+    def submit(command: Command, what: str) -> dict[str, Any]:
+        result = store.submit(command, write_timeout)
+        if not result.get("ok", False):
+            raise ApiError(409, f"{what}: {result.get('error', 'no reason given')}", "name")
+        return result
+
+    def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
+                 diff: dict[str, Any] | None = None) -> tuple[Response, int]:
+        (record, replicas), index = read_service(name)
+        body = {**service_view(record, replicas, detail=True), "changed": bool(result.get("changed")),
+                "notes": list(notes)}
+        if diff is not None:
+            body["diff"] = diff
+        response, status = _answer(body, 201 if result.get("changed") else 200, index)
+        response.headers["Location"] = f"/services/{name}"
+        return response, status
+
+    def put(name: str, spec: ServiceSpec, create: bool) -> tuple[Response, int]:
+        current, _ = store.read(lambda m: m.services.get(name))
+        diff = None
+        if current is not None:
+            d = spec_diff(current.spec, spec)
+            diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
+        command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
+        result = store.submit(command, write_timeout)
+        if not result.get("ok", False):
+            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}", "name")
+        return declared(name, result, service_notes(spec), diff)
+
+    @bp.post("/services")
+    def create_service() -> tuple[Response, int]:
+        body = _read_json_body(max_body_bytes)
+        if not isinstance(body, dict) or "name" not in body:
+            raise ValidationError("name", "is required: POST /services takes the spec with its name; "
+                                  "PUT /services/<name> declares one by its URL")
+        name = parse_name(body["name"])
+        return put(name, parse_service_request(name, body), create=True)
+
+    @bp.put("/services/<name>")
+    def put_service(name: str) -> tuple[Response, int]:
+        return put(name, parse_service_request(name, _read_json_body(max_body_bytes)), create=False)
+
+    @bp.get("/services")
+    def list_services() -> tuple[Response, int]:
+        def read(m: StateMachine) -> list[dict[str, Any]]:
+            return [service_view(r, m.services.replicas(r.name)) for r in m.services.all()]
+
+        views, index = store.read(read)
+        return _answer(views, 200, index)
+
+    @bp.get("/services/<name>")
+    def get_service(name: str) -> tuple[Response, int]:
+        (record, replicas), index = read_service(name)
+        return _answer(service_view(record, replicas, detail=True), 200, index)
+
+    @bp.get("/services/<name>/versions")
+    def versions(name: str) -> tuple[Response, int]:
+        (record, _), index = read_service(name)
+        kept = [version_view(v) for v in record.versions]
+        if record.stable is not None and record.stable not in record.versions:
+            kept.insert(0, version_view(record.stable))
+        return _answer(kept, 200, index)
+
+    @bp.delete("/services/<name>")
+    def delete(name: str) -> tuple[Response, int]:
+        read_service(name)
+        result = submit(DeleteService(request_id=uuid.uuid4().hex, name=name), f"cannot delete {name}")
+        _, index = store.read(lambda m: None)
+        return _answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
+
+    @bp.post("/services/<name>/rollback")
+    def rollback(name: str) -> tuple[Response, int]:
+        raw = request.args.get("version", "")
+        if raw and (not raw.isdigit() or int(raw) < 1):
+            raise ValidationError("version", f"{raw!r} must be a version number (GET /services/{name}/versions)")
+        read_service(name)
+        command = RollbackService(request_id=uuid.uuid4().hex, name=name, version=int(raw or 0), at=clock())
+        result = submit(command, f"cannot roll {name} back")
+        return declared(name, result)
+
+    return bp

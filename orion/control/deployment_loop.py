@@ -1,0 +1,123 @@
+"""The leader's deployment loop: each running rollout, one plan, one command.
+
+The decision is the pure ``deployment.plan`` (``orion/control/deployment.py``);
+this module reads one view per service from the local replica, calls it with
+the leader's clock, and submits what changed as one ``ApplyDeploymentPlan``.
+It keeps nothing between passes: the deployment record, its ``step``, the
+replicas and their health are all replicated, so a leader elected in the
+middle of a rollout decides the same next step, and a plan the old leader sent
+that lands late is refused by the state machine as stale (its ``step`` moved
+on) instead of being applied beside the new one.
+
+New replicas are pending tasks: the placement loop places them like any task,
+the restart policy restarts them; this loop only decides which to create and
+which to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from orion.control import deployment
+from orion.loop import run_loop
+from orion.model import DESIRED_RUN, Task
+from orion.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING
+from orion.state.commands import ApplyDeploymentPlan
+from orion.state.machine import StateMachine
+from orion.state.services import ServiceRecord
+from orion.state.store import Store
+
+log = logging.getLogger("orion.control.deployment_loop")
+
+# Seconds between a pass's end and the next when woken by every apply: the loop's own writes
+# (and each replica's placement, start and health report) wake it; a burst needs one pass.
+_MIN_GAP = 0.05
+
+
+def replica_of(task: Task) -> deployment.Replica:
+    """A task as the planner sees it: ``health`` "" (not reported since placed) is starting."""
+    health = task.health or STARTING
+    return deployment.Replica(task.id, task.slot, task.version, task.deployment, task.state, task.desired,
+                              health, task.health_since if health == HEALTHY else None, task.created_at)
+
+
+def rollout_view(record: ServiceRecord, replicas: Sequence[Task]) -> deployment.RolloutView:
+    """The planner's input for ``record``'s current deployment. Replicas wanted stopped are left
+    out: the planner neither counts nor judges them."""
+    spec = record.spec
+    return deployment.RolloutView(record.deployment, spec.count, spec.update,
+                                  tuple(replica_of(t) for t in replicas if t.desired == DESIRED_RUN),
+                                  static_ports=bool(spec.static_host_ports))
+
+
+def changes(record: ServiceRecord, decided: deployment.DeploymentPlan) -> bool:
+    """Is the plan worth a Raft entry: replicas to start or stop, a new state, new progress?"""
+    return bool(decided.start or decided.stop or decided.deployment.state != record.deployment.state
+                or decided.progress != record.progress)
+
+
+def command_for(record: ServiceRecord, decided: deployment.DeploymentPlan, now: float) -> ApplyDeploymentPlan:
+    dep = decided.deployment
+    return ApplyDeploymentPlan(request_id=uuid.uuid4().hex, service=record.name, seq=dep.seq, step=record.step,
+                               state=dep.state, reason=dep.reason, start=decided.start, stop=decided.stop,
+                               progress=decided.progress, revert_to=decided.revert_to, at=now)
+
+
+def _rollouts(machine: StateMachine) -> list[tuple[ServiceRecord, list[Task]]]:
+    return [(record, machine.services.replicas(record.name)) for record in machine.services.all()
+            if record.deployment.state == RUNNING_DEPLOYMENT]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did: the plans' sentences (the log lines, what tests read), refusals."""
+
+    sentences: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+
+    @property
+    def sentence(self) -> str | None:
+        parts = list(self.sentences) + [f"refused: {r}" for r in self.refused]
+        return "; ".join(parts) or None
+
+
+class DeploymentLoop:
+    """Runs on every node, acts only while this node is the Raft leader."""
+
+    def __init__(self, store: Store, interval: float, write_timeout: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._interval = interval
+        self._timeout = write_timeout
+        self._clock = clock
+        self._wake = threading.Event()
+        store.add_listener(lambda _index: self._wake.set())
+
+    def run_once(self) -> PassResult:
+        if not self._store.is_leader():
+            return PassResult()
+        rollouts, _ = self._store.read(_rollouts)
+        now = self._clock()
+        sentences, refused = [], []
+        for record, replicas in rollouts:
+            decided = deployment.plan(rollout_view(record, replicas), now)
+            if not changes(record, decided):
+                continue
+            result = self._store.submit(command_for(record, decided, now), self._timeout)
+            if isinstance(result, dict) and result.get("ok") is False:
+                refused.append(str(result.get("error")))
+            else:
+                sentences.append(decided.sentence)
+        return PassResult(tuple(sentences), tuple(refused))
+
+    def run_forever(self, stop: threading.Event) -> None:
+        def one_pass() -> tuple[str | None, bool]:
+            result = self.run_once()
+            return result.sentence, False
+
+        run_loop("deployments", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)

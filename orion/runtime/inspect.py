@@ -1,0 +1,69 @@
+"""What the Docker engine's answers mean to Orion, as pure functions: ``docker inspect``
+output as a :class:`ContainerState`, and a task's volumes as the engine's mounts.
+Split from ``docker.py`` (the adapter that makes the calls) so they are read and tested
+without an engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from docker.types import Mount
+
+from orion.model import Volume
+from orion.runtime import FINISHED_STATUSES, LABEL_GENERATION, LABEL_TASK, ContainerState, RuntimeFailure
+
+
+def parse_ports(ports: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
+    """``NetworkSettings.Ports`` -> (("80/tcp", 49153), ...). Prefers the IPv4
+    binding: the engine lists the same port once per address family."""
+    out: dict[str, int] = {}
+    for key, bindings in (ports or {}).items():
+        if not bindings:
+            continue
+        chosen = next((b for b in bindings if ":" not in (b.get("HostIp") or "")), bindings[0])
+        try:
+            out[key] = int(chosen["HostPort"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(sorted(out.items()))
+
+
+def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
+    """Turn ``docker inspect`` output into a ContainerState (pure; unit-testable)."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    state = attrs.get("State") or {}
+    status = str(state.get("Status") or "unknown")
+    error = str(state.get("Error") or "")
+    if state.get("OOMKilled"):
+        error = "; ".join(filter(None, ["killed: out of memory", error]))
+    try:
+        generation = int(labels.get(LABEL_GENERATION, -1))
+    except ValueError:
+        generation = -1
+    return ContainerState(
+        container_id=str(attrs.get("Id", "")),
+        task_id=str(labels.get(LABEL_TASK, "")),
+        generation=generation,
+        status=status,
+        exit_code=int(state.get("ExitCode", 0)) if status in FINISHED_STATUSES else None,
+        host_ports=parse_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
+        error=error,
+        name=str(attrs.get("Name", "")).lstrip("/"),
+    )
+
+
+def mounts_for(volumes: Sequence[Volume], host_volumes: Mapping[str, str], node_id: str) -> list[Mount]:
+    """The engine's mounts for a task's volumes: a host volume is a bind mount of the path this
+    node declares under its name; a docker volume is the engine's named volume. A host volume
+    this node does not declare (its config changed since the task was placed) is a failure."""
+    mounts = []
+    for vol in volumes:
+        if vol.type == "host":
+            if vol.source not in host_volumes:
+                raise RuntimeFailure(f"host volume {vol.source} is not declared on node {node_id} "
+                                     "(host_volumes in its config)")
+            mounts.append(Mount(vol.target, host_volumes[vol.source], type="bind", read_only=vol.read_only))
+        else:
+            mounts.append(Mount(vol.target, vol.source, type="volume", read_only=vol.read_only))
+    return mounts

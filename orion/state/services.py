@@ -1,0 +1,344 @@
+"""Services inside the replicated state machine: versions, deployments, replicas, health.
+
+Split from ``orion/state/machine.py``, which dispatches the service commands
+here and hands over the few task operations they need (read, store, stop), so
+reservations stay the machine's business. Deterministic like the rest of the
+machine: every time comes in a command (the accepting node's or the leader's
+clock), nothing here reads one.
+
+What is kept per service (:class:`ServiceRecord`): its versions, newest last
+and bounded (``SERVICE_DEFAULTS["versions_kept"]``), each with the deployment
+that rolled it out; the last fully healthy version (``stable``, kept however
+old: auto-revert needs its spec); and the current deployment's progress and
+``step`` (plans applied to it, so a stale plan is refused). Replicas are tasks
+that carry ``service``/``version``/``slot``; the planner that moves them is
+``orion/control/deployment.py``, run by the leader's ``DeploymentLoop``.
+
+Declaring a version (a PUT, a rollback, an auto-revert) does in one apply what
+``spec_diff`` allows: replicas that can keep their container are relabelled
+with the new version (and its in-place fields, like the restart policy); the
+running deployment, if any, is cancelled; a new one starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from orion.defaults import SERVICE_DEFAULTS
+from orion.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
+from orion.service import (
+    DEPLOYMENT_STATES,
+    HEALTH_STATES,
+    REVERTED,
+    RUNNING_DEPLOYMENT,
+    SUCCESSFUL,
+    Deployment,
+    ServiceSpec,
+    SlotProgress,
+    spec_diff,
+)
+from orion.state.checks import spec_problem
+from orion.state.commands import (
+    ApplyDeploymentPlan,
+    DeleteService,
+    PutService,
+    ReportTaskHealth,
+    RollbackService,
+    ScaleTask,
+)
+from orion.state.nodes import refused
+
+# Replica states that no longer hold a slot (the planner's rule too): never relabelled.
+_OVER = frozenset({FAILED, COMPLETED, STOPPED})
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One version of a service: its spec, when it was declared, why, and its rollout.
+
+    ``copy_of``: the earlier version whose spec a rollback or revert declared again.
+    """
+
+    version: int
+    spec: ServiceSpec
+    at: float
+    deployment: Deployment
+    copy_of: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "spec": self.spec.to_dict(), "at": self.at,
+                "deployment": self.deployment.to_dict(), "copy_of": self.copy_of}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VersionRecord:
+        copy_of = d.get("copy_of")
+        return cls(int(d["version"]), ServiceSpec.from_dict(d["spec"]), float(d["at"]),
+                   Deployment.from_dict(d["deployment"]), None if copy_of is None else int(copy_of))
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """A service as replicated: ``versions`` oldest first (the current one last)."""
+
+    name: str
+    versions: tuple[VersionRecord, ...]
+    stable: VersionRecord | None = None
+    step: int = 0
+    progress: tuple[SlotProgress, ...] = ()
+
+    @property
+    def current(self) -> VersionRecord:
+        return self.versions[-1]
+
+    @property
+    def spec(self) -> ServiceSpec:
+        return self.current.spec
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.current.deployment
+
+    def version(self, number: int) -> VersionRecord | None:
+        """Version ``number`` if still kept (the stable one always is)."""
+        found = [v for v in self.versions if v.version == number]
+        if not found and self.stable is not None and self.stable.version == number:
+            return self.stable
+        return found[0] if found else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "versions": [v.to_dict() for v in self.versions],
+                "stable": self.stable.to_dict() if self.stable else None, "step": self.step,
+                "progress": [p.to_dict() for p in self.progress]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ServiceRecord:
+        stable = d.get("stable")
+        return cls(str(d["name"]), tuple(VersionRecord.from_dict(v) for v in d["versions"]),
+                   VersionRecord.from_dict(stable) if stable else None, int(d.get("step", 0)),
+                   tuple(SlotProgress.from_dict(p) for p in d.get("progress") or ()))
+
+
+def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | str:
+    """The version a rollback declares again, or why there is none.
+
+    ``version`` 0 picks the newest earlier version whose rollout succeeded and whose
+    spec differs from the current one (Swarm's "previous spec", minus the failed ones).
+    """
+    current = record.current
+    if version:
+        found = record.version(version)
+        if found is None:
+            kept = ", ".join(str(v.version) for v in record.versions)
+            return f"version {version} of {record.name} is not kept (kept: {kept})"
+        if found.spec == current.spec:
+            return f"version {version} has the spec {record.name} runs now (version {current.version})"
+        return found
+    candidates = [v for v in (*record.versions, *([record.stable] if record.stable else []))
+                  if v.version < current.version and v.deployment.state == SUCCESSFUL and v.spec != current.spec]
+    if not candidates:
+        return (f"{record.name} has no earlier version that rolled out healthy; "
+                "name one with ?version=N (GET /services/<name>/versions)")
+    return max(candidates, key=lambda v: v.version)
+
+
+class ServiceRegistry:
+    """Services by name; changed only through the machine's dispatch.
+
+    ``task``, ``tasks``, ``put`` and ``stop`` are the machine's: read one task, list
+    all, store one (moving its reservations), and stop one as ``StopTask`` does.
+    """
+
+    def __init__(self, task: Callable[[str], Task | None], tasks: Callable[[], list[Task]],
+                 put: Callable[[Task], None], stop: Callable[[str, int], None],
+                 versions_kept: int = SERVICE_DEFAULTS["versions_kept"]) -> None:
+        self._task, self._tasks, self._put, self._stop = task, tasks, put, stop
+        self._kept = versions_kept
+        self.records: dict[str, ServiceRecord] = {}
+        # Last deployment seq per name, kept after a delete: replica ids (web.0.d<seq>) are
+        # derived from it, so a service declared again under an old name never reuses one.
+        self._seqs: dict[str, int] = {}
+
+    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
+        return {PutService.TYPE: self.put, RollbackService.TYPE: self.rollback, DeleteService.TYPE: self.delete,
+                ApplyDeploymentPlan.TYPE: self.apply_plan, ReportTaskHealth.TYPE: self.report_health,
+                ScaleTask.TYPE: self.scale_group}
+
+    # -- queries -----------------------------------------------------------------------------
+    def get(self, name: str) -> ServiceRecord | None:
+        return self.records.get(name)
+
+    def all(self) -> list[ServiceRecord]:
+        return [self.records[name] for name in sorted(self.records)]
+
+    def replicas(self, name: str) -> list[Task]:
+        return [t for t in self._tasks() if t.service == name]
+
+    # -- commands ----------------------------------------------------------------------------
+    def put(self, cmd: PutService, index: int) -> dict[str, Any]:
+        spec = ServiceSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
+        problem = spec_problem(spec.task) or ("" if 0 <= spec.count <= MAX_SCALE else
+                                              f"count {spec.count} must be from 0 to {MAX_SCALE}")
+        if not spec.name:
+            problem = "a service needs a name"
+        if problem:
+            return refused(problem)
+        record = self.records.get(spec.name)
+        if record is not None and cmd.create:
+            return {**refused(f"service {spec.name} exists (version {record.current.version}); "
+                              f"update it with PUT /services/{spec.name}"), "exists": True}
+        if record is not None and record.spec == spec:
+            return {"ok": True, "changed": False, "service": spec.name, "version": record.current.version}
+        return self._declare(spec, cmd.at, index)
+
+    def rollback(self, cmd: RollbackService, index: int) -> dict[str, Any]:
+        record = self.records.get(cmd.name)
+        if record is None:
+            return refused(f"no service {cmd.name}")
+        target = rollback_target(record, cmd.version)
+        if isinstance(target, str):
+            return refused(target)
+        return self._declare(target.spec, cmd.at, index, copy_of=target.version)
+
+    def delete(self, cmd: DeleteService, index: int) -> dict[str, Any]:
+        record = self.records.pop(cmd.name, None)
+        if record is None:
+            return refused(f"no service {cmd.name}")
+        stopped = [t.id for t in self.replicas(cmd.name) if t.desired == DESIRED_RUN]
+        for task_id in stopped:
+            self._stop(task_id, index)
+        return {"ok": True, "service": cmd.name, "stopped": stopped}
+
+    def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> dict[str, Any]:
+        record = self.records.get(cmd.service)
+        if record is None:
+            return refused(f"no service {cmd.service}")
+        dep = record.deployment
+        if (dep.seq, dep.state, record.step) != (cmd.seq, RUNNING_DEPLOYMENT, cmd.step):
+            return refused(f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
+                           f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
+        if cmd.state not in DEPLOYMENT_STATES:
+            return refused(f"unknown deployment state {cmd.state!r}")
+        started, not_started = [], {}
+        for s in cmd.start:
+            if s.version != dep.version or not 0 <= s.slot < record.spec.count:
+                not_started[s.id] = f"version {s.version} slot {s.slot} is not this deployment's"
+            elif self._task(s.id) is not None:
+                not_started[s.id] = f"task {s.id} already exists"
+            else:
+                self._put(Task(id=s.id, spec=record.spec.task, service=cmd.service, version=s.version,
+                               slot=s.slot, deployment=dep.seq, created_at=cmd.at,
+                               created_index=index, updated_index=index))
+                started.append(s.id)
+        stopped = []
+        for s in cmd.stop:
+            task = self._task(s.id)
+            if task is not None and task.service == cmd.service and task.desired == DESIRED_RUN:
+                self._stop(task.id, index)
+                self._put(replace(self._task(task.id) or task, reason=s.reason))
+                stopped.append(task.id)
+        dep = replace(dep, state=cmd.state, reason=cmd.reason)
+        record = replace(record, step=record.step + 1, progress=cmd.progress,
+                         versions=(*record.versions[:-1], replace(record.current, deployment=dep)))
+        if dep.state == SUCCESSFUL:
+            record = replace(record, stable=record.current)
+        self.records[cmd.service] = record
+        result = {"ok": True, "deployment": dep.to_dict(), "started": started, "refused": not_started,
+                  "stopped": stopped}
+        target = record.version(cmd.revert_to) if dep.state == REVERTED and cmd.revert_to else None
+        if target is not None:
+            result["reverted"] = self._declare(target.spec, cmd.at, index, copy_of=target.version)
+        return result
+
+    def report_health(self, cmd: ReportTaskHealth, index: int) -> dict[str, Any]:
+        task = self._task(cmd.task_id)
+        if task is None:
+            return refused(f"task {cmd.task_id} does not exist")
+        if cmd.status not in HEALTH_STATES:
+            return refused(f"unknown health {cmd.status!r}; expected one of {', '.join(HEALTH_STATES)}")
+        if (task.node_id, task.generation) != (cmd.node_id, cmd.generation):
+            return refused(f"stale report: task {task.id} is placed on {task.node_id} at generation "
+                           f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+        if task.state not in (ASSIGNED, RUNNING):
+            return refused(f"task {task.id} is {task.state}: its health no longer matters")
+        changed = (task.health, task.health_output) != (cmd.status, cmd.output)
+        if changed:
+            self._put(replace(task, health=cmd.status, health_since=cmd.since, health_output=cmd.output,
+                              updated_index=index))
+        return {"ok": True, "changed": changed}
+
+    def scale_group(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
+        """Grow or shrink the group of replicas ``cmd.task_id`` belongs to (``PATCH /tasks/<id>``:
+        the unnamed replicas of ``POST /tasks`` with a count), in one step. A named service's
+        replica is refused: its count is its spec's, changed by declaring a new version."""
+        task = self._task(cmd.task_id)
+        if task is None:
+            return refused(f"task {cmd.task_id} does not exist")
+        if task.service:
+            return refused(f"task {task.id} is a replica of service {task.service}; "
+                           f"change its count with PUT /services/{task.service}")
+        if not 0 <= cmd.count <= MAX_SCALE:
+            return refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
+        group = task.spec.group or task.id
+        active = [t for t in self._tasks() if (t.id == group or t.spec.group == group)
+                  and t.desired == DESIRED_RUN and t.state not in _OVER]
+        created: list[str] = []
+        stopped: list[str] = []
+        if cmd.count > len(active):
+            need = cmd.count - len(active)
+            ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
+            if len(ids) < need or any(not i or self._task(i) is not None for i in ids):
+                return refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
+            spec = replace(task.spec, group=group, count=cmd.count)
+            for task_id in ids:
+                self._put(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
+                created.append(task_id)
+        else:
+            newest_first = sorted(active, key=lambda t: (t.created_index, t.id), reverse=True)
+            for surplus in newest_first[: len(active) - cmd.count]:
+                self._stop(surplus.id, index)
+                stopped.append(surplus.id)
+        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
+
+    # -- declaring a version -----------------------------------------------------------------
+    def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None) -> dict[str, Any]:
+        """``spec`` as the service's next version, with its deployment (a rollback when it
+        declares an earlier version again: ``copy_of``). Relabels what can stay as it is."""
+        record = self.records.get(spec.name)
+        seq = self._seqs[spec.name] = self._seqs.get(spec.name, 0) + 1
+        version = record.current.version + 1 if record is not None else 1
+        versions: tuple[VersionRecord, ...] = ()
+        revert_to = None
+        if record is not None:
+            cancelled = record.deployment.superseded(version)
+            versions = (*record.versions[:-1], replace(record.current, deployment=cancelled))
+            revert_to = record.stable.version if record.stable is not None and copy_of is None else None
+        dep = Deployment(spec.name, seq, version, at, revert_to=revert_to, rollback=copy_of is not None)
+        new = VersionRecord(version, spec, at, dep, copy_of)
+        relabelled = self._relabel(record, new, index) if record is not None else []
+        stable = record.stable if record is not None else None
+        self.records[spec.name] = ServiceRecord(spec.name, (*versions, new)[-self._kept:], stable)
+        return {"ok": True, "changed": True, "service": spec.name, "version": version,
+                "deployment": dep.to_dict(), "relabelled": relabelled}
+
+    def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int) -> list[str]:
+        """Give ``new``'s version to every live replica whose container it can keep."""
+        done = []
+        for task in self.replicas(record.name):
+            if task.desired != DESIRED_RUN or task.state in _OVER:
+                continue
+            own = record.version(task.version)
+            if own is None or spec_diff(own.spec, new.spec).replace:
+                continue
+            self._put(replace(task, version=new.version, spec=new.spec.task, updated_index=index))
+            done.append(task.id)
+        return done
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"records": [r.to_dict() for r in self.all()], "seqs": dict(sorted(self._seqs.items()))}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.records = {r.name: r for r in (ServiceRecord.from_dict(d) for d in data.get("records", ()))}
+        self._seqs = {str(k): int(v) for k, v in dict(data.get("seqs", {})).items()}

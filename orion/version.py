@@ -1,0 +1,22 @@
+"""The version this Orion runs as: the installed distribution's.
+
+Read from the package metadata (pyproject's ``version``, or the wheel's) rather
+than kept as a constant here, so a wheel built with another version (an upgrade
+rolled out by the Ansible role) reports what it is. ``GET /health`` carries it
+and ``orion version`` prints it beside the client's.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as distribution_version
+
+
+@cache
+def orion_version() -> str:
+    """Looked up once per process: /health is probed often and metadata lookups walk sys.path."""
+    try:
+        return distribution_version("orion")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"

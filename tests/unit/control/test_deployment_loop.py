@@ -1,0 +1,79 @@
+"""The leader's deployment loop against a real StateMachine (LocalStore): what it
+submits, and that a leader change mid-rollout replaces no replica twice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from orion.control import deployment
+from orion.control.deployment_loop import DeploymentLoop, command_for, rollout_view
+from orion.model import NodeInfo, Resources, TaskSpec
+from orion.service import HEALTHY, ServiceSpec, UpdatePolicy
+from orion.state.commands import Placement, PlaceTasks, PutService, RegisterNode, ReportTaskHealth, ReportTaskState
+from orion.state.store import LocalStore
+
+GiB = 1 << 30
+V1 = ServiceSpec("web", TaskSpec("app:1", 64 << 20), count=3,
+                 update=UpdatePolicy(max_parallel=1, min_healthy_time=5.0, healthy_deadline=60.0))
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = LocalStore()
+        self.store.submit(RegisterNode(node=NodeInfo("n1", "a", "r", capacity=Resources(8 * GiB, 8000))), 1.0)
+        self.now = 0.0
+
+    def loop(self) -> DeploymentLoop:
+        return DeploymentLoop(self.store, interval=0.5, write_timeout=1.0, clock=lambda: self.now)
+
+    def run_and_heal(self) -> None:
+        """What the scheduler and the nodes do between two passes: place, run, report healthy, stop."""
+        for task in self.store.read(lambda m: m.services.replicas("web"))[0]:
+            if task.state == "pending" and task.desired == "run":
+                self.store.submit(PlaceTasks(placements=(Placement(task.id, "n1", 0),)), 1.0)
+                self.store.submit(ReportTaskState(task_id=task.id, node_id="n1", generation=1, state="running",
+                                                  container_id="c" + task.id), 1.0)
+                self.store.submit(ReportTaskHealth(task_id=task.id, node_id="n1", generation=1, status=HEALTHY,
+                                                   since=self.now), 1.0)
+            elif task.state == "stopping":
+                self.store.submit(ReportTaskState(task_id=task.id, node_id="n1", generation=1, state="stopped"), 1.0)
+
+    def record(self):  # noqa: ANN201
+        return self.store.read(lambda m: (m.services.get("web"), m.services.replicas("web")))[0]
+
+
+def test_a_follower_decides_nothing():
+    world = World()
+    world.store.submit(PutService(spec=V1, at=0.0), 1.0)
+    world.store.leader = False
+    assert world.loop().run_once().sentence is None
+    world.store.leader = True
+    assert world.loop().run_once().sentence.startswith("deployment web#1 to version 1 running; start web.0.d1")
+
+
+def test_a_deposed_leaders_late_plan_is_refused_and_no_replica_is_replaced_twice():
+    world = World()
+    world.store.submit(PutService(spec=V1, at=0.0), 1.0)
+    for _ in range(4):
+        world.loop().run_once()
+        world.run_and_heal()
+        world.now += 5.0
+    world.store.submit(PutService(spec=replace(V1, task=replace(V1.task, image="app:2")), at=world.now), 1.0)
+    # The old leader plans from its view, then is cut off before its command commits...
+    record, replicas = world.record()
+    late = command_for(record, deployment.plan(rollout_view(record, replicas), world.now), world.now)
+    assert [s.id for s in late.start] == ["web.0.d2"]
+    # ...the new leader decides the same step from the replicated state and commits it...
+    assert world.loop().run_once().sentence.startswith("deployment web#2 to version 2 running; start web.0.d2")
+    # ...and the old leader's command, arriving now, is refused as stale.
+    answer = world.store.submit(late, 1.0)
+    assert answer["ok"] is False and "stale plan" in answer["error"]
+    for _ in range(20):
+        world.run_and_heal()
+        world.now += 5.0
+        world.loop().run_once()
+    record, replicas = world.record()
+    assert record.deployment.state == "successful"
+    created = sorted(t.id for t in replicas)
+    assert created == ["web.0.d1", "web.0.d2", "web.1.d1", "web.1.d2", "web.2.d1", "web.2.d2"]
+    assert {t.id for t in replicas if t.state == "running"} == {"web.0.d2", "web.1.d2", "web.2.d2"}
