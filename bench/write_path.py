@@ -199,11 +199,14 @@ def main() -> None:
             results["cpu_ms_per_create"] = {k: round(1000 * v / max(1, many["n"]), 3) for k, v in used.items()}
             for spy in spies:
                 spy.wait(timeout=120)
-            # Writes this node sent to Raft, and in how many entries (group commit, GET /raft).
-            results["commands_per_entry"] = {
-                n.id: round(g["commands"] / max(1, g["entries"]), 2)
-                for n in cluster.nodes for g in [n.get("/raft").json().get("group_commit", {"entries": 0,
-                                                                                             "commands": 0})]}
+            # Writes this node sent to Raft, and in how many entries (batched writes, GET /raft);
+            # its journal syncs (durability fsync) and engine restarts after a truncation.
+            raft = {n.id: n.get("/raft").json() for n in cluster.nodes}
+            batched = {k: r.get("group_commit", {"entries": 0, "commands": 0}) for k, r in raft.items()}
+            results["commands_per_entry"] = {k: round(g["commands"] / max(1, g["entries"]), 2)
+                                             for k, g in batched.items()}
+            results["fsyncs"] = {k: r.get("fsyncs") for k, r in raft.items()}
+            results["resyncs"] = {k: r.get("resyncs") for k, r in raft.items()}
             counts = [len(n.get("/tasks", timeout=30).json()) for n in cluster.nodes]
             results["tasks_on_each_replica"] = counts
         finally:

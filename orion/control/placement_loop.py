@@ -26,7 +26,8 @@ from typing import Any
 from orion.control import placement
 from orion.loop import run_loop
 from orion.model import NoFitKind, Task
-from orion.state.commands import Batch, CreateTask, MarkUnschedulable, PlaceTasks
+from orion.state.batch import batch_of
+from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
 from orion.state.store import Store
 
@@ -147,7 +148,7 @@ class PlacementLoop:
         if not placements:
             return self._store.submit(command, self._timeout)
         place = PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements))
-        result = self._store.submit(Batch.of(command, place), self._timeout)
+        result = self._store.submit(batch_of(command, place), self._timeout)
         results = result.get("results")
         if not isinstance(results, list):  # refused whole: a node of a version without batches
             return result

@@ -67,6 +67,11 @@ def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int)
     return machine.apply(command, index)
 
 
+def batch_of(*commands: Command) -> Batch:
+    """One entry for ``commands``, applied in this order (a create and its placement, say)."""
+    return Batch(commands=tuple(encode(c) for c in commands))
+
+
 def batch_text(texts: list[str]) -> str:
     """The log entry for several encoded commands."""
     return encode(Batch(commands=tuple(texts)))
@@ -120,7 +125,7 @@ class Coalescer:
         self._clock = clock
         self._lock = threading.Lock()
         self._queued: list[tuple[str, Done]] = []
-        self._in_flight: dict[int, float] = {}  # entry number -> when it was sent
+        self._in_flight: dict[int, tuple[float, Done]] = {}  # entry number -> when it was sent, its answer
         self._sent = 0
         # Since start: entries sent and the commands they carried (GET /raft shows them).
         self.entries = 0
@@ -143,26 +148,36 @@ class Coalescer:
             groups = split(self._queued, self._max_bytes)[:room]
             taken = sum(len(g) for g in groups)
             del self._queued[:taken]
-            now, numbers = self._clock(), []
-            for _ in groups:
+            now, entries = self._clock(), []
+            for group in groups:
+                if len(group) == 1:
+                    text, done = group[0]
+                else:
+                    text = batch_text([t for t, _ in group])
+                    done = fan_out([d for _, d in group], self._success)
                 self._sent += 1
-                self._in_flight[self._sent] = now
-                numbers.append(self._sent)
+                self._in_flight[self._sent] = (now, done)
+                entries.append((text, self._answered(self._sent, done)))
             self.entries += len(groups)
             self.commands += taken
-        for number, group in zip(numbers, groups, strict=True):
-            if len(group) == 1:
-                text, done = group[0]
-            else:
-                text = batch_text([t for t, _ in group])
-                done = fan_out([d for _, d in group], self._success)
-            self._send(text, self._answered(number, done))
+        for text, answered in entries:
+            self._send(text, answered)
         return len(groups)
+
+    def abandon(self, error: Any) -> int:
+        """The engine that was to answer the entries in flight is gone (restarted, ``raft.py``):
+        fail their writers with ``error`` now, so they retry at once instead of waiting out
+        their deadline (their request ids make a retry of a committed write harmless)."""
+        with self._lock:
+            lost, self._in_flight = list(self._in_flight.values()), {}
+        for _, done in lost:
+            done(None, error)
+        return len(lost)
 
     def _room(self) -> int:
         """Entries that may go now (the lock is held): the limit, less those still awaited."""
         now = self._clock()
-        for number, sent in list(self._in_flight.items()):
+        for number, (sent, _) in list(self._in_flight.items()):
             if now - sent > self._patience:
                 del self._in_flight[number]
         return self._max_in_flight - len(self._in_flight)

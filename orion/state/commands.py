@@ -200,24 +200,6 @@ class ScaleTask(Command):
     new_task_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Batch(Command):
-    """Commands that reached the write path together, committed as one log entry
-    (group commit, ``orion/state/batch.py``).
-
-    Not a change of state: an envelope. Each element is a command exactly as
-    :func:`encode` writes it to the log, and it is applied as if it were an entry
-    of its own, in order, each with its own result, its own request id (a repeat
-    still gets its first result) and its own refusal: a command this node cannot
-    read (a newer node wrote it) is refused alone and never fails its batch-mates.
-    """
-
-    TYPE: ClassVar[str] = "batch"
-    commands: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, *commands: Command) -> Batch:
-        return cls(commands=tuple(encode(c) for c in commands))
 # -- services (docs/services.md; applied by orion/state/services.py) ---------------------------------
 
 
@@ -298,6 +280,15 @@ class ReportTaskHealth(Command):
     status: str = ""
     since: float = 0.0
     output: str = ""
+
+
+@dataclass(frozen=True)
+class Batch(Command):
+    """Writes committed as one log entry (group commit, ``orion/state/batch.py``): each an
+    encoded command, applied as an entry of its own, with its own result and refusal."""
+
+    TYPE: ClassVar[str] = "batch"
+    commands: tuple[str, ...] = ()
 
 
 COMMAND_TYPES: dict[str, type[Command]] = {
@@ -386,10 +377,8 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     elif cls is ScaleTask:
         kwargs.update(task_id=body["task_id"], count=int(body["count"]),
                       new_task_ids=tuple(str(i) for i in body.get("new_task_ids") or ()))
-    elif cls is Batch:
-        if not all(isinstance(c, str) for c in body["commands"]):
-            raise ValueError("a batch holds encoded commands (strings)")
-        kwargs["commands"] = tuple(body["commands"])
+    elif cls is Batch:  # an element that is not text cannot be decoded: it alone is refused
+        kwargs["commands"] = tuple(str(c) for c in body["commands"])
     elif cls is PutService:
         kwargs.update(spec=ServiceSpec.from_dict(body["spec"]), at=float(body["at"]), create=bool(body["create"]))
     elif cls is RollbackService:

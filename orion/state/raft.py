@@ -327,6 +327,7 @@ class RaftStore:
         with self._engine_lock:
             self._truncation_watch.close()
             self._syncobj.destroy_synchronous()
+            self._coalescer.abandon(FAIL_REASON.DISCARDED)  # its writers retry on the new engine
             with self._applied_cond:
                 if keep_view:
                     self._rebuild, self._rebuild_index, self._rebuild_until = StateMachine(), 0, self._applied

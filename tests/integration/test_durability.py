@@ -198,11 +198,11 @@ def test_one_sync_covers_the_entries_of_concurrent_writers(tmp_path, durability)
         with ThreadPoolExecutor(WRITERS) as pool:
             list(pool.map(write, range(writes)))
         after = leader.status()
-        appended = after.commit_index - before.commit_index
+        appended = after.commit_index - before.commit_index  # fewer than the writes: batched (batch.py)
         syncs = after.extra["fsyncs"] - before.extra["fsyncs"]
-        assert appended >= writes
+        assert 0 < appended <= writes
         if durability == "fsync":
-            assert 0 < syncs < appended / 2, f"{syncs} syncs for {appended} entries: no group commit"
+            assert 0 < syncs < writes / 2, f"{syncs} syncs for {writes} writes ({appended} entries): no group commit"
         else:
             assert syncs == 0
         for store in stores:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.model import NodeInfo, Resources, TaskSpec
-from orion.state.batch import MAX_BATCH_BYTES, Coalescer, apply_entry, batch_text, split
+from orion.state.batch import MAX_BATCH_BYTES, Coalescer, apply_entry, batch_of, batch_text, split
 from orion.state.commands import (
     Batch,
     CreateTask,
@@ -66,30 +66,30 @@ def test_each_command_of_a_batch_gets_its_own_result_and_a_bad_one_fails_alone()
 
 def test_a_request_id_repeated_inside_a_batch_or_in_a_later_one_is_applied_once():
     m = machine_with_a_node()
-    first = apply_entry(m, Batch.of(create("t1", rid="r1"), create("t2", rid="r1")), 2)
+    first = apply_entry(m, batch_of(create("t1", rid="r1"), create("t2", rid="r1")), 2)
     assert first["results"][1] == first["results"][0]  # the repeat answers with the first result
-    again = apply_entry(m, Batch.of(create("t3", rid="r2"), create("t9", rid="r1")), 3)
+    again = apply_entry(m, batch_of(create("t3", rid="r2"), create("t9", rid="r1")), 3)
     assert again["results"][1] == first["results"][0]
     assert [t.id for t in m.tasks()] == ["t1", "t3"]
 
 
 def test_an_idempotency_key_used_twice_in_one_batch_creates_one_task():
     m = machine_with_a_node()
-    result = apply_entry(m, Batch.of(create("t1", key="k"), create("t2", key="k")), 2)
+    result = apply_entry(m, batch_of(create("t1", key="k"), create("t2", key="k")), 2)
     assert [r["created"] for r in result["results"]] == [True, False]
     assert result["results"][1]["task"]["id"] == "t1"
 
 
 def test_a_create_and_its_placement_in_one_batch_commit_together():
     m = machine_with_a_node()
-    result = apply_entry(m, Batch.of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),))), 2)
+    result = apply_entry(m, batch_of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),))), 2)
     assert result["results"][1]["placed"] == ["t1"]
     assert m.task("t1").state == "assigned" and m.task("t1").node_id == "n1"
 
 
 def test_a_batch_inside_a_batch_is_unwrapped_too():
     m = machine_with_a_node()
-    inner = Batch.of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),)))
+    inner = batch_of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),)))
     result = apply_entry(m, batch_text([encode(create("t0")), encode(inner)]), 2)
     assert result["results"][1]["results"][1]["placed"] == ["t1"]
 
@@ -105,13 +105,13 @@ def test_an_entry_that_is_not_a_batch_is_applied_as_before():
 def test_a_batch_given_to_the_machine_itself_is_refused_not_half_applied():
     """Only the stores unwrap batches (through apply_entry); the machine has no such command."""
     m = machine_with_a_node()
-    assert m.apply(Batch.of(create("t1")), 2)["ok"] is False
+    assert m.apply(batch_of(create("t1")), 2)["ok"] is False
     assert m.tasks() == []
 
 
 def test_the_local_store_applies_a_batch_as_raft_would():
     store = LocalStore(machine_with_a_node())
-    result = store.submit(Batch.of(create("t1"), create("t1")), timeout=1)
+    result = store.submit(batch_of(create("t1"), create("t1")), timeout=1)
     assert [r["ok"] for r in result["results"]] == [True, False]
 
 
@@ -251,6 +251,20 @@ def test_an_entry_never_answered_stops_holding_the_queue_after_the_patience():
     assert c.flush() == 1
 
 
+def test_entries_whose_engine_is_gone_fail_their_writers_at_once_and_free_the_queue():
+    raft = SlowRaft()
+    c = Coalescer(raft.send, OK)
+    writers = [Answers() for _ in range(3)]
+    for i, answer in enumerate(writers):
+        c.add(encode(create(f"t{i}")), answer)
+    c.flush()
+    late = Answers()
+    c.add(encode(create("t9")), late)
+    assert c.abandon("discarded") == 1
+    assert [a.got for a in writers] == [[(None, "discarded")]] * 3  # each retries on its own
+    assert c.flush() == 1 and late.got == []  # the queue goes on at once
+
+
 def test_more_entries_in_flight_when_allowed():
     raft = SlowRaft()
     c = Coalescer(raft.send, OK, max_in_flight=2)
@@ -323,10 +337,17 @@ def test_writers_on_many_threads_are_each_answered_once():
     assert len(raft.machine.tasks()) == 64
 
 
-@pytest.mark.parametrize("entry", ['{"type":"batch","v":1,"commands":[7]}', '{"type":"batch","v":9,"commands":[]}'])
-def test_a_malformed_or_newer_batch_is_refused_whole_and_changes_nothing(entry):
+@pytest.mark.parametrize("entry", ['{"type":"batch","v":9,"commands":[]}', '{"type":"batch","v":1}'])
+def test_a_newer_or_malformed_batch_is_refused_whole_and_changes_nothing(entry):
     m = machine_with_a_node()
     before = json.dumps(m.snapshot())
     result = apply_entry(m, entry, 2)
     assert result["ok"] is False and result["unreadable"] is True
     assert json.dumps(m.snapshot()) == before
+
+
+def test_an_element_that_is_not_a_command_is_refused_alone():
+    m = machine_with_a_node()
+    result = apply_entry(m, '{"type":"batch","v":1,"commands":[7,' + json.dumps(encode(create("t1"))) + "]}", 2)
+    assert [r["ok"] for r in result["results"]] == [False, True]
+    assert result["results"][0]["unreadable"] is True
