@@ -68,6 +68,7 @@ class Client:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.latencies: list[float] = []
+        self.acked = 0  # warm-up included
         self.unplaced = 0
         self.errors = 0
 
@@ -97,6 +98,7 @@ class Client:
         if json.loads(body).get("nodeId") is None:
             self.unplaced += 1
         self.latencies.append(elapsed)
+        self.acked += 1
 
     async def run_for(self, count: int | None, until: float | None) -> None:
         await self.connect()
@@ -126,7 +128,9 @@ async def concurrent(nodes: list[Node], clients: int, duration: float, after_war
     after_warmup()
     await asyncio.gather(*runs)
     latencies = [x for c in pool for x in c.latencies]
-    return summary(latencies, duration, sum(c.unplaced for c in pool), sum(c.errors for c in pool))
+    out = summary(latencies, duration, sum(c.unplaced for c in pool), sum(c.errors for c in pool))
+    out["acked_with_warmup"] = sum(c.acked for c in pool)
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -185,6 +189,7 @@ def main() -> None:
             results["one_client_leader"] = asyncio.run(sequential(leader, args.trials))
             results["one_client_follower"] = asyncio.run(sequential(follower, args.trials))
             spies = profile(args.profile, {"leader": leader, "follower": follower}, args.duration)
+            fsyncs_before = {n.id: n.get("/raft").json().get("fsyncs") or 0 for n in cluster.nodes}
             pids = {n.id: worker_pid(n) for n in cluster.nodes}
             before: dict[str, float] = {}
 
@@ -205,7 +210,10 @@ def main() -> None:
             batched = {k: r.get("group_commit", {"entries": 0, "commands": 0}) for k, r in raft.items()}
             results["commands_per_entry"] = {k: round(g["commands"] / max(1, g["entries"]), 2)
                                              for k, g in batched.items()}
-            results["fsyncs"] = {k: r.get("fsyncs") for k, r in raft.items()}
+            # Journal syncs per acknowledged create, each node (durability = "fsync"; 0 with "none").
+            results["fsyncs_per_create"] = {k: round(((r.get("fsyncs") or 0) - fsyncs_before[k])
+                                                     / max(1, many["acked_with_warmup"]), 3) for k, r in raft.items()}
+            results["durability"] = next(iter(raft.values())).get("durability")
             results["resyncs"] = {k: r.get("resyncs") for k, r in raft.items()}
             counts = [len(n.get("/tasks", timeout=30).json()) for n in cluster.nodes]
             results["tasks_on_each_replica"] = counts
