@@ -12,7 +12,8 @@ Starts one bootstrap agent and ``agents - 1`` joiners ``spacing`` seconds apart
 (voter_cap 5), all real ``orion agent`` processes on loopback, and prints:
 
 * time until all joined: every agent healthy, registered and admitted;
-* voters and replicas (5 and the rest), the largest Raft term;
+* voters and replicas (5 and the rest), the largest Raft term when all had joined,
+  once settled and after the idle window (elections during the start, or also idle);
 * digest agreement: any two agents that ever reported the same applied index
   reported the same digest, and at the end all stand at one index and digest;
 * RSS and PSS per agent (gunicorn master + worker), idle CPU of the whole fleet
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> dict:
 
         cluster.wait(joined, args.join_timeout, "all agents joined", step=2.0)
         out["time_to_all_joined_s"] = round(time.monotonic() - started, 1)
+        out["max_term_when_joined"] = max(v["term"] for v in fleet.raft_views(cluster.nodes) if v)
 
         def settled() -> bool:
             views = fleet.raft_views(cluster.nodes)
@@ -180,6 +182,7 @@ def run(args: argparse.Namespace) -> dict:
         cpu0, t0 = cpu_seconds(all_pids), time.monotonic()
         time.sleep(args.idle)
         out["idle_cpu_cores_fleet"] = round((cpu_seconds(all_pids) - cpu0) / (time.monotonic() - t0), 3)
+        out["max_term_after_idle"] = max(v["term"] for v in fleet.raft_views(cluster.nodes) if v)
         leader_pid = next(n.proc.pid for n, v in zip(cluster.nodes, views, strict=True) if v and v["is_leader"])
         leader_cpu0 = cpu_seconds(group_pids(leader_pid))
         time.sleep(5)
