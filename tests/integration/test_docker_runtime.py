@@ -211,7 +211,9 @@ def test_a_docker_volume_outlives_its_container(runtime, node_id, test_image, do
 # -- logs ---------------------------------------------------------------------------------------
 
 def test_logs_tail_and_stderr(runtime, node_id, test_image):
-    script = "for i in 1 2 3 4 5; do echo out$i; done; echo err >&2"
+    # The engine copies stdout and stderr on separate pipes, so lines written to both at once
+    # may be logged in either order; the pause makes the order the test asserts the real one.
+    script = "for i in 1 2 3 4 5; do echo out$i; done; sleep 1; echo err >&2"
     state = runtime.start(make_task(test_image, node_id, command=("sh", "-c", script)), node_id)
     wait_status(runtime, state.container_id, "exited")
     assert b"".join(runtime.logs(state.container_id, LogQuery())) == b"out1\nout2\nout3\nout4\nout5\nerr\n"

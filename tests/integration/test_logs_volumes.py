@@ -116,6 +116,9 @@ def test_logs_are_read_through_a_node_that_does_not_run_the_task(cluster):
 
 def test_a_task_without_a_container_is_409_naming_why(cluster):
     task = run(cluster, cluster.nodes[0], "true", memory=64 * 1024 ** 4)  # fits nowhere: stays pending
+    # Reads are served by the node asked, from what it has applied: wait until node 2 has the create.
+    cluster.wait(lambda: cluster.nodes[1].get(f"/tasks/{task['id']}").status_code == 200, 10,
+                 "the create applied on the node asked")
     resp = cluster.nodes[1].get(f"/tasks/{task['id']}/logs")
     assert resp.status_code == 409 and resp.json()["field"] == "id"
     assert f"task {task['id']} has no container yet: it is pending" in resp.json()["error"]
