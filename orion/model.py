@@ -18,6 +18,7 @@ from typing import Any
 
 # What a task asks of a node (ports, memory and CPU, mounts): orion/resources.py.
 from orion.resources import PortBinding, Resources, Volume
+from orion.version import LOG_VERSION
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
 # not yet confirmed running by its node; the rest are reported by the node.
@@ -296,6 +297,10 @@ class NodeInfo:
     ready_reason: str = ""
     # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
     host_volumes: tuple[str, ...] = ()
+    # The newest Raft log format the registering agent reads (orion/version.py; a
+    # registration without it, from an agent older than the announcement, reads as 0).
+    # The cluster writes a newer format only once every node reads it: a rolling upgrade.
+    log_version: int = LOG_VERSION
 
     @property
     def schedulable(self) -> bool:
@@ -316,6 +321,7 @@ class NodeInfo:
             "ready": self.ready,
             "ready_reason": self.ready_reason,
             "host_volumes": list(self.host_volumes),
+            "log_version": self.log_version,
         }
 
     @classmethod
@@ -333,6 +339,7 @@ class NodeInfo:
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
             host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
+            log_version=int(d.get("log_version", 0)),
         )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from orion.control import placement
 from orion.loop import run_loop
 from orion.model import NoFitKind, Task
-from orion.state.batch import batch_of
+from orion.state.batch import BATCH_LOG_VERSION, batch_of
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
 from orion.state.store import Store
@@ -140,12 +140,13 @@ class PlacementLoop:
         One Raft round instead of two (create, then the leader's pass and its
         PlaceTasks), and no wait for the scheduler thread: the API answers with the
         node as soon as the entry is applied here. Measured in bench/write_path.py.
-        Where no node fits, the task is created alone and the leader's pass says why.
+        Where no node fits, or a node cannot read a batch yet (a rolling upgrade), the task
+        is created alone and the leader's pass places it or says why.
         """
         started = time.perf_counter()
-        (nodes, usages), _ = self._store.read(lambda m: (m.nodes(), m.usages()))
+        (nodes, usages, log_version), _ = self._store.read(lambda m: (m.nodes(), m.usages(), m.log_version()))
         placements, _ = placement.plan([Task(id=command.task_id, spec=command.spec)], nodes, usages)
-        if not placements:
+        if not placements or log_version < BATCH_LOG_VERSION:
             return self._store.submit(command, self._timeout)
         place = PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements))
         result = self._store.submit(batch_of(command, place), self._timeout)

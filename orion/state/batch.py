@@ -37,6 +37,9 @@ from orion.state.machine import StateMachine
 # (result, error code) -> None: how the backend reports an entry's outcome.
 Done = Callable[[Any, Any], None]
 
+# The log format that introduced ``Batch`` entries (``LOG_VERSION``, orion/version.py):
+# none is written until every node that may read the log again reads this format.
+BATCH_LOG_VERSION = 1
 # One entry stays below pysyncobj's append batch (64 KiB; a bigger entry takes its
 # chunked path): with ~600 bytes per create, ~50 writes share an entry.
 MAX_BATCH_BYTES = 32 * 1024
@@ -111,13 +114,17 @@ class Coalescer:
     write nothing, as nothing of its node is in flight. An entry whose answer
     never comes (pysyncobj drops it when a leader dies; its writers retry)
     stops counting after ``patience`` seconds, so the queue never stalls.
-    ``send(text, done)`` hands one entry to Raft.
+    ``send(text, done)`` hands one entry to Raft. ``batches_read()`` says whether
+    every node reads a ``Batch`` (a rolling upgrade from a version without them may
+    be under way): until then each write goes as its own entry, as before batches.
     """
 
     def __init__(self, send: Callable[[str, Done], None], success: Any, max_bytes: int = MAX_BATCH_BYTES,
                  max_in_flight: int = MAX_IN_FLIGHT, patience: float = IN_FLIGHT_PATIENCE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 batches_read: Callable[[], bool] = lambda: True) -> None:
         self._send = send
+        self._batches_read = batches_read
         self._success = success
         self._max_bytes = max_bytes
         self._max_in_flight = max_in_flight
@@ -142,10 +149,15 @@ class Coalescer:
     def flush(self) -> int:
         """Send what is queued, as far as the in-flight limit allows; return how many entries."""
         with self._lock:
-            room = self._room()
-            if room <= 0 or not self._queued:
+            if not self._queued:
                 return 0
-            groups = split(self._queued, self._max_bytes)[:room]
+            if self._batches_read():
+                room = self._room()
+                if room <= 0:
+                    return 0
+                groups = split(self._queued, self._max_bytes)[:room]
+            else:  # a node that cannot read a Batch: every write goes as its own entry, at once
+                groups = [[item] for item in self._queued]
             taken = sum(len(g) for g in groups)
             del self._queued[:taken]
             now, entries = self._clock(), []

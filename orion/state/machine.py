@@ -25,6 +25,7 @@ from orion.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
+    NODE_LEFT,
     PENDING,
     RUNNING,
     STOPPED,
@@ -58,6 +59,7 @@ from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
 from orion.state.services import ServiceRegistry
+from orion.version import LOG_VERSION
 
 SNAPSHOT_VERSION = 1
 # What a node may report; the others are the controller's to set.
@@ -291,6 +293,11 @@ class StateMachine:
 
     def nodes(self) -> list[NodeInfo]:
         return [self._nodes[i] for i in sorted(self._nodes)]
+
+    def log_version(self) -> int:
+        """The newest log format every node that may read the log again reads (left nodes
+        never will); this build's own before any node registered."""
+        return min((n.log_version for n in self._nodes.values() if n.status != NODE_LEFT), default=LOG_VERSION)
 
     def tasks_on(self, node_id: str) -> list[Task]:
         """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""

@@ -49,7 +49,7 @@ from pysyncobj import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
 
 from orion.state.admission import VOTER, Admission, Role
-from orion.state.batch import Coalescer, apply_entry
+from orion.state.batch import BATCH_LOG_VERSION, Coalescer, apply_entry
 from orion.state.commands import Command, encode
 from orion.state.digest import DigestCache
 from orion.state.journal import RaftJournal
@@ -102,8 +102,10 @@ class RaftStore:
         self._resync_asked = threading.Event()
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         # Group commit: submit() queues, the running engine's tick thread sends the queue as one entry.
+        # Read on the tick thread, which is the one that applies: no lock needed.
         self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
-                                    FAIL_REASON.SUCCESS)
+                                    FAIL_REASON.SUCCESS,
+                                    batches_read=lambda: self._machine.log_version() >= BATCH_LOG_VERSION)
         self._start_engine(partners, gated=not self.admitted)
         self._digests = DigestCache(self.read)
         self._write_members()

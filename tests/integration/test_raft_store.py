@@ -117,6 +117,39 @@ def test_concurrent_writes_share_entries_and_each_gets_its_own_answer(replicas):
     assert views[0] == views[1] == views[2] and len(views[0]) == 32
 
 
+def test_while_a_registered_node_cannot_read_batches_no_batch_is_written(replicas):
+    """A rolling upgrade from a release without batches: while a node of it is registered,
+    every write goes as its own entry (the old node reads each), and once it registers
+    upgraded, writes share entries again (orion/state/batch.py, BATCH_LOG_VERSION)."""
+    stores, _ = replicas
+    leader = next(s for s in stores.values() if s.is_leader())
+    old = NodeInfo("old", "127.0.0.1:1", "127.0.0.1:2", capacity=Resources(1 << 30, 1000), log_version=0)
+    assert leader.submit(RegisterNode(request_id="reg-old", node=old), timeout=5)["ok"]
+
+    def wave(prefix: str) -> int:
+        """24 writers at once; how many log entries they took."""
+        start_index = leader.status().commit_index
+        go = threading.Barrier(24)
+        answers: list[dict] = []
+
+        def write(i: int) -> None:
+            go.wait()
+            answers.append(leader.submit(_create(f"{prefix}{i}"), timeout=10))
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 24 and all(a["ok"] for a in answers), answers
+        return leader.status().commit_index - start_index
+
+    assert wave("old-era-") == 24  # one entry per write: no Batch an old node would refuse
+    upgraded = NodeInfo("old", "127.0.0.1:1", "127.0.0.1:2", capacity=Resources(1 << 30, 1000))
+    assert leader.submit(RegisterNode(request_id="reg-new", node=upgraded), timeout=5)["ok"]
+    assert wave("new-era-") < 24
+
+
 def test_restart_from_journal_keeps_state(replicas):
     stores, start = replicas
     leader = next(s for s in stores.values() if s.is_leader())

@@ -27,6 +27,7 @@ from orion.state.commands import (
 )
 from orion.state.machine import StateMachine
 from orion.state.store import LocalStore
+from orion.version import LOG_VERSION
 
 GiB = 1 << 30
 OK = "success"  # the backend's success code, opaque to the coalescer
@@ -351,3 +352,51 @@ def test_an_element_that_is_not_a_command_is_refused_alone():
     result = apply_entry(m, '{"type":"batch","v":1,"commands":[7,' + json.dumps(encode(create("t1"))) + "]}", 2)
     assert [r["ok"] for r in result["results"]] == [False, True]
     assert result["results"][0]["unreadable"] is True
+
+
+# -- a rolling upgrade: no batch until every node reads one -------------------------------------
+
+
+def register(machine: StateMachine, node_id: str, log_version: int, index: int, status: str = "alive") -> None:
+    node = NodeInfo(node_id, f"{node_id}:1", f"{node_id}:2", capacity=Resources(8 * GiB, 4000),
+                    status=status, log_version=log_version)
+    assert apply_entry(machine, encode(RegisterNode(node=node)), index)["ok"]
+
+
+def test_the_clusters_log_version_is_the_oldest_a_node_that_may_read_again_reads():
+    m = StateMachine()
+    assert m.log_version() == LOG_VERSION  # nobody registered yet: this build's own
+    register(m, "new", LOG_VERSION, 1)
+    assert m.log_version() == LOG_VERSION
+    register(m, "old", 0, 2)  # an agent from before log formats were announced
+    assert m.log_version() == 0
+    register(m, "old", 0, 3, status="left")  # drained for good: it never reads the log again
+    assert m.log_version() == LOG_VERSION
+    register(m, "old", LOG_VERSION, 4)  # came back upgraded
+    assert m.log_version() == LOG_VERSION
+    assert StateMachine.restore(m.snapshot()).log_version() == LOG_VERSION
+
+
+def test_while_a_node_cannot_read_batches_each_write_goes_as_its_own_entry_at_once():
+    raft = SlowRaft()
+    readable = [False]
+    c = Coalescer(raft.send, OK, batches_read=lambda: readable[0])
+    answers = [Answers() for _ in range(3)]
+    for i, answer in enumerate(answers):
+        c.add(encode(create(f"t{i}")), answer)
+    assert c.flush() == 3  # no in-flight limit either: as writes went before batches
+    assert [decode(text).TYPE for text, _ in raft.unanswered] == ["create_task"] * 3
+    while raft.unanswered:
+        raft.answer_next()
+    assert all(a.got[0][0]["ok"] for a in answers)
+    readable[0] = True  # the last node upgraded: writes share entries again
+    for i in range(3, 5):
+        c.add(encode(create(f"t{i}")), Answers())
+    assert c.flush() == 1 and isinstance(decode(raft.unanswered[0][0]), Batch)
+
+
+def test_a_registration_without_a_log_version_reads_as_zero():
+    """What an agent of the previous release sends: no ``log_version`` in its node."""
+    body = NodeInfo("old", "a:1", "a:2").to_dict()
+    del body["log_version"]
+    assert NodeInfo.from_dict(body).log_version == 0
