@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orion.state.store import StoreError
+from orion.state.store import Store, StoreError
 
 Pass = Callable[[], tuple[str | None, bool]]
 
@@ -60,6 +60,18 @@ def run_loop(name: str, log: logging.Logger, wake: threading.Event, interval: fl
             wake.set()
         if min_gap:
             stop.wait(min_gap)
+
+
+def wake_on_leader(store: Store, wake: threading.Event) -> Callable[[int], None]:
+    """An apply listener for a loop that acts only on the leader: it wakes the loop on
+    the leader alone. On a follower each apply would hand the GIL to a pass that does
+    nothing (bench/write_path.py: 5% of a busy follower's); the loop's period still
+    runs there, and on a new leader the first apply wakes it."""
+    def listener(_index: int) -> None:
+        if store.is_leader():
+            wake.set()
+
+    return listener
 
 
 def _wait(wake: threading.Event, stop: threading.Event, until: float) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orion.control import deployment
-from orion.loop import run_loop
+from orion.loop import run_loop, wake_on_leader
 from orion.model import DESIRED_RUN, Task
 from orion.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING
 from orion.state.commands import ApplyDeploymentPlan
@@ -96,7 +96,7 @@ class DeploymentLoop:
         self._timeout = write_timeout
         self._clock = clock
         self._wake = threading.Event()
-        store.add_listener(lambda _index: self._wake.set())
+        store.add_listener(wake_on_leader(store, self._wake))
 
     def run_once(self) -> PassResult:
         if not self._store.is_leader():

@@ -27,7 +27,7 @@ import requests
 from orion.control import autopilot, drain, healing
 from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
-from orion.loop import run_loop
+from orion.loop import run_loop, wake_on_leader
 from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.peer_http import PeerHttp
 from orion.state.admission import VOTER
@@ -84,7 +84,7 @@ class HealingLoop:
         self._running_since: dict[tuple[str, int], float] = {}  # ... and a migration's replacement running
         self._wake = threading.Event()
         self.last_result = ""
-        store.add_listener(lambda _index: self._wake.set())
+        store.add_listener(wake_on_leader(store, self._wake))
 
     def _reset(self) -> None:
         self._ended_at.clear()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orion.control import placement
-from orion.loop import run_loop
+from orion.loop import run_loop, wake_on_leader
 from orion.model import NoFitKind, Task
 from orion.state.batch import BATCH_LOG_VERSION, batch_of
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
@@ -103,7 +103,7 @@ class PlacementLoop:
         self._on_no_fit = on_no_fit
         self._avoid = avoid
         self._clock = clock
-        store.add_listener(lambda _index: self._wake.set())
+        store.add_listener(wake_on_leader(store, self._wake))
 
     def run_once(self) -> PassResult:
         if not self._store.is_leader():

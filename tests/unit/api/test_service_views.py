@@ -18,7 +18,8 @@ bodies = st.fixed_dictionaries(
     optional={
         "cpu": st.sampled_from([0.25, 1, "500m"]),
         "command": st.sampled_from([["sh", "-c", "exec httpd -f"], "nginx -g 'daemon off;'"]),
-        "env": st.dictionaries(st.sampled_from(["A", "B_2"]), st.text(max_size=5), max_size=2),
+        "env": st.dictionaries(st.sampled_from(["A", "B_2"]),  # NUL: refused by design (test_validation.py)
+                               st.text(st.characters(exclude_characters="\0"), max_size=5), max_size=2),
         "portBindings": st.sampled_from([{"80/tcp": ""}, {"80/tcp": "8080", "53/udp": ""}]),
         "nodeSelectors": st.sampled_from([{"zone": "a"}]),
         "restartPolicy": st.sampled_from(["never", "on-failure", "always"]),
