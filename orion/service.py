@@ -255,6 +255,11 @@ class Deployment:
         """The id of the replica this deployment starts in ``slot``: the same on every leader."""
         return f"{self.service}.{slot}.d{self.seq}"
 
+    def refill_id(self, slot: int, step: int) -> str:
+        """The id of a replacement started in ``slot`` after this deployment succeeded, at the
+        record's ``step``: the same on every leader, and new at every step."""
+        return f"{self.service}.{slot}.d{self.seq}.{step}"
+
     def superseded(self, version: int) -> Deployment:
         """This deployment, ended because version ``version`` was declared meanwhile."""
         if self.state != RUNNING_DEPLOYMENT:

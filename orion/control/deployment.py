@@ -263,6 +263,24 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
                           next_due=min((t for t in due if t > now), default=None))
 
 
+def refill(view: RolloutView, step: int) -> tuple[StartReplica, ...]:
+    """Once the deployment succeeded: a replica for each slot that no wanted replica holds.
+
+    That is a slot whose replica was stopped by request (``DELETE /tasks/<id>``), as
+    a Kubernetes ReplicaSet or a Swarm service refills it. A replica that exited is
+    still wanted: its restart policy brings it back (or, ``never``, leaves it ended);
+    a lost one is placed again by the healer under its id. Ids come from the
+    deployment, the slot and the record's ``step`` (:meth:`Deployment.refill_id`),
+    so every leader starts the same ones and the state machine refuses a late repeat.
+    """
+    dep = view.deployment
+    if dep.state != SUCCESSFUL:
+        return ()
+    held = {r.slot for r in view.replicas if r.desired == DESIRED_RUN}
+    return tuple(StartReplica(dep.refill_id(slot, step), slot, dep.version)
+                 for slot in range(view.count) if slot not in held)
+
+
 def _all_progress(progress: list[SlotProgress], fills: list[int],
                   queued: list[tuple[bool, int, list[Replica]]]) -> tuple[SlotProgress, ...]:
     rest = [SlotProgress(slot, QUEUED, None) for slot in fills]

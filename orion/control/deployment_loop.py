@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from orion.control import deployment
 from orion.loop import run_loop, wake_on_leader
 from orion.model import DESIRED_RUN, Task
-from orion.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING
+from orion.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSFUL, StartReplica
 from orion.state.commands import ApplyDeploymentPlan
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord
@@ -69,8 +69,16 @@ def command_for(record: ServiceRecord, decided: deployment.DeploymentPlan, now: 
 
 
 def _rollouts(machine: StateMachine) -> list[tuple[ServiceRecord, list[Task]]]:
+    """Services with a rollout running, or whose last one succeeded (their slots are kept full)."""
     return [(record, machine.services.replicas(record.name)) for record in machine.services.all()
-            if record.deployment.state == RUNNING_DEPLOYMENT]
+            if record.deployment.state in (RUNNING_DEPLOYMENT, SUCCESSFUL)]
+
+
+def refill_command(record: ServiceRecord, starts: tuple[StartReplica, ...], now: float) -> ApplyDeploymentPlan:
+    """Replacements for emptied slots, under the succeeded deployment: nothing else changes."""
+    dep = record.deployment
+    return ApplyDeploymentPlan(request_id=uuid.uuid4().hex, service=record.name, seq=dep.seq, step=record.step,
+                               state=dep.state, reason=dep.reason, start=starts, progress=record.progress, at=now)
 
 
 @dataclass(frozen=True)
@@ -105,14 +113,23 @@ class DeploymentLoop:
         now = self._clock()
         sentences, refused = [], []
         for record, replicas in rollouts:
-            decided = deployment.plan(rollout_view(record, replicas), now)
-            if not changes(record, decided):
-                continue
-            result = self._store.submit(command_for(record, decided, now), self._timeout)
+            view = rollout_view(record, replicas)
+            if record.deployment.state == SUCCESSFUL:
+                starts = deployment.refill(view, record.step)
+                if not starts:
+                    continue
+                command = refill_command(record, starts, now)
+                sentence = f"service {record.name}: refill " + ", ".join(s.id for s in starts)
+            else:
+                decided = deployment.plan(view, now)
+                if not changes(record, decided):
+                    continue
+                command, sentence = command_for(record, decided, now), decided.sentence
+            result = self._store.submit(command, self._timeout)
             if isinstance(result, dict) and result.get("ok") is False:
                 refused.append(str(result.get("error")))
             else:
-                sentences.append(decided.sentence)
+                sentences.append(sentence)
         return PassResult(tuple(sentences), tuple(refused))
 
     def run_forever(self, stop: threading.Event) -> None:

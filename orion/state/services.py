@@ -215,17 +215,23 @@ class ServiceRegistry:
         if record is None:
             return refused(f"no service {cmd.service}")
         dep = record.deployment
-        if (dep.seq, dep.state, record.step) != (cmd.seq, RUNNING_DEPLOYMENT, cmd.step):
+        # A refill (orion/control/deployment.py ``refill``): a succeeded deployment stays so and
+        # only starts replicas in slots no wanted replica holds, re-checked here.
+        refill = dep.state == SUCCESSFUL and cmd.state == SUCCESSFUL and not cmd.stop and cmd.revert_to is None
+        if (dep.seq, record.step) != (cmd.seq, cmd.step) or not (dep.state == RUNNING_DEPLOYMENT or refill):
             return refused(f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
                            f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
         if cmd.state not in DEPLOYMENT_STATES:
             return refused(f"unknown deployment state {cmd.state!r}")
+        held = {t.slot for t in self.replicas(cmd.service) if t.desired == DESIRED_RUN} if refill else set()
         started, not_started = [], {}
         for s in cmd.start:
             if s.version != dep.version or not 0 <= s.slot < record.spec.count:
                 not_started[s.id] = f"version {s.version} slot {s.slot} is not this deployment's"
             elif self._task(s.id) is not None:
                 not_started[s.id] = f"task {s.id} already exists"
+            elif s.slot in held:
+                not_started[s.id] = f"slot {s.slot} of {cmd.service} is held by a wanted replica"
             else:
                 self._put(Task(id=s.id, spec=record.spec.task, service=cmd.service, version=s.version,
                                slot=s.slot, deployment=dep.seq, created_at=cmd.at,

@@ -6,10 +6,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orion.control import deployment
-from orion.control.deployment_loop import DeploymentLoop, command_for, rollout_view
+from orion.control.deployment_loop import DeploymentLoop, command_for, refill_command, rollout_view
 from orion.model import NodeInfo, Resources, TaskSpec
-from orion.service import HEALTHY, ServiceSpec, UpdatePolicy
-from orion.state.commands import Placement, PlaceTasks, PutService, RegisterNode, ReportTaskHealth, ReportTaskState
+from orion.service import HEALTHY, ServiceSpec, StartReplica, UpdatePolicy
+from orion.state.commands import (
+    Placement,
+    PlaceTasks,
+    PutService,
+    RegisterNode,
+    ReportTaskHealth,
+    ReportTaskState,
+    StopTask,
+)
 from orion.state.store import LocalStore
 
 GiB = 1 << 30
@@ -77,3 +85,53 @@ def test_a_deposed_leaders_late_plan_is_refused_and_no_replica_is_replaced_twice
     created = sorted(t.id for t in replicas)
     assert created == ["web.0.d1", "web.0.d2", "web.1.d1", "web.1.d2", "web.2.d1", "web.2.d2"]
     assert {t.id for t in replicas if t.state == "running"} == {"web.0.d2", "web.1.d2", "web.2.d2"}
+
+
+def settled_world() -> World:
+    world = World()
+    world.store.submit(PutService(spec=V1, at=0.0), 1.0)
+    for _ in range(6):
+        world.loop().run_once()
+        world.run_and_heal()
+        world.now += 5.0
+    assert world.record()[0].deployment.state == "successful"
+    return world
+
+
+def test_a_replica_stopped_by_request_is_refilled_in_its_slot_once_the_deployment_succeeded():
+    world = settled_world()
+    world.store.submit(StopTask(task_id="web.1.d1"), 1.0)  # DELETE /tasks/web.1.d1
+    world.run_and_heal()
+    record, _ = world.record()
+    sentence = world.loop().run_once().sentence
+    assert sentence == f"service web: refill web.1.d1.{record.step}"
+    assert world.loop().run_once().sentence is None  # decided once: the slot is held again
+    world.run_and_heal()
+    record, replicas = world.record()
+    assert record.deployment.state == "successful"  # a refill is no new deployment
+    running = sorted((t.slot, t.id) for t in replicas if t.state == "running")
+    assert running == [(0, "web.0.d1"), (1, f"web.1.d1.{record.step - 1}"), (2, "web.2.d1")]
+
+
+def test_a_replica_that_exited_is_left_to_its_restart_policy_not_refilled():
+    world = settled_world()
+    world.store.submit(ReportTaskState(task_id="web.2.d1", node_id="n1", generation=1, state="failed",
+                                       exit_code=1), 1.0)
+    assert world.loop().run_once().sentence is None
+
+
+def test_a_refill_decided_on_a_stale_view_starts_nothing_twice():
+    world = settled_world()
+    world.store.submit(StopTask(task_id="web.0.d1"), 1.0)
+    record, replicas = world.record()
+    starts = deployment.refill(rollout_view(record, replicas), record.step)
+    late = refill_command(record, starts, world.now)
+    assert world.loop().run_once().sentence == f"service web: refill web.0.d1.{record.step}"
+    answer = world.store.submit(late, 1.0)  # the same decision by a deposed leader, late
+    assert answer["ok"] is False and "stale plan" in answer["error"]
+    # A refill at the current step into a slot that is held again is refused by the machine too.
+    record, _ = world.record()
+    held = refill_command(record, (StartReplica(record.deployment.refill_id(0, record.step), 0, 1),), world.now)
+    answer = world.store.submit(held, 1.0)
+    assert answer["ok"] is True and "is held by a wanted replica" in answer["refused"][held.start[0].id]
+    assert len([t for t in world.record()[1] if t.desired == "run"]) == 3
