@@ -209,6 +209,37 @@ def test_killed_agent_is_restarted_and_the_task_not_duplicated(lab: Lab) -> None
     assert serves(host)
 
 
+def test_a_taken_port_stops_the_agent_at_once_without_a_restart_loop(lab: Lab) -> None:
+    """Exit 2 (a start-up the agent refused) is in RestartPreventExitStatus: systemd leaves the
+    unit failed, with the agent's one line in the journal, instead of restarting it every 2 s."""
+    host = lab.hosts[-1]
+
+    def show(prop: str) -> str:
+        return on_host(lab, host, "systemctl", "show", "-p", prop, "--value", "orion").strip()
+
+    on_host(lab, host, "systemctl", "stop", "orion")
+    hold = ("import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(); "
+            "open('/run/port-holder.pid', 'w').write(str(__import__('os').getpid())); time.sleep(300)")
+    on_host(lab, host, "sh", "-c", f"nohup python3 -c \"{hold}\" >/dev/null 2>&1 &")
+    try:
+        eventually(lambda: on_host(lab, host, "cat", "/run/port-holder.pid", check=False).strip(), 10,
+                   step=0.2, what="a process holding port 8000")
+        restarts = int(show("NRestarts"))
+        on_host(lab, host, "systemctl", "start", "orion", check=False)
+        eventually(lambda: show("ActiveState") == "failed", 30, step=0.5, what="the unit failed")
+        time.sleep(6)  # three RestartSec periods: a restart loop would have begun
+        assert (show("ActiveState"), show("ExecMainStatus"), int(show("NRestarts"))) == ("failed", "2", restarts)
+        journal = on_host(lab, host, "journalctl", "-u", "orion", "-n", "30", "--no-pager")
+        assert ":8000 (TCP) is already in use" in journal and "--port" in journal, journal
+    finally:
+        on_host(lab, host, "sh", "-c", "kill $(cat /run/port-holder.pid); rm -f /run/port-holder.pid", check=False)
+        on_host(lab, host, "systemctl", "reset-failed", "orion", check=False)
+        on_host(lab, host, "systemctl", "start", "orion", check=False, timeout=200)
+    eventually(lambda: on_host(lab, host, "systemctl", "is-active", "orion", check=False).strip() == "active",
+               120, what="the agent started again once the port is free")
+    eventually(lambda: one_cluster(lab, lab.hosts, 3), 60, what="the cluster whole again")
+
+
 def test_monitoring_with_a_non_default_port_settles(lab: Lab, tmp_path: Path) -> None:
     """Prometheus on orion-1 at port 9091, with a stand-in Grafana (its config dir and a
     unit): the first run installs, the second changes nothing and restarts nothing."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from service_kit import SERVE, BalancerProbe, answer, api, deployment_state, replicas, serving, web_spec
+from service_kit import SERVE, BalancerProbe, answer, api, deployment_state, replicas, service, serving, web_spec
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
@@ -77,3 +77,16 @@ def test_a_leader_killed_mid_rollout_is_followed_by_one_that_finishes_it_replaci
     assert sorted(t["id"] for t in now_serving) == ["web.0.d2", "web.1.d2", "web.2.d2"]
     assert {answer("127.0.0.1", t["ports"]["80/tcp"]) for t in now_serving} == {"version 2"}
     print(f"leader {leader.id} killed one slot in; {new_leader.id} finished the rollout {took:.1f}s later")
+
+
+def test_a_replica_stopped_by_request_is_replaced_in_its_slot(cluster):
+    node = cluster.nodes[0]
+    assert node.post("/services", json=web_spec("1", count=2)).status_code == 201
+    deployment_state(cluster, 1, ("successful",), 60)
+    assert node.delete("/tasks/web.1.d1").status_code in (200, 202)
+    refilled = cluster.wait(lambda: [t for t in serving(cluster) if t["id"].startswith("web.1.d1.")], 30,
+                            "slot 1 refilled with a new replica, serving")
+    assert refilled[0]["version"] == 1  # its id names slot 1
+    assert {answer("127.0.0.1", t["ports"]["80/tcp"]) for t in serving(cluster)} == {"version 1"}
+    assert sorted(t["id"] for t in serving(cluster)) == ["web.0.d1", refilled[0]["id"]]
+    assert service(cluster)["deployment"]["state"] == "successful"  # a refill is no new deployment
