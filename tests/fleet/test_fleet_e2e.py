@@ -218,7 +218,9 @@ def test_a_taken_port_stops_the_agent_at_once_without_a_restart_loop(lab: Lab) -
         return on_host(lab, host, "systemctl", "show", "-p", prop, "--value", "orion").strip()
 
     on_host(lab, host, "systemctl", "stop", "orion")
-    hold = ("import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(); "
+    # SO_REUSEADDR: the agent's connections just closed linger in TIME_WAIT on the port.
+    hold = ("import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            "s.bind(('0.0.0.0', 8000)); s.listen(); "
             "open('/run/port-holder.pid', 'w').write(str(__import__('os').getpid())); time.sleep(300)")
     on_host(lab, host, "sh", "-c", f"nohup python3 -c \"{hold}\" >/dev/null 2>&1 &")
     try:
