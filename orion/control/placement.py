@@ -140,8 +140,11 @@ _Key = tuple[frozenset[tuple[str, str]], frozenset[str], int, int, int, int, fro
 class _Packer:
     """Mutable scratch state for one scheduling pass; never escapes this module."""
 
-    def __init__(self, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]) -> None:
+    def __init__(self, nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage],
+                 spread: Mapping[str, Mapping[str, int]] | None = None) -> None:
         self._nodes = {n.id: n for n in nodes}
+        # Per service, its replicas per node so far: updated as this pass places more.
+        self._spread = {service: dict(counts) for service, counts in (spread or {}).items()}
         self._usage = {n.id: usage.get(n.id, EMPTY_USAGE) for n in self._nodes.values()}
         self._groups: dict[_Key, list[str]] = {}
         for node in self._nodes.values():
@@ -159,11 +162,13 @@ class _Packer:
     def _join(self, node_id: str) -> None:
         heapq.heappush(self._groups.setdefault(self._key(node_id), []), node_id)
 
-    def place(self, spec: TaskSpec) -> Decision:
+    def place(self, spec: TaskSpec, service: str = "") -> Decision:
         shape = (spec.memory, spec.cpu_millis, spec.static_host_ports, frozenset(spec.node_selectors),
                  spec.host_volumes)
         if shape in self._no_fit:
             return self._no_fit[shape]
+        if service:
+            return self._place_spread(spec, shape, self._spread.setdefault(service, {}))
         mem, cpu, ports, selectors, volumes = shape
         score_of = bestfit  # a local: this loop is the scheduler's whole cost
         best_score, best_id, best_key = -1.0, "", None
@@ -189,6 +194,46 @@ class _Packer:
         self._join(node_id)
         self._no_fit.clear()
         return Fit(node_id, best_score)
+
+    def _place_spread(self, spec: TaskSpec, shape: tuple, members: dict[str, int]) -> Decision:
+        """A service's replica: on the fitting node with the fewest of its replicas, then BestFit.
+
+        Kubernetes' default spread and Swarm's, where Nomad lowers the score of a node
+        that holds the job already: replicas on distinct nodes survive the loss of one.
+        Separate from ``place`` so lone tasks keep its one comparison per group; this
+        one looks at every node of a group (``members`` may tell them apart), which is
+        fine for a service's handful of replicas.
+        """
+        mem, cpu, ports, selectors, volumes = shape
+        best: tuple[int, float, str] | None = None
+        best_key = None
+        for key, heap in self._groups.items():
+            labels, has, cap_mem, cap_cpu, used_mem, used_cpu, taken = key
+            if mem > cap_mem - used_mem or cpu > cap_cpu - used_cpu:
+                continue
+            if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
+                continue
+            if volumes and not volumes <= has:
+                continue
+            hits, node_id = min((members.get(n, 0), n) for n in heap)
+            candidate = (hits, -bestfit(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu), node_id)
+            if best is None or candidate < best:
+                best, best_key = candidate, key
+        if best is None or best_key is None:
+            decision = self._explain(spec)
+            self._no_fit[shape] = decision
+            return decision
+        hits, negative_score, node_id = best
+        heap = self._groups[best_key]
+        heap.remove(node_id)
+        heapq.heapify(heap)
+        if not heap:
+            del self._groups[best_key]
+        self._usage[node_id] = self._usage[node_id].plus(spec)
+        self._join(node_id)
+        self._no_fit.clear()
+        members[node_id] = hits + 1
+        return Fit(node_id, -negative_score)
 
     def _explain(self, spec: TaskSpec) -> NoFit:
         """Say which filter left no node, naming the closest miss. Failure path only."""
@@ -239,19 +284,23 @@ def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, Node
 
 
 def plan(
-    tasks: Sequence[Task], nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage]
+    tasks: Sequence[Task], nodes: Sequence[NodeInfo], usage: Mapping[str, NodeUsage],
+    spread: Mapping[str, Mapping[str, int]] | None = None,
 ) -> tuple[list[Placement], dict[str, NoFit]]:
     """Place ``tasks`` in order, each seeing the ones placed before it.
 
     Returns the placements (made against each task's current generation, so the
     state machine can spot a stale plan) and the NoFit of each unplaced task id.
     A batch never over-commits a node, even before the state machine re-checks.
+    A service's replicas spread: each goes where the fewest of its service's
+    replicas are (``spread``: service -> node -> replicas placed before this pass),
+    BestFit among those; a lone task is packed by BestFit alone.
     """
-    packer = _Packer(nodes, usage)
+    packer = _Packer(nodes, usage, spread)
     placements: list[Placement] = []
     refused: dict[str, NoFit] = {}
     for task in tasks:
-        decision = packer.place(task.spec)
+        decision = packer.place(task.spec, task.service)
         if isinstance(decision, Fit):
             placements.append(Placement(task.id, decision.node_id, task.generation))
         else:

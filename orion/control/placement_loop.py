@@ -25,7 +25,7 @@ from typing import Any
 
 from orion.control import placement
 from orion.loop import run_loop, wake_on_leader
-from orion.model import NoFitKind, Task
+from orion.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
 from orion.state.batch import BATCH_LOG_VERSION, batch_of
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine
@@ -62,7 +62,18 @@ def _snapshot(machine: StateMachine) -> tuple:
     tasks = ([t for t in placeable if t.reason_kind is None]
              + [t for t in placeable if t.reason_kind is not None])[:MAX_BATCH]
     failures = {t.id: machine.failures(t.id) for t in tasks}
-    return tasks, machine.nodes(), machine.usages(), failures
+    return tasks, machine.nodes(), machine.usages(), failures, service_spread(machine, tasks)
+
+
+def service_spread(machine: StateMachine, tasks: list[Task]) -> dict[str, dict[str, int]]:
+    """For the services of ``tasks``: how many of their wanted replicas each node holds."""
+    spread: dict[str, dict[str, int]] = {}
+    for service in {t.service for t in tasks if t.service}:
+        counts = spread[service] = {}
+        for replica in machine.services.replicas(service):
+            if replica.desired == DESIRED_RUN and replica.state in (ASSIGNED, RUNNING) and replica.node_id:
+                counts[replica.node_id] = counts.get(replica.node_id, 0) + 1
+    return spread
 
 
 # (failures of a task, wall time now) -> nodes to place it elsewhere than if possible.
@@ -70,19 +81,19 @@ AvoidFn = Callable[[tuple[tuple[str, float], ...], float], frozenset[str]]
 
 
 def plan_with_avoidance(tasks: list, nodes: list, usages: dict, failures: dict, avoid: AvoidFn | None,
-                        now: float) -> tuple[list, dict[str, placement.NoFit]]:
+                        now: float, spread: dict | None = None) -> tuple[list, dict[str, placement.NoFit]]:
     """``placement.plan``, except a task that keeps failing on some nodes goes elsewhere
     while another node fits (down-ranking); only if none does may it go back there."""
     shunned = {t.id: avoid(failures.get(t.id, ()), now) for t in tasks} if avoid is not None else {}
     plain = [t for t in tasks if not shunned.get(t.id)]
-    placements, no_fit = placement.plan(plain, nodes, usages)
+    placements, no_fit = placement.plan(plain, nodes, usages, spread)
     for task in tasks:
         if not shunned.get(task.id):
             continue
         preferred = [n for n in nodes if n.id not in shunned[task.id]]
-        got, why = placement.plan([task], preferred, usages)
+        got, why = placement.plan([task], preferred, usages, spread)
         if not got:
-            got, why = placement.plan([task], nodes, usages)
+            got, why = placement.plan([task], nodes, usages, spread)
         placements += got
         no_fit.update(why)
     return placements, no_fit
@@ -109,10 +120,11 @@ class PlacementLoop:
         if not self._store.is_leader():
             return PassResult(0, 0, 0)
         started = time.perf_counter()
-        (pending, nodes, usages, failures), _ = self._store.read(_snapshot)
+        (pending, nodes, usages, failures, spread), _ = self._store.read(_snapshot)
         if not pending:
             return PassResult(0, 0, 0)
-        placements, no_fit = plan_with_avoidance(pending, nodes, usages, failures, self._avoid, self._clock())
+        placements, no_fit = plan_with_avoidance(pending, nodes, usages, failures, self._avoid, self._clock(),
+                                                 spread)
         placed = refused = 0
         if placements:
             result = self._store.submit(

@@ -379,3 +379,53 @@ def test_every_no_fit_kind_agrees_with_a_recomputation(cluster, tasks):
             explained_by(refused[t.id], t.spec, nodes, use)
         else:
             use[where[t.id]] = use[where[t.id]].plus(t.spec)
+
+
+# -- a service's replicas spread ---------------------------------------------------------------
+
+
+def replicas(service: str, n: int, mem_gib: float = 1) -> list[Task]:
+    return [Task(f"{service}.{i}.d1", spec(mem_gib), service=service, slot=i) for i in range(n)]
+
+
+def test_a_services_replicas_go_to_distinct_nodes_where_lone_tasks_are_packed():
+    nodes = [node("a"), node("b"), node("c")]
+    placed, _ = plan(replicas("web", 3), nodes, {})
+    assert sorted(p.node_id for p in placed) == ["a", "b", "c"]
+    lone, _ = plan([Task(f"t{i}", spec()) for i in range(3)], nodes, {})
+    assert [p.node_id for p in lone] == ["a", "a", "a"]  # BestFit fills one node first
+
+
+def test_a_replica_goes_where_its_service_has_the_fewest_then_the_fullest_of_those():
+    nodes = [node("a"), node("b"), node("c")]
+    usage = {"c": used(4, 2)}  # c is fuller: BestFit alone would pick it
+    placed, _ = plan(replicas("web", 1), nodes, usage, spread={"web": {"c": 1, "a": 1}})
+    assert [p.node_id for p in placed] == ["b"]
+    placed, _ = plan(replicas("web", 1), nodes, usage, spread={"web": {"a": 1}})
+    assert [p.node_id for p in placed] == ["c"]  # b and c hold none: the fuller one
+    placed, _ = plan(replicas("api", 1), nodes, usage, spread={"web": {"c": 5}})
+    assert [p.node_id for p in placed] == ["c"]  # another service's replicas do not count
+
+
+def test_spread_gives_way_to_the_filters_a_replica_that_fits_one_node_goes_there():
+    nodes = [node("a", mem_gib=8), node("b", mem_gib=2)]
+    placed, no_fit = plan(replicas("web", 3, mem_gib=3), nodes, {})
+    assert [p.node_id for p in placed] == ["a", "a"] and list(no_fit) == ["web.2.d1"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(n_nodes=st.integers(1, 8), count=st.integers(1, 12), mem=st.sampled_from([0.5, 1, 2, 3]),
+       busy=st.lists(st.floats(0, 6), min_size=8, max_size=8))
+def test_replicas_are_never_stacked_while_a_fitting_node_has_fewer(n_nodes, count, mem, busy):
+    nodes = [node(f"n{i}") for i in range(n_nodes)]
+    usage = {f"n{i}": used(round(busy[i], 1)) for i in range(n_nodes)}
+    placed, _ = plan(replicas("web", count, mem), nodes, usage)
+    held: dict[str, int] = {}
+    free = {n.id: n.capacity.memory - usage[n.id].used.memory for n in nodes}
+    for p in placed:  # replay: each choice had the fewest replicas among nodes it fitted on
+        need = int(mem * GiB)
+        fitting = [i for i, f in free.items() if f >= need]
+        assert p.node_id in fitting
+        assert held.get(p.node_id, 0) == min(held.get(i, 0) for i in fitting)
+        held[p.node_id] = held.get(p.node_id, 0) + 1
+        free[p.node_id] -= need
