@@ -83,6 +83,7 @@ def test_a_replica_stopped_by_request_is_replaced_in_its_slot(cluster):
     node = cluster.nodes[0]
     assert node.post("/services", json=web_spec("1", count=2)).status_code == 201
     deployment_state(cluster, 1, ("successful",), 60)
+    assert len({t["nodeId"] for t in serving(cluster)}) == 2  # spread, not packed on one node
     assert node.delete("/tasks/web.1.d1").status_code in (200, 202)
     refilled = cluster.wait(lambda: [t for t in serving(cluster) if t["id"].startswith("web.1.d1.")], 30,
                             "slot 1 refilled with a new replica, serving")
