@@ -21,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from orion.api.durations import parse_duration
-from orion.api.validation import ValidationError
+from orion.api.schema.fields import parse_duration, refuse_as
+from orion.api.schema.problems import ValidationError
 
 # Longest a request may be held (and the wait when only ``index`` is given): Consul's
 # and Nomad's 5 minutes. Long enough that an idle watcher costs about nothing, short
@@ -35,10 +35,10 @@ RECHECK = 0.25
 
 
 def parse_wait(text: str) -> float:
-    """``wait``: ``30s``, ``500ms``, ``5m`` (orion/api/validation.py ``parse_duration``) or bare
+    """``wait``: ``30s``, ``500ms``, ``5m`` (``orion/api/schema/fields.py``) or bare
     seconds (``2.5``), capped at MAX_WAIT."""
     bare = text.strip()
-    seconds = float(bare) if bare.replace(".", "", 1).isdigit() else parse_duration("wait", bare)
+    seconds = float(bare) if bare.replace(".", "", 1).isdigit() else refuse_as("wait", parse_duration, bare)
     return min(seconds, MAX_WAIT)
 
 

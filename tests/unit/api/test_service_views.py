@@ -6,9 +6,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.api.durations import parse_duration
-from orion.api.service_validation import parse_service_request
-from orion.api.service_views import duration, spec_body
+from orion.api.schema.fields import duration_text as duration
+from orion.api.schema.fields import parse_duration
+from orion.api.schema.services import parse_service_request
+from orion.api.service_views import spec_body
 
 durations = st.sampled_from(["500ms", "1s", "2s", "10s", "90s", "1m30s", "5m", "1h", "1.5s"])
 bodies = st.fixed_dictionaries(
@@ -18,7 +19,8 @@ bodies = st.fixed_dictionaries(
     optional={
         "cpu": st.sampled_from([0.25, 1, "500m"]),
         "command": st.sampled_from([["sh", "-c", "exec httpd -f"], "nginx -g 'daemon off;'"]),
-        "env": st.dictionaries(st.sampled_from(["A", "B_2"]), st.text(max_size=5), max_size=2),
+        "env": st.dictionaries(st.sampled_from(["A", "B_2"]),  # NUL: refused by design (test_validation.py)
+                               st.text(st.characters(exclude_characters="\0"), max_size=5), max_size=2),
         "portBindings": st.sampled_from([{"80/tcp": ""}, {"80/tcp": "8080", "53/udp": ""}]),
         "nodeSelectors": st.sampled_from([{"zone": "a"}]),
         "restartPolicy": st.sampled_from(["never", "on-failure", "always"]),
@@ -45,7 +47,7 @@ def test_the_shown_spec_declares_the_same_spec_again(body):
 
 @given(st.integers(0, 200_000).map(lambda ms: ms / 1000))
 def test_durations_read_back_as_written(seconds):
-    assert abs(parse_duration("d", duration(seconds)) - seconds) < 1e-9
+    assert abs(parse_duration(duration(seconds)) - seconds) < 1e-9
 
 
 def test_durations_read_like_people_write_them():

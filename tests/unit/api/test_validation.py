@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from orion.api.validation import MIN_MEMORY, ValidationError, parse_memory, parse_task_request
+from orion.api.schema.fields import MIN_MEMORY, parse_memory
+from orion.api.schema.problems import ValidationError
+from orion.api.schema.tasks import parse_task_request
 from orion.model import PortBinding, TaskSpec, Volume
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
@@ -210,7 +212,7 @@ def test_enums_and_count_ranges(field: str, value: Any) -> None:
     assert err.status == 400
 
 
-# -- volumes (the same parser as a service's, orion/api/service_validation.py) ------------------
+# -- volumes (the same model as a service's, orion/api/schema/services.py) ------------------
 
 def test_a_task_mounts_host_and_docker_volumes_by_name() -> None:
     spec = parse_task_request(body(volumes=[{"name": "data", "target": "/data/", "readOnly": True},
