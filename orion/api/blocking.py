@@ -38,7 +38,9 @@ def parse_wait(text: str) -> float:
     """``wait``: ``30s``, ``500ms``, ``5m`` (``orion/api/schema/fields.py``) or bare
     seconds (``2.5``), capped at MAX_WAIT."""
     bare = text.strip()
-    seconds = float(bare) if bare.replace(".", "", 1).isdigit() else refuse_as("wait", parse_duration, bare)
+    # ASCII only: str.isdigit() also accepts '²', which float() refuses.
+    plain = bare.isascii() and bare.replace(".", "", 1).isdigit()
+    seconds = float(bare) if plain else refuse_as("wait", parse_duration, bare)
     return min(seconds, MAX_WAIT)
 
 

@@ -247,3 +247,12 @@ def test_a_raw_host_path_is_refused_naming_the_field(mount: dict[str, Any], fiel
 def test_bad_mounts_name_the_field(mounts: Any, field: str, words: str) -> None:
     err = refused(body(volumes=mounts))
     assert err.field == field and words in err.message
+
+
+@pytest.mark.parametrize(("bindings", "field"), [
+    ({"²/tcp": "8080"}, "portBindings.²/tcp"), ({"80/tcp": "²"}, "portBindings.80/tcp"),
+    ({"٨٠": ""}, "portBindings.٨٠"),
+])
+def test_ports_in_non_ascii_digits_are_refused_not_a_crash(bindings: Any, field: str) -> None:
+    """str.isdigit() accepts '²'; int() refuses it: the old parser answered 500."""
+    assert refused(body(portBindings=bindings)).field == field
