@@ -30,8 +30,8 @@ from flask import Flask, Response, jsonify, request
 from orion.api.blocking import block
 from orion.api.errors import ApiError, error_response, register_error_handlers
 from orion.api.schema.openapi import PREFIX as API_PREFIX
-from orion.api.schema.openapi import openapi_document
-from orion.api.schema.problems import ValidationError
+from orion.api.schema.openapi import openapi_document, query_names
+from orion.api.schema.problems import ValidationError, unknown
 from orion.api.schema.tasks import parse_task_request
 from orion.api.views import node_view, task_view
 from orion.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
@@ -189,6 +189,21 @@ def create_app(deps: ApiDeps) -> Flask:
                  "(orion --token or ORION_API_TOKEN)", "Authorization")
         response.headers["WWW-Authenticate"] = 'Bearer realm="orion"'
         return response
+
+    documented_query = query_names()
+
+    @app.before_request
+    def _known_query_only() -> None:
+        """A misspelt query parameter is a 400 naming it, never silently ignored."""
+        rule = request.url_rule
+        if rule is None or not request.args:
+            return
+        known = documented_query.get((request.method, rule.rule.replace("<path:", "<")))
+        if known is None:
+            return
+        for name in request.args:
+            if name not in known:
+                raise ValidationError(name, unknown(name, known, {}, "query parameter"))
 
     def wait_for_placement(task_ids: list[str]) -> tuple[list[Task | None], int]:
         deadline = time.monotonic() + deps.placement_wait

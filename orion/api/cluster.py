@@ -65,7 +65,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         except ValidationError as exc:
             return jsonify(exc.to_dict()), exc.status
         addr = body.raft_addr
-        if not hmac.compare_digest(body.proof, join_proof(raft_secret, addr)):
+        if not _proof_matches(body.proof, raft_secret, addr):
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
 
@@ -80,7 +80,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
     @bp.delete("/cluster/members/<path:addr>")
     def remove_member(addr: str) -> tuple[Response, int]:
         proof = request.headers.get("X-Orion-Join-Proof", "")
-        if not hmac.compare_digest(proof, join_proof(raft_secret, addr)):
+        if not _proof_matches(proof, raft_secret, addr):
             return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
                             "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
 
@@ -91,6 +91,11 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         return on_leader(remove, proof_header=proof)
 
     return bp
+
+
+def _proof_matches(given: str, raft_secret: str, addr: str) -> bool:
+    """Compared as bytes: ``hmac.compare_digest`` refuses a str with non-ASCII characters (a 500)."""
+    return hmac.compare_digest(given.encode(), join_proof(raft_secret, addr).encode())
 
 
 def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_header: str | None,

@@ -32,7 +32,7 @@ MAX_IMAGE_LEN = 255
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?$")
 _PATH_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)  # docker's \w is ASCII: "nginx:é" never pulls
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -48,7 +48,11 @@ _MEMORY_UNITS = {
 # Durations: a number and a unit, Go-style ("1m30s"); a bare number is refused (services.py says why).
 _DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", re.ASCII)
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-DURATION_SCHEMA = {"type": "string", "pattern": r"^\s*([0-9]+(\.[0-9]+)?(ms|s|m|h))+\s*$", "examples": ["10s"]}
+# Around a value, ASCII white space only, in the parsers and the patterns alike (str.strip() and a
+# pattern's \s also take Unicode spaces, and the two would disagree about "\x1f30s").
+SPACE = " \t\n\r\f\v"
+DURATION_SCHEMA = {"type": "string", "pattern": rf"^[{SPACE}]*([0-9]+(\.[0-9]+)?(ms|s|m|h))+[{SPACE}]*$",
+                   "examples": ["10s"]}
 
 
 def typed(kind: Any, parse: Callable[[Any], Any], schema: dict[str, Any]) -> Any:
@@ -240,7 +244,7 @@ def parse_duration(value: Any) -> float:
     """Seconds from ``"500ms"``, ``"2s"``, ``"1m30s"``, ``"1h"``."""
     if not isinstance(value, str):
         raise Problem(f"must be a duration string with a unit like \"10s\" or \"500ms\", not {kind_of(value)}")
-    text = value.strip()
+    text = value.strip(SPACE)
     parts = _DURATION_PART_RE.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise Problem(f"{value!r} is not a duration; use a number and a unit (ms, s, m, h), e.g. \"10s\"")
@@ -291,7 +295,7 @@ def _flag(value: Any) -> bool:
 _STRING_MAP_SCHEMA = {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}]}
 
 Image = typed(str, parse_image, {"type": "string", "minLength": 1, "maxLength": MAX_IMAGE_LEN,
-                                  "examples": ["nginx:1.25"]})
+                                 "pattern": "^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$", "examples": ["nginx:1.25"]})
 Memory = typed(int, parse_memory, {
     "anyOf": [{"type": "integer", "minimum": MIN_MEMORY, "maximum": MAX_MEMORY},
               {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgGtT][iI]?[bB]?|[bB])?\s*$"}],

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter
 
 from orion.api.schema import responses as r
 from orion.api.schema.cluster import AdmitRequest
-from orion.api.schema.fields import DURATION_SCHEMA, NAME_PATTERN
+from orion.api.schema.fields import DURATION_SCHEMA, NAME_PATTERN, SPACE
 from orion.api.schema.services import ServiceRequest
 from orion.api.schema.tasks import ScaleRequest, TaskRequest
 from orion.model import TASK_STATES
@@ -53,7 +53,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 # Blocking queries (orion/api/blocking.py): hold the read until the applied index passes `index`.
 _BLOCKING = (
     _query("index", {"type": "integer", "minimum": 0}, "answer once this node has applied beyond this X-Orion-Index"),
-    _query("wait", {"anyOf": [DURATION_SCHEMA, {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]*)?\s*$"}]},
+    _query("wait", {"anyOf": [DURATION_SCHEMA,
+                              {"type": "string", "pattern": rf"^[{SPACE}]*[0-9]+(\.[0-9]*)?[{SPACE}]*$"}]},
            "longest to hold the read (ms, s, m, h, or bare seconds; at most 5m, the default)"),
 )
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
@@ -100,7 +101,10 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("healthy", r.Health), "503": ("no leader", r.Health)}, open=True),
     Op("get", "/openapi.json", "This document", {"200": ("OpenAPI 3.1", dict[str, Any])}),
     Op("get", "/metrics", "Prometheus metrics (the token is needed unless the agent leaves them open)",
-       {"200": ("text exposition format", None)}, content="text/plain"),
+       {"200": ("text exposition format", None)}, content="text/plain",
+       params=({"name": "name[]", "in": "query", "required": False, "style": "form", "explode": True,
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "description": "only these metric families (prometheus_client's filter)"},)),
     Op("get", "/cluster/members", "Raft voters, and gossip addresses to join through",
        {"200": ("members", r.Members)}),
     Op("post", "/cluster/members", "Admit me: the leader decides voter or non-voting replica",
@@ -129,6 +133,16 @@ OPERATIONS: tuple[Op, ...] = (
 
 _PATH_PARAMS = {"task_id": {"type": "string"}, "node_id": {"type": "string"}, "addr": {"type": "string"},
                 "name": {"type": "string", "pattern": NAME_PATTERN}}
+
+
+def query_names() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(METHOD, Flask rule) -> the query parameters the operation documents; the app refuses others,
+    so ``?stat=running`` is a 400 naming ``state`` rather than every task."""
+    rules = {}
+    for op in OPERATIONS:
+        rule = "/".join(f"<{p[1:-1]}>" if p.startswith("{") else p for p in op.path.split("/"))
+        rules[(op.method.upper(), rule)] = tuple(p["name"] for p in op.params if p["in"] == "query")
+    return rules
 
 
 def _schemas() -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:

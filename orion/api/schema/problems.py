@@ -78,6 +78,15 @@ def refusal(exc: pydantic.ValidationError) -> ValidationError:
     return ValidationError(field_path(error["loc"]), error["msg"][:1].lower() + error["msg"][1:])
 
 
+def unknown(key: str, known: Sequence[str], aliases: Mapping[str, str], what: str = "field") -> str:
+    """"unknown field; did you mean 'portBindings'?": the alias people bring, else the closest name."""
+    alias = aliases.get(key)
+    guess = alias if alias in known else next(iter(difflib.get_close_matches(key, known, n=1)), None)
+    hint = f"; did you mean {guess!r}?" if guess else (f"; known {what}s: {', '.join(known)}" if known else
+                                                       f"; this operation takes no {what}")
+    return f"unknown {what}{hint}"
+
+
 class Body(BaseModel):
     """A JSON object of camelCase fields; an unknown field is refused naming the likely intent.
 
@@ -105,9 +114,5 @@ class Body(BaseModel):
         known = cls.known_fields()
         for key in data:
             if key not in known:
-                key = str(key)
-                alias = cls.ALIASES.get(key)
-                guess = alias if alias in known else next(iter(difflib.get_close_matches(key, known, n=1)), None)
-                hint = f"; did you mean {guess!r}?" if guess else f"; known fields: {', '.join(known)}"
-                raise Problem(f"unknown field{hint}", f".{key}")
+                raise Problem(unknown(str(key), known, cls.ALIASES), f".{key}")
         return data

@@ -85,3 +85,12 @@ def test_an_admission_body_is_camel_case_and_a_typo_is_named():
     resp = c.post("/cluster/members", json={"proof": "p"})
     assert (resp.status_code, resp.get_json()["field"]) == (400, "raftAddr")
     assert c.post("/cluster/members", data="nope").status_code == 400
+
+
+def test_a_proof_in_non_ascii_characters_is_refused_not_a_crash():
+    """hmac.compare_digest raises TypeError on a str with non-ASCII characters (found by the contract test)."""
+    c = client(LocalStore(self_addr="10.0.0.1:7000"))
+    resp = c.post("/cluster/members", json={"raftAddr": "10.0.0.2:7000", "proof": "é"})
+    assert (resp.status_code, resp.get_json()["field"]) == (403, "proof")
+    resp = c.delete("/cluster/members/10.0.0.1:7000", headers={"X-Orion-Join-Proof": "é".encode().decode("latin-1")})
+    assert resp.status_code == 403

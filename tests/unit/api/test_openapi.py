@@ -29,11 +29,17 @@ from orion.state.store import LocalStore
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
-def full_app(store: LocalStore) -> Flask:
+def fake_metrics(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
+    return [b"orion_up 1\n"]
+
+
+def full_app(store: LocalStore, **deps: Any) -> Flask:
     """Every part the agent mounts (orion/agent/compose.py), over an in-process store."""
     ids = itertools.count(1)
-    app = create_app(api_deps(store, metrics_wsgi=lambda environ, start: [b""], placement_wait=0.2,
-                              id_factory=lambda: f"t{next(ids)}"))
+    settings = {"metrics_wsgi": fake_metrics, "placement_wait": 0.2,
+                "id_factory": lambda: f"t{next(ids)}", **deps}
+    app = create_app(api_deps(store, **settings))
     app.register_blueprint(cluster_blueprint(store, "secret", 3, 1.0, ready=lambda: True))
     app.register_blueprint(ops_blueprint(store, 1.0))
     app.register_blueprint(logs_blueprint(LogsDeps(store=store, node_id="node1", open_logs=lambda *a: None,
@@ -144,3 +150,14 @@ def test_a_view_that_drifts_from_the_document_fails_the_check(client: FlaskClien
     health = client.get("/v1/health").json
     with pytest.raises(jsonschema.ValidationError):
         conforms(doc, "/v1/health", "get", "200", {**health, "appliedIndex": "7"})
+
+
+def test_a_query_parameter_the_document_does_not_list_is_refused_naming_it(client: FlaskClient) -> None:
+    """?stat=running used to answer every task; the document's parameters are the only ones taken."""
+    refused = client.get("/v1/tasks?stat=running")
+    assert (refused.status_code, refused.json["field"]) == (400, "stat")
+    assert "did you mean 'state'" in refused.json["error"]
+    assert client.get("/tasks/t1/logs?tial=3").json["field"] == "tial"
+    assert client.get("/v1/health?verbose=1").status_code == 400
+    assert client.get("/v1/tasks?state=running&index=0&wait=1s").status_code == 200
+    assert client.get("/v1/metrics?name[]=orion_up").status_code == 200

@@ -256,3 +256,8 @@ def test_bad_mounts_name_the_field(mounts: Any, field: str, words: str) -> None:
 def test_ports_in_non_ascii_digits_are_refused_not_a_crash(bindings: Any, field: str) -> None:
     """str.isdigit() accepts '²'; int() refuses it: the old parser answered 500."""
     assert refused(body(portBindings=bindings)).field == field
+
+
+def test_a_tag_is_ascii_as_docker_reads_it() -> None:
+    """Python's \\w takes 'é'; docker's reference grammar does not, so the pull would fail on every node."""
+    assert refused(body(image="nginx:é")).field == "image"
