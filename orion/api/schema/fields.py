@@ -10,6 +10,7 @@ image grammar, is still a 400 with the field named).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shlex
@@ -56,7 +57,10 @@ DURATION_SCHEMA = {"type": "string", "pattern": rf"^[{SPACE}]*([0-9]+(\.[0-9]+)?
 
 
 def typed(kind: Any, parse: Callable[[Any], Any], schema: dict[str, Any]) -> Any:
-    return Annotated[kind, BeforeValidator(parse), WithJsonSchema(schema)]
+    """``parse`` makes the value and ``schema`` documents it. ``kind`` is the Python type for readers;
+    pydantic is told Any, so it does not check again what ``parse`` built (tuples of dataclasses)."""
+    del kind
+    return Annotated[Any, BeforeValidator(parse), WithJsonSchema(schema)]
 
 
 def _port_number(text: str) -> int | None:
@@ -68,6 +72,13 @@ def parse_image(value: Any) -> str:
     """A docker image reference: ``[registry[:port]/]path[:tag][@sha256:<64 hex>]``."""
     if not isinstance(value, str) or not value:
         raise Problem(f"must be a non-empty string like \"nginx:1.25\", not {kind_of(value)}")
+    return _image(value)
+
+
+# A cluster runs a few images many times: a reference checked once is known good (bounded; a
+# refusal raises, so it is never cached). bench/api_validation.py measures both cases.
+@functools.lru_cache(maxsize=4096)
+def _image(value: str) -> str:
     if len(value) > MAX_IMAGE_LEN:
         raise Problem(f"is {len(value)} characters; an image reference has at most 255")
     rest, digest = value, None

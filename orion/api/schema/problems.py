@@ -97,10 +97,14 @@ class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
     ALIASES: ClassVar[Mapping[str, str]] = {}
     EXAMPLE: ClassVar[str] = "{...}"
+    KNOWN: ClassVar[tuple[str, ...]] = ()  # the wire names, in order: set once per class
+    _KNOWN_SET: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def known_fields(cls) -> tuple[str, ...]:
-        return tuple(f.alias or name for name, f in cls.model_fields.items())
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.KNOWN = tuple(f.alias or name for name, f in cls.model_fields.items())
+        cls._KNOWN_SET = frozenset(cls.KNOWN)
 
     @classmethod
     def not_an_object(cls, value: Any) -> Problem:
@@ -111,8 +115,7 @@ class Body(BaseModel):
     def _known_fields_only(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             raise cls.not_an_object(data)
-        known = cls.known_fields()
-        for key in data:
-            if key not in known:
-                raise Problem(unknown(str(key), known, cls.ALIASES), f".{key}")
+        if not cls._KNOWN_SET.issuperset(data):
+            key = next(str(k) for k in data if k not in cls._KNOWN_SET)
+            raise Problem(unknown(key, cls.KNOWN, cls.ALIASES), f".{key}")
         return data

@@ -113,9 +113,9 @@ class TaskFields(Body):
     cpu: f.Cpu = None
     name: f.OptionalName = ""
     command: f.Command = None
-    env: f.Env = Field(None, validate_default=True)  # null or absent: none
-    port_bindings: f.PortBindings = Field(None, validate_default=True)
-    node_selectors: f.Labels = Field(None, validate_default=True)
+    env: f.Env = Field((), json_schema_extra=_no_default)  # null or absent: none
+    port_bindings: f.PortBindings = Field((), json_schema_extra=_no_default)
+    node_selectors: f.Labels = Field((), json_schema_extra=_no_default)
     restart_policy: f.one_of(RESTART_POLICIES)
     pull_policy: f.one_of(PULL_POLICIES) = "if-not-present"
     count: f.int_range(1, MAX_SCALE) = 1
