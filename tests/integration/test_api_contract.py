@@ -7,9 +7,9 @@ the document gives for its status and content type, and nothing the document cal
 invalid is accepted with a 2xx.
 
 The agents are given a Docker engine socket that does not exist: no node is ever ready,
-so nothing is pulled or run, tasks stay pending, and the test needs no engine or lock-free
-resources beyond loopback ports. Two bounds are imposed on generated data, both to keep
-the cluster small and the run short, not to avoid checking anything: a held read
+so nothing is pulled or run and tasks stay pending (loopback ports, no engine needed).
+Two bounds are imposed on generated data, both to keep the cluster small and the run
+short, not to avoid checking anything: a held read
 (``?index=``) waits at most 1s, and ``count`` in bodies is capped at 3 (a count of 1000 is
 a valid request, it just makes 1000 pending tasks).
 """
