@@ -4,6 +4,7 @@ The app decides nothing. Writes become typed commands submitted through the
 :class:`~orion.state.store.Store` (which forwards them to the Raft leader);
 reads run on this node's copy of the state machine and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
+Every route is served at ``/v1/...`` and at the seed's unversioned path (:class:`Versioned`).
 
 ``POST /tasks`` commits the task placed when a node fits (``ApiDeps.create``:
 the create and its placement share one entry), else waits briefly
@@ -28,8 +29,10 @@ from flask import Flask, Response, jsonify, request
 
 from orion.api.blocking import block
 from orion.api.errors import ApiError, error_response, register_error_handlers
-from orion.api.openapi import openapi_document
-from orion.api.validation import ValidationError, parse_task_request
+from orion.api.schema.openapi import PREFIX as API_PREFIX
+from orion.api.schema.openapi import openapi_document, query_names
+from orion.api.schema.problems import ValidationError, unknown
+from orion.api.schema.tasks import parse_task_request
 from orion.api.views import node_view, task_view
 from orion.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
@@ -145,9 +148,26 @@ def _json(body: Any, status: int, index: int) -> Response:
     return response
 
 
+class Versioned:
+    """Every route under ``/v1`` as well as at the seed's unversioned path, identical by construction:
+    a request for ``/v1/tasks`` is mounted like a WSGI sub-application (``SCRIPT_NAME`` ``/v1``,
+    ``PATH_INFO`` ``/tasks``), so one URL map, one handler and one set of checks serve both."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(API_PREFIX + "/"):
+            environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + API_PREFIX,
+                       "PATH_INFO": path[len(API_PREFIX):]}
+        return self.app(environ, start_response)
+
+
 def create_app(deps: ApiDeps) -> Flask:
     """Build the Flask app for one node; every dependency comes in through ``deps``."""
     app = Flask("orion.api")
+    app.wsgi_app = Versioned(app.wsgi_app)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     store = deps.store
@@ -169,6 +189,21 @@ def create_app(deps: ApiDeps) -> Flask:
                  "(orion --token or ORION_API_TOKEN)", "Authorization")
         response.headers["WWW-Authenticate"] = 'Bearer realm="orion"'
         return response
+
+    documented_query = query_names()
+
+    @app.before_request
+    def _known_query_only() -> None:
+        """A misspelt query parameter is a 400 naming it, never silently ignored."""
+        rule = request.url_rule
+        if rule is None or not request.args:
+            return
+        known = documented_query.get((request.method, rule.rule.replace("<path:", "<")))
+        if known is None:
+            return
+        for name in request.args:
+            if name not in known:
+                raise ValidationError(name, unknown(name, known, {}, "query parameter"))
 
     def wait_for_placement(task_ids: list[str]) -> tuple[list[Task | None], int]:
         deadline = time.monotonic() + deps.placement_wait
@@ -213,7 +248,7 @@ def create_app(deps: ApiDeps) -> Flask:
         tasks, index = wait_for_placement(ids) if created else store.read(lambda m: [m.task(t) for t in ids])
         views = [task_view(t, detail=True) for t in tasks if t is not None]
         response = _json(views[0] if spec.count == 1 else views, 201 if created else 200, index)
-        response.headers["Location"] = f"/tasks/{ids[0]}"
+        response.headers["Location"] = f"{request.script_root}/tasks/{ids[0]}"
         return response
 
     @app.get("/tasks")

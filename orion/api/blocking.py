@@ -17,17 +17,20 @@ Each held request occupies one of the agent's ``http_threads`` for its wait.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 
-from orion.api.durations import parse_duration
-from orion.api.validation import ValidationError
+from orion.api.schema.fields import SPACE, parse_duration, refuse_as
+from orion.api.schema.problems import ValidationError
 
 # Longest a request may be held (and the wait when only ``index`` is given): Consul's
 # and Nomad's 5 minutes. Long enough that an idle watcher costs about nothing, short
 # enough that a proxy or NAT table between the watcher and the node keeps the connection.
 MAX_WAIT = 300.0
+# Bare seconds ("2.5"), ASCII digits only: str.isdigit() also takes '²', which float() refuses.
+BARE_SECONDS = re.compile(r"^[0-9]+(\.[0-9]*)?$", re.ASCII)
 # Each wait for the next apply is re-checked this often, so a missed listener call
 # (or an index that moved before this request subscribed) costs at most this much.
 RECHECK = 0.25
@@ -35,10 +38,10 @@ RECHECK = 0.25
 
 
 def parse_wait(text: str) -> float:
-    """``wait``: ``30s``, ``500ms``, ``5m`` (orion/api/validation.py ``parse_duration``) or bare
+    """``wait``: ``30s``, ``500ms``, ``5m`` (``orion/api/schema/fields.py``) or bare
     seconds (``2.5``), capped at MAX_WAIT."""
-    bare = text.strip()
-    seconds = float(bare) if bare.replace(".", "", 1).isdigit() else parse_duration("wait", bare)
+    bare = text.strip(SPACE)
+    seconds = float(bare) if BARE_SECONDS.match(bare) else refuse_as("wait", parse_duration, bare)
     return min(seconds, MAX_WAIT)
 
 

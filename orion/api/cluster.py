@@ -1,7 +1,8 @@
 """The member side of joining (``orion/cluster/join.py`` is the joining side).
 
 ``GET /cluster/members`` lists the voters (and gossip addresses to join
-through). ``POST /cluster/members`` is "admit me": the leader decides whether
+through). ``POST /cluster/members`` is "admit me" (``{"nodeId", "raftAddr", "proof"}``,
+``orion/api/schema/cluster.py``): the leader decides whether
 the joiner becomes a voter or a non-voting replica (``Store.admit``, serialized
 with every other membership change) and answers with the role — never a
 refusal that leaves the joiner outside. ``DELETE /cluster/members/<addr>``
@@ -20,6 +21,8 @@ from collections.abc import Callable
 import requests
 from flask import Blueprint, Response, jsonify, request
 
+from orion.api.schema.cluster import parse_admit_request
+from orion.api.schema.problems import ValidationError
 from orion.cluster.join import join_proof
 from orion.peer_http import PeerHttp
 from orion.state.store import NotLeader, Store, StoreError
@@ -52,22 +55,23 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
     def members() -> Response:
         nodes, _ = store.read(lambda m: m.nodes())
         return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready(),
-                        "voter_cap": voter_cap,
+                        "voterCap": voter_cap,
                         "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
 
     @bp.post("/cluster/members")
     def admit() -> tuple[Response, int]:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("raft_addr"), str):
-            return jsonify({"error": "body must be a JSON object with raft_addr", "field": "raft_addr"}), 400
-        addr = body["raft_addr"]
-        if not hmac.compare_digest(str(body.get("proof", "")), join_proof(raft_secret, addr)):
+        try:
+            body = parse_admit_request(request.get_json(silent=True))
+        except ValidationError as exc:
+            return jsonify(exc.to_dict()), exc.status
+        addr = body.raft_addr
+        if not _proof_matches(body.proof, raft_secret, addr):
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
 
         def decide() -> Response:
             admission = store.admit(addr, voter_cap, write_timeout)
-            log.info("admitted %s (%s) as a %s: %s", body.get("node_id", "?"), addr, admission.role,
+            log.info("admitted %s (%s) as a %s: %s", body.node_id, addr, admission.role,
                      admission.reason)
             return jsonify({**admission.to_dict(), "members": store.members(), "leader": store.status().leader})
 
@@ -76,7 +80,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
     @bp.delete("/cluster/members/<path:addr>")
     def remove_member(addr: str) -> tuple[Response, int]:
         proof = request.headers.get("X-Orion-Join-Proof", "")
-        if not hmac.compare_digest(proof, join_proof(raft_secret, addr)):
+        if not _proof_matches(proof, raft_secret, addr):
             return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
                             "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
 
@@ -87,6 +91,11 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         return on_leader(remove, proof_header=proof)
 
     return bp
+
+
+def _proof_matches(given: str, raft_secret: str, addr: str) -> bool:
+    """Compared as bytes: ``hmac.compare_digest`` refuses a str with non-ASCII characters (a 500)."""
+    return hmac.compare_digest(given.encode(), join_proof(raft_secret, addr).encode())
 
 
 def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_header: str | None,

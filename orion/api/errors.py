@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from orion.api.validation import ValidationError
+from orion.api.schema.problems import ValidationError
 from orion.state.store import NoLeader, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.api")
@@ -55,10 +55,10 @@ def store_error_message(exc: StoreError) -> str:
 def _http_message(exc: HTTPException, max_body: int) -> str:
     code = exc.code or 500
     if code == 404:
-        return f"no route {request.method} {request.path}; see GET /openapi.json for the API"
+        return f"no route {request.method} {request.script_root}{request.path}; see GET /v1/openapi.json for the API"
     if code == 405:
         allowed = ", ".join(sorted(m for m in (exc.valid_methods or []) if m not in ("HEAD", "OPTIONS")))
-        return f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+        return f"{request.method} is not allowed on {request.script_root}{request.path}; allowed: {allowed}"
     if code == 413:
         return f"the body is larger than {max_body} bytes; a task spec is a few KB at most"
     return exc.description or exc.name

@@ -34,10 +34,10 @@ from urllib.parse import quote
 import requests
 from flask import Blueprint, Response, request
 
-from orion.api.durations import parse_duration
 from orion.api.errors import ApiError, error_response
+from orion.api.schema.fields import parse_duration, refuse_as
+from orion.api.schema.problems import ValidationError
 from orion.api.streaming import FollowSlots, Pump, client_gone
-from orion.api.validation import ValidationError
 from orion.model import NodeInfo, Task
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, EngineUnreachable, LogQuery, LogStream, RuntimeFailure
@@ -74,7 +74,7 @@ def parse_since(value: str | None, now: float) -> float | None:
     if math.isfinite(seconds) and seconds >= 0:
         return seconds
     try:
-        return max(0.0, now - parse_duration("since", text))
+        return max(0.0, now - refuse_as("since", parse_duration, text))
     except ValidationError:
         pass  # not a duration: a timestamp, below
     try:

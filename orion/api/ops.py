@@ -16,8 +16,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from orion.api.app import new_task_id
 from orion.api.errors import ApiError
+from orion.api.schema.tasks import parse_scale_request
 from orion.api.views import node_view, task_view
-from orion.model import MAX_SCALE
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
 from orion.state.store import Store
@@ -28,12 +28,7 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
 
     @bp.patch("/tasks/<task_id>")
     def scale(task_id: str) -> tuple[Response, int]:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or set(body) - {"count", "replicas"}:
-            raise ApiError(400, 'send a JSON object {"count": N}; only count can change', "count")
-        count = body.get("count", body.get("replicas"))
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_SCALE:
-            raise ApiError(400, f"count: {count!r} must be an integer from 0 to {MAX_SCALE}", "count")
+        count = parse_scale_request(request.get_json(silent=True))
         task, _ = store.read(lambda m: m.task(task_id))
         if task is None:
             raise ApiError(404, f"no task {task_id}", "id")

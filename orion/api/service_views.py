@@ -2,7 +2,7 @@
 
 Pure functions from replicated records to plain dicts, like ``views.py`` for
 tasks. :func:`spec_body` writes a spec back in the very form ``PUT
-/services/<name>`` takes (``orion/api/service_validation.py`` parses it), so a
+/services/<name>`` takes (``orion/api/schema/services.py`` parses it), so a
 client can GET a service, change a field and PUT it back, and ``orion service
 apply`` can compare a file with what runs using ``orion.service.spec_diff``.
 """
@@ -13,20 +13,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from orion.api.schema import responses as r
+from orion.api.schema.fields import duration_text
 from orion.api.views import cores
 from orion.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
 from orion.service import HEALTHY, Deployment, HealthCheck, ServiceSpec
 from orion.state.services import ServiceRecord, VersionRecord
-
-
-def duration(seconds: float) -> str:
-    """``"500ms"``, ``"10s"``, ``"1m30s"``, ``"5m"``: what ``parse_duration`` reads back."""
-    if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours:g}h" if hours else "", f"{minutes:g}m" if minutes else "", f"{secs:g}s" if secs else ""]
-    return "".join(parts) or "0s"
 
 
 def check_body(check: HealthCheck) -> dict[str, Any]:
@@ -34,8 +26,8 @@ def check_body(check: HealthCheck) -> dict[str, Any]:
         {"tcp": True} if check.kind == "tcp" else {"exec": list(check.argv)})
     if check.port:
         body["port"] = check.port
-    body.update(interval=duration(check.interval), timeout=duration(check.timeout),
-                startPeriod=duration(check.start_period), failures=check.failures)
+    body.update(interval=duration_text(check.interval), timeout=duration_text(check.timeout),
+                startPeriod=duration_text(check.start_period), failures=check.failures)
     return body
 
 
@@ -53,8 +45,8 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.health_check is not None:
         body["healthCheck"] = check_body(spec.health_check)
     u = spec.update
-    body["update"] = {"maxParallel": u.max_parallel, "minHealthyTime": duration(u.min_healthy_time),
-                      "healthyDeadline": duration(u.healthy_deadline), "autoRevert": u.auto_revert,
+    body["update"] = {"maxParallel": u.max_parallel, "minHealthyTime": duration_text(u.min_healthy_time),
+                      "healthyDeadline": duration_text(u.healthy_deadline), "autoRevert": u.auto_revert,
                       "order": u.order}
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
@@ -62,7 +54,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     return body
 
 
-def deployment_view(dep: Deployment) -> dict[str, Any]:
+def deployment_view(dep: Deployment) -> r.Deployment:
     return {"id": dep.id, "seq": dep.seq, "version": dep.version, "state": dep.state, "reason": dep.reason,
             "startedAt": dep.started_at, "revertTo": dep.revert_to, "rollback": dep.rollback}
 
@@ -72,12 +64,12 @@ def _current(replicas: Sequence[Task]) -> list[Task]:
     return [t for t in replicas if t.desired == DESIRED_RUN or t.state not in TERMINAL_STATES]
 
 
-def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False) -> dict[str, Any]:
+def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False) -> r.Service:
     """A service with its replicas counted per state and its current deployment.
     ``detail`` adds the spec (as a PUT body), the slots' progress and the replicas."""
     spec, version = record.spec, record.current.version
     live = _current(replicas)
-    view: dict[str, Any] = {
+    view: r.Service = {
         "name": record.name,
         "version": version,
         "image": spec.task.image,
@@ -98,6 +90,6 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
     return view
 
 
-def version_view(v: VersionRecord) -> dict[str, Any]:
+def version_view(v: VersionRecord) -> r.ServiceVersion:
     return {"version": v.version, "at": v.at, "copyOf": v.copy_of, "image": v.spec.task.image,
             "deployment": deployment_view(v.deployment), "spec": spec_body(v.spec)}

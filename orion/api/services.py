@@ -3,7 +3,7 @@
 ``POST /services`` creates (201, version 1; 409 if the name exists), ``PUT
 /services/<name>`` declares the full spec: a new version and a deployment (201)
 or, for the same spec, nothing at all (200), so applying one file in a loop is
-harmless. Bodies go through ``orion/api/service_validation.py`` (400 with the
+harmless. Bodies go through ``orion/api/schema/services.py`` (400 with the
 nested field); each write is one command, stamped with this node's clock (the
 deployment's start: the state machine has none). The rollout itself is the
 leader's ``DeploymentLoop``; these routes only declare and read.
@@ -25,9 +25,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from orion.api.app import _read_json_body
 from orion.api.errors import ApiError
-from orion.api.service_validation import parse_service_request, service_notes
+from orion.api.schema.problems import ValidationError
+from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
-from orion.api.validation import ValidationError, parse_name
 from orion.service import ServiceSpec, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
 from orion.state.machine import StateMachine
@@ -68,7 +68,7 @@ def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
         if diff is not None:
             body["diff"] = diff
         response, status = _answer(body, 201 if result.get("changed") else 200, index)
-        response.headers["Location"] = f"/services/{name}"
+        response.headers["Location"] = f"{request.script_root}/services/{name}"
         return response, status
 
     def put(name: str, spec: ServiceSpec, create: bool) -> tuple[Response, int]:
@@ -89,8 +89,8 @@ def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
         if not isinstance(body, dict) or "name" not in body:
             raise ValidationError("name", "is required: POST /services takes the spec with its name; "
                                   "PUT /services/<name> declares one by its URL")
-        name = parse_name(body["name"])
-        return put(name, parse_service_request(name, body), create=True)
+        spec = parse_service_request(body["name"], body)
+        return put(spec.name, spec, create=True)
 
     @bp.put("/services/<name>")
     def put_service(name: str) -> tuple[Response, int]:

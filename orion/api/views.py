@@ -1,7 +1,8 @@
 """How replicated records look over HTTP: camelCase JSON, CPU in cores.
 
 Pure functions from model values to plain dicts, so the wire format is decided
-in one place and tested without a server. Internally CPU is millicores and
+in one place and tested without a server; the shapes are the typed dicts of
+``orion/api/schema/responses.py``, which the OpenAPI document shows. Internally CPU is millicores and
 ports are PortBindings; users think in cores and ``{"80/tcp": 8080}``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from orion.api.schema import responses as r
 from orion.model import NodeInfo, Resources, Task
 
 
@@ -18,7 +20,7 @@ def cores(millis: int) -> float:
     return millis / 1000
 
 
-def resources_view(res: Resources) -> dict[str, Any]:
+def resources_view(res: Resources) -> r.ResourcesView:
     return {"memory": res.memory, "cpu": cores(res.cpu_millis)}
 
 
@@ -29,10 +31,10 @@ def task_ports(task: Task) -> dict[str, int | None]:
     return {p.key: actual.get(p.key, p.host_port) for p in task.spec.ports}
 
 
-def task_view(task: Task, detail: bool = False) -> dict[str, Any]:
+def task_view(task: Task, detail: bool = False) -> r.Task:
     """The task as the API shows it; ``detail`` adds what only ``inspect`` needs (env, command...)."""
     spec = task.spec
-    view: dict[str, Any] = {
+    view: r.Task = {
         "id": task.id,
         "name": spec.name,
         "image": spec.image,
@@ -88,9 +90,9 @@ def node_view(
     ports: Iterable[Any],
     leader_raft_addr: str | None,
     extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> r.Node:
     """A registered node with what is reserved on it; ``extra`` (gossip's view) is merged last."""
-    view: dict[str, Any] = {
+    view: r.Node = {
         "id": node.id,
         "apiAddr": node.api_addr,
         "raftAddr": node.raft_addr,

@@ -23,8 +23,8 @@ from typing import Any
 
 import click
 
-from orion.api.service_validation import parse_service_request
-from orion.api.validation import ValidationError
+from orion.api.schema.problems import ValidationError
+from orion.api.schema.services import parse_service_request
 from orion.cli.client import ClientError, OrionClient
 from orion.cli.common import OrionError, examples, fail, settings_of
 from orion.cli.output import Column, emit, output_format, output_options, render

@@ -109,7 +109,7 @@ class JoinClient:
 
     def request_admission(self, timeout: float) -> Admitted:
         """Ask to be admitted (any member: one that does not lead forwards to the leader)."""
-        body = {"node_id": self._node_id, "raft_addr": self._raft_addr,
+        body = {"nodeId": self._node_id, "raftAddr": self._raft_addr,
                 "proof": join_proof(self._raft_secret, self._raft_addr)}
         errors = []
         for target in self._targets:

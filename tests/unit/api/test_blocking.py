@@ -18,7 +18,7 @@ from parts import api_deps
 
 from orion.api.app import create_app
 from orion.api.blocking import MAX_WAIT, parse_blocking, parse_wait
-from orion.api.validation import ValidationError
+from orion.api.schema.problems import ValidationError
 from orion.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.machine import StateMachine
@@ -138,3 +138,11 @@ def test_a_closing_agent_releases_held_reads(store: ObservedStore) -> None:
     answer = blocked_get(client, store, f"/tasks?index={current}&wait=5m", closing.set)
     assert answer.status_code == 200
     assert index_of(answer) == current  # nothing was written: released, not woken
+
+
+@pytest.mark.parametrize("wait", ["²", "1.²", "٣"])
+def test_a_wait_in_non_ascii_digits_is_a_400_not_a_crash(wait: str) -> None:
+    """str.isdigit() accepts '²' and Arabic-Indic digits; float() does not (found by the contract test)."""
+    with pytest.raises(ValidationError) as info:
+        parse_wait(wait)
+    assert info.value.field == "wait"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from orion.api.durations import parse_duration
-from orion.api.service_validation import parse_service_request, service_notes
-from orion.api.validation import ValidationError
+from orion.api.schema.fields import parse_duration, refuse_as
+from orion.api.schema.problems import ValidationError
+from orion.api.schema.services import parse_service_request, service_notes
 from orion.model import PortBinding
 from orion.service import HealthCheck, UpdatePolicy, Volume
 
@@ -60,13 +60,13 @@ def test_tcp_and_exec_checks():
 @pytest.mark.parametrize("text,seconds", [("2s", 2.0), ("500ms", 0.5), ("1m", 60.0), ("1m30s", 90.0),
                                           ("1.5h", 5400.0), ("0s", 0.0)])
 def test_durations(text, seconds):
-    assert parse_duration("x", text) == seconds
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("value", [10, 1.5, "10", "10 s", "s", "", "1d", "-1s", "1s2", None])
 def test_a_duration_needs_a_unit(value):
     with pytest.raises(ValidationError) as info:
-        parse_duration("update.minHealthyTime", value)
+        refuse_as("update.minHealthyTime", parse_duration, value)
     assert info.value.field == "update.minHealthyTime" and "10s" in info.value.message
 
 

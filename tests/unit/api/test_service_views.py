@@ -6,9 +6,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.api.durations import parse_duration
-from orion.api.service_validation import parse_service_request
-from orion.api.service_views import duration, spec_body
+from orion.api.schema.fields import duration_text as duration
+from orion.api.schema.fields import parse_duration
+from orion.api.schema.services import parse_service_request
+from orion.api.service_views import spec_body
 
 durations = st.sampled_from(["500ms", "1s", "2s", "10s", "90s", "1m30s", "5m", "1h", "1.5s"])
 bodies = st.fixed_dictionaries(
@@ -46,7 +47,7 @@ def test_the_shown_spec_declares_the_same_spec_again(body):
 
 @given(st.integers(0, 200_000).map(lambda ms: ms / 1000))
 def test_durations_read_back_as_written(seconds):
-    assert abs(parse_duration("d", duration(seconds)) - seconds) < 1e-9
+    assert abs(parse_duration(duration(seconds)) - seconds) < 1e-9
 
 
 def test_durations_read_like_people_write_them():

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from orion.api.validation import MIN_MEMORY, ValidationError, parse_memory, parse_task_request
+from orion.api.schema.fields import MIN_MEMORY, parse_memory
+from orion.api.schema.problems import ValidationError
+from orion.api.schema.tasks import parse_task_request
 from orion.model import PortBinding, TaskSpec, Volume
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
@@ -210,7 +212,7 @@ def test_enums_and_count_ranges(field: str, value: Any) -> None:
     assert err.status == 400
 
 
-# -- volumes (the same parser as a service's, orion/api/service_validation.py) ------------------
+# -- volumes (the same model as a service's, orion/api/schema/services.py) ------------------
 
 def test_a_task_mounts_host_and_docker_volumes_by_name() -> None:
     spec = parse_task_request(body(volumes=[{"name": "data", "target": "/data/", "readOnly": True},
@@ -245,3 +247,17 @@ def test_a_raw_host_path_is_refused_naming_the_field(mount: dict[str, Any], fiel
 def test_bad_mounts_name_the_field(mounts: Any, field: str, words: str) -> None:
     err = refused(body(volumes=mounts))
     assert err.field == field and words in err.message
+
+
+@pytest.mark.parametrize(("bindings", "field"), [
+    ({"²/tcp": "8080"}, "portBindings.²/tcp"), ({"80/tcp": "²"}, "portBindings.80/tcp"),
+    ({"٨٠": ""}, "portBindings.٨٠"),
+])
+def test_ports_in_non_ascii_digits_are_refused_not_a_crash(bindings: Any, field: str) -> None:
+    """str.isdigit() accepts '²'; int() refuses it: the old parser answered 500."""
+    assert refused(body(portBindings=bindings)).field == field
+
+
+def test_a_tag_is_ascii_as_docker_reads_it() -> None:
+    """Python's \\w takes 'é'; docker's reference grammar does not, so the pull would fail on every node."""
+    assert refused(body(image="nginx:é")).field == "image"

@@ -1,0 +1,215 @@
+"""The API described as OpenAPI 3.1, served at ``GET /v1/openapi.json`` (and ``/openapi.json``).
+
+Generated, not written: request bodies are the pydantic models that validate
+them (``tasks.py``, ``services.py``, ``cluster.py``), answers are the
+``TypedDict`` s the views build (``responses.py``), and the operations are the
+table below. ``tests/unit/api/test_openapi.py`` walks the app's URL map and
+fails when a route or method is served but not listed here (or listed but not
+served), and validates the document with openapi-spec-validator; the contract
+test fuzzes a live cluster against it.
+
+Every route is served under ``/v1`` and, unchanged, at the seed's unversioned
+path (``/tasks`` is ``/v1/tasks``): the document lists the ``/v1`` paths only.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from orion.api.schema import responses as r
+from orion.api.schema.cluster import AdmitRequest
+from orion.api.schema.fields import DURATION_SCHEMA, NAME_PATTERN, SPACE
+from orion.api.schema.services import ServiceRequest
+from orion.api.schema.tasks import ScaleRequest, TaskRequest
+from orion.model import TASK_STATES
+
+PREFIX = "/v1"
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: ``answers`` maps a status to (description, answer type or None for the error body)."""
+
+    method: str
+    path: str
+    summary: str
+    answers: dict[str, tuple[str, Any]]
+    body: Any = None
+    params: tuple[dict[str, Any], ...] = ()
+    open: bool = False  # answered without the token
+    content: str = "application/json"
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+# Blocking queries (orion/api/blocking.py): hold the read until the applied index passes `index`.
+_BLOCKING = (
+    _query("index", {"type": "integer", "minimum": 0}, "answer once this node has applied beyond this X-Orion-Index"),
+    _query("wait", {"anyOf": [DURATION_SCHEMA,
+                              {"type": "string", "pattern": rf"^[{SPACE}]*[0-9]+(\.[0-9]*)?[{SPACE}]*$"}]},
+           "longest to hold the read (ms, s, m, h, or bare seconds; at most 5m, the default)"),
+)
+_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                "schema": {"type": "string", "maxLength": 200, "pattern": "^[!-~]*$"},
+                "description": "a retry with the same key answers the task the first created (200)"}
+_LOGS = (
+    _query("tail", {"type": "string", "pattern": r"^\s*([0-9]+|all)\s*$"}, "the last N lines (or all)"),
+    _query("since", {"type": "string"}, "Unix seconds, RFC 3339, or a duration back from now (10m)"),
+    _query("follow", {"type": "string", "enum": ["", "0", "1", "true", "false", "yes", "no"]},
+           "keep streaming new lines"),
+    _query("timestamps", {"type": "string", "enum": ["", "0", "1", "true", "false", "yes", "no"]},
+           "prefix each line with its time"),
+)
+_VERSION = _query("version", {"type": "string", "pattern": "^[0-9]*$"},
+                  "the version to return to (GET /services/{name}/versions); default: the last stable one")
+_WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", None),
+          "503": ("no Raft leader, or the write timed out: retry", None)}
+_TASK = {"404": ("no such task", None)}
+_SERVICE = {"404": ("no such service", None)}
+
+OPERATIONS: tuple[Op, ...] = (
+    Op("post", "/tasks", "Submit a task (or count replicas); waits briefly for its placement",
+       {"201": ("created: the task, or a list of them when count > 1", r.Task | list[r.Task]),
+        "200": ("what an earlier request with this Idempotency-Key created", r.Task | list[r.Task]),
+        "413": ("body too large", None), "415": ("body is not JSON", None), **_WRITE},
+       body=TaskRequest, params=(_IDEMPOTENCY,)),
+    Op("get", "/tasks", "List tasks, oldest first", {"200": ("tasks", list[r.Task]), "400": ("bad query", None)},
+       params=(_query("state", {"type": "string", "enum": list(TASK_STATES)}, "only tasks in this state"),
+               _query("service", {"type": "string"}, "only this service's replicas"), *_BLOCKING)),
+    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK}, params=_BLOCKING),
+    Op("delete", "/tasks/{task_id}", "Stop a task",
+       {"202": ("stopping", r.Task), "200": ("already finished", r.Task), **_TASK, **_WRITE}),
+    Op("patch", "/tasks/{task_id}", "Scale the group the task belongs to",
+       {"200": ("the group at its new size", r.Scaled), **_TASK, **_WRITE}, body=ScaleRequest),
+    Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
+       {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
+        "429": ("too many followed logs on a node", None)}, params=_LOGS, content="text/plain"),
+    Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node])},
+       params=_BLOCKING),
+    Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
+       {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
+    Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft)}, params=_BLOCKING),
+    Op("get", "/health", "200 when a Raft leader is known, else 503 (no token needed)",
+       {"200": ("healthy", r.Health), "503": ("no leader", r.Health)}, open=True),
+    Op("get", "/openapi.json", "This document", {"200": ("OpenAPI 3.1", dict[str, Any])}),
+    Op("get", "/metrics", "Prometheus metrics (the token is needed unless the agent leaves them open)",
+       {"200": ("text exposition format", None)}, content="text/plain",
+       params=({"name": "name[]", "in": "query", "required": False, "style": "form", "explode": True,
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "description": "only these metric families (prometheus_client's filter)"},)),
+    Op("get", "/cluster/members", "Raft voters, and gossip addresses to join through",
+       {"200": ("members", r.Members)}),
+    Op("post", "/cluster/members", "Admit me: the leader decides voter or non-voting replica",
+       {"200": ("admitted", r.Admitted), "403": ("wrong join proof", None), **_WRITE}, body=AdmitRequest),
+    Op("delete", "/cluster/members/{addr}", "Remove a voter (graceful leave); needs X-Orion-Join-Proof",
+       {"200": ("the voters left", r.MembersLeft), "403": ("wrong join proof", None), **_WRITE},
+       params=({"name": "X-Orion-Join-Proof", "in": "header", "required": False, "schema": {"type": "string"},
+                "description": "HMAC-SHA256 of the address under the Raft secret"},)),
+    Op("get", "/services", "List services", {"200": ("services", list[r.Service])}),
+    Op("post", "/services", "Create a service (its name in the body); 409 if it exists",
+       {"201": ("created, version 1", r.ServiceDeclared), "200": ("unchanged", r.ServiceDeclared), **_WRITE},
+       body=ServiceRequest),
+    Op("get", "/services/{name}", "One service with its spec, replicas and rollout",
+       {"200": ("the service", r.Service), **_SERVICE}),
+    Op("put", "/services/{name}", "Declare a service's full spec: a new version and a rollout, or nothing",
+       {"201": ("a new version", r.ServiceDeclared), "200": ("the same spec: nothing to do", r.ServiceDeclared),
+        **_WRITE}, body=ServiceRequest),
+    Op("delete", "/services/{name}", "Delete a service and stop its replicas",
+       {"200": ("deleted", r.ServiceDeleted), **_SERVICE, **_WRITE}),
+    Op("get", "/services/{name}/versions", "The versions kept, oldest first",
+       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE}),
+    Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
+       {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
+        **_WRITE}, params=(_VERSION,)),
+)
+
+_PATH_PARAMS = {"task_id": {"type": "string"}, "node_id": {"type": "string"}, "addr": {"type": "string"},
+                "name": {"type": "string", "pattern": NAME_PATTERN}}
+
+
+def query_names() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(METHOD, Flask rule) -> the query parameters the operation documents; the app refuses others,
+    so ``?stat=running`` is a 400 naming ``state`` rather than every task."""
+    rules = {}
+    for op in OPERATIONS:
+        rule = "/".join(f"<{p[1:-1]}>" if p.startswith("{") else p for p in op.path.split("/"))
+        rules[(op.method.upper(), rule)] = tuple(p["name"] for p in op.params if p["in"] == "query")
+    return rules
+
+
+def _schemas() -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
+    """Every body and answer type as JSON Schema (2020-12, which OpenAPI 3.1 uses), by (path key, role)."""
+    inputs: list[tuple[Any, Any, TypeAdapter[Any]]] = [("Error", "serialization", TypeAdapter(r.Error))]
+    for op in OPERATIONS:
+        key = f"{op.method} {op.path}"
+        if op.body is not None:
+            inputs.append(((key, "body"), "validation", TypeAdapter(op.body)))
+        for status, (_, kind) in op.answers.items():
+            if kind is not None:
+                inputs.append(((key, status), "serialization", TypeAdapter(kind)))
+    found, defs = TypeAdapter.json_schemas(inputs, ref_template=_REF)
+    return {k: v for (k, _), v in found.items()}, defs.get("$defs", {})
+
+
+def _operation(op: Op, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    key = f"{op.method} {op.path}"
+    error = {"$ref": _REF.format(model="Error")}
+    answers: dict[str, Any] = {}
+    for status, (description, kind) in op.answers.items():
+        if kind is None and op.content != "application/json" and status.startswith("2"):
+            answers[status] = {"description": description, "content": {op.content: {"schema": {"type": "string"}}}}
+        else:
+            schema = schemas[(key, status)] if kind is not None else error
+            answers[status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if not op.open:
+        answers["401"] = {"description": "token missing or wrong (when the agent has one)",
+                          "content": {"application/json": {"schema": error}}}
+    answers["default"] = {"description": "any other refusal or failure: {error, field?}",
+                          "content": {"application/json": {"schema": error}}}
+    out: dict[str, Any] = {"operationId": f"{op.method}{op.path.replace('/', '_').replace('{', '').replace('}', '')}",
+                           "summary": op.summary, "responses": answers}
+    names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+    params = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMS[n]} for n in names]
+    if params or op.params:
+        out["parameters"] = [*params, *op.params]
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas[(key, "body")]}}}
+    if op.open:
+        out["security"] = []
+    return out
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    schemas, defs = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(PREFIX + op.path, {})[op.method] = _operation(op, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Orion", "version": "1", "description": (
+            "Distributed container orchestrator. Every refusal is JSON {error, field?}; field names what to "
+            "fix, with a dotted/indexed path for nested ones (volumes[0].target). Every path is also served "
+            "without the /v1 prefix (the seed's paths), behaving identically. Authentication: when the agent "
+            "is configured with an API token (api_token, ORION_API_TOKEN) every operation but /health needs "
+            "the header Authorization: Bearer <token>; without one, no token is needed.")},
+        "servers": [{"url": "/"}],
+        "components": {"schemas": defs,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "the agent's api_token, when it has one"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document; a fresh copy each call so callers may modify it (built once)."""
+    return copy.deepcopy(_document())

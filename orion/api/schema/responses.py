@@ -1,0 +1,221 @@
+"""What the API answers, as types: the views build these, the OpenAPI document shows them.
+
+``TypedDict`` rather than models: a view is a plain dict built once per record
+(``orion/api/views.py``), and a ``TypedDict`` costs nothing at run time while
+pydantic still reads it for the document. The contract test
+(``tests/integration/test_api_contract.py``) checks live answers against it,
+and ``tests/unit/api/test_openapi.py`` checks the views' output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+from typing_extensions import TypedDict
+
+from orion.model import TASK_STATES
+
+TaskState = Literal[TASK_STATES]  # type: ignore[valid-type]
+
+
+class Error(TypedDict):
+    """Every refusal: what went wrong and what to do; ``field`` names the part of the request to fix."""
+
+    error: str
+    field: NotRequired[str]
+    leader: NotRequired[str | None]
+
+
+class Placement(TypedDict):
+    nodeId: str
+    generation: int
+
+
+class VolumeView(TypedDict):
+    source: str
+    target: str
+    readOnly: bool
+    type: str
+
+
+class Task(TypedDict):
+    """A task; the detail keys appear on one task (``GET /tasks/<id>``, a create, a stop)."""
+
+    id: str
+    name: str
+    image: str
+    state: TaskState
+    desired: str
+    nodeId: str | None
+    ports: dict[str, int | None]
+    reason: str
+    reasonKind: str | None
+    memory: int
+    cpu: float
+    generation: int
+    createdIndex: int
+    updatedIndex: int
+    restarts: int
+    exitCode: int | None
+    migratingFrom: Placement | None
+    service: str | None
+    version: int | None
+    health: str | None
+    healthOutput: str | None
+    containerId: NotRequired[str | None]
+    command: NotRequired[list[str] | None]
+    env: NotRequired[dict[str, str]]
+    nodeSelectors: NotRequired[dict[str, str]]
+    restartPolicy: NotRequired[str]
+    pullPolicy: NotRequired[str]
+    count: NotRequired[int]
+    volumes: NotRequired[list[VolumeView]]
+    slot: NotRequired[int]
+    deployment: NotRequired[int]
+    healthSince: NotRequired[float | None]
+
+
+class ResourcesView(TypedDict):
+    memory: int
+    cpu: float
+
+
+class Node(TypedDict):
+    """A registered node with what is reserved on it; ``gossip`` and ``healthScore`` are this
+    node's gossip view, when it runs gossip."""
+
+    id: str
+    apiAddr: str
+    raftAddr: str
+    gossipAddr: str
+    status: str
+    ready: bool
+    readyReason: str
+    labels: dict[str, str]
+    hostVolumes: list[str]
+    leader: bool
+    capacity: ResourcesView
+    used: ResourcesView
+    free: ResourcesView
+    portsInUse: list[str]
+    gossip: NotRequired[dict[str, Any]]
+    healthScore: NotRequired[int]
+
+
+class DrainedNode(Node):
+    tasksToMove: list[str]
+
+
+class Scaled(TypedDict):
+    group: str
+    count: int
+    created: list[str]
+    stopped: list[str]
+    tasks: list[Task]
+
+
+class Health(TypedDict):
+    status: Literal["ok", "no-leader"]
+    leader: str | None
+    node: str
+    appliedIndex: int
+    version: str
+
+
+class Raft(TypedDict, total=False):
+    """This node's Raft view (keys as pysyncobj names them, plus ``digest``: replicas at equal
+    indexes show equal digests)."""
+
+    self: str
+    leader: str | None
+    is_leader: bool
+    term: int
+    commit_index: int
+    applied_index: int
+    members: list[str]
+    digest: str
+    digestIndex: int
+
+
+class Members(TypedDict):
+    members: list[str]
+    leader: str | None
+    ready: bool
+    voterCap: int
+    gossip: list[str]
+
+
+class Admitted(TypedDict):
+    role: Literal["voter", "replica"]
+    reason: str
+    members: list[str]
+    leader: str | None
+
+
+class MembersLeft(TypedDict):
+    members: list[str]
+
+
+class Deployment(TypedDict):
+    id: str
+    seq: int
+    version: int
+    state: str
+    reason: str
+    startedAt: float
+    revertTo: int | None
+    rollback: bool
+    progress: NotRequired[list[dict[str, Any]]]
+
+
+class Replica(TypedDict):
+    id: str
+    slot: int
+    version: int
+    state: TaskState
+    desired: str
+    nodeId: str | None
+    health: str
+    healthOutput: str
+
+
+class Service(TypedDict):
+    """A service; the detail keys (``spec`` as its PUT body, ``replicas``) on one service."""
+
+    name: str
+    version: int
+    image: str
+    count: int
+    tasks: dict[str, int]
+    healthy: int
+    deployment: Deployment
+    stableVersion: int | None
+    spec: NotRequired[dict[str, Any]]
+    replicas: NotRequired[list[Replica]]
+
+
+class SpecChange(TypedDict):
+    changed: list[str]
+    replace: bool
+    scale: bool
+
+
+class ServiceDeclared(Service):
+    changed: bool
+    notes: list[str]
+    diff: NotRequired[SpecChange]
+
+
+class ServiceVersion(TypedDict):
+    version: int
+    at: float
+    copyOf: int | None
+    image: str
+    deployment: Deployment
+    spec: dict[str, Any]
+
+
+class ServiceDeleted(TypedDict):
+    name: str
+    deleted: bool
+    stopping: list[str]
