@@ -52,6 +52,15 @@ def join_proof(secret: str, raft_addr: str) -> str:
     return hmac.new(secret.encode(), raft_addr.encode(), hashlib.sha256).hexdigest()
 
 
+def _field(resp: requests.Response) -> str | None:
+    """The field a 4xx answer names, if it is a JSON error body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body.get("field") if isinstance(body, dict) else None
+
+
 def _why(exc: Exception) -> str:
     """A TLS failure says which (an untrusted certificate, a refused client certificate):
     the operator fixes tls_ca or the certificates, not the address."""
@@ -109,12 +118,17 @@ class JoinClient:
 
     def request_admission(self, timeout: float) -> Admitted:
         """Ask to be admitted (any member: one that does not lead forwards to the leader)."""
-        body = {"nodeId": self._node_id, "raftAddr": self._raft_addr,
-                "proof": join_proof(self._raft_secret, self._raft_addr)}
+        proof = join_proof(self._raft_secret, self._raft_addr)
+        body = {"nodeId": self._node_id, "raftAddr": self._raft_addr, "proof": proof}
+        # A member of the release before camelCase bodies (a rolling upgrade adding a host)
+        # refuses this one with a 400 naming ``raft_addr``: it is asked again in its words.
+        legacy = {"node_id": self._node_id, "raft_addr": self._raft_addr, "proof": proof}
         errors = []
         for target in self._targets:
             try:
                 resp = self._peer.post(target, "/cluster/members", json=body, timeout=timeout + 4)
+                if resp.status_code == 400 and _field(resp) == "raft_addr":
+                    resp = self._peer.post(target, "/cluster/members", json=legacy, timeout=timeout + 4)
                 answer = resp.json() if resp.ok else None
             except (requests.RequestException, ValueError) as exc:
                 errors.append(f"{target}: {_why(exc)}")
