@@ -160,3 +160,16 @@ def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeo
     assert leader.submit(_create("after"), timeout=5)["ok"]
     assert next(s for s in stores.values() if s is not leader and s is not new).transfer_leadership() \
         == "not the leader: no leadership to hand over"
+
+
+def test_a_lone_voter_leads_without_sitting_out_its_election_timeout(tmp_path):
+    """A one-voter configuration (fresh bootstrap, then a restart) campaigns at once: with a
+    60-120 s election timeout it still leads within seconds (raft_engine.ElectionGate)."""
+    addr = f"127.0.0.1:{free_ports(1)[0]}"
+    settings = raft_settings(addr, str(tmp_path / "lone"), SECRET, election_min=60.0, election_max=120.0)
+    for _start in ("fresh", "restart"):
+        store = RaftStore(settings, [])
+        try:
+            _wait(store.is_leader, 10, f"the lone voter leading ({_start})")
+        finally:
+            store.close()
