@@ -74,6 +74,7 @@ class Agent:
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
+        self._spawn("gossip-join", self._gossip_join)  # alongside the registration, not after it
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
         if self.deployments is not None:
             self._spawn("deployments", lambda: self.deployments.run_forever(self.stop_event))
@@ -109,7 +110,6 @@ class Agent:
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
-                    self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
                 except StoreError as exc:
@@ -118,9 +118,13 @@ class Agent:
 
     def _gossip_join(self) -> None:
         """Join the gossip cluster through every registered node (covers restarts, where
-        no --join is given, and nodes that joined through the API address)."""
+        no --join is given, and nodes that joined through the API address), as soon as this
+        replica has caught up (it knows them then), while the registration commits."""
         if self.membership is None:
             return
+        while not self.store.ready():
+            if self.stop_event.wait(0.02):
+                return
         nodes, _ = self.store.read(lambda m: m.nodes())
         seeds = [n.gossip_addr for n in nodes if n.id != self.config.id and n.gossip_addr]
         joined = self.membership.join(seeds + list(self.config.join))
