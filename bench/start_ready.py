@@ -135,10 +135,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--out", default="bench/results/start_ready.json")
+    parser.add_argument("--label", default="",
+                        help="keep the other labels' runs in --out and store this one under LABEL "
+                             "(e.g. before/after a change, measured in the same session)")
     args = parser.parse_args()
     docker_host = os.environ.get("ORION_TEST_DOCKER_HOST") or os.environ.get("DOCKER_HOST") \
         or "unix:///var/run/docker.sock"
-    result = {}
+    result: dict = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "load_average_1m_before": round(os.getloadavg()[0], 2)}
     for name, run in (("fresh", fresh), ("rejoining", rejoining)):
         values, runs = run(docker_host, args.trials)
         result[name] = {**summary(values), "breakdown_s_after_popen": breakdown(runs)}
@@ -146,7 +150,11 @@ def main() -> None:
     print(f"fresh single-node bootstrap -> ready: p50 {result['fresh']['p50']} s, p99 {result['fresh']['p99']} s")
     print(f"rejoining follower -> ready:          p50 {result['rejoining']['p50']} s, "
           f"p99 {result['rejoining']['p99']} s")
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    out = Path(args.out)
+    if args.label:
+        kept = json.loads(out.read_text()) if out.exists() else {}
+        result = {**(kept if "fresh" not in kept else {}), args.label: result}
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
