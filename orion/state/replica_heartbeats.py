@@ -11,7 +11,7 @@ nor counts for a commit, and it has no election timer. The heartbeat only tells
 it the commit index (so it applies what was committed) and keeps the connection
 from timing out (pysyncobj drops one that is silent for ``connectionTimeout``,
 3.5 s). So an empty ``append_entries`` to a replica is sent when it carries news
-— a term or commit index this replica has not been sent yet — and otherwise at
+— a term, commit index or log position this replica was not sent last — and otherwise at
 most once per ``period``. Entries, snapshots and every message to a voter go as
 pysyncobj sends them: a replica is exactly as up to date as before, only the
 "nothing new" frames are thinned.
@@ -22,6 +22,10 @@ Pure: the transport (``group_commit.py``) asks :meth:`ReplicaHeartbeats.due`.
 from __future__ import annotations
 
 from typing import Any
+
+# What makes an append_entries news to a replica: a term, a commit index or a log position
+# (prevLogIdx/Term: where the leader believes the replica's log ends) it was not sent last.
+_NEWS = ("term", "commit_index", "prevLogIdx", "prevLogTerm")
 
 
 def is_heartbeat(message: Any) -> bool:
@@ -35,13 +39,13 @@ class ReplicaHeartbeats:
 
     def __init__(self, period: float) -> None:
         self.period = period
-        self._last: dict[Any, tuple[tuple[Any, Any], float]] = {}
+        self._last: dict[Any, tuple[tuple[Any, ...], float]] = {}
         self.skipped = 0
 
     def due(self, node: Any, message: Any, now: float) -> bool:
         """Send ``message`` to the replica ``node`` at ``now``? Records it when the answer is yes."""
         if isinstance(message, dict) and message.get("type") == "append_entries":
-            news = (message.get("term"), message.get("commit_index"))
+            news = tuple(message.get(key) for key in _NEWS)
             last = self._last.get(node)
             if is_heartbeat(message) and last is not None and last[0] == news and now - last[1] < self.period:
                 self.skipped += 1

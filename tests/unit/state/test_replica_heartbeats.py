@@ -30,6 +30,7 @@ def test_a_new_commit_index_or_term_goes_out_at_once():
     assert hb.due("r1", beat(commit=11), 0.1)  # something was committed: the replica applies it now
     assert hb.due("r1", beat(term=4, commit=11), 0.2)  # a new leader's term
     assert not hb.due("r1", beat(term=4, commit=11), 0.3)
+    assert hb.due("r1", {**beat(term=4, commit=11), "prevLogIdx": 8}, 0.35)  # a log position: pysyncobj's probe
 
 
 def test_entries_and_snapshots_are_never_held_and_count_as_contact():
@@ -37,8 +38,9 @@ def test_entries_and_snapshots_are_never_held_and_count_as_contact():
     entries = {**beat(), "entries": [(b"x", 11, 3)]}
     snapshot = {"type": "append_entries", "term": 3, "commit_index": 10, "serialized": (b"", 0, True)}
     assert hb.due("r1", entries, 0.0) and hb.due("r1", entries, 0.01)
-    assert hb.due("r1", snapshot, 0.02)
-    assert not hb.due("r1", beat(), 0.1)  # same term and commit index, heard 0.08 s ago
+    assert not hb.due("r1", beat(), 0.1)  # same term, commit index and position, heard 0.09 s ago
+    assert hb.due("r1", snapshot, 0.12) and hb.due("r1", snapshot, 0.13)
+    assert hb.due("r1", beat(), 0.2)  # after a snapshot part: the position is news again
 
 
 def test_each_replica_has_its_own_period_and_a_reconnect_hears_at_once():
