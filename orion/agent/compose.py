@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from flask import Flask
 
+from orion.agent import store_first
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
@@ -41,7 +42,7 @@ from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 from orion.state.admission import REPLICA
 from orion.state.commands import RegisterNode
-from orion.state.raft import RaftSettings, RaftStore
+from orion.state.raft import RaftStore
 from orion.state.store import StoreError
 
 log = logging.getLogger("orion.agent.compose")
@@ -73,6 +74,7 @@ class Agent:
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
+        self._spawn("gossip-join", self._gossip_join)  # alongside the registration, not after it
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
         if self.deployments is not None:
             self._spawn("deployments", lambda: self.deployments.run_forever(self.stop_event))
@@ -108,7 +110,6 @@ class Agent:
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
-                    self._gossip_join()
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
                 except StoreError as exc:
@@ -117,9 +118,13 @@ class Agent:
 
     def _gossip_join(self) -> None:
         """Join the gossip cluster through every registered node (covers restarts, where
-        no --join is given, and nodes that joined through the API address)."""
+        no --join is given, and nodes that joined through the API address), as soon as this
+        replica has caught up (it knows them then), while the registration commits."""
         if self.membership is None:
             return
+        while not self.store.ready():
+            if self.stop_event.wait(0.02):
+                return
         nodes, _ = self.store.read(lambda m: m.nodes())
         seeds = [n.gossip_addr for n in nodes if n.id != self.config.id and n.gossip_addr]
         joined = self.membership.join(seeds + list(self.config.join))
@@ -144,7 +149,7 @@ class Agent:
             return
 
     def ready(self) -> bool:
-        return self.registered.is_set() and self.store.has_leader()
+        return self.registered.is_set() and self.store.ready()
 
     def stop(self) -> None:
         log.info("stopping agent %s", self.config.id)
@@ -162,9 +167,9 @@ class Agent:
         self.store.close()
 
 
-def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
-    """Compose one node from its config: the only place that wires parts together."""
-    partners: list[str] = []
+def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent, Flask]:
+    """Compose one node from its config: the only place that wires parts together. ``store``:
+    the replica already running (``store_first.py``); None for a first join, built here."""
     runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
@@ -174,16 +179,11 @@ def build_agent(cfg: AgentConfig) -> tuple[Agent, Flask]:
     info = replace(info, incarnation=membership.node.incarnation)
     peer = peer_http(cfg)
     join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.join, membership, peer=peer)
-    joining = bool(cfg.join) and not RaftStore.has_state(cfg.data_dir)
-    if joining:
-        partners = join.discover_members()
+    joining = store is None and store_first.joining(cfg)
+    if store is None:
+        store = RaftStore(store_first.raft_settings(cfg), join.discover_members() if joining else [])
     apply_seconds = apply_histogram()
-    store = RaftStore(RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}",
-                                   data_dir=cfg.data_dir, secret=cfg.raft_secret or None,
-                                   election_min=cfg.raft_election_min, election_max=cfg.raft_election_max,
-                                   compaction_entries=cfg.raft_compaction_entries,
-                                   durability=cfg.durability, joining=joining), partners,
-                      on_apply_seconds=apply_seconds.observe)
+    store.on_apply_seconds = apply_seconds.observe
     if not store.voter:  # a replica restarting: it registered without a Raft address
         info = replace(info, raft_addr="")
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)

@@ -110,17 +110,25 @@ class AgentServer(BaseApplication):
             sys.exit(1)
 
     def load(self) -> Any:
-        from orion.agent.compose import build_agent  # imported in the worker, after the fork
-
         setup_logging(self.cfg_agent.log_level)
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # the worker: where Raft and the requests run
-        self.agent, app = build_agent(self.cfg_agent)
+        # Start-up milestones (bench/start_ready.py reads them back: where the time to ready goes).
+        log.info("worker: building the agent")
+        # In the worker, after the fork. The replica first: it hears its leader (or elects
+        # itself) while the rest is imported and built (orion/agent/store_first.py).
+        from orion.agent.store_first import start_store
+
+        store = start_store(self.cfg_agent)
+        from orion.agent.compose import build_agent
+
+        self.agent, app = build_agent(self.cfg_agent, store)
         return app
 
     def _post_worker_init(self, worker: Any) -> None:
         if self.agent is not None:
             self.agent.start()
             release_held_reads_on_term(self.agent.closing)
+            log.info("worker: agent started")
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self.agent is not None:

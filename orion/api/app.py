@@ -304,7 +304,7 @@ def create_app(deps: ApiDeps) -> Flask:
     @app.get("/health")
     def health() -> tuple[Response, int]:
         status = store.status()
-        ok = store.has_leader()
+        ok = store.ready()  # a leader with a quorum, and this replica caught up (Store.ready)
         body = {"status": "ok" if ok else "no-leader", "leader": status.leader, "node": deps.node_id,
                 "appliedIndex": status.applied_index, "version": orion_version()}
         return jsonify(body), 200 if ok else 503

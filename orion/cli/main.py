@@ -9,6 +9,7 @@ The group and the task commands live here; the listings in ``listing_cmd``,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Callable
@@ -42,7 +43,29 @@ says what to do); 2 the command line is wrong (or, for `orion agent`, a setting
 that cannot work). Shell completion: orion completion bash|zsh|fish."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+class LazyGroup(click.Group):
+    """Commands kept in their own modules are imported only when asked for (click's lazy
+    group pattern): ``orion agent`` starts without loading the client's tables, ``rich``
+    for ``orion top`` and the rest (issue #14: its imports are most of an agent's start)."""
+
+    # Command name -> "module:attribute".
+    LAZY = {"ps": "orion.cli.listing_cmd:ps", "nodes": "orion.cli.listing_cmd:nodes",
+            "members": "orion.cli.listing_cmd:members", "logs": "orion.cli.logs_cmd:logs",
+            "scale": "orion.cli.ops_cmd:scale", "node": "orion.cli.ops_cmd:node", "top": "orion.cli.top:top",
+            "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
+            "service": "orion.cli.service_cmd:service"}  # orion service ...: docs/services.md
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attribute = self.LAZY[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(None, "--version", package_name="orion", prog_name="orion", message="%(prog)s %(version)s",
                       help="Print the client's version (orion version: the server's too).")
 @click.option("--addr", envvar="ORION_ADDR", default=DEFAULT_ADDR, show_default=True,
@@ -69,15 +92,6 @@ def main(ctx: click.Context, addr: str, token: str | None, ca_cert: str | None, 
 
 main.add_command(agent)
 
-from orion.cli.listing_cmd import members, nodes, ps  # noqa: E402 - commands live in their own modules
-from orion.cli.logs_cmd import logs  # noqa: E402
-from orion.cli.meta_cmd import completion, version  # noqa: E402
-from orion.cli.ops_cmd import node, scale  # noqa: E402
-from orion.cli.service_cmd import service  # noqa: E402 - orion service ...: docs/services.md
-from orion.cli.top import top  # noqa: E402
-
-for command in (ps, nodes, members, logs, scale, node, top, version, completion, service):
-    main.add_command(command)
 
 # What a 404 on a task id should say next.
 _LIST_TASKS = "`orion ps -a` lists the task ids"

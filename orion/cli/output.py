@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from orion.cli.common import settings_of
 from orion.cli.render import table
@@ -64,6 +63,8 @@ def dump(data: Any, fmt: str, compact: bool = False) -> str:
     """``data`` as JSON (indented, or one line with ``compact``) or YAML (block style, keys in
     the API's order)."""
     if fmt == "yaml":
+        import yaml  # only here: `orion agent` and most commands never need it
+
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip("\n")
     return json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
 

@@ -60,6 +60,10 @@ class MemberTable:
         self.awareness = Awareness(config.awareness_max_multiplier)
         self.leaving = False
         self._members: dict[str, Record] = {}
+        # Members alive or suspect (not us), kept as each rule changes a state: the probe,
+        # gossip and push-pull paths ask for ``n`` on every message, and counting a hundred
+        # rows each time was the largest item of an idle replica's profile (issue #14).
+        self._not_dead = 0
         self._order: list[str] = []  # probe round-robin; new members go in at a random place
         self._suspicions: dict[str, Suspicion] = {}
         # Dead members forgotten from the table, kept only to try reconnecting
@@ -71,7 +75,7 @@ class MemberTable:
 
     def num_alive(self) -> int:
         """Members not known dead, counting ourselves: the ``n`` of the formulas."""
-        return 1 + sum(1 for m in self._members.values() if m.state in (ALIVE, SUSPECT))
+        return 1 + self._not_dead
 
     # ---------------------------------------------------------------- rules
 
@@ -86,6 +90,7 @@ class MemberTable:
         if m is None:
             m = Record(a.node, addr, a.meta, a.incarnation, ALIVE, now)
             self._members[a.node] = m
+            self._not_dead += 1
             self._graveyard.pop(a.node, None)
             self._order.insert(self.rng.randint(0, len(self._order)), a.node)
             self._emit("join", m)
@@ -99,6 +104,8 @@ class MemberTable:
         self._suspicions.pop(a.node, None)
         if old_state != ALIVE:
             m.state, m.since = ALIVE, now
+            if old_state in (DEAD, LEFT):
+                self._not_dead += 1
             self._emit("alive" if old_state == SUSPECT else "join", m)
         elif changed:
             self._emit("update", m)
@@ -141,6 +148,7 @@ class MemberTable:
         self._suspicions.pop(d.node, None)
         left = d.accuser == d.node
         m.state, m.incarnation, m.since = (LEFT if left else DEAD), d.incarnation, now
+        self._not_dead -= 1  # it was alive or suspect (dead and left returned above)
         self._emit("left" if left else "dead", m, d.accuser)
         self._queue.queue(d.node, d)
 

@@ -30,12 +30,15 @@ synced by the journal itself, before pysyncobj sends what reflects them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
 from pysyncobj.transport import TCPTransport
 
+from orion.defaults import REPLICA_HEARTBEAT
 from orion.state.journal import RaftJournal
+from orion.state.replica_heartbeats import ReplicaHeartbeats
 
 _ACK = "next_node_idx"  # a follower's answer to append_entries (syncobj.py:1098-1106)
 
@@ -84,6 +87,8 @@ class _AckAfterSyncTransport(TCPTransport):
     def __init__(self, syncObj: GroupCommitSyncObj, selfNode: Any, otherNodes: Any) -> None:
         self._journal = syncObj.journal
         self._acks = AckQueue()
+        # Idle heartbeats to non-voting replicas, thinned (replica_heartbeats.py).
+        self.replica_heartbeats = ReplicaHeartbeats(REPLICA_HEARTBEAT)
         super().__init__(syncObj, selfNode, otherNodes)
 
     def setOnMessageReceivedCallback(self, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
@@ -123,7 +128,13 @@ class _AckAfterSyncTransport(TCPTransport):
     def send(self, node: Any, message: Any) -> bool:
         if self._acks.hold(node, message, self._journal.unsynced):
             return True
+        if node in self._readonlyNodes and not self.replica_heartbeats.due(node, message, time.monotonic()):
+            return True  # nothing new for this replica, and it heard from us less than a period ago
         return super().send(node, message)
+
+    def _onReadonlyNodeDisconnected(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
+        self.replica_heartbeats.forget(node)
+        super()._onReadonlyNodeDisconnected(node)
 
     def release(self) -> None:
         for node, message in self._acks.drain():

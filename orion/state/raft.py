@@ -74,7 +74,7 @@ class RaftStore:
 
     def __init__(self, settings: RaftSettings, partners: list[str],
                  on_apply_seconds: Callable[[float], None] | None = None) -> None:
-        """``on_apply_seconds`` is told how long each apply took (the agent's metrics)."""
+        """``on_apply_seconds`` is told how long each apply took (the agent's metrics; may be set later)."""
         self._settings = settings
         self._machine = StateMachine()
         self._lock = threading.RLock()
@@ -84,7 +84,7 @@ class RaftStore:
         self._rebuild: StateMachine | None = None
         self._rebuild_index = self._rebuild_until = 0
         self._listeners: list[Callable[[int], None]] = []
-        self._on_apply_seconds = on_apply_seconds or (lambda _seconds: None)
+        self.on_apply_seconds = on_apply_seconds or (lambda _seconds: None)
         self._engine_lock = threading.RLock()  # held while the engine is swapped
         self._membership = RaftMembership(lambda: self._syncobj, self._engine_lock, self.is_leader)
         data = Path(settings.data_dir)
@@ -142,7 +142,7 @@ class RaftStore:
             if part.get("unreadable"):
                 # A newer node wrote it during a rolling upgrade: refused here, never a crash.
                 log.error("refusing log entry %d: %s", index, part["error"])
-        self._on_apply_seconds(time.perf_counter() - started)
+        self.on_apply_seconds(time.perf_counter() - started)
         for fn in list(self._listeners):
             try:
                 fn(index)
@@ -229,6 +229,11 @@ class RaftStore:
         if sync.selfNode is not None and leader == sync.selfNode:
             return sync.hasQuorum
         return any(n == leader and sync.isNodeConnected(n) for n in sync.otherNodes)
+
+    def ready(self) -> bool:
+        """A reachable leader with a quorum, and caught up: pysyncobj's ``isReady`` (once per
+        engine) says this replica applied up to the commit index the leader first sent it."""
+        return self.has_leader() and self._syncobj.isReady()
 
     @property
     def journal(self) -> RaftJournal:

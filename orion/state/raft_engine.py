@@ -27,6 +27,16 @@ were weighed: starting the joiner only after admission deadlocks the 1 → 2
 step; starting it read-only cannot acknowledge as the new voter, and
 pysyncobj cannot promote a read-only node in place.
 
+**No wait when alone.** A voter that is the only one in its configuration (a
+fresh bootstrap, a one-node cluster restarting) would still sit out a whole
+randomized timeout (0.4-1.4 s) before it campaigns and wins with its own vote:
+most of a fresh node's start (issue #14). The timeout's value never decides
+Raft's safety — terms and votes do; randomizing it only keeps several
+candidates from splitting the vote, and a voter alone has no rival. So while
+the engine's configuration holds no other voter the gate answers "now"; once
+one is added, the very next draw is an ordinary randomized one again. A node
+with peers, or gated, never takes this path.
+
 **Truncation of applied entries** (:class:`TruncationWatch`). A follower
 handling ``append_entries`` deletes everything after ``prevLogIdx`` whenever
 it holds more, not only on a conflicting term (``:991-1004``), and logs
@@ -57,6 +67,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
+from orion.defaults import RAFT_CONNECT_RETRY
 from orion.state.group_commit import GroupCommitSyncObj
 from orion.state.journal import RaftJournal
 
@@ -145,8 +156,12 @@ def build_engine(settings: RaftSettings, voter: bool, partners: list[str], gated
     """Start one engine on the data dir's journal and snapshot. ``gated``: no elections
     until ``engine.conf.open()`` (a joiner not admitted yet)."""
     data = Path(settings.data_dir)
+    # Alone: a voter whose configuration holds no other voter (a fresh bootstrap, a one-node
+    # cluster restarting) campaigns at once instead of after a randomized timeout (see below).
+    alone_at_start = voter and not [p for p in partners if p != settings.self_addr]
     conf = ElectionGate(
         closed=gated,
+        alone=lambda: alone_at_start,
         password=settings.secret or None,
         appendEntriesUseBatch=False,
         # Heartbeat period: pysyncobj requires it below a third of the election timeout.
@@ -160,21 +175,29 @@ def build_engine(settings: RaftSettings, voter: bool, partners: list[str], gated
         leaderFallbackTimeout=max(3.0, 3 * settings.election_max),
         logCompactionMinEntries=settings.compaction_entries,
         bindAddress=settings.bind_addr,
-        connectionRetryTime=1.0,
+        connectionRetryTime=RAFT_CONNECT_RETRY,
         commandsWaitLeader=True,
     )
     journal = RaftJournal(str(data / "raft.journal"), str(data / "raft.dump"),
                           fsync=settings.durability == "fsync")
-    return Engine(journal, settings.self_addr if voter else None, partners, conf, [consumer])
+    engine = Engine(journal, settings.self_addr if voter else None, partners, conf, [consumer])
+    # From here on the configuration itself says: a voter added later (or a removal that
+    # leaves this one alone) changes the next timeout drawn.
+    conf.watch_alone(lambda: engine.selfNode is not None and not engine.otherNodes)
+    return engine
 
 
 class ElectionGate(SyncObjConf):
-    """pysyncobj's configuration, whose election timeout is "never" while the gate is closed."""
+    """pysyncobj's configuration, whose election timeout is "never" while the gate is closed,
+    and "now" while this voter is alone in its configuration (``alone``)."""
 
-    def __init__(self, closed: bool, **kwargs: Any) -> None:
+    def __init__(self, closed: bool, alone: Callable[[], bool] | None = None, **kwargs: Any) -> None:
         self._closed = False
+        self._alone: Callable[[], bool] = lambda: False
         super().__init__(**kwargs)
         self._closed = closed
+        if alone is not None:
+            self._alone = alone
 
     @property
     def closed(self) -> bool:
@@ -184,9 +207,22 @@ class ElectionGate(SyncObjConf):
         """Admitted: the next timeout pysyncobj arms is an ordinary one."""
         self._closed = False
 
+    def watch_alone(self, alone: Callable[[], bool]) -> None:
+        """From now on ask ``alone`` (read on the tick thread, at each draw) whether this
+        voter is the only one in its configuration."""
+        self._alone = alone
+
+    def _override(self) -> float | None:
+        if self._closed:
+            return _NEVER
+        if self._alone():
+            return 0.0
+        return None
+
     @property
     def raftMinTimeout(self) -> float:  # noqa: N802 - pysyncobj's name
-        return _NEVER if self._closed else self._min_timeout
+        override = self._override()
+        return self._min_timeout if override is None else override
 
     @raftMinTimeout.setter
     def raftMinTimeout(self, value: float) -> None:  # noqa: N802
@@ -194,7 +230,8 @@ class ElectionGate(SyncObjConf):
 
     @property
     def raftMaxTimeout(self) -> float:  # noqa: N802
-        return _NEVER if self._closed else self._max_timeout
+        override = self._override()
+        return self._max_timeout if override is None else override
 
     @raftMaxTimeout.setter
     def raftMaxTimeout(self, value: float) -> None:  # noqa: N802
@@ -202,11 +239,12 @@ class ElectionGate(SyncObjConf):
 
     def validate(self) -> None:
         """pysyncobj's own checks, against the ordinary timeouts."""
-        closed, self._closed = self._closed, False
+        closed, alone = self._closed, self._alone
+        self._closed, self._alone = False, lambda: False
         try:
             super().validate()
         finally:
-            self._closed = closed
+            self._closed, self._alone = closed, alone
 
 
 class _Router(logging.Filter):

@@ -90,7 +90,11 @@ class Store(Protocol):
         """Current Raft view of this node."""
 
     def has_leader(self) -> bool:
-        """True once this node knows a leader (readiness)."""
+        """True while this node reaches a leader that has a quorum (writes can commit)."""
+
+    def ready(self) -> bool:
+        """``has_leader`` and this replica has caught up: it has applied everything the leader
+        had committed when this replica first heard from it (what ``GET /health`` answers)."""
 
     def is_leader(self) -> bool:
         """True on the leader (controller loops run only there)."""
@@ -162,6 +166,9 @@ class LocalStore:
 
     def has_leader(self) -> bool:
         return self.leader
+
+    def ready(self) -> bool:
+        return self.leader  # applies at once: always caught up
 
     def is_leader(self) -> bool:
         return self.leader

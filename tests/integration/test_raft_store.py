@@ -193,3 +193,26 @@ def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeo
     assert leader.submit(_create("after"), timeout=5)["ok"]
     assert next(s for s in stores.values() if s is not leader and s is not new).transfer_leadership() \
         == "not the leader: no leadership to hand over"
+
+
+
+def test_a_lone_voter_leads_without_sitting_out_its_election_timeout(tmp_path):
+    """A one-voter configuration (fresh bootstrap, then a restart) campaigns at once: with a
+    3-3.4 s election timeout it leads before the shortest one could have run out
+    (raft_engine.ElectionGate). pysyncobj wants its connection timeout (3.5 s) above it."""
+    addr = f"127.0.0.1:{free_ports(1)[0]}"
+    settings = raft_settings(addr, str(tmp_path / "lone"), SECRET, election_min=3.0, election_max=3.4)
+    for start in ("fresh", "restart"):
+        store = RaftStore(settings, [])
+        try:
+            assert store._syncobj.conf.raftMinTimeout == 0.0  # alone: "now"
+            _wait(store.is_leader, 2.5, f"the lone voter leading ({start})")
+        finally:
+            store.close()
+
+
+def test_voters_with_peers_keep_their_randomized_timeouts(replicas):
+    stores, _ = replicas
+    for store in stores.values():
+        conf = store._syncobj.conf
+        assert (conf.raftMinTimeout, conf.raftMaxTimeout) == (0.2, 0.6)

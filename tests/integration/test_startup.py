@@ -118,3 +118,35 @@ def test_an_unreadable_tls_file_is_one_line_and_exit_2(tmp_path, ports) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr == f"Error: --tls-cert: cannot read {tmp_path / 'missing.pem'}: No such file or directory\n"
+
+
+def _until_healthy(proc: subprocess.Popen, port: int, bound: float, log_path: Path) -> dict:
+    """The first 200 of /health within ``bound`` seconds, else fail with the agent's log."""
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            if answer.status_code == 200:
+                return answer.json()
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            f"/health not ready within {bound}s:\n{log_path.read_text()}"
+        time.sleep(0.05)
+
+
+def test_a_single_node_cluster_is_ready_within_seconds_fresh_and_restarted(tmp_path, ports) -> None:
+    """Issue #14: a fresh one-node cluster and the same node restarted on its data dir answer
+    /health 200 well within 10 s (the goal is 1 s, measured by bench/start_ready.py): it
+    elects itself without sitting out an election timeout, and its replica is caught up."""
+    for run in ("fresh", "restarted"):
+        log_path = tmp_path / f"agent-{run}.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(agent_args(ports, tmp_path / "data"), stdout=log, stderr=subprocess.STDOUT)
+            try:
+                body = _until_healthy(proc, ports["--port"], 10.0, log_path)
+                assert body["status"] == "ok" and body["node"] == "startup1"
+                assert body["leader"] == f"127.0.0.1:{ports['--raft-port']}"  # itself
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)

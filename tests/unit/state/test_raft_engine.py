@@ -85,3 +85,29 @@ def test_the_record_reaches_the_watch_of_the_engine_whose_thread_logged_it():
         watch.close()
     _on_a_thread(engine_a_thread)  # closed: nobody hears it any more
     assert heard == {"a": [(15, 17)], "b": []}
+
+
+def test_a_voter_alone_campaigns_at_once_and_a_peer_brings_back_the_randomized_timeout():
+    peers: set[str] = set()
+    gate = ElectionGate(closed=False, alone=lambda: not peers, raftMinTimeout=0.4, raftMaxTimeout=1.4,
+                        appendEntriesPeriod=0.1)
+    gate.validate()  # checked against the ordinary timeouts, not the zero
+    assert (gate.raftMinTimeout, gate.raftMaxTimeout) == (0.0, 0.0)
+    peers.add("127.0.0.1:7001")  # a voter joined: the next draw is an ordinary one
+    assert (gate.raftMinTimeout, gate.raftMaxTimeout) == (0.4, 1.4)
+
+
+def test_a_closed_gate_wins_over_alone():
+    """A joiner not admitted yet must not campaign, whatever its configuration looks like."""
+    gate = ElectionGate(closed=True, alone=lambda: True, raftMinTimeout=0.4, raftMaxTimeout=1.4,
+                        appendEntriesPeriod=0.1)
+    assert gate.raftMinTimeout > 10**8
+    gate.open()
+    assert gate.raftMinTimeout == 0.0
+
+
+def test_watch_alone_replaces_the_start_time_answer():
+    gate = ElectionGate(closed=False, alone=lambda: True, raftMinTimeout=0.4, raftMaxTimeout=1.4,
+                        appendEntriesPeriod=0.1)
+    gate.watch_alone(lambda: False)
+    assert (gate.raftMinTimeout, gate.raftMaxTimeout) == (0.4, 1.4)
