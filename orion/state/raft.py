@@ -102,7 +102,6 @@ class RaftStore:
         self._resync_asked = threading.Event()
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         # Group commit: submit() queues, the running engine's tick thread sends the queue as one entry.
-        # Read on the tick thread, which is the one that applies: no lock needed.
         self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
                                     FAIL_REASON.SUCCESS,
                                     batches_read=lambda: self._machine.log_version() >= BATCH_LOG_VERSION)

@@ -97,7 +97,7 @@ OPERATIONS: tuple[Op, ...] = (
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
        {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
     Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft)}, params=_BLOCKING),
-    Op("get", "/health", "200 when a Raft leader is known, else 503 (no token needed)",
+    Op("get", "/health", "200 once this node reaches a leader with a quorum and caught up, else 503 (no token)",
        {"200": ("healthy", r.Health), "503": ("no leader", r.Health)}, open=True),
     Op("get", "/openapi.json", "This document", {"200": ("OpenAPI 3.1", dict[str, Any])}),
     Op("get", "/metrics", "Prometheus metrics (the token is needed unless the agent leaves them open)",
