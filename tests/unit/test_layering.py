@@ -192,3 +192,13 @@ def test_no_module_is_over_400_lines():
         if lines > MAX_LINES and rel not in ALLOWED_SIZE:
             bad.append(f"{rel}: {lines} lines")
     assert not bad, f"modules over {MAX_LINES} lines:\n" + "\n".join(bad)
+
+
+def test_no_two_test_modules_share_a_name():
+    """pytest imports test modules by basename (no packages under tests/): two files of one
+    name in different folders break the collection of the whole suite, not just one folder."""
+    names: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    shared = {name: paths for name, paths in names.items() if len(paths) > 1}
+    assert not shared, f"test modules sharing a name: {shared}"
