@@ -157,8 +157,10 @@ class PlacementLoop:
         """
         started = time.perf_counter()
         (nodes, usages, log_version), _ = self._store.read(lambda m: (m.nodes(), m.usages(), m.log_version()))
+        if log_version < BATCH_LOG_VERSION:  # the leader's pass will plan it: do not plan it twice
+            return self._store.submit(command, self._timeout)
         placements, _ = placement.plan([Task(id=command.task_id, spec=command.spec)], nodes, usages)
-        if not placements or log_version < BATCH_LOG_VERSION:
+        if not placements:
             return self._store.submit(command, self._timeout)
         place = PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements))
         result = self._store.submit(batch_of(command, place), self._timeout)
