@@ -62,7 +62,7 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
     except ImportError:  # the tree before the schema package
         from orion.api.validation import ValidationError, parse_task_request  # type: ignore[no-redef]
     from orion.api.views import task_view
-    from orion.model import Task
+    from orion.domain.model import Task
 
     texts = {name: json.dumps(body) for name, body in BODIES.items()}
 

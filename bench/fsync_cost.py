@@ -42,7 +42,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 from harness import Cluster, Node, free_ports  # noqa: E402
 
-from orion.model import TaskSpec  # noqa: E402
+from orion.domain.model import TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask  # noqa: E402
 from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
 

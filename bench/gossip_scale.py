@@ -19,11 +19,11 @@ import argparse
 import time
 from pathlib import Path
 
+from orion.domain.model import Resources
 from orion.gossip.config import GossipConfig
 from orion.gossip.messages import NodeState, PushPull
 from orion.gossip.meta import NodeMeta
 from orion.gossip.sim import Simulation
-from orion.model import Resources
 
 RESULTS = Path(__file__).parent / "results"
 

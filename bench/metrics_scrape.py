@@ -23,8 +23,8 @@ from pathlib import Path
 from orion.api.app import ApiDeps, create_app
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import DEFAULTS
+from orion.domain.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.metrics.registry import Metrics
-from orion.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, ReportTaskState
 from orion.state.store import LocalStore
 

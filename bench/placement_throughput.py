@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 from harness import free_ports  # noqa: E402
 
 from orion.control.placement_loop import PlacementLoop  # noqa: E402
-from orion.model import NodeInfo, Resources, TaskSpec  # noqa: E402
+from orion.domain.model import NodeInfo, Resources, TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode, ScaleTask  # noqa: E402
 from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from parts import api_deps  # noqa: E402
 
 from orion.api.app import create_app  # noqa: E402
-from orion.model import NodeInfo, Resources, TaskSpec  # noqa: E402
+from orion.domain.model import NodeInfo, Resources, TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode  # noqa: E402
 from orion.state.store import LocalStore  # noqa: E402
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orion.defaults import DEFAULTS
-from orion.resources import VOLUME_NAME_RE
+from orion.domain.resources import VOLUME_NAME_RE
 
 
 class ConfigError(ValueError):

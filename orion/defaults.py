@@ -211,7 +211,7 @@ FINISHED_TASKS_PER_GROUP = 5
 FINISHED_TASKS_TOTAL = 1_000
 
 # -- services (docs/services.md) -----------------------------------------------------------------
-# Every default of a service spec, with its reason (orion/service.py and the API read them), and
+# Every default of a service spec, with its reason (orion/domain/service.py and the API read them), and
 # the few numbers of the machinery that runs services.
 SERVICE_DEFAULTS: dict[str, Any] = {
     # Replace one replica at a time (Nomad max_parallel 1, Swarm parallelism 1): the smallest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from orion.model import NodeInfo, NoFitKind, Resources
+from orion.domain.model import NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks
 from orion.state.store import LocalStore
 

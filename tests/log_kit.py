@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from orion.api.app import create_app
 from orion.api.logs import LogsDeps, logs_blueprint
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, LogQuery
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState

@@ -19,8 +19,8 @@ from orion.api.app import create_app
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
 from orion.control.deployment_loop import DeploymentLoop
-from orion.model import PENDING
-from orion.service import HEALTHY
+from orion.domain.model import PENDING
+from orion.domain.service import HEALTHY
 from orion.state.commands import Placement, PlaceTasks, RegisterNode, ReportTaskHealth, ReportTaskState
 from orion.state.store import LocalStore
 

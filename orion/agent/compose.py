@@ -30,9 +30,9 @@ from orion.control.deployment_loop import DeploymentLoop
 from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
+from orion.domain.model import NodeInfo
 from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics, apply_histogram
-from orion.model import NodeInfo
 from orion.node import capacity
 from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop

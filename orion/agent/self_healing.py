@@ -19,7 +19,7 @@ from orion.config import AgentConfig
 from orion.control import autopilot, drain, restart
 from orion.control.healing_loop import HealingLoop, probe_api
 from orion.control.liveness import LivenessSource
-from orion.model import NODE_LEFT
+from orion.domain.model import NODE_LEFT
 from orion.node import leave
 from orion.peer_http import PeerHttp
 from orion.runtime import Runtime, RuntimeFailure

@@ -34,7 +34,7 @@ from orion.api.schema.openapi import openapi_document, query_names
 from orion.api.schema.problems import ValidationError, unknown
 from orion.api.schema.tasks import parse_task_request
 from orion.api.views import node_view, task_view
-from orion.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
+from orion.domain.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
 from orion.state.store import Store
 from orion.version import orion_version

@@ -38,7 +38,7 @@ from orion.api.errors import ApiError, error_response
 from orion.api.schema.fields import parse_duration, refuse_as
 from orion.api.schema.problems import ValidationError
 from orion.api.streaming import FollowSlots, Pump, client_gone
-from orion.model import NodeInfo, Task
+from orion.domain.model import NodeInfo, Task
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, EngineUnreachable, LogQuery, LogStream, RuntimeFailure
 from orion.state.store import Store

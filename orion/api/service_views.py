@@ -4,7 +4,7 @@ Pure functions from replicated records to plain dicts, like ``views.py`` for
 tasks. :func:`spec_body` writes a spec back in the very form ``PUT
 /services/<name>`` takes (``orion/api/schema/services.py`` parses it), so a
 client can GET a service, change a field and PUT it back, and ``orion service
-apply`` can compare a file with what runs using ``orion.service.spec_diff``.
+apply`` can compare a file with what runs using ``orion.domain.service.spec_diff``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from orion.api.schema import responses as r
 from orion.api.schema.fields import duration_text
 from orion.api.views import cores
-from orion.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
-from orion.service import HEALTHY, Deployment, HealthCheck, ServiceSpec
+from orion.domain.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
+from orion.domain.service import HEALTHY, Deployment, HealthCheck, ServiceSpec
 from orion.state.services import ServiceRecord, VersionRecord
 
 

@@ -28,7 +28,7 @@ from orion.api.errors import ApiError
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
-from orion.service import ServiceSpec, spec_diff
+from orion.domain.service import ServiceSpec, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orion.api.schema import responses as r
-from orion.model import NodeInfo, Resources, Task
+from orion.domain.model import NodeInfo, Resources, Task
 
 
 def cores(millis: int) -> float:

@@ -18,7 +18,7 @@ from orion.cli.columns import MEMBER_COLUMNS, NODE_COLUMNS, TASK_COLUMNS, member
 from orion.cli.common import examples, fail, settings_of
 from orion.cli.output import emit, output_format, output_options, render
 from orion.cli.watch import NODE_WAIT, TASK_WAIT, follow, snapshot_printer
-from orion.model import TASK_STATES, TERMINAL_STATES
+from orion.domain.model import TASK_STATES, TERMINAL_STATES
 
 watch_option = click.option("-w", "--watch", is_flag=True,
                             help="Print again on every change (blocking queries) until Ctrl-C.")

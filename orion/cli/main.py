@@ -22,7 +22,7 @@ from orion.cli.agent_cmd import agent
 from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError
 from orion.cli.common import OrionError, Settings, examples, fail, settings_of
 from orion.cli.output import dump
-from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES
+from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES
 
 
 def _emit(settings: Settings, data: Any, human: Callable[[], str]) -> None:

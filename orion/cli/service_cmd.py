@@ -3,7 +3,7 @@
 ``apply -f web.json`` (or ``web.toml``: the same fields, camelCase, as TOML)
 creates the service or declares the file's spec as its next version, and says
 first what that does: the fields that change and how many replicas are
-replaced, added or stopped (``orion.service.spec_diff`` on the file and the spec
+replaced, added or stopped (``orion.domain.service.spec_diff`` on the file and the spec
 the cluster runs). The file is validated here with the API's own parser, so a
 mistake is named (``update.maxParallel: ...``) before anything is sent, and
 applying an unchanged file changes nothing (``terraform apply``-like).
@@ -30,7 +30,7 @@ from orion.cli.common import OrionError, examples, fail, settings_of
 from orion.cli.output import Column, emit, output_format, output_options, render
 from orion.cli.render import cut, table
 from orion.control.deployment import effective_order
-from orion.service import ServiceSpec, spec_diff
+from orion.domain.service import ServiceSpec, spec_diff
 
 # What a 404 on a service name should say next.
 _LIST = "`orion service ls` lists the services"

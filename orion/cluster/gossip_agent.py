@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from orion.domain.model import NODE_ALIVE, NodeInfo, Resources
 from orion.gossip import codec
 from orion.gossip.config import GossipConfig
 from orion.gossip.member import MemberState
 from orion.gossip.meta import NodeMeta
 from orion.gossip.transport import Addr, GossipNode, parse_addr
-from orion.model import NODE_ALIVE, NodeInfo, Resources
 
 log = logging.getLogger("orion.cluster.gossip_agent")
 

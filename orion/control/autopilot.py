@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.state.store import MembershipAction
 
 ADD: MembershipAction = "add"

@@ -51,8 +51,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from orion.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
-from orion.service import (
+from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
+from orion.domain.service import (
     DONE,
     FAILED_DEPLOYMENT,
     HEALTHY,

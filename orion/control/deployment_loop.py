@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orion.control import deployment
+from orion.domain.model import DESIRED_RUN, Task
+from orion.domain.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSFUL, StartReplica
 from orion.loop import run_loop, wake_on_leader
-from orion.model import DESIRED_RUN, Task
-from orion.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSFUL, StartReplica
 from orion.state.commands import ApplyDeploymentPlan
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.control import placement
-from orion.model import ASSIGNED, DESIRED_RUN, LOST, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, NodeUsage, Task
+from orion.domain.model import ASSIGNED, DESIRED_RUN, LOST, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, NodeUsage, Task
 from orion.state.commands import Command, FinishMigration, MigrateTasks, Placement, ReportTaskState
 
 

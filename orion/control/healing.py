@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orion.control import restart
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     COMPLETED,
     DESIRED_RUN,

@@ -27,8 +27,8 @@ import requests
 from orion.control import autopilot, drain, healing
 from orion.control.liveness import LivenessSource
 from orion.control.restart import RestartConfig
+from orion.domain.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.loop import run_loop, wake_on_leader
-from orion.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.peer_http import PeerHttp
 from orion.state.admission import VOTER
 from orion.state.commands import Command, MigrateTasks, ReportTaskState

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from orion.model import NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
+from orion.domain.model import NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
 from orion.state.commands import SetNodeStatus
 from orion.state.store import Store
 

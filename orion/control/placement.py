@@ -21,8 +21,8 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from orion.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
-from orion.model import (
+from orion.domain.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
+from orion.domain.model import (
     EMPTY_USAGE,
     NODE_ALIVE,
     NodeInfo,

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orion.control import placement
+from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
 from orion.loop import run_loop, wake_on_leader
-from orion.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
 from orion.state.batch import BATCH_LOG_VERSION, batch_of
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
 from orion.state.machine import StateMachine

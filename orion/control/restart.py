@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orion.model import FAILED, Task, wants_restart
+from orion.domain.model import FAILED, Task, wants_restart
 
 # Swarm's numbers for "this node keeps failing this task".
 DOWNRANK_FAILURES = 5

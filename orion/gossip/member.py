@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_SUSPECT
+from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NODE_SUSPECT
 
 # Gossip uses the registry's words for states so the agent maps them 1:1.
 ALIVE = NODE_ALIVE

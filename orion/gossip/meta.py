@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orion.model import Resources
+from orion.domain.model import Resources
 
 META_VERSION = 1
 

@@ -8,7 +8,7 @@ call of the gossip stats function: O(nodes), never O(tasks), except when tasks
 are pending, where the pending ones are looked at to date the oldest.
 
 Labels are low-cardinality by construction: states and statuses are the fixed
-tuples of ``orion.model``, ``node`` is bounded by the fleet, and no task id ever
+tuples of ``orion.domain.model``, ``node`` is bounded by the fleet, and no task id ever
 becomes a label. Every state and status is emitted even at zero, so a series
 exists (and a dashboard panel shows 0, not "no data") whenever a node is up.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orion.model import NODE_STATES, PENDING, TASK_STATES, NoFitKind
+from orion.domain.model import NODE_STATES, PENDING, TASK_STATES, NoFitKind
 from orion.state.machine import StateMachine
 from orion.state.store import Store
 

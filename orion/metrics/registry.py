@@ -42,8 +42,8 @@ from prometheus_client import (
 )
 
 from orion.control import healing
+from orion.domain.model import NoFitKind
 from orion.metrics.collect import NO_FIT_CLASSES, StateCollector
-from orion.model import NoFitKind
 from orion.state.store import Store, StoreError
 
 # A scheduling pass is plan (sub-ms for small batches) + one Raft commit (~1 ms on

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orion.model import Resources
+from orion.domain.model import Resources
 
 # cgroup v1 writes "no limit" as the largest page-aligned int64 (9223372036854771712);
 # anything at or above 2**62 bytes (4 EiB) is not a real limit on any machine.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from orion.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
+from orion.domain.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
 
 # Enough for "HTTP 503: upstream db unreachable" or an exec's last error line; a report is one
 # Raft entry, so not Docker's 4 KiB.

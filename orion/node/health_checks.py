@@ -22,10 +22,10 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from orion.model import Task
+from orion.domain.model import Task
+from orion.domain.service import HealthCheck
 from orion.node.health import OUTPUT_LIMIT, CheckResult
 from orion.runtime import RuntimeFailure
-from orion.service import HealthCheck
 
 
 class CheckRuntime(Protocol):

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from orion.domain.model import DESIRED_RUN, FAILED, RUNNING, Task
+from orion.domain.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
 from orion.loop import run_loop
-from orion.model import DESIRED_RUN, FAILED, RUNNING, Task
 from orion.node import health
 from orion.node.health_checks import CheckRuntime, run_check
 from orion.runtime import RuntimeFailure
-from orion.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
 from orion.state.commands import Command, ReportTaskHealth, ReportTaskState
 from orion.state.machine import StateMachine
 from orion.state.store import Store, StoreError

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from orion.model import NODE_LEFT, NODE_RESTARTING
+from orion.domain.model import NODE_LEFT, NODE_RESTARTING
 from orion.state.commands import SetNodeStatus
 from orion.state.store import Store, StoreError
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     COMPLETED,
     DESIRED_RUN,

@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orion.domain.model import ASSIGNED, FAILED
 from orion.loop import SKIPPED, run_loop
-from orion.model import ASSIGNED, FAILED
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
 from orion.state.store import Store, StoreError

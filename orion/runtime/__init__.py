@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from orion.model import Resources, Task
+from orion.domain.model import Resources, Task
 
 LABEL_TASK = "orion.task"
 LABEL_NODE = "orion.node"

@@ -24,7 +24,7 @@ import urllib3
 from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
-from orion.model import Resources, Task
+from orion.domain.model import Resources, Task
 from orion.runtime import (
     LABEL_GENERATION,
     LABEL_MANAGED,

@@ -10,7 +10,7 @@ from typing import Any
 
 from docker.types import Mount
 
-from orion.model import Volume
+from orion.domain.model import Volume
 from orion.runtime import FINISHED_STATUSES, LABEL_GENERATION, LABEL_TASK, ContainerState, RuntimeFailure
 
 

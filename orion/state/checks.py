@@ -7,8 +7,8 @@ sentence saying why the command cannot be applied, or "" when it can.
 
 from __future__ import annotations
 
-from orion.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
-from orion.model import (
+from orion.domain.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
+from orion.domain.model import (
     DESIRED_RUN,
     NODE_LEFT,
     NodeInfo,

@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from orion.model import NodeInfo, NoFitKind, TaskSpec
-from orion.service import ServiceSpec, SlotProgress, StartReplica, StopReplica
+from orion.domain.model import NodeInfo, NoFitKind, TaskSpec
+from orion.domain.service import ServiceSpec, SlotProgress, StartReplica, StopReplica
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from typing import Any
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL, REMEMBERED_REQUESTS
-from orion.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, wants_restart
+from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, wants_restart
 
 # Failure records kept per task (node, leader wall time): enough for the restart
 # limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     COMPLETED,
     DESIRED_RUN,

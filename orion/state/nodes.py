@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from orion.model import NODE_ALIVE, NODE_RESTARTING, NODE_STATES, NODE_SUSPECT, NodeInfo
+from orion.domain.model import NODE_ALIVE, NODE_RESTARTING, NODE_STATES, NODE_SUSPECT, NodeInfo
 from orion.state.commands import RegisterNode, SetNodeReadiness, SetNodeStatus
 
 # Node statuses from which a node may announce its own restart (``restarting``).

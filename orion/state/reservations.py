@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
-from orion.model import ASSIGNED, DESIRED_RUN, LOST, PENDING, RUNNING, STOPPING, NodeUsage, Resources, Task
+from orion.domain.model import ASSIGNED, DESIRED_RUN, LOST, PENDING, RUNNING, STOPPING, NodeUsage, Resources, Task
 
 # Placed tasks in these states hold their node's memory, CPU and host ports.
 HOLDING = frozenset({ASSIGNED, RUNNING, STOPPING})

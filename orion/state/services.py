@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
-from orion.service import (
+from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
+from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
     REVERTED,

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: parts.py
 from parts import raft_settings  # noqa: E402
 
-from orion.model import TaskSpec  # noqa: E402
+from orion.domain.model import TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask  # noqa: E402
 from orion.state.raft import RaftStore  # noqa: E402
 from orion.state.store import StoreError  # noqa: E402

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from harness import free_ports, http_get
 
-from orion.model import PortBinding, Task, TaskSpec, Volume
+from orion.domain.model import PortBinding, Task, TaskSpec, Volume
 from orion.runtime import ContainerGone, ContainerState, EngineUnreachable, LogQuery, RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 

@@ -30,8 +30,8 @@ import pytest
 from harness import free_ports
 from parts import raft_settings
 
+from orion.domain.model import TaskSpec
 from orion.metrics.registry import Metrics
-from orion.model import TaskSpec
 from orion.state.commands import CreateTask
 from orion.state.raft import RaftStore
 

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pytest
 
-from orion.model import Task, TaskSpec
+from orion.domain.model import Task, TaskSpec
+from orion.domain.service import HealthCheck
 from orion.node.health_checks import run_check
 from orion.runtime.docker import DockerRuntime
-from orion.service import HealthCheck
 
 pytestmark = pytest.mark.docker
 

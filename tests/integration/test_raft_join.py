@@ -18,7 +18,7 @@ import pytest
 from harness import free_ports
 from parts import raft_settings
 
-from orion.model import TaskSpec
+from orion.domain.model import TaskSpec
 from orion.state.admission import REPLICA, VOTER
 from orion.state.commands import CreateTask
 from orion.state.raft import RaftStore

@@ -15,7 +15,7 @@ import pytest
 from harness import free_ports
 from parts import raft_settings
 
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.raft import RaftStore
 from orion.state.store import NoLeader, StoreError

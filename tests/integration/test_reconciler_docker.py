@@ -14,7 +14,7 @@ import pytest
 from harness import http_get
 from parts import reconcile_loop
 
-from orion.model import (
+from orion.domain.model import (
     COMPLETED,
     FAILED,
     LOST,

@@ -101,6 +101,6 @@ def test_always_pulls_even_when_present_and_fails_clearly_when_it_cannot(docker_
 
 
 def _binding(port: int):
-    from orion.model import PortBinding
+    from orion.domain.model import PortBinding
 
     return PortBinding(80, "tcp", port)

@@ -21,7 +21,7 @@ PACKAGE = ROOT / "orion"
 # Low -> high. A room may import rooms of lower layers only. The bottom layer is values
 # and settings: its modules may use each other (config reads defaults) without a cycle.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("model", "resources", "humanize", "service", "defaults", "config", "version"),
+    ("domain", "defaults", "config", "version"),
     ("state", "gossip", "runtime", "peer_http"),
     ("loop",),
     ("control", "node", "cluster"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from orion.domain.model import TaskSpec
 from orion.loop import wake_on_leader
-from orion.model import TaskSpec
 from orion.state.commands import CreateTask
 from orion.state.store import LocalStore
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.model import PortBinding, TaskSpec
-from orion.service import (
+from orion.domain.model import PortBinding, TaskSpec
+from orion.domain.service import (
     HealthCheck,
     Service,
     ServiceSpec,

@@ -9,6 +9,6 @@ document can no longer say one thing while the parser does another. Our own word
 each refusal stays: the field types (``fields.py``) are ``BeforeValidator`` s that read
 what people type ("512M", cpu "500m", "1m30s") and raise :class:`problems.Problem`, which
 :func:`problems.refusal` turns into the ``{"error", "field"}`` answer. The state machine
-never sees pydantic: models convert to the frozen dataclasses of ``orion/model.py`` and
-``orion/service.py``.
+never sees pydantic: models convert to the frozen dataclasses of ``orion/domain/model.py`` and
+``orion/domain/service.py``.
 """

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, WithJsonSchema
 
 from orion.api.schema.problems import Problem, ValidationError, kind_of
-from orion.model import PortBinding
+from orion.domain.model import PortBinding
 
 # Docker refuses containers below 6 MiB of memory (daemon: "Minimum memory limit allowed is 6MB").
 MIN_MEMORY = 6 * 1024 * 1024

@@ -26,7 +26,7 @@ from orion.api.schema.cluster import AdmitRequest
 from orion.api.schema.fields import DURATION_SCHEMA, NAME_PATTERN, SPACE
 from orion.api.schema.services import ServiceRequest
 from orion.api.schema.tasks import ScaleRequest, TaskRequest
-from orion.model import TASK_STATES
+from orion.domain.model import TASK_STATES
 
 PREFIX = "/v1"
 _REF = "#/components/schemas/{model}"

@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
-from orion.model import TASK_STATES
+from orion.domain.model import TASK_STATES
 
 TaskState = Literal[TASK_STATES]  # type: ignore[valid-type]
 

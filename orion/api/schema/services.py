@@ -30,8 +30,8 @@ from orion.api.schema import fields as f
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.api.schema.tasks import TaskFields, to_volumes
 from orion.defaults import SERVICE_DEFAULTS
-from orion.model import MAX_SCALE, RESTART_POLICIES
-from orion.service import CHECK_KINDS, ORDERS, HealthCheck, ServiceSpec, UpdatePolicy
+from orion.domain.model import MAX_SCALE, RESTART_POLICIES
+from orion.domain.service import CHECK_KINDS, ORDERS, HealthCheck, ServiceSpec, UpdatePolicy
 
 # More checks than this in a row is a typo; a check is only as useful as it is prompt.
 MAX_FAILURES = 100

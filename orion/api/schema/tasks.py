@@ -21,8 +21,8 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from orion.api.schema import fields as f
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
-from orion.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
-from orion.resources import VOLUME_NAME_RE, VOLUME_TYPES, Volume
+from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
+from orion.domain.resources import VOLUME_NAME_RE, VOLUME_TYPES, Volume
 
 
 def _volume_name(value: Any) -> str:

@@ -19,7 +19,7 @@ from parts import api_deps
 
 from orion.api.app import create_app
 from orion.control.placement_loop import PlacementLoop
-from orion.model import ASSIGNED, PENDING
+from orion.domain.model import ASSIGNED, PENDING
 from orion.state.commands import RegisterNode
 from orion.state.store import LocalStore, WriteTimeout
 from orion.version import orion_version

@@ -19,7 +19,7 @@ from parts import api_deps
 from orion.api.app import create_app
 from orion.api.blocking import MAX_WAIT, parse_blocking, parse_wait
 from orion.api.schema.problems import ValidationError
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.machine import StateMachine
 from orion.state.store import LocalStore

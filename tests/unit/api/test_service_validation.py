@@ -9,8 +9,8 @@ import pytest
 from orion.api.schema.fields import parse_duration, refuse_as
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.services import parse_service_request, service_notes
-from orion.model import PortBinding
-from orion.service import HealthCheck, UpdatePolicy, Volume
+from orion.domain.model import PortBinding
+from orion.domain.service import HealthCheck, UpdatePolicy, Volume
 
 MiB = 1 << 20
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from service_world import WEB, ServiceWorld
 
-from orion.service import UNHEALTHY
+from orion.domain.service import UNHEALTHY
 
 
 @pytest.fixture

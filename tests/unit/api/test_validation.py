@@ -9,7 +9,7 @@ import pytest
 from orion.api.schema.fields import MIN_MEMORY, parse_memory
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.tasks import parse_task_request
-from orion.model import PortBinding, TaskSpec, Volume
+from orion.domain.model import PortBinding, TaskSpec, Volume
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}
 MiB = 1024 * 1024

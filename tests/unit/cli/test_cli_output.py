@@ -29,7 +29,7 @@ from orion.api.ops import ops_blueprint
 from orion.cli.columns import TASK_COLUMNS
 from orion.cli.main import main
 from orion.cli.output import Column, render
-from orion.model import NodeInfo, Resources
+from orion.domain.model import NodeInfo, Resources
 from orion.state.commands import Placement, PlaceTasks, RegisterNode
 from orion.state.store import LocalStore
 from orion.version import orion_version

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from orion.api.app import create_app
 from orion.cli.main import main
-from orion.model import NodeInfo, Resources
+from orion.domain.model import NodeInfo, Resources
 from orion.state.commands import RegisterNode
 from orion.state.store import LocalStore
 

@@ -16,8 +16,8 @@ from werkzeug.serving import make_server
 
 from orion.cli.main import main
 from orion.cli.service_cmd import plan_text
-from orion.model import TaskSpec
-from orion.service import ServiceSpec, UpdatePolicy
+from orion.domain.model import TaskSpec
+from orion.domain.service import ServiceSpec, UpdatePolicy
 
 MiB = 1 << 20
 

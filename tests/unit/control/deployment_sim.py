@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from orion.control import deployment as dp
-from orion.model import DESIRED_STOP, FAILED, PENDING, RUNNING, STOPPING
-from orion.service import HEALTHY, STARTING, UNHEALTHY, UpdatePolicy
+from orion.domain.model import DESIRED_STOP, FAILED, PENDING, RUNNING, STOPPING
+from orion.domain.service import HEALTHY, STARTING, UNHEALTHY, UpdatePolicy
 
 SERVICE = "web"
 

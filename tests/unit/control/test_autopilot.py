@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from orion.control import autopilot
 from orion.control.autopilot import ADD, REMOVE, AutopilotConfig, quorum
-from orion.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
 
 CFG = AutopilotConfig(voter_cap=5, dead_voter_cleanup=30.0)
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control import deployment as dp
-from orion.model import FAILED, LOST, PENDING, RUNNING
-from orion.service import CANCELLED, HEALTHY, UNHEALTHY, UpdatePolicy
+from orion.domain.model import FAILED, LOST, PENDING, RUNNING
+from orion.domain.service import CANCELLED, HEALTHY, UNHEALTHY, UpdatePolicy
 
 V1 = Behaviour("app:1")
 

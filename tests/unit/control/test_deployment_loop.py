@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from orion.control import deployment
 from orion.control.deployment_loop import DeploymentLoop, command_for, refill_command, rollout_view
-from orion.model import NodeInfo, Resources, TaskSpec
-from orion.service import HEALTHY, ServiceSpec, StartReplica, UpdatePolicy
+from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.domain.service import HEALTHY, ServiceSpec, StartReplica, UpdatePolicy
 from orion.state.commands import (
     Placement,
     PlaceTasks,

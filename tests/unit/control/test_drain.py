@@ -17,7 +17,7 @@ from parts import drain_settings
 
 from orion.control import drain
 from orion.control.placement import plan as place
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     LOST,
     NODE_DEAD,

@@ -14,7 +14,7 @@ from parts import api_deps, restart_config
 
 from orion.control import healing, restart
 from orion.control.placement_loop import plan_with_avoidance
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     DESIRED_RUN,
     FAILED,

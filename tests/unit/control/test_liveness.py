@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orion.control.liveness import LivenessCore
-from orion.model import NodeInfo
+from orion.domain.model import NodeInfo
 
 
 def node(node_id: str, status: str = "alive", incarnation: int = 100) -> NodeInfo:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import Fit, FreeOn, NoFit, bestfit, fit_score, plan, schedule
-from orion.humanize import format_bytes, format_cpu
-from orion.model import (
+from orion.domain.humanize import format_bytes, format_cpu
+from orion.domain.model import (
     NODE_ALIVE,
     NODE_DEAD,
     NODE_STATES,

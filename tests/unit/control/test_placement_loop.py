@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from orion.control.placement_loop import PlacementLoop
-from orion.model import NODE_DEAD, NodeInfo, NoFitKind, Resources, TaskSpec
+from orion.domain.model import NODE_DEAD, NodeInfo, NoFitKind, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore
 

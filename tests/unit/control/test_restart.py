@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from orion.control import restart
 from orion.control.restart import GiveUp, NoRestart, Reschedule, RestartConfig, RestartHere, Wait
-from orion.model import COMPLETED, FAILED, RUNNING, Task, TaskSpec
+from orion.domain.model import COMPLETED, FAILED, RUNNING, Task, TaskSpec
 
 CFG = RestartConfig(delay=1.0, max_delay=30.0, limit=10, window=300.0, local_attempts=3)
 

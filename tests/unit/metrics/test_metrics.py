@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from orion.api.app import create_app
 from orion.control.healing_loop import HealingLoop
 from orion.control.placement_loop import PlacementLoop
+from orion.domain.model import NODE_DEAD, NODE_LEFT, NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, Resources, TaskSpec
 from orion.metrics.collect import NO_FIT_CLASSES
 from orion.metrics.registry import Metrics
-from orion.model import NODE_DEAD, NODE_LEFT, NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, Resources, TaskSpec
 from orion.state.commands import CreateTask, MarkUnschedulable, RegisterNode, SetNodeStatus
 from orion.state.store import LocalStore, NoLeader
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orion.model import Resources
+from orion.domain.model import Resources
 from orion.node.capacity import (
     CgroupMount,
     apply_reserve,

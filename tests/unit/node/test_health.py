@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orion.domain.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
 from orion.node.health import OUTPUT_LIMIT, CheckResult, HealthState, next_check_at, observe, shorten
-from orion.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
 
 CHECK = HealthCheck("http", "80/tcp", "/healthz", interval=10.0, timeout=2.0, start_period=30.0, failures=3)
 

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.domain.service import HealthCheck, ServiceSpec, StartReplica
 from orion.node.health_loop import NO_CHECK, HealthLoop
-from orion.service import HealthCheck, ServiceSpec, StartReplica
 from orion.state.commands import (
     ApplyDeploymentPlan,
     Placement,

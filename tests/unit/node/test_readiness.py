@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.model import NodeInfo, Resources
+from orion.domain.model import NodeInfo, Resources
 from orion.node import readiness
 from orion.node.readiness_loop import ReadinessLoop
 from orion.state.commands import RegisterNode, SetNodeReadiness

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parts import reconcile_loop
 
-from orion.model import (
+from orion.domain.model import (
     ASSIGNED,
     COMPLETED,
     DESIRED_STOP,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.batch import MAX_BATCH_BYTES, Coalescer, apply_entry, batch_of, batch_text, split
 from orion.state.commands import (
     Batch,

@@ -12,7 +12,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, StopTask
 from orion.state.digest import DigestCache, canonical, digest
 from orion.state.machine import StateMachine

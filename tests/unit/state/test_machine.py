@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import plan
-from orion.model import (
+from orion.domain.model import (
     DESIRED_RUN,
     NODE_STATES,
     NodeInfo,

@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 from test_machine import Log, node, place, report
 
-from orion.model import NodeInfo, Resources, TaskSpec, Volume
-from orion.service import (
+from orion.domain.model import NodeInfo, Resources, TaskSpec, Volume
+from orion.domain.service import (
     CANCELLED,
     FAILED_DEPLOYMENT,
     HEALTHY,

@@ -1,6 +1,6 @@
 """A service: a named, versioned declaration of ``count`` replicas of one task.
 
-Values only (the lowest layer, beside ``orion/model.py``): the spec a user
+Values only (the lowest layer, beside ``orion/domain/model.py``): the spec a user
 PUTs, the update and health-check blocks with their defaults, the volumes, and
 the two rules the API and the state machine need before any planner runs:
 
@@ -8,7 +8,7 @@ the two rules the API and the state machine need before any planner runs:
   be *replaced* (a new container) or can be kept (relabelled in place).
 * :func:`accept` — an idempotent PUT: the same spec again is not a new version.
 
-The task part reuses :class:`orion.model.TaskSpec` (image, resources, command,
+The task part reuses :class:`orion.domain.model.TaskSpec` (image, resources, command,
 env, ports, selectors, restart policy), so a replica is placed, started and
 healed exactly like a lone task. Durations are float seconds, like every other
 time in Orion. The rolling update itself is ``orion/control/deployment.py``;
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.model import TaskSpec, Volume
+from orion.domain.model import TaskSpec, Volume
 
 ORDERS = ("start-first", "stop-first")
 # A replica's health as its node reports it (orion/node/health.py decides it). A service without

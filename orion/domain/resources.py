@@ -1,6 +1,6 @@
 """What a task asks of a node: published ports, memory and CPU, mounts.
 
-Values only, like ``orion/model.py`` (which builds ``TaskSpec`` and ``NodeInfo`` from
+Values only, like ``orion/domain/model.py`` (which builds ``TaskSpec`` and ``NodeInfo`` from
 them and is where the rest of Orion imports them from). Split out to keep that module
 readable; the same JSON-compatible ``to_dict``/``from_dict`` rule holds.
 """

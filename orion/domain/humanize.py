@@ -1,6 +1,6 @@
 """How values are written for people: no-fit reasons, refusals, the CLI.
 
-Plain functions of the values in ``orion/model.py`` (bytes, millicores, ports,
+Plain functions of the values in ``orion/domain/model.py`` (bytes, millicores, ports,
 selectors), kept beside it in the lowest layer so every part words a figure the
 same way.
 """

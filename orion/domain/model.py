@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-# What a task asks of a node (ports, memory and CPU, mounts): orion/resources.py.
-from orion.resources import PortBinding, Resources, Volume
+# What a task asks of a node (ports, memory and CPU, mounts): orion/domain/resources.py.
+from orion.domain.resources import PortBinding, Resources, Volume
 from orion.version import LOG_VERSION
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
