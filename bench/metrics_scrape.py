@@ -26,7 +26,7 @@ from orion.defaults import DEFAULTS
 from orion.domain.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.metrics.registry import Metrics
 from orion.state.commands import CreateTask, RegisterNode, ReportTaskState
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 MiB = 1 << 20

@@ -25,7 +25,7 @@ from parts import api_deps  # noqa: E402
 from orion.api.app import create_app  # noqa: E402
 from orion.domain.model import NodeInfo, Resources, TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode  # noqa: E402
-from orion.state.store import LocalStore  # noqa: E402
+from orion.store.local import LocalStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 GiB = 1 << 30

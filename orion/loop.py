@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 Pass = Callable[[], tuple[str | None, bool]]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from orion.domain.model import NodeInfo, NoFitKind, Resources
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 

@@ -23,7 +23,7 @@ from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, LogQuery
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 NOW = 1_700_000_000.0

@@ -17,7 +17,7 @@ from orion.defaults import DEFAULTS
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.runtime import Runtime
 from orion.state.raft import RaftSettings
-from orion.state.store import Store
+from orion.store.port import Store
 
 
 def restart_config(**changes: Any) -> RestartConfig:

@@ -22,7 +22,7 @@ from orion.control.deployment_loop import DeploymentLoop
 from orion.domain.model import PENDING
 from orion.domain.service import HEALTHY
 from orion.state.commands import Placement, PlaceTasks, RegisterNode, ReportTaskHealth, ReportTaskState
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 WEB = {"name": "web", "image": "app:1", "memory": "64M", "count": 2,
        "healthCheck": {"http": "/", "port": "80/tcp", "interval": "1s", "timeout": "1s", "failures": 1},

@@ -40,10 +40,10 @@ from orion.node.reconcile_loop import ReconcileLoop
 from orion.peer_http import PeerHttp
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
-from orion.state.admission import REPLICA
 from orion.state.commands import RegisterNode
 from orion.state.raft import RaftStore
-from orion.state.store import StoreError
+from orion.store.admission import REPLICA
+from orion.store.port import StoreError
 
 log = logging.getLogger("orion.agent.compose")
 

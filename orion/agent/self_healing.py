@@ -23,7 +23,7 @@ from orion.domain.model import NODE_LEFT
 from orion.node import leave
 from orion.peer_http import PeerHttp
 from orion.runtime import Runtime, RuntimeFailure
-from orion.state.store import Store
+from orion.store.port import Store
 
 
 @dataclass

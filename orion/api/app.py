@@ -1,7 +1,7 @@
 """The HTTP API: a Flask application factory over the replicated store.
 
 The app decides nothing. Writes become typed commands submitted through the
-:class:`~orion.state.store.Store` (which forwards them to the Raft leader);
+:class:`~orion.store.port.Store` (which forwards them to the Raft leader);
 reads run on this node's copy of the state machine and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
 Every route is served at ``/v1/...`` and at the seed's unversioned path (:class:`Versioned`).
@@ -36,7 +36,7 @@ from orion.api.schema.tasks import parse_task_request
 from orion.api.views import node_view, task_view
 from orion.domain.model import PENDING, TASK_STATES, TERMINAL_STATES, Resources, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
-from orion.state.store import Store
+from orion.store.port import Store
 from orion.version import orion_version
 
 # Printable ASCII, bounded: the key is stored in the replicated state and shown in logs.

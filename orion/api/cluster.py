@@ -25,7 +25,7 @@ from orion.api.schema.cluster import parse_admit_request
 from orion.api.schema.problems import ValidationError
 from orion.cluster.join import join_proof
 from orion.peer_http import PeerHttp
-from orion.state.store import NotLeader, Store, StoreError
+from orion.store.port import NotLeader, Store, StoreError
 
 log = logging.getLogger("orion.api.cluster")
 

@@ -16,7 +16,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from orion.api.schema.problems import ValidationError
-from orion.state.store import NoLeader, StoreError, WriteTimeout
+from orion.store.port import NoLeader, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.api")
 

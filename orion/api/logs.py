@@ -41,7 +41,7 @@ from orion.api.streaming import FollowSlots, Pump, client_gone
 from orion.domain.model import NodeInfo, Task
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, EngineUnreachable, LogQuery, LogStream, RuntimeFailure
-from orion.state.store import Store
+from orion.store.port import Store
 
 log = logging.getLogger("orion.api.logs")
 

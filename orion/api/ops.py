@@ -20,7 +20,7 @@ from orion.api.schema.tasks import parse_scale_request
 from orion.api.views import node_view, task_view
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
-from orion.state.store import Store
+from orion.store.port import Store
 
 
 def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:

@@ -32,7 +32,7 @@ from orion.domain.service import ServiceSpec, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord
-from orion.state.store import Store
+from orion.store.port import Store
 
 
 def _answer(body: Any, status: int, index: int) -> tuple[Response, int]:

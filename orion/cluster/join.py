@@ -7,7 +7,7 @@ addresses come from gossip metadata), asks one for the list (``GET
 /cluster/members``), starts its replica with it — holding its elections back —
 and asks to be admitted (``POST /cluster/members``). The leader, not the
 joiner, decides whether it becomes a voter or a non-voting replica, from its
-own configuration at that moment (``orion/state/admission.py``); the answer is
+own configuration at that moment (``orion/store/admission.py``); the answer is
 a role, never a refusal, and asking again gets the same answer. Gossip finds
 the members; Raft membership itself changes only through these authenticated
 requests and the leader's autopilot.
@@ -30,7 +30,7 @@ import requests
 
 from orion.cluster.gossip_agent import GossipAgent
 from orion.peer_http import PeerHttp
-from orion.state.admission import Role
+from orion.store.admission import Role
 
 log = logging.getLogger("orion.cluster.join")
 

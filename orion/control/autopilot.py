@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
-from orion.state.store import MembershipAction
+from orion.store.port import MembershipAction
 
 ADD: MembershipAction = "add"
 REMOVE: MembershipAction = "remove"

@@ -30,7 +30,7 @@ from orion.loop import run_loop, wake_on_leader
 from orion.state.commands import ApplyDeploymentPlan
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord
-from orion.state.store import Store
+from orion.store.port import Store
 
 log = logging.getLogger("orion.control.deployment_loop")
 

@@ -30,9 +30,9 @@ from orion.control.restart import RestartConfig
 from orion.domain.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.loop import run_loop, wake_on_leader
 from orion.peer_http import PeerHttp
-from orion.state.admission import VOTER
 from orion.state.commands import Command, MigrateTasks, ReportTaskState
-from orion.state.store import Store, StoreError
+from orion.store.admission import VOTER
+from orion.store.port import Store, StoreError
 
 log = logging.getLogger("orion.healer")
 

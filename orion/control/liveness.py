@@ -20,7 +20,7 @@ from typing import Protocol
 
 from orion.domain.model import NODE_DEAD, NODE_LEFT, NODE_RESTARTING, NODE_STATES, NodeInfo
 from orion.state.commands import SetNodeStatus
-from orion.state.store import Store
+from orion.store.port import Store
 
 # node id -> (gossip state, incarnation), as this node's gossip member list sees it.
 GossipView = Mapping[str, tuple[str, int]]

@@ -26,10 +26,10 @@ from typing import Any
 from orion.control import placement
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
 from orion.loop import run_loop, wake_on_leader
-from orion.state.batch import BATCH_LOG_VERSION, batch_of
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
+from orion.state.entries import BATCH_LOG_VERSION, batch_of
 from orion.state.machine import StateMachine
-from orion.state.store import Store
+from orion.store.port import Store
 
 log = logging.getLogger("orion.control.placement_loop")
 

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from orion.domain.model import NODE_STATES, PENDING, TASK_STATES, NoFitKind
 from orion.state.machine import StateMachine
-from orion.state.store import Store
+from orion.store.port import Store
 
 log = logging.getLogger("orion.metrics.registry")
 

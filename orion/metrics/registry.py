@@ -44,7 +44,7 @@ from prometheus_client import (
 from orion.control import healing
 from orion.domain.model import NoFitKind
 from orion.metrics.collect import NO_FIT_CLASSES, StateCollector
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 # A scheduling pass is plan (sub-ms for small batches) + one Raft commit (~1 ms on
 # a LAN, seconds across an election): buckets from 1 ms to 10 s cover both ends.

@@ -37,7 +37,7 @@ from orion.node.health_checks import CheckRuntime, run_check
 from orion.runtime import RuntimeFailure
 from orion.state.commands import Command, ReportTaskHealth, ReportTaskState
 from orion.state.machine import StateMachine
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 log = logging.getLogger("orion.node.health_loop")
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from orion.domain.model import NODE_LEFT, NODE_RESTARTING
 from orion.state.commands import SetNodeStatus
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 
 def drain_command(node_id: str) -> SetNodeStatus:

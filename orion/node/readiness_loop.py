@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from orion.node import readiness
 from orion.state.commands import SetNodeReadiness
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 log = logging.getLogger("orion.node.readiness")
 

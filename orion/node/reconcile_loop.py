@@ -20,7 +20,7 @@ from orion.domain.model import ASSIGNED, FAILED
 from orion.loop import SKIPPED, run_loop
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
-from orion.state.store import Store, StoreError
+from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -284,7 +284,7 @@ class ReportTaskHealth(Command):
 
 @dataclass(frozen=True)
 class Batch(Command):
-    """Writes committed as one log entry (group commit, ``orion/state/batch.py``): each an
+    """Writes committed as one log entry (batched writes, ``orion/store/coalescer.py``): each an
     encoded command, applied as an entry of its own, with its own result and refusal."""
 
     TYPE: ClassVar[str] = "batch"

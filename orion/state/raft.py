@@ -48,16 +48,17 @@ from typing import Any
 from pysyncobj import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from orion.state.admission import VOTER, Admission, Role
-from orion.state.batch import BATCH_LOG_VERSION, Coalescer, apply_entry
 from orion.state.commands import Command, encode
-from orion.state.digest import DigestCache
+from orion.state.entries import BATCH_LOG_VERSION, apply_entry
 from orion.state.journal import RaftJournal
 from orion.state.machine import StateMachine
 from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine, hand_over
 from orion.state.raft_members import MembersFile
 from orion.state.raft_membership import RaftMembership, members_of
-from orion.state.store import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
+from orion.store.admission import VOTER, Admission, Role
+from orion.store.coalescer import Coalescer
+from orion.store.digest import DigestCache
+from orion.store.port import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
 __all__ = ["RaftSettings", "RaftStore"]
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj
 
-from orion.state.admission import VOTER, Admission, decide
-from orion.state.store import MembershipAction, NotLeader, StoreError, WriteTimeout
+from orion.store.admission import VOTER, Admission, decide
+from orion.store.port import MembershipAction, NotLeader, StoreError, WriteTimeout
 
 # Reasons after which a membership entry may be sent again: not committed. REQUEST_DENIED
 # is pysyncobj refusing any change until a new leader's no-op has committed.

@@ -31,7 +31,7 @@ from parts import raft_settings  # noqa: E402
 from orion.domain.model import TaskSpec  # noqa: E402
 from orion.state.commands import CreateTask  # noqa: E402
 from orion.state.raft import RaftStore  # noqa: E402
-from orion.state.store import StoreError  # noqa: E402
+from orion.store.port import StoreError  # noqa: E402
 
 _out = threading.Lock()
 

@@ -1,5 +1,5 @@
 """Group commit on a real cluster: writes that arrive together share Raft entries, and
-each keeps its own answer (orion/state/batch.py).
+each keeps its own answer (orion/store/coalescer.py).
 
 32 creates at once, spread over the three agents, each with its own idempotency
 key; half are invalid, each in its own way. Every valid one is acknowledged once

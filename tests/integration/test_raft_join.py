@@ -19,10 +19,10 @@ from harness import free_ports
 from parts import raft_settings
 
 from orion.domain.model import TaskSpec
-from orion.state.admission import REPLICA, VOTER
 from orion.state.commands import CreateTask
 from orion.state.raft import RaftStore
 from orion.state.raft_engine import TRUNCATION_MESSAGE
+from orion.store.admission import REPLICA, VOTER
 
 SECRET = "test-secret"
 ELECTION = {"election_min": 0.2, "election_max": 0.6}

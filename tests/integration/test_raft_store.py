@@ -18,7 +18,7 @@ from parts import raft_settings
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.raft import RaftStore
-from orion.state.store import NoLeader, StoreError
+from orion.store.port import NoLeader, StoreError
 
 SECRET = "test-secret"
 
@@ -83,7 +83,7 @@ def test_a_repeated_request_id_applies_once(replicas):
 
 
 def test_concurrent_writes_share_entries_and_each_gets_its_own_answer(replicas):
-    """Group commit (orion/state/batch.py): 48 writers at once on a follower and the leader,
+    """Batched writes (orion/store/coalescer.py): 48 writers at once on a follower and the leader,
     a third of them duplicates; fewer log entries than writes, one answer each, and every
     replica applies the same."""
     stores, _ = replicas
@@ -120,7 +120,7 @@ def test_concurrent_writes_share_entries_and_each_gets_its_own_answer(replicas):
 def test_while_a_registered_node_cannot_read_batches_no_batch_is_written(replicas):
     """A rolling upgrade from a release without batches: while a node of it is registered,
     every write goes as its own entry (the old node reads each), and once it registers
-    upgraded, writes share entries again (orion/state/batch.py, BATCH_LOG_VERSION)."""
+    upgraded, writes share entries again (orion/store/coalescer.py, BATCH_LOG_VERSION in orion/state/entries.py)."""
     stores, _ = replicas
     leader = next(s for s in stores.values() if s.is_leader())
     old = NodeInfo("old", "127.0.0.1:1", "127.0.0.1:2", capacity=Resources(1 << 30, 1000), log_version=0)

@@ -28,7 +28,7 @@ from orion.domain.model import (
 )
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState, StopTask
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 pytestmark = pytest.mark.docker
 

@@ -23,6 +23,7 @@ PACKAGE = ROOT / "orion"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("domain", "defaults", "config", "version"),
     ("state", "gossip", "runtime", "peer_http"),
+    ("store",),
     ("loop",),
     ("control", "node", "cluster"),
     ("metrics", "api"),

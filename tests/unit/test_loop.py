@@ -7,7 +7,7 @@ import threading
 from orion.domain.model import TaskSpec
 from orion.loop import wake_on_leader
 from orion.state.commands import CreateTask
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 
 def test_a_leader_only_loop_is_woken_by_applies_on_the_leader_alone():

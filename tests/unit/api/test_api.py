@@ -21,7 +21,8 @@ from orion.api.app import create_app
 from orion.control.placement_loop import PlacementLoop
 from orion.domain.model import ASSIGNED, PENDING
 from orion.state.commands import RegisterNode
-from orion.state.store import LocalStore, WriteTimeout
+from orion.store.local import LocalStore
+from orion.store.port import WriteTimeout
 from orion.version import orion_version
 
 SEED_BODY = {"image": "nginx", "memory": 100000000, "portBindings": {"80/tcp": "8080"}}

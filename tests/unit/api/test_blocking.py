@@ -22,7 +22,7 @@ from orion.api.schema.problems import ValidationError
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.machine import StateMachine
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",

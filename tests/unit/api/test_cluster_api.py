@@ -7,7 +7,7 @@ from flask import Flask
 
 from orion.api.cluster import cluster_blueprint
 from orion.cluster.join import join_proof
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 SECRET = "s3cret"
 

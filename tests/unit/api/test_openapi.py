@@ -24,7 +24,7 @@ from orion.api.schema.openapi import PREFIX, openapi_document
 from orion.api.services import services_blueprint
 from orion.peer_http import PeerHttp
 from orion.state.commands import RegisterNode
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 

@@ -23,7 +23,7 @@ from orion.api.app import create_app
 from orion.cli.main import main, parse_publish
 from orion.cli.render import human_bytes, ports_text, table
 from orion.state.commands import RegisterNode
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 TOKEN = "t0ken"
 

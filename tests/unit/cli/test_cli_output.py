@@ -31,7 +31,7 @@ from orion.cli.main import main
 from orion.cli.output import Column, render
 from orion.domain.model import NodeInfo, Resources
 from orion.state.commands import Placement, PlaceTasks, RegisterNode
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 from orion.version import orion_version
 
 ORION = str(Path(sys.executable).parent / "orion")

@@ -20,7 +20,7 @@ from orion.api.app import create_app
 from orion.cli.main import main
 from orion.domain.model import NodeInfo, Resources
 from orion.state.commands import RegisterNode
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 
 def _store() -> LocalStore:

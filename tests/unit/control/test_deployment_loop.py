@@ -18,7 +18,7 @@ from orion.state.commands import (
     ReportTaskState,
     StopTask,
 )
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 V1 = ServiceSpec("web", TaskSpec("app:1", 64 << 20), count=3,

@@ -431,7 +431,7 @@ def test_a_stale_plan_for_a_lost_task_is_refused():
 def ops_client():
     from orion.api.app import create_app
     from orion.api.ops import ops_blueprint
-    from orion.state.store import LocalStore
+    from orion.store.local import LocalStore
 
     store = LocalStore()
     app = create_app(api_deps(store, "n1", placement_wait=0.0))

@@ -13,7 +13,7 @@ import pytest
 from orion.control.placement_loop import PlacementLoop
 from orion.domain.model import NODE_DEAD, NodeInfo, NoFitKind, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, SetNodeStatus
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 

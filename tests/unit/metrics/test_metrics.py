@@ -23,7 +23,8 @@ from orion.domain.model import NODE_DEAD, NODE_LEFT, NODE_STATES, TASK_STATES, N
 from orion.metrics.collect import NO_FIT_CLASSES
 from orion.metrics.registry import Metrics
 from orion.state.commands import CreateTask, MarkUnschedulable, RegisterNode, SetNodeStatus
-from orion.state.store import LocalStore, NoLeader
+from orion.store.local import LocalStore
+from orion.store.port import NoLeader
 
 GiB = 1 << 30
 

@@ -26,7 +26,7 @@ from orion.state.commands import (
     ReportTaskState,
     RestartTask,
 )
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 STATUS = {"code": 200}
 

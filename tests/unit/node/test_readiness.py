@@ -15,7 +15,7 @@ from orion.domain.model import NodeInfo, Resources
 from orion.node import readiness
 from orion.node.readiness_loop import ReadinessLoop
 from orion.state.commands import RegisterNode, SetNodeReadiness
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 GRACE = 8.0
 

@@ -35,7 +35,7 @@ from orion.node.reconcile import Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
 from orion.runtime.inspect import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
-from orion.state.store import LocalStore
+from orion.store.local import LocalStore
 
 NODE = "n1"
 SPEC = TaskSpec(image="orion/busybox:latest", memory=64 << 20, cpu_millis=100, ports=(PortBinding(80),))

@@ -1,4 +1,4 @@
-"""The leader's admission decision (orion/state/admission.py): voters, cap, joiner -> role.
+"""The leader's admission decision (orion/store/admission.py): voters, cap, joiner -> role.
 
 The old race, for the record: every joiner read "fewer than cap voters" before any of
 them was added, and decided by itself. Here the decision is the leader's, one at a time
@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.state.admission import REPLICA, VOTER, decide
+from orion.store.admission import REPLICA, VOTER, decide
 
 
 def test_below_the_cap_a_joiner_becomes_the_next_voter():

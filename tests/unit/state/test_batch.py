@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
-from orion.state.batch import MAX_BATCH_BYTES, Coalescer, apply_entry, batch_of, batch_text, split
 from orion.state.commands import (
     Batch,
     CreateTask,
@@ -25,8 +24,10 @@ from orion.state.commands import (
     decode,
     encode,
 )
+from orion.state.entries import apply_entry, batch_of, batch_text
 from orion.state.machine import StateMachine
-from orion.state.store import LocalStore
+from orion.store.coalescer import MAX_BATCH_BYTES, Coalescer, split
+from orion.store.local import LocalStore
 from orion.version import LOG_VERSION
 
 GiB = 1 << 30

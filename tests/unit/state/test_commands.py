@@ -21,7 +21,6 @@ from orion.domain.service import (
     UpdatePolicy,
     Volume,
 )
-from orion.state.batch import batch_of
 from orion.state.commands import (
     COMMAND_TYPES,
     ApplyDeploymentPlan,
@@ -46,6 +45,7 @@ from orion.state.commands import (
     decode,
     encode,
 )
+from orion.state.entries import batch_of
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=10)
@@ -204,7 +204,7 @@ def test_a_kind_this_node_does_not_know_reads_as_other():
 
 
 def test_a_batch_carries_each_command_as_its_own_log_text():
-    """So a node that cannot read one of them refuses that one alone (orion/state/batch.py)."""
+    """So a node that cannot read one of them refuses that one alone (orion/state/entries.py)."""
     stop = StopTask(request_id="r", task_id="t")
     batch = batch_of(stop, StopTask(task_id="u"))
     assert batch.commands[0] == encode(stop)

@@ -1,4 +1,4 @@
-"""The state digest (orion/state/digest.py): equal machines, equal digests; any change shows.
+"""The state digest (orion/store/digest.py): equal machines, equal digests; any change shows.
 
 What GET /raft shows as ``digest`` at ``digestIndex``, and what the parallel-join and
 scale tests compare across replicas.
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode, StopTask
-from orion.state.digest import DigestCache, canonical, digest
 from orion.state.machine import StateMachine
-from orion.state.store import LocalStore
+from orion.store.digest import DigestCache, canonical, digest
+from orion.store.local import LocalStore
 
 GiB = 1 << 30
 

@@ -1,4 +1,4 @@
-"""Group commit: writes that reach the store together share one Raft entry.
+"""Batched writes: writes that reach the store together share one Raft entry.
 
 Every Raft entry costs the same whatever it holds: the leader appends it and
 sends an ``append_entries`` to each follower for it (pysyncobj sends one per
@@ -15,13 +15,18 @@ together in the next. A follower coalesces before it forwards to the leader,
 and the leader's own writes (its placements, say) coalesce with what arrived
 at the same moment.
 
-:func:`apply_entry` is the other half: it unwraps a batch on every replica and
-applies its commands in order through :meth:`StateMachine.apply`, each as if
-it were an entry of its own, so each keeps its own result, its own request-id
-deduplication and its own refusal. One bad request never fails its batch-mates.
+The other half is the replica's: ``orion/state/entries.py`` unwraps a batch on
+every replica and applies its commands in order, each with its own result.
 
-Nothing here knows pysyncobj: the backend hands in how to send one entry and
-what its success code is (``orion/state/raft.py``).
+Not to be confused with the journal's *group commit* (``orion/raft/patches.py``):
+one fdatasync covering every entry appended in a pass of the Raft loop. Batched
+writes make one *entry* cover several writes; group commit makes one *sync*
+cover several entries.
+
+Nothing here knows pysyncobj: the backend hands in how to send one entry, what
+its success code is, and how its machine combines entries and splits a
+combined result (``orion/raft/store.py``, from the machine it is handed); the
+defaults are Orion's ``Batch`` (``orion/state/entries.py``).
 """
 
 from __future__ import annotations
@@ -31,56 +36,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orion.state.commands import Batch, Command, decode, encode
-from orion.state.machine import StateMachine
+from orion.state.entries import batch_text, results_of
 
 # (result, error code) -> None: how the backend reports an entry's outcome.
 Done = Callable[[Any, Any], None]
 
-# The log format that introduced ``Batch`` entries (``LOG_VERSION``, orion/version.py):
-# none is written until every node that may read the log again reads this format.
-BATCH_LOG_VERSION = 1
 # One entry stays below pysyncobj's append batch (64 KiB; a bigger entry takes its
 # chunked path): with ~600 bytes per create, ~50 writes share an entry.
 MAX_BATCH_BYTES = 32 * 1024
 # A node's entries awaiting their answer at a time, and how long one is awaited before it
-# no longer counts (an answer lost with a dead leader). One: the classic group commit (the
+# no longer counts (an answer lost with a dead leader). One: the classic batching (the
 # next entry takes everything that arrived while the last one committed); measured against
 # 2 and 4 in bench/write_path.py. Patience: far above a commit (ms), below a write's retry.
 MAX_IN_FLIGHT = 1
 IN_FLIGHT_PATIENCE = 0.5
 
 
-def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:
-    """Apply one log entry; a batch is applied command by command, in order.
-
-    The result of a batch is ``{"ok": True, "results": [...]}``, one result per
-    command, each exactly what that command would have returned as an entry of
-    its own at this ``index``. An entry this node cannot read at all goes to the
-    machine as it is, which refuses it with its reason.
-    """
-    command = entry
-    if isinstance(entry, str | bytes):
-        try:
-            command = decode(entry.decode("utf-8", "replace") if isinstance(entry, bytes) else entry)
-        except Exception:  # UnknownCommand or a malformed body: the machine words the refusal
-            return machine.apply(entry, index)
-    if isinstance(command, Batch):
-        return {"ok": True, "results": [apply_entry(machine, c, index) for c in command.commands]}
-    return machine.apply(command, index)
-
-
-def batch_of(*commands: Command) -> Batch:
-    """One entry for ``commands``, applied in this order (a create and its placement, say)."""
-    return Batch(commands=tuple(encode(c) for c in commands))
-
-
-def batch_text(texts: list[str]) -> str:
-    """The log entry for several encoded commands."""
-    return encode(Batch(commands=tuple(texts)))
-
-
-def fan_out(dones: list[Done], success: Any) -> Done:
+def fan_out(dones: list[Done], success: Any,
+            results: Callable[[Any, int], list[Any] | None] = results_of) -> Done:
     """One outcome for a batch entry -> one outcome per command in it, in order.
 
     A batch that failed as a whole (not committed, leader lost) fails each of its
@@ -89,9 +62,9 @@ def fan_out(dones: list[Done], success: Any) -> Done:
     refused it whole) gives every writer that refusal.
     """
     def done(result: Any, error: Any) -> None:
-        results = result.get("results") if error == success and isinstance(result, dict) else None
-        if isinstance(results, list) and len(results) == len(dones):
-            for each, part in zip(dones, results, strict=True):
+        parts = results(result, len(dones)) if error == success else None
+        if parts is not None:
+            for each, part in zip(dones, parts, strict=True):
                 each(part, error)
         else:
             for each in dones:
@@ -117,14 +90,19 @@ class Coalescer:
     ``send(text, done)`` hands one entry to Raft. ``batches_read()`` says whether
     every node reads a ``Batch`` (a rolling upgrade from a version without them may
     be under way): until then each write goes as its own entry, as before batches.
+    ``combine(texts)`` is the one entry for several, ``results(result, n)`` its result
+    split back into one per write (None: refused whole).
     """
 
     def __init__(self, send: Callable[[str, Done], None], success: Any, max_bytes: int = MAX_BATCH_BYTES,
                  max_in_flight: int = MAX_IN_FLIGHT, patience: float = IN_FLIGHT_PATIENCE,
                  clock: Callable[[], float] = time.monotonic,
-                 batches_read: Callable[[], bool] = lambda: True) -> None:
+                 batches_read: Callable[[], bool] = lambda: True,
+                 combine: Callable[[list[str]], str] = batch_text,
+                 results: Callable[[Any, int], list[Any] | None] = results_of) -> None:
         self._send = send
         self._batches_read = batches_read
+        self._combine, self._results = combine, results
         self._success = success
         self._max_bytes = max_bytes
         self._max_in_flight = max_in_flight
@@ -165,8 +143,8 @@ class Coalescer:
                 if len(group) == 1:
                     text, done = group[0]
                 else:
-                    text = batch_text([t for t, _ in group])
-                    done = fan_out([d for _, d in group], self._success)
+                    text = self._combine([t for t, _ in group])
+                    done = fan_out([d for _, d in group], self._success, self._results)
                 self._sent += 1
                 self._in_flight[self._sent] = (now, done)
                 entries.append((text, self._answered(self._sent, done)))
@@ -177,7 +155,7 @@ class Coalescer:
         return len(groups)
 
     def abandon(self, error: Any) -> int:
-        """The engine that was to answer the entries in flight is gone (restarted, ``raft.py``):
+        """The engine that was to answer the entries in flight is gone (restarted, ``orion/raft/store.py``):
         fail their writers with ``error`` now, so they retry at once instead of waiting out
         their deadline (their request ids make a retry of a committed write harmless)."""
         with self._lock:

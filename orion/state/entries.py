@@ -1,0 +1,100 @@
+"""One Raft log entry applied to the machine: a command, or a ``Batch`` of them.
+
+Writes that reach a store together share one Raft entry (``orion/store/coalescer.py``:
+batched writes). :func:`apply_entry` is the replica's half: it unwraps a batch
+on every replica and applies its commands in order through
+:meth:`StateMachine.apply`, each as if it were an entry of its own, so each
+keeps its own result, its own request-id deduplication and its own refusal. One
+bad request never fails its batch-mates.
+
+:class:`ReplicatedMachine` is Orion's state machine as the Raft backend is handed
+it (``orion/raft/application.py``): a fresh machine, a restored one, its
+snapshot, how an entry is applied, and how several entries travel as one. The
+backend builds no machine of its own (etcd-raft's application owns its state
+machine).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orion.state.commands import Batch, Command, decode, encode
+from orion.state.machine import StateMachine
+
+# The log format that introduced ``Batch`` entries (``LOG_VERSION``, orion/version.py):
+# none is written until every node that may read the log again reads this format.
+BATCH_LOG_VERSION = 1
+
+
+def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:
+    """Apply one log entry; a batch is applied command by command, in order.
+
+    The result of a batch is ``{"ok": True, "results": [...]}``, one result per
+    command, each exactly what that command would have returned as an entry of
+    its own at this ``index``. An entry this node cannot read at all goes to the
+    machine as it is, which refuses it with its reason.
+    """
+    command = entry
+    if isinstance(entry, str | bytes):
+        try:
+            command = decode(entry.decode("utf-8", "replace") if isinstance(entry, bytes) else entry)
+        except Exception:  # UnknownCommand or a malformed body: the machine words the refusal
+            return machine.apply(entry, index)
+    if isinstance(command, Batch):
+        return {"ok": True, "results": [apply_entry(machine, c, index) for c in command.commands]}
+    return machine.apply(command, index)
+
+
+def batch_of(*commands: Command) -> Batch:
+    """One entry for ``commands``, applied in this order (a create and its placement, say)."""
+    return Batch(commands=tuple(encode(c) for c in commands))
+
+
+def batch_text(texts: list[str]) -> str:
+    """The log entry for several encoded commands."""
+    return encode(Batch(commands=tuple(texts)))
+
+
+def results_of(result: Any, count: int) -> list[Any] | None:
+    """The ``count`` per-command results of a batch entry's ``result``, in order, or None
+    when the batch was answered as a whole (a node that does not know batches refused it)."""
+    results = result.get("results") if isinstance(result, dict) else None
+    return results if isinstance(results, list) and len(results) == count else None
+
+
+def unreadable(result: Any) -> list[str]:
+    """Why the machine could not read (parts of) an entry: a newer node wrote it during a
+    rolling upgrade. Refused there, never a crash; the backend logs each reason."""
+    parts = result.get("results", (result,)) if isinstance(result, dict) else ()
+    return [str(part.get("error")) for part in parts if isinstance(part, dict) and part.get("unreadable")]
+
+
+class ReplicatedMachine:
+    """Orion's :class:`StateMachine` as the Raft backend replicates it (the backend's
+    ``Application`` protocol, ``orion/raft/application.py``)."""
+
+    def fresh(self) -> StateMachine:
+        return StateMachine()
+
+    def restore(self, data: Any) -> StateMachine:
+        return StateMachine.restore(data)
+
+    def snapshot(self, machine: StateMachine) -> dict[str, Any]:
+        return machine.snapshot()
+
+    def apply(self, machine: StateMachine, entry: str, index: int) -> dict[str, Any]:
+        return apply_entry(machine, entry, index)  # decoded there (what it cannot read is refused)
+
+    def unreadable(self, result: Any) -> list[str]:
+        return unreadable(result)
+
+    def batches_read(self, machine: StateMachine) -> bool:
+        """Every node that may read the log again reads a ``Batch`` (a rolling upgrade from a
+        release without them may be under way: until it is done, each write is its own entry)."""
+        return machine.log_version() >= BATCH_LOG_VERSION
+
+    def combine(self, entries: list[str]) -> str:
+        return batch_text(entries)
+
+    def results(self, result: Any, count: int) -> list[Any] | None:
+        return results_of(result, count)
