@@ -43,8 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 from harness import Cluster, Node, free_ports  # noqa: E402
 
 from orion.domain.model import TaskSpec  # noqa: E402
+from orion.raft.store import RaftSettings, RaftStore  # noqa: E402
 from orion.state.commands import CreateTask  # noqa: E402
-from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
+from orion.state.entries import ReplicatedMachine  # noqa: E402
 
 IMAGE = os.environ.get("ORION_TEST_IMAGE", "orion/busybox:latest")
 RAFT_THREADS = (1, 16, 64)
@@ -163,7 +164,7 @@ def raft_only(durability: str, threads: int, seconds: float) -> dict[str, float]
     with tempfile.TemporaryDirectory() as tmp:
         stores = [RaftStore(RaftSettings(a, a, f"{tmp}/{i}", "bench", election_min=1.0, election_max=2.0,
                                          compaction_entries=1_000_000, durability=durability),
-                            [b for b in addrs if b != a]) for i, a in enumerate(addrs)]
+                            [b for b in addrs if b != a], ReplicatedMachine()) for i, a in enumerate(addrs)]
         try:
             while not all(s.has_leader() for s in stores):
                 time.sleep(0.05)

@@ -28,8 +28,9 @@ from harness import free_ports  # noqa: E402
 
 from orion.control.placement_loop import PlacementLoop  # noqa: E402
 from orion.domain.model import NodeInfo, Resources, TaskSpec  # noqa: E402
+from orion.raft.store import RaftSettings, RaftStore  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode, ScaleTask  # noqa: E402
-from orion.state.raft import RaftSettings, RaftStore  # noqa: E402
+from orion.state.entries import ReplicatedMachine  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stores = [RaftStore(RaftSettings(a, a, f"{tmp}/{i}", "bench", election_min=1.0, election_max=2.0,
                                          compaction_entries=1_000_000, durability="fsync"),
-                            [b for b in addrs if b != a]) for i, a in enumerate(addrs)]
+                            [b for b in addrs if b != a], ReplicatedMachine()) for i, a in enumerate(addrs)]
         stop = threading.Event()
         try:
             while not all(s.has_leader() for s in stores):

@@ -15,8 +15,8 @@ from orion.control.drain import DrainSettings
 from orion.control.restart import RestartConfig
 from orion.defaults import DEFAULTS
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.raft.store import RaftSettings
 from orion.runtime import Runtime
-from orion.state.raft import RaftSettings
 from orion.store.port import Store
 
 

@@ -38,10 +38,10 @@ from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.peer_http import PeerHttp
+from orion.raft.store import RaftStore
 from orion.runtime import RuntimeFailure
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
-from orion.state.raft import RaftStore
 from orion.store.admission import REPLICA
 from orion.store.port import StoreError
 
@@ -181,7 +181,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     join = JoinClient(cfg.id, cfg.raft_addr, cfg.raft_secret, cfg.join, membership, peer=peer)
     joining = store is None and store_first.joining(cfg)
     if store is None:
-        store = RaftStore(store_first.raft_settings(cfg), join.discover_members() if joining else [])
+        store = store_first.replica(store_first.raft_settings(cfg), join.discover_members() if joining else [])
     apply_seconds = apply_histogram()
     store.on_apply_seconds = apply_seconds.observe
     if not store.voter:  # a replica restarting: it registered without a Raft address

@@ -2,10 +2,10 @@
 
 Half a second of an agent's start is Python importing and building its parts
 (Flask, the docker SDK, prometheus, every loop; bench/start_ready.py). The
-replica needs none of it: only ``orion.state``, pysyncobj and cryptography. So
+replica needs none of it: only ``orion.raft``, ``orion.state``, pysyncobj and cryptography. So
 the worker starts it first, and the rest is imported and built while pysyncobj
 binds its port, dials its peers, hears the leader and catches up (a restarted
-node) or elects itself at once (a fresh one, ``raft_engine.ElectionGate``):
+node) or elects itself at once (a fresh one, ``orion/raft/patches.py``, rule 6):
 that wait, ~0.2 s on loopback, overlaps the imports instead of following them.
 
 A node joining for the first time cannot: its Raft partners come from gossip
@@ -16,7 +16,8 @@ order). Keep this module's imports light: that is its point.
 from __future__ import annotations
 
 from orion.config import AgentConfig
-from orion.state.raft import RaftSettings, RaftStore
+from orion.raft.store import RaftSettings, RaftStore
+from orion.state.entries import ReplicatedMachine
 
 
 def joining(cfg: AgentConfig) -> bool:
@@ -31,8 +32,13 @@ def raft_settings(cfg: AgentConfig) -> RaftSettings:
                         durability=cfg.durability, joining=joining(cfg))
 
 
+def replica(settings: RaftSettings, partners: list[str]) -> RaftStore:
+    """The node's replica of Orion's state machine: the backend is handed the machine."""
+    return RaftStore(settings, partners, ReplicatedMachine())
+
+
 def start_store(cfg: AgentConfig) -> RaftStore | None:
     """The node's replica, running; None for a first join (built after discovery)."""
     if joining(cfg):
         return None
-    return RaftStore(raft_settings(cfg), [])
+    return replica(raft_settings(cfg), [])

@@ -82,6 +82,9 @@ class ReplicatedMachine:
     def snapshot(self, machine: StateMachine) -> dict[str, Any]:
         return machine.snapshot()
 
+    def encode(self, command: Command) -> str:
+        return encode(command)
+
     def apply(self, machine: StateMachine, entry: str, index: int) -> dict[str, Any]:
         return apply_entry(machine, entry, index)  # decoded there (what it cannot read is refused)
 

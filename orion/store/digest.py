@@ -49,13 +49,16 @@ class DigestCache:
     once per ``min_interval`` while the index moves.
 
     ``read`` runs a function on the machine under its lock and returns (result, applied
-    index): the store's own ``read``. The cache also remembers which machine object it
-    digested, so a machine rebuilt by a resync is digested at once, never served stale.
+    index): the store's own ``read``; ``snapshot`` is the machine's plain-data form. The
+    cache also remembers which machine object it digested, so a machine rebuilt by a
+    resync is digested at once, never served stale.
     """
 
     def __init__(self, read: Callable[[Callable[[Any], Any]], tuple[Any, int]],
-                 min_interval: float = MIN_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+                 min_interval: float = MIN_INTERVAL, clock: Callable[[], float] = time.monotonic,
+                 snapshot: Callable[[Any], dict[str, Any]] = lambda machine: machine.snapshot()) -> None:
         self._read, self._min_interval, self._clock = read, min_interval, clock
+        self._snapshot = snapshot
         self._lock = threading.Lock()
         self._machine: object = None
         self._index = -1
@@ -69,7 +72,7 @@ class DigestCache:
             if machine is self._machine and (index == self._index
                                               or self._clock() - self._at < self._min_interval):
                 return self._value, self._index
-            (machine, snap), index = self._read(lambda m: (m, m.snapshot()))
+            (machine, snap), index = self._read(lambda m: (m, self._snapshot(m)))
             self._machine, self._index, self._value = machine, index, digest(snap)
             self._at = self._clock()
             return self._value, index

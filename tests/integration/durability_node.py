@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: parts
 from parts import raft_settings  # noqa: E402
 
 from orion.domain.model import TaskSpec  # noqa: E402
+from orion.raft.store import RaftStore  # noqa: E402
 from orion.state.commands import CreateTask  # noqa: E402
-from orion.state.raft import RaftStore  # noqa: E402
+from orion.state.entries import ReplicatedMachine  # noqa: E402
 from orion.store.port import StoreError  # noqa: E402
 
 _out = threading.Lock()
@@ -89,7 +90,7 @@ def main() -> None:
     addr, partners, data_dir, durability, secret = sys.argv[1:6]
     settings = raft_settings(addr, data_dir, secret, election_min=0.3, election_max=0.9,
                              compaction_entries=1_000_000, durability=durability)
-    store = RaftStore(settings, [p for p in partners.split(",") if p])
+    store = RaftStore(settings, [p for p in partners.split(",") if p], ReplicatedMachine())
     record_sync_points(store, Path(data_dir) / "sync-point")
     say("ready")
     for line in sys.stdin:

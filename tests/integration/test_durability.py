@@ -32,8 +32,9 @@ from parts import raft_settings
 
 from orion.domain.model import TaskSpec
 from orion.metrics.registry import Metrics
+from orion.raft.store import RaftStore
 from orion.state.commands import CreateTask
-from orion.state.raft import RaftStore
+from orion.state.entries import ReplicatedMachine
 
 NODE = Path(__file__).resolve().parent / "durability_node.py"
 SECRET = "durability-test"
@@ -181,7 +182,8 @@ def test_one_sync_covers_the_entries_of_concurrent_writers(tmp_path, durability)
     and with durability none nothing is ever synced."""
     addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
     stores = [RaftStore(raft_settings(a, str(tmp_path / str(i)), SECRET, election_min=0.3, election_max=0.9,
-                                      durability=durability), [b for b in addrs if b != a])
+                                      durability=durability), [b for b in addrs if b != a],
+                        ReplicatedMachine())
               for i, a in enumerate(addrs)]
     try:
         deadline = time.monotonic() + 30

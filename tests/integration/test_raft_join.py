@@ -19,9 +19,10 @@ from harness import free_ports
 from parts import raft_settings
 
 from orion.domain.model import TaskSpec
+from orion.raft.patches import TRUNCATION_MESSAGE
+from orion.raft.store import RaftStore
 from orion.state.commands import CreateTask
-from orion.state.raft import RaftStore
-from orion.state.raft_engine import TRUNCATION_MESSAGE
+from orion.state.entries import ReplicatedMachine
 from orion.store.admission import REPLICA, VOTER
 
 SECRET = "test-secret"
@@ -43,7 +44,7 @@ def start(tmp_path):
 
     def start(addr: str, partners: list[str], joining: bool = False) -> RaftStore:
         settings = raft_settings(addr, str(tmp_path / addr.replace(":", "_")), SECRET, joining=joining, **ELECTION)
-        stores.append(RaftStore(settings, partners))
+        stores.append(RaftStore(settings, partners, ReplicatedMachine()))
         return stores[-1]
 
     yield start

@@ -16,8 +16,9 @@ from harness import free_ports
 from parts import raft_settings
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.raft.store import RaftStore
 from orion.state.commands import CreateTask, RegisterNode
-from orion.state.raft import RaftStore
+from orion.state.entries import ReplicatedMachine
 from orion.store.port import NoLeader, StoreError
 
 SECRET = "test-secret"
@@ -41,7 +42,7 @@ def replicas(tmp_path):
     def start(addr: str) -> RaftStore:
         settings = raft_settings(addr, str(tmp_path / addr.replace(":", "_")), SECRET,
                                  election_min=0.2, election_max=0.6)
-        stores[addr] = RaftStore(settings, [a for a in addrs if a != addr])
+        stores[addr] = RaftStore(settings, [a for a in addrs if a != addr], ReplicatedMachine())
         return stores[addr]
 
     for addr in addrs:
@@ -203,7 +204,7 @@ def test_a_lone_voter_leads_without_sitting_out_its_election_timeout(tmp_path):
     addr = f"127.0.0.1:{free_ports(1)[0]}"
     settings = raft_settings(addr, str(tmp_path / "lone"), SECRET, election_min=3.0, election_max=3.4)
     for start in ("fresh", "restart"):
-        store = RaftStore(settings, [])
+        store = RaftStore(settings, [], ReplicatedMachine())
         try:
             assert store._syncobj.conf.raftMinTimeout == 0.0  # alone: "now"
             _wait(store.is_leader, 2.5, f"the lone voter leading ({start})")

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("domain", "defaults", "config", "version"),
     ("state", "gossip", "runtime", "peer_http"),
     ("store",),
-    ("loop",),
+    ("raft", "loop"),
     ("control", "node", "cluster"),
     ("metrics", "api"),
     ("agent",),

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pysyncobj import SyncObj
 
-from orion.state.replica_heartbeats import ReplicaHeartbeats, is_heartbeat
+from orion.raft.replica_heartbeats import ReplicaHeartbeats, is_heartbeat
 
 
 def beat(term: int = 3, commit: int = 10) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from orion.state.raft_members import MembersFile
+from orion.raft.members_file import MembersFile
 
 
 def test_a_record_round_trips_without_the_node_itself(tmp_path):

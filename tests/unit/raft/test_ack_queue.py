@@ -7,7 +7,7 @@ messages wait and which may be merged.
 
 from __future__ import annotations
 
-from orion.state.group_commit import AckQueue
+from orion.raft.ack_queue import AckQueue
 
 
 def ack(next_idx: int, success: bool = True, reset: bool = False) -> dict:

@@ -1,8 +1,12 @@
-"""The pysyncobj backend of :class:`orion.state.store.Store`.
+"""The pysyncobj backend of :class:`orion.store.port.Store`.
 
-Everything pysyncobj-specific lives here and in the journal it writes through
-(``journal.py``, ``group_commit.py``). Measured facts that shape it (0.3.17,
-three processes on loopback):
+Everything pysyncobj-specific lives in ``orion/raft/``: this store, the engine
+as we run it (``engine.py``), every change to pysyncobj's behaviour
+(``patches.py``), the journal it writes through (``journal.py``) and the
+membership changes (``membership.py``, ``members_file.py``). The store is
+handed the state machine it replicates (``application.py``; Orion's is
+``orion/state/entries.py``) and builds none itself. Measured facts that shape
+it (0.3.17, three processes on loopback):
 
 * ``appendEntriesUseBatch`` (the default) pins each write to the 100 ms append
   period; off, a write commits in well under a millisecond. It is off.
@@ -23,14 +27,15 @@ three processes on loopback):
 * pysyncobj's journal is never synced: ours (``journal.py``) takes its place
   and, with ``durability="fsync"``, is fdatasync'd once per pass of pysyncobj's
   loop, before the leader counts its entries and before a follower answers
-  (``group_commit.py``).
+  (group commit, ``patches.py``).
 * Membership changes run on the leader only, one at a time, each waited for
   until committed (``_membership``): pysyncobj itself does not serialize them.
   The leader, not the joiner, decides voter or replica (``admit``), and a
   joining voter holds its elections back until admitted; why and how, and the
-  guard against truncated applied entries: ``raft_engine.py``, ``raft_membership.py``.
+  guard against truncated applied entries: ``patches.py``, ``membership.py``.
 * pysyncobj makes every command its own log entry and sends an
-  ``append_entries`` per command: writes are coalesced first (``batch.py``),
+  ``append_entries`` per command: writes are batched first
+  (``orion/store/coalescer.py``),
   flushed by the tick thread on each turn and when a pipe in its poller says
   a write is waiting.
 """
@@ -43,24 +48,26 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pysyncobj import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from orion.state.commands import Command, encode
-from orion.state.entries import BATCH_LOG_VERSION, apply_entry
-from orion.state.journal import RaftJournal
-from orion.state.machine import StateMachine
-from orion.state.raft_engine import RaftSettings, Replicated, TruncationWatch, build_engine, hand_over
-from orion.state.raft_members import MembersFile
-from orion.state.raft_membership import RaftMembership, members_of
+from orion.raft.application import Application
+from orion.raft.engine import RaftSettings, Replicated, build_engine, hand_over
+from orion.raft.journal import RaftJournal
+from orion.raft.members_file import MembersFile
+from orion.raft.membership import RaftMembership, members_of
+from orion.raft.patches import TruncationWatch
+from orion.raft.replica import Replica
 from orion.store.admission import VOTER, Admission, Role
 from orion.store.coalescer import Coalescer
 from orion.store.digest import DigestCache
 from orion.store.port import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
 __all__ = ["RaftSettings", "RaftStore"]
+
+M = TypeVar("M")
 
 log = logging.getLogger("orion.raft")
 
@@ -70,20 +77,19 @@ _RETRYABLE = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DI
               FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME}
 
 
-class RaftStore:
-    """A node's replica: pysyncobj underneath, the Store protocol on top."""
+class RaftStore(Generic[M]):
+    """A node's replica: pysyncobj underneath, the Store protocol on top, the machine handed in."""
 
-    def __init__(self, settings: RaftSettings, partners: list[str],
+    def __init__(self, settings: RaftSettings, partners: list[str], application: Application[M],
                  on_apply_seconds: Callable[[float], None] | None = None) -> None:
-        """``on_apply_seconds`` is told how long each apply took (the agent's metrics; may be set later)."""
+        """``application`` makes, restores, snapshots and applies the machine this store
+        replicates; ``on_apply_seconds`` is told how long each apply took (the agent's
+        metrics; may be set later)."""
         self._settings = settings
-        self._machine = StateMachine()
+        self._app = application
+        self._replica = Replica(application)  # the machine readers see (and one a resync rebuilds)
         self._lock = threading.RLock()
         self._applied_cond = threading.Condition(self._lock)
-        self._applied = 0
-        # During a resync: the machine being rebuilt, its index, and the index readers saw.
-        self._rebuild: StateMachine | None = None
-        self._rebuild_index = self._rebuild_until = 0
         self._listeners: list[Callable[[int], None]] = []
         self.on_apply_seconds = on_apply_seconds or (lambda _seconds: None)
         self._engine_lock = threading.RLock()  # held while the engine is swapped
@@ -102,12 +108,13 @@ class RaftStore:
         self.resyncs = 0
         self._resync_asked = threading.Event()
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        # Group commit: submit() queues, the running engine's tick thread sends the queue as one entry.
+        # Batched writes: submit() queues, the running engine's tick thread sends the queue as one entry.
         self._coalescer = Coalescer(lambda text, done: self._consumer.apply_command(text, callback=done),
                                     FAIL_REASON.SUCCESS,
-                                    batches_read=lambda: self._machine.log_version() >= BATCH_LOG_VERSION)
+                                    batches_read=lambda: application.batches_read(self._replica.machine),
+                                    combine=application.combine, results=application.results)
         self._start_engine(partners, gated=not self.admitted)
-        self._digests = DigestCache(self.read)
+        self._digests = DigestCache(self.read, snapshot=application.snapshot)
         self._write_members()
         self._stop = threading.Event()
         # Persists the member list and runs engine restarts: pysyncobj's tick thread stops when
@@ -121,27 +128,21 @@ class RaftStore:
             self._consumer = Replicated(self._apply, self._dump, self._load)
             self._syncobj = build_engine(self._settings, self.voter, partners, gated, self._consumer)
             self._truncation_watch = TruncationWatch(self._syncobj, self._on_truncation)
-            # Woken when a write waits; and each turn, as an answer frees room (batch.py).
+            # Woken when a write waits; and each turn, as an answer frees room (coalescer.py).
             self._flush_soon = PipeNotifier(self._syncobj._poller, self._coalescer.flush)
             self._syncobj.addOnTickCallback(self._coalescer.flush)
 
     # -- replicated side (pysyncobj's thread) -------------------------------------
-    def _apply(self, text: str, index: int) -> dict:
+    def _apply(self, text: str, index: int) -> Any:
         started = time.perf_counter()
         with self._applied_cond:
-            if self._rebuild is not None:  # a resync: readers keep the old view until it caught up
-                result = apply_entry(self._rebuild, text, index)
-                self._rebuild_index = index
-                if not self._swap_rebuilt(index >= self._rebuild_until):
-                    return result
-            else:
-                result = apply_entry(self._machine, text, index)  # decoded there (what it cannot read is refused)
-                self._applied = index
+            result, shown = self._replica.apply(text, index)
+            if not shown:
+                return result
             self._applied_cond.notify_all()
-        for part in result.get("results", (result,)):
-            if part.get("unreadable"):
-                # A newer node wrote it during a rolling upgrade: refused here, never a crash.
-                log.error("refusing log entry %d: %s", index, part["error"])
+        for why in self._app.unreadable(result):
+            # A newer node wrote it during a rolling upgrade: refused here, never a crash.
+            log.error("refusing log entry %d: %s", index, why)
         self.on_apply_seconds(time.perf_counter() - started)
         for fn in list(self._listeners):
             try:
@@ -152,34 +153,16 @@ class RaftStore:
 
     def _dump(self) -> dict:
         with self._lock:
-            if self._rebuild is not None:
-                return {"machine": self._rebuild.snapshot(), "applied": self._rebuild_index}
-            return {"machine": self._machine.snapshot(), "applied": self._applied}
+            return self._replica.dump()
 
     def _load(self, data: dict) -> None:
-        machine, index = StateMachine.restore(data["machine"]), int(data.get("applied", 0))
         with self._applied_cond:
-            if self._rebuild is not None:
-                self._rebuild, self._rebuild_index = machine, index
-                self._swap_rebuilt(index >= self._rebuild_until)
-            else:
-                self._machine, self._applied = machine, index
+            self._replica.load(data)
             self._applied_cond.notify_all()
 
-    def _swap_rebuilt(self, caught_up: bool) -> bool:
-        """Under the lock: show the rebuilt machine once it has reached what readers saw."""
-        if not caught_up or self._rebuild is None:
-            return False
-        if self._rebuild_index < self._rebuild_until:
-            log.error("resync: the log now ends at %d, below the %d entries this replica had applied: "
-                      "it had applied entries the cluster does not have", self._rebuild_index, self._rebuild_until)
-        self._machine, self._applied, self._rebuild = self._rebuild, self._rebuild_index, None
-        log.warning("resync done: the machine was rebuilt from the journal up to index %d", self._applied)
-        return True
-
     # -- Store protocol -------------------------------------------------------------
-    def submit(self, command: Command, timeout: float) -> Any:
-        text = encode(command)
+    def submit(self, command: Any, timeout: float) -> Any:
+        text = self._app.encode(command)
         deadline = time.monotonic() + timeout
         last = "no leader"
         while True:
@@ -212,9 +195,9 @@ class RaftStore:
                 continue
             raise StoreError(f"write refused by Raft (reason {box['error']})")
 
-    def read(self, fn: Callable[[StateMachine], Any]) -> tuple[Any, int]:
+    def read(self, fn: Callable[[M], Any]) -> tuple[Any, int]:
         with self._lock:
-            return fn(self._machine), self._applied
+            return fn(self._replica.machine), self._replica.applied
 
     def has_leader(self) -> bool:
         """A leader this node can actually reach, and that can reach a majority.
@@ -254,18 +237,18 @@ class RaftStore:
             is_leader=self.is_leader(),
             term=sync.raftCurrentTerm,
             commit_index=sync.raftCommitIndex,
-            applied_index=self._applied,
+            applied_index=self._replica.applied,
             members=tuple(members),
             extra={"has_quorum": sync.hasQuorum, "voter": self.voter, "admitted": self.admitted,
                    "resyncs": self.resyncs,
                    "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
                    "durability": self._settings.durability, "fsyncs": sync.journal.fsyncs,
-                   "group_commit": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
+                   "batched_writes": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
         )
 
     def wait_applied(self, index: int, timeout: float) -> bool:
         with self._applied_cond:
-            return self._applied_cond.wait_for(lambda: self._applied >= index, timeout)
+            return self._applied_cond.wait_for(lambda: self._replica.applied >= index, timeout)
 
     def add_listener(self, fn: Callable[[int], None]) -> None:
         self._listeners.append(fn)
@@ -278,7 +261,7 @@ class RaftStore:
         return members_of(self._syncobj)
 
     def admit(self, addr: str, voter_cap: int, timeout: float) -> Admission:
-        """On the leader: voter or replica for ``addr`` (``raft_membership.py``)."""
+        """On the leader: voter or replica for ``addr`` (``membership.py``)."""
         return self._membership.admit(addr, voter_cap, timeout)
 
     def change_membership(self, action: MembershipAction, addr: str, timeout: float) -> None:
@@ -336,10 +319,7 @@ class RaftStore:
             self._syncobj.destroy_synchronous()
             self._coalescer.abandon(FAIL_REASON.DISCARDED)  # its writers retry on the new engine
             with self._applied_cond:
-                if keep_view:
-                    self._rebuild, self._rebuild_index, self._rebuild_until = StateMachine(), 0, self._applied
-                else:
-                    self._machine, self._applied = StateMachine(), 0
+                self._replica.restart(keep_view)
             self.voter = voter
             self._start_engine(partners, gated=False)
 
@@ -354,7 +334,7 @@ class RaftStore:
             return "not the leader: no leadership to hand over"
         sync = self._syncobj
         deadline = time.monotonic() + (self._settings.election_max if timeout is None else timeout)
-        sync.handing_over = True  # no new writes meanwhile (group_commit.py): the target catches up
+        sync.handing_over = True  # no new writes meanwhile (patches.py, rule 2): the target catches up
         try:
             return hand_over(sync, deadline)
         finally:
@@ -383,8 +363,8 @@ class RaftStore:
                 if job is not None:
                     job()
                 with self._applied_cond:  # a rebuild whose log no longer reaches the old index
-                    if self._rebuild is not None and self._syncobj.isReady():
-                        self._swap_rebuilt(True)
+                    if self._replica.rebuilding is not None and self._syncobj.isReady():
+                        self._replica.swap_rebuilt(True)
                 current = self.members()
                 if current != known:
                     known = current

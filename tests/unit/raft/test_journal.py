@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pysyncobj.journal import FileJournal, MetaStorer
 
-from orion.state.journal import RaftJournal, header, record, scan
+from orion.raft.journal import RaftJournal, header, record, scan
 
 
 def _entries(n: int, first: int = 1, term: int = 1) -> list[tuple[bytes, int, int]]:

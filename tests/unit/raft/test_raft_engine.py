@@ -14,7 +14,7 @@ import threading
 
 from pysyncobj import SyncObj
 
-from orion.state.raft_engine import TRUNCATION_MESSAGE, ElectionGate, TruncationWatch
+from orion.raft.patches import TRUNCATION_MESSAGE, ElectionGate, TruncationWatch
 
 
 def test_a_closed_gate_answers_never_and_an_open_one_the_configured_timeouts():
