@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from orion.api.app import ApiDeps
-from orion.control.autopilot import AutopilotConfig
 from orion.control.drain import DrainSettings
 from orion.control.restart import RestartConfig
 from orion.defaults import DEFAULTS
+from orion.membership.autopilot import AutopilotConfig
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.raft.store import RaftSettings
 from orion.runtime import Runtime

@@ -23,14 +23,14 @@ from orion.api.app import ApiDeps, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
-from orion.cluster.gossip_agent import GossipAgent, gossip_config, gossip_keyring
-from orion.cluster.join import JoinClient, JoinError
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
-from orion.control.liveness import GossipLiveness
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.model import NodeInfo
+from orion.membership.gossip_agent import GossipAgent, gossip_config, gossip_keyring
+from orion.membership.join import JoinClient, gossip_seeds, join_until_admitted, registered_as
+from orion.membership.liveness import GossipLiveness
 from orion.metrics.collect import gossip_stats_from
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.node import capacity
@@ -126,27 +126,15 @@ class Agent:
             if self.stop_event.wait(0.02):
                 return
         nodes, _ = self.store.read(lambda m: m.nodes())
-        seeds = [n.gossip_addr for n in nodes if n.id != self.config.id and n.gossip_addr]
-        joined = self.membership.join(seeds + list(self.config.join))
+        joined = self.membership.join(gossip_seeds(nodes, self.config.id, self.config.join))
         log.info("gossip: %d member(s) answered", joined)
 
     def _join_loop(self, join: JoinClient) -> None:
-        """Ask to be admitted; retry (the cluster may be electing) until the leader answers.
-        The answer is this node's role: a voter starts taking part in elections, a replica
-        restarts its replica as a non-voting one and registers without a Raft address (so
-        autopilot never counts it as a voter to add: pysyncobj cannot promote in place)."""
-        while not self.stop_event.is_set():
-            try:
-                answer = join.request_admission(timeout=self.config.write_timeout)
-            except JoinError as exc:
-                log.warning("not admitted yet: %s", exc)
-                self.stop_event.wait(1.0)
-                continue
-            self.store.join_as(answer.role, answer.members)
-            if answer.role == REPLICA and self.info is not None:
-                self.info = replace(self.info, raft_addr="")
-            log.info("joined as a %s: %s", answer.role, answer.reason)
-            return
+        """Ask to be admitted until the leader answers (``orion/membership/join.py``); a
+        replica registers without a Raft address."""
+        answer = join_until_admitted(join, self.store, self.stop_event, self.config.write_timeout)
+        if answer is not None and self.info is not None:
+            self.info = registered_as(self.info, answer.role)
 
     def ready(self) -> bool:
         return self.registered.is_set() and self.store.ready()
@@ -185,7 +173,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     apply_seconds = apply_histogram()
     store.on_apply_seconds = apply_seconds.observe
     if not store.voter:  # a replica restarting: it registered without a Raft address
-        info = replace(info, raft_addr="")
+        info = registered_as(info, REPLICA)
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.

@@ -16,10 +16,11 @@ from flask import Blueprint
 
 from orion.api.ops import ops_blueprint
 from orion.config import AgentConfig
-from orion.control import autopilot, drain, restart
+from orion.control import drain, restart
 from orion.control.healing_loop import HealingLoop, probe_api
-from orion.control.liveness import LivenessSource
 from orion.domain.model import NODE_LEFT
+from orion.membership import autopilot
+from orion.membership.liveness import LivenessSource
 from orion.node import leave
 from orion.peer_http import PeerHttp
 from orion.runtime import Runtime, RuntimeFailure

@@ -1,20 +1,15 @@
-"""The member side of joining (``orion/cluster/join.py`` is the joining side).
+"""The member side of joining, over HTTP (the decisions: ``orion/membership/members.py``).
 
 ``GET /cluster/members`` lists the voters (and gossip addresses to join
 through). ``POST /cluster/members`` is "admit me" (``{"nodeId", "raftAddr", "proof"}``,
-``orion/api/schema/cluster.py``): the leader decides whether
-the joiner becomes a voter or a non-voting replica (``Store.admit``, serialized
-with every other membership change) and answers with the role — never a
-refusal that leaves the joiner outside. ``DELETE /cluster/members/<addr>``
-removes a voter (graceful leave). Only the leader changes membership: any other
-member forwards the request to it, once. Adding or removing needs the join
-proof, an HMAC of the address under the shared Raft secret: knowing the API is
-not enough to change who votes.
+``orion/api/schema/cluster.py``), answered with the role the leader decided.
+``DELETE /cluster/members/<addr>`` removes a voter (graceful leave). Only the
+leader changes membership: any other member forwards the request to it, once.
+Adding or removing needs the join proof (``members.proof_matches``).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 
@@ -23,7 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from orion.api.schema.cluster import parse_admit_request
 from orion.api.schema.problems import ValidationError
-from orion.cluster.join import join_proof
+from orion.membership import members as membership
 from orion.peer_http import PeerHttp
 from orion.store.port import NotLeader, Store, StoreError
 
@@ -53,10 +48,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
 
     @bp.get("/cluster/members")
     def members() -> Response:
-        nodes, _ = store.read(lambda m: m.nodes())
-        return jsonify({"members": store.members(), "leader": store.status().leader, "ready": ready(),
-                        "voterCap": voter_cap,
-                        "gossip": sorted(n.gossip_addr for n in nodes if n.gossip_addr)})
+        return jsonify(membership.listing(store, ready(), voter_cap))
 
     @bp.post("/cluster/members")
     def admit() -> tuple[Response, int]:
@@ -65,37 +57,22 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
         except ValidationError as exc:
             return jsonify(exc.to_dict()), exc.status
         addr = body.raft_addr
-        if not _proof_matches(body.proof, raft_secret, addr):
+        if not membership.proof_matches(body.proof, raft_secret, addr):
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
 
-        def decide() -> Response:
-            admission = store.admit(addr, voter_cap, write_timeout)
-            log.info("admitted %s (%s) as a %s: %s", body.node_id, addr, admission.role,
-                     admission.reason)
-            return jsonify({**admission.to_dict(), "members": store.members(), "leader": store.status().leader})
-
-        return on_leader(decide)
+        return on_leader(lambda: jsonify(membership.admit(store, body.node_id, addr, voter_cap, write_timeout)))
 
     @bp.delete("/cluster/members/<path:addr>")
     def remove_member(addr: str) -> tuple[Response, int]:
         proof = request.headers.get("X-Orion-Join-Proof", "")
-        if not _proof_matches(proof, raft_secret, addr):
+        if not membership.proof_matches(proof, raft_secret, addr):
             return jsonify({"error": "X-Orion-Join-Proof header must carry the HMAC of the address "
                             "under the Raft secret", "field": "X-Orion-Join-Proof"}), 403
 
-        def remove() -> Response:
-            store.change_membership("remove", addr, timeout=write_timeout)
-            return jsonify({"members": store.members()})
-
-        return on_leader(remove, proof_header=proof)
+        return on_leader(lambda: jsonify(membership.remove(store, addr, write_timeout)), proof_header=proof)
 
     return bp
-
-
-def _proof_matches(given: str, raft_secret: str, addr: str) -> bool:
-    """Compared as bytes: ``hmac.compare_digest`` refuses a str with non-ASCII characters (a 500)."""
-    return hmac.compare_digest(given.encode(), join_proof(raft_secret, addr).encode())
 
 
 def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_header: str | None,
@@ -104,7 +81,7 @@ def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_head
     leader unknown or not registered yet, already forwarded once, unreachable)."""
     if peer is None or leader is None or request.headers.get(FORWARDED):
         return None
-    api, _ = store.read(lambda m: next((n.api_addr for n in m.nodes() if n.raft_addr == leader), None))
+    api = membership.leader_api(store, leader)
     if not api:
         return None
     headers = {FORWARDED: "1", **({"X-Orion-Join-Proof": proof_header} if proof_header is not None else {})}

@@ -1,7 +1,7 @@
 """The leader's healing decisions, as a pure function of one state snapshot.
 
 Node loss: a node whose registry status is ``dead`` (gossip, or the fallback
-liveness in ``orion/control/liveness.py``), or that reports itself not ready (its
+liveness in ``orion/membership/liveness.py``), or that reports itself not ready (its
 container engine stopped answering, ``orion/node/readiness.py``), has every task
 it still holds marked ``lost`` — one
 ``ReportTaskState(state=lost)`` per task, checked by the state machine against
@@ -14,7 +14,7 @@ comes back its reconciler no longer finds the task among its own and stops the
 stale container. A ``suspect`` node is not touched: suspicion is gossip's
 business (Lifeguard), and it may still be alive. Nor is a ``restarting`` one:
 its agent announced a restart and its containers keep running; the liveness
-rule (``orion/control/liveness.py``) makes it ``dead`` if it stays away past
+rule (``orion/membership/liveness.py``) makes it ``dead`` if it stays away past
 ``restart_grace``, and only then are its tasks moved. A ``left`` node (drained,
 or shut down with ``leave_on_terminate``) is not cut here either: its tasks
 migrate, each replacement running before the original stops

@@ -24,11 +24,12 @@ from collections.abc import Callable, Collection, Sequence
 
 import requests
 
-from orion.control import autopilot, drain, healing
-from orion.control.liveness import LivenessSource
+from orion.control import drain, healing
 from orion.control.restart import RestartConfig
 from orion.domain.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.loop import run_loop, wake_on_leader
+from orion.membership import autopilot
+from orion.membership.liveness import LivenessSource
 from orion.peer_http import PeerHttp
 from orion.state.commands import Command, MigrateTasks, ReportTaskState
 from orion.store.admission import VOTER

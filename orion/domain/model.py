@@ -37,7 +37,7 @@ TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
 DESIRED_RUN = "run"
 DESIRED_STOP = "stop"
 
-# Node status in the registry: the leader commits what gossip sees (orion/control/liveness.py).
+# Node status in the registry: the leader commits what gossip sees (orion/membership/liveness.py).
 NODE_ALIVE = "alive"
 NODE_SUSPECT = "suspect"
 NODE_DEAD = "dead"

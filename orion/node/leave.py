@@ -3,7 +3,7 @@
 Restart (the agent's SIGTERM, by default): the agent commits ``restarting`` for
 its node before it goes. Its containers belong to dockerd and keep running; the
 leader moves none of its tasks while the node is away for up to
-``restart_grace`` (``orion/control/liveness.py``), and the agent adopts them when
+``restart_grace`` (``orion/membership/liveness.py``), and the agent adopts them when
 it starts again (same container, same task and generation labels). Whoever
 announces nothing (SIGKILL, a crash) is dead after gossip detection.
 

@@ -4,8 +4,10 @@ Every module of ``orion/`` is parsed (ast, so imports inside functions count too
 and each import between two rooms — a folder (``orion/state/``) or a top-level
 module (``orion/loop.py``) — is checked: no cycle, no edge upwards or sideways
 (imports inside one folder are free), ``orion.config`` only in the agent and the
-CLI (parts get values, not the whole config), and no module over 400 lines. A
-failure prints the offending edges, file and line.
+CLI (parts get values, not the whole config), only the agent builds the Raft
+backend (``orion/raft/``) and only the backend imports pysyncobj, at most six
+loose modules at the top of ``orion/``, and no module over 400 lines. A failure
+prints the offending edges, file and line.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("domain", "defaults", "config", "version"),
     ("state", "gossip", "runtime", "peer_http"),
     ("store",),
-    ("raft", "loop"),
-    ("control", "node", "cluster"),
+    ("raft", "membership", "loop"),
+    ("control", "node"),
     ("metrics", "api"),
     ("agent",),
     ("cli",),
 )
 RANK = {room: i for i, layer in enumerate(LAYERS) for room in layer}
 CONFIG_USERS = {"agent", "cli"}
+# The pysyncobj backend is composed by the agent only; everything else sees the Store port.
+RAFT_USERS = {"agent"}
 MAX_LINES = 400
+MAX_LOOSE_MODULES = 6
 
 # Known exceptions, each to be deleted by the lead once the branch that removes it is merged.
 ALLOWED_EDGES: set[tuple[str, str]] = set()
@@ -52,7 +57,7 @@ class Edge:
 
 
 def room_of_module(dotted: str) -> str | None:
-    """``orion.state.raft`` -> ``state``; ``orion.loop`` -> ``loop``; outside orion -> None."""
+    """``orion.raft.store`` -> ``raft``; ``orion.loop`` -> ``loop``; outside orion -> None."""
     parts = dotted.split(".")
     if parts[0] != "orion":
         return None
@@ -178,6 +183,39 @@ def test_only_the_agent_and_the_cli_read_the_config():
     bad = [str(e) for e in all_edges()
            if (e.target == "orion.config" or e.target.startswith("orion.config.")) and e.src_room not in CONFIG_USERS]
     assert not bad, "parts get values, not AgentConfig:\n" + "\n".join(bad)
+
+
+def external_imports(prefix: str) -> list[str]:
+    """``file:line imports X`` for every import of the top-level package ``prefix`` in orion/."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for line, target in imports_of(path.read_text(), module_name(path), path.name == "__init__.py"):
+            if target == prefix or target.startswith(prefix + "."):
+                out.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    return out
+
+
+def test_only_the_agent_imports_the_raft_backend():
+    bad = [str(e) for e in all_edges() if e.dst_room == "raft" and e.src_room not in RAFT_USERS]
+    assert not bad, "only orion/agent/ composes the Raft backend; parts use the Store port:\n" + "\n".join(bad)
+
+
+def test_only_the_raft_backend_imports_pysyncobj():
+    bad = [hit for hit in external_imports("pysyncobj") if not hit.startswith("orion/raft/")]
+    assert not bad, "pysyncobj is imported only in orion/raft/:\n" + "\n".join(bad)
+    assert external_imports("pysyncobj"), "the checker found no pysyncobj import at all: is it still looking?"
+
+
+def test_the_raft_backend_owns_no_state_machine():
+    """The backend is handed its machine (orion/raft/application.py): it imports nothing of
+    orion/state/, so a toy machine runs on it as Orion's does."""
+    bad = [str(e) for e in all_edges() if e.src_room == "raft" and e.dst_room == "state"]
+    assert not bad, "orion/raft/ imports the state machine:\n" + "\n".join(bad)
+
+
+def test_the_top_of_the_package_holds_at_most_six_modules():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= MAX_LOOSE_MODULES, f"{len(loose)} loose modules at the top of orion/: {loose}"
 
 
 def test_every_layer_room_exists():

@@ -1,4 +1,4 @@
-"""``POST /cluster/members`` bodies: a joiner asking to be admitted (``orion/cluster/join.py`` sends them)."""
+"""``POST /cluster/members`` bodies: a joiner asking to be admitted (``orion/membership/join.py`` sends them)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from orion.api.cluster import cluster_blueprint
-from orion.cluster.join import join_proof
+from orion.membership.join import join_proof
 from orion.store.local import LocalStore
 
 SECRET = "s3cret"
@@ -77,7 +77,7 @@ def test_a_member_leaves_with_its_proof():
 
 def test_an_admission_body_is_camel_case_and_a_typo_is_named():
     """The seed's snake_case keys (raft_addr) are refused naming the camelCase field meant,
-    as every other body does; the join client sends camelCase (orion/cluster/join.py)."""
+    as every other body does; the join client sends camelCase (orion/membership/join.py)."""
     c = client(LocalStore(self_addr="10.0.0.1:7000"))
     resp = c.post("/cluster/members", json={"raft_addr": "10.0.0.2:7000", "proof": join_proof(SECRET, "x")})
     assert resp.status_code == 400 and resp.get_json()["field"] == "raft_addr"

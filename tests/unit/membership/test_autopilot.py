@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.control import autopilot
-from orion.control.autopilot import ADD, REMOVE, AutopilotConfig, quorum
 from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.membership import autopilot
+from orion.membership.autopilot import ADD, REMOVE, AutopilotConfig, quorum
 
 CFG = AutopilotConfig(voter_cap=5, dead_voter_cleanup=30.0)
 

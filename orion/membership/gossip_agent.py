@@ -2,8 +2,8 @@
 
 The SWIM/Lifeguard member list (``orion/gossip``) is the source of truth for
 who is alive; :meth:`GossipAgent.view` is what the leader's liveness
-(``orion/control/liveness.py``) turns into registry statuses. Raft membership
-itself is changed only through authenticated requests (``orion/cluster/join.py``)
+(``orion/membership/liveness.py``) turns into registry statuses. Raft membership
+itself is changed only through authenticated requests (``orion/membership/join.py``)
 and the autopilot: gossip news alone never adds a voter.
 
 Encryption: the gossip key is the configured ``gossip_key`` or, by default,
@@ -27,7 +27,7 @@ from orion.gossip.member import MemberState
 from orion.gossip.meta import NodeMeta
 from orion.gossip.transport import Addr, GossipNode, parse_addr
 
-log = logging.getLogger("orion.cluster.gossip_agent")
+log = logging.getLogger("orion.membership.gossip_agent")
 
 
 def gossip_keyring(gossip_key: str, raft_secret: str) -> codec.Keyring | None:

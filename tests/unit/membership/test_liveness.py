@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orion.control.liveness import LivenessCore
 from orion.domain.model import NodeInfo
+from orion.membership.liveness import LivenessCore
 
 
 def node(node_id: str, status: str = "alive", incarnation: int = 100) -> NodeInfo:

@@ -12,7 +12,7 @@ Voters are what keep quorum, so the leader tends them:
 * Below ``voter_cap`` a healthy registered node that is not a voter (say, one
   removed while it was down, now back) is added again, lowest id first.
 
-Nodes that join beyond the cap become non-voting replicas (``orion/cluster/join.py``)
+Nodes that join beyond the cap become non-voting replicas (``orion/membership/join.py``)
 and register without a Raft address; pysyncobj cannot promote one in place, so
 autopilot adds back only nodes that were voters (a Raft address registered).
 """

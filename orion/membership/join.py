@@ -1,4 +1,4 @@
-"""Joining the Raft cluster: the joining side (the member side is ``orion/api/cluster.py``).
+"""Joining the Raft cluster: the joining side (the member side is ``members.py``).
 
 pysyncobj cannot join by itself: a new node must start with the current member
 list as partners and be added by the leader (``addNodeToCluster``). So a joining
@@ -14,6 +14,11 @@ requests and the leader's autopilot.
 
 The request is authenticated with an HMAC of the joiner's Raft address under
 the shared Raft secret: knowing the API is not enough to add a voter.
+
+The agent is a thin caller: :func:`join_until_admitted` asks until the leader
+answers and applies the answer to the node's replica; :func:`registered_as` and
+:func:`gossip_seeds` are what the answer and the registry mean for the rest of
+the node.
 """
 
 from __future__ import annotations
@@ -21,18 +26,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import get_args
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, get_args
 
 import requests
 
-from orion.cluster.gossip_agent import GossipAgent
+from orion.domain.model import NodeInfo
+from orion.membership.gossip_agent import GossipAgent
 from orion.peer_http import PeerHttp
-from orion.store.admission import Role
+from orion.store.admission import REPLICA, Role
 
-log = logging.getLogger("orion.cluster.join")
+log = logging.getLogger("orion.membership.join")
 
 
 class JoinError(RuntimeError):
@@ -139,3 +146,40 @@ class JoinClient:
                                 [str(m) for m in answer.get("members", ())])
             errors.append(f"{target}: HTTP {resp.status_code} {resp.text[:200]}")
         raise JoinError("; ".join(errors))
+
+
+class Joining(Protocol):
+    """The node's replica as joining sees it (``RaftStore.join_as``)."""
+
+    def join_as(self, role: Role, members: list[str]) -> None:
+        """A voter opens its election gate; a replica restarts as a non-voting one."""
+
+
+def join_until_admitted(join: JoinClient, replica: Joining, stop: threading.Event,
+                        timeout: float) -> Admitted | None:
+    """Ask to be admitted; retry (the cluster may be electing) until the leader answers,
+    then take the role it gave: a voter starts taking part in elections, a replica
+    restarts its replica as a non-voting one. None when ``stop`` is set first."""
+    while not stop.is_set():
+        try:
+            answer = join.request_admission(timeout=timeout)
+        except JoinError as exc:
+            log.warning("not admitted yet: %s", exc)
+            stop.wait(1.0)
+            continue
+        replica.join_as(answer.role, answer.members)
+        log.info("joined as a %s: %s", answer.role, answer.reason)
+        return answer
+    return None
+
+
+def registered_as(info: NodeInfo, role: Role) -> NodeInfo:
+    """How the node registers in that role: a replica without a Raft address, so autopilot
+    never counts it as a voter to add (pysyncobj cannot promote a replica in place)."""
+    return replace(info, raft_addr="") if role == REPLICA else info
+
+
+def gossip_seeds(nodes: Iterable[NodeInfo], self_id: str, join: Sequence[str]) -> list[str]:
+    """Where to join gossip: every registered node but this one (covers restarts, where no
+    ``--join`` is given, and nodes that joined through the API address), then ``--join``."""
+    return [n.gossip_addr for n in nodes if n.id != self_id and n.gossip_addr] + list(join)

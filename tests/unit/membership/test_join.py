@@ -13,7 +13,7 @@ import pytest
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from orion.cluster.join import JoinClient, join_proof
+from orion.membership.join import JoinClient, join_proof
 from orion.peer_http import PeerHttp
 
 SECRET = "join-test"

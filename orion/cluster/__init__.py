@@ -1,1 +1,0 @@
-"""Joining: how a node finds the cluster (gossip) and becomes a Raft member (HTTP join)."""
