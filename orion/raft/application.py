@@ -6,7 +6,7 @@ builds no machine of its own: it is handed an :class:`Application` that makes a
 fresh machine, restores one from a snapshot (a resync rebuilds it from the
 journal), snapshots it to plain data, encodes a write as an entry and applies
 one committed entry at its index. Orion's is ``orion/state/entries.py`` (``ReplicatedMachine``);
-``tests/unit/raft/test_toy_machine.py`` runs the backend over real sockets with
+``tests/integration/test_raft_toy_machine.py`` runs the backend over real sockets with
 a key-value dict and nothing of Orion's machine.
 
 The last three methods are the batched writes (``orion/store/coalescer.py``):

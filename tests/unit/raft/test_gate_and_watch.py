@@ -1,4 +1,4 @@
-"""The guards worn around pysyncobj (orion/state/raft_engine.py), without sockets or time.
+"""The election gate and the truncation watch (orion/raft/patches.py, rules 6 and 7), without sockets or time.
 
 The gate's effect on a running engine (a joiner's term stays 0) and a real truncation are
 in tests/integration/test_raft_join.py; here: the configuration the gate hands pysyncobj,
