@@ -207,7 +207,7 @@ def main() -> None:
             # Writes this node sent to Raft, and in how many entries (batched writes, GET /raft);
             # its journal syncs (durability fsync) and engine restarts after a truncation.
             raft = {n.id: n.get("/raft").json() for n in cluster.nodes}
-            batched = {k: r.get("group_commit", {"entries": 0, "commands": 0}) for k, r in raft.items()}
+            batched = {k: r.get("batched_writes", {"entries": 0, "commands": 0}) for k, r in raft.items()}
             results["commands_per_entry"] = {k: round(g["commands"] / max(1, g["entries"]), 2)
                                              for k, g in batched.items()}
             # Journal syncs per acknowledged create, each node (durability = "fsync"; 0 with "none").

@@ -186,7 +186,7 @@ DEFAULTS: dict[str, object] = {
 RAFT_CONNECT_RETRY = 0.2
 
 # How often the leader sends a non-voting replica an append_entries that carries nothing new
-# (orion/state/replica_heartbeats.py); voters keep pysyncobj's 0.1 s, and anything new (entries,
+# (orion/raft/replica_heartbeats.py, patches.py rule 5); voters keep pysyncobj's 0.1 s, and anything new (entries,
 # a higher commit index or term) goes to replicas at once. A replica neither votes nor counts
 # for a commit, so only its connection depends on it: pysyncobj drops one silent for 3.5 s
 # (connectionTimeout), 7 periods. At 95 replicas: ~190 encrypted frames/s each way instead of 950.

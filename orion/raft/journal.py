@@ -11,12 +11,12 @@ acknowledged, and even the vote a node gave in the current term.
 ``SyncObj`` talks to its journal only through the small ``Journal`` interface
 (``journal.py:9-47``) and builds it in one line, ``self.__raftLog =
 createJournal(conf.journalFile)`` (``syncobj.py:166``). We pass
-``journalFile=None`` and ``orion/state/group_commit.py`` puts a
+``journalFile=None`` and ``orion/raft/patches.py`` (rule 3) puts a
 :class:`RaftJournal` under that name-mangled attribute (``_SyncObj__raftLog``)
 as pysyncobj assigns it, so pysyncobj's own start-up (the first NO_OP, term and
 vote restored, ``syncobj.py:167-176``) runs against our journal unchanged; that
-module also holds the sync points (group commit) and why they are where they
-are. The other options were worse: wrapping ``FileJournal`` keeps the mmap,
+module also holds the sync points (group commit, rule 4) and why they are where
+they are. The other options were worse: wrapping ``FileJournal`` keeps the mmap,
 whose file grows in zero-filled doublings (so "what is on disk" is not the file
 length) and whose private names we would reach through; vendoring a patched
 pysyncobj forks a consensus library we do not own; and patching the module's

@@ -16,7 +16,7 @@ most once per ``period``. Entries, snapshots and every message to a voter go as
 pysyncobj sends them: a replica is exactly as up to date as before, only the
 "nothing new" frames are thinned.
 
-Pure: the transport (``group_commit.py``) asks :meth:`ReplicaHeartbeats.due`.
+Pure: the patched transport (``patches.py``, rule 5) asks :meth:`ReplicaHeartbeats.due`.
 """
 
 from __future__ import annotations

@@ -1,2 +1,7 @@
-"""Replicated state: typed commands, the deterministic machine that applies
-them, and the store interface (with its pysyncobj backend) that feeds it."""
+"""The replicated state machine: typed commands and the deterministic machine that applies them.
+
+No clock, no I/O: every replica that applies the same log reaches the same state.
+``entries.py`` is how one log entry (a command or a batch) reaches the machine and
+how the Raft backend is handed it; the store that feeds it is ``orion/store/``,
+the pysyncobj backend ``orion/raft/``.
+"""

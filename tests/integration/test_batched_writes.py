@@ -1,4 +1,4 @@
-"""Group commit on a real cluster: writes that arrive together share Raft entries, and
+"""Batched writes on a real cluster: writes that arrive together share Raft entries, and
 each keeps its own answer (orion/store/coalescer.py).
 
 32 creates at once, spread over the three agents, each with its own idempotency

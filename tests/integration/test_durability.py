@@ -200,10 +200,10 @@ def test_one_sync_covers_the_entries_of_concurrent_writers(tmp_path, durability)
         with ThreadPoolExecutor(WRITERS) as pool:
             list(pool.map(write, range(writes)))
         after = leader.status()
-        appended = after.commit_index - before.commit_index  # fewer than the writes: batched (batch.py)
+        appended = after.commit_index - before.commit_index  # fewer than the writes: batched writes (coalescer.py)
         syncs = after.extra["fsyncs"] - before.extra["fsyncs"]
         assert 0 < appended <= writes
-        # No follower re-sent entries it had applied, so none rebuilt its engine (group_commit.py:
+        # No follower re-sent entries it had applied, so none rebuilt its engine (patches.py rule 1:
         # a success never winds the leader's next index back; before, 1-4 resyncs a run here).
         assert [store.resyncs for store in stores] == [0, 0, 0]
         if durability == "fsync":

@@ -200,7 +200,7 @@ def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeo
 def test_a_lone_voter_leads_without_sitting_out_its_election_timeout(tmp_path):
     """A one-voter configuration (fresh bootstrap, then a restart) campaigns at once: with a
     3-3.4 s election timeout it leads before the shortest one could have run out
-    (raft_engine.ElectionGate). pysyncobj wants its connection timeout (3.5 s) above it."""
+    (orion/raft/patches.py, rule 6: ElectionGate). pysyncobj wants its connection timeout (3.5 s) above it."""
     addr = f"127.0.0.1:{free_ports(1)[0]}"
     settings = raft_settings(addr, str(tmp_path / "lone"), SECRET, election_min=3.0, election_max=3.4)
     for start in ("fresh", "restart"):

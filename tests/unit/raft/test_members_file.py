@@ -1,4 +1,4 @@
-"""members.json (orion/state/raft_members.py): the record a restart reads, written by two threads."""
+"""members.json (orion/raft/members_file.py): the record a restart reads, written by two threads."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 
 import pytest
 from memory_net import Network, engine, stabilize
@@ -178,7 +179,9 @@ def test_rule5_idle_heartbeats_to_a_replica_are_thinned_and_a_voter_hears_each(t
     stabilize(net, [a, b, r])
     # pysyncobj's clock: each tick is a whole heartbeat period later. The replica rule's clock
     # stands still: every heartbeat after the first falls within REPLICA_HEARTBEAT.
-    raft_clock, replica_clock = _Clock(syncobj_module.monotonicTime()), _Clock(1000.0)
+    # (it starts a full period after the last heartbeat stabilize sent, on the real clock)
+    raft_clock = _Clock(syncobj_module.monotonicTime())
+    replica_clock = _Clock(time.monotonic() + REPLICA_HEARTBEAT)
     monkeypatch.setattr(syncobj_module, "monotonicTime", raft_clock.monotonic)
     monkeypatch.setattr(patches_module, "time", replica_clock)
     for _ in range(3):

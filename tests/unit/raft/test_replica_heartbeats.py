@@ -1,5 +1,5 @@
 """Idle heartbeats to non-voting replicas are thinned; nothing a replica needs is held back
-(orion/state/replica_heartbeats.py). Time is a value here: no clock, no sockets."""
+(orion/raft/replica_heartbeats.py). Time is a value here: no clock, no sockets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Group commit: a batch is applied as its commands one by one, each with its own result.
+"""Batched writes: a batch is applied as its commands one by one, each with its own result.
 
 The machine half (``apply_entry``) as transcripts and a property; the write-path
 half (``Coalescer``) with a recording ``send`` in place of Raft.
