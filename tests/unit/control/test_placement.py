@@ -1,7 +1,7 @@
-"""The scheduler: BestFit placement, typed no-fit reasons, and properties of a plan.
+"""The placement planner: BestFit placement, typed no-fit reasons, and properties of a plan.
 
 The properties compare the grouped packer against a plain loop over every node
-(the obvious definition of BestFit), check what a plan must never do, and that
+(the obvious definition of BestFit, on alive and ready nodes), check what a plan must never do, and that
 every NoFit's kind and figures agree with a recomputation from the inputs.
 """
 
