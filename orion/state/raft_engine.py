@@ -75,7 +75,7 @@ log = logging.getLogger("orion.raft")
 
 # An election deadline no process lives to see (seconds).
 _NEVER = 1e9
-# The record pysyncobj logs (syncobj.py:999-1003); tests/unit/state/test_raft_guard.py
+# The record pysyncobj logs (syncobj.py:999-1003); tests/unit/state/test_raft_engine.py
 # checks that the installed version still writes it.
 TRUNCATION_MESSAGE = "truncating already-applied log entries"
 
