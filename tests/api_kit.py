@@ -18,13 +18,20 @@ from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
 from orion.model import NodeInfo, NoFitKind, Resources
 from orion.peer_http import PeerHttp
-from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks
+from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
 from orion.state.store import LocalStore
 
 GiB = 1 << 30
 
 NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",
                 capacity=Resources(memory=4 * GiB, cpu_millis=2000), labels=(("zone", "a"),))
+
+
+def registered_store() -> LocalStore:
+    """An in-process store with ``NODE`` registered."""
+    store = LocalStore()
+    store.submit(RegisterNode(node=NODE), 1.0)
+    return store
 
 
 class Placer:

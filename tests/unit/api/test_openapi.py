@@ -8,13 +8,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from api_kit import NODE, Placer, full_app
+from api_kit import Placer, full_app, registered_store
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from service_world import WEB
 
 from orion.api.schema.openapi import PREFIX, openapi_document
-from orion.state.commands import RegisterNode
 from orion.state.store import LocalStore
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -22,9 +21,7 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 @pytest.fixture
 def store() -> LocalStore:
-    s = LocalStore()
-    s.submit(RegisterNode(node=NODE), 1.0)
-    return s
+    return registered_store()
 
 
 @pytest.fixture

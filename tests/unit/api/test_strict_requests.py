@@ -5,25 +5,16 @@ models of orion/api/schema/): the routes that once read ``request.get_json(silen
 from __future__ import annotations
 
 import pytest
-from api_kit import NODE, full_app
+from api_kit import full_app, registered_store
 from flask.testing import FlaskClient
 
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import LogsQuery, RollbackQuery, parse_query
-from orion.state.commands import RegisterNode
-from orion.state.store import LocalStore
 
 
 @pytest.fixture
-def store() -> LocalStore:
-    s = LocalStore()
-    s.submit(RegisterNode(node=NODE), 1.0)
-    return s
-
-
-@pytest.fixture
-def client(store: LocalStore) -> FlaskClient:
-    return full_app(store).test_client()
+def client() -> FlaskClient:
+    return full_app(registered_store()).test_client()
 
 
 def test_a_scale_body_with_a_key_twice_is_refused_and_nothing_changes(client: FlaskClient) -> None:
