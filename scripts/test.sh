@@ -3,8 +3,7 @@
 # (venv, Docker engine, test image) and runs lint + the whole test suite.
 #   scripts/test.sh                 # everything CI runs
 #   scripts/test.sh tests/unit -x   # extra args go to pytest
-# The Ansible lab test runs by default (ORION_TEST_FLEET=0 skips it); ORION_SOAK=1 adds the
-# long soaks.
+# The Ansible lab test runs by default (ORION_TEST_FLEET=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh

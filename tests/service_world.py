@@ -37,7 +37,7 @@ class ServiceWorld:
         self.store.submit(RegisterNode(node=NODE), 1.0)
         self.now = 1000.0
         app = create_app(api_deps(self.store))
-        app.register_blueprint(services_blueprint(self.store, 5.0, 1 << 20, clock=lambda: self.now))
+        app.register_blueprint(services_blueprint(self.store, 5.0, clock=lambda: self.now))
         app.register_blueprint(ops_blueprint(self.store, 5.0))
         self.http: FlaskClient = app.test_client()
         self.loop = DeploymentLoop(self.store, interval=0.5, write_timeout=5.0, clock=lambda: self.now)

@@ -214,7 +214,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
                                                    max_follows=cfg.max_log_follows, closing=agent.closing)))
-    app.register_blueprint(services_blueprint(timed, cfg.write_timeout, cfg.max_body_bytes))
+    app.register_blueprint(services_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
 

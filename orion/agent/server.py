@@ -137,7 +137,7 @@ class AgentServer(BaseApplication):
 
 def release_held_reads_on_term(closing: threading.Event) -> None:
     """Chain the worker's SIGTERM handler: first release blocking reads (held for up to
-    minutes, see orion/api/blocking.py), then let gunicorn drain as usual. gunicorn installs
+    minutes, see orion/api/http.py), then let gunicorn drain as usual. gunicorn installs
     its handler before post_worker_init, so this runs in front of it."""
     previous = signal.getsignal(signal.SIGTERM)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import requests
 from flask import Blueprint, Response, jsonify, request
 
-from orion.api.schema.cluster import parse_admit_request
+from orion.api.http import read_json_body
+from orion.api.schema.cluster import AdmitRequest, parse_admit_request
 from orion.api.schema.problems import ValidationError
 from orion.membership import members as membership
 from orion.peer_http import PeerHttp
@@ -34,12 +36,13 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
     ``peer`` is how this member forwards a membership request to the leader (None: it does not)."""
     bp = Blueprint("cluster", __name__)
 
-    def on_leader(change: Callable[[], Response], proof_header: str | None = None) -> tuple[Response, int]:
-        """Run ``change`` here if this node leads, else forward the request to the leader."""
+    def on_leader(change: Callable[[], Response], proof_header: str | None = None,
+                  body: Any = None) -> tuple[Response, int]:
+        """Run ``change`` here if this node leads, else forward the request (and its ``body``) to the leader."""
         try:
             return change(), 200
         except NotLeader as exc:
-            forwarded = _forward(store, peer, exc.leader, proof_header, write_timeout)
+            forwarded = _forward(store, peer, exc.leader, proof_header, write_timeout, body)
             if forwarded is not None:
                 return forwarded
             return jsonify({"error": str(exc), "leader": exc.leader}), 503
@@ -53,7 +56,8 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
     @bp.post("/cluster/members")
     def admit() -> tuple[Response, int]:
         try:
-            body = parse_admit_request(request.get_json(silent=True))
+            raw = read_json_body(f"a JSON object like {AdmitRequest.EXAMPLE}")
+            body = parse_admit_request(raw)
         except ValidationError as exc:
             return jsonify(exc.to_dict()), exc.status
         addr = body.raft_addr
@@ -61,7 +65,8 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
             return jsonify({"error": "join proof does not match this cluster's Raft secret",
                             "field": "proof"}), 403
 
-        return on_leader(lambda: jsonify(membership.admit(store, body.node_id, addr, voter_cap, write_timeout)))
+        return on_leader(lambda: jsonify(membership.admit(store, body.node_id, addr, voter_cap, write_timeout)),
+                         body=raw)
 
     @bp.delete("/cluster/members/<path:addr>")
     def remove_member(addr: str) -> tuple[Response, int]:
@@ -76,7 +81,7 @@ def cluster_blueprint(store: Store, raft_secret: str, voter_cap: int, write_time
 
 
 def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_header: str | None,
-             timeout: float) -> tuple[Response, int] | None:
+             timeout: float, body: Any) -> tuple[Response, int] | None:
     """The leader's answer to this same request, or None when it cannot be asked (no peer,
     leader unknown or not registered yet, already forwarded once, unreachable)."""
     if peer is None or leader is None or request.headers.get(FORWARDED):
@@ -87,7 +92,7 @@ def _forward(store: Store, peer: PeerHttp | None, leader: str | None, proof_head
     headers = {FORWARDED: "1", **({"X-Orion-Join-Proof": proof_header} if proof_header is not None else {})}
     try:
         resp = peer.request(request.method, api, request.path, timeout=timeout + 2, headers=headers,
-                            json=request.get_json(silent=True))
+                            json=body)
     except requests.RequestException as exc:
         log.info("could not forward %s %s to the leader at %s: %s", request.method, request.path, api, exc)
         return None

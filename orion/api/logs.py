@@ -13,7 +13,8 @@ The answer is ``text/plain`` streamed as it is read (chunked): ``tail=N`` (the
 last N lines), ``since`` (Unix seconds, RFC 3339, or a duration such as ``10m``
 back from now, resolved by the first node), ``timestamps=1``, and ``follow=1``,
 which keeps streaming new lines until the client goes away or the container
-ends. ``X-Orion-Node`` names the node whose engine was read.
+ends (``orion/api/schema/queries.py`` parses them). ``X-Orion-Node`` names the
+node whose engine was read.
 
 A follow holds a request thread on every node it passes through, for as long
 as it lasts; each node serves at most ``max_log_follows`` at once (429 beyond),
@@ -23,20 +24,17 @@ see ``orion/api/streaming.py``.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import requests
 from flask import Blueprint, Response, request
 
-from orion.api.errors import ApiError, error_response
-from orion.api.schema.fields import parse_duration, refuse_as
-from orion.api.schema.problems import ValidationError
+from orion.api.http import ApiError, error_response
+from orion.api.schema.queries import LogsQuery, parse_query
 from orion.api.streaming import FollowSlots, Pump, client_gone
 from orion.domain.model import NodeInfo, Task
 from orion.peer_http import PeerHttp
@@ -52,50 +50,6 @@ NODE_HEADER = "X-Orion-Node"
 CONNECT_TIMEOUT = 5.0
 # Between two chunks of a log that is not followed: the engine sends an existing log at once.
 READ_TIMEOUT = 30.0
-_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
-
-
-def _flag(args: Mapping[str, str], name: str) -> bool:
-    value = args.get(name, "").strip().lower()
-    if value in _TRUE or value in _FALSE:
-        return value in _TRUE
-    raise ValidationError(name, f"{args[name]!r} is not a flag; use 1 or 0")
-
-
-def parse_since(value: str | None, now: float) -> float | None:
-    """Unix seconds from ``1700000000``, ``2024-05-01T12:00:00Z`` or ``10m`` (before ``now``)."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if math.isfinite(seconds) and seconds >= 0:
-        return seconds
-    try:
-        return max(0.0, now - refuse_as("since", parse_duration, text))
-    except ValidationError:
-        pass  # not a duration: a timestamp, below
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationError("since", f"{value!r} is not a time; use Unix seconds, RFC 3339 "
-                              "(2024-05-01T12:00:00Z) or a duration back from now (10m, 1h30m)") from None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-
-def parse_log_query(args: Mapping[str, str], now: float) -> LogQuery:
-    """The query string of ``GET /tasks/<id>/logs`` as a LogQuery, or a 400 naming the parameter."""
-    raw_tail = args.get("tail", "").strip().lower()
-    if raw_tail in ("", "all"):
-        tail = None
-    elif raw_tail.isascii() and raw_tail.isdigit() and len(raw_tail) <= 9:
-        tail = int(raw_tail)
-    else:
-        raise ValidationError("tail", f"{args['tail']!r} must be a number of lines (or all)")
-    return LogQuery(tail=tail, since=parse_since(args.get("since"), now), follow=_flag(args, "follow"),
-                    timestamps=_flag(args, "timestamps"))
 
 
 def _params(query: LogQuery) -> dict[str, str]:
@@ -202,7 +156,7 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
 
     @bp.get("/tasks/<task_id>/logs")
     def task_logs(task_id: str) -> Response:
-        query = parse_log_query(request.args, deps.clock())
+        query = parse_query(LogsQuery, request.args, now=deps.clock()).log_query()
         task, _ = deps.store.read(lambda m: m.task(task_id))
         if task is None:
             raise ApiError(404, f"no task {task_id}", "id")

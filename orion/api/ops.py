@@ -5,18 +5,18 @@ task belongs to (its replicas share ``spec.group``; a lone task is a service
 of one). ``POST /nodes/<id>/drain`` marks the node ``left``: the leader migrates
 its tasks elsewhere, each replacement running before its original stops (see
 ``orion/control/drain.py``). Both are one Raft command each;
-the app's error handlers turn StoreError/ApiError into JSON answers.
+the app's error handlers (``orion/api/http.py``) turn StoreError/ApiError into JSON answers.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response
 
-from orion.api.app import new_task_id
-from orion.api.errors import ApiError
-from orion.api.schema.tasks import parse_scale_request
+from orion.api.http import ApiError, answer, json_body
+from orion.api.schema.tasks import ScaleRequest, parse_scale_request
+from orion.api.tasks import new_task_id
 from orion.api.views import node_view, task_view
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
@@ -27,8 +27,8 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
     bp = Blueprint("ops", __name__)
 
     @bp.patch("/tasks/<task_id>")
-    def scale(task_id: str) -> tuple[Response, int]:
-        count = parse_scale_request(request.get_json(silent=True))
+    def scale(task_id: str) -> Response:
+        count = json_body(parse_scale_request, f"a JSON object like {ScaleRequest.EXAMPLE}")
         task, _ = store.read(lambda m: m.task(task_id))
         if task is None:
             raise ApiError(404, f"no task {task_id}", "id")
@@ -39,13 +39,11 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
             raise ApiError(409, f"cannot scale {task_id}: {result.get('error')}", "count")
         group = result["group"]
         members, index = store.read(lambda m: m.group_members(group))
-        response = jsonify({"group": group, "count": count, "created": result["created"],
-                            "stopped": result["stopped"], "tasks": [task_view(t) for t in members]})
-        response.headers["X-Orion-Index"] = str(index)
-        return response, 200
+        return answer({"group": group, "count": count, "created": result["created"],
+                       "stopped": result["stopped"], "tasks": [task_view(t) for t in members]}, 200, index)
 
     @bp.post("/nodes/<node_id>/drain")
-    def drain(node_id: str) -> tuple[Response, int]:
+    def drain(node_id: str) -> Response:
         node, _ = store.read(lambda m: m.node(node_id))
         if node is None:
             raise ApiError(404, f"no node {node_id}", "id")
@@ -60,8 +58,6 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
             return node_view(m.node(node_id), usage.used, usage.ports, leader), [t.id for t in m.tasks_on(node_id)]
 
         (shown, held), index = store.read(view)
-        response = jsonify({**shown, "tasksToMove": held})
-        response.headers["X-Orion-Index"] = str(index)
-        return response, 202
+        return answer({**shown, "tasksToMove": held}, 202, index)
 
     return bp

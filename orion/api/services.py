@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
-from orion.api.app import _read_json_body
-from orion.api.errors import ApiError
+from orion.api.http import ApiError, answer, read_json_body
 from orion.api.schema.problems import ValidationError
+from orion.api.schema.queries import RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
 from orion.domain.service import ServiceSpec, spec_diff
@@ -35,13 +35,7 @@ from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
 
-def _answer(body: Any, status: int, index: int) -> tuple[Response, int]:
-    response = jsonify(body)
-    response.headers["X-Orion-Index"] = str(index)
-    return response, status
-
-
-def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
+def services_blueprint(store: Store, write_timeout: float,
                        clock: Callable[[], float] = time.time) -> Blueprint:
     bp = Blueprint("services", __name__)
 
@@ -61,17 +55,17 @@ def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
         return result
 
     def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
-                 diff: dict[str, Any] | None = None) -> tuple[Response, int]:
+                 diff: dict[str, Any] | None = None) -> Response:
         (record, replicas), index = read_service(name)
         body = {**service_view(record, replicas, detail=True), "changed": bool(result.get("changed")),
                 "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
-        response, status = _answer(body, 201 if result.get("changed") else 200, index)
+        response = answer(body, 201 if result.get("changed") else 200, index)
         response.headers["Location"] = f"{request.script_root}/services/{name}"
-        return response, status
+        return response
 
-    def put(name: str, spec: ServiceSpec, create: bool) -> tuple[Response, int]:
+    def put(name: str, spec: ServiceSpec, create: bool) -> Response:
         current, _ = store.read(lambda m: m.services.get(name))
         diff = None
         if current is not None:
@@ -84,8 +78,8 @@ def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
-    def create_service() -> tuple[Response, int]:
-        body = _read_json_body(max_body_bytes)
+    def create_service() -> Response:
+        body = read_json_body()
         if not isinstance(body, dict) or "name" not in body:
             raise ValidationError("name", "is required: POST /services takes the spec with its name; "
                                   "PUT /services/<name> declares one by its URL")
@@ -93,44 +87,42 @@ def services_blueprint(store: Store, write_timeout: float, max_body_bytes: int,
         return put(spec.name, spec, create=True)
 
     @bp.put("/services/<name>")
-    def put_service(name: str) -> tuple[Response, int]:
-        return put(name, parse_service_request(name, _read_json_body(max_body_bytes)), create=False)
+    def put_service(name: str) -> Response:
+        return put(name, parse_service_request(name, read_json_body()), create=False)
 
     @bp.get("/services")
-    def list_services() -> tuple[Response, int]:
+    def list_services() -> Response:
         def read(m: StateMachine) -> list[dict[str, Any]]:
             return [service_view(r, m.services.replicas(r.name)) for r in m.services.all()]
 
         views, index = store.read(read)
-        return _answer(views, 200, index)
+        return answer(views, 200, index)
 
     @bp.get("/services/<name>")
-    def get_service(name: str) -> tuple[Response, int]:
+    def get_service(name: str) -> Response:
         (record, replicas), index = read_service(name)
-        return _answer(service_view(record, replicas, detail=True), 200, index)
+        return answer(service_view(record, replicas, detail=True), 200, index)
 
     @bp.get("/services/<name>/versions")
-    def versions(name: str) -> tuple[Response, int]:
+    def versions(name: str) -> Response:
         (record, _), index = read_service(name)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:
             kept.insert(0, version_view(record.stable))
-        return _answer(kept, 200, index)
+        return answer(kept, 200, index)
 
     @bp.delete("/services/<name>")
-    def delete(name: str) -> tuple[Response, int]:
+    def delete(name: str) -> Response:
         read_service(name)
         result = submit(DeleteService(request_id=uuid.uuid4().hex, name=name), f"cannot delete {name}")
         _, index = store.read(lambda m: None)
-        return _answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
+        return answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
 
     @bp.post("/services/<name>/rollback")
-    def rollback(name: str) -> tuple[Response, int]:
-        raw = request.args.get("version", "")
-        if raw and (not raw.isdigit() or int(raw) < 1):
-            raise ValidationError("version", f"{raw!r} must be a version number (GET /services/{name}/versions)")
+    def rollback(name: str) -> Response:
+        version = parse_query(RollbackQuery, request.args, name=name).version
         read_service(name)
-        command = RollbackService(request_id=uuid.uuid4().hex, name=name, version=int(raw or 0), at=clock())
+        command = RollbackService(request_id=uuid.uuid4().hex, name=name, version=version, at=clock())
         result = submit(command, f"cannot roll {name} back")
         return declared(name, result)
 

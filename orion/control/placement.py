@@ -1,6 +1,6 @@
 """Where a task should run: Nomad-style BestFit bin-packing, as pure functions.
 
-The scheduler reads values (a spec, the registered nodes, what each node already
+The planner reads values (a spec, the registered nodes, what each node already
 holds) and returns a decision; it never writes. The leader turns a plan into one
 ``PlaceTasks`` command and the state machine re-checks every placement against
 the replicated reservations, so a plan made on a stale view is refused rather
@@ -10,7 +10,7 @@ re-checked in integers.
 
 Speed: a plan over 1,000+ nodes and thousands of tasks must not cost
 O(nodes) Python work per task. Nodes that are indistinguishable to the
-scheduler (same labels, capacity, usage and taken ports) are kept in one group,
+planner (same labels, capacity, usage and taken ports) are kept in one group,
 so a pass costs O(groups); a fresh cluster of identical machines is one group,
 and BestFit keeps it that way by filling one node at a time.
 """
@@ -170,7 +170,7 @@ class _Packer:
         if service:
             return self._place_spread(spec, shape, self._spread.setdefault(service, {}))
         mem, cpu, ports, selectors, volumes = shape
-        score_of = bestfit  # a local: this loop is the scheduler's whole cost
+        score_of = bestfit  # a local: this loop is the planner's whole cost
         best_score, best_id, best_key = -1.0, "", None
         for key, heap in self._groups.items():
             labels, has, cap_mem, cap_cpu, used_mem, used_cpu, taken = key

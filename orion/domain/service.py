@@ -2,11 +2,11 @@
 
 Values only (the lowest layer, beside ``orion/domain/model.py``): the spec a user
 PUTs, the update and health-check blocks with their defaults, the volumes, and
-the two rules the API and the state machine need before any planner runs:
-
-* :func:`spec_diff` — what a new spec changes and whether running replicas must
-  be *replaced* (a new container) or can be kept (relabelled in place).
-* :func:`accept` — an idempotent PUT: the same spec again is not a new version.
+the rule the API and the state machine need before any planner runs:
+:func:`spec_diff`, what a new spec changes and whether running replicas must be
+*replaced* (a new container) or can be kept (relabelled in place). That the
+same spec again is no new version is the state machine's rule
+(``orion/state/services.py``, ``PutService``).
 
 The task part reuses :class:`orion.domain.model.TaskSpec` (image, resources, command,
 env, ports, selectors, restart policy), so a replica is placed, started and
@@ -131,22 +131,6 @@ class ServiceSpec:
                    volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()))
 
 
-@dataclass(frozen=True)
-class Service:
-    """A service as replicated: its current version and that version's spec."""
-
-    name: str
-    version: int
-    spec: ServiceSpec
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "spec": self.spec.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Service:
-        return cls(str(d["name"]), int(d["version"]), ServiceSpec.from_dict(d["spec"]))
-
-
 # -- what a new spec changes -----------------------------------------------------------------
 
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
@@ -202,19 +186,6 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
     if old.count != new.count:
         changed.append("count")
     return SpecDiff(tuple(changed), replacing, old.count != new.count)
-
-
-def accept(current: Service | None, spec: ServiceSpec) -> Service | None:
-    """The service after a PUT of ``spec``; None when nothing changed (an idempotent PUT).
-
-    Versions start at 1 and only grow: a revert is a new version holding an
-    older spec, so the history reads in order of what happened.
-    """
-    if current is None:
-        return Service(spec.name, 1, spec)
-    if current.spec == spec:
-        return None
-    return Service(spec.name, current.version + 1, spec)
 
 
 # -- deployments: the record of one rollout and what the planner decides --------------------------

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from engines import Engines
-from harness import Cluster
-from selfheal_kit import drop_all_test_rules
+from harness import Cluster, running
+from selfheal_kit import IPS, HealCluster, engine_pool, make_heal_cluster, running_heal
 
 
 @pytest.fixture(scope="session")
@@ -50,38 +49,28 @@ def node_id(request, docker_client) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
-    """One private Docker engine per node (self-healing tests: a node dies with its containers)."""
-    drop_all_test_rules()
-    pool = Engines(3)
-    try:
-        pool.start()
+def engines(request, docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
+    """One private Docker engine per node (self-healing tests: a node dies with its containers).
+    A module that sets ``PUBLISH_ON_NODE_IPS = True`` has each engine publish ports on its own
+    node's loopback address (``selfheal_kit.IPS``), so every node can publish the same host port."""
+    publish = IPS[:3] if getattr(request.module, "PUBLISH_ON_NODE_IPS", False) else None
+    with engine_pool(3, publish) as pool:
         yield pool
-    finally:
-        drop_all_test_rules()
-        pool.destroy()
 
 
-def _remove_cluster_containers(client, cluster: Cluster) -> None:
-    for node in cluster.nodes:
-        for c in client.containers.list(all=True, filters={"label": f"orion.node={node.id}"}):
-            try:
-                c.remove(force=True)
-            except docker.errors.APIError:
-                pass
+@pytest.fixture
+def heal(request, tmp_path, engines) -> Iterator[HealCluster]:
+    """Three agents over ``engines``, each labelled name=<its id> (a selector pins a task to one)."""
+    with running_heal(request, make_heal_cluster(tmp_path, engines, label_names=True)) as hc:
+        yield hc
 
 
 @pytest.fixture
 def cluster(request, tmp_path, docker_host, docker_client):
     c = Cluster(root=tmp_path, docker_host=docker_host)
     request.node.orion_cluster = c
-    _remove_cluster_containers(docker_client, c)
-    try:
-        c.start()
+    with running(c, docker_client):
         yield c
-    finally:
-        c.stop()
-        _remove_cluster_containers(docker_client, c)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -14,9 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
 import requests
 
 ORION = [str(Path(sys.executable).parent / "orion")]
@@ -214,3 +217,35 @@ class Cluster:
         for node in self.nodes:
             if node.proc is not None:
                 self.kill(node, signal.SIGTERM)
+
+
+def remove_containers(client: docker.DockerClient, cluster: Cluster) -> None:
+    """Every container the cluster's nodes labelled as theirs, on ``client``'s engine."""
+    for node in cluster.nodes:
+        for c in client.containers.list(all=True, filters={"label": f"orion.node={node.id}"}):
+            try:
+                c.remove(force=True)
+            except docker.errors.APIError:
+                pass
+
+
+@contextmanager
+def running(cluster: Cluster, client: docker.DockerClient) -> Iterator[Cluster]:
+    """``cluster`` started; stopped and its containers removed however the block ends."""
+    remove_containers(client, cluster)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        remove_containers(client, cluster)
+
+
+def wait_until(predicate, timeout: float, what: str, step: float = 0.02) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -145,3 +145,28 @@ def make_heal_cluster(root: Path, engines: Engines, size: int = 3, env: dict[str
     if label_names:
         cluster.labels = [{"name": n.id} for n in cluster.nodes]
     return HealCluster(cluster, engines)
+
+
+@contextlib.contextmanager
+def engine_pool(n: int, publish_ips: list[str] | None = None) -> Iterator[Engines]:
+    """``n`` private engines, started; destroyed, and every rule this kit added dropped, on exit
+    (and before: a crashed run may have left some)."""
+    drop_all_test_rules()
+    pool = Engines(n, publish_ips=publish_ips)
+    try:
+        pool.start()
+        yield pool
+    finally:
+        drop_all_test_rules()
+        pool.destroy()
+
+
+@contextlib.contextmanager
+def running_heal(request, hc: HealCluster) -> Iterator[HealCluster]:
+    """``hc`` started for this test (whose failure prints its agents' logs), stopped fast after."""
+    request.node.orion_cluster = hc.cluster
+    try:
+        hc.cluster.start()
+        yield hc
+    finally:
+        hc.stop_fast()

@@ -19,7 +19,7 @@ import docker
 import pytest
 import requests
 from harness import Node, free_ports
-from selfheal_kit import HealCluster, make_heal_cluster
+from selfheal_kit import HealCluster
 from write_probe import WriteProbe
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
@@ -29,17 +29,6 @@ IMAGE = "orion/busybox:latest"
 # The usual leader failover (SIGKILL: gossip, then an election) is ~0.7 s p50 on this machine
 # (bench/results/failover.json); a hand-over must not be slower than that bound.
 FAILOVER_BOUND = 1.5
-
-
-@pytest.fixture
-def heal(request, tmp_path, engines) -> HealCluster:
-    hc = make_heal_cluster(tmp_path, engines, label_names=True)
-    request.node.orion_cluster = hc.cluster
-    try:
-        hc.cluster.start()
-        yield hc
-    finally:
-        hc.stop_fast()
 
 
 def statuses(hc: HealCluster) -> dict[str, str]:

@@ -14,35 +14,14 @@ import time
 
 import pytest
 import requests
-from engines import Engines
 from harness import free_ports
-from selfheal_kit import IPS, HealCluster, drop_all_test_rules, make_heal_cluster
+from selfheal_kit import IPS
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
+# Each node's engine publishes on its own address (tests/integration/conftest.py, engines).
+PUBLISH_ON_NODE_IPS = True
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
-    drop_all_test_rules()
-    pool = Engines(3, publish_ips=IPS[:3])
-    try:
-        pool.start()
-        yield pool
-    finally:
-        pool.destroy()
-
-
-@pytest.fixture
-def heal(request, tmp_path, engines) -> HealCluster:
-    hc = make_heal_cluster(tmp_path, engines, label_names=True)
-    request.node.orion_cluster = hc.cluster
-    try:
-        hc.cluster.start()
-        yield hc
-    finally:
-        hc.stop_fast()
 
 
 def answers_somewhere(port: int) -> bool:

@@ -21,10 +21,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 import requests
-from harness import ORION, Cluster, Node
+from harness import ORION, Cluster, Node, running
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
@@ -39,20 +38,12 @@ def volume_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster(request, tmp_path_factory, docker_host, volume_dir) -> Iterator[Cluster]:
+def cluster(request, tmp_path_factory, docker_host, docker_client, volume_dir) -> Iterator[Cluster]:
     c = Cluster(root=tmp_path_factory.mktemp("cluster"), docker_host=docker_host,
                 node_args=[[], ["--host-volume", f"data={volume_dir}"], []],
                 extra_env={"ORION_MAX_LOG_FOLLOWS": "1"})
-    try:
-        c.start()
+    with running(c, docker_client):
         yield c
-    finally:
-        c.stop()
-        client = docker.DockerClient(base_url=docker_host)
-        for node in c.nodes:
-            for container in client.containers.list(all=True, filters={"label": f"orion.node={node.id}"}):
-                container.remove(force=True)
-        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from harness import free_ports
+from harness import free_ports, wait_until
 from parts import raft_settings
 
 from orion.domain.model import TaskSpec
@@ -27,15 +27,6 @@ from orion.store.admission import REPLICA, VOTER
 
 SECRET = "test-secret"
 ELECTION = {"election_min": 0.2, "election_max": 0.6}
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -61,12 +52,12 @@ def _agree(stores: list[RaftStore]) -> None:
     index = max(s.status().applied_index for s in stores)
     for store in stores:
         assert store.wait_applied(index, 10)
-    _wait(lambda: len({s.digest() for s in stores}) == 1, 10, "equal digests at equal indexes")
+    wait_until(lambda: len({s.digest() for s in stores}) == 1, 10, "equal digests at equal indexes")
 
 
 def _seed(start, addr: str) -> RaftStore:
     seed = start(addr, [])
-    _wait(seed.is_leader, 10, "the seed to lead")
+    wait_until(seed.is_leader, 10, "the seed to lead")
     seed.submit(_create("t0"), timeout=5)
     return seed
 
@@ -136,7 +127,7 @@ def test_a_replica_that_truncated_applied_entries_rebuilds_its_machine(start):
         stale = {"type": "append_entries", "term": engine.raftCurrentTerm, "commit_index": engine.raftCommitIndex,
                  "prevLogIdx": applied - 3, "prevLogTerm": engine.raftCurrentTerm, "entries": []}
         engine.call_on_tick(lambda: [transport.send(n, stale) for n in engine.readonlyNodes])
-        _wait(lambda: replica.resyncs == 1, 10, "the replica to resync")
+        wait_until(lambda: replica.resyncs == 1, 10, "the replica to resync")
     finally:
         logging.getLogger("pysyncobj.syncobj").removeHandler(handler)
     assert any(TRUNCATION_MESSAGE in str(r.msg) for r in heard)

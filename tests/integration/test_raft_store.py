@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from harness import free_ports
+from harness import free_ports, wait_until
 from parts import raft_settings
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
@@ -22,15 +22,6 @@ from orion.state.entries import ReplicatedMachine
 from orion.store.port import NoLeader, StoreError
 
 SECRET = "test-secret"
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -47,7 +38,7 @@ def replicas(tmp_path):
 
     for addr in addrs:
         start(addr)
-    _wait(lambda: all(s.has_leader() for s in stores.values()), 15, "a leader")
+    wait_until(lambda: all(s.has_leader() for s in stores.values()), 15, "a leader")
     yield stores, start
     for store in stores.values():
         try:
@@ -161,7 +152,7 @@ def test_restart_from_journal_keeps_state(replicas):
     stores[victim_addr].close()
     time.sleep(0.5)
     again = start(victim_addr)
-    _wait(lambda: again.read(lambda m: m.task("t-durable"))[0] is not None, 15, "state back after restart")
+    wait_until(lambda: again.read(lambda m: m.task("t-durable"))[0] is not None, 15, "state back after restart")
     assert again.read(lambda m: m.node("n1"))[0].capacity.memory == 1 << 30
 
 
@@ -171,7 +162,7 @@ def test_without_quorum_writes_are_refused_not_lost(replicas):
     survivor = stores[addrs[0]]
     for addr in addrs[1:]:
         stores[addr].close()
-    _wait(lambda: not survivor.has_leader(), 15, "the survivor to lose its leader")
+    wait_until(lambda: not survivor.has_leader(), 15, "the survivor to lose its leader")
     with pytest.raises(StoreError) as info:
         survivor.submit(_create("t-lost"), timeout=1.5)
     assert isinstance(info.value, NoLeader) or "committed" in str(info.value)
@@ -189,7 +180,7 @@ def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeo
     assert said.startswith("leadership handed to "), said
     assert time.monotonic() - started < 0.6  # election_max: no timeout was waited out
     new = stores[said.removeprefix("leadership handed to ")]
-    _wait(new.is_leader, 2, "the new leader to know it leads")
+    wait_until(new.is_leader, 2, "the new leader to know it leads")
     assert not leader.is_leader()
     assert leader.submit(_create("after"), timeout=5)["ok"]
     assert next(s for s in stores.values() if s is not leader and s is not new).transfer_leadership() \
@@ -207,7 +198,7 @@ def test_a_lone_voter_leads_without_sitting_out_its_election_timeout(tmp_path):
         store = RaftStore(settings, [], ReplicatedMachine())
         try:
             assert store._syncobj.conf.raftMinTimeout == 0.0  # alone: "now"
-            _wait(store.is_leader, 2.5, f"the lone voter leading ({start})")
+            wait_until(store.is_leader, 2.5, f"the lone voter leading ({start})")
         finally:
             store.close()
 

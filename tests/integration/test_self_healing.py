@@ -17,22 +17,11 @@ import uuid
 import pytest
 import requests
 from harness import free_ports
-from selfheal_kit import HealCluster, make_heal_cluster
+from selfheal_kit import HealCluster, make_heal_cluster, running_heal
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def heal(request, tmp_path, engines) -> HealCluster:
-    hc = make_heal_cluster(tmp_path, engines, label_names=True)
-    request.node.orion_cluster = hc.cluster
-    try:
-        hc.cluster.start()
-        yield hc
-    finally:
-        hc.stop_fast()
 
 
 def wait_task(hc: HealCluster, task_id: str, pred, what: str, timeout: float = 30):
@@ -194,12 +183,8 @@ def test_a_partitioned_minority_cannot_commit_and_after_heal_each_task_runs_once
 def draining(request, tmp_path, engines) -> HealCluster:
     """A cluster whose agents drain on SIGTERM (leave_on_terminate: opt-in, for decommissioning)."""
     hc = make_heal_cluster(tmp_path, engines, label_names=True, env={"ORION_LEAVE_ON_TERMINATE": "true"})
-    request.node.orion_cluster = hc.cluster
-    try:
-        hc.cluster.start()
+    with running_heal(request, hc):
         yield hc
-    finally:
-        hc.stop_fast()
 
 
 def test_sigterm_with_leave_on_terminate_drains_the_node_and_drain_moves_tasks(draining):

@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from engines import Engines
 from harness import free_ports
-from selfheal_kit import IPS, drop_all_test_rules, make_heal_cluster
+from selfheal_kit import IPS
 from service_kit import BalancerProbe, NodeProbe, answer, deployment_state, replicas, serving, web_spec
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
+# Each node's engine publishes on its own address (tests/integration/conftest.py, engines).
+PUBLISH_ON_NODE_IPS = True
 
 
 def test_start_first_on_dynamic_ports_updates_every_replica_without_one_failed_probe(cluster):
@@ -46,28 +47,6 @@ def test_start_first_on_dynamic_ports_updates_every_replica_without_one_failed_p
     assert probe.failed == [], f"{len(probe.failed)} of {probe.sent} probes failed"
     print(f"start-first: 3 replicas updated in {took:.1f}s; {probe.sent} probes, 0 failed, "
           f"{probe.retried} answered by a second replica")
-
-
-@pytest.fixture(scope="module")
-def engines(docker_host):  # noqa: ARG001 - docker_host skips the module without an engine
-    drop_all_test_rules()
-    pool = Engines(3, publish_ips=IPS[:3])
-    try:
-        pool.start()
-        yield pool
-    finally:
-        pool.destroy()
-
-
-@pytest.fixture
-def heal(request, tmp_path, engines):
-    hc = make_heal_cluster(tmp_path, engines)
-    request.node.orion_cluster = hc.cluster
-    try:
-        hc.cluster.start()
-        yield hc
-    finally:
-        hc.stop_fast()
 
 
 def test_a_static_host_port_updates_stop_first_with_at_most_max_parallel_replicas_down(heal):

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import docker
 import pytest
 import requests
-from harness import Cluster
+from harness import Cluster, running
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP
 
@@ -27,20 +26,12 @@ TERMINAL = ("failed", "completed", "stopped", "lost")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, docker_host) -> Iterator[Cluster]:
+def cluster(tmp_path_factory, docker_host, docker_client) -> Iterator[Cluster]:
     c = Cluster(root=tmp_path_factory.mktemp("cluster"), docker_host=docker_host,
                 extra_env={"ORION_RESTART_DELAY": "0.05", "ORION_RESTART_MAX_DELAY": "0.1",
                            "ORION_RESTART_LIMIT": "1000", "ORION_RESTART_LOCAL_ATTEMPTS": "1000"})
-    try:
-        c.start()
+    with running(c, docker_client):
         yield c
-    finally:
-        c.stop()
-        client = docker.DockerClient(base_url=docker_host)
-        for node in c.nodes:
-            for container in client.containers.list(all=True, filters={"label": f"orion.node={node.id}"}):
-                container.remove(force=True)
-        client.close()
 
 
 @pytest.fixture(autouse=True)

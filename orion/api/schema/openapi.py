@@ -19,14 +19,21 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, WithJsonSchema
 
 from orion.api.schema import responses as r
 from orion.api.schema.cluster import AdmitRequest
-from orion.api.schema.fields import DURATION_SCHEMA, NAME_PATTERN, SPACE
+from orion.api.schema.fields import NAME_PATTERN
+from orion.api.schema.queries import (
+    BlockingQuery,
+    LogsQuery,
+    MetricsQuery,
+    Query,
+    RollbackQuery,
+    TaskListQuery,
+)
 from orion.api.schema.services import ServiceRequest
 from orion.api.schema.tasks import ScaleRequest, TaskRequest
-from orion.domain.model import TASK_STATES
 
 PREFIX = "/v1"
 _REF = "#/components/schemas/{model}"
@@ -34,7 +41,8 @@ _REF = "#/components/schemas/{model}"
 
 @dataclass(frozen=True)
 class Op:
-    """One operation: ``answers`` maps a status to (description, answer type or None for the error body)."""
+    """One operation: ``answers`` maps a status to (description, answer type or None for the error body);
+    ``query`` is the model that parses its query string (``queries.py``), ``params`` its headers."""
 
     method: str
     path: str
@@ -42,34 +50,14 @@ class Op:
     answers: dict[str, tuple[str, Any]]
     body: Any = None
     params: tuple[dict[str, Any], ...] = ()
+    query: type[Query] = Query
     open: bool = False  # answered without the token
     content: str = "application/json"
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-# Blocking queries (orion/api/blocking.py): hold the read until the applied index passes `index`.
-_BLOCKING = (
-    _query("index", {"type": "integer", "minimum": 0}, "answer once this node has applied beyond this X-Orion-Index"),
-    _query("wait", {"anyOf": [DURATION_SCHEMA,
-                              {"type": "string", "pattern": rf"^[{SPACE}]*[0-9]+(\.[0-9]*)?[{SPACE}]*$"}]},
-           "longest to hold the read (ms, s, m, h, or bare seconds; at most 5m, the default)"),
-)
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "maxLength": 200, "pattern": "^[!-~]*$"},
                 "description": "a retry with the same key answers the task the first created (200)"}
-_LOGS = (
-    _query("tail", {"type": "string", "pattern": r"^\s*([0-9]+|all)\s*$"}, "the last N lines (or all)"),
-    _query("since", {"type": "string"}, "Unix seconds, RFC 3339, or a duration back from now (10m)"),
-    _query("follow", {"type": "string", "enum": ["", "0", "1", "true", "false", "yes", "no"]},
-           "keep streaming new lines"),
-    _query("timestamps", {"type": "string", "enum": ["", "0", "1", "true", "false", "yes", "no"]},
-           "prefix each line with its time"),
-)
-_VERSION = _query("version", {"type": "string", "pattern": "^[0-9]*$"},
-                  "the version to return to (GET /services/{name}/versions); default: the last stable one")
 _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", None),
           "503": ("no Raft leader, or the write timed out: retry", None)}
 _TASK = {"404": ("no such task", None)}
@@ -82,29 +70,25 @@ OPERATIONS: tuple[Op, ...] = (
         "413": ("body too large", None), "415": ("body is not JSON", None), **_WRITE},
        body=TaskRequest, params=(_IDEMPOTENCY,)),
     Op("get", "/tasks", "List tasks, oldest first", {"200": ("tasks", list[r.Task]), "400": ("bad query", None)},
-       params=(_query("state", {"type": "string", "enum": list(TASK_STATES)}, "only tasks in this state"),
-               _query("service", {"type": "string"}, "only this service's replicas"), *_BLOCKING)),
-    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK}, params=_BLOCKING),
+       query=TaskListQuery),
+    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK}, query=BlockingQuery),
     Op("delete", "/tasks/{task_id}", "Stop a task",
        {"202": ("stopping", r.Task), "200": ("already finished", r.Task), **_TASK, **_WRITE}),
     Op("patch", "/tasks/{task_id}", "Scale the group the task belongs to",
        {"200": ("the group at its new size", r.Scaled), **_TASK, **_WRITE}, body=ScaleRequest),
     Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
        {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
-        "429": ("too many followed logs on a node", None)}, params=_LOGS, content="text/plain"),
+        "429": ("too many followed logs on a node", None)}, query=LogsQuery, content="text/plain"),
     Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node])},
-       params=_BLOCKING),
+       query=BlockingQuery),
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
        {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
-    Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft)}, params=_BLOCKING),
+    Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft)}, query=BlockingQuery),
     Op("get", "/health", "200 once this node reaches a leader with a quorum and caught up, else 503 (no token)",
        {"200": ("healthy", r.Health), "503": ("no leader", r.Health)}, open=True),
     Op("get", "/openapi.json", "This document", {"200": ("OpenAPI 3.1", dict[str, Any])}),
     Op("get", "/metrics", "Prometheus metrics (the token is needed unless the agent leaves them open)",
-       {"200": ("text exposition format", None)}, content="text/plain",
-       params=({"name": "name[]", "in": "query", "required": False, "style": "form", "explode": True,
-                "schema": {"type": "array", "items": {"type": "string"}},
-                "description": "only these metric families (prometheus_client's filter)"},)),
+       {"200": ("text exposition format", None)}, content="text/plain", query=MetricsQuery),
     Op("get", "/cluster/members", "Raft voters, and gossip addresses to join through",
        {"200": ("members", r.Members)}),
     Op("post", "/cluster/members", "Admit me: the leader decides voter or non-voting replica",
@@ -128,21 +112,33 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("versions", list[r.ServiceVersion]), **_SERVICE}),
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
-        **_WRITE}, params=(_VERSION,)),
+        **_WRITE}, query=RollbackQuery),
 )
 
 _PATH_PARAMS = {"task_id": {"type": "string"}, "node_id": {"type": "string"}, "addr": {"type": "string"},
                 "name": {"type": "string", "pattern": NAME_PATTERN}}
 
 
-def query_names() -> dict[tuple[str, str], tuple[str, ...]]:
-    """(METHOD, Flask rule) -> the query parameters the operation documents; the app refuses others,
-    so ``?stat=running`` is a 400 naming ``state`` rather than every task."""
+def query_models() -> dict[tuple[str, str], type[Query]]:
+    """(METHOD, Flask rule) -> the model of the operation's query string; the app refuses names
+    it lacks, so ``?stat=running`` is a 400 naming ``state`` rather than every task."""
     rules = {}
     for op in OPERATIONS:
         rule = "/".join(f"<{p[1:-1]}>" if p.startswith("{") else p for p in op.path.split("/"))
-        rules[(op.method.upper(), rule)] = tuple(p["name"] for p in op.params if p["in"] == "query")
+        rules[(op.method.upper(), rule)] = op.query
     return rules
+
+
+def query_params(model: type[Query]) -> list[dict[str, Any]]:
+    """The query parameters as OpenAPI lists them: each field's wire name, description and the
+    schema its type declares (``fields.typed``); ``json_schema_extra`` adds parameter keys."""
+    params = []
+    for name, info in model.model_fields.items():
+        schema = next(m.json_schema for m in info.metadata if isinstance(m, WithJsonSchema))
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        params.append({"name": info.alias or name, "in": "query", "required": False, **extra, "schema": schema,
+                       "description": info.description})
+    return params
 
 
 def _schemas() -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
@@ -178,6 +174,7 @@ def _operation(op: Op, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
                            "summary": op.summary, "responses": answers}
     names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
     params = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMS[n]} for n in names]
+    params += query_params(op.query)
     if params or op.params:
         out["parameters"] = [*params, *op.params]
     if op.body is not None:

@@ -97,6 +97,7 @@ class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
     ALIASES: ClassVar[Mapping[str, str]] = {}
     EXAMPLE: ClassVar[str] = "{...}"
+    WHAT: ClassVar[str] = "field"  # what an unknown name is called in the refusal
     KNOWN: ClassVar[tuple[str, ...]] = ()  # the wire names, in order: set once per class
     _KNOWN_SET: ClassVar[frozenset[str]] = frozenset()
 
@@ -117,5 +118,5 @@ class Body(BaseModel):
             raise cls.not_an_object(data)
         if not cls._KNOWN_SET.issuperset(data):
             key = next(str(k) for k in data if k not in cls._KNOWN_SET)
-            raise Problem(unknown(key, cls.KNOWN, cls.ALIASES), f".{key}")
+            raise Problem(unknown(key, cls.KNOWN, cls.ALIASES, cls.WHAT), f".{key}")
         return data

@@ -1,13 +1,13 @@
 """``POST /tasks`` and ``PATCH /tasks/<id>`` bodies, and the mounts a task or a service asks for.
 
 What is *not* checked here, on purpose: whether any node can hold the task. A
-task bigger than every node is a valid request; the scheduler keeps it pending
+task bigger than every node is a valid request; the placement planner keeps it pending
 with a no-fit reason, so it runs once a big enough node joins.
 
 Volumes never name a raw host path: a task may land on any node, and a path
 that exists (with the right data and owner) on one node is absent or different
 on the next. A ``type: host`` volume names a host volume that nodes declare in
-their configuration (the scheduler places the task only where it exists); a
+their configuration (the placement planner places it only where it exists); a
 ``type: volume`` is a docker named volume the engine creates.
 """
 

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_kit import NODE, Placer
+from api_kit import Placer, registered_store
 from flask.testing import FlaskClient
 from parts import api_deps
 
 from orion.api.app import create_app
 from orion.control.placement_loop import PlacementLoop
 from orion.domain.model import ASSIGNED, PENDING
-from orion.state.commands import RegisterNode
 from orion.store.local import LocalStore
 from orion.store.port import WriteTimeout
 from orion.version import orion_version
@@ -36,9 +35,7 @@ def make_client(store: LocalStore, **overrides: Any) -> FlaskClient:
 
 @pytest.fixture
 def store() -> LocalStore:
-    store = LocalStore()
-    store.submit(RegisterNode(node=NODE), 1.0)
-    return store
+    return registered_store()
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from parts import api_deps
 
 from orion.api.app import create_app
-from orion.api.blocking import MAX_WAIT, parse_blocking, parse_wait
 from orion.api.schema.problems import ValidationError
+from orion.api.schema.queries import MAX_WAIT, parse_blocking, parse_wait
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.machine import StateMachine

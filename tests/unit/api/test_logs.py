@@ -13,8 +13,8 @@ import pytest
 import requests
 from log_kit import NOW, Cluster
 
-from orion.api.logs import parse_log_query, parse_since
 from orion.api.schema.problems import ValidationError
+from orion.api.schema.queries import parse_log_query, parse_since
 from orion.domain.model import NodeInfo, Resources
 from orion.runtime import LogQuery
 from orion.state.commands import RegisterNode

@@ -4,55 +4,24 @@ build matches the answer schemas it states."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import jsonschema
 import pytest
-from api_kit import NODE, Placer
-from flask import Flask
+from api_kit import Placer, full_app, registered_store
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
-from parts import api_deps
 from service_world import WEB
 
-from orion.api.app import create_app
-from orion.api.cluster import cluster_blueprint
-from orion.api.logs import LogsDeps, logs_blueprint
-from orion.api.ops import ops_blueprint
 from orion.api.schema.openapi import PREFIX, openapi_document
-from orion.api.services import services_blueprint
-from orion.peer_http import PeerHttp
-from orion.state.commands import RegisterNode
 from orion.store.local import LocalStore
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
-def fake_metrics(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
-    return [b"orion_up 1\n"]
-
-
-def full_app(store: LocalStore, **deps: Any) -> Flask:
-    """Every part the agent mounts (orion/agent/compose.py), over an in-process store."""
-    ids = itertools.count(1)
-    settings = {"metrics_wsgi": fake_metrics, "placement_wait": 0.2,
-                "id_factory": lambda: f"t{next(ids)}", **deps}
-    app = create_app(api_deps(store, **settings))
-    app.register_blueprint(cluster_blueprint(store, "secret", 3, 1.0, ready=lambda: True))
-    app.register_blueprint(ops_blueprint(store, 1.0))
-    app.register_blueprint(logs_blueprint(LogsDeps(store=store, node_id="node1", open_logs=lambda *a: None,
-                                                   peer=PeerHttp(), max_follows=1)))
-    app.register_blueprint(services_blueprint(store, 1.0, 1 << 20))
-    return app
-
-
 @pytest.fixture
 def store() -> LocalStore:
-    s = LocalStore()
-    s.submit(RegisterNode(node=NODE), 1.0)
-    return s
+    return registered_store()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_kit import NODE, Placer
+from api_kit import Placer, registered_store
 from click.testing import CliRunner, Result
 from parts import api_deps
 from werkzeug.serving import make_server
@@ -22,7 +22,6 @@ from werkzeug.serving import make_server
 from orion.api.app import create_app
 from orion.cli.main import main, parse_publish
 from orion.cli.render import human_bytes, ports_text, table
-from orion.state.commands import RegisterNode
 from orion.store.local import LocalStore
 
 TOKEN = "t0ken"
@@ -48,22 +47,16 @@ class Server:
         return self.store.read(lambda m: m.tasks())[0]
 
 
-def _store() -> LocalStore:
-    store = LocalStore()
-    store.submit(RegisterNode(node=NODE), 1.0)
-    return store
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = Server(_store())
+    srv = Server(registered_store())
     yield srv
     srv.close()
 
 
 @pytest.fixture
 def secured() -> Iterator[Server]:
-    srv = Server(_store(), token=TOKEN)
+    srv = Server(registered_store(), token=TOKEN)
     yield srv
     srv.close()
 

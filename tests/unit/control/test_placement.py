@@ -1,7 +1,7 @@
-"""The scheduler: BestFit placement, typed no-fit reasons, and properties of a plan.
+"""The placement planner: BestFit placement, typed no-fit reasons, and properties of a plan.
 
 The properties compare the grouped packer against a plain loop over every node
-(the obvious definition of BestFit), check what a plan must never do, and that
+(the obvious definition of BestFit, on alive and ready nodes), check what a plan must never do, and that
 every NoFit's kind and figures agree with a recomputation from the inputs.
 """
 
@@ -234,8 +234,10 @@ def clusters(draw):
         cap = Resources(draw(st.sampled_from([1, 2, 4, 8])) * GiB,
                         draw(st.sampled_from([0, 1000, 2000, 4000])))
         status = draw(st.sampled_from([NODE_ALIVE] * 4 + list(NODE_STATES)))
+        ready = draw(st.sampled_from([True, True, True, False]))  # readiness: its engine answers
         nodes.append(NodeInfo(f"n{i}", "", "", capacity=cap, labels=tuple(sorted(draw(labels).items())),
-                              status=status, host_volumes=tuple(sorted(draw(volume_sets)))))
+                              status=status, host_volumes=tuple(sorted(draw(volume_sets))), ready=ready,
+                              ready_reason="" if ready else "engine unreachable"))
         if draw(st.booleans()):
             frac = draw(st.sampled_from([0, 0.25, 0.5, 1.0, 1.25]))  # 1.25: capacity shrank under it
             usage[f"n{i}"] = NodeUsage(Resources(int(cap.memory * frac), int(cap.cpu_millis * frac)),
@@ -257,9 +259,14 @@ def task_lists(draw):
     return tasks
 
 
+def takes_tasks(n: NodeInfo) -> bool:
+    """Alive and ready (its engine answers): the only nodes anything is placed on."""
+    return n.status == NODE_ALIVE and n.ready
+
+
 def fits(s: TaskSpec, n: NodeInfo, u: NodeUsage) -> bool:
     free = n.capacity - u.used
-    return (n.status == NODE_ALIVE and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
+    return (takes_tasks(n) and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
             and set(s.node_selectors) <= set(n.labels) and s.host_volumes <= set(n.host_volumes))
 
 
@@ -335,9 +342,11 @@ def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, 
     """The NoFit's kind and figures, checked against the nodes as they were when it was made."""
     assert (why.memory, why.cpu_millis, why.ports, why.selectors, why.volumes) == (
         s.memory, s.cpu_millis, s.static_host_ports, frozenset(s.node_selectors), s.host_volumes)
-    alive = [n for n in nodes if n.status == NODE_ALIVE]
+    alive = [n for n in nodes if takes_tasks(n)]
     if why.kind == NoFitKind.NO_NODES:
         assert not alive and sum(c for _, c in why.statuses) == len(nodes)
+        not_ready = sum(n.status == NODE_ALIVE and not n.ready for n in nodes)
+        assert dict(why.statuses).get("not ready", 0) == not_ready
         return
     eligible = [n for n in alive if set(s.node_selectors) <= set(n.labels)]
     if why.kind == NoFitKind.SELECTOR:
