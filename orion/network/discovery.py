@@ -51,6 +51,9 @@ class Outcome(StrEnum):
     NODATA = "nodata"
     FORWARDED = "forwarded"
     SERVFAIL = "servfail"
+    # Not a question we answer: garbage (FORMERR), not a QUERY (NOTIMP), a zone name in a
+    # class other than IN (REFUSED).
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
