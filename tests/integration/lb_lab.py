@@ -13,13 +13,15 @@ towards ext, which forwards nothing: the "outside" a VIP without backends must
 never leak to. Bridged traffic skips iptables in hA (bridge-nf-call-iptables=0), the
 case where hairpin needs the load balancer's masquerade.
 
-Every namespace is named ``olb<pid>-<role>``; :func:`remove_leftovers` deletes those
-of runs whose process is gone, so a run killed half-way is cleaned up by the next.
+Every namespace is named ``olb<pid>n<lab>-<role>``; :func:`remove_leftovers` deletes
+those of runs whose process is gone (and their /etc/netns files), so a run killed
+half-way is cleaned up by the next.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -36,6 +38,9 @@ PREFIX = "olb"
 BACKENDS = {"b1": "10.42.1.11", "b2": "10.42.1.12", "b3": "10.42.1.13"}
 UNDERLAY = {"hA": "192.168.77.1", "hB": "192.168.77.2", "ext": "192.168.77.100"}
 SUBNETS = {"hA": "10.42.1.0/24", "hB": "10.42.2.0/24"}
+# ``ip netns exec NS`` bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf.
+NETNS_ETC = Path("/etc/netns")
+_labs = itertools.count(1)
 
 
 def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 20) -> str:
@@ -57,9 +62,11 @@ def missing_prerequisites() -> str | None:
 def remove_leftovers() -> list[str]:
     """Delete ``olb<pid>-*`` namespaces whose run (pid) is no longer alive."""
     removed = []
-    for line in run("ip", "netns", "list").splitlines():
-        name = line.split()[0] if line.strip() else ""
-        match = re.fullmatch(rf"{PREFIX}(\d+)-\w+", name)
+    names = {line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()}
+    if NETNS_ETC.is_dir():
+        names |= {path.name for path in NETNS_ETC.iterdir()}
+    for name in sorted(names):
+        match = re.fullmatch(rf"{PREFIX}(\d+)n\d+-\w+", name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
             delete_namespace(name)
             removed.append(name)
@@ -72,11 +79,12 @@ def delete_namespace(name: str) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
     run("ip", "netns", "del", name, check=False)
+    shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
 
 
 @dataclass
 class Lab:
-    tag: str = field(default_factory=lambda: f"{PREFIX}{os.getpid()}")
+    tag: str = field(default_factory=lambda: f"{PREFIX}{os.getpid()}n{next(_labs)}")
     made: list[str] = field(default_factory=list)
     servers: list[subprocess.Popen] = field(default_factory=list)
 
@@ -131,12 +139,24 @@ class Lab:
         self.sh(role, "ip", "route", "add", "default", "via", gateway)
 
     def _serve(self, role: str) -> None:
-        proc = subprocess.Popen([*self.prefix(role), sys.executable, PEER, "serve", role, "80"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.spawn(role, sys.executable, PEER, "serve", role, "80")
+
+    def use_resolver(self, role: str, nameserver: str, search: str) -> None:
+        """What ``role``'s programs resolve with (glibc reads the bind-mounted file)."""
+        directory = NETNS_ETC / self.ns(role)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "resolv.conf").write_text(f"nameserver {nameserver}\nsearch {search}\noptions timeout:1\n")
+
+    def spawn(self, role: str, *args: str) -> subprocess.Popen:
+        """A long-running program in ``role`` that prints "ready" once it is; killed by destroy()."""
+        proc = subprocess.Popen([*self.prefix(role), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
         self.servers.append(proc)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"backend {role} did not start: {proc.stderr.read() if proc.stderr else ''}")
+            proc.kill()
+            raise RuntimeError(f"{' '.join(args)} in {role} did not start: {proc.stderr.read() if proc.stderr else ''}")
+        return proc
 
     def get(self, role: str, url: str, count: int, timeout: float = 3.0) -> list[str]:
         out = self.sh(role, sys.executable, PEER, "get", url, str(count), str(timeout),
