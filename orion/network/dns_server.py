@@ -45,6 +45,9 @@ QueryHook = Callable[[Outcome], None]
 
 log = logging.getLogger(__name__)
 
+# linux/in.h; the socket module has no name for it before Python 3.12.
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
 
 @dataclass(frozen=True)
 class DnsSettings:
@@ -53,6 +56,10 @@ class DnsSettings:
     forward_timeout: float = 2.0
     # Forwarded queries in flight at once; more wait in the pool's queue.
     forward_workers: int = 8
+    # Forwarded UDP queries waiting or in flight beyond which a new one gets SERVFAIL at
+    # once: with every upstream down each costs forward_timeout, and a queue without a
+    # bound would only grow (the client's resolver retries anyway).
+    max_pending_forwards: int = 256
     # RFC 7766 asks servers to close idle TCP clients; 10 s is BIND's default idle timeout.
     tcp_idle: float = 10.0
     # Beyond this many open TCP clients a new one is closed at once: a thread each.
@@ -82,6 +89,8 @@ class DnsServer:
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()
         self._upstreams: ResolvConf | None = None
+        self._pending = 0  # forwarded UDP queries queued or in flight (I/O thread +, worker -)
+        self._pending_lock = threading.Lock()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -195,14 +204,32 @@ class DnsServer:
             return
         reply = self.answer_local(data, tcp=False)
         if isinstance(reply, Forward):
-            self._pool.submit(self._forward_udp, data, client)
-        elif reply is not None:
+            with self._pending_lock:
+                busy = self._pending >= self._settings.max_pending_forwards
+                if not busy:
+                    self._pending += 1
+            if busy:
+                reply = self._overloaded(data)
+            else:
+                self._pool.submit(self._forward_udp, data, client)
+                return
+        if reply is not None:
             self._send_udp(reply, client)
 
     def _forward_udp(self, data: bytes, client: tuple[str, int]) -> None:
-        reply = self.answer_forwarded(data, tcp=False)
-        if reply is not None:
-            self._send_udp(reply, client)
+        try:
+            reply = self.answer_forwarded(data, tcp=False)
+            if reply is not None:
+                self._send_udp(reply, client)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
+    def _overloaded(self, data: bytes) -> bytes | None:
+        self._count(Outcome.SERVFAIL)
+        query = dns_wire.parse_query(data)
+        return None if isinstance(query, dns_wire.Malformed) else dns_wire.fit_udp(dns_wire.servfail(query),
+                                                                                   query.udp_limit)
 
     def _send_udp(self, reply: bytes, client: tuple[str, int]) -> None:
         assert self._udp is not None
@@ -248,11 +275,17 @@ class DnsServer:
 
 
 def _bind_pair(address: str, port: int, attempts: int = 20) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on the same address and port (port 0: any port free for both)."""
+    """A UDP and a TCP socket on the same address and port (port 0: any port free for both).
+
+    IP_FREEBIND lets the server bind the bridge gateway before the bridge exists (the
+    agent starts DNS first, the datapath creates the network later, e.g. after a reboot);
+    it answers as soon as the address appears."""
     for _ in range(attempts):
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old clients sit in TIME_WAIT
+        for sock in (udp, tcp):
+            sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
         try:
             udp.bind((address, port))
             tcp.bind((address, udp.getsockname()[1]))

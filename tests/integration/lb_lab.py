@@ -163,6 +163,9 @@ class Lab:
                       timeout=count * (timeout + 1) + 10)
         return out.split("\n")[:-1]
 
+    def resolve(self, role: str, name: str) -> list[str]:
+        return self.sh(role, sys.executable, PEER, "resolve", name).split("\n")[:-1]
+
     def udp(self, role: str, host: str, port: int, count: int) -> list[str]:
         return self.sh(role, sys.executable, PEER, "udp", host, str(port), str(count), timeout=count * 3 + 10
                        ).split("\n")[:-1]

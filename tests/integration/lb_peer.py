@@ -7,6 +7,7 @@ library only; started with ``ip netns exec NS python3 lb_peer.py ...``).
     udp HOST PORT COUNT       COUNT datagrams, each from a new socket; the names, one a line
     session HOST PORT         one keep-alive connection: a GET per line read on stdin, the
                               answer (or "error ...") printed; "close" ends it
+    resolve NAME              the addresses glibc resolves NAME to, one a line (or "error ...")
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ def session(host: str, port: int) -> None:
     conn.close()
 
 
+def resolve(name: str) -> None:
+    try:
+        infos = socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:
+        print(f"error {type(exc).__name__}", flush=True)
+        return
+    for address in dict.fromkeys(info[4][0] for info in infos):
+        print(address, flush=True)
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "serve":
@@ -93,5 +104,7 @@ if __name__ == "__main__":
         udp(args[0], int(args[1]), int(args[2]))
     elif command == "session":
         session(args[0], int(args[1]))
+    elif command == "resolve":
+        resolve(args[0])
     else:
         raise SystemExit(f"unknown command {command}")

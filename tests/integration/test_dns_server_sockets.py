@@ -191,6 +191,32 @@ def test_servfail_when_no_upstream_answers_within_the_timeout(served, upstream):
     assert a_records(ask(server, "www.example.test")) == ["192.0.2.10"]
 
 
+def test_beyond_the_pending_bound_forwarded_queries_fail_at_once(tmp_path):
+    silent_address = loopback_address()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind((silent_address, 53))
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"nameserver {silent_address}\n")
+    outcomes = Outcomes()
+    server = DnsServer(loopback_address(), 53, MutableView(web_view()), resolv, on_query=outcomes,
+                       settings=DnsSettings(forward_timeout=1.0, max_pending_forwards=1))
+    server.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            started = time.monotonic()
+            for i in range(3):
+                sock.sendto(dns.message.make_query(f"q{i}.example.test", "A").to_wire(), server.address)
+            replies = [(dns.message.from_wire(sock.recv(512)), time.monotonic() - started) for _ in range(3)]
+        assert all(reply.rcode() == dns.rcode.SERVFAIL for reply, _ in replies)
+        assert [str(reply.question[0].name) for reply, _ in replies[:2]] == ["q1.example.test.", "q2.example.test."]
+        assert replies[1][1] < 0.5 <= 0.9 < replies[2][1]  # two refused at once, the first after its timeout
+        assert outcomes.counts["servfail"] == 3
+    finally:
+        server.stop()
+        silent.close()
+
+
 def test_a_resolver_that_points_back_at_the_server_is_skipped(served, upstream):
     server, _, _, resolv = served
     resolv.write_text(f"nameserver {server.address[0]}\n")

@@ -85,3 +85,15 @@ def test_an_unhealthy_replica_leaves_the_name_at_the_next_query(named):
     apply(lab, view_file, view("dnsrr", unhealthy=("b2",)))
     answers = Counter(lab.get("cB", "http://web.service.orion", 40))
     assert set(answers) == {"b1", "b3"}, answers
+
+
+def test_the_server_binds_the_gateway_before_the_bridge_has_it_and_answers_once_it_does(named, tmp_path):
+    """The agent may start before the datapath creates the bridge (IP_FREEBIND)."""
+    lab, view_file = named
+    future_gateway = "10.42.1.53"
+    (tmp_path / "resolv.conf").write_text("")
+    lab.spawn("hA", sys.executable, SERVER, future_gateway, str(view_file), str(tmp_path / "resolv.conf"))
+    lab.use_resolver("cA", future_gateway, "orion")
+    assert lab.resolve("cA", "web-b1.task.orion")[0].startswith("error")
+    lab.sh("hA", "ip", "addr", "add", f"{future_gateway}/32", "dev", "orion0")
+    assert lab.resolve("cA", "web-b1.task.orion") == ["10.42.1.11"]
