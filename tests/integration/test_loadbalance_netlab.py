@@ -4,6 +4,7 @@ afterwards, and the next run removes what a killed run left."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import replace
 
@@ -112,12 +113,52 @@ def test_a_vip_without_healthy_backends_resets_instead_of_hanging(lab, hosts):
     assert lab.get("cB", f"http://{VIP}:81", 1, timeout=5) == ["error ConnectionRefusedError"]  # a port it lacks
 
 
-def test_hairpin_a_client_on_the_backends_bridge_reaches_them_through_the_vip(lab, hosts):
-    assert lab.sh("hA", "sysctl", "-n", "net.bridge.bridge-nf-call-iptables", check=False).strip() in ("0", "")
-    answers = names(lab.get("cA", f"http://{VIP}", 30))
-    assert set(answers) == set(BACKENDS), answers
-    for backend in ("b1", "b2"):  # a backend reaching its own service may land on itself
-        assert all(a in BACKENDS for a in lab.get(backend, f"http://{VIP}", 10)), backend
+BR_NETFILTER = "net.bridge.bridge-nf-call-iptables"
+
+
+@contextlib.contextmanager
+def bridge_mode(lab: Lab, br_netfilter: str, port_hairpin: bool):
+    """hA's bridge as Docker leaves it (br_netfilter on) or without br_netfilter, with or
+    without hairpin mode on the backends' bridge ports; back to the lab's default after."""
+    if not lab.sh("hA", "sysctl", "-n", BR_NETFILTER, check=False).strip():
+        pytest.skip("no br_netfilter in this kernel")
+
+    def ports(on: bool) -> None:
+        for backend in BACKENDS:
+            lab.sh("hA", "ip", "link", "set", f"v-{backend}", "type", "bridge_slave", "hairpin", "on" if on else "off")
+
+    lab.sh("hA", "sysctl", "-qw", f"{BR_NETFILTER}={br_netfilter}")
+    ports(port_hairpin)
+    try:
+        yield
+    finally:
+        lab.sh("hA", "sysctl", "-qw", f"{BR_NETFILTER}=0")
+        ports(False)
+
+
+@pytest.mark.parametrize("br_netfilter, port_hairpin", [("0", False), ("1", True)],
+                         ids=["plain-bridge", "docker-bridge-with-port-hairpin"])
+def test_hairpin_a_client_on_the_backends_bridge_reaches_them_through_the_vip(lab, hosts, br_netfilter,
+                                                                              port_hairpin):
+    with bridge_mode(lab, br_netfilter, port_hairpin):
+        answers = names(lab.get("cA", f"http://{VIP}", 30))
+        assert set(answers) == set(BACKENDS), answers
+        for backend in ("b1", "b2"):  # a backend reaching its own service may land on itself
+            answers = lab.get(backend, f"http://{VIP}", 10)
+            assert all(a in BACKENDS for a in answers), (backend, answers)
+
+
+def test_with_br_netfilter_a_backend_reaching_itself_needs_hairpin_mode_on_its_bridge_port(lab, hosts):
+    """What the datapath must do on Docker hosts: with br_netfilter (Docker turns it on)
+    the DNAT happens while the frame is still being bridged, so a connection from b1 that
+    lands on b1 must leave through the port it came in by, which a bridge port refuses
+    unless its hairpin mode is on (Docker sets it only with userland-proxy off)."""
+    hosts.apply(web_view(unhealthy=("b2", "b3")))  # b1 is the only backend
+    with bridge_mode(lab, "1", port_hairpin=False):
+        assert lab.get("b1", f"http://{VIP}", 2, timeout=1) == ["error TimeoutError"] * 2
+        assert lab.get("b2", f"http://{VIP}", 2, timeout=1) == ["b1"] * 2
+    with bridge_mode(lab, "1", port_hairpin=True):
+        assert lab.get("b1", f"http://{VIP}", 2, timeout=1) == ["b1"] * 2
 
 
 def test_without_the_hairpin_masquerade_the_same_clients_fail(lab, hosts):
