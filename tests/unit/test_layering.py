@@ -24,7 +24,7 @@ PACKAGE = ROOT / "orion"
 # and settings: its modules may use each other (config reads defaults) without a cycle.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("domain", "defaults", "config", "version"),
-    ("state", "gossip", "runtime", "peer_http"),
+    ("state", "gossip", "runtime", "peer_http", "network"),
     ("store",),
     ("raft", "membership", "loop"),
     ("control", "node"),
