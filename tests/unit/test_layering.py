@@ -22,7 +22,7 @@ PACKAGE = ROOT / "orion"
 # and settings: its modules may use each other (config reads defaults) without a cycle.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "resources", "humanize", "service", "defaults", "config", "version"),
-    ("state", "gossip", "runtime", "peer_http"),
+    ("state", "gossip", "runtime", "peer_http", "network"),
     ("loop",),
     ("control", "node", "cluster"),
     ("metrics", "api"),
