@@ -38,7 +38,7 @@ def _fresh(k: ObservedKernel, change: CreateDevice | ReplaceDevice) -> ObservedK
     s = change.spec
     dev = ObservedDevice(name=s.name, kind="vxlan", mac=s.mac, mtu=s.mtu, up=True, vni=s.vni, local=s.local,
                          port=s.port, learning=False)
-    sysctls = tuple((key, v) for key, v in k.sysctls if ".conf." not in key)
+    sysctls = tuple((key, v) for key, v in k.sysctls if "/conf/" not in key)
     return ObservedKernel(device=dev, sysctls=sysctls)
 
 

@@ -67,7 +67,7 @@ def wanted_sysctls(settings: OverlaySettings) -> tuple[tuple[str, str], ...]:
     reverse-path filtering on the VXLAN device: decapsulated packets carry peer-subnet sources,
     which strict mode (rp_filter=1, the default of many distributions) drops whenever the
     route back is not yet or no longer in place, e.g. during a replace."""
-    return (("net.ipv4.ip_forward", "1"), (f"net.ipv4.conf.{settings.vxlan}.rp_filter", "2"))
+    return (("net/ipv4/ip_forward", "1"), (f"net/ipv4/conf/{settings.vxlan}/rp_filter", "2"))
 
 
 def usable_peers(inputs: DatapathInputs) -> tuple[list[Lease], list[IgnoredLease]]:
@@ -141,7 +141,7 @@ def plan(inputs: DatapathInputs, observed: ObservedKernel) -> Plan:
     changes, fresh = _device_changes(spec, observed.device)
     # A (re)created device starts with no addresses, entries or per-device sysctls.
     if fresh:
-        view = ObservedKernel(sysctls=tuple((k, v) for k, v in observed.sysctls if ".conf." not in k))
+        view = ObservedKernel(sysctls=tuple((k, v) for k, v in observed.sysctls if "/conf/" not in k))
     else:
         view = observed
     have_addresses = view.device.addresses if view.device is not None else frozenset()

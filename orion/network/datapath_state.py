@@ -61,7 +61,7 @@ class RouteEntry:
 
 @dataclass(frozen=True)
 class ObservedKernel:
-    """One read of the kernel. ``sysctls`` maps a dotted key to its value ("" when unreadable)."""
+    """One read of the kernel. ``sysctls``: (path under /proc/sys, value), "" when unreadable."""
 
     device: ObservedDevice | None = None
     fdb: frozenset[FdbEntry] = frozenset()

@@ -51,8 +51,8 @@ def test_a_fresh_host_gets_the_device_then_each_peer_neighbour_fdb_route_in_that
     assert transcript(DatapathInputs(SETTINGS, A, (C, B, A)), ObservedKernel()) == [
         "create orion.1 vxlan id 1 local 10.77.0.1 dstport 4789 nolearning 0e:42:0a:2a:01:00 mtu 1450",
         "address 10.42.1.0/32 add",
-        "sysctl net.ipv4.ip_forward=1",
-        "sysctl net.ipv4.conf.orion.1.rp_filter=2",
+        "sysctl net/ipv4/ip_forward=1",
+        "sysctl net/ipv4/conf/orion.1/rp_filter=2",
         "neigh 10.42.2.0 lladdr 0e:42:0a:2a:02:00 set (b)",
         "fdb 0e:42:0a:2a:02:00 dst 10.77.0.2 set (b)",
         "route 10.42.2.0/24 via 10.42.2.0 onlink set (b)",
@@ -165,7 +165,7 @@ def worlds(draw) -> tuple[DatapathInputs, ObservedKernel]:
         up=st.booleans(), vni=st.sampled_from([1, 2]), local=st.sampled_from([leases[0].underlay_ip, None]),
         port=st.sampled_from([4789, 8472]), learning=st.booleans(),
         addresses=st.frozensets(st.sampled_from([leases[0].vtep_interface, IPv4Interface("192.0.2.1/24")])))))
-    sysctls = draw(st.sampled_from([(), (("net.ipv4.ip_forward", "0"),), (("net.ipv4.ip_forward", "1"),)]))
+    sysctls = draw(st.sampled_from([(), (("net/ipv4/ip_forward", "0"),), (("net/ipv4/ip_forward", "1"),)]))
     # Routes are keyed by destination in the kernel's main table: one per subnet.
     routes = frozenset({r.dst: r for r in sorted(routes, key=lambda r: str(r))}.values())
     neigh = frozenset({n.ip: n for n in sorted(neigh, key=lambda n: str(n))}.values())
