@@ -51,7 +51,11 @@ def main(argv: list[str]) -> int:
     inputs, docker_host = load(path)
     kernel = NetlinkKernel(inputs.settings)
     if mode == "observe":
-        print(json.dumps(asdict(kernel.observe()), default=str))
+        k = kernel.observe()
+        entries = {name: sorted((asdict(e) for e in getattr(k, name)), key=str)
+                   for name in ("fdb", "neighbours", "routes")}
+        print(json.dumps({"device": asdict(k.device) if k.device else None, **entries, "sysctls": dict(k.sysctls)},
+                         default=str))
         return 0
     client = docker.DockerClient(base_url=docker_host, timeout=30)
     out = sys.stdout
