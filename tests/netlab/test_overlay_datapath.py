@@ -14,19 +14,22 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 
 import pytest
 from agent_kit import Agents, connect_from, in_netns_of, lease
 from netlab_kit import IMAGE, Lab, LabHost
 
+from orion.network.bridge_network import DockerNetworks, NetworkConflict, RecreateNetwork, decide, network_spec
 from orion.network.firewall import FOREIGN_VXLAN
-from orion.network.overlay import vtep_mac
+from orion.network.overlay import OverlaySettings, lease_of, vtep_mac
 
 pytestmark = pytest.mark.netlab
 
 SUBNETS = {"a": "10.42.1.0/24", "b": "10.42.2.0/24", "c": "10.42.3.0/24"}
+SETTINGS = OverlaySettings(cluster_cidr=IPv4Network("10.42.0.0/16"), vni=1, port=4789, mtu=1450,
+                           bridge="orion0", vxlan="orion.1")
 
 
 @dataclass
@@ -221,6 +224,11 @@ def _foreign_drops(c: LabHost) -> int:
     raise AssertionError(f"no rule {FOREIGN_VXLAN!r} on {c.netns}")
 
 
+def _vxlan_rx(c: LabHost) -> int:
+    """Packets C's VXLAN device decapsulated: a dropped VXLAN packet never reaches it."""
+    return json.loads(c.sh("ip", "-j", "-s", "link", "show", "orion.1").stdout)[0]["stats64"]["rx"]["packets"]
+
+
 def test_vxlan_from_an_underlay_host_without_a_lease_is_dropped_and_accepted_once_it_holds_one(overlay):
     x, c = overlay.host("x"), overlay.host("c")
     xs = "10.42.200.0/24"
@@ -239,16 +247,19 @@ def test_vxlan_from_an_underlay_host_without_a_lease_is_dropped_and_accepted_onc
     def ping_from_x() -> int:
         return x.sh("ping", "-c", "3", "-i", "0.2", "-W", "1", overlay.ip["web-c"], check=False).returncode
 
-    before = _foreign_drops(c)
+    before, rx = _foreign_drops(c), _vxlan_rx(c)
     assert ping_from_x() != 0
     assert _foreign_drops(c) >= before + 3
+    assert _vxlan_rx(c) == rx, "a VXLAN packet from a host without a lease reached the VXLAN device"
     # Control: the same packets pass once x holds a lease in C's inputs ...
     stranger = lease("x", xs, x.underlay_ip)
     overlay.agents.set_leases(c, overlay.leases["c"], [*overlay.peers_of("c"), stranger])
     try:
         granted = overlay.agents.once(c)
         assert any("route 10.42.200.0/24" in a for a in granted["applied"])
+        rx = _vxlan_rx(c)
         assert ping_from_x() == 0
+        assert _vxlan_rx(c) >= rx + 3
     finally:
         overlay.agents.set_leases(c, overlay.leases["c"], overlay.peers_of("c"))
     # ... and are dropped again when it is released, with x's entries gone from C.
@@ -275,3 +286,30 @@ def test_traffic_from_a_container_to_outside_the_cluster_is_masqueraded(overlay)
     finally:
         server.close()
     assert peer[0] == str(overlay.host("a").underlay_ip), f"seen from {peer[0]}, not host a's address"
+
+
+def test_a_network_orion_with_another_subnet_is_left_alone_with_containers_and_recreated_without(overlay):
+    """Real Docker: host b's ``orion`` holds web-b, so a different lease is a conflict, not a
+    removal; a network of that kind with nothing attached is recreated on the new subnet."""
+    client = overlay.host("b").client()
+    try:
+        networks = DockerNetworks(client)
+        spec = network_spec(SETTINGS, lease_of("b", "10.42.9.0/24", "10.77.0.2"))
+        seen = networks.observe("orion")
+        assert seen is not None and str(seen.subnet) == SUBNETS["b"] and seen.containers >= 1
+        conflict = decide(spec, seen)
+        assert isinstance(conflict, NetworkConflict), conflict
+        networks.apply(conflict)
+        assert str(networks.observe("orion").subnet) == SUBNETS["b"]  # untouched
+
+        spare = replace(SETTINGS, bridge="orionspare0", network_name="orion-spare")
+        networks.apply(decide(network_spec(spare, lease_of("s", "10.42.50.0/24", "10.77.0.2")), None))
+        new_spec = network_spec(spare, lease_of("s", "10.42.51.0/24", "10.77.0.2"))
+        again = decide(new_spec, networks.observe("orion-spare"))
+        assert isinstance(again, RecreateNetwork) and "subnet 10.42.50.0/24" in again.reason
+        networks.apply(again)
+        assert decide(new_spec, networks.observe("orion-spare")) is None
+    finally:
+        for n in client.networks.list(names=["orion-spare"]):
+            n.remove()
+        client.close()
