@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite drives for real: debootstrap and ssh (the fleet lab),
 # systemd-analyze (unit checks), iptables and iproute2 (partitions), openssl (TLS tests), tmux (orion top's
-# screen). Idempotent; as root
+# screen), nftables, iputils' ping (don't-fragment probes) and iperf3 (the overlay lab and its benchmark). Idempotent; as root
 # on Debian installs what is missing, elsewhere says what to install.
 set -euo pipefail
 need=()
@@ -13,6 +13,9 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)  # the TLS tests make a throwaway CA
 command -v tmux >/dev/null || need+=(tmux)
+command -v nft >/dev/null || need+=(nftables)
+ping -V >/dev/null 2>&1 || need+=(iputils-ping)  # busybox's ping has no -M do
+command -v iperf3 >/dev/null || need+=(iperf3)
 command -v docker-registry >/dev/null || [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ ${#need[@]} -eq 0 ] && { echo "ensure-test-tools: all present"; exit 0; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
