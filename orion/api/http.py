@@ -39,6 +39,7 @@ from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.openapi import query_models
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import BlockingQuery
+from orion.state.results import RefusalKind, Refused
 from orion.store.port import NoLeader, Store, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.api")
@@ -74,6 +75,29 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.field = field
+
+
+# What the API answers when the state machine refuses a write, by kind: the one table. All 409, on
+# purpose: every route parses the request (400) and looks its target up (404) before it submits, so a
+# refusal at apply time is a conflict with the state as committed: the target went or changed in between
+# (not_found, wrong_state, stale), a name is taken (exists), or a rule only the machine checks against the
+# replicated state (invalid: a host port asked twice, a count; no_fit). A node reads what it wrote, and only
+# a release before kinds remembers an answer without one (unreadable, other), so those two are not expected.
+REFUSAL_STATUS: dict[RefusalKind, int] = {
+    RefusalKind.INVALID: 409,
+    RefusalKind.NOT_FOUND: 409,
+    RefusalKind.EXISTS: 409,
+    RefusalKind.WRONG_STATE: 409,
+    RefusalKind.STALE: 409,
+    RefusalKind.NO_FIT: 409,
+    RefusalKind.UNREADABLE: 409,
+    RefusalKind.OTHER: 409,
+}
+
+
+def refusal(refused: Refused, what: str, field: str | None = None) -> ApiError:
+    """The answer to a write the machine refused: ``what`` the route tried, then the machine's reason."""
+    return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}", field)
 
 
 def error_response(status: int, message: str, field: str | None = None, **extra: Any) -> Response:

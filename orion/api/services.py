@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from orion.api.http import ApiError, answer, read_json_body
+from orion.api.http import ApiError, answer, read_json_body, refusal
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
@@ -31,6 +31,7 @@ from orion.api.service_views import service_view, version_view
 from orion.domain.service import ServiceSpec, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
 from orion.state.machine import StateMachine
+from orion.state.results import Refused, Result, ServiceDeclared
 from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
@@ -48,20 +49,19 @@ def services_blueprint(store: Store, write_timeout: float,
             raise ApiError(404, f"no service {name}", "name")
         return (record, replicas), index
 
-    def submit(command: Command, what: str) -> dict[str, Any]:
+    def submit(command: Command, what: str) -> Result:
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"{what}: {result.get('error', 'no reason given')}", "name")
+        if isinstance(result, Refused):
+            raise refusal(result, what, "name")
         return result
 
-    def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
+    def declared(name: str, result: ServiceDeclared, notes: tuple[str, ...] = (),
                  diff: dict[str, Any] | None = None) -> Response:
         (record, replicas), index = read_service(name)
-        body = {**service_view(record, replicas, detail=True), "changed": bool(result.get("changed")),
-                "notes": list(notes)}
+        body = {**service_view(record, replicas, detail=True), "changed": result.changed, "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
-        response = answer(body, 201 if result.get("changed") else 200, index)
+        response = answer(body, 201 if result.changed else 200, index)
         response.headers["Location"] = f"{request.script_root}/services/{name}"
         return response
 
@@ -72,9 +72,7 @@ def services_blueprint(store: Store, write_timeout: float,
             d = spec_diff(current.spec, spec)
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
-        result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}", "name")
+        result = submit(command, f"cannot declare {name}")
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
@@ -116,7 +114,7 @@ def services_blueprint(store: Store, write_timeout: float,
         read_service(name)
         result = submit(DeleteService(request_id=uuid.uuid4().hex, name=name), f"cannot delete {name}")
         _, index = store.read(lambda m: None)
-        return answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
+        return answer({"name": name, "deleted": True, "stopping": list(result.stopped)}, 200, index)
 
     @bp.post("/services/<name>/rollback")
     def rollback(name: str) -> Response:

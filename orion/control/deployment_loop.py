@@ -29,6 +29,7 @@ from orion.domain.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSF
 from orion.loop import run_loop, wake_on_leader
 from orion.state.commands import ApplyDeploymentPlan
 from orion.state.machine import StateMachine
+from orion.state.results import Refused
 from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
@@ -86,7 +87,7 @@ class PassResult:
     """What one pass did: the plans' sentences (the log lines, what tests read), refusals."""
 
     sentences: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()
+    refused: tuple[Refused, ...] = ()
 
     @property
     def sentence(self) -> str | None:
@@ -126,8 +127,8 @@ class DeploymentLoop:
                     continue
                 command, sentence = command_for(record, decided, now), decided.sentence
             result = self._store.submit(command, self._timeout)
-            if isinstance(result, dict) and result.get("ok") is False:
-                refused.append(str(result.get("error")))
+            if isinstance(result, Refused):
+                refused.append(result)
             else:
                 sentences.append(sentence)
         return PassResult(tuple(sentences), tuple(refused))

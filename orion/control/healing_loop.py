@@ -31,7 +31,8 @@ from orion.loop import run_loop, wake_on_leader
 from orion.membership import autopilot
 from orion.membership.liveness import LivenessSource
 from orion.peer_http import PeerHttp
-from orion.state.commands import Command, MigrateTasks, ReportTaskState
+from orion.state.commands import Command, ReportTaskState
+from orion.state.results import Placed, Refused
 from orion.store.admission import VOTER
 from orion.store.port import Store, StoreError
 
@@ -98,7 +99,7 @@ class HealingLoop:
         done = []
         for command in commands:
             result = self._store.submit(command, self._timeout)
-            if not (isinstance(result, dict) and result.get("ok") is False):
+            if not isinstance(result, Refused):
                 done.append(command)
         return done
 
@@ -155,9 +156,9 @@ class HealingLoop:
         moved = 0  # tasks handed to a new node: migrated, or cut at the deadline and placed again
         for command in commands:
             result = self._store.submit(command, self._timeout)
-            if isinstance(command, MigrateTasks) and isinstance(result, dict):
-                moved += len(result.get("placed", ()))
-            elif isinstance(command, ReportTaskState) and not (isinstance(result, dict) and result.get("ok") is False):
+            if isinstance(result, Placed):  # a MigrateTasks
+                moved += len(result.placed)
+            elif isinstance(command, ReportTaskState) and not isinstance(result, Refused):
                 moved += 1
         if moved:
             self._on_reschedule(healing.CAUSE_NODE_LEFT, moved)

@@ -21,14 +21,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from orion.control import placement
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
 from orion.loop import run_loop, wake_on_leader
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
-from orion.state.entries import BATCH_LOG_VERSION, batch_of
+from orion.state.entries import BATCH_LOG_VERSION, batch_of, results_of
 from orion.state.machine import StateMachine
+from orion.state.results import Placed, Result
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.placement_loop")
@@ -129,8 +129,8 @@ class PlacementLoop:
         if placements:
             result = self._store.submit(
                 PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements)), self._timeout)
-            placed = len(result.get("placed", ()))
-            refused = len(result.get("refused", {}))
+            if isinstance(result, Placed):
+                placed, refused = len(result.placed), len(result.refused)
             if self._observe is not None:
                 self._observe(time.perf_counter() - started, placed)
         by_id = {t.id: t for t in pending}
@@ -146,7 +146,7 @@ class PlacementLoop:
                 unschedulable += 1
         return PassResult(placed, refused, unschedulable)
 
-    def submit_create(self, command: CreateTask) -> dict[str, Any]:
+    def submit_create(self, command: CreateTask) -> Result:
         """Commit ``command`` and its placement in one entry; return the create's result.
 
         One Raft round instead of two (create, then the leader's pass and its
@@ -164,12 +164,13 @@ class PlacementLoop:
             return self._store.submit(command, self._timeout)
         place = PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements))
         result = self._store.submit(batch_of(command, place), self._timeout)
-        results = result.get("results")
-        if not isinstance(results, list):  # refused whole: a node of a version without batches
+        results = results_of(result, 2)
+        if results is None:  # refused whole: a node of a version without batches
             return result
+        created, placed = results
         if self._observe is not None:
-            self._observe(time.perf_counter() - started, len(results[1].get("placed", ())))
-        return results[0]
+            self._observe(time.perf_counter() - started, len(placed.placed) if isinstance(placed, Placed) else 0)
+        return created
 
     def run_forever(self, stop: threading.Event) -> None:
         def one_pass() -> tuple[str | None, bool]:

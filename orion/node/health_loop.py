@@ -37,6 +37,7 @@ from orion.node.health_checks import CheckRuntime, run_check
 from orion.runtime import RuntimeFailure
 from orion.state.commands import Command, ReportTaskHealth, ReportTaskState
 from orion.state.machine import StateMachine
+from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger("orion.node.health_loop")
@@ -175,8 +176,8 @@ class HealthLoop:
         except StoreError as exc:  # no leader now: the caller tries again on a later pass
             out.errors.append(f"report {what}: {exc}")
             return False
-        if isinstance(result, dict) and result.get("ok") is False:
-            out.errors.append(f"report {what} refused: {result.get('error')}")
+        if isinstance(result, Refused):
+            out.errors.append(f"report {what} refused: {result.detail}")
             return False
         out.reports.append(what)
         return True

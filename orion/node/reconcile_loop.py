@@ -20,6 +20,7 @@ from orion.domain.model import ASSIGNED, FAILED
 from orion.loop import SKIPPED, run_loop
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
+from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,8 @@ class ReconcileLoop:
         except StoreError as exc:  # NoLeader/WriteTimeout: retried next pass
             out.errors.append(f"report {report.task_id} {report.state}: {exc}")
             return
-        if isinstance(result, dict) and result.get("ok") is False:
-            out.errors.append(f"report {report.task_id} {report.state} refused: {result.get('error')}")
+        if isinstance(result, Refused):
+            out.errors.append(f"report {report.task_id} {report.state} refused: {result.detail}")
         else:
             out.reported.append(f"{report.task_id} {report.state}")
             if report.state == FAILED:

@@ -37,7 +37,14 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
-from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
+from orion.state.checks import (
+    finish_problem,
+    migration_problem,
+    no_task,
+    placement_problem,
+    spec_problem,
+    stale_report,
+)
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -56,8 +63,8 @@ from orion.state.commands import (
 )
 from orion.state.history import History
 from orion.state.nodes import NodeRegistry
-from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
+from orion.state.results import Placed, RefusalKind, Refused, Result, TaskChanged, TaskCreated
 from orion.state.services import ServiceRegistry
 from orion.version import LOG_VERSION
 
@@ -79,7 +86,7 @@ class StateMachine:
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
         self._history = history or History()
-        self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
+        self._handlers: dict[str, Callable[[Any, int], Result]] = {
             RegisterNode.TYPE: self._registry.register,
             SetNodeStatus.TYPE: self._registry.set_status,
             SetNodeReadiness.TYPE: self._registry.set_readiness,
@@ -98,13 +105,13 @@ class StateMachine:
         self._handlers.update(self.services.handlers())
 
     # -- the one way in ------------------------------------------------------------
-    def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
-        """Apply one committed log entry; return a JSON-able result.
+    def apply(self, command: Command | str | bytes, index: int) -> Result:
+        """Apply one committed log entry; return its typed result (``results.py``).
 
         Log entries arrive as text and are decoded here, the one place (the Raft
         backend hands them over as written). A command this version cannot read (a
         newer node wrote it mid-upgrade) is refused, not raised: a replica must never
-        crash on the log; ``unreadable`` in the result lets the backend log it. A
+        crash on the log; kind ``unreadable`` lets the backend log it. A
         repeated ``request_id`` gets the first result back without applying again.
         Finished tasks beyond the history limits are purged here, after the handler.
         """
@@ -113,10 +120,11 @@ class StateMachine:
             try:
                 command = decode(text)
             except Exception as exc:  # UnknownCommand, or a known type with a malformed body
-                return {**_refused(f"command not understood by this node's version: {exc}"), "unreadable": True}
+                return Refused(RefusalKind.UNREADABLE, f"command not understood by this node's version: {exc}")
         handler = self._handlers.get(getattr(command, "TYPE", ""))
         if handler is None:
-            return _refused(f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")
+            return Refused(RefusalKind.UNREADABLE,
+                           f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")
         answered = self._history.answer(command.request_id)
         if answered is not None:
             return answered
@@ -127,32 +135,31 @@ class StateMachine:
         return result
 
     # -- tasks -----------------------------------------------------------------------
-    def _create_task(self, cmd: CreateTask, index: int) -> dict[str, Any]:
+    def _create_task(self, cmd: CreateTask, index: int) -> TaskCreated | Refused:
         known = self._history.task_for_key(cmd.idempotency_key) if cmd.idempotency_key else None
         if known is not None:
-            existing = self._tasks[known]
-            return {"ok": True, "task": existing.to_dict(), "created": False}
+            return TaskCreated(self._tasks[known], created=False)
         spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
         problem = spec_problem(spec)
         if not cmd.task_id:
-            problem = "a task needs an id"
+            problem = Refused(RefusalKind.INVALID, "a task needs an id")
         elif cmd.task_id in self._tasks:
-            problem = f"task {cmd.task_id} already exists"
+            problem = Refused(RefusalKind.EXISTS, f"task {cmd.task_id} already exists")
         if problem:
-            return _refused(problem)
+            return problem
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
         self._set_task(task)
         if cmd.idempotency_key:
             self._history.remember_key(cmd.idempotency_key, task.id)
-        return {"ok": True, "task": task.to_dict(), "created": True}
+        return TaskCreated(task, created=True)
 
-    def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> dict[str, Any]:
+    def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> Placed:
         """Placements, each re-checked. A drain's (``MigrateTasks``) moves a running task on
         as a new generation while its old copy, remembered in ``migrating_from``, keeps
         running until ``FinishMigration``."""
         migrate = isinstance(cmd, MigrateTasks)
         placed: list[str] = []
-        refused: dict[str, str] = {}
+        refused: dict[str, Refused] = {}
         for p in cmd.placements:
             task = self._tasks.get(p.task_id)
             if migrate:
@@ -161,7 +168,7 @@ class StateMachine:
             else:
                 problem = self._problem(p)
             if problem or task is None:
-                refused[p.task_id] = problem
+                refused[p.task_id] = problem or no_task(p.task_id)
                 continue
             if migrate:
                 prior, reason = PriorPlacement(task.node_id or "", task.generation), f"migrating from {task.node_id}"
@@ -173,43 +180,42 @@ class StateMachine:
                                    reason=reason, reason_kind=None, container_id=None, host_ports=(), exit_code=None,
                                    updated_index=index, migrating_from=prior))
             placed.append(task.id)
-        return {"ok": True, "placed": placed, "refused": refused}
+        return Placed(tuple(placed), refused)
 
-    def _problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> str:
+    def _problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> Refused | None:
         node = self._nodes.get(p.node_id)
         return placement_problem(self._tasks.get(p.task_id), p, node, self._held, waiting)
 
-    def _finish_migration(self, cmd: FinishMigration, index: int) -> dict[str, Any]:
+    def _finish_migration(self, cmd: FinishMigration, index: int) -> TaskChanged | Refused:
         """The old copy may stop: its node's reconciler no longer finds the task its own."""
         task = self._tasks.get(cmd.task_id)
         problem = finish_problem(task, cmd)
         if problem or task is None:
-            return _refused(problem)
+            return problem or no_task(cmd.task_id)
         self._set_task(replace(task, migrating_from=None, updated_index=index))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> dict[str, Any]:
+    def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.state not in (PENDING, LOST) or task.desired != DESIRED_RUN:
-            return _refused(f"task {task.id} is {task.state}, not waiting for a node")
+            return Refused(RefusalKind.WRONG_STATE, f"task {task.id} is {task.state}, not waiting for a node")
         if (task.reason, task.reason_kind) != (cmd.reason, cmd.kind):
             task = replace(task, reason=cmd.reason, reason_kind=cmd.kind, updated_index=index)
             self._set_task(task)
-        return {"ok": True, "task": task.to_dict()}
+        return TaskChanged(task)
 
-    def _report_task_state(self, cmd: ReportTaskState, index: int) -> dict[str, Any]:
+    def _report_task_state(self, cmd: ReportTaskState, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if cmd.state not in _REPORTABLE:
-            return _refused(f"a node cannot report state {cmd.state!r}")
+            return Refused(RefusalKind.INVALID, f"a node cannot report state {cmd.state!r}")
         if task.node_id != cmd.node_id or task.generation != cmd.generation:
-            return _refused(f"stale report: task {task.id} is placed on {task.node_id} at generation "
-                            f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+            return Refused(RefusalKind.STALE, stale_report(task, cmd.node_id, cmd.generation))
         if task.state in TERMINAL_STATES or task.state == PENDING:
-            return _refused(f"task {task.id} is already {task.state}")
+            return Refused(RefusalKind.WRONG_STATE, f"task {task.id} is already {task.state}")
         state = cmd.state
         if state == RUNNING and task.state == STOPPING:
             state = STOPPING  # the container is still up; the user's stop stands
@@ -226,12 +232,12 @@ class StateMachine:
             restarts=task.restarts + 1 if restarted else task.restarts,
             updated_index=index,
         ))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _stop_task(self, cmd: StopTask, index: int) -> dict[str, Any]:
+    def _stop_task(self, cmd: StopTask, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.state == PENDING:
             state = STOPPED  # never placed: nothing to tear down
         elif task.state in (ASSIGNED, RUNNING):
@@ -242,9 +248,9 @@ class StateMachine:
             # A migrating task's old copy stops too: nothing of it is wanted any more.
             self._set_task(replace(task, desired=DESIRED_STOP, state=state, migrating_from=None,
                                    updated_index=index))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _restart_task(self, cmd: RestartTask, index: int) -> dict[str, Any]:
+    def _restart_task(self, cmd: RestartTask, index: int) -> TaskChanged | Refused:
         """Restart policy, decided by the leader: again on the same node, or back to pending.
 
         A local restart that no longer fits (the node went away or filled up) falls
@@ -252,12 +258,13 @@ class StateMachine:
         """
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.state not in (FAILED, COMPLETED) or task.desired != DESIRED_RUN:
-            return _refused(f"task {task.id} is {task.state} (wanted {task.desired}), not waiting for a restart")
+            return Refused(RefusalKind.WRONG_STATE,
+                           f"task {task.id} is {task.state} (wanted {task.desired}), not waiting for a restart")
         if task.generation != cmd.generation:
-            return _refused(f"stale restart: task {task.id} is at generation {task.generation}, "
-                            f"decision had {cmd.generation}")
+            return Refused(RefusalKind.STALE, f"stale restart: task {task.id} is at generation {task.generation}, "
+                                              f"decision had {cmd.generation}")
         if task.node_id:
             self._history.record_failure(task.id, task.node_id, float(cmd.at))
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
@@ -268,7 +275,7 @@ class StateMachine:
                                    reason=cmd.reason, **common))
         else:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""

@@ -54,7 +54,7 @@ def place(store: LocalStore, node_id: str, spec: TaskSpec) -> str:
     tid = f"t-{uuid.uuid4().hex[:8]}"
     store.submit(CreateTask(task_id=tid, spec=spec), 5)
     gen = store.read(lambda m: m.task(tid))[0].generation
-    assert store.submit(PlaceTasks(placements=(Placement(tid, node_id, gen),)), 5)["placed"] == [tid]
+    assert store.submit(PlaceTasks(placements=(Placement(tid, node_id, gen),)), 5).placed == (tid,)
     return tid
 
 

@@ -15,6 +15,7 @@ import uuid
 import pytest
 from parts import api_deps, autopilot_config, drain_settings, restart_config
 from prometheus_client.parser import text_string_to_metric_families
+from result_kit import accepted
 
 from orion.api.app import create_app
 from orion.control.healing_loop import HealingLoop
@@ -67,7 +68,7 @@ def register(store: LocalStore, node_id: str, mem_gib: int = 4, cpus: int = 2) -
 def create(store: LocalStore, task_id: str, mem_gib: float = 1, cpus: float = 0.5) -> None:
     spec = TaskSpec("orion/busybox:latest", int(mem_gib * GiB), int(cpus * 1000))
     result = store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1)
-    assert result["ok"], result
+    accepted(result)
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_a_committed_placement_counts_and_times_the_pass(store, metrics):
 
 
 def create_spec(store: LocalStore, task_id: str, spec: TaskSpec) -> None:
-    assert store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1)["ok"]
+    accepted(store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1))
 
 
 def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
