@@ -53,13 +53,12 @@ from orion.state.commands import (
     MigrateTasks,
     Placement,
     PlaceTasks,
-    RegisterNode,
     ReportTaskState,
     RestartTask,
-    SetNodeReadiness,
-    SetNodeStatus,
     StopTask,
     decode,
+    handler_table,
+    handles,
 )
 from orion.state.history import History
 from orion.state.nodes import NodeRegistry
@@ -86,23 +85,11 @@ class StateMachine:
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
         self._history = history or History()
-        self._handlers: dict[str, Callable[[Any, int], Result]] = {
-            RegisterNode.TYPE: self._registry.register,
-            SetNodeStatus.TYPE: self._registry.set_status,
-            SetNodeReadiness.TYPE: self._registry.set_readiness,
-            MigrateTasks.TYPE: self._place_tasks,
-            FinishMigration.TYPE: self._finish_migration,
-            CreateTask.TYPE: self._create_task,
-            PlaceTasks.TYPE: self._place_tasks,
-            MarkUnschedulable.TYPE: self._mark_unschedulable,
-            ReportTaskState.TYPE: self._report_task_state,
-            StopTask.TYPE: self._stop_task,
-            RestartTask.TYPE: self._restart_task,
-        }
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
                                         lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
-        self._handlers.update(self.services.handlers())
+        # The one dispatch table: each part's @handles methods (a command without one fails here).
+        self._handlers: dict[str, Callable[[Any, int], Result]] = handler_table(self, self._registry, self.services)
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> Result:
@@ -135,6 +122,7 @@ class StateMachine:
         return result
 
     # -- tasks -----------------------------------------------------------------------
+    @handles(CreateTask)
     def _create_task(self, cmd: CreateTask, index: int) -> TaskCreated | Refused:
         known = self._history.task_for_key(cmd.idempotency_key) if cmd.idempotency_key else None
         if known is not None:
@@ -153,6 +141,7 @@ class StateMachine:
             self._history.remember_key(cmd.idempotency_key, task.id)
         return TaskCreated(task, created=True)
 
+    @handles(PlaceTasks, MigrateTasks)
     def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> Placed:
         """Placements, each re-checked. A drain's (``MigrateTasks``) moves a running task on
         as a new generation while its old copy, remembered in ``migrating_from``, keeps
@@ -186,6 +175,7 @@ class StateMachine:
         node = self._nodes.get(p.node_id)
         return placement_problem(self._tasks.get(p.task_id), p, node, self._held, waiting)
 
+    @handles(FinishMigration)
     def _finish_migration(self, cmd: FinishMigration, index: int) -> TaskChanged | Refused:
         """The old copy may stop: its node's reconciler no longer finds the task its own."""
         task = self._tasks.get(cmd.task_id)
@@ -195,6 +185,7 @@ class StateMachine:
         self._set_task(replace(task, migrating_from=None, updated_index=index))
         return TaskChanged(self._tasks[task.id])
 
+    @handles(MarkUnschedulable)
     def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
@@ -206,6 +197,7 @@ class StateMachine:
             self._set_task(task)
         return TaskChanged(task)
 
+    @handles(ReportTaskState)
     def _report_task_state(self, cmd: ReportTaskState, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
@@ -234,6 +226,7 @@ class StateMachine:
         ))
         return TaskChanged(self._tasks[task.id])
 
+    @handles(StopTask)
     def _stop_task(self, cmd: StopTask, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
@@ -250,6 +243,7 @@ class StateMachine:
                                    updated_index=index))
         return TaskChanged(self._tasks[task.id])
 
+    @handles(RestartTask)
     def _restart_task(self, cmd: RestartTask, index: int) -> TaskChanged | Refused:
         """Restart policy, decided by the leader: again on the same node, or back to pending.
 

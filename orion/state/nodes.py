@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orion.domain.model import NODE_ALIVE, NODE_RESTARTING, NODE_STATES, NODE_SUSPECT, NodeInfo
-from orion.state.commands import RegisterNode, SetNodeReadiness, SetNodeStatus
+from orion.state.commands import RegisterNode, SetNodeReadiness, SetNodeStatus, handles
 from orion.state.results import NodeChanged, NodeRegistered, RefusalKind, Refused
 
 # Node statuses from which a node may announce its own restart (``restarting``).
@@ -24,6 +24,7 @@ class NodeRegistry:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInfo] = {}
 
+    @handles(RegisterNode)
     def register(self, cmd: RegisterNode, index: int) -> NodeRegistered | Refused:
         node = NodeInfo.from_dict(cmd.node.to_dict())  # canonical form, as a restore would give
         if not node.id:
@@ -35,6 +36,7 @@ class NodeRegistry:
         self.nodes[node.id] = replace(node, status_index=status_index)
         return NodeRegistered(self.nodes[node.id], old is None)
 
+    @handles(SetNodeStatus)
     def set_status(self, cmd: SetNodeStatus, index: int) -> NodeChanged | Refused:
         node = self.nodes.get(cmd.node_id)
         if node is None:
@@ -52,6 +54,7 @@ class NodeRegistry:
             node = self.nodes[node.id] = replace(node, status=cmd.status, status_index=index)
         return NodeChanged(node, changed)
 
+    @handles(SetNodeReadiness)
     def set_readiness(self, cmd: SetNodeReadiness, index: int) -> NodeChanged | Refused:  # noqa: ARG002
         node = self.nodes.get(cmd.node_id)
         if node is None:

@@ -47,6 +47,7 @@ from orion.state.commands import (
     ReportTaskHealth,
     RollbackService,
     ScaleTask,
+    handles,
 )
 from orion.state.results import (
     GroupScaled,
@@ -54,7 +55,6 @@ from orion.state.results import (
     PlanApplied,
     RefusalKind,
     Refused,
-    Result,
     ServiceDeclared,
     ServiceDeleted,
 )
@@ -173,11 +173,6 @@ class ServiceRegistry:
         # derived from it, so a service declared again under an old name never reuses one.
         self._seqs: dict[str, int] = {}
 
-    def handlers(self) -> dict[str, Callable[[Any, int], Result]]:
-        return {PutService.TYPE: self.put, RollbackService.TYPE: self.rollback, DeleteService.TYPE: self.delete,
-                ApplyDeploymentPlan.TYPE: self.apply_plan, ReportTaskHealth.TYPE: self.report_health,
-                ScaleTask.TYPE: self.scale_group}
-
     # -- queries -----------------------------------------------------------------------------
     def get(self, name: str) -> ServiceRecord | None:
         return self.records.get(name)
@@ -189,6 +184,7 @@ class ServiceRegistry:
         return [t for t in self._tasks() if t.service == name]
 
     # -- commands ----------------------------------------------------------------------------
+    @handles(PutService)
     def put(self, cmd: PutService, index: int) -> ServiceDeclared | Refused:
         spec = ServiceSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
         problem = spec_problem(spec.task) or (None if 0 <= spec.count <= MAX_SCALE else
@@ -205,6 +201,7 @@ class ServiceRegistry:
             return ServiceDeclared(spec.name, record.current.version, changed=False)
         return self._declare(spec, cmd.at, index)
 
+    @handles(RollbackService)
     def rollback(self, cmd: RollbackService, index: int) -> ServiceDeclared | Refused:
         record = self.records.get(cmd.name)
         if record is None:
@@ -214,6 +211,7 @@ class ServiceRegistry:
             return target
         return self._declare(target.spec, cmd.at, index, copy_of=target.version)
 
+    @handles(DeleteService)
     def delete(self, cmd: DeleteService, index: int) -> ServiceDeleted | Refused:
         record = self.records.pop(cmd.name, None)
         if record is None:
@@ -223,6 +221,7 @@ class ServiceRegistry:
             self._stop(task_id, index)
         return ServiceDeleted(cmd.name, tuple(stopped))
 
+    @handles(ApplyDeploymentPlan)
     def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> PlanApplied | Refused:
         record = self.records.get(cmd.service)
         if record is None:
@@ -268,6 +267,7 @@ class ServiceRegistry:
         reverted = self._declare(target.spec, cmd.at, index, copy_of=target.version) if target is not None else None
         return PlanApplied(dep, tuple(started), not_started, tuple(stopped), reverted)
 
+    @handles(ReportTaskHealth)
     def report_health(self, cmd: ReportTaskHealth, index: int) -> HealthReported | Refused:
         task = self._task(cmd.task_id)
         if task is None:
@@ -284,6 +284,7 @@ class ServiceRegistry:
                               updated_index=index))
         return HealthReported(changed)
 
+    @handles(ScaleTask)
     def scale_group(self, cmd: ScaleTask, index: int) -> GroupScaled | Refused:
         """Grow or shrink the group of replicas ``cmd.task_id`` belongs to (``PATCH /tasks/<id>``:
         the unnamed replicas of ``POST /tasks`` with a count), in one step. A named service's

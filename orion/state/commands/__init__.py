@@ -1,0 +1,47 @@
+"""Typed, versioned commands: the only way replicated state changes.
+
+Each command is declared once, with ``@command`` (``base.py``: the log codec derives from
+its fields, its handler is marked ``@handles`` where it lives in the machine). The
+declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, and the ``Batch``
+entry (``batch.py``); importing this package registers them all.
+"""
+
+from orion.state.commands.base import (
+    COMMAND_TYPES,
+    Command,
+    UnknownCommand,
+    command,
+    decode,
+    encode,
+    handler_table,
+    handles,
+    optional,
+)
+from orion.state.commands.batch import Batch
+from orion.state.commands.nodes import RegisterNode, SetNodeReadiness, SetNodeStatus
+from orion.state.commands.services import (
+    ApplyDeploymentPlan,
+    DeleteService,
+    PutService,
+    ReportTaskHealth,
+    RollbackService,
+)
+from orion.state.commands.tasks import (
+    CreateTask,
+    FinishMigration,
+    MarkUnschedulable,
+    MigrateTasks,
+    Placement,
+    PlaceTasks,
+    ReportTaskState,
+    RestartTask,
+    ScaleTask,
+    StopTask,
+)
+
+__all__ = [
+    "COMMAND_TYPES", "ApplyDeploymentPlan", "Batch", "Command", "CreateTask", "DeleteService", "FinishMigration",
+    "MarkUnschedulable", "MigrateTasks", "PlaceTasks", "Placement", "PutService", "RegisterNode", "ReportTaskHealth",
+    "ReportTaskState", "RestartTask", "RollbackService", "ScaleTask", "SetNodeReadiness", "SetNodeStatus", "StopTask",
+    "UnknownCommand", "command", "decode", "encode", "handler_table", "handles", "optional",
+]
