@@ -21,12 +21,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from orion.control import deployment
 from orion.domain.model import DESIRED_RUN, Task
 from orion.domain.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSFUL, StartReplica
-from orion.loop import run_loop, wake_on_leader
+from orion.loop import PassResult, run_loop, wake_on_leader
 from orion.state.commands import ApplyDeploymentPlan
 from orion.state.machine import StateMachine
 from orion.state.results import Refused
@@ -82,17 +81,10 @@ def refill_command(record: ServiceRecord, starts: tuple[StartReplica, ...], now:
                                state=dep.state, reason=dep.reason, start=starts, progress=record.progress, at=now)
 
 
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did: the plans' sentences (the log lines, what tests read), refusals."""
-
-    sentences: tuple[str, ...] = ()
-    refused: tuple[Refused, ...] = ()
-
-    @property
-    def sentence(self) -> str | None:
-        parts = list(self.sentences) + [f"refused: {r}" for r in self.refused]
-        return "; ".join(parts) or None
+def pass_result(sentences: list[str], refused: list[Refused]) -> PassResult[tuple[Refused, ...]]:
+    """The plans' sentences (the log lines, what tests read) and the plans refused (``detail``)."""
+    parts = sentences + [f"refused: {r}" for r in refused]
+    return PassResult("; ".join(parts) or "nothing to roll out", acted=bool(parts), detail=tuple(refused))
 
 
 class DeploymentLoop:
@@ -107,12 +99,13 @@ class DeploymentLoop:
         self._wake = threading.Event()
         store.add_listener(wake_on_leader(store, self._wake))
 
-    def run_once(self) -> PassResult:
+    def run_once(self) -> PassResult[tuple[Refused, ...]]:
         if not self._store.is_leader():
-            return PassResult()
+            return pass_result([], [])
         rollouts, _ = self._store.read(_rollouts)
         now = self._clock()
-        sentences, refused = [], []
+        sentences: list[str] = []
+        refused: list[Refused] = []
         for record, replicas in rollouts:
             view = rollout_view(record, replicas)
             if record.deployment.state == SUCCESSFUL:
@@ -131,11 +124,7 @@ class DeploymentLoop:
                 refused.append(result)
             else:
                 sentences.append(sentence)
-        return PassResult(tuple(sentences), tuple(refused))
+        return pass_result(sentences, refused)
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            result = self.run_once()
-            return result.sentence, False
-
-        run_loop("deployments", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)
+        run_loop("deployments", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)

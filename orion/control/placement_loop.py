@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from orion.control import placement
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
-from orion.loop import run_loop, wake_on_leader
+from orion.loop import PassResult, run_loop, wake_on_leader
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
 from orion.state.entries import BATCH_LOG_VERSION, batch_of, results_of
 from orion.state.machine import StateMachine
@@ -39,19 +39,20 @@ MAX_BATCH = 200
 
 
 @dataclass(frozen=True)
-class PassResult:
-    """What one pass did; its ``sentence`` is the log line and what tests read."""
+class Placements:
+    """A placement pass's figures (its ``PassResult.detail``)."""
 
-    placed: int
-    refused: int
-    unschedulable: int
+    placed: int = 0
+    refused: int = 0
+    unschedulable: int = 0
 
-    @property
-    def sentence(self) -> str:
-        if not (self.placed or self.refused or self.unschedulable):
-            return "nothing to schedule"
-        return (f"placed {self.placed} task(s), {self.refused} refused as stale, "
-                f"{self.unschedulable} without a fitting node")
+    def result(self) -> PassResult[Placements]:
+        """The pass's result: it acted if it placed, was refused or recorded a no-fit, and then
+        runs again at once (more may be pending beyond one batch)."""
+        acted = bool(self.placed or self.refused or self.unschedulable)
+        sentence = (f"placed {self.placed} task(s), {self.refused} refused as stale, "
+                    f"{self.unschedulable} without a fitting node") if acted else "nothing to schedule"
+        return PassResult(sentence, acted=acted, again=acted, detail=self)
 
 
 def _snapshot(machine: StateMachine) -> tuple:
@@ -116,13 +117,13 @@ class PlacementLoop:
         self._clock = clock
         store.add_listener(wake_on_leader(store, self._wake))
 
-    def run_once(self) -> PassResult:
+    def run_once(self) -> PassResult[Placements]:
         if not self._store.is_leader():
-            return PassResult(0, 0, 0)
+            return Placements().result()
         started = time.perf_counter()
         (pending, nodes, usages, failures, spread), _ = self._store.read(_snapshot)
         if not pending:
-            return PassResult(0, 0, 0)
+            return Placements().result()
         placements, no_fit = plan_with_avoidance(pending, nodes, usages, failures, self._avoid, self._clock(),
                                                  spread)
         placed = refused = 0
@@ -144,7 +145,7 @@ class PlacementLoop:
                 self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
                                                      reason=why.sentence, kind=why.kind), self._timeout)
                 unschedulable += 1
-        return PassResult(placed, refused, unschedulable)
+        return Placements(placed, refused, unschedulable).result()
 
     def submit_create(self, command: CreateTask) -> Result:
         """Commit ``command`` and its placement in one entry; return the create's result.
@@ -173,9 +174,4 @@ class PlacementLoop:
         return created
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            result = self.run_once()
-            acted = bool(result.placed or result.refused or result.unschedulable)
-            return (result.sentence if acted else None), acted  # more may be pending beyond one batch
-
-        run_loop("scheduler", log, self._wake, self._interval, stop, one_pass)
+        run_loop("scheduler", log, self._wake, self._interval, stop, self.run_once)

@@ -57,7 +57,7 @@ def test_a_follower_decides_nothing():
     world = World()
     world.store.submit(PutService(spec=V1, at=0.0), 1.0)
     world.store.leader = False
-    assert world.loop().run_once().sentence is None
+    assert world.loop().run_once().acted is False
     world.store.leader = True
     assert world.loop().run_once().sentence.startswith("deployment web#1 to version 1 running; start web.0.d1")
 
@@ -107,7 +107,7 @@ def test_a_replica_stopped_by_request_is_refilled_in_its_slot_once_the_deploymen
     record, _ = world.record()
     sentence = world.loop().run_once().sentence
     assert sentence == f"service web: refill web.1.d1.{record.step}"
-    assert world.loop().run_once().sentence is None  # decided once: the slot is held again
+    assert world.loop().run_once().acted is False  # decided once: the slot is held again
     world.run_and_heal()
     record, replicas = world.record()
     assert record.deployment.state == "successful"  # a refill is no new deployment
@@ -119,7 +119,7 @@ def test_a_replica_that_exited_is_left_to_its_restart_policy_not_refilled():
     world = settled_world()
     world.store.submit(ReportTaskState(task_id="web.2.d1", node_id="n1", generation=1, state="failed",
                                        exit_code=1), 1.0)
-    assert world.loop().run_once().sentence is None
+    assert world.loop().run_once().acted is False
 
 
 def test_a_refill_decided_on_a_stale_view_starts_nothing_twice():

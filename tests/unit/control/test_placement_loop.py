@@ -52,7 +52,7 @@ def loop(store: LocalStore) -> PlacementLoop:
 
 
 def test_a_no_fit_is_recorded_with_its_kind_and_sentence(store, loop):
-    assert loop.run_once().unschedulable == 1
+    assert loop.run_once().detail.unschedulable == 1
     assert why(store, "big") == (NoFitKind.MEMORY, "no node has 64.0 GiB free memory; largest free: n1 4.0 GiB")
 
 
@@ -60,7 +60,7 @@ def test_the_same_cause_with_new_figures_is_not_recorded_again(store, loop):
     loop.run_once()
     register(store, "n2", mem_gib=8)  # the largest free memory is now n2's 8 GiB: a live figure
     before = log_length(store)
-    assert loop.run_once().unschedulable == 0
+    assert loop.run_once().detail.unschedulable == 0
     assert log_length(store) == before
     assert why(store, "big")[1].endswith("largest free: n1 4.0 GiB")  # the first words stand
 
@@ -68,9 +68,9 @@ def test_the_same_cause_with_new_figures_is_not_recorded_again(store, loop):
 def test_a_new_kind_is_recorded_once(store, loop):
     loop.run_once()
     store.submit(SetNodeStatus(request_id="dead", node_id="n1", status=NODE_DEAD), 1)
-    assert loop.run_once().unschedulable == 1
+    assert loop.run_once().detail.unschedulable == 1
     assert why(store, "big") == (NoFitKind.NO_NODES, "no alive nodes (1 dead)")
-    assert loop.run_once().unschedulable == 0
+    assert loop.run_once().detail.unschedulable == 0
 
 
 def test_a_no_fit_an_older_leader_recorded_gets_its_kind_once(store, loop):
@@ -78,9 +78,9 @@ def test_a_no_fit_an_older_leader_recorded_gets_its_kind_once(store, loop):
     old = '{"reason":"no alive nodes","request_id":"r","task_id":"big","type":"mark_unschedulable","v":1}'
     store.submit(old, 1)  # type: ignore[arg-type]
     assert why(store, "big") == (NoFitKind.OTHER, "no alive nodes")
-    assert loop.run_once().unschedulable == 1
+    assert loop.run_once().detail.unschedulable == 1
     assert why(store, "big")[0] == NoFitKind.MEMORY
-    assert loop.run_once().unschedulable == 0
+    assert loop.run_once().detail.unschedulable == 0
 
 
 def test_every_pass_reports_its_no_fits_to_the_metrics_hook(store):
@@ -136,7 +136,7 @@ def test_a_placement_planned_on_a_stale_view_is_refused_and_the_task_waits():
     accepted(loop.submit_create(new("t1", 2)))
     assert store.read(lambda m: m.task("t1"))[0].state == "pending"
     register(store, "n2", mem_gib=4)
-    assert loop.run_once().placed == 1
+    assert loop.run_once().detail.placed == 1
 
 
 def test_a_repeated_idempotency_key_returns_the_first_task_and_places_nothing_new(store, loop):

@@ -127,9 +127,9 @@ def test_the_runner_repairs_a_registry_that_disagrees():
     engine, clock = Engine(), [0.0]
     loop, store = loop_with(engine, clock)
     engine.up, clock[0] = False, 20.0
-    assert loop.run_once().startswith("reported not ready")
+    assert loop.run_once().sentence.startswith("reported not ready")
     store.submit(RegisterNode(node=NodeInfo("n1", "a", "r", capacity=Resources(1 << 30, 1000))), 1)
-    assert loop.run_once().startswith("reported not ready")
+    assert loop.run_once().sentence.startswith("reported not ready")
     assert not store.read(lambda m: m.node("n1"))[0].ready
 
 
