@@ -51,7 +51,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
+from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED, holds_slot
 from orion.domain.service import (
     DONE,
     FAILED_DEPLOYMENT,
@@ -70,9 +70,6 @@ from orion.domain.service import (
     UpdatePolicy,
 )
 
-# Replica states that end a replica: it holds its slot no more. ``lost`` is not among them: the
-# healer places a lost replica again under the same id.
-_GONE = frozenset({FAILED, COMPLETED, STOPPED})
 
 @dataclass(frozen=True)
 class Replica:
@@ -97,7 +94,7 @@ class Replica:
     @property
     def live(self) -> bool:
         """Wanted and not over: it holds its slot."""
-        return self.desired == DESIRED_RUN and self.state not in _GONE
+        return holds_slot(self.desired, self.state)
 
     @property
     def serving(self) -> bool:

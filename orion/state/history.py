@@ -35,7 +35,7 @@ from collections import OrderedDict
 from typing import Any
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL, REMEMBERED_REQUESTS
-from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, wants_restart
+from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, group_of, wants_restart
 from orion.state.results import Result, result_from_dict
 
 # Failure records kept per task (node, leader wall time): enough for the restart
@@ -50,11 +50,6 @@ def finished(task: Task) -> bool:
     if task.desired == DESIRED_STOP:
         return True
     return task.state != LOST and not wants_restart(task.spec.restart_policy, task.state)
-
-
-def group_of(task: Task) -> str:
-    """The service a task belongs to; a lone task is its own."""
-    return task.spec.group or task.id
 
 
 class History:

@@ -36,6 +36,7 @@ from orion.domain.model import (
     PriorPlacement,
     Task,
     TaskSpec,
+    group_of,
 )
 from orion.state.checks import (
     finish_problem,
@@ -321,7 +322,7 @@ class StateMachine:
 
     def group_members(self, group: str) -> list[Task]:
         """Every task of a service: the one whose id names it and those that carry it."""
-        return [t for t in self.tasks() if t.id == group or t.spec.group == group]
+        return [t for t in self.tasks() if group_of(t) == group]
 
     def usage(self, node_id: str) -> NodeUsage:
         return self._held.usage(node_id)

@@ -27,7 +27,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
+from orion.domain.model import (
+    ASSIGNED,
+    DESIRED_RUN,
+    MAX_SCALE,
+    RUNNING,
+    Task,
+    group_of,
+    holds_slot,
+)
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
@@ -61,9 +69,6 @@ from orion.state.results import (
 
 INVALID, NOT_FOUND, EXISTS, WRONG_STATE, STALE = (RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.EXISTS,
                                                   RefusalKind.WRONG_STATE, RefusalKind.STALE)
-
-# Replica states that no longer hold a slot (the planner's rule too): never relabelled.
-_OVER = frozenset({FAILED, COMPLETED, STOPPED})
 
 
 @dataclass(frozen=True)
@@ -297,9 +302,8 @@ class ServiceRegistry:
                                         f"change its count with PUT /services/{task.service}")
         if not 0 <= cmd.count <= MAX_SCALE:
             return Refused(INVALID, f"count {cmd.count} must be from 0 to {MAX_SCALE}")
-        group = task.spec.group or task.id
-        active = [t for t in self._tasks() if (t.id == group or t.spec.group == group)
-                  and t.desired == DESIRED_RUN and t.state not in _OVER]
+        group = group_of(task)
+        active = [t for t in self._tasks() if group_of(t) == group and holds_slot(t.desired, t.state)]
         created: list[str] = []
         stopped: list[str] = []
         if cmd.count > len(active):
@@ -342,7 +346,7 @@ class ServiceRegistry:
         """Give ``new``'s version to every live replica whose container it can keep."""
         done = []
         for task in self.replicas(record.name):
-            if task.desired != DESIRED_RUN or task.state in _OVER:
+            if not holds_slot(task.desired, task.state):  # over: never relabelled
                 continue
             own = record.version(task.version)
             if own is None or spec_diff(own.spec, new.spec).replace:

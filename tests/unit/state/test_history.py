@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from result_kit import accepted
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL
-from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.domain.model import NodeInfo, Resources, TaskSpec, group_of
 from orion.state.commands import (
     CreateTask,
     Placement,
@@ -25,7 +25,7 @@ from orion.state.commands import (
     ScaleTask,
     StopTask,
 )
-from orion.state.history import MAX_FAILURES_KEPT, History, finished, group_of
+from orion.state.history import MAX_FAILURES_KEPT, History, finished
 from orion.state.machine import StateMachine
 from orion.state.results import Result
 
