@@ -13,8 +13,9 @@
   happened, then or later).
 * **The nemesis** (this thread), one fault at a time, each healed before the
   next so a quorum always exists: SIGKILL an agent then restart it, SIGSTOP one
-  for a few seconds, cut one off (``lincheck_partition.py``). The victim is the
-  leader half the time. Its schedule comes from the seed (printed; replay with
+  for a few seconds, cut one off (``lincheck_partition.py``; before healing, the
+  victim's own view must show the cut held). The victim is the leader half the
+  time. The schedule comes from the seed (printed; replay with
   ``ORION_LINCHECK_SEED``); what the leader is when it strikes does not.
 * **Afterwards** every node is healed and caught up, every key is read on every
   node (those reads join the history), and the checker
@@ -169,6 +170,8 @@ class Nemesis:
             if not kinds:  # every kind once per round, in a seeded order
                 kinds = self.rng.sample(["kill", "pause", "partition"], 3)
             kind, at_leader, hold = kinds.pop(), self.rng.random() < 0.5, self.rng.uniform(2.0, 5.0)
+            if kind == "partition":  # long enough for a cut-off leader to notice (pysyncobj: ~3.5 s)
+                hold += 2.0
             pick = self.rng.random()
             candidates = self.cuts.victims() if kind == "partition" else self.cluster.nodes
             leader = self.cluster.leader() if at_leader else None
@@ -184,7 +187,22 @@ class Nemesis:
             else:
                 self.cuts.cut(victim)
             time.sleep(hold)
+            if kind == "partition":
+                self.confirm_cut(victim)
             self.heal_all()
+
+    def confirm_cut(self, victim: Node) -> None:
+        """Note whether the cut really isolated ``victim``: by now it has lost its leader or its
+        quorum, or (a deposed leader that has not noticed yet) the others follow someone else."""
+        try:
+            seen = victim.get("/raft", timeout=2).json()
+            others = {o.get("/raft", timeout=2).json()["leader"] for o in self.cluster.nodes if o is not victim}
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            self.note(f"cut UNCONFIRMED on {victim.id}: {exc}")
+            return
+        held = seen["leader"] is None or not seen["has_quorum"] or {seen["leader"]} != others
+        self.note(f"cut {'held' if held else 'LEAKED'} on {victim.id}: it sees leader {seen['leader']} "
+                  f"(quorum {seen['has_quorum']}), the others {sorted(map(str, others))}")
 
     def heal_all(self) -> None:
         if self.paused is not None:

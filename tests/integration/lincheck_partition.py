@@ -9,6 +9,9 @@ the higher address to the lower one, and a connection to 127.0.0.y leaves from
 marks its connection (CONNMARK, a mark of this cut alone), and every packet of a
 marked connection is dropped where it arrives (INPUT): both directions stop,
 the sender sees a silent network (no EPERM, as a drop in OUTPUT would give).
+A socket keeps the cgroup its process had when it was made, so the connections
+the victim already holds are cut by their own addresses and ports (read from
+/proc after the move).
 Without a usable cgroup v2 only the lowest-addressed node can be cut: every
 connection it has is one the others dialed to its ports (``victims``).
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import struct
 import subprocess
 from pathlib import Path
 
@@ -58,6 +63,31 @@ def group_pids(leader_pid: int) -> list[int]:
         if int(fields[2]) == leader_pid:  # field 5 of stat: the process group
             pids.append(int(stat.parent.name))
     return pids
+
+
+def _address(field: str) -> tuple[str, int]:
+    """``0100007F:8B2C`` (/proc/net/tcp: the IPv4 address in host order, the port in hex)."""
+    ip, port = field.split(":")
+    return socket.inet_ntoa(struct.pack("<I", int(ip, 16))), int(port, 16)
+
+
+def tcp_connections(pids: list[int]) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """(local, remote) of every IPv4 TCP socket the processes ``pids`` hold open."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue  # it exited meanwhile
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[9] in inodes:
+            found.append((_address(fields[1]), _address(fields[2])))
+    return found
 
 
 def cgroup_of(pid: int, root: Path) -> Path:
@@ -141,11 +171,22 @@ class Partitioner:
                      "-m", "multiport", "--dports", ports, "-j", "CONNMARK", "--set-mark", mark)
         assert victim.proc is not None, f"{victim.id} is not running"
         self.home = cgroup_of(victim.proc.pid, self.cgroup.parent)
-        for pid in group_pids(victim.proc.pid):
+        pids = group_pids(victim.proc.pid)
+        for pid in pids:
             try:
                 (self.cgroup / "cgroup.procs").write_text(str(pid))
             except OSError:
                 pass  # it exited meanwhile
+        # A socket belongs to the cgroup its process was in when it was made: the victim's
+        # connections from before the move are cut by their own addresses and ports (listed
+        # after the move, so none made in between is missed).
+        ports = {(o.ip, port) for o in self.nodes if o is not victim for port in (o.raft_port, o.gossip_port)}
+        for (local, lport), (remote, rport) in tcp_connections(pids):
+            if (remote, rport) in ports:
+                _ipt("-A", self.chain_in, "-p", "tcp", "-s", local, "--sport", str(lport), "-d", remote,
+                     "--dport", str(rport), "-j", "DROP")
+                _ipt("-A", self.chain_in, "-p", "tcp", "-s", remote, "--sport", str(rport), "-d", local,
+                     "--dport", str(lport), "-j", "DROP")
 
     def heal(self) -> None:
         for chain in (self.chain_in, self.chain_out):

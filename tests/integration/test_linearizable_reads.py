@@ -71,6 +71,8 @@ def checked_run(cluster: Cluster, stale: bool, image: str) -> Run:
     faults = {text.split()[0] for _, text in result.events}
     if SECONDS >= 30:
         assert {"kill", "pause", "partition"} <= faults, f"a fault kind never struck\n{summary}"
+    leaks = [text for _, text in result.events if text.startswith("cut ") and not text.startswith("cut held")]
+    assert not leaks, f"a partition did not isolate its node: {leaks}\n{summary}"
     assert not result.lost, f"{len(result.lost)} acknowledged writes lost\n{summary}"
     spent = [k.key for k in result.report.keys.values() if k.verdict is Verdict.UNKNOWN]
     assert not spent, f"the checker's budget ran out on {spent}: no verdict\n{summary}"
