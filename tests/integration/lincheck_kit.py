@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -34,6 +35,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -271,6 +273,21 @@ class Run:
             "nemesis: " + "; ".join(f"{t - t0:.1f} {text}" for t, text in self.events),
         ]
         return "\n".join(lines)
+
+
+    def dump(self, folder: Path) -> Path:
+        """The summary and the whole history (one JSON op a line, times in s after the first call;
+        ``ret`` null: unknown) into ``folder``, for a look or another checker."""
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / f"lincheck-{self.seed}-{self.reads.split()[0].strip('?')}"
+        base.with_suffix(".txt").write_text(self.summary() + "\n")
+        t0 = self.report.origin
+        with base.with_suffix(".jsonl").open("w") as out:
+            for op in sorted(self.history, key=lambda op: op.call):
+                out.write(json.dumps({"process": op.process, "node": op.node, "key": op.key, "f": op.f,
+                                      "value": op.value, "status": op.status.value, "call": round(op.call - t0, 6),
+                                      "ret": None if op.ret == math.inf else round(op.ret - t0, 6)}) + "\n")
+        return base
 
 
 def run(cluster: Cluster, seed: int, seconds: float, workload: Workload) -> Run:

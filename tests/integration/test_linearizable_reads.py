@@ -18,7 +18,8 @@ history goes through our checker (``tests/linearizability.py``).
 
 Both demand 0 lost acknowledged writes. Replay: ``ORION_LINCHECK_SEED=<seed>``
 (printed); ``ORION_LINCHECK_SECONDS`` sets how long each run injects faults
-(default 60: the two runs take about two and a half minutes).
+(default 60: the two runs take about two and a half minutes); with
+``ORION_LINCHECK_DIR`` set, each run's summary and history (JSON lines) are kept there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import random
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from harness import Cluster
@@ -66,6 +68,8 @@ def checked_run(cluster: Cluster, stale: bool, image: str) -> Run:
     result = run(cluster, SEED, SECONDS, Workload(keys, stale=stale, image=image))
     summary = result.summary()
     print(summary)
+    if os.environ.get("ORION_LINCHECK_DIR"):
+        print(f"history and summary: {result.dump(Path(os.environ['ORION_LINCHECK_DIR']))}.*")
     done = Counter((op.f, op.status) for op in result.history)
     assert done[(WRITE, Status.OK)] >= 50 and done[(READ, Status.OK)] >= 100, f"too little work\n{summary}"
     faults = {text.split()[0] for _, text in result.events}
