@@ -49,6 +49,7 @@ class StaleRead:
     newer: Op  # the first write certainly in place, and certainly after the value read, when the read began
     since: float  # when that write was certainly in place (its answer, or an answer that showed it)
     versions: int  # how many such newer writes were certainly in place when the read began
+    proof: tuple[Op, ...] = ()  # operations that alone cannot be ordered: a witness
 
     @property
     def behind(self) -> float:
@@ -89,18 +90,24 @@ class Report:
         return render(self, max_lines)
 
 
-def effective_by(ops: Iterable[Op]) -> dict[Hashable, float]:
-    """For each value written, the latest instant it was certainly in place: its write's
-    answer or the first answer of an operation that saw it (inf: never certainly)."""
-    when: dict[Hashable, float] = {ABSENT: -math.inf}
+def effective_by(ops: Iterable[Op]) -> dict[Hashable, tuple[float, Op | None]]:
+    """For each value written, the latest instant it was certainly in place — its write's answer
+    or the first answer of an operation that saw it (inf: never certainly) — and that operation."""
+    when: dict[Hashable, tuple[float, Op | None]] = {ABSENT: (-math.inf, None)}
     ops = list(ops)
     for op in ops:
-        if op.may_write:
-            when[op.value] = min(when.get(op.value, math.inf), op.ret)
+        if op.may_write and op.ret < when.get(op.value, (math.inf, None))[0]:
+            when[op.value] = (op.ret, op)
+        elif op.may_write:
+            when.setdefault(op.value, (math.inf, op))
     for op in ops:
-        if op.observes and op.observed in when:
-            when[op.observed] = min(when[op.observed], op.ret)
+        if op.observes and op.observed in when and op.ret < when[op.observed][0]:
+            when[op.observed] = (op.ret, op)
     return when
+
+
+def _writer(ops: list[Op], value: Hashable) -> list[Op]:
+    return [op for op in ops if op.may_write and op.value == value]
 
 
 def stale_reads(ops: list[Op]) -> list[StaleRead]:
@@ -111,19 +118,24 @@ def stale_reads(ops: list[Op]) -> list[StaleRead]:
     # suffix[j]: the earliest instant any write from writes[j:] was certainly in place
     suffix = [math.inf] * (len(writes) + 1)
     for j in range(len(writes) - 1, -1, -1):
-        suffix[j] = min(suffix[j + 1], when[writes[j].value])
+        suffix[j] = min(suffix[j + 1], when[writes[j].value][0])
     found = []
     for r in ops:
         if r.f != READ or r.status is not Status.OK or r.value not in when:
             continue
-        j = bisect.bisect_right(calls, when[r.value])  # the writes that began after r's value was in place
+        j = bisect.bisect_right(calls, when[r.value][0])  # the writes that began after r's value was in place
         if suffix[j] >= r.call:
             continue
-        newer = [w for w in writes[j:] if when[w.value] < r.call and w.value != r.value]
+        newer = [w for w in writes[j:] if when[w.value][0] < r.call and w.value != r.value]
         if not newer:
             continue
-        first = min(newer, key=lambda w: when[w.value])
-        found.append(StaleRead(r, first, when[first.value], len(newer)))
+        first = min(newer, key=lambda w: when[w.value][0])
+        # The proof, as operations: the value read in place (its write, and what showed it),
+        # a write begun after that, in place (and what showed it) before the read began.
+        proof = {id(o): o for o in (*_writer(ops, r.value), when[r.value][1], first, when[first.value][1], r)
+                 if o is not None}
+        found.append(StaleRead(r, first, when[first.value][0], len(newer),
+                               tuple(sorted(proof.values(), key=lambda o: o.call))))
     return found
 
 
@@ -200,7 +212,15 @@ def check_key(key: str, ops: list[Op], budget: int = DEFAULT_BUDGET) -> KeyRepor
     if ghosts:  # no search needed: no order explains a value nobody wrote
         return KeyReport(key, Verdict.NOT_LINEARIZABLE, len(ops), 0, (ghosts[0],), ghosts, stale)
     result = search(ops, budget)
-    witness = tuple(shrink(ops, budget)) if result.verdict is Verdict.NOT_LINEARIZABLE else ()
+    witness: tuple[Op, ...] = ()
+    if result.verdict is Verdict.NOT_LINEARIZABLE:
+        # The first stale read's proof is a witness already (checked, then shrunk further);
+        # without one (a flip-flop between concurrent writes), the whole history is shrunk.
+        first = min(stale, key=lambda s: s.read.call, default=None)
+        start = list(first.proof) if first else ops
+        if first and search(start, budget).verdict is not Verdict.NOT_LINEARIZABLE:
+            start = ops  # cannot happen if the proof is right; the search has the last word
+        witness = tuple(shrink(start, budget))
     return KeyReport(key, result.verdict, len(ops), result.steps, witness, ghosts, stale)
 
 
@@ -218,7 +238,7 @@ def lost_writes(history: Iterable[Op], final: dict[str, Hashable]) -> list[Op]:
     lost = []
     for key, ops in by_key(history).items():
         when = effective_by(ops)
-        settled = when.get(final.get(key, ABSENT), math.inf)
+        settled = when.get(final.get(key, ABSENT), (math.inf, None))[0]
         lost += [op for op in ops if op.may_write and op.status is Status.OK and op.call > settled
                  and op.value != final.get(key, ABSENT)]
     return lost

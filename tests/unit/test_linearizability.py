@@ -125,6 +125,7 @@ def test_reads_that_go_back_in_time_are_found():
     assert verdict(*history) is Verdict.NOT_LINEARIZABLE
     [stale] = stale_reads(relevant(history))
     assert stale.read == history[3] and stale.behind == 1.0  # b was certainly in place at 4 (a read saw it)
+    assert set(check(history).keys["k"].witness) == set(history)  # the read of b is part of the proof
 
 
 def test_a_flip_flop_between_concurrent_writes_is_found_though_times_alone_prove_no_staleness():
