@@ -2,8 +2,9 @@
 
 :func:`check` runs the search of ``linearizability.py`` on every key and, for a
 key that is not linearizable, shrinks its history to a **witness**: a few
-operations that already cannot be ordered, found by cutting chunks off the end
-and the start and then single operations, keeping each cut only when the search
+operations that already cannot be ordered. It starts from the first stale read's
+proof (below) when there is one, else from the whole history, cutting chunks off
+the end and the start; then single operations go, keeping each cut only when the search
 still says "not linearizable" (so the witness is verified, whatever the shrinking
 got wrong). A cut keeps every write whose value a kept operation saw, and keeps
 the writes while a CAS that did not swap remains: then any linearization of the
