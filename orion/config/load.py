@@ -48,7 +48,7 @@ def load_config(
             continue
         if key not in BY_NAME:
             raise ConfigError(f"{key}: not a setting of the agent")
-        values[key] = BY_NAME[key].parse(BY_NAME[key].flag, value)
+        values[key] = BY_NAME[key].parse(BY_NAME[key].named, value)
     return finish(values)
 
 

@@ -60,7 +60,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
 
 
 def _flag(name: str) -> str:
-    return BY_NAME[name].flag
+    return BY_NAME[name].named
 
 
 def _is_loopback(addr: str) -> bool:
@@ -84,6 +84,9 @@ def _read_secret(values: dict[str, Any], key: str) -> None:
         raise ConfigError(f"{_flag(key + '_file')}: cannot read {path}: {getattr(exc, 'strerror', exc)}") from exc
     if not secret:
         raise ConfigError(f"{_flag(key + '_file')}: {path} is empty")
+    problem = BY_NAME[key].problem(secret)
+    if problem:
+        raise ConfigError(f"{_flag(key + '_file')}: {path}: {problem}")
     values[key] = secret
 
 

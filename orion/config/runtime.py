@@ -6,6 +6,8 @@ Each field declares one setting (``orion/config/setting.py``); ``AgentConfig``
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from orion.config.setting import at_least, positive, setting
@@ -13,6 +15,19 @@ from orion.config.setting import at_least, positive, setting
 
 def _fraction(value: float) -> str | None:
     return None if 0 <= value < 1 else f"{value} is not a fraction from 0 to below 1"
+
+
+def _aes_keys(value: str) -> str | None:
+    """Each comma-separated key base64 of 16, 24 or 32 bytes (AES): found at start, not as a
+    traceback when the gossip agent is built. The message never shows the key."""
+    for number, key in enumerate((k.strip() for k in value.split(",") if k.strip()), start=1):
+        try:
+            size = len(base64.b64decode(key, validate=True))
+        except binascii.Error:
+            return f"key {number} is not base64"
+        if size not in (16, 24, 32):
+            return f"key {number} is {size} bytes; AES keys are 16, 24 or 32 bytes"
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ class Runtime:
     gossip_key: str = setting(
         "", "Gossip keys: base64 AES keys, comma-separated, primary first",
         "Empty: derived from raft_secret, so a cluster with a Raft secret always gossips encrypted "
-        "and authenticated.", secret=True)
+        "and authenticated.", checks=(_aes_keys,), secret=True)
     gossip_probe_interval: float = setting(
         0.5, "Gossip probe period (s)",
         "memberlist's LAN profile probes every 1 s; Orion probes every 0.5 s (and "

@@ -49,8 +49,13 @@ class Setting:
 
     @property
     def flag(self) -> str:
-        """How errors and ``--help`` name it (also for settings without a flag, as today)."""
+        """The ``orion agent`` option, for a setting declared with a flag."""
         return self.flag_name or "--" + self.name.replace("_", "-")
+
+    @property
+    def named(self) -> str:
+        """How a message names it: the flag if it has one, else its TOML key."""
+        return self.flag if self.has_flag else self.name
 
     @property
     def env(self) -> str:

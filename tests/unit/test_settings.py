@@ -3,6 +3,7 @@ tests' shipped values and docs/settings.md all follow from the declaration, and 
 
 from __future__ import annotations
 
+import base64
 import inspect
 import itertools
 import json
@@ -97,6 +98,8 @@ def _samples(declared, tmp_path: Path) -> list[Any]:
                 (tmp_path / f"v{i}").mkdir(exist_ok=True)
             return [{f"v{i}": str(tmp_path / f"v{i}")} for i in (1, 2, 3)]
         return [{"zone": f"z{i}"} for i in (1, 2, 3)]
+    if declared.name == "gossip_key":
+        return [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)]
     return [f"{declared.default}x{i}" if declared.name != "bind" else f"127.0.0.{i + 1}" for i in (1, 2, 3)]
 
 
@@ -270,3 +273,12 @@ def test_the_roles_extra_keys_reach_the_agent_as_settings(tmp_path):
     path.write_text(text)
     cfg = load_config({"config": str(path), "data_dir": str(tmp_path)}, env={})
     assert (cfg.voter_cap, cfg.engine_down_grace, cfg.bootstrap) == (3, 12.5, True)
+
+
+def test_a_secret_read_from_its_file_is_checked_like_any_value(tmp_path):
+    (tmp_path / "gossip-key").write_text("not base64!\n")
+    with pytest.raises(ConfigError, match=r"^gossip_key_file: .*gossip-key: key 1 is not base64$"):
+        load_config({**BASE, "gossip_key_file": str(tmp_path / "gossip-key")}, env={})
+    (tmp_path / "gossip-key").write_text("MDEyMzQ1Njc4OWFiY2RlZg==\n")  # 16 bytes
+    cfg = load_config({**BASE}, env={"ORION_GOSSIP_KEY_FILE": str(tmp_path / "gossip-key")})
+    assert cfg.gossip_key == "MDEyMzQ1Njc4OWFiY2RlZg=="
