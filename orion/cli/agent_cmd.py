@@ -14,13 +14,13 @@ ends the agent before anything starts, with exit code 2 and one line on stderr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
 
 from orion.cli.common import examples
-from orion.config import SETTINGS, ConfigError, load_config
+from orion.config import SETTINGS, ConfigError, Setting, load_config
 
 log = logging.getLogger("orion.cli.agent")
 
@@ -32,22 +32,32 @@ class StartupError(click.ClickException):
     exit_code = 2
 
 
-def settings_options(command: Callable[..., None]) -> Callable[..., None]:
+def options_for(settings: Sequence[Setting]) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """One click option per setting declared with a flag, in declaration order, each named after
-    the setting it sets (``--gossip-port`` -> ``gossip_port``). Every default is None: a flag left
-    unset must not override ORION_* or the file (``load_config`` fills the declared default)."""
-    for declared in reversed([s for s in SETTINGS if s.has_flag]):
-        kwargs: dict[str, Any] = {"default": None, "help": declared.flag_help()}
-        if declared.kind is bool:
-            kwargs["is_flag"] = True
-        elif declared.choices:
-            kwargs["type"] = click.Choice(declared.choices)
-        elif declared.kind in (int, float):
-            kwargs["type"] = declared.kind
-        elif declared.kind in (tuple[str, ...], dict[str, str]):
-            kwargs.update(multiple=True, default=(), metavar=declared.metavar or None)
-        command = click.option(declared.flag, declared.name, **kwargs)(command)
-    return command
+    the setting it sets (``--gossip-port`` -> ``gossip_port``); a switch on by default gets its
+    ``--no-`` form too. Every default is None: a flag left unset must not override ORION_* or the
+    file (``load_config`` fills the declared default)."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for declared in reversed([s for s in settings if s.has_flag]):
+            command = _option(declared)(command)
+        return command
+    return decorate
+
+
+def _option(declared: Setting) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    kwargs: dict[str, Any] = {"default": None, "help": declared.flag_help()}
+    names = [declared.flag]
+    if declared.kind is bool:
+        kwargs["is_flag"] = True
+        if declared.default:  # a switch that is on by default is useful only as its --no- form
+            names = [f"{declared.flag}/--no-{declared.flag[2:]}"]
+    elif declared.choices:
+        kwargs["type"] = click.Choice(declared.choices)
+    elif declared.kind in (int, float):
+        kwargs["type"] = declared.kind
+    elif declared.kind in (tuple[str, ...], dict[str, str]):
+        kwargs.update(multiple=True, default=(), metavar=declared.metavar or None)
+    return click.option(*names, declared.name, **kwargs)
 
 
 @click.command("agent", epilog=examples(
@@ -56,7 +66,7 @@ def settings_options(command: Callable[..., None]) -> Callable[..., None]:
     "    --raft-secret-file /etc/orion/raft-secret",
     "orion agent --config /etc/orion/orion.toml          # what the systemd unit runs"))
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (ORION_CONFIG).")
-@settings_options
+@options_for(SETTINGS)
 def agent(**flags: object) -> None:
     """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API.
 

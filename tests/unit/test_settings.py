@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import click
 import jinja2
 import pytest
 
@@ -282,3 +283,31 @@ def test_a_secret_read_from_its_file_is_checked_like_any_value(tmp_path):
     (tmp_path / "gossip-key").write_text("MDEyMzQ1Njc4OWFiY2RlZg==\n")  # 16 bytes
     cfg = load_config({**BASE}, env={"ORION_GOSSIP_KEY_FILE": str(tmp_path / "gossip-key")})
     assert cfg.gossip_key == "MDEyMzQ1Njc4OWFiY2RlZg=="
+
+
+def test_a_switch_on_by_default_gets_its_no_form():
+    from dataclasses import dataclass
+
+    from click.testing import CliRunner
+
+    from orion.cli.agent_cmd import options_for
+    from orion.config.setting import declarations, setting
+
+    @dataclass(frozen=True)
+    class Switches:
+        overlay: bool = setting(True, "Join the overlay", "On by default: reaching a service by name is the point.",
+                                flag=True)
+        quiet: bool = setting(False, "Say less", "Off: an operator reads what the agent did.", flag=True)
+
+    @click.command()
+    @options_for(declarations(Switches))
+    def command(**flags: Any) -> None:
+        click.echo(json.dumps(flags, sort_keys=True))
+
+    def run(*args: str) -> dict:
+        return json.loads(CliRunner().invoke(command, list(args)).output)
+
+    assert run() == {"overlay": None, "quiet": None}  # unset: the env, the file or the default decide
+    assert run("--no-overlay", "--quiet") == {"overlay": False, "quiet": True}
+    assert run("--overlay")["overlay"] is True
+    assert CliRunner().invoke(command, ["--no-quiet"]).exit_code == 2  # off already: no --no- form
