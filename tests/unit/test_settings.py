@@ -15,6 +15,7 @@ from typing import Any
 import click
 import jinja2
 import pytest
+import yaml
 
 from orion.api.app import ApiDeps
 from orion.api.logs import LogsDeps
@@ -78,8 +79,25 @@ def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags
 
 
 # -- every layer reaches every setting ------------------------------------------------------------
+# Three valid values for a setting whose values cannot be made from its default (a CIDR, say).
+SAMPLES: dict[str, list[Any]] = {
+    "gossip_key": [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)],
+}
+
+
 def _samples(declared, tmp_path: Path) -> list[Any]:
     """Three valid values other than the default (so precedence can be seen), or [] to skip."""
+    samples = SAMPLES.get(declared.name) or _made_from_default(declared, tmp_path)
+    bad = [(value, declared.problem(value)) for value in samples if declared.problem(value)]
+    assert not bad, f"{declared.name}: samples {bad} fail its checks; give it three valid ones in SAMPLES"
+    return samples
+
+
+def test_the_samples_name_settings():
+    assert set(SAMPLES) <= set(BY_NAME)
+
+
+def _made_from_default(declared, tmp_path: Path) -> list[Any]:
     if declared.name.startswith("tls_") or declared.file_of:
         return []  # need real files: tests/unit/test_config.py reads them through every layer
     if declared.choices:
@@ -99,8 +117,6 @@ def _samples(declared, tmp_path: Path) -> list[Any]:
                 (tmp_path / f"v{i}").mkdir(exist_ok=True)
             return [{f"v{i}": str(tmp_path / f"v{i}")} for i in (1, 2, 3)]
         return [{"zone": f"z{i}"} for i in (1, 2, 3)]
-    if declared.name == "gossip_key":
-        return [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)]
     return [f"{declared.default}x{i}" if declared.name != "bind" else f"127.0.0.{i + 1}" for i in (1, 2, 3)]
 
 
@@ -236,19 +252,19 @@ TEMPLATE = ROOT / "roles/orion/templates/orion.toml.j2"
 
 
 def _render_role_config(**switches: Any) -> str:
+    """The role's orion.toml with the role's defaults (roles/orion/defaults/main.yml: a variable the
+    template gains is there too) and the facts and switches the role's tasks would set."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["to_json"] = json.dumps
     env.filters["bool"] = bool
     values = {
+        **yaml.safe_load((ROOT / "roles/orion/defaults/main.yml").read_text()),
         "ansible_managed": "Ansible managed", "orion__config_file": "/etc/orion/orion.toml",
         "orion_node_id": "node1", "orion_bind_address": "10.0.0.5", "orion_advertise_address": "10.0.0.5",
-        "orion_api_port": 8000, "orion_gossip_port": 6000, "orion_raft_port": 7000,
-        "orion_data_dir": "/var/lib/orion", "orion_docker_host": "unix:///var/run/docker.sock",
-        "orion_cluster_group": "orion_servers", "orion__join": ["10.0.0.6:8000"],
+        "orion__join": ["10.0.0.6:8000"],
         "orion__cert_file": "/etc/orion/tls/node.crt", "orion__key_file": "/etc/orion/tls/node.key",
         "orion__ca_file": "/etc/orion/tls/ca.crt", "orion__api_token_file": "/etc/orion/api-token",
         "orion__raft_secret_file": "/etc/orion/raft-secret", "orion__raft_secret": "r" * 32,
-        "orion_leave_on_terminate": False, "orion_log_level": "info", "orion_extra_config": {},
         **switches,
     }
     return env.from_string(TEMPLATE.read_text()).render(**values)
