@@ -22,6 +22,10 @@ from typing import Any
 from orion.defaults import DEFAULTS
 from orion.domain.resources import VOLUME_NAME_RE
 
+# The most blocking queries (or followed logs) an agent may be told to hold: each is an open
+# file descriptor, and systemd's LimitNOFILE for the unit is 65536.
+MAX_HELD = 50_000
+
 
 class ConfigError(ValueError):
     """A setting is wrong; the message names it and says what to do."""
@@ -53,6 +57,7 @@ class AgentConfig:
     host_volumes: dict[str, str]
     log_level: str
     http_threads: int
+    max_blocking_queries: int
     max_log_follows: int
     max_body_bytes: int
     write_timeout: float
@@ -313,9 +318,10 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
-    if not 0 <= values["max_log_follows"] < values["http_threads"]:
-        raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
-                          f"({values['http_threads']}): each follow holds a request thread")
+    for key in ("max_blocking_queries", "max_log_follows"):
+        if not 0 <= values[key] <= MAX_HELD:
+            raise ConfigError(f"{key} ({values[key]}) must be from 0 to {MAX_HELD}: each one held is an "
+                              "open connection (a file descriptor)")
     if values["drain_max_parallel"] < 1:
         raise ConfigError("drain_max_parallel must be at least 1 (a drain must be able to move something)")
     names = {f.name for f in fields(AgentConfig)}

@@ -55,13 +55,18 @@ DEFAULTS: dict[str, object] = {
     "host_volumes": {},
     "log_level": "info",
     # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
-    # request (a POST waiting for its placement) does not block /health.
+    # request (a POST waiting for its placement) does not block /health. Blocking queries and
+    # followed logs hold none of them while they wait (orion/agent/worker.py).
     "http_threads": 16,
+    # Blocking queries (?index=N) this node holds at once, 429 beyond. A held one costs no
+    # thread, only its connection (a socket, its TLS state and parsed request: ~15 KB, measured
+    # with bench/blocking_watchers.py) and a file descriptor: 4,096 is Consul's "thousands of
+    # watchers per agent" in ~60 MB, and fits the unit's LimitNOFILE (65536) many times.
+    "max_blocking_queries": 4096,
     # Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each
-    # holds one of the http_threads for as long as someone watches (and one more on a node that
-    # forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top
-    # holds a few), and is still four people running `orion logs -f` against one node.
-    "max_log_follows": 4,
+    # runs on a thread of its own (plus the pump that reads the engine), never on the
+    # http_threads: 100 is a hundred `orion logs -f` on one node for ~200 mostly idle threads.
+    "max_log_follows": 100,
     # Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.
     "max_body_bytes": 1 << 20,
     # A write is retried inside this deadline (leader change) and then fails with 503:
