@@ -44,11 +44,19 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 from orion.agent.held_reads import HeldReads
+from orion.agent.shared_answers import SharedAnswers
 from orion.api.holds import CLIENT, CLOSING, FULL, HOLD_KEY, HOLDABLE, INDEX, WAIT, HeldRead, Released
 
 # A held read is also re-checked against the applied index this often, in case the index
 # moved without an apply listener call (a snapshot installed by a resync).
 RECHECK = 0.25
+# Threads of the watch lane: held reads answering, and the next request on a connection that
+# held one (a watcher asking again). One write releases every watcher at once; on this lane
+# that burst queues behind itself, never in front of /health or a write on the request
+# threads, and takes the GIL from them about 1 part in (WATCH_THREADS + 1) while it lasts.
+WATCH_THREADS = 2
+# Set on a connection that held a read: its next requests go to the watch lane.
+WATCHER = "orion_watcher"
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class HoldingWorker(ThreadWorker):
         self._settings: HoldSettings | None = None
         self._streams: futures.ThreadPoolExecutor | None = None
         self._streaming = 0
+        self._lane = futures.ThreadPoolExecutor(max_workers=WATCH_THREADS, thread_name_prefix="orion-watch")
+        self.answers = SharedAnswers()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -100,9 +110,11 @@ class HoldingWorker(ThreadWorker):
 
         def marked(environ: dict[str, Any], start_response: Any) -> Any:
             hold = getattr(self._local, "hold", None)
-            if hold is not None:
-                environ[HOLD_KEY] = hold
-            return app(environ, start_response)
+            if hold is None:  # a stream, or HTTP/2: the app as it is
+                return app(environ, start_response)
+            environ[HOLD_KEY] = hold
+            current = self._watch.current if self._watch is not None else None
+            return self.answers.serve(app, environ, start_response, current)
 
         self.wsgi = marked
 
@@ -131,6 +143,24 @@ class HoldingWorker(ThreadWorker):
             raise
         finally:
             self._local.hold = None
+
+    def _answer_all(self, group: list[tuple[Any, Any]], released: Released) -> None:
+        """Answer held requests released by one event, one after the other on this thread
+        (identical ones share one answer: ``shared_answers.py``), and hand them back together."""
+        done = []
+        try:
+            for conn, req in group:
+                fs: futures.Future = futures.Future()
+                fs.set_result(self._answer(conn, req, released))
+                done.append((conn, fs))
+        finally:
+            # One wake-up of the loop for the whole group: each write to gthread's pipe releases
+            # the GIL, and taking it back behind busy threads costs up to a switch interval.
+            self.method_queue.defer(self._finish_all, done)
+
+    def _finish_all(self, done: list[tuple[Any, futures.Future]]) -> None:
+        for conn, fs in done:
+            self.finish_request(conn, fs)
 
     def _answer(self, conn: Any, req: Any, released: Released | None) -> Any:
         """Run a released (or detached) request on this thread: keep-alive or not, as
@@ -177,6 +207,7 @@ class HoldingWorker(ThreadWorker):
         except (OSError, ValueError):  # closed already: answering fails fast and closes it
             self._release(conn, held, CLIENT)
             return
+        setattr(conn, WATCHER, True)
         self._requests[conn] = held
         self.held.hold(conn, held.index, held.deadline)
         self._wake_above = self.held.lowest_index()
@@ -194,22 +225,43 @@ class HoldingWorker(ThreadWorker):
 
     def _on_stir(self, conn: Any, _sock: Any) -> None:
         if self.held.forget(conn):
-            self._release(conn, self._requests[conn], CLIENT)
+            self._release_all([conn], CLIENT)
 
     def _release_all(self, conns: list[Any], why: str) -> None:
+        """Release ``conns`` (held) for one reason, grouped by request: identical ones run one
+        after the other, so all but the first take the first's answer (``shared_answers.py``)."""
+        groups: dict[tuple[str, str, str], list[tuple[Any, Any]]] = {}
         for conn in conns:
-            self._release(conn, self._requests[conn], why)
+            req = self._unhold(conn).request
+            auth = next((v for k, v in req.headers if k == "AUTHORIZATION"), "")
+            groups.setdefault((req.method, req.uri, auth), []).append((conn, req))
+        assert self._settings is not None
+        released = Released(why, self._settings.max_held)
+        for group in groups.values():
+            self._lane.submit(self._answer_all, group, released)
         self._wake_above = self.held.lowest_index()
 
     def _release(self, conn: Any, held: HeldRead, why: str) -> None:
-        if self._requests.pop(conn, None) is not None:
-            try:
-                self.poller.unregister(conn.sock)
-            except (KeyError, ValueError, OSError):
-                pass  # closed under us: the thread's write fails and the connection closes
+        """Release one request, held or about to be."""
+        if conn in self._requests:
+            self._unhold(conn)
         assert self._settings is not None
-        released = Released(why, self._settings.max_held)
-        fs = self.tpool.submit(self._answer, conn, held.request, released)
+        self._lane.submit(self._answer_all, [(conn, held.request)], Released(why, self._settings.max_held))
+
+    def _unhold(self, conn: Any) -> HeldRead:
+        held = self._requests.pop(conn)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass  # closed under us: the thread's write fails and the connection closes
+        return held
+
+    def enqueue_req(self, conn: Any) -> None:
+        """A connection that held a read is a watcher's: its requests go to the watch lane."""
+        if not getattr(conn, WATCHER, False):
+            super().enqueue_req(conn)
+            return
+        fs = self._lane.submit(self.handle, conn)
         fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
     def _detach(self, conn: Any, req: Any) -> None:
@@ -245,5 +297,6 @@ class HoldingWorker(ThreadWorker):
         try:
             super().run()
         finally:
+            self._lane.shutdown(wait=False)
             if self._streams is not None:
                 self._streams.shutdown(wait=False)

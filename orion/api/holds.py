@@ -28,6 +28,10 @@ from typing import Any, Protocol
 
 HOLD_KEY = "orion.hold"
 HOLDABLE = "holdable"
+# Set by a blocking read that answers because the applied index passed its N: the answer is
+# a function of the state at that index, the URL and the token, so the server may give it to
+# an identical request while that index stands (orion/agent/shared_answers.py).
+SHAREABLE_KEY = "orion.shareable"
 
 # Why a held read was released: its index passed, its wait ended, the client's socket
 # turned readable (gone, or sending again), the agent is stopping, or the node holds

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from orion.api.holds import FULL, HOLDABLE, HeldRead, Released, hold_state
+from orion.api.holds import FULL, HOLDABLE, INDEX, SHAREABLE_KEY, HeldRead, Released, hold_state
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.openapi import query_models
 from orion.api.schema.problems import ValidationError
@@ -181,16 +181,21 @@ class AppliedSignal:
         asked = query.asked
         if asked is None:
             return
-        state = hold_state(request.environ)
+        environ = request.environ
+        state = hold_state(environ)
         if isinstance(state, Released):
             if state.why == FULL:
                 raise ApiError(429, f"this node already holds {state.limit} blocking queries, its limit "
                                     "(max_blocking_queries); retry shortly, or read without index", "index",
                                retry_after=1)
+            environ[SHAREABLE_KEY] = state.why == INDEX
             return
         if state == HOLDABLE:
             index, wait = asked
-            if wait <= 0 or self.current() > index or (self._closing is not None and self._closing.is_set()):
+            if self.current() > index:
+                environ[SHAREABLE_KEY] = True
+                return
+            if wait <= 0 or (self._closing is not None and self._closing.is_set()):
                 return
             raise HeldRead(index, time.monotonic() + wait, self)
         wait_for_index(query, self.current, self.wait_beyond, self._closing)
