@@ -110,10 +110,13 @@ def phase(n_watchers: int, samples: int, writes: int) -> dict:
             result["post_tasks"] = timed(lambda: session.post(node.url + "/tasks", json=TASK, timeout=TIMEOUT),
                                          samples)
             result["get_tasks"] = timed(lambda: session.get(node.url + "/tasks", timeout=TIMEOUT), samples)
-            if n_watchers:
+            if n_watchers and writes:
                 result["write_to_watcher"] = write_to_watchers(session, node.url, watchers, writes)
                 result["watcher_errors"] = len(watchers.errors())
-            result["tasks_listed"] = len(session.get(node.url + "/tasks", timeout=TIMEOUT).json())
+            try:
+                result["tasks_listed"] = len(session.get(node.url + "/tasks", timeout=TIMEOUT).json())
+            except requests.RequestException as exc:  # the node is starved (the code before issue #20)
+                result["tasks_listed"] = f"{type(exc).__name__}"
             watchers.close()
             return result
         finally:

@@ -66,8 +66,12 @@ class Watchers:
 
     def _ask(self, w: Watcher) -> None:
         assert w.sock is not None
-        w.sock.send(f"GET {self.path}?index={w.index}&wait={self.wait} HTTP/1.1\r\nHost: {self.host}\r\n"
-                    f"{self.headers}\r\n".encode())  # ~150 bytes into an empty socket buffer: never short
+        try:
+            w.sock.send(f"GET {self.path}?index={w.index}&wait={self.wait} HTTP/1.1\r\nHost: {self.host}\r\n"
+                        f"{self.headers}\r\n".encode())  # ~150 bytes into an empty socket buffer: never short
+        except OSError as exc:  # the node closed the connection meanwhile
+            w.error = f"{type(exc).__name__}: {exc}"
+            return
         self.sent += 1
 
     def _run(self) -> None:
@@ -85,9 +89,10 @@ class Watchers:
             return
         except OSError as exc:
             data, w.error = b"", f"{type(exc).__name__}: {exc}"
-        if not data:
+        if not data:  # the node closed (it stops): close too, as an HTTP client does
             w.error = w.error or "closed by the node"
             self._selector.unregister(w.sock)
+            w.sock.close()
             return
         if not w.buf:
             w.first_byte = now
@@ -146,7 +151,7 @@ class Watchers:
             self._thread.join(10)
         for w in self.watchers:
             if w.sock is not None:
-                w.sock.close()
+                w.sock.close()  # closing twice is harmless
         self._selector.close()
 
 
