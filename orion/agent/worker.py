@@ -182,7 +182,7 @@ class HoldingWorker(ThreadWorker):
     # -- on the event loop -----------------------------------------------------------------
 
     def finish_request(self, conn: Any, fs: Any) -> None:
-        detour = fs.exception() is None and not fs.cancelled() and fs.result()
+        detour = not fs.cancelled() and fs.exception() is None and fs.result()
         if isinstance(detour, HeldRead):
             self._hold(conn, detour)
         elif isinstance(detour, _Detached):
