@@ -82,7 +82,8 @@ def test_a_thousand_watchers_on_one_node_starve_nothing_and_see_each_write(quiet
         loaded = measure(node.url, session, 30)
         for what, ms in loaded.items():
             print(f"{what}: without watchers {figures(quiet[what])}; with 1,000 {figures(ms)}")
-            assert percentile(ms, 0.99) < 3000, f"{what} with 1,000 watchers: {figures(ms)}"
+            # Generous: the machine is shared; before issue #20 these timed out at 16 watchers.
+            assert percentile(ms, 0.99) < 5000, f"{what} with 1,000 watchers: {figures(ms)}"
         delays, firsts = [], []
         for _ in range(5):
             while watchers.sent < watchers.answered() + 1000:
@@ -99,8 +100,8 @@ def test_a_thousand_watchers_on_one_node_starve_nothing_and_see_each_write(quiet
         print(f"write -> each of 1,000 watchers: {figures(delays)}, last {max(delays):.0f} ms; "
               f"write -> first watcher: p50 {statistics.median(firsts):.1f} ms")
         assert watchers.errors() == []
-        assert statistics.median(firsts) < 250
-        assert max(delays) < 5000
+        assert statistics.median(firsts) < 1000  # measured ~20-30 ms (bench/blocking_watchers.py)
+        assert max(delays) < 10000
     finally:
         watchers.close()
 
