@@ -15,6 +15,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
+from orion.state.canonical import state_digest
 from orion.state.commands import FinishMigration, Placement
 from orion.state.reservations import Reservations
 
@@ -89,4 +90,21 @@ def finish_problem(task: Task | None, cmd: FinishMigration) -> str:
         return f"task {task.id} is not migrating"
     if task.generation != cmd.generation:
         return f"stale decision: task {task.id} is at generation {task.generation}, decision had {cmd.generation}"
+    return ""
+
+
+def restore_problem(state: dict, digest: str, cluster_id: str, force: bool, readable_version: int) -> str:
+    """Why a saved state must not replace this machine's: a newer format than this node reads,
+    contents that are not what the checksum says (corrupted on the way), or another cluster's
+    (another id, or none) unless forced. ``cluster_id`` is this machine's ("" before it is named)."""
+    version = state.get("v", 1)
+    if not isinstance(version, int) or version > readable_version:
+        return (f"the snapshot's state is format v{version}, newer than this cluster reads "
+                f"(v{readable_version}): restore it with the Orion release that saved it, or a newer one")
+    if state_digest(state) != digest:
+        return "the snapshot's state does not match its checksum: the file is corrupted"
+    theirs = state.get("cluster_id", "")
+    if cluster_id and theirs != cluster_id and not force:
+        return (f"the snapshot is of cluster {theirs or '(unnamed)'}, this is cluster {cluster_id}: "
+                "restore it with --force to replace this cluster's state with another's")
     return ""
