@@ -261,3 +261,15 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
     "check_workers": 8,
 }
+
+# -- snapshots (docs/operations.md) ---------------------------------------------------------------
+# Largest snapshot file PUT /v1/operator/snapshot accepts (the API's other bodies stop at
+# max_body_bytes, 1 MiB). 10,000 tasks and 500 services make a ~1.5 MB file (bench/snapshot.py);
+# 256 MiB is two orders of magnitude of growth, and still a bound on what one request may make
+# the node hold in memory (the file, its state, and the entry that carries it to every replica).
+SNAPSHOT_MAX_BYTES = 256 << 20
+# How long a restore may take to commit: it is one Raft entry the size of the whole state,
+# written, synced and sent to every replica, each of which checks its checksum before applying
+# it (~1 s at 10,000 tasks on loopback, bench/snapshot.py). An ordinary write's 5 s would time
+# out a large restore on a slow disk, and nothing else waits on it.
+SNAPSHOT_RESTORE_TIMEOUT = 60.0
