@@ -9,6 +9,7 @@ in exactly one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -113,7 +114,7 @@ class Agent:
                     # Keeps the record true after a snapshot restore, and names the cluster.
                     registration = RegistrationLoop(info, self.store, interval=self.config.reconcile_interval,
                                                     write_timeout=self.config.write_timeout)
-                    self._spawn("registration", lambda: registration.run_forever(self.stop_event))
+                    self._spawn("registration", functools.partial(registration.run_forever, self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
