@@ -83,6 +83,7 @@ class AgentConfig:
     leave_on_terminate: bool
     drain_timeout: float
     restart_grace: float
+    orphan_grace: float
     engine_down_grace: float
     engine_probe_interval: float
     drain_max_parallel: int

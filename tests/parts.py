@@ -46,7 +46,7 @@ def api_deps(store: Store, node_id: str = "node1", **changes: Any) -> ApiDeps:
 
 def reconcile_loop(node_id: str, store: Store, runtime: Runtime, **changes: Any) -> ReconcileLoop:
     values = {"interval": DEFAULTS["reconcile_interval"], "stop_timeout": DEFAULTS["stop_timeout"],
-              "write_timeout": DEFAULTS["write_timeout"]}
+              "write_timeout": DEFAULTS["write_timeout"], "orphan_grace": DEFAULTS["orphan_grace"]}
     return ReconcileLoop(node_id, store, runtime, **{**values, **changes})
 
 
