@@ -27,6 +27,7 @@ from flask import Blueprint, Response, request
 from orion.api.http import ApiError, answer
 from orion.api.schema.queries import RestoreQuery, SnapshotQuery, parse_query
 from orion.defaults import SNAPSHOT_MAX_BYTES, SNAPSHOT_RESTORE_TIMEOUT
+from orion.state.canonical import pack
 from orion.state.checks import restore_problem
 from orion.state.commands import RestoreSnapshot
 from orion.state.entries import SNAPSHOT_LOG_VERSION
@@ -73,7 +74,7 @@ def operator_blueprint(store: Store, node_id: str, write_timeout: float,
                        "finish the upgrade (every node re-registers as it restarts), then restore")
         if problem:
             raise ApiError(409, problem, "force" if "--force" in problem else "snapshot")
-        command = RestoreSnapshot(state=snapshot.state, digest=snapshot.digest, force=query.force)
+        command = RestoreSnapshot(body=pack(snapshot.body), digest=snapshot.digest, force=query.force)
         result = store.submit(command, max(write_timeout, SNAPSHOT_RESTORE_TIMEOUT))
         if not result.get("ok"):
             raise ApiError(409, str(result.get("error")), "snapshot")

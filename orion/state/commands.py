@@ -305,15 +305,16 @@ class NameCluster(Command):
 class RestoreSnapshot(Command):
     """Replace the whole state with a saved one (``orion operator snapshot restore``).
 
-    ``state`` is the machine's plain-data snapshot as saved (``StateMachine.snapshot``) and
-    ``digest`` the SHA-256 of its canonical form (``orion/state/canonical.py``): every replica
+    ``body`` is the machine's plain-data snapshot as saved (``StateMachine.snapshot``), in its
+    canonical form gzip'd and base64'd as the file carries it (``canonical.pack``: 0.4 MB in the
+    log for a 12 MB state), and ``digest`` the SHA-256 of the canonical form: every replica
     checks the one against the other, the format version and the cluster id (``force``: restore
     another cluster's state, taking its id) before it changes anything. Sent without a request
     id, so the state after it is exactly the saved one (its digest is the file's).
     """
 
     TYPE: ClassVar[str] = "restore_snapshot"
-    state: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
     digest: str = ""
     force: bool = False
 
@@ -428,7 +429,5 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     elif cls is NameCluster:
         kwargs["cluster_id"] = str(body["cluster_id"])
     elif cls is RestoreSnapshot:
-        if not isinstance(body["state"], dict):
-            raise TypeError("state must be an object")
-        kwargs.update(state=body["state"], digest=str(body["digest"]), force=bool(body.get("force", False)))
+        kwargs.update(body=str(body["body"]), digest=str(body["digest"]), force=bool(body.get("force", False)))
     return kwargs

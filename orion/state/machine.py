@@ -37,6 +37,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
+from orion.state.canonical import unpack
 from orion.state.checks import finish_problem, migration_problem, placement_problem, restore_problem, spec_problem
 from orion.state.commands import (
     Command,
@@ -291,10 +292,14 @@ class StateMachine:
     def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> dict[str, Any]:
         """Replace everything with the saved state, once every check passed (``restore_problem``):
         afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
-        problem = restore_problem(cmd.state, cmd.digest, self.cluster_id, cmd.force, SNAPSHOT_VERSION)
+        try:
+            state = unpack(cmd.body)
+        except ValueError:
+            return _refused("the snapshot's state cannot be read: the file is corrupted")
+        problem = restore_problem(state, cmd.digest, self.cluster_id, cmd.force, SNAPSHOT_VERSION)
         if problem:
             return _refused(problem)
-        self._load(cmd.state)
+        self._load(state)
         return {"ok": True, "index": index, "digest": cmd.digest, "cluster_id": self.cluster_id,
                 "nodes": len(self._nodes), "tasks": len(self._tasks), "services": len(self.services.all())}
 

@@ -31,15 +31,12 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from orion.state.canonical import canonical, state_digest
+from orion.state.canonical import compress, state_digest
 
 MAGIC = b"orion-snapshot"
 # The file's own layout (magic, header line, gzip body). The state inside has its own version
 # (``SNAPSHOT_VERSION`` in orion/state/machine.py), checked by the machine on restore.
 FORMAT = 1
-# gzip level 1: the state is repetitive JSON, so level 1 already shrinks it ~10x; level 6 saves a
-# few percent more at ~3x the time, paid while a 10,000-task state is saved (bench/snapshot.py).
-GZIP_LEVEL = 1
 
 
 class SnapshotFileError(ValueError):
@@ -60,10 +57,12 @@ class SnapshotMeta:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A file read and verified: its header, the state, and the file's size in bytes."""
+    """A file read and verified: its header, the state (and its compressed bytes, as a restore
+    sends them on), and the file's size in bytes."""
 
     meta: SnapshotMeta
     state: dict[str, Any]
+    body: bytes
     digest: str
     size: int
 
@@ -91,7 +90,7 @@ def _sha256(data: bytes) -> bytes:
 
 def write_snapshot(state: dict[str, Any], meta: SnapshotMeta) -> bytes:
     """The file for ``state`` (a machine's ``snapshot()``) as it was at ``meta.index``."""
-    body = gzip.compress(canonical(state), compresslevel=GZIP_LEVEL, mtime=0)
+    body = compress(state)
     fields: dict[str, Any] = {"clusterId": meta.cluster_id, "index": meta.index, "term": meta.term,
                               "created": meta.created, "node": meta.node, "orionVersion": meta.orion_version,
                               "digest": state_digest(state), "bodyBytes": len(body),
@@ -138,4 +137,4 @@ def read_snapshot(data: bytes) -> Snapshot:
         raise SnapshotFileError("the snapshot file is corrupted: its state cannot be decompressed") from None
     if not isinstance(state, dict) or state_digest(state) != digest:
         raise SnapshotFileError("the snapshot file is corrupted: its state does not match its checksum")
-    return Snapshot(meta, state, digest, len(data))
+    return Snapshot(meta, state, body, digest, len(data))

@@ -150,8 +150,7 @@ single_commands = st.one_of(
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
     st.builds(NameCluster, request_id=text, cluster_id=ids),
-    st.builds(RestoreSnapshot, request_id=text, digest=text, force=st.booleans(),
-              state=st.dictionaries(text, st.integers() | text | st.lists(text, max_size=2), max_size=3)),
+    st.builds(RestoreSnapshot, request_id=text, body=text, digest=text, force=st.booleans()),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.domain.service import ServiceSpec
-from orion.state.canonical import state_digest
+from orion.state.canonical import compress, pack, state_digest
 from orion.state.commands import (
     CreateTask,
     NameCluster,
@@ -57,7 +57,8 @@ def busy(cluster_id: str, tasks: int = 5) -> Log:
 
 
 def restore(state: dict, force: bool = False, digest: str | None = None) -> RestoreSnapshot:
-    return RestoreSnapshot(state=state, digest=state_digest(state) if digest is None else digest, force=force)
+    return RestoreSnapshot(body=pack(compress(state)), digest=state_digest(state) if digest is None else digest,
+                           force=force)
 
 
 def test_a_cluster_is_named_once():
@@ -137,6 +138,16 @@ def test_force_does_not_pass_a_corrupted_state():
     state["nodes"][0]["id"] = "n9"
     result = busy("c-1")(restore(state, force=True, digest=digest))
     assert not result["ok"] and "checksum" in result["error"]
+
+
+def test_a_body_that_is_not_a_packed_state_is_refused():
+    log = busy("c-1")
+    before = log.digest()
+    state = busy("c-1").m.snapshot()
+    for body in ("not base64!", pack(b"not gzip"), pack(compress({"v": 1})[:-3])):
+        result = log(RestoreSnapshot(body=body, digest=state_digest(state)))
+        assert not result["ok"] and "cannot be read: the file is corrupted" in result["error"]
+    assert log.digest() == before
 
 
 def test_a_restore_survives_the_log_encoding():
