@@ -65,8 +65,8 @@ def operator_blueprint(store: Store, node_id: str, write_timeout: float,
             raise ApiError(400, str(exc), "snapshot") from None
 
         def check(m: Any) -> tuple[str, int]:
-            return (restore_problem(snapshot.state, snapshot.digest, m.cluster_id, query.force, SNAPSHOT_VERSION),
-                    m.log_version())
+            # The digest was verified reading the file: only who and which format are checked here.
+            return restore_problem(snapshot.state, True, m.cluster_id, query.force, SNAPSHOT_VERSION), m.log_version()
 
         (problem, log_version), _ = store.read(check)
         if log_version < SNAPSHOT_LOG_VERSION:

@@ -37,9 +37,25 @@ def state_digest(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(snapshot)).hexdigest()
 
 
-def compress(snapshot: dict[str, Any]) -> bytes:
-    """The canonical form, gzip'd (no timestamp: equal states give equal bytes)."""
-    return gzip.compress(canonical(snapshot), compresslevel=GZIP_LEVEL, mtime=0)
+def compress(snapshot: dict[str, Any]) -> tuple[bytes, str]:
+    """(the canonical form gzip'd, its digest): one serialization for both. No timestamp in
+    the gzip header, so equal states give equal bytes."""
+    raw = canonical(snapshot)
+    return gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0), hashlib.sha256(raw).hexdigest()
+
+
+def decompress(body: bytes) -> tuple[dict[str, Any], str]:
+    """(the state in a compressed canonical form, the digest of those bytes). The bytes hash to a
+    state's digest only if they are exactly its canonical form, so comparing this digest with the
+    expected one checks the state without serializing it again. ValueError when not a state."""
+    try:
+        raw = gzip.decompress(body)
+        state = json.loads(raw)
+    except (OSError, EOFError, zlib.error, UnicodeError, ValueError) as exc:
+        raise ValueError(f"not a compressed state: {exc}") from None
+    if not isinstance(state, dict):
+        raise ValueError("not a compressed state: not an object")
+    return state, hashlib.sha256(raw).hexdigest()
 
 
 def pack(compressed: bytes) -> str:
@@ -47,12 +63,10 @@ def pack(compressed: bytes) -> str:
     return base64.b64encode(compressed).decode("ascii")
 
 
-def unpack(text: str) -> dict[str, Any]:
-    """The state in a packed text; ValueError when it is not one (deterministic: no I/O)."""
+def unpack(text: str) -> tuple[dict[str, Any], str]:
+    """(the state in a packed text, its digest) as :func:`decompress`; ValueError when it is not one."""
     try:
-        state = json.loads(gzip.decompress(base64.b64decode(text.encode("ascii"), validate=True)))
-    except (binascii.Error, OSError, EOFError, zlib.error, UnicodeError, ValueError) as exc:
+        body = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeError, ValueError) as exc:
         raise ValueError(f"not a packed state: {exc}") from None
-    if not isinstance(state, dict):
-        raise ValueError("not a packed state: not an object")
-    return state
+    return decompress(body)

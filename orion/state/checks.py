@@ -15,7 +15,6 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
-from orion.state.canonical import state_digest
 from orion.state.commands import FinishMigration, Placement
 from orion.state.reservations import Reservations
 
@@ -93,15 +92,16 @@ def finish_problem(task: Task | None, cmd: FinishMigration) -> str:
     return ""
 
 
-def restore_problem(state: dict, digest: str, cluster_id: str, force: bool, readable_version: int) -> str:
+def restore_problem(state: dict, digest_matches: bool, cluster_id: str, force: bool, readable_version: int) -> str:
     """Why a saved state must not replace this machine's: a newer format than this node reads,
-    contents that are not what the checksum says (corrupted on the way), or another cluster's
-    (another id, or none) unless forced. ``cluster_id`` is this machine's ("" before it is named)."""
+    contents that are not what the checksum says (``digest_matches`` false: corrupted on the way),
+    or another cluster's (another id, or none) unless forced. ``cluster_id`` is this machine's
+    ("" before it is named)."""
     version = state.get("v", 1)
     if not isinstance(version, int) or version > readable_version:
         return (f"the snapshot's state is format v{version}, newer than this cluster reads "
                 f"(v{readable_version}): restore it with the Orion release that saved it, or a newer one")
-    if state_digest(state) != digest:
+    if not digest_matches:
         return "the snapshot's state does not match its checksum: the file is corrupted"
     theirs = state.get("cluster_id", "")
     if cluster_id and theirs != cluster_id and not force:

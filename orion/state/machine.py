@@ -293,10 +293,10 @@ class StateMachine:
         """Replace everything with the saved state, once every check passed (``restore_problem``):
         afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
         try:
-            state = unpack(cmd.body)
+            state, digest = unpack(cmd.body)
         except ValueError:
             return _refused("the snapshot's state cannot be read: the file is corrupted")
-        problem = restore_problem(state, cmd.digest, self.cluster_id, cmd.force, SNAPSHOT_VERSION)
+        problem = restore_problem(state, digest == cmd.digest, self.cluster_id, cmd.force, SNAPSHOT_VERSION)
         if problem:
             return _refused(problem)
         self._load(state)

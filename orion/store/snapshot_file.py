@@ -24,14 +24,12 @@ before it uploads one.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from orion.state.canonical import compress, state_digest
+from orion.state.canonical import compress, decompress
 
 MAGIC = b"orion-snapshot"
 # The file's own layout (magic, header line, gzip body). The state inside has its own version
@@ -90,10 +88,10 @@ def _sha256(data: bytes) -> bytes:
 
 def write_snapshot(state: dict[str, Any], meta: SnapshotMeta) -> bytes:
     """The file for ``state`` (a machine's ``snapshot()``) as it was at ``meta.index``."""
-    body = compress(state)
+    body, digest = compress(state)
     fields: dict[str, Any] = {"clusterId": meta.cluster_id, "index": meta.index, "term": meta.term,
                               "created": meta.created, "node": meta.node, "orionVersion": meta.orion_version,
-                              "digest": state_digest(state), "bodyBytes": len(body),
+                              "digest": digest, "bodyBytes": len(body),
                               "bodySha256": _sha256(body).decode(), **counts_of(state)}
     header = json.dumps(fields, sort_keys=True).encode()
     return b"%s %d\n%s\n%s\n%s" % (MAGIC, FORMAT, header, _sha256(header), body)
@@ -131,10 +129,9 @@ def read_snapshot(data: bytes) -> Snapshot:
     if _sha256(body).decode() != body_sha:
         raise SnapshotFileError("the snapshot file is corrupted: its state does not match its checksum")
     try:
-        text = gzip.decompress(body)
-        state = json.loads(text)
-    except (OSError, EOFError, zlib.error, ValueError):
+        state, actual = decompress(body)
+    except ValueError:
         raise SnapshotFileError("the snapshot file is corrupted: its state cannot be decompressed") from None
-    if not isinstance(state, dict) or state_digest(state) != digest:
+    if actual != digest:
         raise SnapshotFileError("the snapshot file is corrupted: its state does not match its checksum")
     return Snapshot(meta, state, body, digest, len(data))
