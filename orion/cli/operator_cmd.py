@@ -154,19 +154,18 @@ def recover(ctx: click.Context, config_file: str | None, data_dir: str | None, r
     from orion.agent.recover import RecoverRefused, recover_node  # the Raft backend: loaded only here
     from orion.config import ConfigError, load_config
 
-    flags: dict[str, Any] = {"config": config_file, "data_dir": data_dir}
-    try:
-        cfg = load_config(flags)
-    except ConfigError as exc:
-        raise OrionError(f"{exc} (the agent's settings name the data dir and Raft address)") from None
     if raft_addr:
         host, _, port = raft_addr.rpartition(":")
         if not host or not port.isdigit():
             raise click.BadParameter(f"{raft_addr!r}: write HOST:PORT", param_hint="--raft-addr")
-        flags.update(advertise=host, raft_port=int(port))
-        cfg = load_config(flags)
+    if not (data_dir and raft_addr):
+        try:
+            cfg = load_config({"config": config_file, "data_dir": data_dir})
+        except ConfigError as exc:
+            raise OrionError(f"{exc} (or give --data-dir and --raft-addr)") from None
+        data_dir, raft_addr = data_dir or cfg.data_dir, raft_addr or cfg.raft_addr
     try:
-        done = recover_node(cfg)
+        done = recover_node(data_dir, raft_addr)
     except RecoverRefused as exc:
         raise OrionError(str(exc)) from None
     if settings_of(ctx, as_json).as_json:
