@@ -28,10 +28,9 @@ from orion.api.http import ApiError, answer
 from orion.api.schema.queries import RestoreQuery, SnapshotQuery, parse_query
 from orion.defaults import SNAPSHOT_MAX_BYTES, SNAPSHOT_RESTORE_TIMEOUT
 from orion.state.canonical import pack
-from orion.state.checks import restore_problem
 from orion.state.commands import RestoreSnapshot
 from orion.state.entries import SNAPSHOT_LOG_VERSION
-from orion.state.machine import SNAPSHOT_VERSION
+from orion.state.restore import SNAPSHOT_VERSION, restore_problem
 from orion.store.port import Store
 from orion.store.snapshot_file import SnapshotFileError, SnapshotMeta, read_snapshot, write_snapshot
 from orion.version import orion_version

@@ -91,20 +91,3 @@ def finish_problem(task: Task | None, cmd: FinishMigration) -> str:
         return f"stale decision: task {task.id} is at generation {task.generation}, decision had {cmd.generation}"
     return ""
 
-
-def restore_problem(state: dict, digest_matches: bool, cluster_id: str, force: bool, readable_version: int) -> str:
-    """Why a saved state must not replace this machine's: a newer format than this node reads,
-    contents that are not what the checksum says (``digest_matches`` false: corrupted on the way),
-    or another cluster's (another id, or none) unless forced. ``cluster_id`` is this machine's
-    ("" before it is named)."""
-    version = state.get("v", 1)
-    if not isinstance(version, int) or version > readable_version:
-        return (f"the snapshot's state is format v{version}, newer than this cluster reads "
-                f"(v{readable_version}): restore it with the Orion release that saved it, or a newer one")
-    if not digest_matches:
-        return "the snapshot's state does not match its checksum: the file is corrupted"
-    theirs = state.get("cluster_id", "")
-    if cluster_id and theirs != cluster_id and not force:
-        return (f"the snapshot is of cluster {theirs or '(unnamed)'}, this is cluster {cluster_id}: "
-                "restore it with --force to replace this cluster's state with another's")
-    return ""

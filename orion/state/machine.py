@@ -37,8 +37,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
-from orion.state.canonical import unpack
-from orion.state.checks import finish_problem, migration_problem, placement_problem, restore_problem, spec_problem
+from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -61,10 +60,10 @@ from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
+from orion.state.restore import SNAPSHOT_VERSION, read_restore
 from orion.state.services import ServiceRegistry
 from orion.version import LOG_VERSION
 
-SNAPSHOT_VERSION = 1
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
@@ -290,14 +289,10 @@ class StateMachine:
         return {"ok": True, "cluster_id": self.cluster_id}
 
     def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> dict[str, Any]:
-        """Replace everything with the saved state, once every check passed (``restore_problem``):
+        """Replace everything with the saved state, once every check passed (``restore.py``):
         afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
-        try:
-            state, digest = unpack(cmd.body)
-        except ValueError:
-            return _refused("the snapshot's state cannot be read: the file is corrupted")
-        problem = restore_problem(state, digest == cmd.digest, self.cluster_id, cmd.force, SNAPSHOT_VERSION)
-        if problem:
+        state, problem = read_restore(cmd, self.cluster_id)
+        if state is None:
             return _refused(problem)
         self._load(state)
         return {"ok": True, "index": index, "digest": cmd.digest, "cluster_id": self.cluster_id,

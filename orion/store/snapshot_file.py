@@ -33,7 +33,7 @@ from orion.state.canonical import compress, decompress
 
 MAGIC = b"orion-snapshot"
 # The file's own layout (magic, header line, gzip body). The state inside has its own version
-# (``SNAPSHOT_VERSION`` in orion/state/machine.py), checked by the machine on restore.
+# (``SNAPSHOT_VERSION`` in orion/state/restore.py), checked by the machine on restore.
 FORMAT = 1
 
 
