@@ -1,185 +1,15 @@
-"""Every default of the agent in one place, with the reason beside each number.
+"""The numbers that are not settings of one agent, each with the reason beside it.
 
-``orion/config.py`` layers flags > ``ORION_*`` environment > TOML file > these.
+The agent's settings (what an operator may change per node: ports, timeouts,
+graces) are declared once each, with their defaults and reasons, in
+``orion/config/`` (``AgentConfig``; docs/settings.md lists them). Here: the
+fixed numbers of the Raft machinery, what the replicated state remembers (the
+same on every replica, so never per agent), and the defaults of a service spec.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-DEFAULTS: dict[str, object] = {
-    # Identity: the hostname is unique in any sane fleet and stable across restarts.
-    "id": "",  # empty -> socket.gethostname()
-    # Loopback by default: an agent must be told explicitly to listen on a network.
-    "bind": "127.0.0.1",
-    # What peers dial; empty -> the bind address (wrong for 0.0.0.0: config checks that).
-    "advertise": "",
-    # The seed's ports: API 8000, gossip 6000, Raft 7000.
-    "port": 8000,
-    "gossip_port": 6000,
-    "raft_port": 7000,
-    "data_dir": "./orion-data",
-    # The engine's usual socket, used when neither Orion's settings nor docker's own DOCKER_HOST
-    # name one (orion/config.py); tests and the demo point elsewhere.
-    "docker_host": "unix:///var/run/docker.sock",
-    # Accepted for the seed's command lines and only checked against "join": what forms a new
-    # cluster is a node with no "join" and no Raft state in data_dir (it starts as its own leader).
-    "bootstrap": False,
-    "join": [],
-    # pysyncobj unpickles every frame: without a secret an open Raft port is remote code
-    # execution. Required unless insecure_raft is set and the bind address is loopback.
-    "raft_secret": "",
-    "insecure_raft": False,
-    "api_token": "",
-    # Secrets from a file (mode 0600, readable by the agent alone) or the environment, never
-    # argv: a command line is world-readable in ps and /proc. Trailing newlines are dropped.
-    "raft_secret_file": "",
-    "api_token_file": "",
-    # -- TLS on the API (README "TLS") -------------------------------------------------------
-    # Empty: plain HTTP, for loopback demos and tests. A certificate and its key make the API
-    # HTTPS, and the same pair is this agent's client certificate towards its peers (so give
-    # it extendedKeyUsage serverAuth and clientAuth, as Nomad's and Consul's guides do).
-    "tls_cert": "",
-    "tls_key": "",
-    # The CA whose client certificates the API requires (mTLS, Nomad's verify_https_client).
-    # Empty: any client may connect and the API token alone guards the API.
-    "tls_client_ca": "",
-    # The CA that signed the peers' server certificates, to verify them when joining and
-    # probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.
-    "tls_ca": "",
-    "labels": {},
-    # Host volumes this node offers to tasks, name -> absolute path (Nomad's host_volume): a task
-    # mounts one by name and is placed only on nodes that declare it. None by default: handing
-    # part of the host's filesystem to containers is the operator's decision, path by path. The
-    # path must exist (the agent creates nothing: owner and mode are the operator's to choose).
-    "host_volumes": {},
-    "log_level": "info",
-    # One gthread worker (the Raft engine lives in exactly one process); threads so a slow
-    # request (a POST waiting for its placement) does not block /health.
-    "http_threads": 16,
-    # Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each
-    # holds one of the http_threads for as long as someone watches (and one more on a node that
-    # forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top
-    # holds a few), and is still four people running `orion logs -f` against one node.
-    "max_log_follows": 4,
-    # Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.
-    "max_body_bytes": 1 << 20,
-    # A write is retried inside this deadline (leader change) and then fails with 503:
-    # an election takes ~1-2 election timeouts.
-    "write_timeout": 5.0,
-    # POST /tasks waits this long for the leader to place the task before answering
-    # 201 with state pending; placement is normally a few milliseconds.
-    "placement_wait": 2.0,
-    # Raft election timeout range (s). pysyncobj's default 0.4-1.4 s. Request handling
-    # holds the GIL, so the lower bound leaves room for a busy process before a false election.
-    "raft_election_min": 0.4,
-    "raft_election_max": 1.4,
-    # Compact the journal into a snapshot after this many entries (or 300 s).
-    "raft_compaction_entries": 5000,
-    # "fsync": an entry is fdatasync'd before the leader counts it and before a follower
-    # acknowledges it, so a write answered 2xx survives a power loss of any minority and of
-    # a majority once it restarts (etcd, Consul and Nomad do the same). One sync covers all
-    # entries of a pass of the Raft loop, so it costs ~one disk flush per round, not per write.
-    # "none": never synced (pysyncobj's own behaviour): survives SIGKILL, not power loss.
-    "durability": "fsync",
-    # ReconcileLoop wakes at once on a change; this periodic pass catches what changed outside
-    # Orion (a container died, someone docker-rm'd it).
-    "reconcile_interval": 2.0,
-    # Leader re-plans pending tasks this often even when nothing changed (capacity freed).
-    "schedule_interval": 1.0,
-    # Reserved for the OS, the engine and the agent itself: not handed to tasks.
-    "reserve_memory": 256 * 1024 * 1024,
-    "reserve_memory_fraction": 0.05,
-    "reserve_cpu_millis": 100,
-    # Stop timeout given to containers before SIGKILL (docker's own default is 10 s).
-    "stop_timeout": 10.0,
-    # Graceful shutdown: stop taking requests, leave, exit within this.
-    "shutdown_timeout": 20.0,
-    # -- gossip (docs/gossip.md; the protocol's own knobs live in orion/gossip/config.py) ------
-    # Base64 AES keys, comma-separated, primary first. Empty: derived from raft_secret, so a
-    # cluster with a Raft secret always gossips encrypted and authenticated.
-    "gossip_key": "",
-    # Probe period. memberlist's LAN profile probes every 1 s; Orion probes every 0.5 s (and
-    # halves the probe timeout with it) because a dead node's tasks should move within ~6 s:
-    # detection is about a probe period plus the Lifeguard suspicion minimum (4 periods for
-    # n < 10). LAN round trips are ~1 ms, so 250 ms still fails only a node that is stuck.
-    "gossip_probe_interval": 0.5,
-    # -- self-healing (docs/self-healing.md) ---------------------------------------------------
-    # Gossip (SWIM/Lifeguard) judges the members it knows; a registered node that the leader's
-    # gossip view has not seen in its current life is declared dead once missing this long. A
-    # restarting agent is back in gossip within a second or two, so it does not trip, while a
-    # replacement still runs within the 6 s goal (dead 3 s + place + start ~1.5 s).
-    "node_dead_after": 3.0,
-    # After this node becomes leader, nobody is declared dead for this long (Nomad's failover
-    # heartbeat TTL): the new leader's peer connections and views are still forming, and an
-    # election must not cause a mass reschedule. Longer than node_dead_after plus a redial.
-    "failover_grace": 5.0,
-    # Restart policy: first restart after 1 s, doubling each time (Nomad/Swarm style backoff)...
-    "restart_delay": 1.0,
-    # ...never waiting more than 30 s: a crash-looping task still gets a try twice a minute...
-    "restart_max_delay": 30.0,
-    # ...and after 10 failures within restart_window the task stays failed: a task that cannot
-    # run is shown as failed instead of burning the node forever (Swarm's max_attempts idea).
-    "restart_limit": 10,
-    "restart_window": 300.0,
-    # Restarts in a row on one node before the task is placed elsewhere: a local restart is
-    # cheap (image cached), but three crashes in a row suggest the node is the problem.
-    "restart_local_attempts": 3,
-    # Raft voters: 5 survive two failures; more voters only slow every commit (Consul/Nomad cap).
-    "voter_cap": 5,
-    # A voter dead this long is removed from Raft so the next failure is survivable. Longer
-    # than an agent restart or upgrade (seconds), so a reboot does not cost its vote.
-    "dead_voter_cleanup": 30.0,
-    # The leader's healing pass (liveness, lost tasks, restarts) also runs on every apply;
-    # this period catches time-based decisions (a backoff expiring, a node going silent).
-    "heal_interval": 0.5,
-    # SIGTERM (systemctl stop|restart orion) stops the agent, not the node's work: the containers
-    # belong to dockerd and keep running, the agent hands Raft leadership over, announces itself
-    # "restarting" and adopts them when it starts again (Nomad #2052: agent downtime must never be
-    # service downtime; a kubelet restart touches no pod). True: SIGTERM drains instead (its tasks
-    # are moved, Consul's leave_on_terminate), for decommissioning; bounded by drain_timeout,
-    # well inside shutdown_timeout. `orion node drain` does the same for a node that stays up.
-    "leave_on_terminate": False,
-    "drain_timeout": 10.0,
-    # -- day-2 operations (issue #11) -----------------------------------------------------------
-    # Engine health is node health (Kubernetes marks a node NotReady when its container runtime
-    # is down): a node whose engine has not answered for this long reports itself not ready and
-    # the leader moves its tasks. `systemctl restart docker` is ~2-5 s (stop, then load its
-    # state), so 8 s does not trip on it, while tasks still run elsewhere ~11 s after the engine
-    # died (8 s + a probe period + heal pass, placement and a container start of ~2 s).
-    "engine_down_grace": 8.0,
-    # How often the node pings its engine (GET /_ping, nothing to the engine); a ping slower than
-    # this counts as no answer. 1 s resolution is an eighth of the grace.
-    "engine_probe_interval": 1.0,
-    # Drain migrates (Nomad's migrate block): at most this many tasks of one service move at a
-    # time, each replacement running before its original stops. Nomad's migrate max_parallel
-    # default, 1: a service never has more than one replica between two homes.
-    "drain_max_parallel": 1,
-    # Nomad's drain deadline: after this the tasks still on a drained node are moved the hard
-    # way (marked lost, placed again) and old copies stop. One migration takes ~1-2 s; two
-    # minutes leave room for slow image pulls yet free a node in maintenance even if a task
-    # cannot move (no node has its static port free). Nomad's 1 h is sized for batch jobs.
-    "drain_deadline": 120.0,
-    # A migration's original stops once its replacement has been running this long (Nomad's
-    # migrate min_healthy_time, 10 s there): "running" means the container started, not that its
-    # server listens yet; most bind their port within a second or two. 3 s per step keeps a
-    # drain of one replica at a time quick; a task with a health check also needs it healthy.
-    "drain_min_running": 3.0,
-    # How long a node that announced its restart may stay away before its tasks are moved.
-    # Nomad's heartbeat_grace (10 s) and Kubernetes' node-monitor-grace-period (40 s) bracket it:
-    # an agent restart or package upgrade takes a few seconds (a cold Python start, Raft catch-up),
-    # 30 s leaves room for a slow one, and a host away longer than that is a node loss.
-    # Counted on the leader from when it first saw the node restarting; a node that vanishes
-    # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
-    "restart_grace": 30.0,
-    # A container labelled as this node's whose task the replicated state no longer knows (purged
-    # while the node was down, or taken away by a restore) is removed once its task has been unknown
-    # this long, counted only while the node is caught up with a leader (orion/node/orphans.py).
-    # Long enough to undo a restore of the wrong snapshot by restoring the right one before anything
-    # stops; short, because an orphan holds memory and host ports the scheduler counts as free here
-    # (a task placed on them fails to start until the orphan goes). restart_grace's 30 s again.
-    "orphan_grace": 30.0,
-}
 
 # -- start-up (issue #14, "Start fast") --------------------------------------------------------
 # How soon a Raft node dials a peer again after a failed or lost connection (pysyncobj's
@@ -271,12 +101,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 
 # -- snapshots (docs/operations.md) ---------------------------------------------------------------
 # Largest snapshot file PUT /v1/operator/snapshot accepts (the API's other bodies stop at
-# max_body_bytes, 1 MiB). 10,000 tasks and 500 services make a ~1.5 MB file (bench/snapshot.py);
-# 256 MiB is two orders of magnitude of growth, and still a bound on what one request may make
-# the node hold in memory (the file, its state, and the entry that carries it to every replica).
+# max_body_bytes, 1 MiB). 10,000 tasks and 500 services make a ~0.4 MB file, 12 MB of state
+# (bench/snapshot.py); 256 MiB is orders of magnitude of growth, and still a bound on what one
+# request may make a node hold in memory (the file, its state, and the entry that carries it).
 SNAPSHOT_MAX_BYTES = 256 << 20
-# How long a restore may take to commit: it is one Raft entry the size of the whole state,
-# written, synced and sent to every replica, each of which checks its checksum before applying
-# it (~1 s at 10,000 tasks on loopback, bench/snapshot.py). An ordinary write's 5 s would time
-# out a large restore on a slow disk, and nothing else waits on it.
+# How long a restore may take to commit: one Raft entry carrying the whole (compressed) state,
+# written, synced and sent to every replica, each of which decompresses and checks it before
+# applying it (~2-5 s at 10,000 tasks on a loaded 2-core machine, bench/snapshot.py). An ordinary
+# write's 5 s would time out a large restore on a slow disk, and nothing else waits on it.
 SNAPSHOT_RESTORE_TIMEOUT = 60.0
