@@ -123,3 +123,21 @@ def test_a_node_without_a_leader_saves_only_when_asked_for_stale(client, store):
     resp = client.get("/v1/operator/snapshot?stale=1")
     assert resp.status_code == 200 and read_snapshot(resp.data).meta.cluster_id == "c-1"
     assert client.get("/v1/operator/snapshot?stail=1").status_code == 400
+
+
+def test_a_file_larger_than_the_api_body_limit_restores(client, store):
+    """Other bodies stop at max_body_bytes (1 MiB); a snapshot may be far larger."""
+    import secrets
+
+    from orion.domain.model import TaskSpec
+    from orion.state.commands import CreateTask
+
+    for i in range(300):  # incompressible: ~8 KB of random env per task
+        store.submit(CreateTask(request_id=f"big{i}", task_id=f"big{i}", spec=TaskSpec(
+            "app:1", 1 << 20, env=(("NOISE", secrets.token_hex(4096)),))), 1.0)
+    saved = client.get("/v1/operator/snapshot").data
+    assert len(saved) > 2 << 20
+    resp = client.put("/v1/operator/snapshot", data=saved)
+    assert resp.status_code == 200, resp.json
+    assert resp.json["tasks"] == 300
+    assert client.post("/v1/tasks", data=b"x" * (2 << 20), content_type="application/json").status_code == 413
