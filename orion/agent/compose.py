@@ -20,7 +20,7 @@ from flask import Flask
 from orion.agent import store_first
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import ApiDeps, applied_signal, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
@@ -216,7 +216,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
                                                    **cfg.part("logs"), closing=agent.closing)))
-    app.register_blueprint(services_blueprint(timed, cfg.write_timeout))
+    app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
     metrics.instrument(app)
     return agent, app
 

@@ -29,6 +29,9 @@ from orion.api.tasks import new_task_id, tasks_blueprint
 from orion.state.commands import CreateTask
 from orion.store.port import Store
 
+# Where the app keeps its AppliedSignal, for the blueprints the agent adds (applied_signal).
+APPLIED = "orion.applied"
+
 
 @dataclass(frozen=True)
 class ApiDeps:
@@ -66,9 +69,15 @@ def create_app(deps: ApiDeps) -> Flask:
     register_error_handlers(app, deps.max_body_bytes)
     install_guards(app, deps.api_token, deps.open_paths, metrics_open=not deps.metrics_requires_token)
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
+    app.extensions[APPLIED] = applied
     app.register_blueprint(tasks_blueprint(deps.store, applied, deps.write_timeout, deps.placement_wait,
                                            deps.id_factory, deps.create))
     app.register_blueprint(status_blueprint(deps.store, deps.node_id, applied, deps.nodes_view,
                                             deps.metrics_wsgi))
     app.register_blueprint(operator_blueprint(deps.store, deps.node_id, deps.write_timeout))
     return app
+
+
+def applied_signal(app: Flask) -> AppliedSignal:
+    """The app's one AppliedSignal: what a blueprint added later holds its blocking reads on."""
+    return app.extensions[APPLIED]

@@ -65,6 +65,8 @@ _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", No
           "503": ("no Raft leader, or the write timed out: retry", None)}
 _TASK = {"404": ("no such task", None)}
 _SERVICE = {"404": ("no such service", None)}
+# Any read that takes ?index=N: a node holds at most max_blocking_queries of them at once.
+_HELD = {"429": ("a blocking query, while this node holds as many as it may: retry", None)}
 
 OPERATIONS: tuple[Op, ...] = (
     Op("post", "/tasks", "Submit a task (or count replicas); waits briefly for its placement",
@@ -72,9 +74,9 @@ OPERATIONS: tuple[Op, ...] = (
         "200": ("what an earlier request with this Idempotency-Key created", r.Task | list[r.Task]),
         "413": ("body too large", None), "415": ("body is not JSON", None), **_WRITE},
        body=TaskRequest, params=(_IDEMPOTENCY,)),
-    Op("get", "/tasks", "List tasks, oldest first", {"200": ("tasks", list[r.Task]), "400": ("bad query", None)},
-       query=TaskListQuery),
-    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK}, query=BlockingQuery),
+    Op("get", "/tasks", "List tasks, oldest first",
+       {"200": ("tasks", list[r.Task]), "400": ("bad query", None), **_HELD}, query=TaskListQuery),
+    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK, **_HELD}, query=BlockingQuery),
     Op("delete", "/tasks/{task_id}", "Stop a task",
        {"202": ("stopping", r.Task), "200": ("already finished", r.Task), **_TASK, **_WRITE}),
     Op("patch", "/tasks/{task_id}", "Scale the group the task belongs to",
@@ -82,11 +84,11 @@ OPERATIONS: tuple[Op, ...] = (
     Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
        {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
         "429": ("too many followed logs on a node", None)}, query=LogsQuery, content="text/plain"),
-    Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node])},
+    Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node]), **_HELD},
        query=BlockingQuery),
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
        {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
-    Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft)}, query=BlockingQuery),
+    Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft), **_HELD}, query=BlockingQuery),
     Op("get", "/health", "200 once this node reaches a leader with a quorum and caught up, else 503 (no token)",
        {"200": ("healthy", r.Health), "503": ("no leader", r.Health)}, open=True),
     Op("get", "/openapi.json", "This document", {"200": ("OpenAPI 3.1", dict[str, Any])}),
@@ -100,19 +102,19 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("the voters left", r.MembersLeft), "403": ("wrong join proof", None), **_WRITE},
        params=({"name": "X-Orion-Join-Proof", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "HMAC-SHA256 of the address under the Raft secret"},)),
-    Op("get", "/services", "List services", {"200": ("services", list[r.Service])}),
+    Op("get", "/services", "List services", {"200": ("services", list[r.Service]), **_HELD}, query=BlockingQuery),
     Op("post", "/services", "Create a service (its name in the body); 409 if it exists",
        {"201": ("created, version 1", r.ServiceDeclared), "200": ("unchanged", r.ServiceDeclared), **_WRITE},
        body=ServiceRequest),
     Op("get", "/services/{name}", "One service with its spec, replicas and rollout",
-       {"200": ("the service", r.Service), **_SERVICE}),
+       {"200": ("the service", r.Service), **_SERVICE, **_HELD}, query=BlockingQuery),
     Op("put", "/services/{name}", "Declare a service's full spec: a new version and a rollout, or nothing",
        {"201": ("a new version", r.ServiceDeclared), "200": ("the same spec: nothing to do", r.ServiceDeclared),
         **_WRITE}, body=ServiceRequest),
     Op("delete", "/services/{name}", "Delete a service and stop its replicas",
        {"200": ("deleted", r.ServiceDeleted), **_SERVICE, **_WRITE}),
     Op("get", "/services/{name}/versions", "The versions kept, oldest first",
-       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE}),
+       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD}, query=BlockingQuery),
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
