@@ -99,9 +99,10 @@ REFUSAL_STATUS: dict[RefusalKind, int] = {
 }
 
 
-def refusal(refused: Refused, what: str, field: str | None = None) -> ApiError:
-    """The answer to a write the machine refused: ``what`` the route tried, then the machine's reason."""
-    return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}", field)
+def refusal(refused: Refused, what: str = "", field: str | None = None) -> ApiError:
+    """The answer to a write the machine refused: ``what`` the route tried (if it says), then the
+    machine's reason."""
+    return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}" if what else refused.detail, field)
 
 
 def error_response(status: int, message: str, field: str | None = None, **extra: Any) -> Response:

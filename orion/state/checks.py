@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from orion.domain.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
 from orion.domain.model import (
+    COMPLETED,
     DESIRED_RUN,
+    FAILED,
+    LOST,
     NODE_LEFT,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    TERMINAL_STATES,
     NodeInfo,
     Task,
     TaskSpec,
 )
-from orion.state.commands import FinishMigration, Placement
+from orion.state.commands import FinishMigration, Placement, ReportTaskState, RestartTask
 from orion.state.reservations import Reservations
 from orion.state.results import RefusalKind, Refused
+
+# What a node may report; the others are the controller's to set.
+_REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 INVALID, NOT_FOUND, WRONG_STATE, STALE, NO_FIT = (RefusalKind.INVALID, RefusalKind.NOT_FOUND,
                                                    RefusalKind.WRONG_STATE, RefusalKind.STALE, RefusalKind.NO_FIT)
@@ -95,6 +105,33 @@ def migration_problem(task: Task | None, leaving: NodeInfo | None, p: Placement)
         return Refused(WRONG_STATE, f"task {task.id} is not on a draining node")
     if p.node_id == task.node_id:
         return Refused(INVALID, f"task {task.id} cannot migrate to the node it leaves")
+    return None
+
+
+def report_problem(task: Task | None, cmd: ReportTaskState) -> Refused | None:
+    """A node's report of its container: only what it observes, of the task's current placement,
+    while the task is placed (not yet pending, not over)."""
+    if task is None:
+        return no_task(cmd.task_id)
+    if cmd.state not in _REPORTABLE:
+        return Refused(INVALID, f"a node cannot report state {cmd.state!r}")
+    if task.node_id != cmd.node_id or task.generation != cmd.generation:
+        return Refused(STALE, stale_report(task, cmd.node_id, cmd.generation))
+    if task.state in TERMINAL_STATES or task.state == PENDING:
+        return Refused(WRONG_STATE, f"task {task.id} is already {task.state}")
+    return None
+
+
+def restart_problem(task: Task | None, cmd: RestartTask) -> Refused | None:
+    """The restart policy's decision: only for a task that ended (and is wanted), at its generation."""
+    if task is None:
+        return no_task(cmd.task_id)
+    if task.state not in (FAILED, COMPLETED) or task.desired != DESIRED_RUN:
+        return Refused(WRONG_STATE, f"task {task.id} is {task.state} (wanted {task.desired}), "
+                                    "not waiting for a restart")
+    if task.generation != cmd.generation:
+        return Refused(STALE, f"stale restart: task {task.id} is at generation {task.generation}, "
+                              f"decision had {cmd.generation}")
     return None
 
 

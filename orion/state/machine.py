@@ -30,7 +30,6 @@ from orion.domain.model import (
     RUNNING,
     STOPPED,
     STOPPING,
-    TERMINAL_STATES,
     NodeInfo,
     NodeUsage,
     PriorPlacement,
@@ -43,8 +42,9 @@ from orion.state.checks import (
     migration_problem,
     no_task,
     placement_problem,
+    report_problem,
+    restart_problem,
     spec_problem,
-    stale_report,
 )
 from orion.state.commands import (
     Command,
@@ -52,10 +52,12 @@ from orion.state.commands import (
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
+    NameCluster,
     Placement,
     PlaceTasks,
     ReportTaskState,
     RestartTask,
+    RestoreSnapshot,
     StopTask,
     decode,
     handler_table,
@@ -64,13 +66,19 @@ from orion.state.commands import (
 from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.reservations import Reservations
-from orion.state.results import Placed, RefusalKind, Refused, Result, TaskChanged, TaskCreated
+from orion.state.restore import SNAPSHOT_VERSION, read_restore
+from orion.state.results import (
+    ClusterNamed,
+    Placed,
+    RefusalKind,
+    Refused,
+    Result,
+    SnapshotRestored,
+    TaskChanged,
+    TaskCreated,
+)
 from orion.state.services import ServiceRegistry
 from orion.version import LOG_VERSION
-
-SNAPSHOT_VERSION = 1
-# What a node may report; the others are the controller's to set.
-_REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 
 class StateMachine:
@@ -80,12 +88,17 @@ class StateMachine:
     """
 
     def __init__(self, history: History | None = None) -> None:
+        self._reset(history or History())
+
+    def _reset(self, history: History) -> None:
+        """Empty, with ``history`` as its memory: a new machine, or one a restore refills."""
+        self.cluster_id = ""  # set once (NameCluster); a snapshot carries it
         self._tasks: dict[str, Task] = {}
         self._registry = NodeRegistry()
         self._nodes = self._registry.nodes
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
-        self._history = history or History()
+        self._history = history
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
                                         lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
@@ -201,14 +214,9 @@ class StateMachine:
     @handles(ReportTaskState)
     def _report_task_state(self, cmd: ReportTaskState, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return no_task(cmd.task_id)
-        if cmd.state not in _REPORTABLE:
-            return Refused(RefusalKind.INVALID, f"a node cannot report state {cmd.state!r}")
-        if task.node_id != cmd.node_id or task.generation != cmd.generation:
-            return Refused(RefusalKind.STALE, stale_report(task, cmd.node_id, cmd.generation))
-        if task.state in TERMINAL_STATES or task.state == PENDING:
-            return Refused(RefusalKind.WRONG_STATE, f"task {task.id} is already {task.state}")
+        problem = report_problem(task, cmd)
+        if problem or task is None:
+            return problem or no_task(cmd.task_id)
         state = cmd.state
         if state == RUNNING and task.state == STOPPING:
             state = STOPPING  # the container is still up; the user's stop stands
@@ -252,14 +260,9 @@ class StateMachine:
         back to pending rather than being refused, so the decision still moves the task.
         """
         task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return no_task(cmd.task_id)
-        if task.state not in (FAILED, COMPLETED) or task.desired != DESIRED_RUN:
-            return Refused(RefusalKind.WRONG_STATE,
-                           f"task {task.id} is {task.state} (wanted {task.desired}), not waiting for a restart")
-        if task.generation != cmd.generation:
-            return Refused(RefusalKind.STALE, f"stale restart: task {task.id} is at generation {task.generation}, "
-                                              f"decision had {cmd.generation}")
+        problem = restart_problem(task, cmd)
+        if problem or task is None:
+            return problem or no_task(cmd.task_id)
         if task.node_id:
             self._history.record_failure(task.id, task.node_id, float(cmd.at))
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
@@ -271,6 +274,27 @@ class StateMachine:
         else:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
         return TaskChanged(self._tasks[task.id])
+
+    # -- the cluster as a whole -------------------------------------------------------
+    @handles(NameCluster)
+    def _name_cluster(self, cmd: NameCluster, index: int) -> ClusterNamed | Refused:  # noqa: ARG002
+        if self.cluster_id:
+            return Refused(RefusalKind.EXISTS, f"the cluster is already named {self.cluster_id}")
+        if not cmd.cluster_id:
+            return Refused(RefusalKind.INVALID, "a cluster id must not be empty")
+        self.cluster_id = cmd.cluster_id
+        return ClusterNamed(self.cluster_id)
+
+    @handles(RestoreSnapshot)
+    def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> SnapshotRestored | Refused:
+        """Replace everything with the saved state, once every check passed (``restore.py``):
+        afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
+        state, problem = read_restore(cmd, self.cluster_id)
+        if state is None:
+            return problem
+        self._load(state)
+        return SnapshotRestored(index, cmd.digest, self.cluster_id, len(self._nodes), len(self._tasks),
+                                len(self.services.all()))
 
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""
@@ -342,9 +366,11 @@ class StateMachine:
 
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Plain JSON-able data; reservations are left out and recomputed on restore."""
+        """Plain JSON-able data; reservations are left out and recomputed on restore. The
+        cluster id only once named, so an unnamed machine digests as it did before ids."""
         return {
             "v": SNAPSHOT_VERSION,
+            **({"cluster_id": self.cluster_id} if self.cluster_id else {}),
             "tasks": [t.to_dict() for t in self.tasks()],
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
@@ -353,14 +379,20 @@ class StateMachine:
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> StateMachine:
+        machine = cls()
+        machine._load(data)
+        return machine
+
+    def _load(self, data: dict[str, Any]) -> None:
+        """Become the machine ``data`` describes (a snapshot, possibly by an older release)."""
         if int(data.get("v", 1)) > SNAPSHOT_VERSION:
             raise ValueError(f"snapshot v{data['v']} is newer than this node understands "
                              f"(v{SNAPSHOT_VERSION})")
-        machine = cls(History.restore(data))
+        self._reset(History.restore(data))
+        self.cluster_id = str(data.get("cluster_id", ""))
         for node in data.get("nodes", ()):
             info = NodeInfo.from_dict(node)
-            machine._nodes[info.id] = info
+            self._nodes[info.id] = info
         for raw in data.get("tasks", ()):
-            machine._set_task(Task.from_dict(raw))
-        machine.services.restore(data.get("services") or {})
-        return machine
+            self._set_task(Task.from_dict(raw))
+        self.services.restore(data.get("services") or {})

@@ -199,6 +199,30 @@ class GroupScaled:
 
 
 @dataclass(frozen=True)
+class ClusterNamed:
+    cluster_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "cluster_id": self.cluster_id}
+
+
+@dataclass(frozen=True)
+class SnapshotRestored:
+    """The machine became a saved state: at ``index``, whose digest is ``digest``; what it holds now."""
+
+    index: int
+    digest: str
+    cluster_id: str
+    nodes: int
+    tasks: int
+    services: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "index": self.index, "digest": self.digest, "cluster_id": self.cluster_id,
+                "nodes": self.nodes, "tasks": self.tasks, "services": self.services}
+
+
+@dataclass(frozen=True)
 class BatchApplied:
     """A ``Batch`` entry: each command's own result, in order (``entries.py``)."""
 
@@ -209,7 +233,8 @@ class BatchApplied:
 
 
 Result = (Refused | NodeRegistered | NodeChanged | TaskCreated | TaskChanged | Placed | ServiceDeclared
-          | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | BatchApplied)
+          | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | ClusterNamed | SnapshotRestored
+          | BatchApplied)
 
 
 def _strings(raw: Any) -> tuple[str, ...]:
@@ -247,6 +272,11 @@ def result_from_dict(d: dict[str, Any]) -> Result:
     if "task" in d:
         task = Task.from_dict(d["task"])
         return TaskCreated(task, bool(d["created"])) if "created" in d else TaskChanged(task)
+    if "digest" in d:
+        return SnapshotRestored(int(d["index"]), str(d["digest"]), str(d["cluster_id"]), int(d["nodes"]),
+                                int(d["tasks"]), int(d["services"]))
+    if "cluster_id" in d:
+        return ClusterNamed(str(d["cluster_id"]))
     if "changed" in d:
         return HealthReported(bool(d["changed"]))
     raise ValueError(f"not a result: {sorted(d)}")

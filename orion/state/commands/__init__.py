@@ -2,8 +2,9 @@
 
 Each command is declared once, with ``@command`` (``base.py``: the log codec derives from
 its fields, its handler is marked ``@handles`` where it lives in the machine). The
-declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, and the ``Batch``
-entry (``batch.py``); importing this package registers them all.
+declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, ``cluster.py`` (the
+cluster's id, a restored snapshot), and the ``Batch`` entry (``batch.py``); importing this
+package registers them all.
 """
 
 from orion.state.commands.base import (
@@ -18,6 +19,7 @@ from orion.state.commands.base import (
     optional,
 )
 from orion.state.commands.batch import Batch
+from orion.state.commands.cluster import NameCluster, RestoreSnapshot
 from orion.state.commands.nodes import RegisterNode, SetNodeReadiness, SetNodeStatus
 from orion.state.commands.services import (
     ApplyDeploymentPlan,
@@ -41,7 +43,8 @@ from orion.state.commands.tasks import (
 
 __all__ = [
     "COMMAND_TYPES", "ApplyDeploymentPlan", "Batch", "Command", "CreateTask", "DeleteService", "FinishMigration",
-    "MarkUnschedulable", "MigrateTasks", "PlaceTasks", "Placement", "PutService", "RegisterNode", "ReportTaskHealth",
-    "ReportTaskState", "RestartTask", "RollbackService", "ScaleTask", "SetNodeReadiness", "SetNodeStatus", "StopTask",
-    "UnknownCommand", "command", "decode", "encode", "handler_table", "handles", "optional",
+    "MarkUnschedulable", "MigrateTasks", "NameCluster", "PlaceTasks", "Placement", "PutService", "RegisterNode",
+    "ReportTaskHealth", "ReportTaskState", "RestartTask", "RestoreSnapshot", "RollbackService", "ScaleTask",
+    "SetNodeReadiness", "SetNodeStatus", "StopTask", "UnknownCommand", "command", "decode", "encode",
+    "handler_table", "handles", "optional",
 ]
