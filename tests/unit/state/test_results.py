@@ -1,9 +1,10 @@
 """Typed results against what the release before them wrote (``orion/state/results.py``).
 
 ``data/log_before_typed_results.json`` holds the log entries and the results main's code
-(commit 1da50c2, the last before typed results) gave them; ``data/snapshot_before_typed_results.json``
-the snapshot that machine took afterwards. Both were written by that code, running a script
-that applied one of each command, refused and accepted, to a fresh machine.
+(commit 09b3c9e, the last before typed results) gave them; ``data/snapshot_before_typed_results.json``
+the snapshot that machine took just before the first ``RestoreSnapshot`` (which replaces it all;
+``snapshot_after`` entries in). Both were written by that code, running a script that applied
+one of each command, refused and accepted, to a fresh machine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from orion.state.entries import apply_entry
 from orion.state.machine import StateMachine
 from orion.state.results import (
     BatchApplied,
+    ClusterNamed,
+    GroupScaled,
+    HealthReported,
     NodeChanged,
     NodeRegistered,
     Placed,
@@ -26,6 +30,8 @@ from orion.state.results import (
     RefusalKind,
     Refused,
     ServiceDeclared,
+    ServiceDeleted,
+    SnapshotRestored,
     TaskChanged,
     TaskCreated,
     result_from_dict,
@@ -52,9 +58,10 @@ def as_before(plain: Any) -> Any:
     return out
 
 
-def replayed() -> tuple[StateMachine, list]:
+def replayed(entries: int | None = None) -> tuple[StateMachine, list]:
+    """A fresh machine after the old log's first ``entries`` (all of them by default), and their results."""
     machine = StateMachine()
-    return machine, [apply_entry(machine, entry, i + 1) for i, entry in enumerate(OLD_LOG["entries"])]
+    return machine, [apply_entry(machine, entry, i + 1) for i, entry in enumerate(OLD_LOG["entries"][:entries])]
 
 
 def test_the_old_log_replays_to_the_results_it_gave_then():
@@ -70,7 +77,9 @@ def test_its_refusals_carry_their_kinds():
         ("r-bad", RefusalKind.INVALID), ("r-dup", RefusalKind.EXISTS), ("r-stale", RefusalKind.STALE),
         ("r-fin2", RefusalKind.WRONG_STATE), ("r-stop-none", RefusalKind.NOT_FOUND),
         ("r-put-exists", RefusalKind.EXISTS), ("r-plan-stale", RefusalKind.STALE), ("r-h-none", RefusalKind.STALE),
-        ("r-rb", RefusalKind.NOT_FOUND), ("r-del2", RefusalKind.NOT_FOUND)]
+        ("r-rb", RefusalKind.NOT_FOUND), ("r-del2", RefusalKind.NOT_FOUND), ("r-name2", RefusalKind.EXISTS),
+        ("", RefusalKind.WRONG_STATE),  # a restore of another cluster's state, not forced
+        ("", RefusalKind.INVALID)]  # a restore whose body cannot be read
     placed = next(r for r in results if isinstance(r, Placed) and r.refused)
     assert {k: r.kind for k, r in placed.refused.items()} == {"t3": RefusalKind.NO_FIT, "zz": RefusalKind.NOT_FOUND}
 
@@ -79,7 +88,8 @@ def test_every_result_survives_its_plain_form_and_json():
     _, results = replayed()
     kinds = {type(r) for r in results}
     assert {Refused, NodeRegistered, NodeChanged, TaskCreated, TaskChanged, Placed, ServiceDeclared,
-            PlanApplied, BatchApplied} <= kinds
+            ServiceDeleted, PlanApplied, HealthReported, GroupScaled, ClusterNamed, SnapshotRestored,
+            BatchApplied} <= kinds
     for result in results:
         assert result_from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
@@ -91,7 +101,7 @@ def test_each_old_entry_decodes_and_encodes_byte_for_byte(entry):
 
 def test_a_snapshot_of_the_release_before_restores_with_its_answers_typed():
     restored = StateMachine.restore(OLD_SNAPSHOT)
-    machine, results = replayed()
+    machine, results = replayed(OLD_LOG["snapshot_after"])
     snap = restored.snapshot()
     # The same machine as the one the log builds here; its remembered answers as they were written.
     assert {k: v for k, v in snap.items() if k != "requests"} == \
