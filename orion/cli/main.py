@@ -251,8 +251,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     try:
         healthy, health = client.health()
         raft = client.raft()
-        found = client.nodes()
-        counts = render.count_states(client.tasks())
+        # This node's view, as /raft is: status must still say what it knows when no leader is
+        # reachable (a linearizable read would be a 503 then).
+        found = client.nodes(stale=True)
+        counts = render.count_states(client.tasks(stale=True))
     except ClientError as exc:
         raise fail(exc) from None
     data = {"healthy": healthy, "health": health, "raft": raft, "nodes": found, "tasks": counts}
