@@ -60,16 +60,21 @@ a test there also fails if an upgrade moves the code a rule relies on.
    tick thread may touch the transport (``transferLeadership`` does): calls
    queued from other threads run at the start of its next ``_onTick`` (``:611``).
 9. **ReadIndex** (:meth:`Engine.read_index`, ``read_index.py``). pysyncobj reads
-   nothing through Raft: its leader answers ``next_node_idx`` without a term or a
+   nothing through Raft: its follower answers ``next_node_idx`` without a term or a
    tag (``:1098-1106``), so nothing says a heartbeat was answered *after* a given
-   moment. The leader numbers its rounds: every ``append_entries`` carries
-   ``read_round``, and a follower that accepts it (term not below its own,
-   ``:945``) echoes the number in its answer. A read is registered at the leader's
+   moment; and that answer waits for the follower's sync (rule 4). The leader
+   numbers its rounds: every ``append_entries`` carries ``read_round``, and a
+   follower that accepts a new one (term not below its own, ``:945``) answers
+   ``orion_read_ack`` at once — only the term matters, not the log, so it waits
+   for no sync. A read is registered at the leader's
    commit index (once its NO_OP of the term, ``:1226-1228``, committed), a round starts
-   at once (``__newAppendEntriesTime``, ``:691``), and the read is confirmed when
-   a majority echoed that round. A follower sends its reads of a tick as one
+   at once (``__sendAppendEntries``, sent before the pass's sync, as ``:691`` sends on
+   schedule), and the read is confirmed as the acknowledgement that makes a majority
+   arrives. A follower sends its reads of a tick as one
    ``orion_read_index`` request and waits for its replica to apply the answer's
-   index (``raftLastApplied``, which counts NO_OPs and membership entries too).
+   index (``raftLastApplied``, which counts NO_OPs and membership entries too); it
+   applies what is committed before its pass's sync, not after (``:688``): committed
+   entries are on a majority's disks already.
 10. **pre-vote** (:meth:`Engine._pre_vote`, ``prevote.py``). pysyncobj campaigns as
    soon as its timer fired and it is connected to anyone (``:634-650``): a voter
    that reconnects — partitioned, or removed while down and added back — raises
@@ -97,7 +102,16 @@ from orion.raft.ack_queue import ACK, AckQueue, plain_success
 from orion.raft.election_gate import NEVER, ElectionGate
 from orion.raft.journal import RaftJournal
 from orion.raft.prevote import PRE_VOTE, PRE_VOTE_ANSWER, LogPosition, PreVote, answer
-from orion.raft.read_index import READ_ANSWER, READ_ASK, READ_ROUND, Facts, NodeReads, Outbox, ReadCallback
+from orion.raft.read_index import (
+    READ_ACK,
+    READ_ANSWER,
+    READ_ASK,
+    READ_ROUND,
+    Facts,
+    NodeReads,
+    Outbox,
+    ReadCallback,
+)
 from orion.raft.replica_heartbeats import ReplicaHeartbeats
 from orion.raft.truncation_watch import TRUNCATION_MESSAGE, TruncationWatch
 
@@ -109,7 +123,7 @@ __all__ = ["NEVER", "TRUNCATION_MESSAGE", "ElectionGate", "Engine", "OrionTransp
 log = logging.getLogger("orion.raft")
 
 # Rules 9 and 10: our own messages (the transport hands them to the engine; pysyncobj never sees them).
-OURS = frozenset({READ_ASK, READ_ANSWER, PRE_VOTE, PRE_VOTE_ANSWER})
+OURS = frozenset({READ_ACK, READ_ASK, READ_ANSWER, PRE_VOTE, PRE_VOTE_ANSWER})
 
 
 # -- rules 1, 2, 4, 5: the transport --------------------------------------------------
@@ -118,9 +132,10 @@ class PatchedTransport:
 
     Received: a forwarded command during a handover is refused (rule 2); a success never
     winds the leader's next index back (rule 1); our messages go to the engine, an accepted
-    ``append_entries`` is the leader's contact and its round is echoed (rules 9, 10). Sent: an
-    answer waits for the sync that covers it (rule 4); an idle heartbeat to a replica is
-    thinned (rule 5); the leader's rounds ride on its ``append_entries`` (rule 9).
+    ``append_entries`` is the leader's contact and a new round in it is acknowledged at once
+    (rules 9, 10). Sent: an answer waits for the sync that covers it (rule 4); an idle
+    heartbeat to a replica is thinned (rule 5); the leader's rounds ride on its
+    ``append_entries`` (rule 9).
     """
 
     _syncObj: Any
@@ -130,7 +145,7 @@ class PatchedTransport:
         self._journal = syncObj.journal
         self._acks = AckQueue()
         self.replica_heartbeats = ReplicaHeartbeats(REPLICA_HEARTBEAT)
-        self._echo: tuple[Any, int] | None = None  # rule 9: (leader, round) of the append being handled
+        self._round_acked: dict[Any, tuple[int, int]] = {}  # rule 9: leader -> (term, round) last acknowledged
         super().__init__(syncObj, selfNode, otherNodes)  # type: ignore[call-arg]
 
     def setOnMessageReceivedCallback(self, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
@@ -138,17 +153,15 @@ class PatchedTransport:
 
         def received(node: Any, message: Any) -> None:
             kind = message.get("type") if isinstance(message, dict) else None
-            if kind == ACK and READ_ROUND in message:  # rule 9: any answer accepted our term
-                sync.reads.ack(node, message[READ_ROUND])
             if kind in OURS:  # rules 9, 10
                 sync.on_message(node, message)
             elif kind == "append_entries" and message.get("term", -1) >= sync.raftCurrentTerm:
                 sync.heard_leader()  # rule 10, and the contact X-Orion-Last-Contact reports
-                self._echo = (node, message[READ_ROUND]) if READ_ROUND in message else None
-                try:
-                    callback(node, message)
-                finally:
-                    self._echo = None
+                callback(node, message)  # accepted (syncobj.py:945): this node is at the leader's term
+                round_ = (message["term"], message.get(READ_ROUND, 0))
+                if sync.selfNode is not None and round_[1] and self._round_acked.get(node) != round_:
+                    self._round_acked[node] = round_  # rule 9: a voter acknowledges each new round once
+                    self.send(node, {"type": READ_ACK, "round": round_[1]})
             elif not isinstance(message, dict):
                 callback(node, message)
             elif getattr(sync, "handing_over", False) and message.get("type") == "apply_command" \
@@ -167,11 +180,8 @@ class PatchedTransport:
         super().setOnMessageReceivedCallback(received)  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "append_entries":  # rule 9: every append carries the newest round
+        if isinstance(message, dict) and message.get("type") == "append_entries":  # rule 9
             message[READ_ROUND] = self._syncObj.reads.round
-        elif kind == ACK and self._echo is not None and self._echo[0] == node:
-            message[READ_ROUND] = self._echo[1]
         if self._acks.hold(node, message, self._journal.unsynced):  # rule 4
             return True
         if node in self._readonlyNodes and not self.replica_heartbeats.due(node, message, time.monotonic()):
@@ -246,9 +256,14 @@ class Engine(SyncObj):
                 fn()
             except Exception:  # a queued call must never stop the engine
                 log.exception("call on the Raft tick thread failed")
+        if self._patched and not self._isLeader():
+            # Rule 9: what is committed is on a majority's disks already: a follower applies it
+            # before this pass's sync of its own appends, so a read waiting for it does not
+            # wait for that fsync (pysyncobj applies after it, syncobj.py:688).
+            self._SyncObj__applyLogEntries()
+        self._before_tick()  # before the sync: a round or a request waits for no fsync of ours
         self._group_commit()
         self._pre_vote()
-        self._before_tick()
         super()._onTick(timeToWait)
 
     def _group_commit(self) -> None:
@@ -283,16 +298,15 @@ class Engine(SyncObj):
                 arrived.append(self._arrived.get_nowait())
             except queue.Empty:
                 break
-        out = self.reads.before_tick(self.facts(), arrived)
-        if out.start_round:  # pysyncobj sends append_entries in this tick (syncobj.py:691)
-            self._SyncObj__newAppendEntriesTime = 0
-        self._deliver(out)
+        self._deliver(self.reads.before_tick(self.facts(), arrived))
 
     def _after_tick(self) -> None:
         """An on-tick callback: after pysyncobj applied and sent, before it polls."""
         self._deliver(self.reads.after_tick(self.facts()))
 
     def _deliver(self, out: Outbox) -> None:
+        if out.start_round:  # the round's append_entries leave now (what syncobj.py:691 sends on schedule)
+            self._SyncObj__sendAppendEntries()
         for node, message in out.sends:
             self._SyncObj__transport.send(node, message)
         for callback, index, code in out.answers:
@@ -304,7 +318,7 @@ class Engine(SyncObj):
     # -- rules 9, 10: our messages -------------------------------------------------------
     def on_message(self, node: Any, message: dict) -> None:
         kind = message["type"]
-        if kind in (READ_ASK, READ_ANSWER):
+        if kind in (READ_ACK, READ_ASK, READ_ANSWER):
             self._deliver(self.reads.on_message(node, message, self.facts()))
         elif kind == PRE_VOTE and self.selfNode is not None:
             contact = self.last_leader_contact

@@ -15,7 +15,7 @@ do (:class:`Outbox`: messages to send, reads to answer). It composes three roles
 
 * :class:`LeaderReads` — on the leader: a read (local or asked by a follower) is
   registered with the commit index, and waits for the first round started after
-  it; rounds are numbered, followers echo the number in their answers.
+  it; rounds are numbered, followers acknowledge each one (``READ_ACK``).
   A leader that has not yet committed an entry of its own term (its NO_OP,
   ``syncobj.py:1227``) does not know the true commit index yet (thesis §6.4 step 1):
   its reads take the commit index once that entry has committed.
@@ -38,9 +38,10 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 N = TypeVar("N", bound=Hashable)
 
-# The key the leader's round number travels under in append_entries and its answers, and the
-# two messages between a follower and its leader.
+# The key the leader's round number travels under in append_entries; a follower's
+# acknowledgement of a round; the two messages of a follower's reads.
 READ_ROUND = "read_round"
+READ_ACK = "orion_read_ack"
 READ_ASK, READ_ANSWER = "orion_read_index", "orion_read_index_answer"
 # How a read ends: the second argument of its callback (the first is the index, or None).
 READ_OK, READ_NO_LEADER, READ_LEADER_CHANGED = 0, 1, 2
@@ -61,6 +62,7 @@ class LeaderReads(Generic[T, N]):
 
     def __init__(self) -> None:
         self.round = 0  # the newest round started (carried by every append_entries as read_round)
+        self.confirmed = 0  # the newest round a majority acknowledged
         self._acked: dict[N, int] = {}
         self._pending: list[_Pending[T]] = []
         self.rounds_started = 0
@@ -73,8 +75,11 @@ class LeaderReads(Generic[T, N]):
         self._pending.append(_Pending(token, commit_index if term_committed else None, self.round + 1))
 
     def round_due(self) -> bool:
-        """A read waits for a round not started yet: start one (all of them share it)."""
-        return any(p.needs_round > self.round for p in self._pending)
+        """A read waits for a round not started yet, and none is in flight: start one (every
+        read waiting shares it). One at a time, as etcd's server asks for one read index at a
+        time: the reads that arrive meanwhile make the next round's batch, and each round costs
+        a message to and from every voter."""
+        return self.confirmed >= self.round and any(p.needs_round > self.round for p in self._pending)
 
     def start_round(self) -> int:
         self.round += 1
@@ -97,7 +102,7 @@ class LeaderReads(Generic[T, N]):
 
     def settle(self, voters: Collection[N], commit_index: int, term_committed: bool) -> list[tuple[T, int]]:
         """The reads now confirmed, each with its read index; the rest keep waiting."""
-        confirmed = self.confirmed_round(voters)
+        confirmed = self.confirmed = max(self.confirmed, self.confirmed_round(voters))
         done: list[tuple[T, int]] = []
         waiting: list[_Pending[T]] = []
         for p in self._pending:
@@ -115,6 +120,7 @@ class LeaderReads(Generic[T, N]):
         tokens = [p.token for p in self._pending]
         self._pending = []
         self._acked.clear()
+        self.confirmed = self.round  # nothing in flight: a new leadership starts its first round at once
         return tokens
 
 
@@ -140,8 +146,10 @@ class ForwardedReads(Generic[T]):
         self._queued.append(token)
 
     def batch(self, leader: Any) -> int | None:
-        """Everything queued, as one request to ``leader``: its id (None: nothing queued)."""
-        if not self._queued:
+        """Everything queued, as one request to ``leader``: its id (None: nothing queued, or a
+        request still unanswered — one at a time, so the reads that arrive meanwhile share the
+        next one)."""
+        if not self._queued or self._sent:
             return None
         self._next_id += 1
         self._sent[self._next_id] = _Request(leader, self._queued)
@@ -240,11 +248,10 @@ class NodeReads:
     def round(self) -> int:
         return self.leader.round
 
-    def ack(self, node: Any, round_: int) -> None:
-        self.leader.ack(node, round_)
-
     def before_tick(self, facts: Facts, arrived: list[ReadCallback]) -> Outbox:
-        """Register what arrived; start a round when a read waits for one."""
+        """Register what arrived; start a round when a read waits for one; then as
+        :meth:`after_tick` (the engine calls this before its pass's sync, so a follower's
+        request leaves and an applied read answers without waiting for that sync)."""
         out = Outbox()
         self._follow_leadership(facts, out)
         for callback in arrived:
@@ -252,18 +259,19 @@ class NodeReads:
         if self._term is not None and self.leader.round_due():
             self.leader.start_round()
             out.start_round = True
+        self._step(facts, out)
         return out
 
     def after_tick(self, facts: Facts) -> Outbox:
         """Confirmed reads to their index, forwarded reads to the leader, applied reads answered."""
         out = Outbox()
         self._follow_leadership(facts, out)
+        self._step(facts, out)
+        return out
+
+    def _step(self, facts: Facts, out: Outbox) -> None:
         if self._term is not None:
-            for token, index in self.leader.settle(facts.voters, facts.commit_index, facts.term_committed):
-                if isinstance(token, Ask):
-                    out.sends.append((token.node, {"type": READ_ANSWER, "id": token.request_id, "index": index}))
-                else:
-                    self.applied.add(token, index)
+            self._settle(facts, out)
         else:
             self.forwarded.lost(facts.leader)
             if facts.leader is None:
@@ -273,15 +281,25 @@ class NodeReads:
                 if request_id is not None:
                     out.sends.append((facts.leader, {"type": READ_ASK, "id": request_id}))
         out.answers += [(cb, index, READ_OK) for cb, index in self.applied.ready(facts.last_applied)]
-        return out
 
     def on_message(self, node: Any, message: dict, facts: Facts) -> Outbox:
-        """A follower's request (on the leader) or the leader's answer (on a follower)."""
+        """On the leader, a follower's acknowledgement of a round (the reads it confirms are
+        settled at once) or its request (its round starts at once); on a follower, the
+        leader's answer. Acting as the message arrives spares each read a pass of the loop,
+        and a pass may hold the journal's sync."""
         out = Outbox()
-        if message.get("type") == READ_ASK:
+        if message.get("type") == READ_ACK:
+            self.leader.ack(node, int(message["round"]))
+            self._follow_leadership(facts, out)
+            if self._term is not None:
+                self._settle(facts, out)
+        elif message.get("type") == READ_ASK:
             ask = Ask(node, int(message["id"]))
             if facts.leading and self._term == facts.term:
                 self.leader.register(ask, facts.commit_index, facts.term_committed)
+                if self.leader.round_due():
+                    self.leader.start_round()
+                    out.start_round = True
             else:
                 out.sends.append((node, {"type": READ_ANSWER, "id": ask.request_id, "error": READ_LEADER_CHANGED}))
         elif message.get("type") == READ_ANSWER:
@@ -293,6 +311,15 @@ class NodeReads:
             else:
                 out.answers += [(cb, None, READ_LEADER_CHANGED) for cb in callbacks]
         return out
+
+    def _settle(self, facts: Facts, out: Outbox) -> None:
+        """The leader's confirmed reads: a follower's answered, a local one waits for its apply."""
+        for token, index in self.leader.settle(facts.voters, facts.commit_index, facts.term_committed):
+            if isinstance(token, Ask):
+                out.sends.append((token.node, {"type": READ_ANSWER, "id": token.request_id, "index": index}))
+            else:
+                self.applied.add(token, index)
+        out.answers += [(cb, index, READ_OK) for cb, index in self.applied.ready(facts.last_applied)]
 
     def _register(self, callback: ReadCallback, facts: Facts, out: Outbox) -> None:
         if self._term is not None:

@@ -257,7 +257,9 @@ class RaftStore(Generic[M]):
                    "resyncs": self.resyncs,
                    "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
                    "durability": self._settings.durability, "fsyncs": sync.journal.fsyncs,
-                   "batched_writes": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
+                   "batched_writes": {"entries": self._coalescer.entries, "commands": self._coalescer.commands},
+                   "read_index": {"rounds": sync.reads.leader.rounds_started,  # patches.py rule 9
+                                  "asked_leader": sync.reads.forwarded.requests_sent}},
         )
 
     def wait_applied(self, index: int, timeout: float) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from memory_net import Network, engine, stabilize
 
 from orion.raft.prevote import PRE_VOTE, PRE_VOTE_ANSWER
-from orion.raft.read_index import READ_ANSWER, READ_ASK, READ_LEADER_CHANGED, READ_OK, READ_ROUND
+from orion.raft.read_index import READ_ACK, READ_ANSWER, READ_ASK, READ_LEADER_CHANGED, READ_OK, READ_ROUND
 
 A, B, C = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
 
@@ -61,13 +61,13 @@ def test_rule9_reads_that_arrive_together_share_one_round_and_one_follower_makes
     net.deliver_all("append_entries", A, C)
     net.take("append_entries", A, B)  # B never hears this round
     c.doTick(0.0)
-    net.deliver_all("next_node_idx", C, A)
+    net.deliver_all(src=C, dst=A)
     a.doTick(0.0)
     assert answers.got == {n: (a.raftCommitIndex, READ_OK) for n in ("r1", "r2", "r3")}
     assert a.raftLastApplied >= a.raftCommitIndex
 
 
-def test_rule9_a_read_that_arrives_during_a_round_waits_for_the_next_one(tmp_path):
+def test_rule9_a_read_that_arrives_during_a_round_waits_for_the_next_one_started_when_it_returns(tmp_path):
     net, (a, b, c), _ = three(tmp_path)
     answers = Answers()
     a.read_index(answers.cb("early"))
@@ -75,17 +75,32 @@ def test_rule9_a_read_that_arrives_during_a_round_waits_for_the_next_one(tmp_pat
     first = net.take("append_entries", A)
     a.read_index(answers.cb("late"))
     a.doTick(0.0)
-    second = net.take("append_entries", A)
-    assert {m[READ_ROUND] for _, _, m in second} == {m[READ_ROUND] + 1 for _, _, m in first}
+    assert net.take("append_entries", A) == []  # one round in flight at a time: the late read waits
     net.deliver(first)
     b.doTick(0.0)
     c.doTick(0.0)
-    net.deliver_all("next_node_idx")
-    a.doTick(0.0)
-    assert set(answers.got) == {"early"}  # answers to the first round confirm only the read before it
-    net.deliver(second)
+    net.deliver_all(dst=A)
+    assert set(answers.got) == {"early"}  # confirmed as the majority's acknowledgement arrived
+    a.doTick(0.0)  # the next round, for the late read alone
+    assert {m[READ_ROUND] for _, _, m in net.inflight if m["type"] == "append_entries"} \
+        == {first[0][2][READ_ROUND] + 1}
     stabilize(net, [a, b, c])
     assert set(answers.got) == {"early", "late"}
+
+
+def test_rule9_a_round_is_acknowledged_at_once_not_after_the_followers_sync(tmp_path):
+    net, (a, b, c), ca = three(tmp_path)
+    answers = Answers()
+    ca.add("x")
+    a.doTick(0.0)  # an entry goes out ...
+    a.read_index(answers.cb("read"))
+    a.doTick(0.0)  # ... then the round, behind it
+    net.deliver_all("append_entries", A, C)  # C appends the entry: its answers wait for its sync
+    assert c.journal.unsynced
+    assert [m["type"] for _, _, m in net.take(src=C, dst=A)] == [READ_ACK]  # the ack alone: not held
+    net.deliver([(C, A, {"type": READ_ACK, "round": a.reads.round})])
+    a.doTick(0.0)
+    assert answers.got["read"][1] == READ_OK
 
 
 def test_rule9_a_deposed_leader_never_answers_from_before_it_was_deposed(tmp_path):
@@ -110,7 +125,7 @@ def test_rule9_a_deposed_leader_never_answers_from_before_it_was_deposed(tmp_pat
     net.deliver_all("append_entries", A)
     b.doTick(0.0)
     c.doTick(0.0)
-    assert not [f for f in net.inflight if f[1] == A and f[2]["type"] == "next_node_idx"]  # ... refused: older term
+    assert not [f for f in net.inflight if f[1] == A]  # ... refused (older term): no answer, no acknowledgement
     net.deliver_all(dst=A)
     a.doTick(0.0)
     assert answers.got == {}  # never confirmed
@@ -155,7 +170,7 @@ def test_rule9_a_follower_holds_the_read_until_its_replica_applied_the_leaders_i
     held_for_b += net.take("append_entries", A, B)
     net.deliver_all("append_entries", A, C)
     c.doTick(0.0)
-    net.deliver_all("next_node_idx", C, A)
+    net.deliver_all(src=C, dst=A)
     a.doTick(0.0)
     net.deliver_all(READ_ANSWER)
     b.doTick(0.0)

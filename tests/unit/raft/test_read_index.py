@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from orion.raft.prevote import LogPosition, PreVote, answer, grant
 from orion.raft.read_index import (
+    READ_ACK,
     READ_ANSWER,
     READ_ASK,
     READ_LEADER_CHANGED,
@@ -113,13 +114,12 @@ def test_a_request_to_a_leader_no_longer_reached_is_asked_again():
 
 
 # -- NodeReads ----------------------------------------------------------------------------------
-def test_on_the_leader_a_followers_request_is_answered_once_confirmed():
+def test_on_the_leader_a_followers_request_starts_a_round_and_is_answered_as_a_majority_acknowledges():
     reads = NodeReads()
     reads.before_tick(facts(), [])
-    assert reads.on_message("B", {"type": READ_ASK, "id": 7}, facts()).sends == []
-    assert reads.before_tick(facts(), []).start_round
-    reads.ack("C", reads.round)
-    out = reads.after_tick(facts(commit_index=11))
+    out = reads.on_message("B", {"type": READ_ASK, "id": 7}, facts())
+    assert out.sends == [] and out.start_round
+    out = reads.on_message("C", {"type": READ_ACK, "round": reads.round}, facts(commit_index=11))
     assert out.sends == [("B", {"type": READ_ANSWER, "id": 7, "index": 10})]
 
 
@@ -147,8 +147,7 @@ def test_losing_leadership_abandons_local_reads_and_refuses_the_followers():
 def test_a_follower_answers_once_its_replica_applied_the_leaders_index():
     reads = NodeReads()
     follower = facts(leading=False, leader="A", last_applied=8)
-    reads.before_tick(follower, [lambda i, c: None])
-    (ask,) = reads.after_tick(follower).sends
+    (ask,) = reads.before_tick(follower, [lambda i, c: None]).sends  # asked at once, before the pass's sync
     out = reads.on_message("A", {"type": READ_ANSWER, "id": ask[1]["id"], "index": 9}, follower)
     assert out.answers == []
     assert [(i, c) for _, i, c in reads.after_tick(facts(leading=False, leader="A", last_applied=9)).answers] \
