@@ -324,9 +324,10 @@ class Engine(SyncObj):
             contact = self.last_leader_contact
             since = None if contact is None else upstream.monotonicTime() - contact
             log_at = LogPosition(self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex())
+            lease = getattr(self.conf, "election_min", self.conf.raftMinTimeout)  # the gate's, unclosed
             self._SyncObj__transport.send(node, answer(message, term=self.raftCurrentTerm, log=log_at,
                                                        leading=self._isLeader(), since_leader=since,
-                                                       election_min=self.conf.election_min))
+                                                       election_min=lease))
         elif kind == PRE_VOTE_ANSWER:
             if not message["granted"] and message["term"] > self.raftCurrentTerm:
                 # Behind: take the refuser's term, as any Raft message with a higher term does.

@@ -9,8 +9,11 @@ runs over the bare transport (``patched=False``) to show what upstream does.
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from memory_net import Network, engine, stabilize
+from pysyncobj import SyncObj
 
 from orion.raft.prevote import PRE_VOTE, PRE_VOTE_ANSWER
 from orion.raft.read_index import READ_ACK, READ_ANSWER, READ_ASK, READ_LEADER_CHANGED, READ_OK, READ_ROUND
@@ -260,3 +263,16 @@ def test_rule10_a_leadership_transfer_is_not_asked_about(tmp_path):
     b.doTick(0.0)
     assert [m["type"] for _, _, m in net.inflight if m["type"] in (PRE_VOTE, "request_vote")] == ["request_vote"] * 2
     assert b.raftCurrentTerm == term + 1
+
+
+def test_the_upstream_code_rules_9_and_10_rely_on_is_still_there():
+    """An upgrade of pysyncobj that moves any of these fails here, not in production."""
+    source = inspect.getsource(SyncObj)
+    for needle in ("self.__noopIDx = idx",  # rule 9: a leader's first entry of its term
+                   "message['type'] == 'append_entries' and message['term'] >= self.__raftCurrentTerm",
+                   "def __sendAppendEntries(self):", "def __applyLogEntries(self):",
+                   "needSendAppendEntries = self.__applyLogEntries()",  # rule 9: applied after the pass's sync
+                   # rule 10: the campaign it holds back, and the transfer it lets through
+                   "if self.__raftElectionDeadline < monotonicTime() and self.__connectedToAnyone():",
+                   "self.__transferInProgress = True", "def __generateRaftTimeout(self):"):
+        assert needle in source, needle
