@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 
 from orion.api.app import ApiDeps, create_app
+from orion.config import shipped
 from orion.control.placement_loop import PlacementLoop
-from orion.defaults import DEFAULTS
 from orion.domain.model import RUNNING, STOPPED, NodeInfo, Resources, TaskSpec
 from orion.metrics.registry import Metrics
 from orion.state.commands import CreateTask, RegisterNode, ReportTaskState
@@ -73,8 +73,7 @@ def main() -> None:
     store = build_state(args.tasks, args.nodes, args.unschedulable)
     built = time.perf_counter() - t0
     metrics = Metrics("node000", store)
-    deps = ApiDeps(store=store, node_id="node000", max_body_bytes=DEFAULTS["max_body_bytes"],
-                   write_timeout=DEFAULTS["write_timeout"], placement_wait=DEFAULTS["placement_wait"])
+    deps = ApiDeps(store=store, node_id="node000", **shipped("api"))
     app = metrics.instrument(create_app(deps))
     client = app.test_client()
     # Traffic on a few routes, so the HTTP series are there as in production.

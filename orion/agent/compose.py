@@ -177,7 +177,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
-    liveness = GossipLiveness(membership.view, store, cfg.node_dead_after, cfg.failover_grace, cfg.restart_grace)
+    liveness = GossipLiveness(membership.view, store, **cfg.part("liveness"))
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
     healing = build_self_healing(cfg, timed, runtime, liveness, on_reschedule=metrics.reschedule,
                                  hand_over=store.transfer_leadership, peer=peer)
@@ -186,26 +186,22 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         store=store,
         runtime=runtime,
         metrics=metrics,
-        scheduler=PlacementLoop(timed, cfg.schedule_interval, cfg.write_timeout,
-                            observe=metrics.observe_placement, on_no_fit=metrics.no_fit,
-                            avoid=healing.avoid),
+        scheduler=PlacementLoop(timed, **cfg.part("placement"), observe=metrics.observe_placement,
+                                on_no_fit=metrics.no_fit, avoid=healing.avoid),
         join=join if joining else None,
-        reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime,
-                              interval=cfg.reconcile_interval, write_timeout=cfg.write_timeout,
-                              stop_timeout=cfg.stop_timeout, on_event=metrics.container_event),
+        reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime, **cfg.part("reconcile"),
+                                 on_event=metrics.container_event),
         healing=healing,
         membership=membership,
         info=info,
         # Engine health is node health (orion/node/readiness.py).
-        readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), grace=cfg.engine_down_grace,
-                                interval=cfg.engine_probe_interval, write_timeout=cfg.write_timeout),
+        readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), **cfg.part("readiness")),
         deployments=DeploymentLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
     )
-    app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None,
-                             max_body_bytes=cfg.max_body_bytes, write_timeout=cfg.write_timeout,
-                             placement_wait=cfg.placement_wait, metrics_wsgi=metrics.wsgi_app,
+    app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),
+                             metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view, closing=agent.closing,
                              create=agent.scheduler.submit_create))
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
@@ -213,7 +209,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     app.register_blueprint(healing.blueprint)
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
-                                                   max_follows=cfg.max_log_follows, closing=agent.closing)))
+                                                   **cfg.part("logs"), closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
@@ -236,8 +232,7 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     except RuntimeFailure as exc:  # the engine may be down: the host view still counts
         log.warning("engine capacity unavailable (%s); using the host's", exc)
         engine = None
-    measured = capacity.probe(reserve_memory=cfg.reserve_memory, reserve_memory_fraction=cfg.reserve_memory_fraction,
-                              reserve_cpu_millis=cfg.reserve_cpu_millis, engine=engine)
+    measured = capacity.probe(**cfg.part("capacity"), engine=engine)
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
                     capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),

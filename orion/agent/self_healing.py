@@ -78,14 +78,9 @@ def build_self_healing(cfg: AgentConfig, store: Store, runtime: Runtime, livenes
     (gossip) says who is alive; ``on_reschedule(cause, count)`` hears of tasks sent back
     to the scheduler (metrics); ``hand_over()`` passes Raft leadership on before a stop;
     ``peer`` is how the autopilot probes a peer's API (scheme, TLS, token)."""
-    restart_cfg = restart.RestartConfig(delay=cfg.restart_delay, max_delay=cfg.restart_max_delay,
-                                        limit=cfg.restart_limit, window=cfg.restart_window,
-                                        local_attempts=cfg.restart_local_attempts)
-    healer = HealingLoop(store, liveness, restart_cfg,
-                         autopilot.AutopilotConfig(cfg.voter_cap, cfg.dead_voter_cleanup),
-                         interval=cfg.heal_interval, write_timeout=cfg.write_timeout,
-                         drain_cfg=drain.DrainSettings(cfg.drain_max_parallel, cfg.drain_deadline,
-                                                             cfg.drain_min_running),
+    restart_cfg = restart.RestartConfig(**cfg.part("restart"))
+    healer = HealingLoop(store, liveness, restart_cfg, autopilot.AutopilotConfig(**cfg.part("autopilot")),
+                         **cfg.part("healing"), drain_cfg=drain.DrainSettings(**cfg.part("drain")),
                          on_reschedule=on_reschedule, probe=partial(probe_api, peer))
     blueprint = ops_blueprint(store, cfg.write_timeout)
     return SelfHealing(healer, blueprint, restart_cfg, store, runtime, cfg.id, cfg.drain_timeout,

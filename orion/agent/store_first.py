@@ -27,9 +27,7 @@ def joining(cfg: AgentConfig) -> bool:
 
 def raft_settings(cfg: AgentConfig) -> RaftSettings:
     return RaftSettings(self_addr=cfg.raft_addr, bind_addr=f"{cfg.bind}:{cfg.raft_port}", data_dir=cfg.data_dir,
-                        secret=cfg.raft_secret or None, election_min=cfg.raft_election_min,
-                        election_max=cfg.raft_election_max, compaction_entries=cfg.raft_compaction_entries,
-                        durability=cfg.durability, joining=joining(cfg))
+                        secret=cfg.raft_secret or None, **cfg.part("raft"), joining=joining(cfg))
 
 
 def replica(settings: RaftSettings, partners: list[str]) -> RaftStore:

@@ -33,7 +33,7 @@ from orion.store.port import Store
 @dataclass(frozen=True)
 class ApiDeps:
     """What the agent hands the API. The limits and timeouts are the agent's settings
-    (values and reasons in ``orion/defaults.py``)."""
+    (declared ``api.*``, with values and reasons, in ``orion/config/runtime.py``)."""
 
     store: Store
     node_id: str

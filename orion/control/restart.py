@@ -36,7 +36,8 @@ Failure = tuple[str, float]  # (node id, leader wall time)
 
 @dataclass(frozen=True)
 class RestartConfig:
-    """The agent's ``restart_*`` settings (values and reasons in ``orion/defaults.py``)."""
+    """The agent's ``restart_*`` settings (declared ``restart.*``, with values and reasons, in
+    ``orion/config/healing.py``)."""
 
     delay: float
     max_delay: float

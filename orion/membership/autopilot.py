@@ -31,7 +31,8 @@ REMOVE: MembershipAction = "remove"
 
 @dataclass(frozen=True)
 class AutopilotConfig:
-    """The agent's ``voter_cap`` and ``dead_voter_cleanup`` (reasons in ``orion/defaults.py``)."""
+    """The agent's ``voter_cap`` and ``dead_voter_cleanup`` (declared, with their reasons, in
+    ``orion/config/healing.py``)."""
 
     voter_cap: int
     dead_voter_cleanup: float

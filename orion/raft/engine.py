@@ -34,12 +34,12 @@ class RaftSettings:
     bind_addr: str
     data_dir: str
     secret: str | None
-    # The agent's raft_election_min/max and raft_compaction_entries (reasons in orion/defaults.py).
+    # The agent's raft_election_min/max and raft_compaction_entries (declared ``raft.*`` in orion/config/runtime.py).
     election_min: float
     election_max: float
     compaction_entries: int
     # "fsync": the journal is on disk before an entry counts toward a commit; "none": never
-    # synced (the agent's durability setting; what each promises is in orion/defaults.py).
+    # synced (the agent's durability setting; what each promises is in orion/config/runtime.py).
     durability: str
     # False: a non-voting replica (pysyncobj "readonly" node) — it receives the log and
     # forwards writes, but neither votes nor counts for quorum (beyond the voter cap).
