@@ -289,7 +289,13 @@ class Engine(SyncObj):
         noop = self._SyncObj__noopIDx
         return Facts(leading=leading, term=self.raftCurrentTerm, commit_index=self.raftCommitIndex,
                      term_committed=leading and noop is not None and self.raftCommitIndex >= noop,
-                     last_applied=self.raftLastApplied, leader=leader, voters=frozenset(self.otherNodes))
+                     last_applied=self.raftLastApplied, leader=leader, voters=frozenset(self.otherNodes),
+                     now=upstream.monotonicTime(), patience=self._election_min())
+
+    def _election_min(self) -> float:
+        """The configured minimal election timeout (the gate's, whatever it answers now): how long
+        a leader is trusted without news (rule 10), and a read round may go unanswered (rule 9)."""
+        return getattr(self.conf, "election_min", self.conf.raftMinTimeout)
 
     def _before_tick(self) -> None:
         arrived = []
@@ -324,10 +330,9 @@ class Engine(SyncObj):
             contact = self.last_leader_contact
             since = None if contact is None else upstream.monotonicTime() - contact
             log_at = LogPosition(self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex())
-            lease = getattr(self.conf, "election_min", self.conf.raftMinTimeout)  # the gate's, unclosed
             self._SyncObj__transport.send(node, answer(message, term=self.raftCurrentTerm, log=log_at,
                                                        leading=self._isLeader(), since_leader=since,
-                                                       election_min=lease))
+                                                       election_min=self._election_min()))
         elif kind == PRE_VOTE_ANSWER:
             if not message["granted"] and message["term"] > self.raftCurrentTerm:
                 # Behind: take the refuser's term, as any Raft message with a higher term does.

@@ -63,6 +63,7 @@ class LeaderReads(Generic[T, N]):
     def __init__(self) -> None:
         self.round = 0  # the newest round started (carried by every append_entries as read_round)
         self.confirmed = 0  # the newest round a majority acknowledged
+        self._started_at = 0.0  # when the newest round started
         self._acked: dict[N, int] = {}
         self._pending: list[_Pending[T]] = []
         self.rounds_started = 0
@@ -74,16 +75,21 @@ class LeaderReads(Generic[T, N]):
         """A read arrived: its index is the commit index now (once this term committed an entry)."""
         self._pending.append(_Pending(token, commit_index if term_committed else None, self.round + 1))
 
-    def round_due(self) -> bool:
+    def round_due(self, now: float, patience: float) -> bool:
         """A read waits for a round not started yet, and none is in flight: start one (every
         read waiting shares it). One at a time, as etcd's server asks for one read index at a
         time: the reads that arrive meanwhile make the next round's batch, and each round costs
-        a message to and from every voter."""
-        return self.confirmed >= self.round and any(p.needs_round > self.round for p in self._pending)
+        a message to and from every voter. A round unconfirmed for ``patience`` is given up
+        for a new one: a follower acknowledges each round once, and that message may have
+        been lost with its connection."""
+        if not any(p.needs_round > self.round for p in self._pending):
+            return False
+        return self.confirmed >= self.round or now - self._started_at >= patience
 
-    def start_round(self) -> int:
+    def start_round(self, now: float = 0.0) -> int:
         self.round += 1
         self.rounds_started += 1
+        self._started_at = now
         return self.round
 
     def ack(self, node: N, round_: int) -> None:
@@ -127,6 +133,7 @@ class LeaderReads(Generic[T, N]):
 @dataclass
 class _Request(Generic[T]):
     leader: Any
+    sent_at: float
     tokens: list[T] = field(default_factory=list)
 
 
@@ -145,14 +152,14 @@ class ForwardedReads(Generic[T]):
     def add(self, token: T) -> None:
         self._queued.append(token)
 
-    def batch(self, leader: Any) -> int | None:
+    def batch(self, leader: Any, now: float = 0.0) -> int | None:
         """Everything queued, as one request to ``leader``: its id (None: nothing queued, or a
         request still unanswered — one at a time, so the reads that arrive meanwhile share the
         next one)."""
         if not self._queued or self._sent:
             return None
         self._next_id += 1
-        self._sent[self._next_id] = _Request(leader, self._queued)
+        self._sent[self._next_id] = _Request(leader, now, self._queued)
         self._queued = []
         self.requests_sent += 1
         return self._next_id
@@ -166,10 +173,13 @@ class ForwardedReads(Generic[T]):
         """Ask again (the leader refused: it is no longer the leader)."""
         self._queued.extend(self.answered(request_id))
 
-    def lost(self, leader: Any | None) -> None:
+    def lost(self, leader: Any | None, now: float = 0.0, patience: float = float("inf")) -> None:
         """Requests sent to any node but ``leader`` (the leader this node hears and is
-        connected to; None: none) are asked again: the node they went to may never answer."""
-        for request_id in [i for i, r in self._sent.items() if leader is None or r.leader != leader]:
+        connected to; None: none), or unanswered for ``patience``, are asked again: the node
+        they went to may never answer (a message lost with its connection). A late answer to
+        the old request finds nothing to answer."""
+        for request_id in [i for i, r in self._sent.items()
+                           if leader is None or r.leader != leader or now - r.sent_at >= patience]:
             self.requeue(request_id)
 
     def drain(self) -> list[T]:
@@ -213,6 +223,8 @@ class Facts:
     last_applied: int  # the engine's, NO_OPs and membership entries included
     leader: Any | None  # the leader this node hears and is connected to (None: none; itself when leading)
     voters: frozenset[Any]  # the other voters (for a leader's quorum)
+    now: float = 0.0  # monotonic seconds
+    patience: float = float("inf")  # how long a round or a request may go unanswered before it is redone
 
 
 @dataclass(frozen=True)
@@ -256,8 +268,8 @@ class NodeReads:
         self._follow_leadership(facts, out)
         for callback in arrived:
             self._register(callback, facts, out)
-        if self._term is not None and self.leader.round_due():
-            self.leader.start_round()
+        if self._term is not None and self.leader.round_due(facts.now, facts.patience):
+            self.leader.start_round(facts.now)
             out.start_round = True
         self._step(facts, out)
         return out
@@ -273,11 +285,11 @@ class NodeReads:
         if self._term is not None:
             self._settle(facts, out)
         else:
-            self.forwarded.lost(facts.leader)
+            self.forwarded.lost(facts.leader, facts.now, facts.patience)
             if facts.leader is None:
                 out.answers += [(cb, None, READ_NO_LEADER) for cb in self.forwarded.drain()]
             else:
-                request_id = self.forwarded.batch(facts.leader)
+                request_id = self.forwarded.batch(facts.leader, facts.now)
                 if request_id is not None:
                     out.sends.append((facts.leader, {"type": READ_ASK, "id": request_id}))
         out.answers += [(cb, index, READ_OK) for cb, index in self.applied.ready(facts.last_applied)]
@@ -297,8 +309,8 @@ class NodeReads:
             ask = Ask(node, int(message["id"]))
             if facts.leading and self._term == facts.term:
                 self.leader.register(ask, facts.commit_index, facts.term_committed)
-                if self.leader.round_due():
-                    self.leader.start_round()
+                if self.leader.round_due(facts.now, facts.patience):
+                    self.leader.start_round(facts.now)
                     out.start_round = True
             else:
                 out.sends.append((node, {"type": READ_ANSWER, "id": ask.request_id, "error": READ_LEADER_CHANGED}))

@@ -31,9 +31,9 @@ def test_reads_registered_before_a_round_share_it_and_take_the_commit_index_of_t
     reads: LeaderReads[str, str] = LeaderReads()
     reads.register("r1", 10, True)
     reads.register("r2", 12, True)
-    assert reads.round_due()
+    assert reads.round_due(now=0.0, patience=1.0)
     reads.start_round()
-    assert not reads.round_due() and reads.rounds_started == 1
+    assert not reads.round_due(now=0.0, patience=1.0) and reads.rounds_started == 1
     assert reads.settle({"B", "C"}, 15, True) == []  # no answer yet
     reads.ack("C", 1)
     assert reads.settle({"B", "C"}, 15, True) == [("r1", 10), ("r2", 12)]
@@ -93,6 +93,18 @@ def test_abandon_hands_back_every_pending_read_and_forgets_the_answers():
     assert reads.confirmed_round({"B", "C"}) == 0
 
 
+def test_one_round_in_flight_and_one_unconfirmed_for_too_long_is_replaced():
+    reads: LeaderReads[str, str] = LeaderReads()
+    reads.register("r1", 1, True)
+    reads.start_round(now=10.0)
+    reads.register("r2", 1, True)
+    assert not reads.round_due(now=10.1, patience=0.4)  # r2 waits for the round in flight
+    assert reads.round_due(now=10.4, patience=0.4)  # its acknowledgements may have been lost
+    reads.start_round(now=10.4)
+    reads.ack("B", 2)
+    assert reads.settle({"B", "C"}, 1, True) == [("r1", 1), ("r2", 1)]  # the new round covers both
+
+
 # -- ForwardedReads -----------------------------------------------------------------------------
 def test_a_followers_reads_between_two_ticks_go_as_one_request():
     fwd: ForwardedReads[str] = ForwardedReads()
@@ -101,6 +113,18 @@ def test_a_followers_reads_between_two_ticks_go_as_one_request():
     request = fwd.batch("A")
     assert fwd.batch("A") is None and fwd.requests_sent == 1
     assert request is not None and fwd.answered(request) == ["r1", "r2"]
+
+
+def test_a_request_unanswered_for_too_long_is_asked_again_and_its_late_answer_ignored():
+    fwd: ForwardedReads[str] = ForwardedReads()
+    fwd.add("r")
+    old = fwd.batch("A", now=5.0)
+    fwd.lost("A", now=5.3, patience=0.4)
+    assert fwd.batch("A", now=5.3) is None  # still waiting: one request at a time
+    fwd.lost("A", now=5.4, patience=0.4)
+    new = fwd.batch("A", now=5.4)
+    assert new is not None and new != old
+    assert old is not None and fwd.answered(old) == [] and fwd.answered(new) == ["r"]
 
 
 def test_a_request_to_a_leader_no_longer_reached_is_asked_again():
