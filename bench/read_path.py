@@ -19,7 +19,9 @@ the runs under load the writes/s. ``read_index`` is what ``GET /raft`` counts:
 the quorum rounds the leader started and the requests followers sent it, read
 before and after each run — reads per round is the batching.
 
-The goal (issue #20): a linearizable read at most 2x a stale one at p50.
+The goal (issue #20): a linearizable read at most 2x a stale one at p50. On a
+shared 2-core machine the figures move with what else runs: the load average
+before the run is recorded beside them.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def main() -> None:
     parser.add_argument("--out", default="", help="write the figures as JSON here")
     args = parser.parse_args()
     results: dict[str, object] = {"clients": args.clients, "writers": args.writers, "duration_s": args.duration,
-                                  "cpus": os.cpu_count()}
+                                  "cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"ORION_ENGINE_DOWN_GRACE": "86400", "ORION_LOG_LEVEL": "warning"}
         env.update(kv.split("=", 1) for kv in args.env)
