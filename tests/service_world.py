@@ -15,7 +15,7 @@ from api_kit import NODE
 from flask.testing import FlaskClient
 from parts import api_deps
 
-from orion.api.app import create_app
+from orion.api.app import applied_signal, create_app
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
 from orion.control.deployment_loop import DeploymentLoop
@@ -37,7 +37,7 @@ class ServiceWorld:
         self.store.submit(RegisterNode(node=NODE), 1.0)
         self.now = 1000.0
         app = create_app(api_deps(self.store))
-        app.register_blueprint(services_blueprint(self.store, 5.0, clock=lambda: self.now))
+        app.register_blueprint(services_blueprint(self.store, 5.0, applied_signal(app), clock=lambda: self.now))
         app.register_blueprint(ops_blueprint(self.store, 5.0))
         self.http: FlaskClient = app.test_client()
         self.loop = DeploymentLoop(self.store, interval=0.5, write_timeout=5.0, clock=lambda: self.now)
