@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from orion.api.holds import FULL, HOLDABLE, INDEX, SHAREABLE_KEY, HeldRead, Released, hold_state
+from orion.api.holds import FULL, HOLDABLE, INDEX, RELEASED_ONLY, SHAREABLE_KEY, HeldRead, Released, hold_state
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.openapi import query_models
 from orion.api.schema.problems import ValidationError
@@ -194,15 +194,16 @@ class AppliedSignal:
             return
         environ = request.environ
         state = hold_state(environ)
-        # An answer given again to identical requests that arrive later (shared_answers.py) is
-        # no read point of theirs: only this node's own view (/raft) and ?stale reads share one.
-        shareable = not isinstance(query, ReadQuery) or query.stale
+        # An answer given again to identical requests (shared_answers.py) is no read point of
+        # theirs: this node's own view (/raft) and ?stale reads go to anyone, a linearizable one
+        # only to held reads released later (their read point was made before they were held).
+        shareable: bool | str = True if not isinstance(query, ReadQuery) or query.stale else RELEASED_ONLY
         if isinstance(state, Released):
             if state.why == FULL:
                 raise ApiError(429, f"this node already holds {state.limit} blocking queries, its limit "
                                     "(max_blocking_queries); retry shortly, or read without index", "index",
                                retry_after=1)
-            environ[SHAREABLE_KEY] = shareable and state.why == INDEX
+            environ[SHAREABLE_KEY] = shareable if state.why == INDEX else False
             return
         if state == HOLDABLE:
             index, wait = asked
@@ -294,7 +295,8 @@ def install_reads(app: Flask, store: Store, timeout: float) -> None:
     """Before a read's route: its read point (linearizable unless ``?stale``), waited for at
     most ``timeout`` (the agent's write_timeout: an election ends well within it). After any
     route: the leader headers. Blocking queries wait in their route, so after the read point:
-    what they answer is at least as new as the cluster was when they arrived."""
+    what they answer is at least as new as the cluster was when they arrived (a held one is
+    answered in a second pass, which needs no read point of its own: ``holds.py``)."""
     reads = {key for key, model in query_models().items() if issubclass(model, ReadQuery)}
 
     @app.before_request
@@ -302,6 +304,8 @@ def install_reads(app: Flask, store: Store, timeout: float) -> None:
         rule = request.url_rule
         if rule is None or (request.method, rule.rule.replace("<path:", "<")) not in reads:
             return
+        if isinstance(hold_state(request.environ), Released):
+            return  # a held read's second pass: its first made the read point, before the hold
         if not ReadQuery.stale_of(request.args):
             store.barrier(timeout)
 
