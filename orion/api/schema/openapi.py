@@ -62,6 +62,7 @@ _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", No
           "503": ("no Raft leader, or the write timed out: retry", None)}
 _TASK = {"404": ("no such task", None)}
 _SERVICE = {"404": ("no such service", None)}
+_STACK = {"404": ("no service carries this stack", None)}
 
 OPERATIONS: tuple[Op, ...] = (
     Op("post", "/tasks", "Submit a task (or count replicas); waits briefly for its placement",
@@ -113,6 +114,12 @@ OPERATIONS: tuple[Op, ...] = (
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
+    Op("get", "/stacks", "List stacks: the services grouped by the stack they carry",
+       {"200": ("stacks", list[r.Stack])}),
+    Op("get", "/stacks/{name}", "One stack with each of its services (spec, replicas, rollout)",
+       {"200": ("the stack", r.StackDetail), **_STACK}),
+    Op("delete", "/stacks/{name}", "Delete every service of a stack; their replicas stop",
+       {"200": ("deleted", r.StackDeleted), **_STACK, **_WRITE}),
 )
 
 _PATH_PARAMS = {"task_id": {"type": "string"}, "node_id": {"type": "string"}, "addr": {"type": "string"},
