@@ -14,6 +14,7 @@ carrying its stack's name.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -24,6 +25,7 @@ from orion.cli.client import ClientError, OrionClient
 from orion.cli.common import OrionError, examples, fail, settings_of
 from orion.cli.output import Column, emit, output_format, output_options, render
 from orion.cli.service_cmd import plan_text
+from orion.stack.findings import Invalid
 from orion.stack.load import load
 from orion.stack.plan import Action, Plan, Running, Step, plan
 
@@ -107,6 +109,10 @@ def _carry_out(client: OrionClient, the_plan: Plan, bodies: dict[str, dict[str, 
     return done
 
 
+def _refuse_invalid(path: str, invalid: Sequence[Invalid]) -> None:
+    raise OrionError(f"{path} cannot be deployed; nothing was changed:\n" + "\n".join(f"  {i}" for i in invalid))
+
+
 @click.group(epilog=examples("orion stack deploy -f docker-compose.yml app", "orion stack ps app",
                              "orion stack rm app"))
 def stack() -> None:
@@ -139,12 +145,13 @@ def deploy(ctx: click.Context, path: str, stack_name: str | None, prune: bool, d
     settings = settings_of(ctx, as_json)
     compose = load(path)
     stack_name = _stack_name(stack_name or compose.name or "")
+    if compose.findings.invalid:
+        _refuse_invalid(path, compose.findings.invalid)
     if not stack_name:
         raise click.UsageError("name the stack: orion stack deploy -f FILE STACK (or give the file a top-level name)")
     conversion = compose.convert(stack_name, default_memory, frozenset(profiles))
     if conversion.invalid:
-        lines = [f"  {i}" for i in conversion.invalid]
-        raise OrionError(f"{path} cannot be deployed; nothing was changed:\n" + "\n".join(lines))
+        _refuse_invalid(path, conversion.invalid)
     unsupported = [str(u) for u in conversion.unsupported]
     if unsupported and not settings.as_json:
         click.echo("Orion cannot honour:\n" + "\n".join(f"  {u}" for u in unsupported), err=True)
