@@ -222,7 +222,8 @@ def convert(document: Mapping[str, Any], stack: str, variables: Mapping[str, str
         before = len(findings.invalid)
         body, origin = service_body(name, svc, stack, document, variables or {}, env_files or {}, default_memory,
                                     findings)
-        if findings.skipped(prefix):
+        if findings.skipped(prefix):  # what is wrong with a service left out does not matter
+            del findings.invalid[before:]
             left_out.append(name)
             continue
         if len(findings.invalid) > before:
