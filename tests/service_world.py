@@ -15,7 +15,7 @@ from api_kit import NODE
 from flask.testing import FlaskClient
 from parts import api_deps
 
-from orion.api.app import create_app
+from orion.api.app import applied_signal, create_app
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
 from orion.api.stacks import stacks_blueprint
@@ -38,7 +38,7 @@ class ServiceWorld:
         self.store.submit(RegisterNode(node=NODE), 1.0)
         self.now = 1000.0
         app = create_app(api_deps(self.store))
-        app.register_blueprint(services_blueprint(self.store, 5.0, clock=lambda: self.now))
+        app.register_blueprint(services_blueprint(self.store, 5.0, applied_signal(app), clock=lambda: self.now))
         app.register_blueprint(ops_blueprint(self.store, 5.0))
         app.register_blueprint(stacks_blueprint(self.store, 5.0))
         self.http: FlaskClient = app.test_client()

@@ -8,7 +8,7 @@ Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versi
 
 :func:`create_app` only composes: the shared guards and error answers
 (``orion/api/http.py``) around the blueprints that need nothing but ``ApiDeps``:
-``/tasks`` (``tasks.py``) and this node's reads (``status.py``). The agent
+``/tasks`` (``tasks.py``), this node's reads (``status.py``) and snapshots (``operator.py``). The agent
 registers the others with the parts they need: ``ops.py`` (scale, drain),
 ``services.py``, ``cluster.py`` (membership), ``logs.py``.
 """
@@ -23,10 +23,14 @@ from typing import Any
 from flask import Flask
 
 from orion.api.http import AppliedSignal, Versioned, install_guards, register_error_handlers
+from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
 from orion.state.commands import CreateTask
 from orion.store.port import Store
+
+# Where the app keeps its AppliedSignal, for the blueprints the agent adds (applied_signal).
+APPLIED = "orion.applied"
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,15 @@ def create_app(deps: ApiDeps) -> Flask:
     register_error_handlers(app, deps.max_body_bytes)
     install_guards(app, deps.api_token, deps.open_paths, metrics_open=not deps.metrics_requires_token)
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
+    app.extensions[APPLIED] = applied
     app.register_blueprint(tasks_blueprint(deps.store, applied, deps.write_timeout, deps.placement_wait,
                                            deps.id_factory, deps.create))
     app.register_blueprint(status_blueprint(deps.store, deps.node_id, applied, deps.nodes_view,
                                             deps.metrics_wsgi))
+    app.register_blueprint(operator_blueprint(deps.store, deps.node_id, deps.write_timeout))
     return app
+
+
+def applied_signal(app: Flask) -> AppliedSignal:
+    """The app's one AppliedSignal: what a blueprint added later holds its blocking reads on."""
+    return app.extensions[APPLIED]
