@@ -68,6 +68,7 @@ _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", No
 _READ = {"503": ("no leader reachable, or this replica not caught up in time: retry, or read with ?stale", None)}
 _TASK = {"404": ("no such task", None)}
 _SERVICE = {"404": ("no such service", None)}
+_STACK = {"404": ("no service carries this stack", None)}
 # Any read that takes ?index=N: a node holds at most max_blocking_queries of them at once.
 _HELD = {"429": ("a blocking query, while this node holds as many as it may: retry", None)}
 
@@ -123,6 +124,12 @@ OPERATIONS: tuple[Op, ...] = (
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
+    Op("get", "/stacks", "List stacks: the services grouped by the stack they carry",
+       {"200": ("stacks", list[r.Stack])}),
+    Op("get", "/stacks/{name}", "One stack with each of its services (spec, replicas, rollout)",
+       {"200": ("the stack", r.StackDetail), **_STACK}),
+    Op("delete", "/stacks/{name}", "Delete every service of a stack; their replicas stop",
+       {"200": ("deleted", r.StackDeleted), **_STACK, **_WRITE}),
     Op("get", "/operator/snapshot", "Save the whole replicated state: a snapshot file (docs/operations.md)",
        {"200": ("the snapshot file", None), "400": ("bad query", None),
         "503": ("no leader, or this node has not caught up (?stale=1 saves it anyway)", None)},
