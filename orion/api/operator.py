@@ -24,7 +24,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from orion.api.http import ApiError, answer, refusal
+from orion.api.http import ApiError, answer
+from orion.api.refusals import refusal
 from orion.api.schema.queries import RestoreQuery, SnapshotQuery, parse_query
 from orion.defaults import SNAPSHOT_MAX_BYTES, SNAPSHOT_RESTORE_TIMEOUT
 from orion.state.canonical import pack

@@ -14,7 +14,8 @@ import uuid
 
 from flask import Blueprint, Response
 
-from orion.api.http import ApiError, answer, json_body, refusal
+from orion.api.http import ApiError, answer, json_body
+from orion.api.refusals import refusal
 from orion.api.schema.tasks import ScaleRequest, parse_scale_request
 from orion.api.tasks import new_task_id
 from orion.api.views import node_view, task_view

@@ -1,7 +1,7 @@
 """What applying a command returns: a typed value, never a dict checked for ``"ok"``.
 
 A refusal is a :class:`Refused`: a :class:`RefusalKind` for code (the API maps each kind to
-an HTTP status in one table, ``orion/api/http.py``; loops and tests compare kinds) and a
+an HTTP status in one table, ``orion/api/refusals.py``; loops and tests compare kinds) and a
 ``detail`` sentence for people. A success is one of a small family, one per kind of change
 (a task created, a task changed, placements, a service declared ...), each carrying the
 values its callers read.

@@ -1,5 +1,5 @@
 """A write the state machine refuses: one table maps its kind to the status, the body names the
-route's attempt and the machine's reason (``orion/api/http.py``: ``REFUSAL_STATUS``)."""
+route's attempt and the machine's reason (``orion/api/refusals.py``: ``REFUSAL_STATUS``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from api_kit import registered_store
 from parts import api_deps
 
 from orion.api.app import create_app
-from orion.api.http import REFUSAL_STATUS
+from orion.api.refusals import REFUSAL_STATUS
 from orion.state.results import RefusalKind
 
 
