@@ -178,7 +178,7 @@ class Auth:
         if not identity.allows(scope):
             return _error(403, refusal(identity, request.method, path, scope), needed=scope.label,
                           scope=identity.scope.label)
-        if is_write(request.method) and request.content_length:
+        if is_write(request.method) and self.audit is not None:
             request.get_data(cache=True)  # the route reads it again from the cache; the audit summarizes it
         return None
 
@@ -187,7 +187,7 @@ class Auth:
             return response
         identity = request.environ.get(IDENTITY_KEY)
         try:
-            body = request.get_data(cache=True) if identity is not None and request.content_length else b""
+            body = request.get_data(cache=True) if identity is not None else b""
         except HTTPException:  # the body was refused (413): its size is all there is to say
             body = b""
         answer = response.get_data() if 200 <= response.status_code < 300 and not response.is_streamed else b""

@@ -73,8 +73,10 @@ from orion.store.port import Store
 
 log = logging.getLogger("orion.api.exec")
 
-# Reaching the task's node, and its answer to the upgrade: a live peer answers in milliseconds.
+# Reaching the task's node: a live peer accepts in milliseconds, a dead one should cost seconds.
 CONNECT_TIMEOUT = 5.0
+# Its answer comes once its engine has started the process: as long as a log read may wait.
+ANSWER_TIMEOUT = 30.0
 # Writing the last status frame to a client that may not read any more.
 GOODBYE_TIMEOUT = 2.0
 
@@ -255,7 +257,7 @@ def exec_blueprint(deps: ExecDeps) -> Blueprint:
         body = request.get_data()
         try:
             answer = dial(Target(deps.peer.url(node.api_addr, path), deps.peer.ssl_context(), headers), body,
-                          CONNECT_TIMEOUT)
+                          CONNECT_TIMEOUT, ANSWER_TIMEOUT)
         except OSError as exc:
             raise ApiError(502, f"node {node.id} ({node.api_addr}), which runs task {task.id}, did not answer: "
                                 f"{type(exc).__name__}: {exc}", "nodeId") from None

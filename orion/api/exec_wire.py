@@ -137,8 +137,10 @@ class Target:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def dial(target: Target, body: bytes, timeout: float) -> Upgraded:
-    """POST ``body`` to ``target`` asking to upgrade; OSError/ssl.SSLError when the connection fails."""
+def dial(target: Target, body: bytes, timeout: float, answer_timeout: float | None = None) -> Upgraded:
+    """POST ``body`` to ``target`` asking to upgrade; OSError/ssl.SSLError when the connection fails.
+    ``timeout`` bounds the connection (and the TLS handshake), ``answer_timeout`` (default: the
+    same) the wait for the answer, which comes once the server has started the process."""
     parts = urlsplit(target.url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -151,6 +153,7 @@ def dial(target: Target, body: bytes, timeout: float) -> Upgraded:
                  "Content-Type: application/json", f"Content-Length: {len(body)}",
                  *(f"{k}: {v}" for k, v in target.headers.items())]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        sock.settimeout(timeout if answer_timeout is None else answer_timeout)
         status, headers, rest = _read_head(sock)
         if status == 101:
             sock.settimeout(None)

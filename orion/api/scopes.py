@@ -7,7 +7,8 @@ Scopes are ordered, each including the ones below it:
 - ``read``: every read of the cluster's state (``GET``), logs included;
 - ``write``: the workload: tasks and services (create, update, scale, stop, roll back);
 - ``admin``: the cluster itself and what it guards: secrets, configs and registry
-  credentials, Raft membership, draining a node, a shell in a container.
+  credentials, Raft membership, the operator's endpoints (snapshot, restore),
+  draining a node, a shell in a container.
 
 :data:`RULES` is the one declaration of what is ``admin``; anything it does not name
 needs ``read`` when it only reads (``GET``, ``HEAD``) and ``write`` otherwise. A rule
@@ -73,6 +74,8 @@ RULES: tuple[Rule, ...] = (
                                   "every task that mounts it runs with"),
     Rule("/registries", Scope.ADMIN, "registry credentials are secrets"),
     Rule("/cluster", Scope.ADMIN, "Raft membership: who votes and who holds the log", _WRITES),
+    Rule("/operator", Scope.ADMIN, "operator endpoints: a snapshot holds the whole state (every spec, every "
+                                   "env) and a restore replaces it"),
     Rule("/nodes/{node_id}/drain", Scope.ADMIN, "an operator's act on a machine, not on a workload"),
     Rule("/tasks/{task_id}/exec", Scope.ADMIN, "a shell in a container reads whatever the container can, "
                                                "its mounted secrets included"),
