@@ -29,6 +29,7 @@ from orion.state.commands import (
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
+    NameCluster,
     Placement,
     PlaceTasks,
     PutService,
@@ -36,6 +37,7 @@ from orion.state.commands import (
     ReportTaskHealth,
     ReportTaskState,
     RestartTask,
+    RestoreSnapshot,
     RollbackService,
     ScaleTask,
     SetNodeReadiness,
@@ -147,6 +149,8 @@ single_commands = st.one_of(
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
+    st.builds(NameCluster, request_id=text, cluster_id=ids),
+    st.builds(RestoreSnapshot, request_id=text, body=text, digest=text, force=st.booleans()),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
 
@@ -162,6 +166,7 @@ def test_the_strategy_covers_every_command_type():
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
+        "name_cluster", "restore_snapshot",
     }
 
 
