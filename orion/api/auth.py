@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from orion.api.audit import created_ids, request_record, summarize
 from orion.api.audit_file import AuditLog
@@ -41,6 +40,8 @@ from orion.api.scopes import ANONYMOUS, Identity, Scope, is_write, needed, refus
 from orion.api.tokens import TokenSource
 
 IDENTITY_KEY = "orion.identity"
+# The body of a write, read ahead of its route for the audit (JSON within the body limit only).
+BODY_KEY = "orion.audit.body"
 CALLER_HEADER = "X-Orion-Caller"
 CALLER_PROOF_HEADER = "X-Orion-Caller-Proof"
 _WHAT = "orion-caller-v1"
@@ -178,26 +179,39 @@ class Auth:
         if not identity.allows(scope):
             return _error(403, refusal(identity, request.method, path, scope), needed=scope.label,
                           scope=identity.scope.label)
-        if is_write(request.method) and self.audit is not None:
-            request.get_data(cache=True)  # the route reads it again from the cache; the audit summarizes it
+        if is_write(request.method) and self.audit is not None and _json_within_limit():
+            # The route reads it again from the cache; the audit summarizes it. Any other body (a
+            # snapshot file, a body over the limit) is left to its route, unread: the audit measures it.
+            request.environ[BODY_KEY] = request.get_data(cache=True)
         return None
 
     def _after(self, response: Response) -> Response:
         if self.audit is None or not is_write(request.method) or response.status_code == 101:
             return response
         identity = request.environ.get(IDENTITY_KEY)
-        try:
-            body = request.get_data(cache=True) if identity is not None else b""
-        except HTTPException:  # the body was refused (413): its size is all there is to say
-            body = b""
+        body: Any = None
+        if BODY_KEY in request.environ:
+            body = summarize(request.environ[BODY_KEY], request.path)
+        elif identity is not None and request.content_length:
+            body = {"unread": request.content_length, "contentType": request.mimetype}
         answer = response.get_data() if 200 <= response.status_code < 300 and not response.is_streamed else b""
         self.audit.write(request_record(
             now=self.clock(), node=self.node_id, identity=identity, remote=request.remote_addr or "",
             method=request.method, path=request.script_root + request.path,
             resource=request.view_args or {}, query=request.args.to_dict(),
-            body=summarize(body, request.path), status=response.status_code,
+            body=body, status=response.status_code,
             created=created_ids(answer, response.mimetype or "")))
         return response
+
+
+def _json_within_limit() -> bool:
+    """A JSON body (or one without a type, as the strict reader takes it) with a length the app
+    accepts: what the audit may read ahead of the route."""
+    mimetype = request.mimetype
+    json_body = not mimetype or mimetype == "application/json" or mimetype.endswith("+json")
+    limit = request.max_content_length
+    length = request.content_length
+    return json_body and length is not None and length > 0 and (limit is None or length <= limit)
 
 
 def identity_of(environ: Mapping[str, Any]) -> Identity | None:

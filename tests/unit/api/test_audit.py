@@ -125,3 +125,27 @@ def test_one_line_per_write_with_the_caller_none_per_read_and_never_a_secret(tmp
     assert records[0]["created"] == ["t1"] and records[0]["body"]["env"] == {"DB_PASSWORD": REDACTED}
     assert records[2]["body"] == {"name": REDACTED, "value": REDACTED}
     assert SECRET not in (tmp_path / "audit.log").read_text()
+
+
+def test_a_body_the_audit_may_not_read_is_left_to_its_route_and_only_measured(tmp_path: Path) -> None:
+    """A snapshot restore takes a file far over max_body_bytes (its route raises its own limit):
+    the audit reads JSON within the limit only, so the restore still works, and records the size."""
+    import secrets
+
+    from orion.domain.model import TaskSpec
+    from orion.state.commands import CreateTask, NameCluster
+
+    store = registered_store()
+    store.submit(NameCluster(cluster_id="c-1"), 1.0)
+    for i in range(300):  # incompressible: ~8 KB of random env per task
+        store.submit(CreateTask(request_id=f"big{i}", task_id=f"big{i}", spec=TaskSpec(
+            "app:1", 1 << 20, env=(("NOISE", secrets.token_hex(4096)),))), 1.0)
+    log = AuditLog(tmp_path / "audit.log", 1 << 20, 2)
+    client = full_app(store, audit=log).test_client()
+    saved = client.get("/v1/operator/snapshot").data
+    assert len(saved) > 2 << 20
+    assert client.put("/v1/operator/snapshot", data=saved).status_code == 200
+    assert client.post("/v1/tasks", data=b"x" * (2 << 20), content_type="application/json").status_code == 413
+    restore, too_big = lines(tmp_path / "audit.log")
+    assert (restore["status"], restore["body"]) == (200, {"unread": len(saved), "contentType": ""})
+    assert (too_big["status"], too_big["body"]["unread"]) == (413, 2 << 20)
