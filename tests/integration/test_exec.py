@@ -20,6 +20,7 @@ import requests
 from harness import ORION, Cluster, Node, remove_containers
 from test_top import Tmux
 
+from orion.api.exec_wire import Target, Upgraded, dial
 from orion.api.tokens import token_hash
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
@@ -28,6 +29,8 @@ CLUSTER_TOKEN, OPS, CI, VIEWER = (f"{who}-{uuid.uuid4().hex}" for who in ("clust
 SECRET = f"hunter2-{uuid.uuid4().hex}"
 # Small, so that the writes of this module rotate the log: each record is ~250-500 bytes.
 AUDIT_BYTES, AUDIT_FILES = 64 * 1024, 3
+# Fewer request threads than open sessions: a session that held one would starve /health.
+HTTP_THREADS, MAX_SESSIONS = 2, 3
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,8 @@ def cluster(tmp_path_factory, docker_host, docker_client):
                                                          ("viewer", "read", VIEWER))))
     c = Cluster(root=root, docker_host=docker_host,
                 extra_env={"ORION_API_TOKEN": CLUSTER_TOKEN, "ORION_API_TOKENS_FILE": str(tokens),
-                           "ORION_AUDIT_LOG_MAX_BYTES": str(AUDIT_BYTES), "ORION_AUDIT_LOG_FILES": str(AUDIT_FILES)},
+                           "ORION_AUDIT_LOG_MAX_BYTES": str(AUDIT_BYTES), "ORION_AUDIT_LOG_FILES": str(AUDIT_FILES),
+                           "ORION_HTTP_THREADS": str(HTTP_THREADS), "ORION_MAX_EXEC_SESSIONS": str(MAX_SESSIONS)},
                 client={"headers": {"Authorization": f"Bearer {OPS}"}})
     remove_containers(docker_client, c)
     try:
@@ -128,6 +132,33 @@ def test_an_exec_is_audited_on_both_nodes_with_the_caller_and_its_exit_code(clus
         assert [r["phase"] for r in mine] == ["start", "end"], node.id
         assert {(r["who"], r["scope"], r.get("via", "")) for r in mine} == {("ops", "admin", forwarded)}
         assert mine[-1]["exitCode"] == 5 and mine[-1]["ranOn"] == owner.id
+
+
+def open_session(node: Node, task_id: str) -> Upgraded:
+    target = Target(f"{node.url}/tasks/{task_id}/exec", headers={"Authorization": f"Bearer {OPS}"})
+    return dial(target, json.dumps({"command": ["sleep", "60"]}).encode(), 10)
+
+
+def test_sessions_hold_no_request_thread_and_one_past_the_limit_is_429(cluster, task, via) -> None:
+    owner = next(n for n in cluster.nodes if n.id == task["nodeId"])
+    sessions = [open_session(via, task["id"]) for _ in range(MAX_SESSIONS)]
+    try:
+        assert [s.status for s in sessions] == [101] * MAX_SESSIONS
+        for node in (via, owner):  # more sessions than request threads on both, and both still answer
+            started = time.monotonic()
+            for _ in range(10):
+                assert node.get("/health", timeout=2).status_code == 200
+            assert time.monotonic() - started < 5
+        refused = open_session(via, task["id"])
+        assert (refused.status, refused.headers.get("Retry-After")) == (429, "5")
+        assert "max_exec_sessions" in refused.json()["error"]
+    finally:
+        for session in sessions:
+            if session.sock is not None:
+                session.sock.close()
+    again = cluster.wait(lambda: (s := open_session(via, task["id"])).status == 101 and s, 10,
+                         "a slot given back when its client left")
+    again.sock.close()
 
 
 def operations(node: Node) -> list[tuple[str, str, str]]:
