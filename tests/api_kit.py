@@ -17,6 +17,7 @@ from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.domain.model import NodeInfo, NoFitKind, Resources
 from orion.peer_http import PeerHttp
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
@@ -81,6 +82,7 @@ def full_app(store: LocalStore, **deps: Any) -> Flask:
     app.register_blueprint(logs_blueprint(LogsDeps(store=store, node_id="node1", open_logs=lambda *a: None,
                                                    peer=PeerHttp(), max_follows=1)))
     app.register_blueprint(services_blueprint(store, 1.0, applied_signal(app)))
+    app.register_blueprint(stacks_blueprint(store, 1.0))
     app.register_blueprint(exec_blueprint(ExecDeps(store=store, node_id="node1", open_exec=_no_engine, peer=PeerHttp(),
                                                    vouch=auth_of(app).vouch, max_sessions=1)))
     return app

@@ -27,6 +27,7 @@ from orion.api.cluster import cluster_blueprint
 from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.api.tokens import TokenSource
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
@@ -228,6 +229,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
                                                    peer=peer, vouch=auth.vouch, **cfg.part("exec"), audit=audit,
                                                    closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
+    app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
 

@@ -2,7 +2,8 @@
 
 The app decides nothing. Writes become typed commands submitted through the
 :class:`~orion.store.port.Store` (which forwards them to the Raft leader);
-reads run on this node's copy of the state machine and say which applied index
+reads run on this node's copy of the state machine, linearizable unless they ask
+for ``?stale`` (``http.py``, ``install_reads``), and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
 Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versioned``).
 
@@ -24,7 +25,7 @@ from flask import Flask
 
 from orion.api.audit_file import AuditLog
 from orion.api.auth import Auth
-from orion.api.http import AppliedSignal, Versioned, install_guards, register_error_handlers
+from orion.api.http import AppliedSignal, Versioned, install_guards, install_reads, register_error_handlers
 from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
@@ -85,6 +86,7 @@ def create_app(deps: ApiDeps) -> Flask:
     auth.install(app)  # first: nothing reads a request whose caller is not allowed
     app.extensions[AUTH] = auth
     install_guards(app)
+    install_reads(app, deps.store, deps.write_timeout)  # reads wait for their read point as long as writes
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
     app.extensions[APPLIED] = applied
     app.register_blueprint(tasks_blueprint(deps.store, applied, deps.write_timeout, deps.placement_wait,
