@@ -93,7 +93,7 @@ class DockerRuntime:
         # ``allow_privileged``). Its ``init``: the engine's tiny init as PID 1 forwards SIGTERM and
         # reaps zombies; without it a program that ignores signals as PID 1 (busybox httpd does) is
         # only ever killed after the full stop timeout, and every stop reports exit 137.
-        self._policy = policy or NodePolicy()
+        self.policy = policy or NodePolicy()
         self._timeout = timeout
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
@@ -211,7 +211,7 @@ class DockerRuntime:
         and start) is removed and created afresh. What the container is created
         with is ``create_args`` (``create.py``): the one place that maps a task to the engine.
         """
-        host_kwargs, create_kwargs = create_args(task, node_id, self._policy)
+        host_kwargs, create_kwargs = create_args(task, node_id, self.policy)
         self.ensure_image(task.spec.image, task.spec.pull_policy)
         name = create_kwargs["name"]
         api = self._api()
