@@ -105,6 +105,9 @@ def node_view(
         "readyReason": node.ready_reason,
         "labels": dict(node.labels),
         "hostVolumes": list(node.host_volumes),
+        # What the node hands to tasks that ask (config host_devices, allow_privileged).
+        "hostDevices": list(node.host_devices),
+        "allowPrivileged": node.allow_privileged,
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

@@ -120,6 +120,8 @@ class Node(TypedDict):
     readyReason: str
     labels: dict[str, str]
     hostVolumes: list[str]
+    hostDevices: list[str]
+    allowPrivileged: bool
     leader: bool
     capacity: ResourcesView
     used: ResourcesView
