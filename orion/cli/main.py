@@ -64,7 +64,8 @@ class LazyGroup(click.Group):
             "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
             "stack": "orion.cli.stack_cmd:stack",  # orion stack ...: docs/stacks.md
-            "operator": "orion.cli.operator_cmd:operator"}  # snapshots, raft recover: docs/operations.md
+            "operator": "orion.cli.operator_cmd:operator",  # snapshots, raft recover: docs/operations.md
+            "exec": "orion.cli.exec_cmd:exec_", "token": "orion.cli.token_cmd:token"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -31,11 +31,13 @@ from orion.runtime import (
     ContainerGone,
     ContainerState,
     EngineUnreachable,
+    ExecSpec,
     LogQuery,
     LogStream,
     RuntimeFailure,
 )
 from orion.runtime.create import NodePolicy, create_args
+from orion.runtime.docker_exec import DockerExec, start_exec
 from orion.runtime.inspect import state_from_inspect
 
 log = logging.getLogger(__name__)
@@ -324,6 +326,15 @@ class DockerRuntime:
             raise RuntimeFailure(f"exec in {container_id[:12]}: {_short(done['error'])}")
         code = self._call("exec inspect", lambda api: api.exec_inspect(exec_id)).get("ExitCode")
         return int(code or 0), bytes(done.get("output") or b"").decode("utf-8", "replace")
+
+    def exec_session(self, container_id: str, spec: ExecSpec) -> DockerExec:
+        """Start ``spec`` in the container, its streams on a socket (``docker_exec.py``)."""
+        api = self._api()
+        with self._wrap(f"exec in container {container_id[:12]}"):
+            try:
+                return start_exec(api, container_id, spec)
+            except NotFound:
+                raise ContainerGone(f"container {container_id[:12]} no longer exists") from None
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

@@ -24,6 +24,8 @@ class Error(TypedDict):
     error: str
     field: NotRequired[str]
     leader: NotRequired[str | None]
+    needed: NotRequired[str]  # a 403: the scope the operation needs
+    scope: NotRequired[str]  # a 403: the caller's scope
 
 
 class Placement(TypedDict):
