@@ -47,6 +47,7 @@ from orion.node.registration_loop import RegistrationLoop
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
 from orion.runtime import RuntimeFailure
+from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
 from orion.store.admission import REPLICA
@@ -169,7 +170,8 @@ class Agent:
 def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together. ``store``:
     the replica already running (``store_first.py``); None for a first join, built here."""
-    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
+    runtime = DockerRuntime(cfg.docker_host, policy=NodePolicy(
+        host_volumes=cfg.host_volumes, host_devices=frozenset(cfg.host_devices), allow_privileged=cfg.allow_privileged))
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
@@ -255,4 +257,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
                     capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
-                    host_volumes=tuple(sorted(cfg.host_volumes)))
+                    host_volumes=tuple(sorted(cfg.host_volumes)), host_devices=tuple(sorted(cfg.host_devices)),
+                    allow_privileged=cfg.allow_privileged)
