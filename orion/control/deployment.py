@@ -51,7 +51,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED, holds_slot
+from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
+from orion.domain.replicas import holds_slot
 from orion.domain.service import (
     DONE,
     FAILED_DEPLOYMENT,

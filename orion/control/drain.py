@@ -53,8 +53,8 @@ from orion.domain.model import (
     NodeInfo,
     NodeUsage,
     Task,
-    group_of,
 )
+from orion.domain.replicas import group_of
 from orion.state.commands import Command, FinishMigration, MigrateTasks, Placement, ReportTaskState
 
 

@@ -38,16 +38,6 @@ TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
 DESIRED_RUN = "run"
 DESIRED_STOP = "stop"
 
-# A replica in one of these states holds its slot no more: a named service's slot, or its place
-# among the ``count`` of an unnamed group (``POST /tasks`` with a count). ``lost`` is not among them:
-# the healer places a lost replica again under the same id. Read through :func:`holds_slot`.
-FREES_SLOT = frozenset({FAILED, COMPLETED, STOPPED})
-
-
-def holds_slot(desired: str, state: str) -> bool:
-    """Wanted and not over: the replica counts toward its service's or group's count."""
-    return desired == DESIRED_RUN and state not in FREES_SLOT
-
 # Node status in the registry: the leader commits what gossip sees (orion/membership/liveness.py).
 NODE_ALIVE = "alive"
 NODE_SUSPECT = "suspect"
@@ -297,13 +287,6 @@ class Task:
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
             **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
         )
-
-
-def group_of(task: Task) -> str:
-    """The unnamed replica group ``task`` belongs to (``POST /tasks`` with a count, scaled by
-    ``PATCH /tasks/<id>``): the group its members carry in ``spec.group``; a task that carries
-    none is a group of its own, named by its id (scaling it up makes it the group's head)."""
-    return task.spec.group or task.id
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from collections import OrderedDict
 from typing import Any
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL, REMEMBERED_REQUESTS
-from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, group_of, wants_restart
+from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, wants_restart
+from orion.domain.replicas import group_of
 from orion.state.results import Result, result_from_dict
 
 # Failure records kept per task (node, leader wall time): enough for the restart

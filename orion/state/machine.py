@@ -35,8 +35,8 @@ from orion.domain.model import (
     PriorPlacement,
     Task,
     TaskSpec,
-    group_of,
 )
+from orion.domain.replicas import group_of
 from orion.state.checks import (
     finish_problem,
     migration_problem,

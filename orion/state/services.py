@@ -33,9 +33,8 @@ from orion.domain.model import (
     MAX_SCALE,
     RUNNING,
     Task,
-    group_of,
-    holds_slot,
 )
+from orion.domain.replicas import group_of, holds_slot
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,

@@ -1,4 +1,4 @@
-"""The two replica rules, stated once (``orion/domain/model.py``): which states free a slot, and
+"""The two replica rules, stated once (``orion/domain/replicas.py``): which states free a slot, and
 which group a task belongs to. The machine (scaling, relabelling), the deployment planner and
 the drain planner all read them from there."""
 
@@ -10,14 +10,12 @@ from orion.control.deployment import Replica
 from orion.domain.model import (
     DESIRED_RUN,
     DESIRED_STOP,
-    FREES_SLOT,
     TASK_STATES,
     TERMINAL_STATES,
     Task,
     TaskSpec,
-    group_of,
-    holds_slot,
 )
+from orion.domain.replicas import FREES_SLOT, group_of, holds_slot
 
 
 def test_an_ended_replica_frees_its_slot_but_a_lost_one_keeps_it():

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from result_kit import accepted
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL
-from orion.domain.model import NodeInfo, Resources, TaskSpec, group_of
+from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.domain.replicas import group_of
 from orion.state.commands import (
     CreateTask,
     Placement,
