@@ -50,8 +50,13 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
     if not node.schedulable:
         return f"node {node.id} is {node.status if node.ready else 'not ready: ' + node.ready_reason}"
     spec = task.spec
+    if task.pin and node.id != task.pin:
+        return f"task {task.id} belongs to node {task.pin} (a global service's replica)"
     if not set(spec.node_selectors) <= set(node.labels):
         return f"node {node.id} does not match selector {format_selectors(spec.node_selectors)}"
+    unmet = [str(c) for c in spec.constraints if not c.matches(node)]
+    if unmet:
+        return f"node {node.id} does not satisfy {', '.join(unmet)}"
     missing = spec.host_volumes - set(node.host_volumes)
     if missing:
         return f"node {node.id} does not declare host volume {format_volumes(missing)}"
@@ -65,6 +70,11 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
     taken = spec.static_host_ports & held.ports_taken(node.id)
     if taken:
         return f"host port {format_ports(taken)} already taken on node {node.id}"
+    if task.service and spec.max_per_node:
+        here = sum(1 for t in held.tasks(node.id) if t.service == task.service and t.id != task.id
+                   and t.desired == DESIRED_RUN and t.node_id == node.id)
+        if here >= spec.max_per_node:
+            return f"node {node.id} runs {here} replicas of {task.service} already (maxPerNode {spec.max_per_node})"
     return ""
 
 
