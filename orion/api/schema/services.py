@@ -32,7 +32,8 @@ from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, r
 from orion.api.schema.tasks import TaskFields, to_volumes
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain import cron
-from orion.domain.constraints import LABEL_PREFIX
+from orion.domain.constraints import LABEL_PREFIX, ConstraintError
+from orion.domain.constraints import parse as parse_constraint
 from orion.domain.job import OVERLAPS, JobPolicy
 from orion.domain.model import MAX_SCALE, RESTART_POLICIES
 from orion.domain.service import (
@@ -214,8 +215,11 @@ def _spread(value: Any) -> str:
     if not isinstance(value, str):
         raise Problem(f"must be a node label like \"zone\", not {kind_of(value)}")
     key = value.strip().removeprefix("spread=").removeprefix(LABEL_PREFIX)
-    if not key or f._selector_key_problem(key):
-        raise Problem(f"{value!r} is not a node label; spread over one like \"zone\" or \"node.labels.zone\"")
+    try:  # the label-name rule constraints use
+        parse_constraint(f"{LABEL_PREFIX}{key} exists")
+    except ConstraintError:
+        raise Problem(f"{value!r} is not a node label; spread over one like \"zone\" or \"node.labels.zone\"") \
+            from None
     return key
 
 
