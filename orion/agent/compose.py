@@ -25,6 +25,7 @@ from orion.api.app import ApiDeps, applied_signal, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
 from orion.control.job_loop import JobLoop
@@ -224,6 +225,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
                                                    **cfg.part("logs"), closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
+    app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
 

@@ -2,7 +2,8 @@
 
 The app decides nothing. Writes become typed commands submitted through the
 :class:`~orion.store.port.Store` (which forwards them to the Raft leader);
-reads run on this node's copy of the state machine and say which applied index
+reads run on this node's copy of the state machine, linearizable unless they ask
+for ``?stale`` (``http.py``, ``install_reads``), and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
 Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versioned``).
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from flask import Flask
 
-from orion.api.http import AppliedSignal, Versioned, install_guards, register_error_handlers
+from orion.api.http import AppliedSignal, Versioned, install_guards, install_reads, register_error_handlers
 from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
@@ -68,6 +69,7 @@ def create_app(deps: ApiDeps) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_error_handlers(app, deps.max_body_bytes)
     install_guards(app, deps.api_token, deps.open_paths, metrics_open=not deps.metrics_requires_token)
+    install_reads(app, deps.store, deps.write_timeout)  # reads wait for their read point as long as writes
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
     app.extensions[APPLIED] = applied
     app.register_blueprint(tasks_blueprint(deps.store, applied, deps.write_timeout, deps.placement_wait,

@@ -69,6 +69,8 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
+    if spec.stack:  # only when set, so a service outside any stack reads as it always did
+        body["stack"] = spec.stack
     return body
 
 
@@ -119,6 +121,7 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
         count = spec.job.completions
     view: r.Service = {
         "name": record.name,
+        "stack": spec.stack or None,
         "version": version,
         "image": spec.task.image,
         "mode": spec.mode,  # type: ignore[typeddict-item]

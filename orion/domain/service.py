@@ -107,11 +107,14 @@ class ServiceSpec:
 
     ``task`` is the template of every replica (its ``count`` is 1 and its
     ``group`` and ``name`` are the service's name; :meth:`replica_spec` gives it).
+    ``stack`` names the stack the service belongs to ("" for none): a stack is the services
+    that carry its name (docs/stacks.md), named ``<stack>_<service>`` as Swarm names them.
     """
 
     name: str
     task: TaskSpec
     count: int = 1
+    stack: str = ""
     health_check: HealthCheck | None = None
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     volumes: tuple[Volume, ...] = ()
@@ -146,11 +149,16 @@ class ServiceSpec:
         return self.task.static_host_ports
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task.to_dict(), "count": self.count,
-                "health_check": self.health_check.to_dict() if self.health_check else None,
-                "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes],
-                **({"mode": self.mode} if self.mode != REPLICATED else {}),
-                **({"job": self.job.to_dict()} if self.job is not None else {})}
+        out = {"name": self.name, "task": self.task.to_dict(), "count": self.count,
+               "health_check": self.health_check.to_dict() if self.health_check else None,
+               "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes],
+               **({"mode": self.mode} if self.mode != REPLICATED else {}),
+               **({"job": self.job.to_dict()} if self.job is not None else {})}
+        # Only when set: a service outside any stack is written exactly as before stacks existed,
+        # so its log entries and snapshots (and their digests) do not change.
+        if self.stack:
+            out["stack"] = self.stack
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
@@ -160,7 +168,8 @@ class ServiceSpec:
                    health_check=HealthCheck.from_dict(check) if check else None,
                    update=UpdatePolicy.from_dict(d.get("update") or {}),
                    volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
-                   mode=str(d.get("mode", REPLICATED)), job=JobPolicy.from_dict(job) if job else None)
+                   mode=str(d.get("mode", REPLICATED)), job=JobPolicy.from_dict(job) if job else None,
+                   stack=str(d.get("stack", "")))
 
 
 def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
@@ -231,6 +240,9 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         replacing = True
     if old.job != new.job:  # governs the next run (and a one-off job runs again: state/jobs.py)
         changed.append("job")
+    # Which stack lists the service: a label of the declaration, nothing a container holds.
+    if old.stack != new.stack:
+        changed.append("stack")
     if old.count != new.count:
         changed.append("count")
     return SpecDiff(tuple(changed), replacing, old.count != new.count)

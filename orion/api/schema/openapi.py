@@ -26,6 +26,7 @@ from orion.api.schema.cluster import AdmitRequest
 from orion.api.schema.fields import NAME_PATTERN
 from orion.api.schema.queries import (
     BlockingQuery,
+    BlockingReadQuery,
     LogsQuery,
     MetricsQuery,
     Query,
@@ -63,8 +64,11 @@ _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                 "description": "a retry with the same key answers the task the first created (200)"}
 _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", None),
           "503": ("no Raft leader, or the write timed out: retry", None)}
+# A linearizable read (the default) that could not be confirmed in time (docs/api.md, "Consistency").
+_READ = {"503": ("no leader reachable, or this replica not caught up in time: retry, or read with ?stale", None)}
 _TASK = {"404": ("no such task", None)}
 _SERVICE = {"404": ("no such service", None)}
+_STACK = {"404": ("no service carries this stack", None)}
 # Any read that takes ?index=N: a node holds at most max_blocking_queries of them at once.
 _HELD = {"429": ("a blocking query, while this node holds as many as it may: retry", None)}
 
@@ -75,17 +79,18 @@ OPERATIONS: tuple[Op, ...] = (
         "413": ("body too large", None), "415": ("body is not JSON", None), **_WRITE},
        body=TaskRequest, params=(_IDEMPOTENCY,)),
     Op("get", "/tasks", "List tasks, oldest first",
-       {"200": ("tasks", list[r.Task]), "400": ("bad query", None), **_HELD}, query=TaskListQuery),
-    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK, **_HELD}, query=BlockingQuery),
+       {"200": ("tasks", list[r.Task]), "400": ("bad query", None), **_HELD, **_READ}, query=TaskListQuery),
+    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK, **_HELD, **_READ},
+       query=BlockingReadQuery),
     Op("delete", "/tasks/{task_id}", "Stop a task",
        {"202": ("stopping", r.Task), "200": ("already finished", r.Task), **_TASK, **_WRITE}),
     Op("patch", "/tasks/{task_id}", "Scale the group the task belongs to",
        {"200": ("the group at its new size", r.Scaled), **_TASK, **_WRITE}, body=ScaleRequest),
     Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
        {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
-        "429": ("too many followed logs on a node", None)}, query=LogsQuery, content="text/plain"),
-    Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node]), **_HELD},
-       query=BlockingQuery),
+        "429": ("too many followed logs on a node", None), **_READ}, query=LogsQuery, content="text/plain"),
+    Op("get", "/nodes", "Registered nodes with capacity, use and status",
+       {"200": ("nodes", list[r.Node]), **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
        {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
     Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft), **_HELD}, query=BlockingQuery),
@@ -102,19 +107,20 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("the voters left", r.MembersLeft), "403": ("wrong join proof", None), **_WRITE},
        params=({"name": "X-Orion-Join-Proof", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "HMAC-SHA256 of the address under the Raft secret"},)),
-    Op("get", "/services", "List services", {"200": ("services", list[r.Service]), **_HELD}, query=BlockingQuery),
+    Op("get", "/services", "List services", {"200": ("services", list[r.Service]), **_HELD, **_READ},
+       query=BlockingReadQuery),
     Op("post", "/services", "Create a service (its name in the body); 409 if it exists",
        {"201": ("created, version 1", r.ServiceDeclared), "200": ("unchanged", r.ServiceDeclared), **_WRITE},
        body=ServiceRequest),
     Op("get", "/services/{name}", "One service with its spec, replicas and rollout",
-       {"200": ("the service", r.Service), **_SERVICE, **_HELD}, query=BlockingQuery),
+       {"200": ("the service", r.Service), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
     Op("put", "/services/{name}", "Declare a service's full spec: a new version and a rollout, or nothing",
        {"201": ("a new version", r.ServiceDeclared), "200": ("the same spec: nothing to do", r.ServiceDeclared),
         **_WRITE}, body=ServiceRequest),
     Op("delete", "/services/{name}", "Delete a service and stop its replicas",
        {"200": ("deleted", r.ServiceDeleted), **_SERVICE, **_WRITE}),
     Op("get", "/services/{name}/versions", "The versions kept, oldest first",
-       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD}, query=BlockingQuery),
+       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
@@ -126,6 +132,12 @@ OPERATIONS: tuple[Op, ...] = (
         **_SERVICE, **_WRITE}),
     Op("get", "/services/{name}/runs", "A job's runs, oldest first (the running ones and the last finished)",
        {"200": ("runs", list[r.JobRun]), "400": ("not a job", None), **_SERVICE, **_HELD}, query=BlockingQuery),
+    Op("get", "/stacks", "List stacks: the services grouped by the stack they carry",
+       {"200": ("stacks", list[r.Stack])}),
+    Op("get", "/stacks/{name}", "One stack with each of its services (spec, replicas, rollout)",
+       {"200": ("the stack", r.StackDetail), **_STACK}),
+    Op("delete", "/stacks/{name}", "Delete every service of a stack; their replicas stop",
+       {"200": ("deleted", r.StackDeleted), **_STACK, **_WRITE}),
     Op("get", "/operator/snapshot", "Save the whole replicated state: a snapshot file (docs/operations.md)",
        {"200": ("the snapshot file", None), "400": ("bad query", None),
         "503": ("no leader, or this node has not caught up (?stale=1 saves it anyway)", None)},

@@ -223,6 +223,7 @@ class Service(TypedDict):
     ``count``: the replicas wanted (a global service's: its eligible nodes; a job's: its completions)."""
 
     name: str
+    stack: str | None
     version: int
     image: str
     mode: Literal["replicated", "global", "job"]
@@ -267,4 +268,26 @@ class ServiceVersion(TypedDict):
 class ServiceDeleted(TypedDict):
     name: str
     deleted: bool
+    stopping: list[str]
+
+
+class Stack(TypedDict):
+    """A stack: the services that carry its name, their replicas wanted and healthy, counted per state."""
+
+    name: str
+    services: list[str]
+    count: int
+    healthy: int
+    tasks: dict[str, int]
+
+
+class StackDetail(Stack):
+    """``GET /stacks/<name>``: each service as ``GET /services/<name>`` shows it (spec, replicas)."""
+
+    details: list[Service]
+
+
+class StackDeleted(TypedDict):
+    name: str
+    deleted: list[str]
     stopping: list[str]

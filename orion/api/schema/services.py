@@ -21,6 +21,7 @@ service stop-first (``orion/control/deployment.py``, ``effective_order``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -52,6 +53,20 @@ from orion.domain.service import (
 MAX_FAILURES = 100
 # A check more often than every second loads the replica it watches for no gain.
 MIN_INTERVAL = 1.0
+# A stack's name: Compose's rule for a project name (lowercase letters, digits, '-', '_', starting
+# with a letter or digit), short enough that "<stack>_<service>" still fits a service name.
+STACK_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
+_STACK_RE = re.compile(STACK_PATTERN)
+
+
+def parse_stack(value: Any) -> str:
+    """A stack name, or "" (none)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not _STACK_RE.match(value):
+        raise Problem(f"{value!r} is not a stack name; use lowercase letters, digits, '-' and '_', "
+                      "starting with a letter or digit, at most 31 characters")
+    return value
 
 
 def _wire(seconds: float) -> Any:
@@ -267,6 +282,9 @@ class ServiceRequest(TaskFields):
         if self.update is not None and self.update.rebalance and self.mode != REPLICATED:
             raise Problem("only a replicated service rebalances", ".update.rebalance")
         return self
+    # The stack that lists the service (docs/stacks.md); its name must then be "<stack>_...".
+    stack: f.typed(str, parse_stack, {"anyOf": [{"type": "string", "pattern": STACK_PATTERN},
+                                                {"const": ""}, {"type": "null"}]}) = ""
 
 
 _SERVICE_ADAPTER = pydantic.TypeAdapter(ServiceRequest)
@@ -286,6 +304,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         raise ValidationError("name", f"{request.name!r} differs from the service in the URL ({name!r}); "
                               "a service is renamed by declaring a new one")
     task = request.model_copy(update={"volumes": None, "name": ""}).task_spec()
+    if request.stack and not name.startswith(request.stack + "_"):
+        raise ValidationError("stack", f"a service of stack {request.stack!r} is named {request.stack}_<service> "
+                              f"(as Swarm names them), not {name!r}")
     return ServiceSpec(
         name=name,
         task=replace(task, spread=request.spread, max_per_node=request.max_per_node or 0),
@@ -295,6 +316,7 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         volumes=to_volumes(request.volumes),
         mode=request.mode,
         job=(request.job.to_policy() if request.job is not None else JobPolicy()) if request.mode == JOB else None,
+        stack=request.stack,
     )
 
 
