@@ -90,6 +90,8 @@ class _Packer:
         self._spread = {service: dict(counts) for service, counts in (spread or {}).items()}
         # Per (service, label), its replicas per value of the label: built when first asked.
         self._zones: dict[tuple[str, str], dict[str, int]] = {}
+        # Per set of per-node constraints (hostname, id), the nodes that meet them: read once a pass.
+        self._meeting: dict[tuple, frozenset[str]] = {}
         self._usage = {n.id: usage.get(n.id, EMPTY_USAGE) for n in self._nodes.values()}
         self._groups: dict[_Key, list[str]] = {}
         for node in self._nodes.values():
@@ -193,7 +195,7 @@ class _Packer:
                 continue
             if shared and not matches_all(shared, self._nodes[heap[0]]):
                 continue
-            nodes = [n for n in heap if matches_all(own, self._nodes[n])] if own else heap
+            nodes = [n for n in heap if n in self._meets(own)] if own else heap
             if cap:
                 nodes = [n for n in nodes if members.get(n, 0) < cap]
             if not nodes:
@@ -215,6 +217,14 @@ class _Packer:
                 value = dict(self._nodes[node_id].labels).get(label, "")
                 zones[value] = zones.get(value, 0) + 1
         return Fit(node_id, -negative_score)
+
+    def _meets(self, constraints: tuple) -> frozenset[str]:
+        """The nodes that meet ``constraints`` (per-node ones), computed once per pass."""
+        found = self._meeting.get(constraints)
+        if found is None:
+            found = self._meeting[constraints] = frozenset(
+                n.id for n in self._nodes.values() if matches_all(constraints, n))
+        return found
 
     def _place_pinned(self, spec: TaskSpec, service: str, pin: str) -> Decision:
         """A global service's replica: on its own node, or nowhere (saying what that node lacks)."""
