@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
 from workload_world import WorkloadWorld, node
 
 from orion.control import periodic
 from orion.control.job_loop import JobLoop, _jobs
+from orion.domain import cron
 from orion.domain.job import SLOT_REPLACE, SLOT_SKIP, SLOT_START, JobPolicy
 from orion.domain.model import TaskSpec
 from orion.domain.service import JOB, ServiceSpec
@@ -118,3 +121,20 @@ def test_the_planner_decides_the_action_from_the_overlap_policy_and_never_a_slot
     assert periodic.plan("j", JobPolicy(schedule="* * * * *", overlap="replace"), T0, None, 1, T0 + 31).action == \
         SLOT_REPLACE
     assert periodic.plan("j", policy, T0, T0 + 30, 0, T0 + 89) is None  # 03:00 recorded, 03:01 not yet due
+
+
+@given(since=st.floats(T0 - 3600, T0 + 3600), ahead=st.floats(0, 7200), running=st.integers(0, 2),
+       overlap=st.sampled_from(["forbid", "allow", "replace"]),
+       schedule=st.sampled_from(["* * * * *", "*/5 * * * *", "0 * * * *", "*/10 * * * * *"]))
+def test_a_decided_slot_is_a_schedule_time_after_the_last_and_not_after_now(since, ahead, running, overlap, schedule):
+    policy = JobPolicy(schedule=schedule, overlap=overlap)
+    now = since + ahead
+    decided = periodic.plan("j", policy, T0 - 7200, since, running, now)
+    parsed = cron.parse(schedule)
+    if decided is None:
+        assert cron.next_after(parsed, since) > now
+        return
+    assert since < decided.slot <= now and cron.next_after(parsed, decided.slot) > now  # the latest due
+    assert cron.last_at_or_before(parsed, decided.slot) == decided.slot
+    assert decided.action == (SLOT_START if not running or overlap == "allow" else
+                              SLOT_SKIP if overlap == "forbid" else SLOT_REPLACE)
