@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orion.api.schema import responses as r
+from orion.api.schema.container import container_body
 from orion.api.schema.fields import duration_text
 from orion.api.views import cores
 from orion.control import periodic
@@ -53,6 +54,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
         body["spread"] = task.spread
     if task.max_per_node:
         body["maxPerNode"] = task.max_per_node
+    body.update(container_body(task.container))
     if spec.health_check is not None:
         body["healthCheck"] = check_body(spec.health_check)
     u = spec.update

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import stat
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ def finish(values: dict[str, Any]) -> AgentConfig:
         if companion.file_of:
             _read_secret(values, companion.file_of)
     _check_tls(values)
+    if values["api_tokens_file"] and not values["api_token"]:
+        raise ConfigError(f"{_flag('api_tokens_file')} needs {_flag('api_token_file')} too: the agents call "
+                          "each other with that token (the admin token named \"default\"), which the tokens "
+                          "file, holding only hashes, cannot give them")
     if values["bootstrap"] and values["join"]:
         raise ConfigError("--bootstrap and --join exclude each other: bootstrap the first node, join the rest")
     if not values["raft_secret"]:
@@ -53,6 +58,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
+    _check_host_devices(values["host_devices"])
     return AgentConfig(**{f.name: values[f.name] for f in fields(AgentConfig)})
 
 
@@ -99,6 +105,19 @@ def _check_host_volumes(volumes: dict[str, str]) -> None:
         if not os.path.exists(path):
             raise ConfigError(f"host_volumes.{name}: {path} does not exist; create it with the owner and mode "
                               "the tasks need (the agent creates nothing)")
+
+
+def _check_host_devices(devices: tuple[str, ...]) -> None:
+    """Each an absolute path to a device (or a directory of them), found at start."""
+    for path in devices:
+        if not os.path.isabs(path) or ".." in path.split("/"):
+            raise ConfigError(f"host_devices: {path!r} must be an absolute path without '..'")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise ConfigError(f"host_devices: {path}: {exc.strerror}") from None
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)):
+            raise ConfigError(f"host_devices: {path} is not a device (nor a directory of devices)")
 
 
 def _check_tls(values: dict[str, Any]) -> None:

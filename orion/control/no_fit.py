@@ -28,9 +28,9 @@ class NoFit:
     """No node can take the task now: which filter left none (``kind``), with its figures.
 
     The cause is ``kind`` plus what the task asked for (``memory``, ``cpu_millis``,
-    ``ports``, ``selectors``, ``volumes``, ``constraints``, ``max_per_node``: its own spec,
-    so fixed for a task; ``missing``: the host volumes no eligible node declares, for
-    VOLUME; ``pinned``/``pinned_why``: a global replica's node and what keeps it from
+    ``ports``, ``selectors``, ``volumes``, ``devices``, ``constraints``, ``max_per_node``: its
+    own spec, so fixed for a task; ``missing``: the host volumes (VOLUME) or devices (DEVICE)
+    no eligible node offers; ``pinned``/``pinned_why``: a global replica's node and what keeps it from
     taking the replica, for PINNED). The rest are live figures that change with every
     placement elsewhere: nodes by status when none is alive, the node with the most free
     memory and the one with the most free CPU. ``sentence`` is written from these values
@@ -43,7 +43,8 @@ class NoFit:
     ports: frozenset[tuple[int, str]] = frozenset()
     selectors: frozenset[tuple[str, str]] = frozenset()
     volumes: frozenset[str] = frozenset()
-    missing: frozenset[str] = frozenset()  # VOLUME: asked-for host volumes no eligible node has
+    devices: frozenset[str] = frozenset()  # DEVICE: the host devices asked for
+    missing: frozenset[str] = frozenset()  # VOLUME, DEVICE: asked-for ones no eligible node has
     statuses: tuple[tuple[str, int], ...] = ()  # NO_NODES: (status, registered nodes in it), sorted
     most_memory: FreeOn | None = None  # MEMORY, MEMORY_CPU
     most_cpu: FreeOn | None = None  # CPU, MEMORY_CPU
@@ -72,6 +73,13 @@ class NoFit:
                 plural = "s" if len(self.missing) > 1 else ""
                 return f"no {where} declares host volume{plural} {format_volumes(self.missing)}"
             return f"no {where} declares all of host volumes {format_volumes(self.volumes)}"
+        if kind == NoFitKind.DEVICE:
+            shown = self.missing or self.devices
+            which = "s" if len(shown) > 1 else ""
+            return (f"no eligible node hands out {'all of ' if not self.missing else ''}host device{which} "
+                    f"{', '.join(sorted(shown))} (host_devices in a node's config)")
+        if kind == NoFitKind.PRIVILEGED:
+            return "no eligible node allows privileged containers (allow_privileged in a node's config)"
         if kind == NoFitKind.MAX_PER_NODE:
             return (f"every eligible node already runs {self.max_per_node} replica"
                     f"{'' if self.max_per_node == 1 else 's'} of {self.service} (maxPerNode {self.max_per_node})")

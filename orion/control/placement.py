@@ -73,10 +73,10 @@ def fit_score(capacity: Resources, used_after: Resources) -> float:
     return bestfit(capacity.memory, capacity.cpu_millis, used_after.memory, used_after.cpu_millis)
 
 
-# A group key: (labels, host volumes, capacity memory, capacity cpu, used memory, used cpu, taken ports,
-# platform). The platform (OS, architecture, engine version) is there so a constraint on it reads the
-# same on every node of a group; hostname and id tell every node apart and are checked per node.
-_Key = tuple[frozenset[tuple[str, str]], frozenset[str], int, int, int, int, frozenset[tuple[int, str]],
+# A group key: (labels, offers (host volumes, devices, privilege), capacity memory, capacity cpu, used memory,
+# used cpu, taken ports, platform). The platform (OS, architecture, engine version) is there so a constraint
+# on it reads the same on every node of a group; hostname and id tell every node apart and are read per node.
+_Key = tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]], int, int, int, int, frozenset[tuple[int, str]],
              tuple[str, str, str]]
 
 
@@ -103,7 +103,7 @@ class _Packer:
 
     def _key(self, node_id: str) -> _Key:
         node, use = self._nodes[node_id], self._usage[node_id]
-        return (frozenset(node.labels), frozenset(node.host_volumes), node.capacity.memory, node.capacity.cpu_millis,
+        return (frozenset(node.labels), node.offers, node.capacity.memory, node.capacity.cpu_millis,
                 use.used.memory, use.used.cpu_millis, use.ports, node.platform)
 
     def _join(self, node_id: str) -> None:
@@ -127,12 +127,12 @@ class _Packer:
         if pin:
             return self._place_pinned(spec, service, pin)
         shape = (spec.memory, spec.cpu_millis, spec.static_host_ports, frozenset(spec.node_selectors),
-                 spec.host_volumes, spec.constraints, spec.max_per_node and service)
+                 spec.host_needs, spec.constraints, spec.max_per_node and service)
         if shape in self._no_fit:
             return self._no_fit[shape]
         if service or spec.constraints:
             return self._place_policy(spec, shape, service)
-        mem, cpu, ports, selectors, volumes = shape[:5]
+        mem, cpu, ports, selectors, needs = shape[:5]
         score_of = bestfit  # a local: this loop is the planner's whole cost
         best_score, best_id, best_key = -1.0, "", None
         for key, heap in self._groups.items():
@@ -141,7 +141,7 @@ class _Packer:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
                 continue
-            if volumes and not volumes <= has:
+            if needs and not needs <= has:
                 continue
             score = score_of(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu)
             if score > best_score or (score == best_score and heap[0] < best_id):
@@ -176,7 +176,7 @@ class _Packer:
         per group; this one looks at every node of a group (``members`` and a hostname
         constraint may tell them apart), which is fine for a service's handful of replicas.
         """
-        mem, cpu, ports, selectors, volumes, constraints, _ = shape
+        mem, cpu, ports, selectors, needs, constraints, _ = shape
         members = self._spread.setdefault(service, {}) if service else {}
         cap = spec.max_per_node if service else 0
         label = spec.spread if service else ""
@@ -191,7 +191,7 @@ class _Packer:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
                 continue
-            if volumes and not volumes <= has:
+            if needs and not needs <= has:
                 continue
             if shared and not matches_all(shared, self._nodes[heap[0]]):
                 continue
@@ -251,8 +251,8 @@ class _Packer:
             return node.status if node.ready else f"not ready ({node.ready_reason or 'its engine does not answer'})"
         if not (set(spec.node_selectors) <= set(node.labels) and matches_all(spec.constraints, node)):
             return "no longer eligible (selectors or constraints)"
-        if not spec.host_volumes <= set(node.host_volumes):
-            return "missing a host volume"
+        if not spec.host_needs <= node.offers:
+            return "missing a host volume or device, or not allowing privileged containers"
         use = self._usage[node.id]
         if not spec.static_host_ports.isdisjoint(use.ports):
             return "using its host port already"
@@ -282,12 +282,20 @@ class _Packer:
         if not mounting:
             declared = set().union(*(self._nodes[i].host_volumes for i in eligible))
             return replace(asked, kind=NoFitKind.VOLUME, missing=asked.volumes - declared)
+        devices = spec.container.host_devices
+        handing = [i for i in mounting if devices <= set(self._nodes[i].host_devices)]
+        if not handing:
+            offered = set().union(*(self._nodes[i].host_devices for i in mounting))
+            return replace(asked, kind=NoFitKind.DEVICE, devices=devices, missing=devices - offered)
+        allowed = [i for i in handing if self._nodes[i].allow_privileged or not spec.container.privileged]
+        if not allowed:
+            return replace(asked, kind=NoFitKind.PRIVILEGED)
         if service and spec.max_per_node:
             members = self._spread.get(service, {})
-            mounting = [i for i in mounting if members.get(i, 0) < spec.max_per_node]
-            if not mounting:
+            allowed = [i for i in allowed if members.get(i, 0) < spec.max_per_node]
+            if not allowed:
                 return replace(asked, kind=NoFitKind.MAX_PER_NODE, max_per_node=spec.max_per_node)
-        port_free = [i for i in mounting if asked.ports.isdisjoint(self._usage[i].ports)]
+        port_free = [i for i in allowed if asked.ports.isdisjoint(self._usage[i].ports)]
         if not port_free:
             return replace(asked, kind=NoFitKind.PORTS)
 
@@ -309,8 +317,9 @@ def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, Node
     """Pick the alive, ready node that ``spec`` fits on most snugly (BestFit), or say why none.
 
     Filters, in the order a no-fit names them: alive and ready, node selectors, constraints,
-    host volumes (a node must declare every host volume the task mounts), a service's
-    ``max_per_node``, static host ports, then memory and CPU.
+    host volumes (a node must declare every host volume the task mounts), host devices (a
+    node must hand out every one asked for), privilege (a privileged task needs a node that
+    allows it), a service's ``max_per_node``, static host ports, then memory and CPU.
 
     Ties in score go to the lowest node id, so every caller gets the same answer.
     """

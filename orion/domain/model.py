@@ -21,6 +21,7 @@ from typing import Any
 # and CPU, mounts): orion/domain/resources.py.
 from orion.domain.constraints import Constraint
 from orion.domain.constraints import parse as parse_constraint
+from orion.domain.container import DEVICE_OFFER, NO_SETTINGS, PRIVILEGED_OFFER, VOLUME_OFFER, ContainerSettings
 from orion.domain.node import NODE_ALIVE as NODE_ALIVE
 from orion.domain.node import NODE_DEAD as NODE_DEAD
 from orion.domain.node import NODE_LEFT as NODE_LEFT
@@ -47,7 +48,6 @@ TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
 DESIRED_RUN = "run"
 DESIRED_STOP = "stop"
 
-
 # The most replicas one service may have: more is a typo, and one request must stay one
 # small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
 MAX_SCALE = 1000
@@ -69,6 +69,9 @@ class NoFitKind(StrEnum):
     SELECTOR = "selector"
     # No eligible node declares every host volume the task mounts (orion/control/placement.py).
     VOLUME = "volume"
+    # No eligible node hands out the host devices asked for (``host_devices``); allows privileged ones.
+    DEVICE = "device"
+    PRIVILEGED = "privileged"
     # No alive node satisfies the task's constraints (orion/domain/constraints.py).
     CONSTRAINT = "constraint"
     # Every eligible node already runs the service's most replicas per node (``maxPerNode``).
@@ -121,6 +124,8 @@ class TaskSpec:
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
     volumes: tuple[Volume, ...] = ()
+    # User, entrypoint, capabilities, devices, labels, logging, stop signal... (orion/domain/container.py).
+    container: ContainerSettings = NO_SETTINGS
     # Placement beyond label equality (orion/domain/constraints.py), kept sorted: every one must
     # hold on the node. ``spread``: a label whose values a service's replicas are spread over
     # (zones, racks); ``max_per_node``: at most this many of the group's replicas on one node
@@ -136,6 +141,15 @@ class TaskSpec:
     @property
     def host_volumes(self) -> frozenset[str]:  # the node must declare every one
         return frozenset(v.source for v in self.volumes if v.type == "host")
+
+    @property
+    def host_needs(self) -> frozenset[tuple[str, str]]:
+        """What only some nodes offer (``NodeInfo.offers``): its host volumes, host devices, privilege."""
+        needs = {(VOLUME_OFFER, v) for v in self.host_volumes}
+        needs.update((DEVICE_OFFER, d) for d in self.container.host_devices)
+        if self.container.privileged:
+            needs.add(PRIVILEGED_OFFER)
+        return frozenset(needs)
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -157,6 +171,8 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
+            # Only when set: a task without settings reads (and digests) as it did before them.
+            **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
             **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
             **({"spread": self.spread} if self.spread else {}),
             **({"max_per_node": self.max_per_node} if self.max_per_node else {}),
@@ -179,6 +195,7 @@ class TaskSpec:
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+            container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
             constraints=tuple(sorted({parse_constraint(c) for c in d.get("constraints") or ()})),
             spread=str(d.get("spread", "")),
             max_per_node=int(d.get("max_per_node", 0)),

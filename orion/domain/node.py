@@ -1,5 +1,6 @@
 """A node as the replicated state records it: identity, addresses, capacity, labels, status,
-and the attributes placement constraints may name (``orion/domain/constraints.py``).
+what it offers tasks, and the attributes placement constraints may name
+(``orion/domain/constraints.py``).
 
 Split from ``orion/domain/model.py`` (which names everything here too, so callers import
 either) to keep each module to one kind of value.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orion.domain.container import DEVICE_OFFER, PRIVILEGED_OFFER, VOLUME_OFFER
 from orion.domain.resources import Resources
 from orion.version import LOG_VERSION
 
@@ -51,10 +53,10 @@ class NodeInfo:
     ready_reason: str = ""
     # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
     host_volumes: tuple[str, ...] = ()
-    # The newest Raft log format the registering agent reads (orion/version.py; a
-    # registration without it, from an agent older than the announcement, reads as 0).
-    # The cluster writes a newer format only once every node reads it: a rolling upgrade.
-    log_version: int = LOG_VERSION
+    # Host devices this node hands to tasks (config ``host_devices``) and whether it runs privileged
+    # containers (``allow_privileged``): a task asking for either is placed only where allowed.
+    host_devices: tuple[str, ...] = ()
+    allow_privileged: bool = False
     # What constraints may name besides labels (orion/domain/constraints.py), as the node reports
     # them when it registers: its hostname, and its container engine's OS, architecture and
     # version (the engine's, since that is where containers run). "" when not reported (an agent
@@ -68,11 +70,21 @@ class NodeInfo:
     def platform(self) -> tuple[str, str, str]:
         """(os, arch, engine version): what nodes that look alike to the planner share."""
         return self.os, self.arch, self.engine_version
+    # The newest Raft log format the registering agent reads (orion/version.py; a
+    # registration without it, from an agent older than the announcement, reads as 0).
+    # The cluster writes a newer format only once every node reads it: a rolling upgrade.
+    log_version: int = LOG_VERSION
 
     @property
     def schedulable(self) -> bool:
         """May take tasks: alive in the registry and its engine answers."""
         return self.status == NODE_ALIVE and self.ready
+
+    @property
+    def offers(self) -> frozenset[tuple[str, str]]:
+        """What this node offers that a task may need (``TaskSpec.host_needs``)."""
+        offers = {(VOLUME_OFFER, v) for v in self.host_volumes} | {(DEVICE_OFFER, d) for d in self.host_devices}
+        return frozenset(offers | ({PRIVILEGED_OFFER} if self.allow_privileged else set()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +100,8 @@ class NodeInfo:
             "ready": self.ready,
             "ready_reason": self.ready_reason,
             "host_volumes": list(self.host_volumes),
+            **({"host_devices": list(self.host_devices)} if self.host_devices else {}),
+            **({"allow_privileged": True} if self.allow_privileged else {}),
             "log_version": self.log_version,
             **{key: getattr(self, key) for key in _NODE_ATTRIBUTES if getattr(self, key)},
         }
@@ -107,6 +121,8 @@ class NodeInfo:
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
             host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
+            host_devices=tuple(sorted(str(v) for v in d.get("host_devices") or ())),
+            allow_privileged=bool(d.get("allow_privileged", False)),
             log_version=int(d.get("log_version", 0)),
             **{key: str(d[key]) for key in _NODE_ATTRIBUTES if key in d},
         )

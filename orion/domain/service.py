@@ -186,6 +186,7 @@ def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
 # image, limits, command, env, ports and mounts are fixed at creation; a node selector change may
 # make a running replica's node wrong, so it is replaced too (Nomad treats constraints the same).
+# The container settings (``TaskSpec.container``: user, capabilities, ...) all replace, each named.
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
     "ports": "portBindings", "node_selectors": "nodeSelectors", "constraints": "constraints",
@@ -221,7 +222,10 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
     for f in fields(TaskSpec):
         if getattr(old.task, f.name) == getattr(new.task, f.name):
             continue
-        if f.name in _REPLACING_TASK_FIELDS:
+        if f.name == "container":  # each of them is fixed at creation: a new container
+            changed.extend(new.task.container.changed(old.task.container))
+            replacing = True
+        elif f.name in _REPLACING_TASK_FIELDS:
             changed.append(_REPLACING_TASK_FIELDS[f.name])
             replacing = True
         elif f.name in _IN_PLACE_TASK_FIELDS:

@@ -259,7 +259,7 @@ class ServiceRequest(TaskFields):
         "description": "at most this many replicas on one node; none: no limit"}) = None
 
     @model_validator(mode="after")
-    def _coherent(self) -> ServiceRequest:
+    def _fits_its_mode(self) -> ServiceRequest:
         """What each mode takes (docs/services.md, "Modes"), refused naming the field that does not fit."""
         given = self.model_fields_set
         if self.mode != REPLICATED and "count" in given:
