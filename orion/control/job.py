@@ -30,11 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orion.domain.job import RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, JobPlan, JobPolicy, JobRun
-from orion.domain.model import ASSIGNED, DESIRED_RUN, LOST, PENDING, RUNNING
-
-# Attempt states that still hold a place among the run's parallelism (the machine's rule too).
-_GOING = frozenset({PENDING, ASSIGNED, RUNNING, LOST})
+from orion.domain.job import ATTEMPT_GOING, RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, JobPlan, JobPolicy, JobRun
+from orion.domain.model import DESIRED_RUN, PENDING
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class Attempt:
 
     @property
     def going(self) -> bool:
-        return self.desired == DESIRED_RUN and self.state in _GOING
+        return self.desired == DESIRED_RUN and self.state in ATTEMPT_GOING
 
 
 @dataclass(frozen=True)

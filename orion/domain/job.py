@@ -21,6 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
+from orion.domain.model import ASSIGNED, LOST, PENDING, RUNNING
+
+# An attempt in one of these states (and still wanted) holds a place among its run's parallelism:
+# the run planner's rule and the state machine's re-check read it here.
+ATTEMPT_GOING = frozenset({PENDING, ASSIGNED, RUNNING, LOST})
 
 OVERLAPS = ("forbid", "allow", "replace")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.job import (
+    ATTEMPT_GOING,
     OVERLAPS,
     RUN_CANCELLED,
     RUN_FAILED,
@@ -34,18 +35,15 @@ from orion.domain.job import (
     SLOT_START,
     JobRun,
 )
-from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, LOST, PENDING, RUNNING, Task
+from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, Task
 from orion.domain.service import ServiceSpec
 from orion.state.nodes import refused
 from orion.state.workload_commands import ApplyJobPlan, RunCronSlot
 
-# Attempt states that still hold a place among the run's ``parallelism``.
-_ACTIVE_STATES = frozenset({PENDING, LOST, ASSIGNED, RUNNING})
-
 
 def active(attempts: list[Task]) -> list[Task]:
     """The attempts that still run or wait to (the planner's rule too)."""
-    return [t for t in attempts if t.desired == DESIRED_RUN and t.state in _ACTIVE_STATES]
+    return [t for t in attempts if t.desired == DESIRED_RUN and t.state in ATTEMPT_GOING]
 
 
 @dataclass(frozen=True)
