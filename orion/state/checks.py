@@ -7,7 +7,11 @@ each rule is stated once and the machine's handlers stay short. Each returns the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from orion.domain import cron
 from orion.domain.humanize import format_bytes, format_cpu, format_ports, format_selectors, format_volumes
+from orion.domain.job import OVERLAPS
 from orion.domain.model import (
     COMPLETED,
     DESIRED_RUN,
@@ -22,6 +26,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
+from orion.domain.service import GLOBAL, JOB, MODES, ServiceSpec, StartReplica, StopReplica, eligible
 from orion.state.commands import FinishMigration, Placement, ReportTaskState, RestartTask
 from orion.state.reservations import Reservations
 from orion.state.results import RefusalKind, Refused
@@ -37,7 +42,7 @@ def no_task(task_id: str) -> Refused:
     return Refused(NOT_FOUND, f"task {task_id} does not exist")
 
 
-def stale_report(task: Task, node_id: str, generation: int) -> str:
+def stale_report(task: Task, node_id: str, generation: int) -> Refused | None:
     """Why a node's report (a state, a health) about an old placement of ``task`` is refused."""
     return (f"stale report: task {task.id} is placed on {task.node_id} at generation {task.generation}, "
             f"report is from {node_id} at generation {generation}")
@@ -76,8 +81,13 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
         why = node.status if node.ready else f"not ready: {node.ready_reason}"
         return Refused(NO_FIT, f"node {node.id} is {why}")
     spec = task.spec
+    if task.pin and node.id != task.pin:
+        return Refused(NO_FIT, f"task {task.id} belongs to node {task.pin} (a global service's replica)")
     if not set(spec.node_selectors) <= set(node.labels):
         return Refused(NO_FIT, f"node {node.id} does not match selector {format_selectors(spec.node_selectors)}")
+    unmet = [str(c) for c in spec.constraints if not c.matches(node)]
+    if unmet:
+        return Refused(NO_FIT, f"node {node.id} does not satisfy {', '.join(unmet)}")
     missing = spec.host_volumes - set(node.host_volumes)
     if missing:
         return Refused(NO_FIT, f"node {node.id} does not declare host volume {format_volumes(missing)}")
@@ -96,6 +106,12 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
     taken = spec.static_host_ports & held.ports_taken(node.id)
     if taken:
         return Refused(NO_FIT, f"host port {format_ports(taken)} already taken on node {node.id}")
+    if task.service and spec.max_per_node:
+        here = sum(1 for t in held.tasks(node.id) if t.service == task.service and t.id != task.id
+                   and t.desired == DESIRED_RUN and t.node_id == node.id)
+        if here >= spec.max_per_node:
+            return Refused(NO_FIT, f"node {node.id} runs {here} replicas of {task.service} already "
+                                   f"(maxPerNode {spec.max_per_node})")
     return None
 
 
@@ -148,4 +164,56 @@ def finish_problem(task: Task | None, cmd: FinishMigration) -> Refused | None:
     if task.generation != cmd.generation:
         return Refused(STALE, f"stale decision: task {task.id} is at generation {task.generation}, "
                               f"decision had {cmd.generation}")
+    return None
+
+
+def mode_problem(spec: ServiceSpec) -> Refused | None:
+    """A mode or job block the machine must refuse (the API refuses them first, naming the field)."""
+    if spec.mode not in MODES:
+        return Refused(INVALID, f"unknown mode {spec.mode!r}; expected one of {', '.join(MODES)}")
+    job = spec.job
+    if spec.mode != JOB or job is None:
+        return None
+    if job.completions < 1 or job.parallelism < 1 or job.retries < 0 or job.backoff < 0 or job.deadline < 0:
+        return Refused(INVALID, "a job needs completions and parallelism of at least 1, "
+                                "and no negative retries, backoff or deadline")
+    if job.overlap not in OVERLAPS:
+        return Refused(INVALID, f"unknown overlap {job.overlap!r}; expected one of {', '.join(OVERLAPS)}")
+    try:
+        if job.schedule:
+            cron.parse(job.schedule)
+        cron.zone(job.zone)
+    except cron.CronError as exc:
+        return Refused(INVALID, str(exc))
+    return None
+
+
+def start_problem(spec: ServiceSpec, version: int, start: StartReplica, node: NodeInfo | None,
+                  held: set[tuple[str, int]]) -> Refused | None:
+    """Why a deployment plan's ``start`` is not this deployment's to make now, or None. ``held``:
+    the slots (node, slot) wanted replicas hold, when only empty slots may be filled (a refill)."""
+    if start.version != version:
+        return Refused(INVALID, f"version {start.version} is not this deployment's ({version})")
+    if spec.mode == GLOBAL:
+        if node is None or not eligible(spec, node):
+            return Refused(INVALID, f"node {start.node or '(none)'} is not one {spec.name} runs on")
+        if (start.node, 0) in held:
+            return Refused(WRONG_STATE, f"node {start.node} holds a wanted replica of {spec.name}")
+        return None
+    if start.node or not 0 <= start.slot < spec.count:
+        return Refused(INVALID, f"slot {start.slot} is not one of {spec.name}'s")
+    if ("", start.slot) in held:
+        return Refused(WRONG_STATE, f"slot {start.slot} of {spec.name} is held by a wanted replica")
+    return None
+
+
+def release_problem(spec: ServiceSpec, stops: tuple[StopReplica, ...], replicas: dict[str, Task],
+                    node: Callable[[str], NodeInfo | None]) -> Refused | None:
+    """Why a succeeded deployment may not stop these replicas, or None: only a global service's
+    replicas on nodes no longer eligible are stopped outside a rollout."""
+    for stop in stops:
+        task = replicas.get(stop.id)
+        where = node(task.pin) if task is not None and task.pin else None
+        if spec.mode != GLOBAL or task is None or (where is not None and eligible(spec, where)):
+            return Refused(WRONG_STATE, f"replica {stop.id} is not on a node {spec.name} has left")
     return None

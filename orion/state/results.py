@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from orion.domain.job import JobRun
 from orion.domain.model import NodeInfo, Task
 from orion.domain.service import Deployment
 
@@ -133,18 +134,25 @@ class Placed:
 @dataclass(frozen=True)
 class ServiceDeclared:
     """A version declared (``changed``, with its deployment and the replicas relabelled onto
-    it), or the same spec again: nothing changed, ``version`` is the current one."""
+    it; a rebalance's also names its ``moves``), or the same spec again: nothing changed,
+    ``version`` is the current one. A job's redeploy declares no version: it starts ``run``."""
 
     service: str
     version: int
     changed: bool
     deployment: Deployment | None = None
     relabelled: tuple[str, ...] = ()
+    moves: tuple[str, ...] = ()
+    run: JobRun | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": True, "changed": self.changed, "service": self.service, "version": self.version}
         if self.deployment is not None:
             out.update(deployment=self.deployment.to_dict(), relabelled=list(self.relabelled))
+        if self.moves:
+            out["moves"] = list(self.moves)
+        if self.run is not None:
+            out["run"] = self.run.to_dict()
         return out
 
 
@@ -199,6 +207,28 @@ class GroupScaled:
 
 
 @dataclass(frozen=True)
+class RunRecorded:
+    """A cron slot recorded: the run it started, or the one it records as skipped."""
+
+    run: JobRun
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "run": self.run.to_dict()}
+
+
+@dataclass(frozen=True)
+class JobPlanApplied:
+    """A run planner's pass applied: the run as it is now, the attempts started and stopped."""
+
+    run: JobRun
+    started: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "run": self.run.to_dict(), "started": list(self.started), "stopped": list(self.stopped)}
+
+
+@dataclass(frozen=True)
 class ClusterNamed:
     cluster_id: str
 
@@ -233,8 +263,8 @@ class BatchApplied:
 
 
 Result = (Refused | NodeRegistered | NodeChanged | TaskCreated | TaskChanged | Placed | ServiceDeclared
-          | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | ClusterNamed | SnapshotRestored
-          | BatchApplied)
+          | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | RunRecorded | JobPlanApplied
+          | ClusterNamed | SnapshotRestored | BatchApplied)
 
 
 def _strings(raw: Any) -> tuple[str, ...]:
@@ -242,9 +272,10 @@ def _strings(raw: Any) -> tuple[str, ...]:
 
 
 def _declared(d: dict[str, Any]) -> ServiceDeclared:
-    dep = d.get("deployment")
+    dep, run = d.get("deployment"), d.get("run")
     return ServiceDeclared(str(d["service"]), int(d["version"]), bool(d["changed"]),
-                           Deployment.from_dict(dep) if dep else None, _strings(d.get("relabelled")))
+                           Deployment.from_dict(dep) if dep else None, _strings(d.get("relabelled")),
+                           _strings(d.get("moves")), JobRun.from_dict(run) if run else None)
 
 
 def result_from_dict(d: dict[str, Any]) -> Result:
@@ -255,6 +286,11 @@ def result_from_dict(d: dict[str, Any]) -> Result:
         return Refused(legacy or RefusalKind.parse(d.get("kind")), str(d.get("error", "")))
     if "results" in d:
         return BatchApplied(tuple(result_from_dict(r) for r in d["results"]))
+    if "run" in d and "service" not in d:
+        run = JobRun.from_dict(d["run"])
+        if "started" in d:
+            return JobPlanApplied(run, _strings(d["started"]), _strings(d.get("stopped")))
+        return RunRecorded(run)
     if "placed" in d:
         return Placed(_strings(d["placed"]), _refusals_from_dict(d.get("refused")))
     if "started" in d:

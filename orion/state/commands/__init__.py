@@ -2,9 +2,10 @@
 
 Each command is declared once, with ``@command`` (``base.py``: the log codec derives from
 its fields, its handler is marked ``@handles`` where it lives in the machine). The
-declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, ``cluster.py`` (the
-cluster's id, a restored snapshot), and the ``Batch`` entry (``batch.py``); importing this
-package registers them all.
+declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, ``workloads.py`` (the
+modes': job runs, cron slots, redeploys, rebalances), ``cluster.py`` (the cluster's id, a
+restored snapshot), and the ``Batch`` entry (``batch.py``); importing this package registers
+them all.
 """
 
 from orion.state.commands.base import (
@@ -40,11 +41,13 @@ from orion.state.commands.tasks import (
     ScaleTask,
     StopTask,
 )
+from orion.state.commands.workloads import ApplyJobPlan, RebalanceService, RedeployService, RunCronSlot
 
 __all__ = [
-    "COMMAND_TYPES", "ApplyDeploymentPlan", "Batch", "Command", "CreateTask", "DeleteService", "FinishMigration",
-    "MarkUnschedulable", "MigrateTasks", "NameCluster", "PlaceTasks", "Placement", "PutService", "RegisterNode",
-    "ReportTaskHealth", "ReportTaskState", "RestartTask", "RestoreSnapshot", "RollbackService", "ScaleTask",
-    "SetNodeReadiness", "SetNodeStatus", "StopTask", "UnknownCommand", "command", "decode", "encode",
-    "handler_table", "handles", "optional",
+    "COMMAND_TYPES", "ApplyDeploymentPlan", "ApplyJobPlan", "Batch", "Command", "CreateTask", "DeleteService",
+    "FinishMigration", "MarkUnschedulable", "MigrateTasks", "NameCluster", "PlaceTasks", "Placement",
+    "PutService", "RebalanceService", "RedeployService", "RegisterNode", "ReportTaskHealth", "ReportTaskState",
+    "RestartTask", "RestoreSnapshot", "RollbackService", "RunCronSlot", "ScaleTask", "SetNodeReadiness",
+    "SetNodeStatus", "StopTask", "UnknownCommand", "command", "decode", "encode", "handler_table", "handles",
+    "optional",
 ]

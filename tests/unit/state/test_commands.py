@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orion.domain.constraints import parse as parse_constraint
+from orion.domain.job import OVERLAPS, RUN_STATES, SLOT_ACTIONS, JobPolicy
 from orion.domain.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
 from orion.domain.service import (
     DEPLOYMENT_STATES,
@@ -25,6 +27,7 @@ from orion.domain.service import (
 from orion.state.commands import (
     COMMAND_TYPES,
     ApplyDeploymentPlan,
+    ApplyJobPlan,
     Command,
     CreateTask,
     DeleteService,
@@ -35,12 +38,15 @@ from orion.state.commands import (
     Placement,
     PlaceTasks,
     PutService,
+    RebalanceService,
+    RedeployService,
     RegisterNode,
     ReportTaskHealth,
     ReportTaskState,
     RestartTask,
     RestoreSnapshot,
     RollbackService,
+    RunCronSlot,
     ScaleTask,
     SetNodeReadiness,
     SetNodeStatus,
@@ -81,6 +87,11 @@ specs = st.builds(
     pull_policy=st.sampled_from(["if-not-present", "always", "never"]),
     count=st.integers(1, 10),
     group=st.just("") | ids,
+    constraints=st.sets(st.sampled_from(["node.labels.zone != a", "node.labels.zone in (a, b)",
+                                         "node.labels.ssd exists", "engine.version >= 20.10"]), max_size=2)
+    .map(lambda texts: tuple(sorted(parse_constraint(t) for t in texts))),
+    spread=st.just("") | st.just("zone"),
+    max_per_node=st.integers(0, 3),
 )
 nodes = st.builds(
     NodeInfo,
@@ -94,6 +105,10 @@ nodes = st.builds(
     status_index=st.integers(0, 10**9),
     ready=st.booleans(),
     ready_reason=text,
+    hostname=st.just("") | ids,
+    os=st.sampled_from(["", "linux"]),
+    arch=st.sampled_from(["", "x86_64", "aarch64"]),
+    engine_version=st.sampled_from(["", "20.10.24+dfsg1", "24.0.7"]),
 )
 seconds = st.floats(0, 1e6, allow_nan=False)
 service_specs = st.builds(
@@ -107,7 +122,12 @@ service_specs = st.builds(
                                        timeout=seconds, start_period=seconds, failures=st.integers(1, 10)),
     update=st.builds(UpdatePolicy, max_parallel=st.integers(1, 5), min_healthy_time=seconds,
                      healthy_deadline=seconds, auto_revert=st.booleans(),
-                     order=st.sampled_from(["start-first", "stop-first"])),
+                     order=st.sampled_from(["start-first", "stop-first"]), rebalance=st.booleans()),
+    mode=st.sampled_from(["replicated", "global", "job"]),
+    job=st.none() | st.builds(JobPolicy, completions=st.integers(1, 9), parallelism=st.integers(1, 3),
+                              retries=st.integers(0, 5), backoff=seconds, deadline=seconds,
+                              schedule=st.sampled_from(["", "0 3 * * *", "*/5 * * * * *"]),
+                              zone=st.sampled_from(["", "Europe/Paris"]), overlap=st.sampled_from(OVERLAPS)),
     volumes=st.lists(st.builds(Volume, source=ids, target=ids.map(lambda i: "/" + i), read_only=st.booleans(),
                                type=st.sampled_from(["host", "volume"])), max_size=2).map(tuple),
 )
@@ -148,16 +168,23 @@ single_commands = st.one_of(
     st.builds(DeleteService, request_id=text, name=ids),
     st.builds(ApplyDeploymentPlan, request_id=text, service=ids, seq=st.integers(1, 50), step=st.integers(0, 50),
               state=st.sampled_from(DEPLOYMENT_STATES), reason=text,
-              start=st.lists(st.builds(StartReplica, ids, st.integers(0, 9), st.integers(1, 9)), max_size=3)
-              .map(tuple),
+              start=st.lists(st.builds(StartReplica, ids, st.integers(0, 9), st.integers(1, 9), st.just("") | ids),
+                             max_size=3).map(tuple),
               stop=st.lists(st.builds(StopReplica, ids, st.integers(0, 9), text), max_size=3).map(tuple),
               progress=st.lists(st.builds(SlotProgress, st.integers(0, 9), st.sampled_from(["done", "queued"]),
-                                          st.none() | ids, st.lists(ids, max_size=2).map(tuple)),
+                                          st.none() | ids, st.lists(ids, max_size=2).map(tuple), st.just("") | ids),
                                 max_size=3).map(tuple),
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
     st.builds(NameCluster, request_id=text, cluster_id=ids),
+    st.builds(RedeployService, request_id=text, name=ids, at=seconds),
+    st.builds(RebalanceService, request_id=text, name=ids, moves=st.lists(ids, max_size=3).map(tuple), at=seconds),
+    st.builds(ApplyJobPlan, request_id=text, service=ids, run=st.integers(1, 9), step=st.integers(0, 9),
+              state=st.sampled_from(RUN_STATES), reason=text, start=st.lists(ids, max_size=3).map(tuple),
+              stop=st.lists(ids, max_size=3).map(tuple), failures_seen=st.integers(0, 9), at=seconds),
+    st.builds(RunCronSlot, request_id=text, service=ids, slot=seconds, action=st.sampled_from(SLOT_ACTIONS),
+              missed=st.integers(0, 5), at=seconds),
     st.builds(RestoreSnapshot, request_id=text, body=text, digest=text, force=st.booleans()),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
@@ -174,7 +201,8 @@ def test_the_strategy_covers_every_command_type():
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
-        "name_cluster", "restore_snapshot",
+        "name_cluster", "restore_snapshot", "redeploy_service", "rebalance_service", "apply_job_plan",
+        "run_cron_slot",
     }
 
 

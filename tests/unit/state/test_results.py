@@ -1,7 +1,7 @@
 """Typed results against what the release before them wrote (``orion/state/results.py``).
 
 ``data/log_before_typed_results.json`` holds the log entries and the results main's code
-(commit 09b3c9e, the last before typed results) gave them; ``data/snapshot_before_typed_results.json``
+(commit 5906c60, the last before typed results) gave them; ``data/snapshot_before_typed_results.json``
 the snapshot that machine took just before the first ``RestoreSnapshot`` (which replaces it all;
 ``snapshot_after`` entries in). Both were written by that code, running a script that applied
 one of each command, refused and accepted, to a fresh machine.
