@@ -30,6 +30,7 @@ from typing import Any
 
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.services import parse_service_request
+from orion.domain.model import MAX_SCALE
 from orion.domain.service import JOB, REPLICATED, ServiceSpec
 from orion.stack import deploy_block as d
 from orion.stack import workload as w
@@ -225,7 +226,8 @@ def service_body(prefix: str, svc: Mapping[str, Any], stack: str, document: Mapp
     check = d.healthcheck(svc, prefix, findings)
     if check is not None:
         body["healthCheck"] = check
-    update = d.update(svc, prefix, count or 1 if mode == REPLICATED else 1, findings)
+    # Swarm's update parallelism 0 is "all at once": every replica, or every node of a global service.
+    update = d.update(svc, prefix, (count or 1) if mode == REPLICATED else MAX_SCALE, findings)
     if update is not None:
         body["update"] = update
     return body, origin

@@ -73,10 +73,12 @@ def mode(svc: Mapping[str, Any], prefix: str, findings: Findings) -> str | None:
         findings.bad(path, f"{value!r} is not replicated, global, replicated-job or global-job")
         return None
     if MODES[value] == GLOBAL:
-        for key in (("deploy", "replicas"), ("scale",)):
-            if (svc.get(key[0]) if len(key) == 1 else (svc.get("deploy") or {}).get(key[1])) is not None:
-                findings.bad(key_path(prefix, *key), "a global service runs one replica on every eligible node: "
-                             "remove it (docker stack deploy refuses it too)")
+        given = [key_path(prefix, "deploy", "replicas")] if (svc.get("deploy") or {}).get("replicas") is not None \
+            else []
+        given += [key_path(prefix, "scale")] if svc.get("scale") is not None else []
+        for at in given:
+            findings.bad(at, "a global service runs one replica on every eligible node: remove it (docker stack "
+                         "deploy refuses it too)")
     return MODES[value]
 
 

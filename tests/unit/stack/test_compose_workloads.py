@@ -17,6 +17,7 @@ from test_compose_convert import paths, read
 from orion.api.schema.services import parse_service_request
 from orion.api.service_views import spec_body
 from orion.domain.job import JobPolicy
+from orion.domain.model import MAX_SCALE
 from orion.stack.plan import Action, Running, plan
 
 
@@ -36,6 +37,8 @@ def wrong(text: str) -> list[tuple[str, str]]:
 def test_a_global_service_is_orions_global_mode():
     spec = one("deploy: {mode: global, update_config: {parallelism: 2}}")
     assert (spec.mode, spec.count, spec.job, spec.update.max_parallel) == ("global", 0, None, 2)
+    # Swarm's parallelism 0 is all at once: every node of a global service.
+    assert one("deploy: {mode: global, update_config: {parallelism: 0}}").update.max_parallel == MAX_SCALE
 
 
 @pytest.mark.parametrize("key", ["deploy: {mode: global, replicas: 2}", "scale: 2\n    deploy: {mode: global}"])
