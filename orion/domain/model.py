@@ -18,6 +18,7 @@ from typing import Any
 
 # What a task asks of a node (ports, memory and CPU, mounts): orion/domain/resources.py.
 from orion.domain.resources import PortBinding, Resources, Volume
+from orion.domain.secrets import EnvSecret, FileRef
 from orion.version import LOG_VERSION
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
@@ -115,6 +116,10 @@ class TaskSpec:
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
     volumes: tuple[Volume, ...] = ()
+    # Files from secrets and configs, and secrets as environment variables (docs/secrets.md):
+    # pinned to a version by the state machine, read and written by the node that runs the task.
+    files: tuple[FileRef, ...] = ()
+    secret_env: tuple[EnvSecret, ...] = ()
 
     @property
     def resources(self) -> Resources:
@@ -130,6 +135,12 @@ class TaskSpec:
         return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port)
 
     def to_dict(self) -> dict[str, Any]:
+        # files and secret_env only when used: an entry without them encodes as before they existed.
+        extra: dict[str, Any] = {}
+        if self.files:
+            extra["files"] = [f.to_dict() for f in self.files]
+        if self.secret_env:
+            extra["secret_env"] = [e.to_dict() for e in self.secret_env]
         return {
             "image": self.image,
             "memory": self.memory,
@@ -144,6 +155,7 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
+            **extra,
         }
 
     @classmethod
@@ -163,6 +175,8 @@ class TaskSpec:
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+            files=tuple(sorted(FileRef.from_dict(f) for f in d.get("files") or ())),
+            secret_env=tuple(sorted(EnvSecret.from_dict(e) for e in d.get("secret_env") or ())),
         )
 
 
@@ -301,6 +315,10 @@ class NodeInfo:
     # registration without it, from an agent older than the announcement, reads as 0).
     # The cluster writes a newer format only once every node reads it: a rolling upgrade.
     log_version: int = LOG_VERSION
+    # The ids of the cluster keys this node's key file holds (orion/domain/sealing.py): it can open
+    # what they sealed. None: no key file. Secrets are sealed, and tasks that read them placed, only
+    # where every node / the chosen node holds the key (docs/secrets.md).
+    key_ids: tuple[str, ...] = ()
 
     @property
     def schedulable(self) -> bool:
@@ -322,6 +340,7 @@ class NodeInfo:
             "ready_reason": self.ready_reason,
             "host_volumes": list(self.host_volumes),
             "log_version": self.log_version,
+            **({"key_ids": list(self.key_ids)} if self.key_ids else {}),  # absent before keys: as before
         }
 
     @classmethod
@@ -340,6 +359,7 @@ class NodeInfo:
             ready_reason=str(d.get("ready_reason", "")),
             host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
             log_version=int(d.get("log_version", 0)),
+            key_ids=tuple(str(k) for k in d.get("key_ids") or ()),
         )
 
 

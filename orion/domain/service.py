@@ -138,7 +138,7 @@ class ServiceSpec:
 # make a running replica's node wrong, so it is replaced too (Nomad treats constraints the same).
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
-    "ports": "portBindings", "node_selectors": "nodeSelectors",
+    "ports": "portBindings", "node_selectors": "nodeSelectors", "secret_env": "env",
 }
 # Kept in place: decided by the leader (restart policy), read at the next pull (pull policy).
 _IN_PLACE_TASK_FIELDS = {"restart_policy": "restartPolicy", "pull_policy": "pullPolicy"}
@@ -169,7 +169,11 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
     for f in fields(TaskSpec):
         if getattr(old.task, f.name) == getattr(new.task, f.name):
             continue
-        if f.name in _REPLACING_TASK_FIELDS:
+        if f.name == "files":  # a secret's or config's file (or its pinned version): named by kind
+            kinds = {r.kind for r in set(old.task.files) ^ set(new.task.files)}
+            changed.extend(sorted(k + "s" for k in kinds))
+            replacing = True
+        elif f.name in _REPLACING_TASK_FIELDS:
             changed.append(_REPLACING_TASK_FIELDS[f.name])
             replacing = True
         elif f.name in _IN_PLACE_TASK_FIELDS:
@@ -185,7 +189,7 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("update")
     if old.count != new.count:
         changed.append("count")
-    return SpecDiff(tuple(changed), replacing, old.count != new.count)
+    return SpecDiff(tuple(dict.fromkeys(changed)), replacing, old.count != new.count)
 
 
 # -- deployments: the record of one rollout and what the planner decides --------------------------

@@ -5,3 +5,6 @@ No clock, no I/O: every replica that applies the same log reaches the same state
 how the Raft backend is handed it; the store that feeds it is ``orion/store/``,
 the pysyncobj backend ``orion/raft/``.
 """
+
+# Secrets' commands register themselves beside the others (secret_commands.py).
+from orion.state import secret_commands  # noqa: E402,F401

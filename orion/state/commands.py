@@ -331,7 +331,7 @@ def decode(text: str) -> Command:
     if int(body.get("v", 1)) > cls.VERSION:
         raise UnknownCommand(f"{cls.TYPE} v{body['v']} is newer than this node understands (v{cls.VERSION})")
     try:
-        return cls(**_fields_of(cls, body))
+        return cls(**(cls.fields_from(body) if hasattr(cls, "fields_from") else _fields_of(cls, body)))
     except (KeyError, TypeError, ValueError) as exc:
         raise UnknownCommand(f"malformed {cls.TYPE}: {exc.__class__.__name__} {exc}") from exc
 

@@ -58,6 +58,7 @@ from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
+from orion.state.secrets import ObjectRegistry
 from orion.state.services import ServiceRegistry
 from orion.version import LOG_VERSION
 
@@ -94,8 +95,12 @@ class StateMachine:
         }
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
-                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
+                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index),
+                                        pin=lambda spec: self.secrets.pin(spec))
         self._handlers.update(self.services.handlers())
+        # Secrets, configs and registry credentials (orion/state/secrets.py), sealed by the API's node.
+        self.secrets = ObjectRegistry(self.tasks, self.task, self._set_task, self.services)
+        self._handlers.update(self.secrets.handlers())
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -132,13 +137,13 @@ class StateMachine:
         if known is not None:
             existing = self._tasks[known]
             return {"ok": True, "task": existing.to_dict(), "created": False}
-        spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = spec_problem(spec)
+        spec = self.secrets.pin(TaskSpec.from_dict(cmd.spec.to_dict()))  # canonical, as a restore gives
+        problem = spec if isinstance(spec, str) else spec_problem(spec)
         if not cmd.task_id:
             problem = "a task needs an id"
         elif cmd.task_id in self._tasks:
             problem = f"task {cmd.task_id} already exists"
-        if problem:
+        if problem or isinstance(spec, str):
             return _refused(problem)
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
         self._set_task(task)
@@ -347,6 +352,8 @@ class StateMachine:
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
             "services": self.services.snapshot(),
+            # Only once used: a machine without secrets snapshots (and digests) as before them.
+            **({"secrets": self.secrets.snapshot()} if self.secrets.objects or self.secrets.registries else {}),
         }
 
     @classmethod
@@ -361,4 +368,5 @@ class StateMachine:
         for raw in data.get("tasks", ()):
             machine._set_task(Task.from_dict(raw))
         machine.services.restore(data.get("services") or {})
+        machine.secrets.restore(data.get("secrets") or {})
         return machine

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
+from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task, TaskSpec
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
@@ -152,8 +152,11 @@ class ServiceRegistry:
 
     def __init__(self, task: Callable[[str], Task | None], tasks: Callable[[], list[Task]],
                  put: Callable[[Task], None], stop: Callable[[str, int], None],
-                 versions_kept: int = SERVICE_DEFAULTS["versions_kept"]) -> None:
+                 versions_kept: int = SERVICE_DEFAULTS["versions_kept"],
+                 pin: Callable[[TaskSpec], TaskSpec | str] = lambda spec: spec) -> None:
         self._task, self._tasks, self._put, self._stop = task, tasks, put, stop
+        # Secrets and configs (orion/state/secrets.py): each version reads their current versions.
+        self._pin = pin
         self._kept = versions_kept
         self.records: dict[str, ServiceRecord] = {}
         # Last deployment seq per name, kept after a delete: replica ids (web.0.d<seq>) are
@@ -182,8 +185,10 @@ class ServiceRegistry:
                                               f"count {spec.count} must be from 0 to {MAX_SCALE}")
         if not spec.name:
             problem = "a service needs a name"
-        if problem:
-            return refused(problem)
+        task = self._pin(spec.task)
+        if problem or isinstance(task, str):
+            return refused(problem or str(task))
+        spec = replace(spec, task=task)
         record = self.records.get(spec.name)
         if record is not None and cmd.create:
             return {**refused(f"service {spec.name} exists (version {record.current.version}); "
@@ -310,7 +315,12 @@ class ServiceRegistry:
     # -- declaring a version -----------------------------------------------------------------
     def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None) -> dict[str, Any]:
         """``spec`` as the service's next version, with its deployment (a rollback when it
-        declares an earlier version again: ``copy_of``). Relabels what can stay as it is."""
+        declares an earlier version again: ``copy_of``). Relabels what can stay as it is. Secrets and
+        configs are read at their current versions (a rollback does not bring back an old password)."""
+        task = self._pin(spec.task)
+        if isinstance(task, str):
+            return refused(f"cannot declare {spec.name}: {task}")
+        spec = replace(spec, task=task)
         record = self.records.get(spec.name)
         seq = self._seqs[spec.name] = self._seqs.get(spec.name, 0) + 1
         version = record.current.version + 1 if record is not None else 1
@@ -327,6 +337,20 @@ class ServiceRegistry:
         self.records[spec.name] = ServiceRecord(spec.name, (*versions, new)[-self._kept:], stable)
         return {"ok": True, "changed": True, "service": spec.name, "version": version,
                 "deployment": dep.to_dict(), "relabelled": relabelled}
+
+    def redeclare(self, reads: Callable[[TaskSpec], bool], at: float, index: int) -> list[str]:
+        """Declare again, as a new version, every service whose current version ``reads`` an object
+        that has just changed: its replicas roll to the new value with the service's own update
+        settings. Returns the services re-declared."""
+        rolled = []
+        for record in self.all():
+            if not reads(record.spec.task):
+                continue
+            task = self._pin(record.spec.task)
+            if not isinstance(task, str) and task != record.spec.task:
+                self._declare(record.spec, at, index)
+                rolled.append(record.name)
+        return rolled
 
     def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int) -> list[str]:
         """Give ``new``'s version to every live replica whose container it can keep."""

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orion.domain.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
+from orion.domain.secrets import EnvSecret, FileRef
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
@@ -46,6 +47,15 @@ from orion.state.commands import (
     encode,
 )
 from orion.state.entries import batch_of
+from orion.state.secret_commands import (
+    DeleteRegistryAuth,
+    DeleteSecret,
+    PutRegistryAuth,
+    PutSecret,
+    ReportTaskWaiting,
+    Reseal,
+    ResealSecrets,
+)
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=10)
@@ -71,6 +81,12 @@ specs = st.builds(
     pull_policy=st.sampled_from(["if-not-present", "always", "never"]),
     count=st.integers(1, 10),
     group=st.just("") | ids,
+    files=st.lists(st.builds(FileRef, kind=st.sampled_from(["secret", "config"]), source=ids,
+                             target=ids.map(lambda i: "/run/" + i), mode=st.integers(0, 0o777),
+                             uid=st.integers(0, 65535), gid=st.integers(0, 65535), version=st.integers(0, 9)),
+                   max_size=2).map(lambda fs: tuple(sorted(fs))),
+    secret_env=st.lists(st.builds(EnvSecret, name=ids, source=ids, version=st.integers(0, 9)),
+                        max_size=2).map(lambda es: tuple(sorted(es))),
 )
 nodes = st.builds(
     NodeInfo,
@@ -84,6 +100,7 @@ nodes = st.builds(
     status_index=st.integers(0, 10**9),
     ready=st.booleans(),
     ready_reason=text,
+    key_ids=st.lists(ids, max_size=2).map(tuple),
 )
 seconds = st.floats(0, 1e6, allow_nan=False)
 service_specs = st.builds(
@@ -147,6 +164,16 @@ single_commands = st.one_of(
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
+    st.builds(PutSecret, request_id=text, kind=st.sampled_from(["secret", "config"]), name=ids, data=text,
+              size=st.integers(0, 1 << 20), digest=text, template=st.booleans(), at=seconds, create=st.booleans()),
+    st.builds(DeleteSecret, request_id=text, kind=st.sampled_from(["secret", "config"]), name=ids),
+    st.builds(ResealSecrets, request_id=text,
+              items=st.lists(st.builds(Reseal, st.sampled_from(["secret", "registry"]), ids, st.integers(0, 9), ids,
+                                       text, text), max_size=3).map(tuple)),
+    st.builds(PutRegistryAuth, request_id=text, server=ids, username=text, sealed=text, digest=text, at=seconds),
+    st.builds(DeleteRegistryAuth, request_id=text, server=ids),
+    st.builds(ReportTaskWaiting, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
+              reason=text),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
 
@@ -162,6 +189,8 @@ def test_the_strategy_covers_every_command_type():
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
+        "put_secret", "delete_secret", "reseal_secrets", "put_registry_auth", "delete_registry_auth",
+        "report_task_waiting",
     }
 
 

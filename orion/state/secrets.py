@@ -1,0 +1,236 @@
+"""Secrets, configs and registry credentials inside the replicated state machine (docs/secrets.md).
+
+What is kept: each secret and config with its versions (``StoredObject``: a secret's values
+sealed, a config's as base64), and each registry's credentials (``RegistryAuth``, sealed). The
+machine never opens a sealed value: it has no key, and needs none (it compares keyed digests,
+checks key ids, counts references). Deterministic like the rest of the machine: times come in
+the commands.
+
+Rules applied here:
+
+- **Versions.** A new value is the next version; the same digest again changes nothing (an
+  idempotent ``orion secret update``). Old versions are kept while any task in the state still
+  names them (a replica not yet replaced, a failed one its restart policy may bring back), and
+  pruned at the object's next change.
+- **Pinning.** Every task and every declared service version reads the *current* version of
+  each object it names (:meth:`ObjectRegistry.pin`); a missing object is a refusal.
+- **Rolling on change.** A new version re-declares each service whose current version reads the
+  object (``ServiceRegistry.redeclare``): a new service version, a deployment, the replicas
+  replaced with the service's ``update`` settings (``maxParallel``), never all at once.
+- **In use.** Deleting an object that a service or a live task reads is refused, naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from orion.domain.model import ASSIGNED, DESIRED_RUN, TERMINAL_STATES, Task, TaskSpec
+from orion.domain.sealing import SealError, sealed_key_id
+from orion.domain.secrets import (
+    KINDS,
+    SECRET,
+    RegistryAuth,
+    StoredObject,
+    StoredVersion,
+    pinned,
+    references,
+)
+from orion.state.nodes import refused
+from orion.state.secret_commands import (
+    DeleteRegistryAuth,
+    DeleteSecret,
+    PutRegistryAuth,
+    PutSecret,
+    ReportTaskWaiting,
+    ResealSecrets,
+)
+from orion.state.services import ServiceRegistry
+
+REGISTRY = "registry"  # a Reseal's kind for registry credentials
+
+
+def reads(spec: TaskSpec) -> frozenset[tuple[str, str]]:
+    return references(spec.files, spec.secret_env)
+
+
+class ObjectRegistry:
+    """Secrets and configs by (kind, name), registry credentials by server; changed only through
+    the machine's dispatch. ``tasks``/``task``/``put`` are the machine's (list, read one, store one);
+    ``services`` is its service registry, which re-declares the services an object change rolls."""
+
+    def __init__(self, tasks: Callable[[], list[Task]], task: Callable[[str], Task | None],
+                 put: Callable[[Task], None], services: ServiceRegistry) -> None:
+        self._tasks, self._task, self._put, self._services = tasks, task, put, services
+        self.objects: dict[tuple[str, str], StoredObject] = {}
+        self.registries: dict[str, RegistryAuth] = {}
+
+    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
+        return {PutSecret.TYPE: self.put, DeleteSecret.TYPE: self.delete, ResealSecrets.TYPE: self.reseal,
+                PutRegistryAuth.TYPE: self.put_registry, DeleteRegistryAuth.TYPE: self.delete_registry,
+                ReportTaskWaiting.TYPE: self.report_waiting}
+
+    # -- queries -----------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> StoredObject | None:
+        return self.objects.get((kind, name))
+
+    def all(self, kind: str) -> list[StoredObject]:
+        return [self.objects[key] for key in sorted(self.objects) if key[0] == kind]
+
+    def registry(self, server: str) -> RegistryAuth | None:
+        return self.registries.get(server)
+
+    def all_registries(self) -> list[RegistryAuth]:
+        return [self.registries[s] for s in sorted(self.registries)]
+
+    def pin(self, spec: TaskSpec) -> TaskSpec | str:
+        """``spec`` with every reference at its object's current version, or why it cannot be."""
+        if not spec.files and not spec.secret_env:
+            return spec
+        current = {key: obj.current.version for key, obj in self.objects.items()}
+        result = pinned(spec.files, spec.secret_env, current)
+        if isinstance(result, str):
+            return result
+        files, env = result
+        return replace(spec, files=tuple(sorted(files)), secret_env=tuple(sorted(env)))
+
+    def users(self, kind: str, name: str) -> tuple[list[str], list[str]]:
+        """Services whose current version reads the object, and live tasks that read it."""
+        services = [r.name for r in self._services.all() if (kind, name) in reads(r.spec.task)]
+        tasks = [t.id for t in self._tasks()
+                 if (kind, name) in reads(t.spec) and t.desired == DESIRED_RUN and t.state not in TERMINAL_STATES]
+        return services, tasks
+
+    def sealed_values(self) -> list[tuple[str, str, int, str]]:
+        """(kind, name, version, envelope) of every sealed value: what a key rotation re-seals."""
+        out = [(SECRET, obj.name, v.version, v.data) for obj in self.all(SECRET) for v in obj.versions]
+        out += [(REGISTRY, r.server, 0, r.sealed) for r in self.all_registries()]
+        return out
+
+    # -- commands ----------------------------------------------------------------------------
+    def put(self, cmd: PutSecret, index: int) -> dict[str, Any]:
+        problem = self._put_problem(cmd)
+        if problem:
+            return refused(problem)
+        key = (cmd.kind, cmd.name)
+        obj = self.objects.get(key)
+        if obj is not None and cmd.create:
+            return {**refused(f"{cmd.kind} {cmd.name} exists (version {obj.current.version}); update it with "
+                              f"PUT /{cmd.kind}s/{cmd.name} (orion {cmd.kind} update)"), "exists": True}
+        if obj is not None and (obj.current.digest, obj.current.template) == (cmd.digest, cmd.template):
+            return {"ok": True, "changed": False, "kind": cmd.kind, "name": cmd.name,
+                    "version": obj.current.version, "rolled": []}
+        number = obj.current.version + 1 if obj is not None else 1
+        new = StoredVersion(number, cmd.at, cmd.size, cmd.digest, cmd.data, cmd.template)
+        kept = self._still_read(obj) if obj is not None else ()
+        self.objects[key] = StoredObject(cmd.kind, cmd.name, (*kept, new))
+        rolled = self._services.redeclare(lambda spec: key in reads(spec), cmd.at, index)
+        return {"ok": True, "changed": True, "kind": cmd.kind, "name": cmd.name, "version": number,
+                "rolled": rolled}
+
+    def _put_problem(self, cmd: PutSecret) -> str | None:
+        if cmd.kind not in KINDS:
+            return f"unknown kind {cmd.kind!r}"
+        if not cmd.name:
+            return f"a {cmd.kind} needs a name"
+        if cmd.kind == SECRET:
+            if cmd.template:
+                return "a secret is never a template (a config is)"
+            try:
+                sealed_key_id(cmd.data)
+            except SealError as exc:  # the machine keeps no plain secret, whoever wrote the entry
+                return f"secret {cmd.name}: {exc}"
+        return None
+
+    def _still_read(self, obj: StoredObject) -> tuple[StoredVersion, ...]:
+        """The versions of ``obj`` some task in the state names (the current one always)."""
+        named = {r.version for t in self._tasks() for r in (*t.spec.files, *t.spec.secret_env)
+                 if (getattr(r, "kind", SECRET), r.source) == (obj.kind, obj.name)}
+        return tuple(v for v in obj.versions if v.version in named or v is obj.current)
+
+    def delete(self, cmd: DeleteSecret, index: int) -> dict[str, Any]:
+        key = (cmd.kind, cmd.name)
+        if key not in self.objects:
+            return {**refused(f"no {cmd.kind} {cmd.name}"), "missing": True}
+        services, tasks = self.users(cmd.kind, cmd.name)
+        if services or tasks:
+            who = f"service(s) {', '.join(services)}" if services else f"task(s) {', '.join(tasks)}"
+            return {**refused(f"{cmd.kind} {cmd.name} is in use by {who}: remove it from their specs first"),
+                    "in_use": True, "services": services, "tasks": tasks}
+        del self.objects[key]
+        return {"ok": True, "kind": cmd.kind, "name": cmd.name}
+
+    def reseal(self, cmd: ResealSecrets, index: int) -> dict[str, Any]:
+        """Each item applied while its value is still sealed with ``old_key``; the others skipped."""
+        done, skipped = [], []
+        for item in cmd.items:
+            label = f"{item.kind} {item.name}" + (f" v{item.version}" if item.kind != REGISTRY else "")
+            try:
+                new_key = sealed_key_id(item.data)
+            except SealError:
+                skipped.append(label)
+                continue
+            if item.kind == REGISTRY:
+                auth = self.registries.get(item.name)
+                if auth is None or _key(auth.sealed) != item.old_key or new_key == item.old_key:
+                    skipped.append(label)
+                    continue
+                self.registries[item.name] = replace(auth, sealed=item.data, digest=item.digest)
+                done.append(label)
+                continue
+            obj = self.objects.get((item.kind, item.name))
+            old = obj.version(item.version) if obj is not None and item.kind == SECRET else None
+            if obj is None or old is None or _key(old.data) != item.old_key:
+                skipped.append(label)
+                continue
+            versions = tuple(replace(v, data=item.data, digest=item.digest) if v is old else v for v in obj.versions)
+            self.objects[(item.kind, item.name)] = replace(obj, versions=versions)
+            done.append(label)
+        return {"ok": True, "resealed": done, "skipped": skipped}
+
+    def put_registry(self, cmd: PutRegistryAuth, index: int) -> dict[str, Any]:
+        if not cmd.server or not cmd.username:
+            return refused("registry credentials need a server and a username")
+        try:
+            sealed_key_id(cmd.sealed)
+        except SealError as exc:
+            return refused(f"registry {cmd.server}: {exc}")
+        old = self.registries.get(cmd.server)
+        if old is not None and (old.username, old.digest) == (cmd.username, cmd.digest):
+            return {"ok": True, "changed": False, "server": cmd.server}
+        self.registries[cmd.server] = RegistryAuth(cmd.server, cmd.username, cmd.sealed, cmd.digest, cmd.at)
+        return {"ok": True, "changed": True, "server": cmd.server}
+
+    def delete_registry(self, cmd: DeleteRegistryAuth, index: int) -> dict[str, Any]:
+        if self.registries.pop(cmd.server, None) is None:
+            return {**refused(f"no credentials for registry {cmd.server}"), "missing": True}
+        return {"ok": True, "server": cmd.server}
+
+    def report_waiting(self, cmd: ReportTaskWaiting, index: int) -> dict[str, Any]:
+        task = self._task(cmd.task_id)
+        if task is None:
+            return refused(f"task {cmd.task_id} does not exist")
+        if (task.node_id, task.generation) != (cmd.node_id, cmd.generation) or task.state != ASSIGNED:
+            return refused(f"stale report: task {task.id} is {task.state} on {task.node_id} at generation "
+                           f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+        if task.reason != cmd.reason:
+            self._put(replace(task, reason=cmd.reason, reason_kind=None, updated_index=index))
+        return {"ok": True, "task": cmd.task_id}
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"objects": [self.objects[k].to_dict() for k in sorted(self.objects)],
+                "registries": [r.to_dict() for r in self.all_registries()]}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        objects = (StoredObject.from_dict(d) for d in data.get("objects", ()))
+        self.objects = {(o.kind, o.name): o for o in objects}
+        self.registries = {r.server: r for r in (RegistryAuth.from_dict(d) for d in data.get("registries", ()))}
+
+
+def _key(envelope: str) -> str:
+    try:
+        return sealed_key_id(envelope)
+    except SealError:
+        return ""
