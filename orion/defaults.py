@@ -98,3 +98,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
     "check_workers": 8,
 }
+
+# -- secrets and configs (docs/secrets.md) ----------------------------------------------------------
+# The largest secret: every version travels through the Raft log sealed (+~40% as base64 in JSON)
+# and sits in every replica's memory and snapshot. 64 KiB holds any password, token, TLS key or
+# certificate chain; Swarm allows 500 KB, Kubernetes 1 MiB, both for the same reasons of size.
+MAX_SECRET_BYTES = 64 * 1024
+# The largest config: a config file is bigger than a password (an nginx.conf, a logging setup), and
+# 256 KiB (~350 KB in a log entry) still keeps one entry well under the 1 MiB request body limit.
+MAX_CONFIG_BYTES = 256 * 1024

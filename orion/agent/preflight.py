@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from orion.agent.cluster_key import start_problem
 from orion.config import AgentConfig
 
 # /proc/net/tcp's state column: 0A is LISTEN (include/net/tcp_states.h).
@@ -60,6 +61,9 @@ def needed_ports(cfg: AgentConfig) -> list[Port]:
 def preflight(cfg: AgentConfig, backlog: int = 2048) -> socket.socket:
     """Check everything the agent needs from this host; return the API's listening socket."""
     check_data_dir(cfg.data_dir)
+    problem = start_problem(cfg.data_dir, bool(cfg.cluster_key))
+    if problem:
+        raise PreflightError(problem)
     api, *others = needed_ports(cfg)
     listener = bind(api)
     listener.listen(backlog)

@@ -15,6 +15,7 @@ from typing import Any
 
 from orion.api.schema import responses as r
 from orion.api.schema.fields import duration_text
+from orion.api.secret_views import env_view, file_fields
 from orion.api.views import cores
 from orion.domain.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
 from orion.domain.service import HEALTHY, Deployment, HealthCheck, ServiceSpec
@@ -39,7 +40,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
         body["cpu"] = cores(task.cpu_millis)
     if task.command is not None:
         body["command"] = list(task.command)
-    body.update(env=dict(task.env), portBindings={p.key: str(p.host_port or "") for p in task.ports},
+    body.update(env=env_view(task), portBindings={p.key: str(p.host_port or "") for p in task.ports},
                 nodeSelectors=dict(task.node_selectors), restartPolicy=task.restart_policy,
                 pullPolicy=task.pull_policy, count=spec.count)
     if spec.health_check is not None:
@@ -51,6 +52,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
+    body.update(file_fields(task, pinned=False))  # the versions read are the replicas' to show
     return body
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orion.api.schema import responses as r
+from orion.api.secret_views import env_view, file_fields
 from orion.domain.model import NodeInfo, Resources, Task
 
 
@@ -65,13 +66,14 @@ def task_view(task: Task, detail: bool = False) -> r.Task:
         view.update(
             containerId=task.container_id,
             command=list(spec.command) if spec.command is not None else None,
-            env=dict(spec.env),
+            env=env_view(spec),
             nodeSelectors=dict(spec.node_selectors),
             restartPolicy=spec.restart_policy,
             pullPolicy=spec.pull_policy,
             count=spec.count,
             volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                      for v in spec.volumes],
+            **file_fields(spec, pinned=True),  # secrets and configs: which, where, never a value
         )
         if task.service:
             view.update(slot=task.slot, deployment=task.deployment, healthSince=task.health_since or None)
@@ -103,6 +105,7 @@ def node_view(
         "readyReason": node.ready_reason,
         "labels": dict(node.labels),
         "hostVolumes": list(node.host_volumes),
+        "keyIds": list(node.key_ids),  # the cluster keys its key file holds (docs/secrets.md)
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

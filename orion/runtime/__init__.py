@@ -13,7 +13,7 @@ agent restart, listing the engine is enough to adopt what already runs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from orion.domain.model import Resources, Task
@@ -48,6 +48,23 @@ class ContainerGone(RuntimeFailure):
 class EngineUnreachable(RuntimeFailure):
     """The engine itself did not answer (refused, gone, timed out). Says nothing
     about the task: the caller retries later instead of failing it."""
+
+
+class RegistryAuthRequired(RuntimeFailure):
+    """The image's registry refused the pull for want of (valid) credentials: nothing the task
+    did, and nothing another node would do better; the task waits for ``orion registry login``."""
+
+
+@dataclass(frozen=True)
+class StartExtras:
+    """What a task's container gets beyond its spec, prepared by its node (docs/secrets.md):
+    ``binds`` (host file on the node's tmpfs, container path), mounted read-only; ``env``,
+    secrets as environment variables; ``auth``, the registry credentials for its image's pull.
+    The values are never part of a repr (a log line or a traceback cannot show them)."""
+
+    binds: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    auth: dict[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -105,8 +122,8 @@ def container_name(task_id: str, generation: int) -> str:
 class Runtime(Protocol):
     """The container operations a node needs. Implementations raise RuntimeFailure."""
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
-        """Create and start the task's container; return its state after start."""
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
+        """Create and start the task's container (with ``extras``); return its state after start."""
 
     def stop(self, container_id: str, timeout: float) -> None:
         """Stop (SIGTERM, then SIGKILL after ``timeout``); a gone container is not an error."""
@@ -139,6 +156,8 @@ __all__ = [
     "ContainerGone",
     "ContainerState",
     "LogQuery",
+    "RegistryAuthRequired",
+    "StartExtras",
     "LogStream",
     "Runtime",
     "RuntimeFailure",

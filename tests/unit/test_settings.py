@@ -33,6 +33,7 @@ from orion.node import capacity
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.raft.engine import RaftSettings
+from orion.runtime.tmpfs import TaskFileStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FLAGS = ("--id", "--port", "--gossip-port", "--raft-port", "--bootstrap", "--join")
@@ -41,6 +42,7 @@ PARTS: dict[str, Any] = {
     "restart": RestartConfig, "autopilot": AutopilotConfig, "drain": DrainSettings, "api": ApiDeps,
     "logs": LogsDeps, "raft": RaftSettings, "reconcile": ReconcileLoop, "readiness": ReadinessLoop,
     "placement": PlacementLoop, "healing": HealingLoop, "liveness": GossipLiveness, "capacity": capacity.probe,
+    "task_files": TaskFileStore,
 }
 
 
@@ -64,7 +66,8 @@ def test_spellings_follow_from_the_name_and_are_unique():
 def test_the_config_holds_every_declared_setting_but_the_secret_files():
     fields = set(AgentConfig.__dataclass_fields__)
     assert fields == {s.name for s in SETTINGS if not s.file_of}
-    assert {s.name for s in SETTINGS if s.file_of} == {"raft_secret_file", "api_token_file", "gossip_key_file"}
+    assert {s.name for s in SETTINGS if s.file_of} == {"raft_secret_file", "api_token_file", "gossip_key_file",
+                                                               "cluster_key_file"}
 
 
 def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags():
@@ -82,6 +85,7 @@ def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags
 # Three valid values for a setting whose values cannot be made from its default (a CIDR, say).
 SAMPLES: dict[str, list[Any]] = {
     "gossip_key": [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)],
+    "cluster_key": [base64.b64encode(bytes([i]) * 32).decode() for i in (1, 2, 3)],
 }
 
 
@@ -215,7 +219,7 @@ def test_a_key_value_flag_written_wrong_is_one_line_exit_2():
 
 def test_the_argv_warning_names_every_secret_flag_its_file_and_variable():
     secrets = [s for s in SETTINGS if s.secret and s.has_flag]
-    assert {s.name for s in secrets} == {"raft_secret", "api_token"}
+    assert {s.name for s in secrets} == {"raft_secret", "api_token", "cluster_key"}
     warning = argv_secret_warning({"api_token": "t"})
     assert warning is not None and warning.startswith("--api-token given on the command line")
     for declared in secrets:

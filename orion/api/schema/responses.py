@@ -38,6 +38,23 @@ class VolumeView(TypedDict):
     type: str
 
 
+class FileView(TypedDict):
+    """A file from a secret or config: which one, at which version, where, its mode (octal text)."""
+
+    source: str
+    target: str
+    mode: str
+    uid: int
+    gid: int
+    version: int
+
+
+class SecretEnvView(TypedDict):
+    """An environment variable holding a secret: its name, never its value."""
+
+    secret: str
+
+
 class Task(TypedDict):
     """A task; the detail keys appear on one task (``GET /tasks/<id>``, a create, a stop)."""
 
@@ -64,12 +81,14 @@ class Task(TypedDict):
     healthOutput: str | None
     containerId: NotRequired[str | None]
     command: NotRequired[list[str] | None]
-    env: NotRequired[dict[str, str]]
+    env: NotRequired[dict[str, str | SecretEnvView]]
     nodeSelectors: NotRequired[dict[str, str]]
     restartPolicy: NotRequired[str]
     pullPolicy: NotRequired[str]
     count: NotRequired[int]
     volumes: NotRequired[list[VolumeView]]
+    secrets: NotRequired[list[FileView]]
+    configs: NotRequired[list[FileView]]
     slot: NotRequired[int]
     deployment: NotRequired[int]
     healthSince: NotRequired[float | None]
@@ -93,6 +112,7 @@ class Node(TypedDict):
     readyReason: str
     labels: dict[str, str]
     hostVolumes: list[str]
+    keyIds: list[str]
     leader: bool
     capacity: ResourcesView
     used: ResourcesView
