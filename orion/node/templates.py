@@ -22,7 +22,6 @@ endpoint reaches it with the next replacement.
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,7 +98,3 @@ def render(text: str, values: TemplateValues) -> str:
         raise ValueError(problem)
     return _Template(text).substitute(_Values(values))
 
-
-def referenced_services(text: str) -> frozenset[str]:
-    """The services whose endpoints a template reads."""
-    return frozenset(m.group(1) for m in re.finditer(r"\$\{" + ENDPOINTS + r":([A-Za-z0-9][A-Za-z0-9_.-]*)\}", text))

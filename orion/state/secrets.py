@@ -144,10 +144,10 @@ class ObjectRegistry:
         return None
 
     def _still_read(self, obj: StoredObject) -> tuple[StoredVersion, ...]:
-        """The versions of ``obj`` some task in the state names (the current one always)."""
+        """The versions of ``obj`` some task in the state names (the next one is added beside them)."""
         named = {r.version for t in self._tasks() for r in (*t.spec.files, *t.spec.secret_env)
                  if (getattr(r, "kind", SECRET), r.source) == (obj.kind, obj.name)}
-        return tuple(v for v in obj.versions if v.version in named or v is obj.current)
+        return tuple(v for v in obj.versions if v.version in named)
 
     def delete(self, cmd: DeleteSecret, index: int) -> dict[str, Any]:
         key = (cmd.kind, cmd.name)
