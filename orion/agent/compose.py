@@ -9,6 +9,7 @@ in exactly one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -40,6 +41,7 @@ from orion.node import capacity
 from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.node.registration_loop import RegistrationLoop
 from orion.node.task_inputs import TaskInputs
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
@@ -116,6 +118,10 @@ class Agent:
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
+                    # Keeps the record true after a snapshot restore, and names the cluster.
+                    registration = RegistrationLoop(info, self.store, interval=self.config.reconcile_interval,
+                                                    write_timeout=self.config.write_timeout)
+                    self._spawn("registration", functools.partial(registration.run_forever, self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return

@@ -118,12 +118,26 @@ class OrionClient:
             except requests.RequestException as exc:
                 raise ClientError(f"the stream from {self.addr} broke off: {_reason(exc)}") from None
 
+    def download(self, path: str, params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """GET ``path`` as bytes (a file the API answers); (the bytes, the answer's headers)."""
+        resp = self._send("GET", path, params=params, timeout=self.timeout)
+        if resp.status_code >= 400:
+            self._decode("GET", path, resp, (), None)
+        return resp.content, dict(resp.headers)
+
+    def upload(self, method: str, path: str, data: bytes, params: dict[str, str], timeout: float) -> Any:
+        """Send ``data`` as the body (``application/octet-stream``); the JSON answer."""
+        resp = self._send(method, path, params=params, timeout=max(timeout, self.timeout), data=data,
+                          headers={"Content-Type": "application/octet-stream"})
+        return self._decode(method, path, resp, (), None)[1]
+
     def _send(self, method: str, path: str, *, timeout: Any, body: Any = None, headers: dict[str, str] | None = None,
-              params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+              params: dict[str, str] | None = None, stream: bool = False, data: bytes | None = None,
+              ) -> requests.Response:
         url = self.addr + path
         try:
-            return self._session.request(method, url, json=body, timeout=timeout, params=params, stream=stream,
-                                         headers={**self._headers, **(headers or {})}, **self._tls)
+            return self._session.request(method, url, json=body, data=data, timeout=timeout, params=params,
+                                         stream=stream, headers={**self._headers, **(headers or {})}, **self._tls)
         except requests.exceptions.InvalidURL as exc:
             raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
                 from None

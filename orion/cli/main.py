@@ -54,6 +54,7 @@ class LazyGroup(click.Group):
             "scale": "orion.cli.ops_cmd:scale", "node": "orion.cli.ops_cmd:node", "top": "orion.cli.top:top",
             "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
+            "operator": "orion.cli.operator_cmd:operator",  # snapshots, raft recover: docs/operations.md
             # docs/secrets.md
             "secret": "orion.cli.secret_cmd:secret", "config": "orion.cli.secret_cmd:config",
             "registry": "orion.cli.secret_cmd:registry"}

@@ -4,7 +4,9 @@ both the log line and what tests assert.
 
 It is also what remembers, between passes, which containers it saw running
 (``witnessed``): the pure planner needs that to tell a task's own exit from one
-its engine caused (see :mod:`orion.node.reconcile`).
+its engine caused (see :mod:`orion.node.reconcile`), and since when each container
+of a task the state does not know has been an orphan candidate (:mod:`orion.node.orphans`:
+those are kept from the reconciler's plan and removed only after the grace period).
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from dataclasses import dataclass, field
 
 from orion.domain.model import ASSIGNED, FAILED, Task
 from orion.loop import SKIPPED, run_loop
+from orion.node import orphans
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.node.task_files import Blocked
 from orion.node.task_inputs import TaskInputs
-from orion.runtime import EngineUnreachable, RegistryAuthRequired, Runtime, RuntimeFailure, StartExtras, container_name
+from orion.runtime import (
+    ContainerState,
+    EngineUnreachable,
+    RegistryAuthRequired,
+    Runtime,
+    RuntimeFailure,
+    StartExtras,
+    container_name,
+)
 from orion.state.secret_commands import ReportTaskWaiting
 from orion.store.port import Store, StoreError
 
@@ -35,11 +46,11 @@ class _Outcome:
     started: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     removed: int = 0
+    orphans: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     failed_containers: set[str] = field(default_factory=set)
     held_tasks: set[str] = field(default_factory=set)
-    created: set[str] = field(default_factory=set)  # container names started in this pass
     engine_down: bool = False
 
     def sentence(self) -> str:
@@ -50,6 +61,8 @@ class _Outcome:
             parts.append("stopped " + ", ".join(self.stopped))
         if self.removed:
             parts.append(f"removed {self.removed} container{'s' if self.removed != 1 else ''}")
+        if self.orphans:
+            parts.append("removed orphaned " + ", ".join(self.orphans))
         if self.reported:
             parts.append("reported " + ", ".join(self.reported))
         if self.errors:
@@ -73,7 +86,9 @@ class ReconcileLoop:
         interval: float,
         stop_timeout: float,
         write_timeout: float,
+        orphan_grace: float,
         on_event: Callable[[str], None] | None = None,
+        mono: Callable[[], float] = time.monotonic,
         inputs: TaskInputs | None = None,
     ) -> None:
         self.node_id = node_id
@@ -82,8 +97,12 @@ class ReconcileLoop:
         self._interval = interval
         self._stop_timeout = stop_timeout
         self._write_timeout = write_timeout
-        # Told "start" / "failure" / "restart" as containers come and go (metrics).
+        self._orphan_grace = orphan_grace
+        self._mono = mono
+        # Told "start" / "failure" / "restart" / "orphan" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
+        # Orphan candidates: container id -> when its task was first seen unknown on a current view.
+        self._unknown_since: dict[str, float] = {}
         # Secrets, configs and pull credentials of the tasks it starts (docs/secrets.md).
         self._inputs = inputs
         self._wake = threading.Event()
@@ -108,19 +127,47 @@ class ReconcileLoop:
             self.engine_silent = True
             return self._done(f"cannot list containers: {exc}")
         self.engine_silent = False
+        listed = actual
+        orphan_plan, actual = self._orphans(actual)
         actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
         self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
-        if not actions:
-            if self._inputs is not None:
-                self._inputs.sweep({container_name(c.task_id, c.generation) for c in actual})
+        if self._inputs is not None:  # files of containers gone (an agent killed mid-way, a docker rm)
+            self._inputs.sweep({container_name(c.task_id, c.generation) for c in listed})
+        if not actions and not orphan_plan.remove:
             live = sum(1 for c in actual if c.live)
-            return self._done(f"in sync: {len(desired)} tasks, {live} running containers")
+            waiting = f", {orphan_plan.waiting} orphan candidates" if orphan_plan.waiting else ""
+            return self._done(f"in sync: {len(desired)} tasks, {live} running containers{waiting}")
         outcome = _Outcome()
+        for orphan in orphan_plan.remove:
+            self._remove_orphan(orphan, outcome)
         for action in actions:
             self._execute(action, outcome)
-        if self._inputs is not None:  # files of containers gone (an agent killed mid-way, a docker rm)
-            self._inputs.sweep({container_name(c.task_id, c.generation) for c in actual} | outcome.created)
         return self._done(outcome.sentence())
+
+    def _orphans(self, actual: list[ContainerState]) -> tuple[orphans.OrphanPlan, list[ContainerState]]:
+        """The orphan plan, and the containers left for the reconciler (those of known tasks).
+        Which tasks are known is read after listing, so a task purged meanwhile is unknown."""
+        ids = {c.task_id for c in actual}
+        known, _ = self._store.read(lambda m: {i for i in ids if m.task(i) is not None})
+        current = self._store.ready()
+        found = orphans.plan(actual, known, self._unknown_since, self._mono(), self._orphan_grace, current)
+        self._unknown_since = dict(found.unknown_since)
+        return found, [c for c in actual if c.task_id in known]
+
+    def _remove_orphan(self, c: ContainerState, out: _Outcome) -> None:
+        try:
+            if c.live:
+                self._runtime.stop(c.container_id, self._stop_timeout)
+            self._runtime.remove(c.container_id)
+        except RuntimeFailure as exc:  # the next pass tries again (it is still unknown, and due)
+            self._unknown_since[c.container_id] = self._mono() - self._orphan_grace
+            out.errors.append(f"remove orphan {c.container_id[:12]}: {exc}")
+            return
+        log.warning("%s: removed orphaned container %s of task %s (generation %d, %s): the replicated state "
+                    "has not known the task for %gs", self.node_id, c.container_id[:12], c.task_id, c.generation,
+                    c.status, self._orphan_grace)
+        out.orphans.append(f"{c.task_id} ({c.container_id[:12]})")
+        self._on_event("orphan")
 
     def _done(self, sentence: str) -> str:
         self.passes += 1
@@ -175,7 +222,6 @@ class ReconcileLoop:
                 out.errors.append(f"start {task.id}: {exc}")
                 self._report(Report(task.id, self.node_id, task.generation, FAILED, reason=str(exc)), out)
                 return
-            out.created.add(container_name(task.id, task.generation))
             out.started.append(task.id)
             self._witnessed.add(container.container_id)
             self._on_event("restart" if task.state not in (ASSIGNED,) else "start")

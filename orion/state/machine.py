@@ -44,11 +44,13 @@ from orion.state.commands import (
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
+    NameCluster,
     Placement,
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
     RestartTask,
+    RestoreSnapshot,
     SetNodeReadiness,
     SetNodeStatus,
     StopTask,
@@ -58,11 +60,11 @@ from orion.state.history import History
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
+from orion.state.restore import SNAPSHOT_VERSION, read_restore
 from orion.state.secrets import ObjectRegistry
 from orion.state.services import ServiceRegistry
 from orion.version import LOG_VERSION
 
-SNAPSHOT_VERSION = 1
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
@@ -74,12 +76,17 @@ class StateMachine:
     """
 
     def __init__(self, history: History | None = None) -> None:
+        self._reset(history or History())
+
+    def _reset(self, history: History) -> None:
+        """Empty, with ``history`` as its memory: a new machine, or one a restore refills."""
+        self.cluster_id = ""  # set once (NameCluster); a snapshot carries it
         self._tasks: dict[str, Task] = {}
         self._registry = NodeRegistry()
         self._nodes = self._registry.nodes
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
-        self._history = history or History()
+        self._history = history
         self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
             RegisterNode.TYPE: self._registry.register,
             SetNodeStatus.TYPE: self._registry.set_status,
@@ -92,6 +99,8 @@ class StateMachine:
             ReportTaskState.TYPE: self._report_task_state,
             StopTask.TYPE: self._stop_task,
             RestartTask.TYPE: self._restart_task,
+            NameCluster.TYPE: self._name_cluster,
+            RestoreSnapshot.TYPE: self._restore_snapshot,
         }
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
@@ -275,6 +284,25 @@ class StateMachine:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
+    # -- the cluster as a whole -------------------------------------------------------
+    def _name_cluster(self, cmd: NameCluster, index: int) -> dict[str, Any]:  # noqa: ARG002
+        if self.cluster_id:
+            return _refused(f"the cluster is already named {self.cluster_id}")
+        if not cmd.cluster_id:
+            return _refused("a cluster id must not be empty")
+        self.cluster_id = cmd.cluster_id
+        return {"ok": True, "cluster_id": self.cluster_id}
+
+    def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> dict[str, Any]:
+        """Replace everything with the saved state, once every check passed (``restore.py``):
+        afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
+        state, problem = read_restore(cmd, self.cluster_id)
+        if state is None:
+            return _refused(problem)
+        self._load(state)
+        return {"ok": True, "index": index, "digest": cmd.digest, "cluster_id": self.cluster_id,
+                "nodes": len(self._nodes), "tasks": len(self._tasks), "services": len(self.services.all())}
+
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""
         old = self._tasks.get(task.id)
@@ -345,28 +373,35 @@ class StateMachine:
 
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Plain JSON-able data; reservations are left out and recomputed on restore."""
+        """Plain JSON-able data; reservations are left out and recomputed on restore. The
+        cluster id only once named, so an unnamed machine digests as it did before ids."""
         return {
             "v": SNAPSHOT_VERSION,
+            **({"cluster_id": self.cluster_id} if self.cluster_id else {}),
             "tasks": [t.to_dict() for t in self.tasks()],
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
             "services": self.services.snapshot(),
-            # Only once used: a machine without secrets snapshots (and digests) as before them.
-            **({"secrets": self.secrets.snapshot()} if self.secrets.objects or self.secrets.registries else {}),
+            **self.secrets.snapshot(),
         }
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> StateMachine:
+        machine = cls()
+        machine._load(data)
+        return machine
+
+    def _load(self, data: dict[str, Any]) -> None:
+        """Become the machine ``data`` describes (a snapshot, possibly by an older release)."""
         if int(data.get("v", 1)) > SNAPSHOT_VERSION:
             raise ValueError(f"snapshot v{data['v']} is newer than this node understands "
                              f"(v{SNAPSHOT_VERSION})")
-        machine = cls(History.restore(data))
+        self._reset(History.restore(data))
+        self.cluster_id = str(data.get("cluster_id", ""))
         for node in data.get("nodes", ()):
             info = NodeInfo.from_dict(node)
-            machine._nodes[info.id] = info
+            self._nodes[info.id] = info
         for raw in data.get("tasks", ()):
-            machine._set_task(Task.from_dict(raw))
-        machine.services.restore(data.get("services") or {})
-        machine.secrets.restore(data.get("secrets") or {})
-        return machine
+            self._set_task(Task.from_dict(raw))
+        self.services.restore(data.get("services") or {})
+        self.secrets.restore(data)

@@ -220,10 +220,16 @@ class ObjectRegistry:
 
     # -- snapshots ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"objects": [self.objects[k].to_dict() for k in sorted(self.objects)],
-                "registries": [r.to_dict() for r in self.all_registries()]}
+        """The machine snapshot's ``secrets`` key, only once used: a machine that never held a secret
+        snapshots (and digests) as it did before secrets existed."""
+        if not self.objects and not self.registries:
+            return {}
+        return {"secrets": {"objects": [self.objects[k].to_dict() for k in sorted(self.objects)],
+                            "registries": [r.to_dict() for r in self.all_registries()]}}
 
-    def restore(self, data: dict[str, Any]) -> None:
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """From the machine's snapshot (one written before secrets has none)."""
+        data = snapshot.get("secrets") or {}
         objects = (StoredObject.from_dict(d) for d in data.get("objects", ()))
         self.objects = {(o.kind, o.name): o for o in objects}
         self.registries = {r.server: r for r in (RegistryAuth.from_dict(d) for d in data.get("registries", ()))}

@@ -41,7 +41,11 @@ MAX_LOOSE_MODULES = 6
 
 # Known exceptions, each to be deleted by the lead once the branch that removes it is merged.
 ALLOWED_EDGES: set[tuple[str, str]] = set()
-ALLOWED_SIZE: set[str] = set()
+# wt/backup added NameCluster and RestoreSnapshot in today's style; wt/results declares each command
+# once (and derives the codec), which brings commands.py back under the limit.
+# orion/state/machine.py: 407 with secrets' registry wired in (wt/secrets); wt/results' handler table
+# (@handles) takes the dispatch out of it.
+ALLOWED_SIZE: set[str] = {"orion/state/commands.py", "orion/state/machine.py"}
 
 
 @dataclass(frozen=True)

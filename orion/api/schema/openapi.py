@@ -30,7 +30,9 @@ from orion.api.schema.queries import (
     LogsQuery,
     MetricsQuery,
     Query,
+    RestoreQuery,
     RollbackQuery,
+    SnapshotQuery,
     TaskListQuery,
 )
 from orion.api.schema.services import ServiceRequest
@@ -54,6 +56,7 @@ class Op:
     query: type[Query] = Query
     open: bool = False  # answered without the token
     content: str = "application/json"
+    raw_body: str = ""  # the body's media type when it is not JSON (a file, sent as it is)
 
 
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
@@ -116,6 +119,15 @@ OPERATIONS: tuple[Op, ...] = (
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
+    Op("get", "/operator/snapshot", "Save the whole replicated state: a snapshot file (docs/operations.md)",
+       {"200": ("the snapshot file", None), "400": ("bad query", None),
+        "503": ("no leader, or this node has not caught up (?stale=1 saves it anyway)", None)},
+       query=SnapshotQuery, content="application/octet-stream"),
+    Op("put", "/operator/snapshot", "Restore a snapshot file: every replica's state becomes the saved one",
+       {"200": ("restored", r.Restored), "400": ("not a snapshot file, or corrupted", None),
+        "409": ("refused: another cluster's snapshot (?force=1), a newer format, or an upgrade under way", None),
+        "413": ("file too large", None), "503": ("no Raft leader, or the restore timed out: retry", None)},
+       query=RestoreQuery, raw_body="application/octet-stream"),
     *(op for kind, new, value in (("secret", sec.SecretRequest, sec.SecretValue),
                                   ("config", sec.ConfigRequest, sec.ConfigValue)) for op in (
         Op("get", f"/{kind}s", f"List {kind}s (metadata: never a secret's value)",
@@ -205,6 +217,9 @@ def _operation(op: Op, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
         out["parameters"] = [*params, *op.params]
     if op.body is not None:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas[(key, "body")]}}}
+    if op.raw_body:
+        out["requestBody"] = {"required": True, "content": {op.raw_body: {"schema": {"type": "string",
+                                                                                     "format": "binary"}}}}
     if op.open:
         out["security"] = []
     return out

@@ -212,3 +212,21 @@ class MetricsQuery(Query):
         None, alias="name[]", description="only these metric families (prometheus_client's filter)",
         json_schema_extra={"style": "form", "explode": True})
 
+
+
+# -- snapshots (orion/api/operator.py) -----------------------------------------------------
+
+
+class SnapshotQuery(Query):
+    """``GET /operator/snapshot``: this node's replica as it is, or only once caught up."""
+
+    stale: f.typed(bool, _flag, _FLAG_SCHEMA) = Field(
+        False, description="save this node's replica as it is, even without a leader (a cluster that lost its "
+                           "majority); by default the node must reach a leader and have applied its commit index")
+
+
+class RestoreQuery(Query):
+    """``PUT /operator/snapshot``: whether another cluster's state may replace this one's."""
+
+    force: f.typed(bool, _flag, _FLAG_SCHEMA) = Field(
+        False, description="restore a snapshot of another cluster (another cluster id); this cluster takes its id")

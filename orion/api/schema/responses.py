@@ -157,6 +157,18 @@ class Raft(TypedDict, total=False):
     digestIndex: int
 
 
+class Restored(TypedDict):
+    """A restore applied: the index it took effect at, the state's digest there (``GET /raft``
+    shows the same at that index) and what the state holds."""
+
+    index: int
+    digest: str
+    clusterId: str
+    nodes: int
+    tasks: int
+    services: int
+
+
 class Members(TypedDict):
     members: list[str]
     leader: str | None
