@@ -269,6 +269,7 @@ def _render_role_config(**switches: Any) -> str:
         "orion__cert_file": "/etc/orion/tls/node.crt", "orion__key_file": "/etc/orion/tls/node.key",
         "orion__ca_file": "/etc/orion/tls/ca.crt", "orion__api_token_file": "/etc/orion/api-token",
         "orion__raft_secret_file": "/etc/orion/raft-secret", "orion__raft_secret": "r" * 32,
+        "orion__cluster_key_file": "/etc/orion/cluster-key",
         **switches,
     }
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -287,13 +288,18 @@ def test_every_key_the_fleet_template_can_render_is_a_declared_setting_with_a_va
 
 
 def test_the_roles_extra_keys_reach_the_agent_as_settings(tmp_path):
+    key = tmp_path / "cluster-key"
+    key.write_text(base64.b64encode(bytes(32)).decode() + "\n")  # as `openssl rand -base64 32` writes it
+    key.chmod(0o600)
     text = _render_role_config(orion__tls=False, orion__mtls=False, orion__api_token="", orion__bootstrap=True,
                                orion_extra_config={"voter_cap": 3, "engine_down_grace": 12.5},
-                               orion_bind_address="127.0.0.1", orion_advertise_address="127.0.0.1")
+                               orion_bind_address="127.0.0.1", orion_advertise_address="127.0.0.1",
+                               orion__cluster_key_file=str(key))
     path = tmp_path / "orion.toml"
     path.write_text(text)
     cfg = load_config({"config": str(path), "data_dir": str(tmp_path)}, env={})
     assert (cfg.voter_cap, cfg.engine_down_grace, cfg.bootstrap) == (3, 12.5, True)
+    assert cfg.cluster_key == base64.b64encode(bytes(32)).decode()
 
 
 def test_a_secret_read_from_its_file_is_checked_like_any_value(tmp_path):
