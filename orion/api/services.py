@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -70,10 +71,11 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         return response
 
     def put(name: str, spec: ServiceSpec, create: bool) -> Response:
-        current, _ = store.read(lambda m: m.services.get(name))
+        # The diff against the spec as the machine will pin it (secrets and configs at their current versions).
+        (current, task), _ = store.read(lambda m: (m.services.get(name), m.secrets.pin(spec.task)))
         diff = None
         if current is not None:
-            d = spec_diff(current.spec, spec)
+            d = spec_diff(current.spec, spec if isinstance(task, str) else replace(spec, task=task))
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
         result = store.submit(command, write_timeout)

@@ -32,15 +32,17 @@ class TaskInputs:
         """What ``task``'s container needs, its files written; a Blocked when it cannot start here.
         Raises RuntimeFailure when the node cannot write files at all (no tmpfs)."""
         def read(m):
-            objects = {key: m.secrets.get(*key) for key in _reads(task)}
+            objects = {key: obj for key in _reads(task) if (obj := m.secrets.get(*key)) is not None}
             registries = {r.server: r for r in m.secrets.all_registries()}
-            nodes = {n.id: n for n in m.nodes()}
-            return objects, registries, nodes, m.tasks()
+            # The cluster's nodes and tasks only for a template (a start of a task without one reads
+            # nothing more than its own objects: starts stay cheap with many tasks in the state).
+            templated = any(v.template for obj in objects.values() for v in obj.versions)
+            nodes = {n.id: n for n in m.nodes()} if templated else {}
+            return objects, registries, nodes, (m.tasks() if templated else [])
 
         (objects, registries, nodes, tasks), _ = self._store.read(read)
         values = template_values(task, self._node_id, nodes, tasks, self._overlay_ip(task))
-        prepared = plan(task.spec, {k: v for k, v in objects.items() if v is not None}, registries,
-                        self._keyring, values)
+        prepared = plan(task.spec, objects, registries, self._keyring, values)
         if isinstance(prepared, Blocked):
             return prepared
         binds = self._files.prepare(container_name(task.id, task.generation), prepared.files) if prepared.files \

@@ -187,3 +187,11 @@ def test_a_secret_update_rolls_the_service_with_its_max_parallel():
             break
     assert len(new) == 5 and not old and all(t.spec.files[0].version == 2 for t in new)
     assert 1 <= most <= 2
+
+
+def test_declaring_the_same_service_again_shows_no_change_in_its_secrets(client):
+    client.post("/secrets", json={"name": "db", "data": B64})
+    spec = {**WEB, "secrets": [{"source": "db"}]}
+    assert client.put("/services/web", json=spec).status_code == 201
+    again = client.put("/services/web", json=spec)
+    assert again.status_code == 200 and again.json["diff"]["changed"] == []
