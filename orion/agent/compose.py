@@ -19,13 +19,18 @@ from flask import Flask
 
 from orion.agent import store_first
 from orion.agent.cluster_key import watch_for_secrets
+from orion.agent.preflight import audit_path
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
-from orion.api.app import ApiDeps, applied_signal, create_app
+from orion.api.app import ApiDeps, applied_signal, auth_of, create_app
+from orion.api.audit_file import AuditLog
 from orion.api.cluster import cluster_blueprint
+from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.secrets import secrets_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
+from orion.api.tokens import TokenSource
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
 from orion.control.placement_loop import PlacementLoop
@@ -216,18 +221,26 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
     )
+    audit = AuditLog(audit_path(cfg), cfg.audit_log_max_bytes, cfg.audit_log_files)
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),
-                             metrics_wsgi=metrics.wsgi_app,
+                             tokens=TokenSource(cfg.api_tokens_file, cfg.api_token),
+                             peer_secret=cfg.raft_secret, audit=audit, metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view, closing=agent.closing,
                              create=agent.scheduler.submit_create))
+    auth = auth_of(app)
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready, peer=peer))
     app.register_blueprint(healing.blueprint)
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
-                                                   **cfg.part("logs"), closing=agent.closing)))
+                                                   **cfg.part("logs"), closing=agent.closing, vouch=auth.vouch)))
+    # orion exec from any node: run here with the engine's exec API, or relayed to the task's node.
+    app.register_blueprint(exec_blueprint(ExecDeps(store=timed, node_id=cfg.id, open_exec=runtime.exec_session,
+                                                   peer=peer, vouch=auth.vouch, **cfg.part("exec"), audit=audit,
+                                                   closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
     app.register_blueprint(secrets_blueprint(timed, cfg.write_timeout, applied_signal(app), keyring))
+    app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
 

@@ -12,7 +12,9 @@ requests that follow, while it is still true:
 - only answers the app marked ``SHAREABLE_KEY`` (``orion/api/holds.py``): a
   blocking read answered because the applied index passed its N, so the answer
   is a function of the state at that index, the URL and the token (an answer
-  to a wait that ran out is not: an identical request must still wait);
+  to a wait that ran out is not: an identical request must still wait); a
+  linearizable read's answer only to the second pass of a held read, which made
+  its read point before it was held (``RELEASED_ONLY``);
 - only while the applied index is still the one the answer carries
   (``X-Orion-Index``), and for at most ``SHARE_FOR`` (``/nodes`` also shows
   gossip's view, which moves no index);
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orion.api.holds import SHAREABLE_KEY
+from orion.api.holds import HOLD_KEY, RELEASED_ONLY, SHAREABLE_KEY, Released
 
 # The longest an answer is given again at one applied index: a burst of watchers woken by one
 # write asks within this; a watcher of /nodes sees gossip's view at most this much older.
@@ -49,6 +51,7 @@ class Shared:
     body: list[bytes]
     index: int
     at: float
+    anyone: bool  # False: only for a held read's second pass (holds.py, RELEASED_ONLY)
 
 
 def key_of(environ: dict[str, Any]) -> Key | None:
@@ -75,7 +78,8 @@ class SharedAnswers:
         if key is None or current is None:
             return app(environ, start_response)
         shared = self._kept.get(key)
-        if shared is not None and self._clock() - shared.at <= SHARE_FOR and shared.index == current():
+        if shared is not None and self._clock() - shared.at <= SHARE_FOR and shared.index == current() \
+                and (shared.anyone or isinstance(environ.get(HOLD_KEY), Released)):
             start_response(shared.status, shared.headers)
             return shared.body
         recorded: dict[str, Any] = {}
@@ -96,5 +100,6 @@ class SharedAnswers:
         if index is not None:
             if len(self._kept) >= MAX_KEPT:
                 self._kept = {}
-            self._kept[key] = Shared(recorded["status"], recorded["headers"], chunks, index, self._clock())
+            self._kept[key] = Shared(recorded["status"], recorded["headers"], chunks, index, self._clock(),
+                                     anyone=environ[SHAREABLE_KEY] != RELEASED_ONLY)
         return chunks

@@ -27,11 +27,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 HOLD_KEY = "orion.hold"
+# Set (True) by the agent's worker on a request it runs on one of its stream threads (a
+# followed log, an exec session): a route that would hold its thread for long runs only there.
+STREAM_KEY = "orion.stream"
 HOLDABLE = "holdable"
 # Set by a blocking read that answers because the applied index passed its N: the answer is
 # a function of the state at that index, the URL and the token, so the server may give it to
-# an identical request while that index stands (orion/agent/shared_answers.py).
+# an identical request while that index stands (orion/agent/shared_answers.py). True: to any
+# identical request (a ?stale read, /raft); RELEASED_ONLY: only to the second pass of a held
+# one — a linearizable read made its read point in its first pass, before it was held, and the
+# answer's index is beyond it; a request just arriving has made none (api/http.py, install_reads).
 SHAREABLE_KEY = "orion.shareable"
+RELEASED_ONLY = "released-only"
 
 # Why a held read was released: its index passed, its wait ended, the client's socket
 # turned readable (gone, or sending again), the agent is stopping, or the node holds

@@ -1,11 +1,18 @@
 """What every route shares: the answer and its index, the strict request readers, the
-blocking wait, the token check, the ``/v1`` mount, and every failure as JSON.
+blocking wait, the ``/v1`` mount, and every failure as JSON (who may call is ``auth.py``'s).
 
 One place each, so the blueprints (``tasks.py``, ``status.py``, ``ops.py``,
 ``services.py``, ``cluster.py``, ``logs.py``) cannot drift apart:
 
 - :func:`answer` is the only way a read says which applied index it reflects
-  (``X-Orion-Index``), so a client can tell how fresh an answer is.
+  (``X-Orion-Index``), so a client can tell how fresh an answer is; every answer
+  also says whether this node reaches a leader and how long since it heard from
+  it (``X-Orion-Known-Leader``, ``X-Orion-Last-Contact``: :func:`install_reads`).
+- :func:`install_reads` makes every read of the replicated state linearizable
+  before its route runs (``Store.barrier``: Raft's ReadIndex), unless it asks for
+  ``?stale``: the operations whose query model is a ``ReadQuery`` (the OpenAPI
+  table, ``schema/openapi.py``). A read that cannot be confirmed in time is a 503
+  that says why and suggests ``?stale``.
 - :func:`json_body` reads a body strictly (JSON only, no duplicate keys, no NaN)
   and hands it to the schema's parser (``orion/api/schema/``); query strings go
   through their models (``schema/queries.py``), whose names the app checks before
@@ -25,7 +32,6 @@ One place each, so the blueprints (``tasks.py``, ``status.py``, ``ops.py``,
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -37,16 +43,20 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from orion.api.holds import FULL, HOLDABLE, INDEX, SHAREABLE_KEY, HeldRead, Released, hold_state
+from orion.api.holds import FULL, HOLDABLE, INDEX, RELEASED_ONLY, SHAREABLE_KEY, HeldRead, Released, hold_state
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.openapi import query_models
 from orion.api.schema.problems import ValidationError
-from orion.api.schema.queries import BlockingQuery
+from orion.api.schema.queries import BlockingQuery, ReadQuery
 from orion.store.port import NoLeader, Store, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.api")
 
 INDEX_HEADER = "X-Orion-Index"
+# Consul's and Nomad's X-*-KnownLeader and X-*-LastContact: does this node reach a leader
+# ("true"/"false"), and how many ms since it last heard from it (0 on the leader).
+KNOWN_LEADER_HEADER = "X-Orion-Known-Leader"
+LAST_CONTACT_HEADER = "X-Orion-Last-Contact"
 # Printable ASCII, bounded: the key is stored in the replicated state and shown in logs.
 MAX_IDEMPOTENCY_KEY = 200
 # Each wait for the next apply is re-checked this often, so a missed listener call
@@ -183,17 +193,21 @@ class AppliedSignal:
             return
         environ = request.environ
         state = hold_state(environ)
+        # An answer given again to identical requests (shared_answers.py) is no read point of
+        # theirs: this node's own view (/raft) and ?stale reads go to anyone, a linearizable one
+        # only to held reads released later (their read point was made before they were held).
+        shareable: bool | str = True if not isinstance(query, ReadQuery) or query.stale else RELEASED_ONLY
         if isinstance(state, Released):
             if state.why == FULL:
                 raise ApiError(429, f"this node already holds {state.limit} blocking queries, its limit "
                                     "(max_blocking_queries); retry shortly, or read without index", "index",
                                retry_after=1)
-            environ[SHAREABLE_KEY] = state.why == INDEX
+            environ[SHAREABLE_KEY] = shareable if state.why == INDEX else False
             return
         if state == HOLDABLE:
             index, wait = asked
             if self.current() > index:
-                environ[SHAREABLE_KEY] = True
+                environ[SHAREABLE_KEY] = shareable
                 return
             if wait <= 0 or (self._closing is not None and self._closing.is_set()):
                 return
@@ -244,25 +258,9 @@ class Versioned:
         return self.app(environ, start_response)
 
 
-def install_guards(app: Flask, token: str | None, open_paths: frozenset[str], metrics_open: bool) -> None:
-    """Before any route: the bearer token (unless the path is open), then the query's names."""
-    secret = token.encode() if token else None
+def install_guards(app: Flask) -> None:
+    """Before any route (and after the credentials, ``auth.py``): the query's names."""
     queries = query_models()
-
-    @app.before_request
-    def _authenticate() -> Response | None:
-        if secret is None or request.path in open_paths:
-            return None
-        if request.path == "/metrics" and metrics_open:
-            return None
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), secret):
-            return None
-        response = error_response(
-            401, "missing or wrong API token; send the header Authorization: Bearer <token> "
-                 "(orion --token or ORION_API_TOKEN)", "Authorization")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="orion"'
-        return response
 
     @app.before_request
     def _known_query_only() -> None:
@@ -274,6 +272,32 @@ def install_guards(app: Flask, token: str | None, open_paths: frozenset[str], me
         model = queries.get((request.method, rule.rule.replace("<path:", "<")))
         if model is not None:
             model.check_names(request.args)
+
+
+def install_reads(app: Flask, store: Store, timeout: float) -> None:
+    """Before a read's route: its read point (linearizable unless ``?stale``), waited for at
+    most ``timeout`` (the agent's write_timeout: an election ends well within it). After any
+    route: the leader headers. Blocking queries wait in their route, so after the read point:
+    what they answer is at least as new as the cluster was when they arrived (a held one is
+    answered in a second pass, which needs no read point of its own: ``holds.py``)."""
+    reads = {key for key, model in query_models().items() if issubclass(model, ReadQuery)}
+
+    @app.before_request
+    def _read_point() -> None:
+        rule = request.url_rule
+        if rule is None or (request.method, rule.rule.replace("<path:", "<")) not in reads:
+            return
+        if isinstance(hold_state(request.environ), Released):
+            return  # a held read's second pass: its first made the read point, before the hold
+        if not ReadQuery.stale_of(request.args):
+            store.barrier(timeout)
+
+    @app.after_request
+    def _leader_headers(response: Response) -> Response:
+        contact = store.leader_contact()
+        response.headers[KNOWN_LEADER_HEADER] = "true" if contact.known_leader else "false"
+        response.headers[LAST_CONTACT_HEADER] = str(contact.last_contact_ms)
+        return response
 
 
 def store_error_message(exc: StoreError) -> str:

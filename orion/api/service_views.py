@@ -52,6 +52,8 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
+    if spec.stack:  # only when set, so a service outside any stack reads as it always did
+        body["stack"] = spec.stack
     body.update(file_fields(task, pinned=False))  # the versions read are the replicas' to show
     return body
 
@@ -73,6 +75,7 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
     live = _current(replicas)
     view: r.Service = {
         "name": record.name,
+        "stack": spec.stack or None,
         "version": version,
         "image": spec.task.image,
         "count": spec.count,

@@ -26,7 +26,7 @@ from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
 from orion.api.schema.problems import ValidationError
-from orion.api.schema.queries import BlockingQuery, RollbackQuery, parse_query
+from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
 from orion.domain.service import ServiceSpec, spec_diff
@@ -42,7 +42,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     bp = Blueprint("services", __name__)
 
     def block() -> None:
-        applied.block(parse_query(BlockingQuery, request.args))
+        applied.block(parse_query(BlockingReadQuery, request.args))
 
     def read_service(name: str) -> tuple[tuple[ServiceRecord, list], int]:
         def read(m: StateMachine) -> tuple[ServiceRecord | None, list]:

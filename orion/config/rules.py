@@ -39,6 +39,10 @@ def finish(values: dict[str, Any]) -> AgentConfig:
             _read_secret(values, companion.file_of)
     _check_key_file(values["cluster_key_file"])
     _check_tls(values)
+    if values["api_tokens_file"] and not values["api_token"]:
+        raise ConfigError(f"{_flag('api_tokens_file')} needs {_flag('api_token_file')} too: the agents call "
+                          "each other with that token (the admin token named \"default\"), which the tokens "
+                          "file, holding only hashes, cannot give them")
     if values["bootstrap"] and values["join"]:
         raise ConfigError("--bootstrap and --join exclude each other: bootstrap the first node, join the rest")
     if not values["raft_secret"]:

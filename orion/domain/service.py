@@ -96,11 +96,14 @@ class ServiceSpec:
 
     ``task`` is the template of every replica (its ``count`` is 1 and its
     ``group`` and ``name`` are the service's name; :meth:`replica_spec` gives it).
+    ``stack`` names the stack the service belongs to ("" for none): a stack is the services
+    that carry its name (docs/stacks.md), named ``<stack>_<service>`` as Swarm names them.
     """
 
     name: str
     task: TaskSpec
     count: int = 1
+    stack: str = ""
     health_check: HealthCheck | None = None
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     volumes: tuple[Volume, ...] = ()
@@ -118,9 +121,14 @@ class ServiceSpec:
         return self.task.static_host_ports
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task.to_dict(), "count": self.count,
-                "health_check": self.health_check.to_dict() if self.health_check else None,
-                "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes]}
+        out = {"name": self.name, "task": self.task.to_dict(), "count": self.count,
+               "health_check": self.health_check.to_dict() if self.health_check else None,
+               "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes]}
+        # Only when set: a service outside any stack is written exactly as before stacks existed,
+        # so its log entries and snapshots (and their digests) do not change.
+        if self.stack:
+            out["stack"] = self.stack
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
@@ -128,7 +136,8 @@ class ServiceSpec:
         return cls(name=str(d["name"]), task=TaskSpec.from_dict(d["task"]), count=int(d.get("count", 1)),
                    health_check=HealthCheck.from_dict(check) if check else None,
                    update=UpdatePolicy.from_dict(d.get("update") or {}),
-                   volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()))
+                   volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+                   stack=str(d.get("stack", "")))
 
 
 # -- what a new spec changes -----------------------------------------------------------------
@@ -187,6 +196,9 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("healthCheck")
     if old.update != new.update:
         changed.append("update")
+    # Which stack lists the service: a label of the declaration, nothing a container holds.
+    if old.stack != new.stack:
+        changed.append("stack")
     if old.count != new.count:
         changed.append("count")
     return SpecDiff(tuple(dict.fromkeys(changed)), replacing, old.count != new.count)

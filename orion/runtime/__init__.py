@@ -12,6 +12,7 @@ agent restart, listing the engine is enough to adopt what already runs.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -114,6 +115,37 @@ class LogStream(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class ExecSpec:
+    """A process to run in a task's container (``orion exec``): ``command`` as argv; ``tty`` a
+    terminal of ``rows`` x ``cols``; ``stdin`` attached or not; ``env`` added to the container's."""
+
+    command: tuple[str, ...]
+    tty: bool = False
+    stdin: bool = False
+    rows: int = 0
+    cols: int = 0
+    env: tuple[tuple[str, str], ...] = ()
+    user: str = ""
+    workdir: str = ""
+
+
+class ExecSession(Protocol):
+    """A process started in a container, its streams on ``sock``: the engine's raw stream
+    (with a tty the terminal's bytes; without, Docker's multiplexed frames); ``early`` holds
+    what arrived before the socket was handed over."""
+
+    sock: socket.socket
+    early: bytes
+    tty: bool
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 def container_name(task_id: str, generation: int) -> str:
     """Unique per placement, so an older generation never collides with a newer one."""
     return f"orion-{task_id}-g{generation}"
@@ -155,6 +187,8 @@ __all__ = [
     "REMOVING_STATUS",
     "ContainerGone",
     "ContainerState",
+    "ExecSession",
+    "ExecSpec",
     "LogQuery",
     "RegistryAuthRequired",
     "StartExtras",

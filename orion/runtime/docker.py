@@ -33,6 +33,7 @@ from orion.runtime import (
     ContainerGone,
     ContainerState,
     EngineUnreachable,
+    ExecSpec,
     LogQuery,
     LogStream,
     RegistryAuthRequired,
@@ -40,6 +41,7 @@ from orion.runtime import (
     StartExtras,
     container_name,
 )
+from orion.runtime.docker_exec import DockerExec, start_exec
 from orion.runtime.inspect import Mount, auth_refused, auth_sentence, mounts_for, state_from_inspect
 
 log = logging.getLogger(__name__)
@@ -364,6 +366,15 @@ class DockerRuntime:
             raise RuntimeFailure(f"exec in {container_id[:12]}: {_short(done['error'])}")
         code = self._call("exec inspect", lambda api: api.exec_inspect(exec_id)).get("ExitCode")
         return int(code or 0), bytes(done.get("output") or b"").decode("utf-8", "replace")
+
+    def exec_session(self, container_id: str, spec: ExecSpec) -> DockerExec:
+        """Start ``spec`` in the container, its streams on a socket (``docker_exec.py``)."""
+        api = self._api()
+        with self._wrap(f"exec in container {container_id[:12]}"):
+            try:
+                return start_exec(api, container_id, spec)
+            except NotFound:
+                raise ContainerGone(f"container {container_id[:12]} no longer exists") from None
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("raft", "membership", "loop"),
     ("control", "node"),
     ("metrics", "api"),
+    ("stack",),  # compose files as services: reads the API's schema, used by the CLI
     ("agent",),
     ("cli",),
 )

@@ -24,9 +24,11 @@ from pydantic import TypeAdapter, WithJsonSchema
 from orion.api.schema import responses as r
 from orion.api.schema import secrets as sec
 from orion.api.schema.cluster import AdmitRequest
+from orion.api.schema.exec import ExecRequest
 from orion.api.schema.fields import NAME_PATTERN
 from orion.api.schema.queries import (
     BlockingQuery,
+    BlockingReadQuery,
     LogsQuery,
     MetricsQuery,
     Query,
@@ -37,6 +39,7 @@ from orion.api.schema.queries import (
 )
 from orion.api.schema.services import ServiceRequest
 from orion.api.schema.tasks import ScaleRequest, TaskRequest
+from orion.api.scopes import needed
 
 PREFIX = "/v1"
 _REF = "#/components/schemas/{model}"
@@ -62,10 +65,16 @@ class Op:
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "maxLength": 200, "pattern": "^[!-~]*$"},
                 "description": "a retry with the same key answers the task the first created (200)"}
+_UPGRADE = {"name": "Upgrade", "in": "header", "required": True,
+            "schema": {"type": "string", "enum": ["orion-exec.v1"]},
+            "description": "with Connection: Upgrade: the session's protocol (frames: docs/api.md, \"Exec\")"}
 _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", None),
           "503": ("no Raft leader, or the write timed out: retry", None)}
+# A linearizable read (the default) that could not be confirmed in time (docs/api.md, "Consistency").
+_READ = {"503": ("no leader reachable, or this replica not caught up in time: retry, or read with ?stale", None)}
 _TASK = {"404": ("no such task", None)}
 _SERVICE = {"404": ("no such service", None)}
+_STACK = {"404": ("no service carries this stack", None)}
 # Any read that takes ?index=N: a node holds at most max_blocking_queries of them at once.
 _HELD = {"429": ("a blocking query, while this node holds as many as it may: retry", None)}
 
@@ -76,17 +85,27 @@ OPERATIONS: tuple[Op, ...] = (
         "413": ("body too large", None), "415": ("body is not JSON", None), **_WRITE},
        body=TaskRequest, params=(_IDEMPOTENCY,)),
     Op("get", "/tasks", "List tasks, oldest first",
-       {"200": ("tasks", list[r.Task]), "400": ("bad query", None), **_HELD}, query=TaskListQuery),
-    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK, **_HELD}, query=BlockingQuery),
+       {"200": ("tasks", list[r.Task]), "400": ("bad query", None), **_HELD, **_READ}, query=TaskListQuery),
+    Op("get", "/tasks/{task_id}", "One task", {"200": ("the task", r.Task), **_TASK, **_HELD, **_READ},
+       query=BlockingReadQuery),
     Op("delete", "/tasks/{task_id}", "Stop a task",
        {"202": ("stopping", r.Task), "200": ("already finished", r.Task), **_TASK, **_WRITE}),
     Op("patch", "/tasks/{task_id}", "Scale the group the task belongs to",
        {"200": ("the group at its new size", r.Scaled), **_TASK, **_WRITE}, body=ScaleRequest),
     Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
        {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
-        "429": ("too many followed logs on a node", None)}, query=LogsQuery, content="text/plain"),
-    Op("get", "/nodes", "Registered nodes with capacity, use and status", {"200": ("nodes", list[r.Node]), **_HELD},
-       query=BlockingQuery),
+        "429": ("too many followed logs on a node", None), **_READ}, query=LogsQuery, content="text/plain"),
+    Op("post", "/tasks/{task_id}/exec", "Run a process in the task's container: an upgraded connection streams "
+       "its stdin, stdout, stderr, terminal size and exit code (docs/api.md, \"Exec\")",
+       {"101": ("switching to orion-exec.v1: frames both ways until the exit status", None),
+        "400": ("bad body, or no Upgrade: orion-exec.v1", None), **_TASK,
+        "409": ("no container (yet, or any more), or the engine refused the exec", None),
+        "429": ("too many exec sessions on a node", None), "501": ("a server that cannot hand the connection "
+                                                                    "over (not the agent's)", None),
+        "502": ("the task's node did not answer", None), "503": ("the task's engine did not answer", None)},
+       body=ExecRequest, params=(_UPGRADE,)),
+    Op("get", "/nodes", "Registered nodes with capacity, use and status",
+       {"200": ("nodes", list[r.Node]), **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
        {"202": ("draining", r.DrainedNode), "404": ("no such node", None), **_WRITE}),
     Op("get", "/raft", "This node's Raft view", {"200": ("status", r.Raft), **_HELD}, query=BlockingQuery),
@@ -103,22 +122,29 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("the voters left", r.MembersLeft), "403": ("wrong join proof", None), **_WRITE},
        params=({"name": "X-Orion-Join-Proof", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "HMAC-SHA256 of the address under the Raft secret"},)),
-    Op("get", "/services", "List services", {"200": ("services", list[r.Service]), **_HELD}, query=BlockingQuery),
+    Op("get", "/services", "List services", {"200": ("services", list[r.Service]), **_HELD, **_READ},
+       query=BlockingReadQuery),
     Op("post", "/services", "Create a service (its name in the body); 409 if it exists",
        {"201": ("created, version 1", r.ServiceDeclared), "200": ("unchanged", r.ServiceDeclared), **_WRITE},
        body=ServiceRequest),
     Op("get", "/services/{name}", "One service with its spec, replicas and rollout",
-       {"200": ("the service", r.Service), **_SERVICE, **_HELD}, query=BlockingQuery),
+       {"200": ("the service", r.Service), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
     Op("put", "/services/{name}", "Declare a service's full spec: a new version and a rollout, or nothing",
        {"201": ("a new version", r.ServiceDeclared), "200": ("the same spec: nothing to do", r.ServiceDeclared),
         **_WRITE}, body=ServiceRequest),
     Op("delete", "/services/{name}", "Delete a service and stop its replicas",
        {"200": ("deleted", r.ServiceDeleted), **_SERVICE, **_WRITE}),
     Op("get", "/services/{name}/versions", "The versions kept, oldest first",
-       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD}, query=BlockingQuery),
+       {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),
+    Op("get", "/stacks", "List stacks: the services grouped by the stack they carry",
+       {"200": ("stacks", list[r.Stack])}),
+    Op("get", "/stacks/{name}", "One stack with each of its services (spec, replicas, rollout)",
+       {"200": ("the stack", r.StackDetail), **_STACK}),
+    Op("delete", "/stacks/{name}", "Delete every service of a stack; their replicas stop",
+       {"200": ("deleted", r.StackDeleted), **_STACK, **_WRITE}),
     Op("get", "/operator/snapshot", "Save the whole replicated state: a snapshot file (docs/operations.md)",
        {"200": ("the snapshot file", None), "400": ("bad query", None),
         "503": ("no leader, or this node has not caught up (?stale=1 saves it anyway)", None)},
@@ -198,18 +224,28 @@ def _operation(op: Op, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     error = {"$ref": _REF.format(model="Error")}
     answers: dict[str, Any] = {}
     for status, (description, kind) in op.answers.items():
-        if kind is None and op.content != "application/json" and status.startswith("2"):
+        if status.startswith("1"):  # an upgrade: what follows is the new protocol's, not a body
+            answers[status] = {"description": description}
+        elif kind is None and op.content != "application/json" and status.startswith("2"):
             answers[status] = {"description": description, "content": {op.content: {"schema": {"type": "string"}}}}
         else:
             schema = schemas[(key, status)] if kind is not None else error
             answers[status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    scope = needed(op.method, op.path)
     if not op.open:
         answers["401"] = {"description": "token missing or wrong (when the agent has one)",
                           "content": {"application/json": {"schema": error}}}
+        below = f"the caller's scope is below {scope.label}"
+        if "403" in answers:
+            answers["403"]["description"] += f", or {below}"
+        else:
+            answers["403"] = {"description": below, "content": {"application/json": {"schema": error}}}
     answers["default"] = {"description": "any other refusal or failure: {error, field?}",
                           "content": {"application/json": {"schema": error}}}
     out: dict[str, Any] = {"operationId": f"{op.method}{op.path.replace('/', '_').replace('{', '').replace('}', '')}",
                            "summary": op.summary, "responses": answers}
+    if not op.open:
+        out["x-orion-scope"] = scope.label  # orion/api/scopes.py: the one table
     names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
     params = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMS[n]} for n in names]
     params += query_params(op.query)
@@ -237,8 +273,10 @@ def _document() -> dict[str, Any]:
             "Distributed container orchestrator. Every refusal is JSON {error, field?}; field names what to "
             "fix, with a dotted/indexed path for nested ones (volumes[0].target). Every path is also served "
             "without the /v1 prefix (the seed's paths), behaving identically. Authentication: when the agent "
-            "is configured with an API token (api_token, ORION_API_TOKEN) every operation but /health needs "
-            "the header Authorization: Bearer <token>; without one, no token is needed.")},
+            "is configured with an API token (api_token, ORION_API_TOKEN) or named tokens (api_tokens_file) "
+            "every operation but /health needs the header Authorization: Bearer <token> (or a client "
+            "certificate the tokens file names); without one, no token is needed. Each operation's "
+            "x-orion-scope is the scope it needs: read < write < admin (403 below it).")},
         "servers": [{"url": "/"}],
         "components": {"schemas": defs,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

@@ -24,6 +24,8 @@ class Error(TypedDict):
     error: str
     field: NotRequired[str]
     leader: NotRequired[str | None]
+    needed: NotRequired[str]  # a 403: the scope the operation needs
+    scope: NotRequired[str]  # a 403: the caller's scope
 
 
 class Placement(TypedDict):
@@ -215,6 +217,7 @@ class Service(TypedDict):
     """A service; the detail keys (``spec`` as its PUT body, ``replicas``) on one service."""
 
     name: str
+    stack: str | None
     version: int
     image: str
     count: int
@@ -250,4 +253,26 @@ class ServiceVersion(TypedDict):
 class ServiceDeleted(TypedDict):
     name: str
     deleted: bool
+    stopping: list[str]
+
+
+class Stack(TypedDict):
+    """A stack: the services that carry its name, their replicas wanted and healthy, counted per state."""
+
+    name: str
+    services: list[str]
+    count: int
+    healthy: int
+    tasks: dict[str, int]
+
+
+class StackDetail(Stack):
+    """``GET /stacks/<name>``: each service as ``GET /services/<name>`` shows it (spec, replicas)."""
+
+    details: list[Service]
+
+
+class StackDeleted(TypedDict):
+    name: str
+    deleted: list[str]
     stopping: list[str]

@@ -21,6 +21,7 @@ service stop-first (``orion/control/deployment.py``, ``effective_order``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic
@@ -37,6 +38,20 @@ from orion.domain.service import CHECK_KINDS, ORDERS, HealthCheck, ServiceSpec, 
 MAX_FAILURES = 100
 # A check more often than every second loads the replica it watches for no gain.
 MIN_INTERVAL = 1.0
+# A stack's name: Compose's rule for a project name (lowercase letters, digits, '-', '_', starting
+# with a letter or digit), short enough that "<stack>_<service>" still fits a service name.
+STACK_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
+_STACK_RE = re.compile(STACK_PATTERN)
+
+
+def parse_stack(value: Any) -> str:
+    """A stack name, or "" (none)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not _STACK_RE.match(value):
+        raise Problem(f"{value!r} is not a stack name; use lowercase letters, digits, '-' and '_', "
+                      "starting with a letter or digit, at most 31 characters")
+    return value
 
 
 def _wire(seconds: float) -> Any:
@@ -143,6 +158,9 @@ class ServiceRequest(TaskFields):
     restart_policy: f.one_of(RESTART_POLICIES) = SERVICE_DEFAULTS["restart_policy"]
     health_check: HealthCheckRequest | None = None
     update: UpdateRequest | None = None
+    # The stack that lists the service (docs/stacks.md); its name must then be "<stack>_...".
+    stack: f.typed(str, parse_stack, {"anyOf": [{"type": "string", "pattern": STACK_PATTERN},
+                                                {"const": ""}, {"type": "null"}]}) = ""
 
 
 _SERVICE_ADAPTER = pydantic.TypeAdapter(ServiceRequest)
@@ -161,6 +179,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     if request.name not in ("", name):
         raise ValidationError("name", f"{request.name!r} differs from the service in the URL ({name!r}); "
                               "a service is renamed by declaring a new one")
+    if request.stack and not name.startswith(request.stack + "_"):
+        raise ValidationError("stack", f"a service of stack {request.stack!r} is named {request.stack}_<service> "
+                              f"(as Swarm names them), not {name!r}")
     return ServiceSpec(
         name=name,
         task=request.model_copy(update={"volumes": None, "name": ""}).task_spec(),
@@ -168,6 +189,7 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         health_check=request.health_check.to_check() if request.health_check is not None else None,
         update=request.update.to_policy() if request.update is not None else UpdatePolicy(),
         volumes=to_volumes(request.volumes),
+        stack=request.stack,
     )
 
 

@@ -13,7 +13,7 @@ from gunicorn.workers.gthread import PollableMethodQueue, ThreadWorker
 
 from orion.agent.shared_answers import SHARE_FOR, SharedAnswers
 from orion.agent.worker import HoldingWorker
-from orion.api.holds import SHAREABLE_KEY
+from orion.api.holds import HOLD_KEY, HOLDABLE, INDEX, RELEASED_ONLY, SHAREABLE_KEY, Released
 from orion.api.logs import is_followed_log
 
 # gthread's methods HoldingWorker overrides or calls, with the parameters it passes them.
@@ -129,3 +129,16 @@ def test_plain_reads_and_a_worker_without_watchers_share_nothing() -> None:
 ])
 def test_only_followed_logs_go_to_a_stream_thread(method: str, path: str, query: str, streams: bool) -> None:
     assert is_followed_log(method, path, query) is streams
+
+
+def test_a_linearizable_answer_goes_only_to_held_reads_released_later() -> None:
+    """A linearizable read made its read point before it was held: its answer (beyond that
+    point) may go to another held read's second pass, never to a request just arriving, which
+    has made none (issue #20)."""
+    app, shared = App(), SharedAnswers(Clock())
+    app.shareable = RELEASED_ONLY
+    serve(shared, app, environ())
+    serve(shared, app, {**environ(), HOLD_KEY: HOLDABLE})  # arriving: runs the app (its read point)
+    assert app.calls == 2
+    assert serve(shared, app, {**environ(), HOLD_KEY: Released(INDEX)}) == b'{"n": 2}'  # released: shared
+    assert app.calls == 2

@@ -17,7 +17,19 @@ from flask.testing import FlaskClient
 from parts import api_deps
 
 from orion.api.app import applied_signal, create_app
-from orion.api.holds import CLIENT, CLOSING, FULL, HOLD_KEY, HOLDABLE, INDEX, SHAREABLE_KEY, WAIT, HeldRead, Released
+from orion.api.holds import (
+    CLIENT,
+    CLOSING,
+    FULL,
+    HOLD_KEY,
+    HOLDABLE,
+    INDEX,
+    RELEASED_ONLY,
+    SHAREABLE_KEY,
+    WAIT,
+    HeldRead,
+    Released,
+)
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import MAX_WAIT, parse_blocking, parse_wait
 from orion.api.services import services_blueprint
@@ -187,10 +199,14 @@ def test_a_read_that_must_wait_is_handed_to_the_server_without_waiting(client: F
     assert held.value.watch.current() == current
 
 
-def test_a_read_whose_index_passed_answers_at_once_and_may_be_shared(client: FlaskClient) -> None:
+@pytest.mark.parametrize(("stale", "shareable"), [("&stale", True), ("", RELEASED_ONLY)])
+def test_a_read_whose_index_passed_answers_at_once_and_may_be_shared(
+        client: FlaskClient, stale: str, shareable: bool | str) -> None:
+    """An answer given again to an identical request is no read point of that request's own:
+    a ``?stale`` read's goes to anyone, a linearizable one's only to held reads' second passes."""
     current = index_of(client.get("/tasks"))
-    answer, environ = held_get(client, f"/tasks?index={current - 1}", HOLDABLE)
-    assert (answer.status_code, index_of(answer), environ[SHAREABLE_KEY]) == (200, current, True)
+    answer, environ = held_get(client, f"/tasks?index={current - 1}{stale}", HOLDABLE)
+    assert (answer.status_code, index_of(answer), environ[SHAREABLE_KEY]) == (200, current, shareable)
 
 
 @pytest.mark.parametrize(("why", "shareable"), [(INDEX, True), (WAIT, False), (CLIENT, False), (CLOSING, False)])
@@ -198,9 +214,11 @@ def test_a_released_read_answers_now(client: FlaskClient, why: str, shareable: b
     """Only an answer released by its index passing may be given to an identical request: one whose
     wait ran out carries the asked index, and an identical request must still wait."""
     current = index_of(client.get("/services"))
-    answer, environ = held_get(client, f"/services?index={current}&wait=60s", Released(why))
+    answer, environ = held_get(client, f"/services?index={current}&wait=60s&stale", Released(why))
     assert (answer.status_code, index_of(answer)) == (200, current)
     assert environ[SHAREABLE_KEY] is shareable
+    linearizable, environ = held_get(client, f"/services?index={current}&wait=60s", Released(why))
+    assert linearizable.status_code == 200 and environ[SHAREABLE_KEY] == (RELEASED_ONLY if shareable else False)
 
 
 def test_a_node_holding_all_it_may_answers_429_naming_the_limit(client: FlaskClient) -> None:
