@@ -51,6 +51,7 @@ from orion.node.task_inputs import TaskInputs
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
 from orion.runtime import RuntimeFailure
+from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 from orion.runtime.tmpfs import TaskFileStore
 from orion.state.commands import RegisterNode
@@ -176,7 +177,8 @@ class Agent:
 def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together. ``store``:
     the replica already running (``store_first.py``); None for a first join, built here."""
-    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
+    runtime = DockerRuntime(cfg.docker_host, policy=NodePolicy(
+        host_volumes=cfg.host_volumes, host_devices=frozenset(cfg.host_devices), allow_privileged=cfg.allow_privileged))
     keyring = parse_keyring(cfg.cluster_key) if cfg.cluster_key else None  # checked by load_config
     info = replace(node_info(cfg, runtime), key_ids=keyring.ids if keyring else ())
     # Gossip first: --join may name a gossip address, and discovery goes through it.
@@ -266,4 +268,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
                     capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
-                    host_volumes=tuple(sorted(cfg.host_volumes)))
+                    host_volumes=tuple(sorted(cfg.host_volumes)), host_devices=tuple(sorted(cfg.host_devices)),
+                    allow_privileged=cfg.allow_privileged)

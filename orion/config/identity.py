@@ -131,3 +131,16 @@ class Identity:
         "part of the host's filesystem to containers is the operator's decision, path by path. The "
         "path must exist (the agent creates nothing: owner and mode are the operator's to choose).",
         flag="--host-volume", metavar="NAME=PATH")
+    host_devices: tuple[str, ...] = setting(
+        (), "Host device PATH that tasks may be handed (repeatable)",
+        "Host devices this node hands to tasks that ask for them (\"devices\": /dev/fuse, a GPU, a "
+        "serial port): a task asking for one is placed only on nodes that list it. None by default: "
+        "a device is a door into the host's kernel, opened by the operator path by path. The path "
+        "must exist and be a device (or a directory of them, like /dev/snd).",
+        flag="--host-device", metavar="PATH")
+    allow_privileged: bool = setting(
+        False, "Run tasks that ask for privileged containers",
+        "Off: a privileged container is root on the host (every device, every capability, no "
+        "seccomp or AppArmor). Tasks that ask for one (\"privileged\": true) are placed only on "
+        "nodes that allow it, so an operator opens a few nodes for them, never the fleet by default.",
+        flag=True)

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import stat
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
+    _check_host_devices(values["host_devices"])
     return AgentConfig(**{f.name: values[f.name] for f in fields(AgentConfig)})
 
 
@@ -114,6 +116,19 @@ def _check_host_volumes(volumes: dict[str, str]) -> None:
         if not os.path.exists(path):
             raise ConfigError(f"host_volumes.{name}: {path} does not exist; create it with the owner and mode "
                               "the tasks need (the agent creates nothing)")
+
+
+def _check_host_devices(devices: tuple[str, ...]) -> None:
+    """Each an absolute path to a device (or a directory of them), found at start."""
+    for path in devices:
+        if not os.path.isabs(path) or ".." in path.split("/"):
+            raise ConfigError(f"host_devices: {path!r} must be an absolute path without '..'")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise ConfigError(f"host_devices: {path}: {exc.strerror}") from None
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)):
+            raise ConfigError(f"host_devices: {path} is not a device (nor a directory of devices)")
 
 
 def _check_tls(values: dict[str, Any]) -> None:

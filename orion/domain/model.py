@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 # What a task asks of a node (ports, memory and CPU, mounts): orion/domain/resources.py.
+from orion.domain.container import DEVICE_OFFER, NO_SETTINGS, PRIVILEGED_OFFER, VOLUME_OFFER, ContainerSettings
 from orion.domain.resources import PortBinding, Resources, Volume
 from orion.domain.secrets import EnvSecret, FileRef
 from orion.version import LOG_VERSION
@@ -70,6 +71,9 @@ class NoFitKind(StrEnum):
     SELECTOR = "selector"
     # No eligible node declares every host volume the task mounts (orion/control/placement.py).
     VOLUME = "volume"
+    # No eligible node hands out the host devices asked for (``host_devices``); allows privileged ones.
+    DEVICE = "device"
+    PRIVILEGED = "privileged"
     NO_NODES = "no_nodes"
     # A no-fit whose kind this node cannot name: written by an older node (no kind
     # in its command) or a newer one (a kind added since).
@@ -116,8 +120,9 @@ class TaskSpec:
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
     volumes: tuple[Volume, ...] = ()
-    # Files from secrets and configs, and secrets as environment variables (docs/secrets.md):
-    # pinned to a version by the state machine, read and written by the node that runs the task.
+    # User, entrypoint, capabilities, devices, labels, logging, stop signal... (orion/domain/container.py).
+    container: ContainerSettings = NO_SETTINGS
+    # Secret and config files, secrets as environment variables (docs/secrets.md); versions pinned by the machine.
     files: tuple[FileRef, ...] = ()
     secret_env: tuple[EnvSecret, ...] = ()
 
@@ -130,17 +135,20 @@ class TaskSpec:
         return frozenset(v.source for v in self.volumes if v.type == "host")
 
     @property
+    def host_needs(self) -> frozenset[tuple[str, str]]:
+        """What only some nodes offer (``NodeInfo.offers``): its host volumes, host devices, privilege."""
+        needs = {(VOLUME_OFFER, v) for v in self.host_volumes}
+        needs.update((DEVICE_OFFER, d) for d in self.container.host_devices)
+        if self.container.privileged:
+            needs.add(PRIVILEGED_OFFER)
+        return frozenset(needs)
+
+    @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
         """(host port, protocol) pairs this task needs exclusively on its node."""
         return frozenset((p.host_port, p.protocol) for p in self.ports if p.host_port)
 
     def to_dict(self) -> dict[str, Any]:
-        # files and secret_env only when used: an entry without them encodes as before they existed.
-        extra: dict[str, Any] = {}
-        if self.files:
-            extra["files"] = [f.to_dict() for f in self.files]
-        if self.secret_env:
-            extra["secret_env"] = [e.to_dict() for e in self.secret_env]
         return {
             "image": self.image,
             "memory": self.memory,
@@ -155,7 +163,11 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
-            **extra,
+            # Only when set: a task without settings reads (and digests) as it did before them.
+            **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
+            # Only when used, as the container settings (docs/secrets.md).
+            **({"files": [f.to_dict() for f in self.files]} if self.files else {}),
+            **({"secret_env": [e.to_dict() for e in self.secret_env]} if self.secret_env else {}),
         }
 
     @classmethod
@@ -175,6 +187,7 @@ class TaskSpec:
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+            container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
             files=tuple(sorted(FileRef.from_dict(f) for f in d.get("files") or ())),
             secret_env=tuple(sorted(EnvSecret.from_dict(e) for e in d.get("secret_env") or ())),
         )
@@ -311,19 +324,27 @@ class NodeInfo:
     ready_reason: str = ""
     # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
     host_volumes: tuple[str, ...] = ()
+    # Host devices this node hands to tasks (config ``host_devices``) and whether it runs privileged
+    # containers (``allow_privileged``): a task asking for either is placed only where allowed.
+    host_devices: tuple[str, ...] = ()
+    allow_privileged: bool = False
     # The newest Raft log format the registering agent reads (orion/version.py; a
     # registration without it, from an agent older than the announcement, reads as 0).
     # The cluster writes a newer format only once every node reads it: a rolling upgrade.
     log_version: int = LOG_VERSION
-    # The ids of the cluster keys this node's key file holds (orion/domain/sealing.py): it can open
-    # what they sealed. None: no key file. Secrets are sealed, and tasks that read them placed, only
-    # where every node / the chosen node holds the key (docs/secrets.md).
+    # The cluster keys its key file holds (orion/domain/sealing.py); none without one (docs/secrets.md).
     key_ids: tuple[str, ...] = ()
 
     @property
     def schedulable(self) -> bool:
         """May take tasks: alive in the registry and its engine answers."""
         return self.status == NODE_ALIVE and self.ready
+
+    @property
+    def offers(self) -> frozenset[tuple[str, str]]:
+        """What this node offers that a task may need (``TaskSpec.host_needs``)."""
+        offers = {(VOLUME_OFFER, v) for v in self.host_volumes} | {(DEVICE_OFFER, d) for d in self.host_devices}
+        return frozenset(offers | ({PRIVILEGED_OFFER} if self.allow_privileged else set()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -339,6 +360,8 @@ class NodeInfo:
             "ready": self.ready,
             "ready_reason": self.ready_reason,
             "host_volumes": list(self.host_volumes),
+            **({"host_devices": list(self.host_devices)} if self.host_devices else {}),
+            **({"allow_privileged": True} if self.allow_privileged else {}),
             "log_version": self.log_version,
             **({"key_ids": list(self.key_ids)} if self.key_ids else {}),  # absent before keys: as before
         }
@@ -358,6 +381,8 @@ class NodeInfo:
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
             host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
+            host_devices=tuple(sorted(str(v) for v in d.get("host_devices") or ())),
+            allow_privileged=bool(d.get("allow_privileged", False)),
             log_version=int(d.get("log_version", 0)),
             key_ids=tuple(str(k) for k in d.get("key_ids") or ()),
         )

@@ -145,6 +145,7 @@ class ServiceSpec:
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
 # image, limits, command, env, ports and mounts are fixed at creation; a node selector change may
 # make a running replica's node wrong, so it is replaced too (Nomad treats constraints the same).
+# The container settings (``TaskSpec.container``: user, capabilities, ...) all replace, each named.
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
     "ports": "portBindings", "node_selectors": "nodeSelectors", "secret_env": "env",
@@ -178,7 +179,10 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
     for f in fields(TaskSpec):
         if getattr(old.task, f.name) == getattr(new.task, f.name):
             continue
-        if f.name == "files":  # a secret's or config's file (or its pinned version): named by kind
+        if f.name == "container":  # each of them is fixed at creation: a new container
+            changed.extend(new.task.container.changed(old.task.container))
+            replacing = True
+        elif f.name == "files":  # a secret's or config's file (or its pinned version): named by kind
             kinds = {r.kind for r in set(old.task.files) ^ set(new.task.files)}
             changed.extend(sorted(k + "s" for k in kinds))
             replacing = True

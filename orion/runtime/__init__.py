@@ -80,6 +80,9 @@ class ContainerState:
     host_ports: tuple[tuple[str, int], ...] = ()
     error: str = ""
     name: str = ""
+    # The grace the container was created with (its task's ``stopGracePeriod``; None: none set):
+    # a node stops it with that, whoever's task it was (orion/node/reconcile.py).
+    stop_grace: float | None = None
 
     @property
     def live(self) -> bool:
@@ -158,7 +161,8 @@ class Runtime(Protocol):
         """Create and start the task's container (with ``extras``); return its state after start."""
 
     def stop(self, container_id: str, timeout: float) -> None:
-        """Stop (SIGTERM, then SIGKILL after ``timeout``); a gone container is not an error."""
+        """Stop (its stop signal, SIGTERM unless it was created with another, then SIGKILL after
+        ``timeout``); a gone container is not an error."""
 
     def remove(self, container_id: str) -> None:
         """Remove the container; a gone container is not an error."""

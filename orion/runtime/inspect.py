@@ -42,6 +42,7 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
         generation = int(labels.get(LABEL_GENERATION, -1))
     except ValueError:
         generation = -1
+    grace = (attrs.get("Config") or {}).get("StopTimeout")
     return ContainerState(
         container_id=str(attrs.get("Id", "")),
         task_id=str(labels.get(LABEL_TASK, "")),
@@ -51,6 +52,7 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
         host_ports=parse_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
         error=error,
         name=str(attrs.get("Name", "")).lstrip("/"),
+        stop_grace=float(grace) if isinstance(grace, int) and not isinstance(grace, bool) else None,
     )
 
 

@@ -118,6 +118,8 @@ def _made_from_default(declared, tmp_path: Path) -> list[Any]:
     if declared.kind is float:
         return [round(declared.default * f, 3) if declared.default else f / 10 for f in (1.1, 1.2, 1.3)]
     if declared.kind == tuple[str, ...]:
+        if declared.name == "host_devices":  # devices that exist on every Linux host
+            return [("/dev/null",), ("/dev/zero",), ("/dev/null", "/dev/zero")]
         return [(f"10.0.0.{i}:6000",) for i in (1, 2, 3)]
     if declared.kind == dict[str, str]:
         if declared.name == "host_volumes":

@@ -21,6 +21,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from orion.api.schema import fields as f
 from orion.api.schema import secrets as secret_schema
+from orion.api.schema.container import ContainerFields
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
 from orion.domain.resources import VOLUME_NAME_RE, VOLUME_TYPES, Volume
@@ -112,11 +113,13 @@ def _pull_policy(value: Any) -> str:
 PullPolicy = f.typed(str, _pull_policy, {"type": "string", "enum": [*PULL_POLICIES, "missing"]})
 
 
-class TaskFields(Body):
-    """What a task and a service template share, refused with the same words in both."""
+class TaskFields(ContainerFields):
+    """What a task and a service template share, refused with the same words in both: the fields
+    below and the container settings (``ContainerFields``: user, capAdd, devices, ...)."""
 
     EXAMPLE = '{"image": ..., "memory": ...}'
-    ALIASES = {"ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
+    ALIASES = {**ContainerFields.ALIASES,
+               "ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
                "restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "replicas": "count",
                "cpus": "cpu", "cpu_millis": "cpu", "mem": "memory", "cmd": "command", "environment": "env",
                "mounts": "volumes"}
@@ -140,6 +143,14 @@ class TaskFields(Body):
     def not_an_object(cls, value: Any) -> Problem:
         return Problem(f"body must be a JSON object like {cls.EXAMPLE}, not {kind_of(value)}")
 
+    @model_validator(mode="after")
+    def _one_mount_per_target(self) -> TaskFields:
+        mounted = {v.target: i for i, v in enumerate(self.volumes or ())}
+        for i, tmpfs in enumerate(self.tmpfs or ()):
+            if tmpfs.target in mounted:
+                raise Problem(f"{tmpfs.target} is already mounted by volumes[{mounted[tmpfs.target]}]", f".tmpfs[{i}]")
+        return self
+
     def task_spec(self) -> TaskSpec:
         volumes = to_volumes(self.volumes)
         files = secret_schema.file_refs(self.secrets, self.configs, {v.target: i for i, v in enumerate(volumes)})
@@ -148,7 +159,7 @@ class TaskFields(Body):
                         command=self.command, env=env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
                         pull_policy=self.pull_policy, count=self.count, volumes=volumes, files=files,
-                        secret_env=secret_env)
+                        secret_env=secret_env, container=self.container_settings())
 
 
 class TaskRequest(TaskFields):
