@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ TMPFS = "tmpfs"
 # The tmpfs's ceiling, not a reservation: a tmpfs holds memory only for what is written. 64 MiB is
 # 256 configs at their largest, or a thousand tasks with a handful of small secrets each.
 TMPFS_SIZE = "64m"
+# A directory without a container is removed only once this old: a container is created right
+# after its files are written, and a listing of the engine taken in between must not take them.
+SWEEP_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -84,15 +88,21 @@ class TaskFileStore:
         self._ready = True
 
     def prepare(self, name: str, files: Sequence[FileToWrite]) -> tuple[tuple[str, str], ...]:
-        """Write ``files`` for container ``name``; return its binds (host path, container path)."""
+        """Write ``files`` for container ``name``; return its binds (host path, container path).
+        A file already there is left as it is: it may be bind-mounted into a container of that name
+        already (a start that finds its container created, an adoption), and removing a mount's
+        source takes the file away from the container. What a task reads is fixed per placement
+        (its versions are pinned), so the file there is the one to mount."""
         with self._lock:
             self._ensure_tmpfs()
             folder = os.path.join(self.root, name)
-            shutil.rmtree(folder, ignore_errors=True)  # a leftover of an attempt that failed half-way
-            os.makedirs(folder, mode=0o700)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             binds = []
             for f in files:
                 path = os.path.join(folder, f.name)
+                binds.append((path, f.target))
+                if os.path.exists(path):
+                    continue
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 try:
                     os.write(fd, f.content)
@@ -101,7 +111,6 @@ class TaskFileStore:
                     os.fchmod(fd, f.mode)
                 finally:
                     os.close(fd)
-                binds.append((path, f.target))
             return tuple(binds)
 
     def release(self, name: str) -> bool:
@@ -113,15 +122,24 @@ class TaskFileStore:
             shutil.rmtree(folder, ignore_errors=True)
             return True
 
-    def sweep(self, keep: Collection[str]) -> list[str]:
+    def sweep(self, keep: Collection[str], now: float | None = None) -> list[str]:
         """Remove the directories of containers not in ``keep`` (the engine's containers of this
-        node): what a killed agent, or a container removed by hand, left behind."""
+        node) and older than ``SWEEP_AFTER``: what a killed agent, or a container removed by hand,
+        left behind. A young one may belong to a container being created as the engine was listed."""
+        now = time.time() if now is None else now
         with self._lock:
             try:
                 names = os.listdir(self.root)
             except FileNotFoundError:
                 return []
-            gone = [n for n in names if n not in keep]
+            gone = [n for n in names if n not in keep and now - _mtime(os.path.join(self.root, n)) > SWEEP_AFTER]
             for name in gone:
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
             return gone
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
