@@ -137,6 +137,7 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
 
         @bp.get(plural + "/<name>", endpoint=f"get_{kind}")
         def one(name: str) -> Response:
+            _name(name)  # a name that cannot exist is refused before any hold
             block()
             found, index = view(kind, name, detail=True)
             return answer(found, 200, index)
