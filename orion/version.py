@@ -14,10 +14,12 @@ from importlib.metadata import version as distribution_version
 
 # The newest Raft log format this build reads, announced by every node when it registers
 # (``NodeInfo.log_version``). 1: ``Batch`` entries (batched writes); 2: ``NameCluster`` and
-# ``RestoreSnapshot`` (snapshots, docs/operations.md). A format newer than the
+# ``RestoreSnapshot`` (snapshots, docs/operations.md); 3: a service's modes (global, job, cron),
+# placement constraints, spread and maxPerNode, redeploy and rebalance (docs/services.md, "Modes"),
+# which an older node would misread or refuse. A format newer than the
 # oldest registered node reads is never written: during a rolling upgrade the cluster keeps
 # to the old one, so no replica meets an entry it would have to refuse (and diverge).
-LOG_VERSION = 2
+LOG_VERSION = 3
 
 
 @cache

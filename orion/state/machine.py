@@ -25,18 +25,17 @@ from orion.domain.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
-    NODE_LEFT,
     PENDING,
     RUNNING,
     STOPPED,
     STOPPING,
     TERMINAL_STATES,
     NodeInfo,
-    NodeUsage,
     PriorPlacement,
     Task,
     TaskSpec,
 )
+from orion.domain.service import ServiceSpec
 from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
@@ -57,20 +56,23 @@ from orion.state.commands import (
     decode,
 )
 from orion.state.history import History
+from orion.state.jobs import JobRegistry
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
+from orion.state.queries import MachineQueries
 from orion.state.reservations import Reservations
 from orion.state.restore import SNAPSHOT_VERSION, read_restore
 from orion.state.secrets import ObjectRegistry
+from orion.state.service_actions import ServiceActions
 from orion.state.services import ServiceRegistry
-from orion.version import LOG_VERSION
 
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 
-class StateMachine:
-    """Tasks, nodes and reservations, changed only by :meth:`apply`.
+class StateMachine(MachineQueries):
+    """Tasks, nodes and reservations, changed only by :meth:`apply`; read through the queries
+    (``queries.py``).
 
     Not thread-safe: the store applies and reads it under one lock.
     """
@@ -102,14 +104,28 @@ class StateMachine:
             NameCluster.TYPE: self._name_cluster,
             RestoreSnapshot.TYPE: self._restore_snapshot,
         }
-        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
-        self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
-                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index),
+        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling;
+        # jobs' runs and cron slots (jobs.py); redeploys and rebalances (service_actions.py).
+        def stop(task_id: str, index: int) -> None:
+            self._stop_task(StopTask(task_id=task_id), index)
+
+        self.jobs = JobRegistry(self.tasks, self._set_task, stop, self._spec_of,
+                                lambda name: self.services.records[name].current.version)
+        self.services = ServiceRegistry(self.task, self.tasks, self._set_task, stop, node=self.node, jobs=self.jobs,
                                         pin=lambda spec: self.secrets.pin(spec))
-        self._handlers.update(self.services.handlers())
+        actions = ServiceActions(self.services, self.jobs, self.tasks)
         # Secrets, configs and registry credentials (orion/state/secrets.py), sealed by the API's node.
         self.secrets = ObjectRegistry(self.tasks, self.task, self._set_task, self.services)
-        self._handlers.update(self.secrets.handlers())
+        for part in (self.services, self.jobs, actions, self.secrets):
+            self._handlers.update(part.handlers())
+
+    def _spec_of(self, name: str, version: int | None) -> ServiceSpec | None:
+        """Service ``name``'s spec at ``version`` (None: the current one), if still kept."""
+        record = self.services.get(name)
+        if record is None:
+            return None
+        found = record.current if version is None else record.version(version)
+        return found.spec if found is not None else None
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -240,6 +256,8 @@ class StateMachine:
             restarts=task.restarts + 1 if restarted else task.restarts,
             updated_index=index,
         ))
+        if task.run and state in (COMPLETED, FAILED):  # a job's attempt ended: counted once, here
+            self.jobs.finished(self._tasks[task.id])
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
     def _stop_task(self, cmd: StopTask, index: int) -> dict[str, Any]:
@@ -314,63 +332,6 @@ class StateMachine:
         self._held.hold(task)
         self._history.track(task)
 
-    # -- queries (read-only; the caller holds the store's lock) ----------------------
-    def task(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
-
-    def tasks(self) -> list[Task]:
-        return self._held.all()
-
-    def node(self, node_id: str) -> NodeInfo | None:
-        return self._nodes.get(node_id)
-
-    def nodes(self) -> list[NodeInfo]:
-        return [self._nodes[i] for i in sorted(self._nodes)]
-
-    def log_version(self) -> int:
-        """The newest log format every node that may read the log again reads (left nodes
-        never will); this build's own before any node registered."""
-        return min((n.log_version for n in self._nodes.values() if n.status != NODE_LEFT), default=LOG_VERSION)
-
-    def tasks_on(self, node_id: str) -> list[Task]:
-        """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""
-        return self._held.tasks(node_id)
-
-    def pending_tasks(self) -> list[Task]:
-        return [t for t in self._held.waiting() if t.state == PENDING]
-
-    def placeable_tasks(self) -> list[Task]:
-        """What the scheduler should place: pending tasks, and lost ones still wanted.
-
-        A lost task (its node died or left) keeps its id and generation; placing it
-        makes a new generation, so a report from the old node is refused (fencing).
-        """
-        return self._held.waiting()
-
-    def failures(self, task_id: str) -> tuple[tuple[str, float], ...]:
-        """Recorded failures of ``task_id``: (node id, leader wall time), oldest first."""
-        return self._history.failures(task_id)
-
-    def group_members(self, group: str) -> list[Task]:
-        """Every task of a service: the one whose id names it and those that carry it."""
-        return [t for t in self.tasks() if t.id == group or t.spec.group == group]
-
-    def usage(self, node_id: str) -> NodeUsage:
-        return self._held.usage(node_id)
-
-    def usages(self) -> dict[str, NodeUsage]:
-        return {node_id: self.usage(node_id) for node_id in sorted(self._nodes)}
-
-    def task_for_key(self, idempotency_key: str) -> Task | None:
-        task_id = self._history.task_for_key(idempotency_key)
-        return self._tasks.get(task_id) if task_id is not None else None
-
-    def counts_by_state(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for task in self._tasks.values():
-            counts[task.state] = counts.get(task.state, 0) + 1
-        return dict(sorted(counts.items()))
-
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON-able data; reservations are left out and recomputed on restore. The
@@ -382,6 +343,7 @@ class StateMachine:
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
             "services": self.services.snapshot(),
+            **({"jobs": self.jobs.snapshot()} if any(self.jobs.snapshot().values()) else {}),
             **self.secrets.snapshot(),
         }
 
@@ -404,4 +366,5 @@ class StateMachine:
         for raw in data.get("tasks", ()):
             self._set_task(Task.from_dict(raw))
         self.services.restore(data.get("services") or {})
+        self.jobs.restore(data.get("jobs") or {})
         self.secrets.restore(data)

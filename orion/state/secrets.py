@@ -37,6 +37,7 @@ from orion.domain.secrets import (
     pinned,
     references,
 )
+from orion.state.commands import PutService
 from orion.state.nodes import refused
 from orion.state.secret_commands import (
     DeleteRegistryAuth,
@@ -125,9 +126,21 @@ class ObjectRegistry:
         new = StoredVersion(number, cmd.at, cmd.size, cmd.digest, cmd.data, cmd.template)
         kept = self._still_read(obj) if obj is not None else ()
         self.objects[key] = StoredObject(cmd.kind, cmd.name, (*kept, new))
-        rolled = self._services.redeclare(lambda spec: key in reads(spec), cmd.at, index)
+        rolled = self._roll_readers(key, cmd.at, index)
         return {"ok": True, "changed": True, "kind": cmd.kind, "name": cmd.name, "version": number,
                 "rolled": rolled}
+
+    def _roll_readers(self, key: tuple[str, str], at: float, index: int) -> list[str]:
+        """Declare again every service whose current version reads the object that has just changed:
+        as a PUT of the same spec would, now pinned to the new version, so a new service version whose
+        replicas roll to the new value with the service's own update settings. The services rolled."""
+        rolled = []
+        for record in self._services.all():
+            if key in reads(record.spec.task):
+                result = self._services.put(PutService(spec=record.spec, at=at), index)
+                if result.get("changed"):
+                    rolled.append(record.name)
+        return rolled
 
     def _put_problem(self, cmd: PutSecret) -> str | None:
         if cmd.kind not in KINDS:
