@@ -24,17 +24,19 @@ import pydantic
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
+from orion.api.refusals import refusal
 from orion.api.schema import secrets as s
 from orion.api.schema.fields import parse_name
-from orion.api.schema.problems import Problem, ValidationError, refusal
+from orion.api.schema.problems import Problem, ValidationError
+from orion.api.schema.problems import refusal as body_problem
 from orion.api.schema.queries import BlockingQuery, parse_query
 from orion.api.secret_views import object_view, registry_view
 from orion.control.rotation import SealedValue, nodes_without, plan, remaining
 from orion.domain.sealing import Keyring, SealError, digest, open_sealed, seal, sealed_key_id
 from orion.domain.secrets import CONFIG, SECRET
 from orion.node.templates import template_problem
-from orion.state.machine import StateMachine
-from orion.state.secret_commands import (
+from orion.state.commands import (
+    Command,
     DeleteRegistryAuth,
     DeleteSecret,
     PutRegistryAuth,
@@ -42,6 +44,8 @@ from orion.state.secret_commands import (
     Reseal,
     ResealSecrets,
 )
+from orion.state.machine import StateMachine
+from orion.state.results import Refused, Result
 from orion.state.secrets import REGISTRY
 from orion.store.port import Store
 
@@ -53,7 +57,7 @@ def _parse(model: type[pydantic.BaseModel], body: Any) -> Any:
     try:
         return model.model_validate(body)
     except pydantic.ValidationError as exc:
-        raise refusal(exc) from None
+        raise body_problem(exc) from None
 
 
 def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal, keyring: Keyring | None,
@@ -63,10 +67,11 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
     def block() -> None:
         applied.block(parse_query(BlockingQuery, request.args))
 
-    def submit(command: Any) -> dict[str, Any]:
+    def submit(command: Command) -> Result:
+        """The machine's answer; a refusal is its status by kind (``orion/api/refusals.py``)."""
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(404 if result.get("missing") else 409, str(result.get("error", "refused")), "name")
+        if isinstance(result, Refused):
+            raise refusal(result, field="name")
         return result
 
     def sealing_key() -> Keyring:
@@ -109,8 +114,8 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
         result = submit(PutSecret(request_id=uuid.uuid4().hex, kind=kind, name=name, data=data, size=len(raw),
                                   digest=sig, template=template, at=clock(), create=request.method == "POST"))
         found, index = view(kind, name, detail=False)
-        response = answer({**found, "changed": bool(result["changed"]), "rolled": result.get("rolled", [])},
-                          201 if result["changed"] else 200, index)
+        response = answer({**found, "changed": result.changed, "rolled": list(result.rolled)},
+                          201 if result.changed else 200, index)
         response.headers["Location"] = f"{request.script_root}/{kind}s/{name}"
         return response
 
@@ -144,6 +149,7 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
 
         @bp.delete(plural + "/<name>", endpoint=f"delete_{kind}")
         def delete(name: str) -> Response:
+            view(kind, name, detail=False)  # 404 for a name that is not there; gone meanwhile: 409
             submit(DeleteSecret(request_id=uuid.uuid4().hex, kind=kind, name=name))
             return answer({"name": name, "deleted": True}, 200, store.read(lambda m: None)[1])
 
@@ -169,8 +175,8 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
                 items.append(Reseal(value.kind, value.name, value.version, value.key_id,
                                     seal(ring, raw, purpose, value.name), digest(ring, raw)))
             result = submit(ResealSecrets(request_id=uuid.uuid4().hex, items=tuple(items)))
-            done += len(result["resealed"])
-            skipped += result["skipped"]
+            done += len(result.resealed)
+            skipped += result.skipped
         values, index = store.read(lambda m: m.secrets.sealed_values())
         left = remaining([SealedValue(k, n, v, _key_id(e), len(e)) for k, n, v, e in values], ring.primary_id)
         return answer({"key": ring.primary_id, "resealed": done, "skipped": skipped, "remaining": left}, 200, index)
@@ -184,7 +190,7 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
                                         sealed=seal(ring, secret, REGISTRY, body.server),
                                         digest=digest(ring, secret), at=clock()))
         auth, index = store.read(lambda m: m.secrets.registry(body.server))
-        return answer(registry_view(auth), 201 if result["changed"] else 200, index)
+        return answer(registry_view(auth), 201 if result.changed else 200, index)
 
     @bp.get("/registries")
     def registries() -> Response:
@@ -194,6 +200,8 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
 
     @bp.delete("/registries/<server>")
     def logout(server: str) -> Response:
+        if store.read(lambda m: m.secrets.registry(server))[0] is None:
+            raise ApiError(404, f"no credentials for registry {server}", "server")
         submit(DeleteRegistryAuth(request_id=uuid.uuid4().hex, server=server))
         return answer({"server": server, "deleted": True}, 200, store.read(lambda m: None)[1])
 

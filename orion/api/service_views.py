@@ -23,7 +23,7 @@ from orion.domain.job import JobRun
 from orion.domain.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
 from orion.domain.service import GLOBAL, HEALTHY, JOB, REPLICATED, Deployment, HealthCheck, ServiceSpec
 from orion.state.jobs import JobRecord
-from orion.state.services import ServiceRecord, VersionRecord
+from orion.state.service_records import ServiceRecord, VersionRecord
 
 
 def check_body(check: HealthCheck) -> dict[str, Any]:

@@ -25,18 +25,20 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
-from orion.api.schema.problems import ValidationError
+from orion.api.refusals import refusal
+from orion.api.schema.fields import parse_name
+from orion.api.schema.problems import Problem, ValidationError
 from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import job_view, run_view, service_view, version_view
 from orion.control import rebalance
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING
 from orion.domain.service import GLOBAL, ServiceSpec, eligible, spec_diff
-from orion.state.commands import Command, DeleteService, PutService, RollbackService
+from orion.state.commands import Command, DeleteService, PutService, RebalanceService, RedeployService, RollbackService
 from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
 from orion.state.machine import StateMachine
-from orion.state.services import ServiceRecord
-from orion.state.workload_commands import RebalanceService, RedeployService
+from orion.state.results import Refused, Result, ServiceDeclared
+from orion.state.service_records import ServiceRecord
 from orion.store.port import Store
 
 
@@ -59,7 +61,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     """``applied`` holds the reads' blocking queries (``?index=N&wait=D``, ``http.py``)."""
     bp = Blueprint("services", __name__)
 
-    def block() -> None:
+    def block(name: str | None = None) -> None:
+        """Hold the read; a ``name`` that cannot exist is refused first (400), never held."""
+        if name is not None:
+            try:
+                parse_name(name)
+            except Problem as exc:
+                raise ValidationError("name", exc.message) from None
         applied.block(parse_query(BlockingReadQuery, request.args))
 
     def read_service(name: str, detail: bool = True) -> tuple[tuple[ServiceRecord, dict[str, Any]], int]:
@@ -75,19 +83,19 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
             raise ApiError(404, f"no service {name}", "name")
         return (record, view), index
 
-    def submit(command: Command, what: str) -> dict[str, Any]:
+    def submit(command: Command, what: str) -> Result:
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"{what}: {result.get('error', 'no reason given')}", "name")
+        if isinstance(result, Refused):
+            raise refusal(result, what, "name")
         return result
 
-    def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
+    def declared(name: str, result: ServiceDeclared, notes: tuple[str, ...] = (),
                  diff: dict[str, Any] | None = None) -> Response:
         (_record, view), index = read_service(name)
-        body = {**view, "changed": bool(result.get("changed")), "notes": list(notes)}
+        body = {**view, "changed": result.changed, "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
-        response = answer(body, 201 if result.get("changed") else 200, index)
+        response = answer(body, 201 if result.changed else 200, index)
         response.headers["Location"] = f"{request.script_root}/services/{name}"
         return response
 
@@ -98,12 +106,10 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
             store.read(lambda m: workloads_gate(m, f"a {spec.mode} service with these placement rules"))
         diff = None
         if current is not None:
-            d = spec_diff(current.spec, spec if isinstance(task, str) else replace(spec, task=task))
+            d = spec_diff(current.spec, spec if isinstance(task, Refused) else replace(spec, task=task))
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
-        result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}", "name")
+        result = submit(command, f"cannot declare {name}")
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
@@ -132,13 +138,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     @bp.get("/services/<name>")
     def get_service(name: str) -> Response:
-        block()
+        block(name)
         (_record, view), index = read_service(name)
         return answer(view, 200, index)
 
     @bp.get("/services/<name>/versions")
     def versions(name: str) -> Response:
-        block()
+        block(name)
         (record, _), index = read_service(name, detail=False)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:
@@ -150,7 +156,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         read_service(name)
         result = submit(DeleteService(request_id=uuid.uuid4().hex, name=name), f"cannot delete {name}")
         _, index = store.read(lambda m: None)
-        return answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
+        return answer({"name": name, "deleted": True, "stopping": list(result.stopped)}, 200, index)
 
     @bp.post("/services/<name>/rollback")
     def rollback(name: str) -> Response:
@@ -187,7 +193,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     @bp.get("/services/<name>/runs")
     def runs(name: str) -> Response:
-        block()
+        block(name)
         (record, _), _index = read_service(name, detail=False)
         if record.spec.job is None:
             raise ApiError(400, f"{name} is a {record.spec.mode} service: only a job has runs", "name")

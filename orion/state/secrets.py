@@ -37,19 +37,32 @@ from orion.domain.secrets import (
     pinned,
     references,
 )
-from orion.state.commands import PutService
-from orion.state.nodes import refused
-from orion.state.secret_commands import (
+from orion.state.checks import no_task, stale_report
+from orion.state.commands import (
     DeleteRegistryAuth,
     DeleteSecret,
     PutRegistryAuth,
     PutSecret,
+    PutService,
     ReportTaskWaiting,
     ResealSecrets,
+    handles,
+)
+from orion.state.results import (
+    RefusalKind,
+    Refused,
+    Resealed,
+    SecretDeleted,
+    SecretStored,
+    ServiceDeclared,
+    TaskChanged,
 )
 from orion.state.services import ServiceRegistry
 
-REGISTRY = "registry"  # a Reseal's kind for registry credentials
+REGISTRY = "registry"  # the kind of registry credentials, in a Reseal and in results
+INVALID, NOT_FOUND, EXISTS, WRONG_STATE, STALE, IN_USE = (
+    RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.EXISTS, RefusalKind.WRONG_STATE, RefusalKind.STALE,
+    RefusalKind.IN_USE)
 
 
 def reads(spec: TaskSpec) -> frozenset[tuple[str, str]]:
@@ -67,11 +80,6 @@ class ObjectRegistry:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.registries: dict[str, RegistryAuth] = {}
 
-    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
-        return {PutSecret.TYPE: self.put, DeleteSecret.TYPE: self.delete, ResealSecrets.TYPE: self.reseal,
-                PutRegistryAuth.TYPE: self.put_registry, DeleteRegistryAuth.TYPE: self.delete_registry,
-                ReportTaskWaiting.TYPE: self.report_waiting}
-
     # -- queries -----------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> StoredObject | None:
         return self.objects.get((kind, name))
@@ -85,14 +93,14 @@ class ObjectRegistry:
     def all_registries(self) -> list[RegistryAuth]:
         return [self.registries[s] for s in sorted(self.registries)]
 
-    def pin(self, spec: TaskSpec) -> TaskSpec | str:
+    def pin(self, spec: TaskSpec) -> TaskSpec | Refused:
         """``spec`` with every reference at its object's current version, or why it cannot be."""
         if not spec.files and not spec.secret_env:
             return spec
         current = {key: obj.current.version for key, obj in self.objects.items()}
         result = pinned(spec.files, spec.secret_env, current)
         if isinstance(result, str):
-            return result
+            return Refused(NOT_FOUND, result)
         files, env = result
         return replace(spec, files=tuple(sorted(files)), secret_env=tuple(sorted(env)))
 
@@ -110,25 +118,24 @@ class ObjectRegistry:
         return out
 
     # -- commands ----------------------------------------------------------------------------
-    def put(self, cmd: PutSecret, index: int) -> dict[str, Any]:
+    @handles(PutSecret)
+    def put(self, cmd: PutSecret, index: int) -> SecretStored | Refused:
         problem = self._put_problem(cmd)
         if problem:
-            return refused(problem)
+            return Refused(INVALID, problem)
         key = (cmd.kind, cmd.name)
         obj = self.objects.get(key)
         if obj is not None and cmd.create:
-            return {**refused(f"{cmd.kind} {cmd.name} exists (version {obj.current.version}); update it with "
-                              f"PUT /{cmd.kind}s/{cmd.name} (orion {cmd.kind} update)"), "exists": True}
+            return Refused(EXISTS, f"{cmd.kind} {cmd.name} exists (version {obj.current.version}); update it with "
+                                   f"PUT /{cmd.kind}s/{cmd.name} (orion {cmd.kind} update)")
         if obj is not None and (obj.current.digest, obj.current.template) == (cmd.digest, cmd.template):
-            return {"ok": True, "changed": False, "kind": cmd.kind, "name": cmd.name,
-                    "version": obj.current.version, "rolled": []}
+            return SecretStored(cmd.kind, cmd.name, obj.current.version, changed=False)
         number = obj.current.version + 1 if obj is not None else 1
         new = StoredVersion(number, cmd.at, cmd.size, cmd.digest, cmd.data, cmd.template)
         kept = self._still_read(obj) if obj is not None else ()
         self.objects[key] = StoredObject(cmd.kind, cmd.name, (*kept, new))
         rolled = self._roll_readers(key, cmd.at, index)
-        return {"ok": True, "changed": True, "kind": cmd.kind, "name": cmd.name, "version": number,
-                "rolled": rolled}
+        return SecretStored(cmd.kind, cmd.name, number, changed=True, rolled=tuple(rolled))
 
     def _roll_readers(self, key: tuple[str, str], at: float, index: int) -> list[str]:
         """Declare again every service whose current version reads the object that has just changed:
@@ -138,7 +145,7 @@ class ObjectRegistry:
         for record in self._services.all():
             if key in reads(record.spec.task):
                 result = self._services.put(PutService(spec=record.spec, at=at), index)
-                if result.get("changed"):
+                if isinstance(result, ServiceDeclared) and result.changed:
                     rolled.append(record.name)
         return rolled
 
@@ -162,19 +169,20 @@ class ObjectRegistry:
                  if (getattr(r, "kind", SECRET), r.source) == (obj.kind, obj.name)}
         return tuple(v for v in obj.versions if v.version in named)
 
-    def delete(self, cmd: DeleteSecret, index: int) -> dict[str, Any]:
+    @handles(DeleteSecret)
+    def delete(self, cmd: DeleteSecret, index: int) -> SecretDeleted | Refused:
         key = (cmd.kind, cmd.name)
         if key not in self.objects:
-            return {**refused(f"no {cmd.kind} {cmd.name}"), "missing": True}
+            return Refused(NOT_FOUND, f"no {cmd.kind} {cmd.name}")
         services, tasks = self.users(cmd.kind, cmd.name)
         if services or tasks:
             who = f"service(s) {', '.join(services)}" if services else f"task(s) {', '.join(tasks)}"
-            return {**refused(f"{cmd.kind} {cmd.name} is in use by {who}: remove it from their specs first"),
-                    "in_use": True, "services": services, "tasks": tasks}
+            return Refused(IN_USE, f"{cmd.kind} {cmd.name} is in use by {who}: remove it from their specs first")
         del self.objects[key]
-        return {"ok": True, "kind": cmd.kind, "name": cmd.name}
+        return SecretDeleted(cmd.kind, cmd.name)
 
-    def reseal(self, cmd: ResealSecrets, index: int) -> dict[str, Any]:
+    @handles(ResealSecrets)
+    def reseal(self, cmd: ResealSecrets, index: int) -> Resealed:
         """Each item applied while its value is still sealed with ``old_key``; the others skipped."""
         done, skipped = [], []
         for item in cmd.items:
@@ -200,36 +208,40 @@ class ObjectRegistry:
             versions = tuple(replace(v, data=item.data, digest=item.digest) if v is old else v for v in obj.versions)
             self.objects[(item.kind, item.name)] = replace(obj, versions=versions)
             done.append(label)
-        return {"ok": True, "resealed": done, "skipped": skipped}
+        return Resealed(tuple(done), tuple(skipped))
 
-    def put_registry(self, cmd: PutRegistryAuth, index: int) -> dict[str, Any]:
+    @handles(PutRegistryAuth)
+    def put_registry(self, cmd: PutRegistryAuth, index: int) -> SecretStored | Refused:
         if not cmd.server or not cmd.username:
-            return refused("registry credentials need a server and a username")
+            return Refused(INVALID, "registry credentials need a server and a username")
         try:
             sealed_key_id(cmd.sealed)
         except SealError as exc:
-            return refused(f"registry {cmd.server}: {exc}")
+            return Refused(INVALID, f"registry {cmd.server}: {exc}")
         old = self.registries.get(cmd.server)
         if old is not None and (old.username, old.digest) == (cmd.username, cmd.digest):
-            return {"ok": True, "changed": False, "server": cmd.server}
+            return SecretStored(REGISTRY, cmd.server, 0, changed=False)
         self.registries[cmd.server] = RegistryAuth(cmd.server, cmd.username, cmd.sealed, cmd.digest, cmd.at)
-        return {"ok": True, "changed": True, "server": cmd.server}
+        return SecretStored(REGISTRY, cmd.server, 0, changed=True)
 
-    def delete_registry(self, cmd: DeleteRegistryAuth, index: int) -> dict[str, Any]:
+    @handles(DeleteRegistryAuth)
+    def delete_registry(self, cmd: DeleteRegistryAuth, index: int) -> SecretDeleted | Refused:
         if self.registries.pop(cmd.server, None) is None:
-            return {**refused(f"no credentials for registry {cmd.server}"), "missing": True}
-        return {"ok": True, "server": cmd.server}
+            return Refused(NOT_FOUND, f"no credentials for registry {cmd.server}")
+        return SecretDeleted(REGISTRY, cmd.server)
 
-    def report_waiting(self, cmd: ReportTaskWaiting, index: int) -> dict[str, Any]:
+    @handles(ReportTaskWaiting)
+    def report_waiting(self, cmd: ReportTaskWaiting, index: int) -> TaskChanged | Refused:
         task = self._task(cmd.task_id)
         if task is None:
-            return refused(f"task {cmd.task_id} does not exist")
-        if (task.node_id, task.generation) != (cmd.node_id, cmd.generation) or task.state != ASSIGNED:
-            return refused(f"stale report: task {task.id} is {task.state} on {task.node_id} at generation "
-                           f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+            return no_task(cmd.task_id)
+        if (task.node_id, task.generation) != (cmd.node_id, cmd.generation):
+            return Refused(STALE, stale_report(task, cmd.node_id, cmd.generation))
+        if task.state != ASSIGNED:
+            return Refused(WRONG_STATE, f"task {task.id} is {task.state}: it waits for nothing any more")
         if task.reason != cmd.reason:
             self._put(replace(task, reason=cmd.reason, reason_kind=None, updated_index=index))
-        return {"ok": True, "task": cmd.task_id}
+        return TaskChanged(self._task(cmd.task_id) or task)
 
     # -- snapshots ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

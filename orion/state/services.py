@@ -6,41 +6,30 @@ reservations stay the machine's business. Deterministic like the rest of the
 machine: every time comes in a command (the accepting node's or the leader's
 clock), nothing here reads one.
 
-What is kept per service (:class:`ServiceRecord`): its versions, newest last
-and bounded (``SERVICE_DEFAULTS["versions_kept"]``), each with the deployment
-that rolled it out; the last fully healthy version (``stable``, kept however
-old: auto-revert needs its spec); and the current deployment's progress and
-``step`` (plans applied to it, so a stale plan is refused). Replicas are tasks
-that carry ``service``/``version``/``slot``; the planner that moves them is
-``orion/control/deployment.py``, run by the leader's ``DeploymentLoop``.
+What is kept per service is a :class:`ServiceRecord` (``service_records.py``).
+Replicas are tasks that carry ``service``/``version``/``slot``; the planner that
+moves them is ``orion/control/deployment.py``, run by the leader's ``DeploymentLoop``.
 
 Declaring a version (a PUT, a rollback, an auto-revert) does in one apply what
 ``spec_diff`` allows: replicas that can keep their container are relabelled
 with the new version (and its in-place fields, like the restart policy); the
-running deployment, if any, is cancelled; a new one starts.
+running deployment, if any, is cancelled; a new one starts. Every version reads
+the secrets and configs it names at their current versions (``secrets.py``
+pins them), so a rollback brings back no old password.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import (
-    ASSIGNED,
-    COMPLETED,
-    DESIRED_RUN,
-    FAILED,
-    MAX_SCALE,
-    RUNNING,
-    STOPPED,
-    NodeInfo,
-    Task,
-    TaskSpec,
-)
+from orion.domain.model import ASSIGNED, DESIRED_RUN, MAX_SCALE, RUNNING, NodeInfo, Task, TaskSpec
+from orion.domain.replicas import group_of, holds_slot
 from orion.domain.service import (
     DEPLOYMENT_STATES,
+    FAILED_DEPLOYMENT,
     HEALTH_STATES,
     JOB,
     REDEPLOY,
@@ -49,10 +38,9 @@ from orion.domain.service import (
     SUCCESSFUL,
     Deployment,
     ServiceSpec,
-    SlotProgress,
     spec_diff,
 )
-from orion.state.checks import mode_problem, release_problem, spec_problem, start_problem
+from orion.state.checks import mode_problem, no_task, release_problem, spec_problem, stale_report, start_problem
 from orion.state.commands import (
     ApplyDeploymentPlan,
     DeleteService,
@@ -60,101 +48,22 @@ from orion.state.commands import (
     ReportTaskHealth,
     RollbackService,
     ScaleTask,
+    handles,
 )
 from orion.state.jobs import JobRegistry
-from orion.state.nodes import refused
+from orion.state.results import (
+    GroupScaled,
+    HealthReported,
+    PlanApplied,
+    RefusalKind,
+    Refused,
+    ServiceDeclared,
+    ServiceDeleted,
+)
+from orion.state.service_records import ServiceRecord, VersionRecord, rollback_target
 
-# Replica states that no longer hold a slot (the planner's rule too): never relabelled.
-_OVER = frozenset({FAILED, COMPLETED, STOPPED})
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """One version of a service: its spec, when it was declared, why, and its rollout.
-
-    ``copy_of``: the earlier version whose spec a rollback or revert declared again.
-    """
-
-    version: int
-    spec: ServiceSpec
-    at: float
-    deployment: Deployment
-    copy_of: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "spec": self.spec.to_dict(), "at": self.at,
-                "deployment": self.deployment.to_dict(), "copy_of": self.copy_of}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VersionRecord:
-        copy_of = d.get("copy_of")
-        return cls(int(d["version"]), ServiceSpec.from_dict(d["spec"]), float(d["at"]),
-                   Deployment.from_dict(d["deployment"]), None if copy_of is None else int(copy_of))
-
-
-@dataclass(frozen=True)
-class ServiceRecord:
-    """A service as replicated: ``versions`` oldest first (the current one last)."""
-
-    name: str
-    versions: tuple[VersionRecord, ...]
-    stable: VersionRecord | None = None
-    step: int = 0
-    progress: tuple[SlotProgress, ...] = ()
-
-    @property
-    def current(self) -> VersionRecord:
-        return self.versions[-1]
-
-    @property
-    def spec(self) -> ServiceSpec:
-        return self.current.spec
-
-    @property
-    def deployment(self) -> Deployment:
-        return self.current.deployment
-
-    def version(self, number: int) -> VersionRecord | None:
-        """Version ``number`` if still kept (the stable one always is)."""
-        found = [v for v in self.versions if v.version == number]
-        if not found and self.stable is not None and self.stable.version == number:
-            return self.stable
-        return found[0] if found else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [v.to_dict() for v in self.versions],
-                "stable": self.stable.to_dict() if self.stable else None, "step": self.step,
-                "progress": [p.to_dict() for p in self.progress]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ServiceRecord:
-        stable = d.get("stable")
-        return cls(str(d["name"]), tuple(VersionRecord.from_dict(v) for v in d["versions"]),
-                   VersionRecord.from_dict(stable) if stable else None, int(d.get("step", 0)),
-                   tuple(SlotProgress.from_dict(p) for p in d.get("progress") or ()))
-
-
-def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | str:
-    """The version a rollback declares again, or why there is none.
-
-    ``version`` 0 picks the newest earlier version whose rollout succeeded and whose
-    spec differs from the current one (Swarm's "previous spec", minus the failed ones).
-    """
-    current = record.current
-    if version:
-        found = record.version(version)
-        if found is None:
-            kept = ", ".join(str(v.version) for v in record.versions)
-            return f"version {version} of {record.name} is not kept (kept: {kept})"
-        if found.spec == current.spec:
-            return f"version {version} has the spec {record.name} runs now (version {current.version})"
-        return found
-    candidates = [v for v in (*record.versions, *([record.stable] if record.stable else []))
-                  if v.version < current.version and v.deployment.state == SUCCESSFUL and v.spec != current.spec]
-    if not candidates:
-        return (f"{record.name} has no earlier version that rolled out healthy; "
-                "name one with ?version=N (GET /services/<name>/versions)")
-    return max(candidates, key=lambda v: v.version)
+INVALID, NOT_FOUND, EXISTS, WRONG_STATE, STALE = (RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.EXISTS,
+                                                  RefusalKind.WRONG_STATE, RefusalKind.STALE)
 
 
 class ServiceRegistry:
@@ -168,7 +77,7 @@ class ServiceRegistry:
                  put: Callable[[Task], None], stop: Callable[[str, int], None],
                  versions_kept: int = SERVICE_DEFAULTS["versions_kept"],
                  node: Callable[[str], NodeInfo | None] = lambda _id: None, jobs: JobRegistry | None = None,
-                 pin: Callable[[TaskSpec], TaskSpec | str] = lambda spec: spec) -> None:
+                 pin: Callable[[TaskSpec], TaskSpec | Refused] = lambda spec: spec) -> None:
         self._task, self._tasks, self._put, self._stop = task, tasks, put, stop
         # Secrets and configs (orion/state/secrets.py): each version reads their current versions.
         self._pin = pin
@@ -181,11 +90,6 @@ class ServiceRegistry:
         # derived from it, so a service declared again under an old name never reuses one.
         self._seqs: dict[str, int] = {}
 
-    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
-        return {PutService.TYPE: self.put, RollbackService.TYPE: self.rollback, DeleteService.TYPE: self.delete,
-                ApplyDeploymentPlan.TYPE: self.apply_plan, ReportTaskHealth.TYPE: self.report_health,
-                ScaleTask.TYPE: self.scale_group}
-
     # -- queries -----------------------------------------------------------------------------
     def get(self, name: str) -> ServiceRecord | None:
         return self.records.get(name)
@@ -197,69 +101,77 @@ class ServiceRegistry:
         return [t for t in self._tasks() if t.service == name]
 
     # -- commands ----------------------------------------------------------------------------
-    def put(self, cmd: PutService, index: int) -> dict[str, Any]:
+    @handles(PutService)
+    def put(self, cmd: PutService, index: int) -> ServiceDeclared | Refused:
         spec = ServiceSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = spec_problem(spec.task) or mode_problem(spec) or (
-            "" if 0 <= spec.count <= MAX_SCALE else f"count {spec.count} must be from 0 to {MAX_SCALE}")
+        problem = spec_problem(spec.task) or mode_problem(spec) or (None if 0 <= spec.count <= MAX_SCALE else Refused(
+            INVALID, f"count {spec.count} must be from 0 to {MAX_SCALE}"))
         if not spec.name:
-            problem = "a service needs a name"
-        task = self._pin(spec.task)
-        if problem or isinstance(task, str):
-            return refused(problem or str(task))
-        spec = replace(spec, task=task)
+            problem = Refused(INVALID, "a service needs a name")
+        pinned = problem or self._pinned(spec)
+        if isinstance(pinned, Refused):
+            return pinned
+        spec = pinned
         record = self.records.get(spec.name)
         if record is not None and cmd.create:
-            return {**refused(f"service {spec.name} exists (version {record.current.version}); "
-                              f"update it with PUT /services/{spec.name}"), "exists": True}
+            return Refused(EXISTS, f"service {spec.name} exists (version {record.current.version}); "
+                                   f"update it with PUT /services/{spec.name}")
         if record is not None and record.spec == spec:
-            return {"ok": True, "changed": False, "service": spec.name, "version": record.current.version}
+            return ServiceDeclared(spec.name, record.current.version, changed=False)
         return self._declare(spec, cmd.at, index)
 
-    def rollback(self, cmd: RollbackService, index: int) -> dict[str, Any]:
+    @handles(RollbackService)
+    def rollback(self, cmd: RollbackService, index: int) -> ServiceDeclared | Refused:
         record = self.records.get(cmd.name)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(NOT_FOUND, f"no service {cmd.name}")
         target = rollback_target(record, cmd.version)
-        if isinstance(target, str):
-            return refused(target)
-        return self._declare(target.spec, cmd.at, index, copy_of=target.version)
+        if isinstance(target, Refused):
+            return target
+        spec = self._pinned(target.spec)
+        if isinstance(spec, Refused):
+            return spec
+        return self._declare(spec, cmd.at, index, copy_of=target.version)
 
-    def delete(self, cmd: DeleteService, index: int) -> dict[str, Any]:
+    @handles(DeleteService)
+    def delete(self, cmd: DeleteService, index: int) -> ServiceDeleted | Refused:
         record = self.records.pop(cmd.name, None)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(NOT_FOUND, f"no service {cmd.name}")
         if self._jobs is not None:
             self._jobs.deleted(cmd.name, record.current.at, index)
         stopped = [t.id for t in self.replicas(cmd.name) if t.desired == DESIRED_RUN]
         for task_id in stopped:
             self._stop(task_id, index)
-        return {"ok": True, "service": cmd.name, "stopped": stopped}
+        return ServiceDeleted(cmd.name, tuple(stopped))
 
-    def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> dict[str, Any]:
+    @handles(ApplyDeploymentPlan)
+    def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> PlanApplied | Refused:
         record = self.records.get(cmd.service)
         if record is None:
-            return refused(f"no service {cmd.service}")
+            return Refused(NOT_FOUND, f"no service {cmd.service}")
         dep = record.deployment
         # A refill (orion/control/deployment.py ``refill``, ``release``): a succeeded deployment
         # stays so and only starts replicas in slots no wanted replica holds (and, for a global
         # service, stops those on nodes no longer eligible), re-checked here.
         refill = dep.state == SUCCESSFUL and cmd.state == SUCCESSFUL and cmd.revert_to is None
         if (dep.seq, record.step) != (cmd.seq, cmd.step) or not (dep.state == RUNNING_DEPLOYMENT or refill):
-            return refused(f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
-                           f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
+            return Refused(STALE, f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
+                                  f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
         if cmd.state not in DEPLOYMENT_STATES:
-            return refused(f"unknown deployment state {cmd.state!r}")
+            return Refused(INVALID, f"unknown deployment state {cmd.state!r}")
         replicas = self.replicas(cmd.service)
         if refill and cmd.stop:
             problem = release_problem(record.spec, cmd.stop, {t.id: t for t in replicas}, self._node)
             if problem:
-                return refused(problem)
+                return problem
         held = {(t.pin, t.slot) for t in replicas if t.desired == DESIRED_RUN} if refill else set()
-        started, not_started = [], {}
+        started: list[str] = []
+        not_started: dict[str, Refused] = {}
         for s in cmd.start:
             problem = start_problem(record.spec, dep.version, s, self._node(s.node) if s.node else None, held)
             if problem or self._task(s.id) is not None:
-                not_started[s.id] = problem or f"task {s.id} already exists"
+                not_started[s.id] = problem or Refused(EXISTS, f"task {s.id} already exists")
             else:
                 self._put(Task(id=s.id, spec=record.spec.task, service=cmd.service, version=s.version,
                                slot=s.slot, deployment=dep.seq, created_at=cmd.at,
@@ -272,58 +184,60 @@ class ServiceRegistry:
                 self._stop(task.id, index)
                 self._put(replace(self._task(task.id) or task, reason=s.reason))
                 stopped.append(task.id)
+        target = record.version(cmd.revert_to) if cmd.state == REVERTED and cmd.revert_to else None
+        revert = self._pinned(target.spec) if target is not None else None
         dep = replace(dep, state=cmd.state, reason=cmd.reason)
+        if isinstance(revert, Refused):  # the stable version reads a secret or config deleted since
+            dep, revert = replace(dep, state=FAILED_DEPLOYMENT, reason=f"{cmd.reason}; not reverted: {revert}"), None
         record = replace(record, step=record.step + 1, progress=cmd.progress,
                          versions=(*record.versions[:-1], replace(record.current, deployment=dep)))
         if dep.state == SUCCESSFUL:
             record = replace(record, stable=record.current)
         self.records[cmd.service] = record
-        result = {"ok": True, "deployment": dep.to_dict(), "started": started, "refused": not_started,
-                  "stopped": stopped}
-        target = record.version(cmd.revert_to) if dep.state == REVERTED and cmd.revert_to else None
-        if target is not None:
-            result["reverted"] = self._declare(target.spec, cmd.at, index, copy_of=target.version)
-        return result
+        reverted = None
+        if target is not None and revert is not None:
+            reverted = self._declare(revert, cmd.at, index, copy_of=target.version)
+        return PlanApplied(dep, tuple(started), not_started, tuple(stopped), reverted)
 
-    def report_health(self, cmd: ReportTaskHealth, index: int) -> dict[str, Any]:
+    @handles(ReportTaskHealth)
+    def report_health(self, cmd: ReportTaskHealth, index: int) -> HealthReported | Refused:
         task = self._task(cmd.task_id)
         if task is None:
-            return refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if cmd.status not in HEALTH_STATES:
-            return refused(f"unknown health {cmd.status!r}; expected one of {', '.join(HEALTH_STATES)}")
+            return Refused(INVALID, f"unknown health {cmd.status!r}; expected one of {', '.join(HEALTH_STATES)}")
         if (task.node_id, task.generation) != (cmd.node_id, cmd.generation):
-            return refused(f"stale report: task {task.id} is placed on {task.node_id} at generation "
-                           f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+            return Refused(STALE, stale_report(task, cmd.node_id, cmd.generation))
         if task.state not in (ASSIGNED, RUNNING):
-            return refused(f"task {task.id} is {task.state}: its health no longer matters")
+            return Refused(WRONG_STATE, f"task {task.id} is {task.state}: its health no longer matters")
         changed = (task.health, task.health_output) != (cmd.status, cmd.output)
         if changed:
             self._put(replace(task, health=cmd.status, health_since=cmd.since, health_output=cmd.output,
                               updated_index=index))
-        return {"ok": True, "changed": changed}
+        return HealthReported(changed)
 
-    def scale_group(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
+    @handles(ScaleTask)
+    def scale_group(self, cmd: ScaleTask, index: int) -> GroupScaled | Refused:
         """Grow or shrink the group of replicas ``cmd.task_id`` belongs to (``PATCH /tasks/<id>``:
         the unnamed replicas of ``POST /tasks`` with a count), in one step. A named service's
         replica is refused: its count is its spec's, changed by declaring a new version."""
         task = self._task(cmd.task_id)
         if task is None:
-            return refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.service:
-            return refused(f"task {task.id} is a replica of service {task.service}; "
-                           f"change its count with PUT /services/{task.service}")
+            return Refused(WRONG_STATE, f"task {task.id} is a replica of service {task.service}; "
+                                        f"change its count with PUT /services/{task.service}")
         if not 0 <= cmd.count <= MAX_SCALE:
-            return refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
-        group = task.spec.group or task.id
-        active = [t for t in self._tasks() if (t.id == group or t.spec.group == group)
-                  and t.desired == DESIRED_RUN and t.state not in _OVER]
+            return Refused(INVALID, f"count {cmd.count} must be from 0 to {MAX_SCALE}")
+        group = group_of(task)
+        active = [t for t in self._tasks() if group_of(t) == group and holds_slot(t.desired, t.state)]
         created: list[str] = []
         stopped: list[str] = []
         if cmd.count > len(active):
             need = cmd.count - len(active)
             ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
             if len(ids) < need or any(not i or self._task(i) is not None for i in ids):
-                return refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
+                return Refused(INVALID, f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
             spec = replace(task.spec, group=group, count=cmd.count)
             for task_id in ids:
                 self._put(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
@@ -333,26 +247,22 @@ class ServiceRegistry:
             for surplus in newest_first[: len(active) - cmd.count]:
                 self._stop(surplus.id, index)
                 stopped.append(surplus.id)
-        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
+        return GroupScaled(group, cmd.count, tuple(created), tuple(stopped))
 
     # -- declaring a version -----------------------------------------------------------------
     def declare_again(self, name: str, at: float, index: int, kind: str,
-                      moves: frozenset[str] = frozenset()) -> dict[str, Any]:
+                      moves: frozenset[str] = frozenset()) -> ServiceDeclared:
         """The current spec as a new version deployed as ``kind`` (orion/state/service_actions.py)."""
         record = self.records[name]
         return self._declare(record.spec, at, index, copy_of=record.current.version, kind=kind, moves=moves)
 
     def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None, kind: str = "",
-                 moves: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 moves: frozenset[str] = frozenset()) -> ServiceDeclared:
         """``spec`` as the service's next version, with its deployment (a rollback when it
         declares an earlier version again: ``copy_of``; a redeploy or a rebalance: ``kind``,
         replacing every replica or the ``moves``). Relabels what can stay as it is. A job's
         version has nothing to roll out: its runs are the job registry's (orion/state/jobs.py).
-        Secrets and configs are read at their current versions (a rollback brings back no old password)."""
-        task = self._pin(spec.task)
-        if isinstance(task, str):
-            return refused(f"cannot declare {spec.name}: {task}")
-        spec = replace(spec, task=task)
+        ``spec`` is pinned (:meth:`_pinned`)."""
         record = self.records.get(spec.name)
         seq = self._seqs[spec.name] = self._seqs.get(spec.name, 0) + 1
         version = record.current.version + 1 if record is not None else 1
@@ -372,8 +282,12 @@ class ServiceRegistry:
         self.records[spec.name] = ServiceRecord(spec.name, (*versions, new)[-self._kept:], stable)
         if self._jobs is not None:
             self._jobs.declared(spec, version, at, index)
-        return {"ok": True, "changed": True, "service": spec.name, "version": version,
-                "deployment": dep.to_dict(), "relabelled": relabelled}
+        return ServiceDeclared(spec.name, version, True, dep, tuple(relabelled))
+
+    def _pinned(self, spec: ServiceSpec) -> ServiceSpec | Refused:
+        """``spec`` reading the secrets and configs it names at their current versions, or why it cannot."""
+        task = self._pin(spec.task)
+        return task if isinstance(task, Refused) else replace(spec, task=task)
 
     def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int,
                  moves: frozenset[str] = frozenset()) -> list[str]:
@@ -381,7 +295,7 @@ class ServiceRegistry:
         ``moves`` of a rebalance, which its deployment replaces). A job's attempts keep theirs."""
         done = []
         for task in self.replicas(record.name):
-            if task.desired != DESIRED_RUN or task.state in _OVER or task.id in moves or task.run:
+            if not holds_slot(task.desired, task.state) or task.id in moves or task.run:  # over, moved, or a job's
                 continue
             own = record.version(task.version)
             if own is None or spec_diff(own.spec, new.spec).replace:

@@ -4,9 +4,6 @@
 Every value that must stay secret arrives here already sealed by the node that took the API
 request (``orion/domain/sealing.py``): the log and the snapshots hold the envelope, its key id
 and a keyed digest, never the value. A config's bytes travel as base64: configs are not secret.
-
-Registered with the other commands when ``orion.state`` is imported (``__init__.py``); each
-reads its own log form (``fields_from``).
 """
 
 from __future__ import annotations
@@ -15,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from orion.domain.secrets import SECRET
-from orion.state.commands import COMMAND_TYPES, Command
+from orion.state.commands.base import Command, command, optional
 
 
-@dataclass(frozen=True)
+@command
 class PutSecret(Command):
     """A secret's or config's next version (``kind``), or its first: ``data`` is the sealed
     envelope (secret) or the base64 bytes (config). The same digest again is no new version. A
@@ -32,29 +29,18 @@ class PutSecret(Command):
     data: str = ""
     size: int = 0
     digest: str = ""
-    template: bool = False
+    template: bool = optional(False)
     at: float = 0.0
-    create: bool = False
-
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")), kind=str(body["kind"]), name=str(body["name"]),
-                    data=str(body["data"]), size=int(body["size"]), digest=str(body["digest"]),
-                    template=bool(body.get("template", False)), at=float(body["at"]),
-                    create=bool(body.get("create", False)))
+    create: bool = optional(False)
 
 
-@dataclass(frozen=True)
+@command
 class DeleteSecret(Command):
     """Remove a secret or config; refused while a service or a live task reads it."""
 
     TYPE: ClassVar[str] = "delete_secret"
     kind: str = SECRET
     name: str = ""
-
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")), kind=str(body["kind"]), name=str(body["name"]))
 
 
 @dataclass(frozen=True)
@@ -80,21 +66,16 @@ class Reseal:
                    str(d["digest"]))
 
 
-@dataclass(frozen=True)
+@command
 class ResealSecrets(Command):
     """Part of a key rotation (``orion/control/rotation.py``): values sealed again, in place. The
     version numbers stay, so no service rolls: a task reads the same value through the new key."""
 
     TYPE: ClassVar[str] = "reseal_secrets"
-    items: tuple[Reseal, ...] = ()
-
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")),
-                    items=tuple(Reseal.from_dict(i) for i in body.get("items") or ()))
+    items: tuple[Reseal, ...] = optional(())
 
 
-@dataclass(frozen=True)
+@command
 class PutRegistryAuth(Command):
     """Credentials for an image registry (``orion registry login``): the password or token sealed
     (purpose ``registry``, name ``server``), replacing any earlier ones for that server."""
@@ -106,26 +87,16 @@ class PutRegistryAuth(Command):
     digest: str = ""
     at: float = 0.0
 
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")), server=str(body["server"]),
-                    username=str(body["username"]), sealed=str(body["sealed"]), digest=str(body["digest"]),
-                    at=float(body["at"]))
 
-
-@dataclass(frozen=True)
+@command
 class DeleteRegistryAuth(Command):
     """Forget a registry's credentials (``orion registry rm``)."""
 
     TYPE: ClassVar[str] = "delete_registry_auth"
     server: str = ""
 
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")), server=str(body["server"]))
 
-
-@dataclass(frozen=True)
+@command
 class ReportTaskWaiting(Command):
     """A node says why a task placed on it cannot start yet and is not the task's fault (a registry
     that wants credentials, a secret this node cannot open): the task stays ``assigned`` with the
@@ -136,13 +107,3 @@ class ReportTaskWaiting(Command):
     node_id: str = ""
     generation: int = 0
     reason: str = ""
-
-    @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(request_id=str(body.get("request_id", "")), task_id=str(body["task_id"]),
-                    node_id=str(body["node_id"]), generation=int(body["generation"]), reason=str(body["reason"]))
-
-
-SECRET_COMMANDS: tuple[type[Command], ...] = (PutSecret, DeleteSecret, ResealSecrets, PutRegistryAuth,
-                                              DeleteRegistryAuth, ReportTaskWaiting)
-COMMAND_TYPES.update({c.TYPE: c for c in SECRET_COMMANDS})
