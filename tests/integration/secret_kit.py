@@ -5,6 +5,7 @@ nowhere it must not be."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -89,3 +90,15 @@ def in_container(client: docker.DockerClient, container_id: str, *argv: str) -> 
     result = client.containers.get(container_id).exec_run(list(argv))
     assert result.exit_code == 0, result.output
     return result.output.decode()
+
+
+def audit_records(data_dirs: Iterable[Path], path_end: str) -> list[dict]:
+    """The audit records (every agent's ``audit.log`` beside its journal, and its rotated files) of
+    writes to a path ending ``path_end`` (``/v1`` or not), oldest first per agent."""
+    records = []
+    for folder in data_dirs:
+        rotated = sorted(folder.glob("audit.log.*"), key=lambda p: -int(p.suffix[1:]))
+        for log in [*rotated, folder / "audit.log"]:
+            lines = log.read_text().splitlines() if log.exists() else []
+            records += [r for r in map(json.loads, lines) if r.get("path", "").endswith(path_end)]
+    return records

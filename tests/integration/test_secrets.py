@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from harness import ORION
 from secret_kit import (
+    audit_records,
     files_holding,
     holds,
     in_container,
@@ -127,9 +128,12 @@ def test_a_service_gets_its_files_with_the_modes_asked_and_the_value_is_nowhere_
         assert cluster.nodes[i % 3].put("/configs/filler", json={"data": b64(f"filler {i}")}).status_code == 201
     cluster.wait(lambda: all((d / "raft.dump").exists() for d in data_dirs), 90,
                  "a snapshot (raft.dump) in every data dir, so the search covers snapshots too")
-    audit = [d / "audit.log" for d in data_dirs if (d / "audit.log").exists()]
-    # Each write is audited, its body's values redacted (the audit log lives beside the journal).
-    assert audit and any(b'/secrets","body":{"data":"<redacted>"' in a.read_bytes() for a in audit)
+    # The create is audited (the log lives beside the journal, so the search below reads it too):
+    # who, what, the result, and of the body its keys alone.
+    created = audit_records(data_dirs, "/secrets")
+    assert [(r["method"], r["status"], r["body"]) for r in created] == \
+        [("POST", 201, {"data": "<redacted>", "name": "<redacted>"})], created
+    assert "who" in created[0] and created[0]["time"]
     assert files_holding(VALUE, [*data_dirs, *(n.log_path for n in cluster.nodes)]) == []
     root = Path(docker_client.info()["DockerRootDir"])
     containers = [root / "containers" / t["containerId"] for t in replicas]
@@ -161,6 +165,8 @@ def test_a_secret_update_rolls_the_service_with_max_parallel_respected(cluster, 
     stop.set()
     watcher.join()
     assert 1 <= most[0] <= parallel, f"{most[0]} replicas in flight beyond count, maxParallel {parallel}"
+    update = audit_records([n.data_dir for n in cluster.nodes], "/secrets/db")
+    assert [(r["method"], r["status"], r["body"]) for r in update] == [("PUT", 201, {"data": "<redacted>"})]
     assert {in_container(docker_client, t["containerId"], "cat", "/run/secrets/db") for t in replicas} == {NEXT}
     history = cluster.nodes[0].get("/services/web/versions").json()
     assert "secrets" in cli(cluster, "service", "history", "web").stdout.decode() or history[-1]["version"] > version
@@ -172,6 +178,8 @@ def test_a_secret_in_use_cannot_be_deleted(cluster):
     by_cli = cli(cluster, "secret", "rm", "db")
     assert by_cli.returncode == 1 and "in use by service(s) web" in by_cli.stderr.decode()
     assert cluster.nodes[1].get("/secrets/db").status_code == 200
+    refusals = [r for r in audit_records([n.data_dir for n in cluster.nodes], "/secrets/db") if r["method"] == "DELETE"]
+    assert [r["status"] for r in refusals] == [409, 409]  # a refused write is audited too
 
 
 def test_an_agent_without_the_cluster_key_refuses_to_start_with_exit_2_and_one_line(cluster):
