@@ -139,3 +139,12 @@ SNAPSHOT_RESTORE_TIMEOUT = 60.0
 # worker finishing its job (Swarm and Compose default to 10 s) without a typo holding a node's
 # reconciler for hours.
 MAX_STOP_GRACE = 300.0
+
+# -- secrets and configs (docs/secrets.md) ----------------------------------------------------------
+# The largest secret: every version travels through the Raft log sealed (+~40% as base64 in JSON)
+# and sits in every replica's memory and snapshot. 64 KiB holds any password, token, TLS key or
+# certificate chain; Swarm allows 500 KB, Kubernetes 1 MiB, both for the same reasons of size.
+MAX_SECRET_BYTES = 64 * 1024
+# The largest config: a config file is bigger than a password (an nginx.conf, a logging setup), and
+# 256 KiB (~350 KB in a log entry) still keeps one entry well under the 1 MiB request body limit.
+MAX_CONFIG_BYTES = 256 * 1024

@@ -4,6 +4,7 @@ for the leader's placement loop, and the app with every part the agent mounts
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 from typing import Any
@@ -16,17 +17,22 @@ from orion.api.cluster import cluster_blueprint
 from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.ops import ops_blueprint
+from orion.api.secrets import secrets_blueprint
 from orion.api.services import services_blueprint
 from orion.api.stacks import stacks_blueprint
 from orion.domain.model import NodeInfo, NoFitKind, Resources
+from orion.domain.sealing import parse_keyring
 from orion.peer_http import PeerHttp
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
 from orion.store.local import LocalStore
 
 GiB = 1 << 30
+# The cluster key of the in-process node (docs/secrets.md); a fixed one, so tests can open what it sealed.
+KEYRING = parse_keyring(base64.b64encode(bytes(range(32))).decode())
 
 NODE = NodeInfo(id="node1", api_addr="127.0.0.1:8000", raft_addr="local",
-                capacity=Resources(memory=4 * GiB, cpu_millis=2000), labels=(("zone", "a"),))
+                capacity=Resources(memory=4 * GiB, cpu_millis=2000), labels=(("zone", "a"),),
+                key_ids=KEYRING.ids)
 
 
 def registered_store() -> LocalStore:
@@ -82,6 +88,7 @@ def full_app(store: LocalStore, **deps: Any) -> Flask:
     app.register_blueprint(logs_blueprint(LogsDeps(store=store, node_id="node1", open_logs=lambda *a: None,
                                                    peer=PeerHttp(), max_follows=1)))
     app.register_blueprint(services_blueprint(store, 1.0, applied_signal(app)))
+    app.register_blueprint(secrets_blueprint(store, 1.0, applied_signal(app), KEYRING))
     app.register_blueprint(stacks_blueprint(store, 1.0))
     app.register_blueprint(exec_blueprint(ExecDeps(store=store, node_id="node1", open_exec=_no_engine, peer=PeerHttp(),
                                                    vouch=auth_of(app).vouch, max_sessions=1)))

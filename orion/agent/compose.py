@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from flask import Flask
 
 from orion.agent import store_first
+from orion.agent.cluster_key import watch_for_secrets
 from orion.agent.preflight import audit_path
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
@@ -27,6 +28,7 @@ from orion.api.audit_file import AuditLog
 from orion.api.cluster import cluster_blueprint
 from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
+from orion.api.secrets import secrets_blueprint
 from orion.api.services import services_blueprint
 from orion.api.stacks import stacks_blueprint
 from orion.api.tokens import TokenSource
@@ -36,6 +38,7 @@ from orion.control.job_loop import JobLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.model import NodeInfo
+from orion.domain.sealing import parse_keyring
 from orion.membership.gossip_agent import GossipAgent, gossip_config, gossip_keyring
 from orion.membership.join import JoinClient, gossip_seeds, join_until_admitted, registered_as
 from orion.membership.liveness import GossipLiveness
@@ -46,11 +49,13 @@ from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.node.registration_loop import RegistrationLoop
+from orion.node.task_inputs import TaskInputs
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
 from orion.runtime import EnginePlatform, RuntimeFailure
 from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
+from orion.runtime.tmpfs import TaskFileStore
 from orion.state.commands import RegisterNode
 from orion.store.admission import REPLICA
 from orion.store.port import StoreError
@@ -96,6 +101,8 @@ class Agent:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
         if self.healing is not None:
             self._spawn("healer", lambda: self.healing.healer.run_forever(self.stop_event))
+        self._spawn("secrets-mark", lambda: watch_for_secrets(self.store, self.config.data_dir,
+                                                              bool(self.config.cluster_key), self.stop_event))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -178,7 +185,8 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     the replica already running (``store_first.py``); None for a first join, built here."""
     runtime = DockerRuntime(cfg.docker_host, policy=NodePolicy(
         host_volumes=cfg.host_volumes, host_devices=frozenset(cfg.host_devices), allow_privileged=cfg.allow_privileged))
-    info = node_info(cfg, runtime)
+    keyring = parse_keyring(cfg.cluster_key) if cfg.cluster_key else None  # checked by load_config
+    info = replace(node_info(cfg, runtime), key_ids=keyring.ids if keyring else ())
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
                              gossip_keyring(cfg.gossip_key, cfg.raft_secret))
@@ -209,7 +217,9 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
                                 on_no_fit=metrics.no_fit, avoid=healing.avoid),
         join=join if joining else None,
         reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime, **cfg.part("reconcile"),
-                                 on_event=metrics.container_event),
+                                 on_event=metrics.container_event,
+                                 inputs=TaskInputs(cfg.id, store, keyring,
+                                                   TaskFileStore(**cfg.part("task_files"), node_id=cfg.id))),
         healing=healing,
         membership=membership,
         info=info,
@@ -238,6 +248,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
                                                    peer=peer, vouch=auth.vouch, **cfg.part("exec"), audit=audit,
                                                    closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
+    app.register_blueprint(secrets_blueprint(timed, cfg.write_timeout, applied_signal(app), keyring))
     app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app

@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from orion.agent.cluster_key import start_problem
 from orion.api.tokens import TokenFileError, read_book
 from orion.config import AgentConfig
 
@@ -63,6 +64,9 @@ def preflight(cfg: AgentConfig, backlog: int = 2048) -> socket.socket:
     check_data_dir(cfg.data_dir)
     check_tokens(cfg.api_tokens_file, cfg.api_token)
     check_audit_log(audit_path(cfg))
+    problem = start_problem(cfg.data_dir, bool(cfg.cluster_key))
+    if problem:
+        raise PreflightError(problem)
     api, *others = needed_ports(cfg)
     listener = bind(api)
     listener.listen(backlog)

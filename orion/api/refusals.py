@@ -12,7 +12,8 @@ from orion.state.results import RefusalKind, Refused
 # purpose: every route parses the request (400) and looks its target up (404) before it submits, so a
 # refusal at apply time is a conflict with the state as committed: the target went or changed in between
 # (not_found, wrong_state, stale), a name is taken (exists), or a rule only the machine checks against the
-# replicated state (invalid: a host port asked twice, a count; no_fit). A node reads what it wrote, and only
+# replicated state (invalid: a host port asked twice, a count; no_fit), or a secret or config a service reads
+# (in_use: the 409 the issue asks for, naming the services). A node reads what it wrote, and only
 # a release before kinds remembers an answer without one (unreadable, other), so those two are not expected.
 REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.INVALID: 409,
@@ -21,6 +22,7 @@ REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.WRONG_STATE: 409,
     RefusalKind.STALE: 409,
     RefusalKind.NO_FIT: 409,
+    RefusalKind.IN_USE: 409,
     RefusalKind.UNREADABLE: 409,
     RefusalKind.OTHER: 409,
 }

@@ -16,13 +16,14 @@ from typing import Any
 from orion.api.schema import responses as r
 from orion.api.schema.container import container_body
 from orion.api.schema.fields import duration_text
+from orion.api.secret_views import env_view, file_fields
 from orion.api.views import cores
 from orion.control import periodic
 from orion.domain.job import JobRun
 from orion.domain.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
 from orion.domain.service import GLOBAL, HEALTHY, JOB, REPLICATED, Deployment, HealthCheck, ServiceSpec
 from orion.state.jobs import JobRecord
-from orion.state.services import ServiceRecord, VersionRecord
+from orion.state.service_records import ServiceRecord, VersionRecord
 
 
 def check_body(check: HealthCheck) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
         body["cpu"] = cores(task.cpu_millis)
     if task.command is not None:
         body["command"] = list(task.command)
-    body.update(env=dict(task.env), portBindings={p.key: str(p.host_port or "") for p in task.ports},
+    body.update(env=env_view(task), portBindings={p.key: str(p.host_port or "") for p in task.ports},
                 nodeSelectors=dict(task.node_selectors), restartPolicy=task.restart_policy,
                 pullPolicy=task.pull_policy, mode=spec.mode)
     if spec.mode == REPLICATED:
@@ -73,6 +74,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
                            for v in spec.volumes]
     if spec.stack:  # only when set, so a service outside any stack reads as it always did
         body["stack"] = spec.stack
+    body.update(file_fields(task, pinned=False))  # the versions read are the replicas' to show
     return body
 
 

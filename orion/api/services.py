@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -37,7 +38,7 @@ from orion.state.commands import Command, DeleteService, PutService, RebalanceSe
 from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
 from orion.state.machine import StateMachine
 from orion.state.results import Refused, Result, ServiceDeclared
-from orion.state.services import ServiceRecord
+from orion.state.service_records import ServiceRecord
 from orion.store.port import Store
 
 
@@ -99,12 +100,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         return response
 
     def put(name: str, spec: ServiceSpec, create: bool) -> Response:
-        current, _ = store.read(lambda m: m.services.get(name))
+        # The diff against the spec as the machine will pin it (secrets and configs at their current versions).
+        (current, task), _ = store.read(lambda m: (m.services.get(name), m.secrets.pin(spec.task)))
         if needs_workloads(spec):
             store.read(lambda m: workloads_gate(m, f"a {spec.mode} service with these placement rules"))
         diff = None
         if current is not None:
-            d = spec_diff(current.spec, spec)
+            d = spec_diff(current.spec, spec if isinstance(task, Refused) else replace(spec, task=task))
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
         result = submit(command, f"cannot declare {name}")

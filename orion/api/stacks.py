@@ -26,7 +26,7 @@ from orion.api.service_views import service_view
 from orion.state.commands import DeleteService
 from orion.state.machine import StateMachine
 from orion.state.results import Refused
-from orion.state.services import ServiceRecord
+from orion.state.service_records import ServiceRecord
 from orion.store.port import Store
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from orion.api.schema import responses as r
 from orion.api.schema.container import container_body
+from orion.api.secret_views import env_view, file_fields
 from orion.domain.model import NodeInfo, Resources, Task
 
 
@@ -66,13 +67,14 @@ def task_view(task: Task, detail: bool = False) -> r.Task:
         view.update(
             containerId=task.container_id,
             command=list(spec.command) if spec.command is not None else None,
-            env=dict(spec.env),
+            env=env_view(spec),
             nodeSelectors=dict(spec.node_selectors),
             restartPolicy=spec.restart_policy,
             pullPolicy=spec.pull_policy,
             count=spec.count,
             volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                      for v in spec.volumes],
+            **file_fields(spec, pinned=True),  # secrets and configs: which, where, never a value
         )
         view.update(container_body(spec.container))  # its keys: r.ContainerView
         if task.service:
@@ -108,6 +110,7 @@ def node_view(
         # What the node hands to tasks that ask (config host_devices, allow_privileged).
         "hostDevices": list(node.host_devices),
         "allowPrivileged": node.allow_privileged,
+        "keyIds": list(node.key_ids),  # the cluster keys its key file holds (docs/secrets.md)
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

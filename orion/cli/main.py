@@ -65,7 +65,10 @@ class LazyGroup(click.Group):
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
             "stack": "orion.cli.stack_cmd:stack",  # orion stack ...: docs/stacks.md
             "operator": "orion.cli.operator_cmd:operator",  # snapshots, raft recover: docs/operations.md
-            "exec": "orion.cli.exec_cmd:exec_", "token": "orion.cli.token_cmd:token"}
+            "exec": "orion.cli.exec_cmd:exec_", "token": "orion.cli.token_cmd:token",
+            # docs/secrets.md
+            "secret": "orion.cli.secret_cmd:secret", "config": "orion.cli.secret_cmd:config",
+            "registry": "orion.cli.secret_cmd:registry"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orion.config.setting import at_least, port_number, setting
+from orion.domain.sealing import keyring_problem
+
+
+def _keyring(value: str) -> str | None:
+    """Every line a base64 AES-256 key (none at all: no key; the message never shows a key)."""
+    return keyring_problem(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,20 @@ class Identity:
         "", "CA verifying the peers' certificates (default: --tls-client-ca)",
         "The CA that signed the peers' server certificates, to verify them when joining and "
         "probing. Empty: tls_client_ca (one cluster CA signs both), else the system's trust store.", flag=True)
+    cluster_key: str = setting(
+        "", "Cluster keys that seal secrets: base64 AES-256 keys, one per line, the primary first",
+        "None: a cluster that holds no secret needs no key, so a cluster of the previous release keeps "
+        "starting as it was. Once this node has seen the cluster hold secrets it refuses to start "
+        "without one (exit 2; orion/agent/cluster_key.py), and secrets are created only when every "
+        "alive node holds the key they are sealed with. The Ansible role generates one on the "
+        "controller and installs it (mode 0600, never in the Raft log or a snapshot); rotating it is "
+        "docs/secrets.md.", flag=True, secret=True, checks=(_keyring,))
+    task_files_dir: str = setting(
+        "/run/orion", "Where the node mounts the tmpfs holding its tasks' secret and config files",
+        "/run: the systemd unit's RuntimeDirectory (a tmpfs on every systemd host). The node writes each "
+        "task's files into a tmpfs (it mounts one here when the directory is not on a tmpfs and it may "
+        "mount), bind-mounts them read-only into the container and removes them with it: a secret "
+        "never reaches a disk.", flag=True, parts=("task_files.root",))
     labels: dict[str, str] = setting(
         {}, "Node label KEY=VALUE (repeatable)",
         "None: labels are the operator's words for a node (disk=ssd, zone=a), matched by task selectors.",

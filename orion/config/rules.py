@@ -38,6 +38,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
     for companion in SETTINGS:
         if companion.file_of:
             _read_secret(values, companion.file_of)
+    _check_key_file(values["cluster_key_file"])
     _check_tls(values)
     if values["api_tokens_file"] and not values["api_token"]:
         raise ConfigError(f"{_flag('api_tokens_file')} needs {_flag('api_token_file')} too: the agents call "
@@ -91,6 +92,16 @@ def _read_secret(values: dict[str, Any], key: str) -> None:
     if problem:
         raise ConfigError(f"{_flag(key + '_file')}: {path}: {problem}")
     values[key] = secret
+
+
+def _check_key_file(path: str) -> None:
+    """The cluster key file is the agent's alone: mode 0600 (or stricter), as ssh wants of a key."""
+    if not path:
+        return
+    mode = os.stat(path).st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"--cluster-key-file: {path} is mode {mode:04o}; others must not read the cluster "
+                          f"key: chmod 600 {path}")
 
 
 def _check_host_volumes(volumes: dict[str, str]) -> None:

@@ -40,7 +40,7 @@ from orion.loop import PassResult, run_loop, wake_on_leader
 from orion.state.commands import ApplyDeploymentPlan, Command, RebalanceService
 from orion.state.machine import StateMachine
 from orion.state.results import Refused
-from orion.state.services import ServiceRecord
+from orion.state.service_records import ServiceRecord
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.deployment_loop")

@@ -30,6 +30,7 @@ from orion.domain.node import NODE_STATES as NODE_STATES
 from orion.domain.node import NODE_SUSPECT as NODE_SUSPECT
 from orion.domain.node import NodeInfo as NodeInfo
 from orion.domain.resources import PortBinding, Resources, Volume
+from orion.domain.secrets import EnvSecret, FileRef
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
 # not yet confirmed running by its node; the rest are reported by the node.
@@ -126,6 +127,9 @@ class TaskSpec:
     volumes: tuple[Volume, ...] = ()
     # User, entrypoint, capabilities, devices, labels, logging, stop signal... (orion/domain/container.py).
     container: ContainerSettings = NO_SETTINGS
+    # Secret and config files, secrets as environment variables (docs/secrets.md); versions pinned by the machine.
+    files: tuple[FileRef, ...] = ()
+    secret_env: tuple[EnvSecret, ...] = ()
     # Placement beyond label equality (orion/domain/constraints.py), kept sorted: every one must
     # hold on the node. ``spread``: a label whose values a service's replicas are spread over
     # (zones, racks); ``max_per_node``: at most this many of the group's replicas on one node
@@ -173,6 +177,9 @@ class TaskSpec:
             "volumes": [v.to_dict() for v in self.volumes],
             # Only when set: a task without settings reads (and digests) as it did before them.
             **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
+            # Only when used, as the container settings (docs/secrets.md).
+            **({"files": [f.to_dict() for f in self.files]} if self.files else {}),
+            **({"secret_env": [e.to_dict() for e in self.secret_env]} if self.secret_env else {}),
             **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
             **({"spread": self.spread} if self.spread else {}),
             **({"max_per_node": self.max_per_node} if self.max_per_node else {}),
@@ -196,6 +203,8 @@ class TaskSpec:
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
             container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
+            files=tuple(sorted(FileRef.from_dict(f) for f in d.get("files") or ())),
+            secret_env=tuple(sorted(EnvSecret.from_dict(e) for e in d.get("secret_env") or ())),
             constraints=tuple(sorted({parse_constraint(c) for c in d.get("constraints") or ()})),
             spread=str(d.get("spread", "")),
             max_per_node=int(d.get("max_per_node", 0)),

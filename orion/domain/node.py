@@ -74,6 +74,8 @@ class NodeInfo:
     # registration without it, from an agent older than the announcement, reads as 0).
     # The cluster writes a newer format only once every node reads it: a rolling upgrade.
     log_version: int = LOG_VERSION
+    # The cluster keys its key file holds (orion/domain/sealing.py); none without one (docs/secrets.md).
+    key_ids: tuple[str, ...] = ()
 
     @property
     def schedulable(self) -> bool:
@@ -103,6 +105,7 @@ class NodeInfo:
             **({"host_devices": list(self.host_devices)} if self.host_devices else {}),
             **({"allow_privileged": True} if self.allow_privileged else {}),
             "log_version": self.log_version,
+            **({"key_ids": list(self.key_ids)} if self.key_ids else {}),  # absent before keys: as before
             **{key: getattr(self, key) for key in _NODE_ATTRIBUTES if getattr(self, key)},
         }
 
@@ -124,6 +127,7 @@ class NodeInfo:
             host_devices=tuple(sorted(str(v) for v in d.get("host_devices") or ())),
             allow_privileged=bool(d.get("allow_privileged", False)),
             log_version=int(d.get("log_version", 0)),
+            key_ids=tuple(str(k) for k in d.get("key_ids") or ()),
             **{key: str(d[key]) for key in _NODE_ATTRIBUTES if key in d},
         )
 

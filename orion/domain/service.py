@@ -189,7 +189,7 @@ def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
 # The container settings (``TaskSpec.container``: user, capabilities, ...) all replace, each named.
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
-    "ports": "portBindings", "node_selectors": "nodeSelectors", "constraints": "constraints",
+    "ports": "portBindings", "node_selectors": "nodeSelectors", "constraints": "constraints", "secret_env": "env",
 }
 # Kept in place: decided by the leader (restart policy), read at the next pull (pull policy), or at
 # the next placement (spread, maxPerNode: ``orion service rebalance`` moves what runs).
@@ -225,6 +225,10 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         if f.name == "container":  # each of them is fixed at creation: a new container
             changed.extend(new.task.container.changed(old.task.container))
             replacing = True
+        elif f.name == "files":  # a secret's or config's file (or its pinned version): named by kind
+            kinds = {r.kind for r in set(old.task.files) ^ set(new.task.files)}
+            changed.extend(sorted(k + "s" for k in kinds))
+            replacing = True
         elif f.name in _REPLACING_TASK_FIELDS:
             changed.append(_REPLACING_TASK_FIELDS[f.name])
             replacing = True
@@ -249,7 +253,7 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("stack")
     if old.count != new.count:
         changed.append("count")
-    return SpecDiff(tuple(changed), replacing, old.count != new.count)
+    return SpecDiff(tuple(dict.fromkeys(changed)), replacing, old.count != new.count)
 
 
 # -- deployments: the record of one rollout and what the planner decides --------------------------

@@ -18,11 +18,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orion.domain.model import ASSIGNED, FAILED
+from orion.domain.model import ASSIGNED, FAILED, Task
 from orion.loop import SKIPPED, PassResult, run_loop
 from orion.node import orphans
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import ContainerState, EngineUnreachable, Runtime, RuntimeFailure
+from orion.node.task_files import Blocked
+from orion.node.task_inputs import TaskInputs
+from orion.runtime import (
+    ContainerState,
+    EngineUnreachable,
+    RegistryAuthRequired,
+    Runtime,
+    RuntimeFailure,
+    StartExtras,
+    container_name,
+)
+from orion.state.commands import ReportTaskWaiting
 from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
@@ -83,6 +94,7 @@ class ReconcileLoop:
         orphan_grace: float,
         on_event: Callable[[str], None] | None = None,
         mono: Callable[[], float] = time.monotonic,
+        inputs: TaskInputs | None = None,
     ) -> None:
         self.node_id = node_id
         self._store = store
@@ -96,6 +108,8 @@ class ReconcileLoop:
         self._on_event = on_event or (lambda _kind: None)
         # Orphan candidates: container id -> when its task was first seen unknown on a current view.
         self._unknown_since: dict[str, float] = {}
+        # Secrets, configs and pull credentials of the tasks it starts (docs/secrets.md).
+        self._inputs = inputs
         self._wake = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
@@ -119,9 +133,12 @@ class ReconcileLoop:
             self.engine_silent = True
             return self._done(PassResult(f"cannot list containers: {exc}", acted=True))
         self.engine_silent = False
+        listed = actual
         orphan_plan, actual = self._orphans(actual)
         actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
         self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
+        if self._inputs is not None:  # files of containers gone (an agent killed mid-way, a docker rm)
+            self._inputs.sweep({container_name(c.task_id, c.generation) for c in listed})
         if not actions and not orphan_plan.remove:
             live = sum(1 for c in actual if c.live)
             waiting = f", {orphan_plan.waiting} orphan candidates" if orphan_plan.waiting else ""
@@ -184,6 +201,8 @@ class ReconcileLoop:
             try:
                 self._runtime.remove(action.container_id)
                 out.removed += 1
+                if self._inputs is not None and action.task_id:
+                    self._inputs.release(action.task_id, action.generation)
             except RuntimeFailure as exc:
                 out.errors.append(f"remove {action.container_id[:12]}: {exc}")
         elif isinstance(action, Report):
@@ -193,8 +212,15 @@ class ReconcileLoop:
             task = action.task
             if out.engine_down:
                 return
+            extras = self._prepare(task, out)
+            if extras is None:
+                return
             try:
-                container = self._runtime.start(task, self.node_id)
+                container = self._runtime.start(task, self.node_id, extras)
+            except RegistryAuthRequired as exc:  # not the task's fault: it waits for credentials
+                self._release(task)
+                self._wait(task, str(exc), out)
+                return
             except EngineUnreachable as exc:
                 # Not the task's fault: leave it as it is and try again next pass (a
                 # node whose engine stays down is the node's problem, not the tasks').
@@ -203,6 +229,7 @@ class ReconcileLoop:
                 out.errors.append(f"start {task.id}: {exc}")
                 return
             except RuntimeFailure as exc:
+                self._release(task)
                 out.errors.append(f"start {task.id}: {exc}")
                 self._report(Report(task.id, self.node_id, task.generation, FAILED, reason=str(exc)), out)
                 return
@@ -210,6 +237,43 @@ class ReconcileLoop:
             self._witnessed.add(container.container_id)
             self._on_event("restart" if task.state not in (ASSIGNED,) else "start")
             self._report(report_for(self.node_id, task, container), out)
+
+    def _prepare(self, task: Task, out: _Outcome) -> StartExtras | None:
+        """The task's files, secret environment and pull credentials (``task_inputs.py``); None when
+        it cannot start: it waits (the cluster lacks something) or fails (this node does)."""
+        if self._inputs is None:
+            return StartExtras()
+        try:
+            prepared = self._inputs.prepare(task)
+        except (RuntimeFailure, OSError) as exc:
+            prepared = Blocked(f"cannot write the task's secret and config files: {exc}")
+        if isinstance(prepared, StartExtras):
+            return prepared
+        if prepared.waits:
+            self._wait(task, prepared.reason, out)
+        else:
+            out.errors.append(f"start {task.id}: {prepared.reason}")
+            self._report(Report(task.id, self.node_id, task.generation, FAILED, reason=prepared.reason), out)
+        return None
+
+    def _release(self, task: Task) -> None:
+        if self._inputs is not None:
+            self._inputs.release(task.id, task.generation)
+
+    def _wait(self, task: Task, reason: str, out: _Outcome) -> None:
+        """Say once (not every pass) why ``task`` waits on this node; it is tried again next pass."""
+        out.errors.append(f"start {task.id}: {reason}")
+        if task.reason == reason:
+            return
+        command = ReportTaskWaiting(request_id=uuid.uuid4().hex, task_id=task.id, node_id=self.node_id,
+                                    generation=task.generation, reason=reason)
+        try:
+            result = self._store.submit(command, self._write_timeout)
+        except StoreError as exc:
+            out.errors.append(f"report {task.id} waiting: {exc}")
+            return
+        if isinstance(result, Refused):  # the task moved on meanwhile: the next pass sees it
+            out.errors.append(f"report {task.id} waiting refused: {result.detail}")
 
     def _report(self, report: Report, out: _Outcome) -> None:
         # A fresh request id: a retried write is not applied twice, yet the same

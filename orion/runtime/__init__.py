@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from orion.domain.model import Resources, Task
@@ -49,6 +49,23 @@ class ContainerGone(RuntimeFailure):
 class EngineUnreachable(RuntimeFailure):
     """The engine itself did not answer (refused, gone, timed out). Says nothing
     about the task: the caller retries later instead of failing it."""
+
+
+class RegistryAuthRequired(RuntimeFailure):
+    """The image's registry refused the pull for want of (valid) credentials: nothing the task
+    did, and nothing another node would do better; the task waits for ``orion registry login``."""
+
+
+@dataclass(frozen=True)
+class StartExtras:
+    """What a task's container gets beyond its spec, prepared by its node (docs/secrets.md):
+    ``binds`` (host file on the node's tmpfs, container path), mounted read-only; ``env``,
+    secrets as environment variables; ``auth``, the registry credentials for its image's pull.
+    The values are never part of a repr (a log line or a traceback cannot show them)."""
+
+    binds: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    auth: dict[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -140,8 +157,8 @@ def container_name(task_id: str, generation: int) -> str:
 class Runtime(Protocol):
     """The container operations a node needs. Implementations raise RuntimeFailure."""
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
-        """Create and start the task's container; return its state after start."""
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
+        """Create and start the task's container (with ``extras``); return its state after start."""
 
     def stop(self, container_id: str, timeout: float) -> None:
         """Stop (its stop signal, SIGTERM unless it was created with another, then SIGKILL after
@@ -190,6 +207,8 @@ __all__ = [
     "ExecSession",
     "ExecSpec",
     "LogQuery",
+    "RegistryAuthRequired",
+    "StartExtras",
     "LogStream",
     "Runtime",
     "RuntimeFailure",

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orion.domain.model import Task
-from orion.runtime import LABEL_GENERATION, LABEL_MANAGED, LABEL_NODE, LABEL_TASK, RuntimeFailure, container_name
-from orion.runtime.inspect import mounts_for
+from orion.runtime import (
+    LABEL_GENERATION,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_TASK,
+    RuntimeFailure,
+    StartExtras,
+    container_name,
+)
+from orion.runtime.inspect import Mount, mounts_for
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,13 @@ class NodePolicy:
     init: bool = True
 
 
-def create_args(task: Task, node_id: str, policy: NodePolicy) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(``create_host_config`` kwargs, ``create_container`` kwargs without ``host_config``)."""
+def create_args(task: Task, node_id: str, policy: NodePolicy,
+                extras: StartExtras | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``create_host_config`` kwargs, ``create_container`` kwargs without ``host_config``).
+    ``extras``: what the node prepared (docs/secrets.md): secret and config files bind-mounted
+    read-only, secrets as environment variables."""
     spec, box = task.spec, task.spec.container
+    extras = extras or StartExtras()
     refused = sorted(box.host_devices - policy.host_devices)
     if refused:
         raise RuntimeFailure(f"device {', '.join(refused)} is not handed out by node {node_id} "
@@ -54,7 +66,8 @@ def create_args(task: Task, node_id: str, policy: NodePolicy) -> tuple[dict[str,
         # The engine's tiny init as PID 1 forwards signals and reaps zombies (docker.py says why it
         # is the default); a task may say otherwise. False is sent as such, None leaves the daemon's.
         "init": init if box.init is not None else (init or None),
-        "mounts": mounts_for(spec.volumes, policy.host_volumes, node_id) or None,
+        "mounts": mounts_for(spec.volumes, policy.host_volumes, node_id) + [
+            Mount(target, source, type="bind", read_only=True) for source, target in extras.binds] or None,
         "tmpfs": {t.target: t.options() for t in box.tmpfs} or None,
         "cap_add": list(box.cap_add) or None,
         "cap_drop": list(box.cap_drop) or None,
@@ -78,7 +91,7 @@ def create_args(task: Task, node_id: str, policy: NodePolicy) -> tuple[dict[str,
         "entrypoint": None if box.entrypoint is None else (list(box.entrypoint) or [""]),
         "name": container_name(task.id, task.generation),
         "labels": labels,
-        "environment": dict(spec.env) or None,
+        "environment": {**dict(spec.env), **dict(extras.env)} or None,
         "ports": [(p.container_port, p.protocol) for p in spec.ports] or None,
         "user": box.user or None,
         "working_dir": box.working_dir or None,

@@ -35,11 +35,13 @@ from orion.runtime import (
     ExecSpec,
     LogQuery,
     LogStream,
+    RegistryAuthRequired,
     RuntimeFailure,
+    StartExtras,
 )
 from orion.runtime.create import NodePolicy, create_args
 from orion.runtime.docker_exec import DockerExec, start_exec
-from orion.runtime.inspect import state_from_inspect
+from orion.runtime.inspect import auth_refused, auth_sentence, state_from_inspect
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +173,19 @@ class DockerRuntime:
                 return False
         return True
 
-    def _pull(self, image: str) -> str:
-        """Pull ``image``; the registry's error, or "" when it came."""
+    def _pull(self, image: str, auth: dict[str, str] | None) -> str:
+        """Pull ``image`` (with ``auth``, the registry's credentials); the registry's error, or ""."""
         repo, tag = parse_repository_tag(image)
         api = self._api()
         # stream=True: errors arrive as JSON lines in a 200 answer, so read them all.
-        for line in api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+        for line in api.pull(repo, tag=tag or "latest", stream=True, decode=True, auth_config=auth):
             if isinstance(line, dict) and line.get("error"):
                 return _line(str(line["error"]))
         return ""
 
-    def ensure_image(self, image: str, pull_policy: str) -> None:
-        """Make ``image`` available locally as the task's pull policy says."""
+    def ensure_image(self, image: str, pull_policy: str, auth: dict[str, str] | None = None) -> None:
+        """Make ``image`` available locally as the task's pull policy says; a registry that wants
+        credentials is a :class:`RegistryAuthRequired` naming the fix, not the engine's words."""
         if pull_policy == "never":
             if not self._image_present(image):
                 raise RuntimeFailure(f"image {image} not found locally (pull policy never)")
@@ -195,7 +198,12 @@ class DockerRuntime:
             return f"image {image} not found locally and pull failed: {detail}"
 
         with self._wrap(f"pull of image {image}", failed):
-            error = self._pull(image)
+            try:
+                error = self._pull(image, auth)
+            except APIError as exc:  # a 401/403/404 answered before the stream: the same as a streamed one
+                error = _short(exc)
+        if error and auth_refused(error):
+            raise RegistryAuthRequired(auth_sentence(image, auth, error))
         if error:
             raise RuntimeFailure(failed(error))
         if not self._image_present(image):
@@ -213,7 +221,7 @@ class DockerRuntime:
                 return None
         return state_from_inspect(attrs)
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
         """Create and start the task's container; return what the engine reports after start.
 
         Idempotent per (task, generation): a container of that name that is
@@ -221,8 +229,10 @@ class DockerRuntime:
         and start) is removed and created afresh. What the container is created
         with is ``create_args`` (``create.py``): the one place that maps a task to the engine.
         """
-        host_kwargs, create_kwargs = create_args(task, node_id, self.policy)
-        self.ensure_image(task.spec.image, task.spec.pull_policy)
+        extras = extras or StartExtras()
+        # Secrets and configs: files on the node's tmpfs, bind-mounted read-only (docs/secrets.md).
+        host_kwargs, create_kwargs = create_args(task, node_id, self.policy, extras)
+        self.ensure_image(task.spec.image, task.spec.pull_policy, extras.auth)
         name = create_kwargs["name"]
         api = self._api()
         with self._wrap(f"create container {name}"):

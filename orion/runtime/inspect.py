@@ -11,6 +11,7 @@ from typing import Any
 from docker.types import Mount
 
 from orion.domain.model import Volume
+from orion.domain.secrets import registry_of
 from orion.runtime import FINISHED_STATUSES, LABEL_GENERATION, LABEL_TASK, ContainerState, RuntimeFailure
 
 
@@ -69,3 +70,27 @@ def mounts_for(volumes: Sequence[Volume], host_volumes: Mapping[str, str], node_
         else:
             mounts.append(Mount(vol.target, vol.source, type="volume", read_only=vol.read_only))
     return mounts
+
+
+# What engines and registries say when a pull lacks (valid) credentials: Docker Hub's "pull access
+# denied ... may require 'docker login'", distribution's "no basic auth credentials" and
+# "unauthorized: authentication required", and a 401/403 from the registry's token service.
+_AUTH_WORDS = ("no basic auth credentials", "unauthorized", "authentication required", "pull access denied",
+               "denied: requested access", "401 unauthorized", "403 forbidden", "may require 'docker login'")
+
+
+def auth_refused(error: str) -> bool:
+    """Did the pull fail for want of (valid) credentials?"""
+    text = error.lower()
+    return any(word in text for word in _AUTH_WORDS)
+
+
+def auth_sentence(image: str, auth: Mapping[str, str] | None, error: str) -> str:
+    """The one line a task shows when its registry wants credentials: what to do, then the registry's
+    own words (short), never a stack trace."""
+    server = registry_of(image)
+    if auth is None:
+        return (f"authentication required for {server}: add credentials with `orion registry login {server}` "
+                f"({error[:120]})")
+    return (f"authentication failed for {server} as {auth.get('username', '?')}: the stored credentials "
+            f"were refused; update them with `orion registry login {server}` ({error[:120]})")

@@ -77,6 +77,7 @@ from orion.state.results import (
     TaskChanged,
     TaskCreated,
 )
+from orion.state.secrets import ObjectRegistry
 from orion.state.service_actions import ServiceActions
 from orion.state.services import ServiceRegistry
 
@@ -107,11 +108,14 @@ class StateMachine(MachineQueries):
 
         self.jobs = JobRegistry(self.tasks, self._set_task, stop, self._spec_of,
                                 lambda name: self.services.records[name].current.version)
-        self.services = ServiceRegistry(self.task, self.tasks, self._set_task, stop, node=self.node, jobs=self.jobs)
+        self.services = ServiceRegistry(self.task, self.tasks, self._set_task, stop, node=self.node, jobs=self.jobs,
+                                        pin=lambda spec: self.secrets.pin(spec))
         actions = ServiceActions(self.services, self.jobs, self.tasks)
+        # Secrets, configs and registry credentials (orion/state/secrets.py), sealed by the API's node.
+        self.secrets = ObjectRegistry(self.tasks, self.task, self._set_task, self.services)
         # The one dispatch table: each part's @handles methods (a command without one fails here).
         self._handlers: dict[str, Callable[[Any, int], Result]] = handler_table(
-            self, self._registry, self.services, self.jobs, actions)
+            self, self._registry, self.services, self.jobs, actions, self.secrets)
 
     def _spec_of(self, name: str, version: int | None) -> ServiceSpec | None:
         """Service ``name``'s spec at ``version`` (None: the current one), if still kept."""
@@ -157,14 +161,14 @@ class StateMachine(MachineQueries):
         known = self._history.task_for_key(cmd.idempotency_key) if cmd.idempotency_key else None
         if known is not None:
             return TaskCreated(self._tasks[known], created=False)
-        spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = spec_problem(spec)
+        spec = self.secrets.pin(TaskSpec.from_dict(cmd.spec.to_dict()))  # canonical, as a restore gives
+        problem = spec if isinstance(spec, Refused) else spec_problem(spec)
         if not cmd.task_id:
             problem = Refused(RefusalKind.INVALID, "a task needs an id")
         elif cmd.task_id in self._tasks:
             problem = Refused(RefusalKind.EXISTS, f"task {cmd.task_id} already exists")
-        if problem:
-            return problem
+        if problem or isinstance(spec, Refused):
+            return problem or spec
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
         self._set_task(task)
         if cmd.idempotency_key:
@@ -337,6 +341,7 @@ class StateMachine(MachineQueries):
             **self._history.snapshot(),
             "services": self.services.snapshot(),
             **({"jobs": self.jobs.snapshot()} if any(self.jobs.snapshot().values()) else {}),
+            **self.secrets.snapshot(),
         }
 
     @classmethod
@@ -359,3 +364,4 @@ class StateMachine(MachineQueries):
             self._set_task(Task.from_dict(raw))
         self.services.restore(data.get("services") or {})
         self.jobs.restore(data.get("jobs") or {})
+        self.secrets.restore(data)

@@ -39,6 +39,7 @@ class RefusalKind(StrEnum):
     STALE = "stale"  # decided on a view that moved on since (a generation, a deployment step)
     NO_FIT = "no_fit"  # the node cannot take the task now: not schedulable, selector, volume, room, ports
     UNREADABLE = "unreadable"  # a log entry this node's version cannot read (a newer node wrote it)
+    IN_USE = "in_use"  # it would delete a secret or config that a service or a live task reads
     # A refusal remembered by a release before kinds (a snapshot it wrote): its kind is unknown.
     OTHER = "other"
 
@@ -253,6 +254,46 @@ class SnapshotRestored:
 
 
 @dataclass(frozen=True)
+class SecretStored:
+    """A secret's or config's version (``changed`` False: the same value again, ``version`` the
+    current one) and the services a new version rolled; registry credentials are kind
+    ``registry``, named by their server, version 0 (``orion/state/secrets.py``). Never a value."""
+
+    kind: str
+    name: str
+    version: int
+    changed: bool
+    rolled: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "stored": self.kind, "name": self.name, "version": self.version,
+                "changed": self.changed, "rolled": list(self.rolled)}
+
+
+@dataclass(frozen=True)
+class SecretDeleted:
+    """A secret, config (``kind``) or a registry's credentials (kind ``registry``) removed."""
+
+    kind: str
+    name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "deleted": self.kind, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """A key rotation's batch (``ResealSecrets``): the values sealed again, and those skipped (no
+    longer under the old key, or gone), each named ``kind name[ vN]``."""
+
+    resealed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "resealed": list(self.resealed), "skipped": list(self.skipped)}
+
+
+@dataclass(frozen=True)
 class BatchApplied:
     """A ``Batch`` entry: each command's own result, in order (``entries.py``)."""
 
@@ -264,7 +305,7 @@ class BatchApplied:
 
 Result = (Refused | NodeRegistered | NodeChanged | TaskCreated | TaskChanged | Placed | ServiceDeclared
           | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | RunRecorded | JobPlanApplied
-          | ClusterNamed | SnapshotRestored | BatchApplied)
+          | ClusterNamed | SnapshotRestored | SecretStored | SecretDeleted | Resealed | BatchApplied)
 
 
 def _strings(raw: Any) -> tuple[str, ...]:
@@ -286,6 +327,13 @@ def result_from_dict(d: dict[str, Any]) -> Result:
         return Refused(legacy or RefusalKind.parse(d.get("kind")), str(d.get("error", "")))
     if "results" in d:
         return BatchApplied(tuple(result_from_dict(r) for r in d["results"]))
+    if "stored" in d:
+        return SecretStored(str(d["stored"]), str(d["name"]), int(d["version"]), bool(d["changed"]),
+                            _strings(d.get("rolled")))
+    if "deleted" in d:
+        return SecretDeleted(str(d["deleted"]), str(d["name"]))
+    if "resealed" in d:
+        return Resealed(_strings(d["resealed"]), _strings(d.get("skipped")))
     if "run" in d and "service" not in d:
         run = JobRun.from_dict(d["run"])
         if "started" in d:

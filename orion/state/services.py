@@ -6,31 +6,30 @@ reservations stay the machine's business. Deterministic like the rest of the
 machine: every time comes in a command (the accepting node's or the leader's
 clock), nothing here reads one.
 
-What is kept per service (:class:`ServiceRecord`): its versions, newest last
-and bounded (``SERVICE_DEFAULTS["versions_kept"]``), each with the deployment
-that rolled it out; the last fully healthy version (``stable``, kept however
-old: auto-revert needs its spec); and the current deployment's progress and
-``step`` (plans applied to it, so a stale plan is refused). Replicas are tasks
-that carry ``service``/``version``/``slot``; the planner that moves them is
-``orion/control/deployment.py``, run by the leader's ``DeploymentLoop``.
+What is kept per service is a :class:`ServiceRecord` (``service_records.py``).
+Replicas are tasks that carry ``service``/``version``/``slot``; the planner that
+moves them is ``orion/control/deployment.py``, run by the leader's ``DeploymentLoop``.
 
 Declaring a version (a PUT, a rollback, an auto-revert) does in one apply what
 ``spec_diff`` allows: replicas that can keep their container are relabelled
 with the new version (and its in-place fields, like the restart policy); the
-running deployment, if any, is cancelled; a new one starts.
+running deployment, if any, is cancelled; a new one starts. Every version reads
+the secrets and configs it names at their current versions (``secrets.py``
+pins them), so a rollback brings back no old password.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import ASSIGNED, DESIRED_RUN, MAX_SCALE, RUNNING, NodeInfo, Task
+from orion.domain.model import ASSIGNED, DESIRED_RUN, MAX_SCALE, RUNNING, NodeInfo, Task, TaskSpec
 from orion.domain.replicas import group_of, holds_slot
 from orion.domain.service import (
     DEPLOYMENT_STATES,
+    FAILED_DEPLOYMENT,
     HEALTH_STATES,
     JOB,
     REDEPLOY,
@@ -39,7 +38,6 @@ from orion.domain.service import (
     SUCCESSFUL,
     Deployment,
     ServiceSpec,
-    SlotProgress,
     spec_diff,
 )
 from orion.state.checks import mode_problem, no_task, release_problem, spec_problem, stale_report, start_problem
@@ -62,99 +60,10 @@ from orion.state.results import (
     ServiceDeclared,
     ServiceDeleted,
 )
+from orion.state.service_records import ServiceRecord, VersionRecord, rollback_target
 
 INVALID, NOT_FOUND, EXISTS, WRONG_STATE, STALE = (RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.EXISTS,
                                                   RefusalKind.WRONG_STATE, RefusalKind.STALE)
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """One version of a service: its spec, when it was declared, why, and its rollout.
-
-    ``copy_of``: the earlier version whose spec a rollback or revert declared again.
-    """
-
-    version: int
-    spec: ServiceSpec
-    at: float
-    deployment: Deployment
-    copy_of: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "spec": self.spec.to_dict(), "at": self.at,
-                "deployment": self.deployment.to_dict(), "copy_of": self.copy_of}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VersionRecord:
-        copy_of = d.get("copy_of")
-        return cls(int(d["version"]), ServiceSpec.from_dict(d["spec"]), float(d["at"]),
-                   Deployment.from_dict(d["deployment"]), None if copy_of is None else int(copy_of))
-
-
-@dataclass(frozen=True)
-class ServiceRecord:
-    """A service as replicated: ``versions`` oldest first (the current one last)."""
-
-    name: str
-    versions: tuple[VersionRecord, ...]
-    stable: VersionRecord | None = None
-    step: int = 0
-    progress: tuple[SlotProgress, ...] = ()
-
-    @property
-    def current(self) -> VersionRecord:
-        return self.versions[-1]
-
-    @property
-    def spec(self) -> ServiceSpec:
-        return self.current.spec
-
-    @property
-    def deployment(self) -> Deployment:
-        return self.current.deployment
-
-    def version(self, number: int) -> VersionRecord | None:
-        """Version ``number`` if still kept (the stable one always is)."""
-        found = [v for v in self.versions if v.version == number]
-        if not found and self.stable is not None and self.stable.version == number:
-            return self.stable
-        return found[0] if found else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [v.to_dict() for v in self.versions],
-                "stable": self.stable.to_dict() if self.stable else None, "step": self.step,
-                "progress": [p.to_dict() for p in self.progress]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ServiceRecord:
-        stable = d.get("stable")
-        return cls(str(d["name"]), tuple(VersionRecord.from_dict(v) for v in d["versions"]),
-                   VersionRecord.from_dict(stable) if stable else None, int(d.get("step", 0)),
-                   tuple(SlotProgress.from_dict(p) for p in d.get("progress") or ()))
-
-
-def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | Refused:
-    """The version a rollback declares again, or why there is none.
-
-    ``version`` 0 picks the newest earlier version whose rollout succeeded and whose
-    spec differs from the current one (Swarm's "previous spec", minus the failed ones).
-    """
-    current = record.current
-    if version:
-        found = record.version(version)
-        if found is None:
-            kept = ", ".join(str(v.version) for v in record.versions)
-            return Refused(NOT_FOUND, f"version {version} of {record.name} is not kept (kept: {kept})")
-        if found.spec == current.spec:
-            return Refused(WRONG_STATE,
-                           f"version {version} has the spec {record.name} runs now (version {current.version})")
-        return found
-    candidates = [v for v in (*record.versions, *([record.stable] if record.stable else []))
-                  if v.version < current.version and v.deployment.state == SUCCESSFUL and v.spec != current.spec]
-    if not candidates:
-        return Refused(NOT_FOUND, f"{record.name} has no earlier version that rolled out healthy; "
-                                  "name one with ?version=N (GET /services/<name>/versions)")
-    return max(candidates, key=lambda v: v.version)
 
 
 class ServiceRegistry:
@@ -167,8 +76,11 @@ class ServiceRegistry:
     def __init__(self, task: Callable[[str], Task | None], tasks: Callable[[], list[Task]],
                  put: Callable[[Task], None], stop: Callable[[str, int], None],
                  versions_kept: int = SERVICE_DEFAULTS["versions_kept"],
-                 node: Callable[[str], NodeInfo | None] = lambda _id: None, jobs: JobRegistry | None = None) -> None:
+                 node: Callable[[str], NodeInfo | None] = lambda _id: None, jobs: JobRegistry | None = None,
+                 pin: Callable[[TaskSpec], TaskSpec | Refused] = lambda spec: spec) -> None:
         self._task, self._tasks, self._put, self._stop = task, tasks, put, stop
+        # Secrets and configs (orion/state/secrets.py): each version reads their current versions.
+        self._pin = pin
         self._kept = versions_kept
         # The machine's node lookup (a global replica's node is re-checked) and the job registry
         # (told when a job is declared or deleted: orion/state/jobs.py).
@@ -196,8 +108,10 @@ class ServiceRegistry:
             INVALID, f"count {spec.count} must be from 0 to {MAX_SCALE}"))
         if not spec.name:
             problem = Refused(INVALID, "a service needs a name")
-        if problem:
-            return problem
+        pinned = problem or self._pinned(spec)
+        if isinstance(pinned, Refused):
+            return pinned
+        spec = pinned
         record = self.records.get(spec.name)
         if record is not None and cmd.create:
             return Refused(EXISTS, f"service {spec.name} exists (version {record.current.version}); "
@@ -214,7 +128,10 @@ class ServiceRegistry:
         target = rollback_target(record, cmd.version)
         if isinstance(target, Refused):
             return target
-        return self._declare(target.spec, cmd.at, index, copy_of=target.version)
+        spec = self._pinned(target.spec)
+        if isinstance(spec, Refused):
+            return spec
+        return self._declare(spec, cmd.at, index, copy_of=target.version)
 
     @handles(DeleteService)
     def delete(self, cmd: DeleteService, index: int) -> ServiceDeleted | Refused:
@@ -267,14 +184,19 @@ class ServiceRegistry:
                 self._stop(task.id, index)
                 self._put(replace(self._task(task.id) or task, reason=s.reason))
                 stopped.append(task.id)
+        target = record.version(cmd.revert_to) if cmd.state == REVERTED and cmd.revert_to else None
+        revert = self._pinned(target.spec) if target is not None else None
         dep = replace(dep, state=cmd.state, reason=cmd.reason)
+        if isinstance(revert, Refused):  # the stable version reads a secret or config deleted since
+            dep, revert = replace(dep, state=FAILED_DEPLOYMENT, reason=f"{cmd.reason}; not reverted: {revert}"), None
         record = replace(record, step=record.step + 1, progress=cmd.progress,
                          versions=(*record.versions[:-1], replace(record.current, deployment=dep)))
         if dep.state == SUCCESSFUL:
             record = replace(record, stable=record.current)
         self.records[cmd.service] = record
-        target = record.version(cmd.revert_to) if dep.state == REVERTED and cmd.revert_to else None
-        reverted = self._declare(target.spec, cmd.at, index, copy_of=target.version) if target is not None else None
+        reverted = None
+        if target is not None and revert is not None:
+            reverted = self._declare(revert, cmd.at, index, copy_of=target.version)
         return PlanApplied(dep, tuple(started), not_started, tuple(stopped), reverted)
 
     @handles(ReportTaskHealth)
@@ -339,7 +261,8 @@ class ServiceRegistry:
         """``spec`` as the service's next version, with its deployment (a rollback when it
         declares an earlier version again: ``copy_of``; a redeploy or a rebalance: ``kind``,
         replacing every replica or the ``moves``). Relabels what can stay as it is. A job's
-        version has nothing to roll out: its runs are the job registry's (orion/state/jobs.py)."""
+        version has nothing to roll out: its runs are the job registry's (orion/state/jobs.py).
+        ``spec`` is pinned (:meth:`_pinned`)."""
         record = self.records.get(spec.name)
         seq = self._seqs[spec.name] = self._seqs.get(spec.name, 0) + 1
         version = record.current.version + 1 if record is not None else 1
@@ -360,6 +283,11 @@ class ServiceRegistry:
         if self._jobs is not None:
             self._jobs.declared(spec, version, at, index)
         return ServiceDeclared(spec.name, version, True, dep, tuple(relabelled))
+
+    def _pinned(self, spec: ServiceSpec) -> ServiceSpec | Refused:
+        """``spec`` reading the secrets and configs it names at their current versions, or why it cannot."""
+        task = self._pin(spec.task)
+        return task if isinstance(task, Refused) else replace(spec, task=task)
 
     def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int,
                  moves: frozenset[str] = frozenset()) -> list[str]:

@@ -34,6 +34,7 @@ from orion.node import capacity
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
 from orion.raft.engine import RaftSettings
+from orion.runtime.tmpfs import TaskFileStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FLAGS = ("--id", "--port", "--gossip-port", "--raft-port", "--bootstrap", "--join")
@@ -43,6 +44,7 @@ PARTS: dict[str, Any] = {
     "logs": LogsDeps, "raft": RaftSettings, "reconcile": ReconcileLoop, "readiness": ReadinessLoop,
     "placement": PlacementLoop, "healing": HealingLoop, "liveness": GossipLiveness, "capacity": capacity.probe,
     "exec": ExecDeps,
+    "task_files": TaskFileStore,
 }
 
 
@@ -66,7 +68,8 @@ def test_spellings_follow_from_the_name_and_are_unique():
 def test_the_config_holds_every_declared_setting_but_the_secret_files():
     fields = set(AgentConfig.__dataclass_fields__)
     assert fields == {s.name for s in SETTINGS if not s.file_of}
-    assert {s.name for s in SETTINGS if s.file_of} == {"raft_secret_file", "api_token_file", "gossip_key_file"}
+    assert {s.name for s in SETTINGS if s.file_of} == {"raft_secret_file", "api_token_file", "gossip_key_file",
+                                                               "cluster_key_file"}
 
 
 def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags():
@@ -84,6 +87,7 @@ def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags
 # Three valid values for a setting whose values cannot be made from its default (a CIDR, say).
 SAMPLES: dict[str, list[Any]] = {
     "gossip_key": [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)],
+    "cluster_key": [base64.b64encode(bytes([i]) * 32).decode() for i in (1, 2, 3)],
 }
 
 
@@ -221,7 +225,7 @@ def test_a_key_value_flag_written_wrong_is_one_line_exit_2():
 
 def test_the_argv_warning_names_every_secret_flag_its_file_and_variable():
     secrets = [s for s in SETTINGS if s.secret and s.has_flag]
-    assert {s.name for s in secrets} == {"raft_secret", "api_token"}
+    assert {s.name for s in secrets} == {"raft_secret", "api_token", "cluster_key"}
     warning = argv_secret_warning({"api_token": "t"})
     assert warning is not None and warning.startswith("--api-token given on the command line")
     for declared in secrets:
@@ -271,6 +275,7 @@ def _render_role_config(**switches: Any) -> str:
         "orion__cert_file": "/etc/orion/tls/node.crt", "orion__key_file": "/etc/orion/tls/node.key",
         "orion__ca_file": "/etc/orion/tls/ca.crt", "orion__api_token_file": "/etc/orion/api-token",
         "orion__raft_secret_file": "/etc/orion/raft-secret", "orion__raft_secret": "r" * 32,
+        "orion__cluster_key_file": "/etc/orion/cluster-key",
         **switches,
     }
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -289,13 +294,18 @@ def test_every_key_the_fleet_template_can_render_is_a_declared_setting_with_a_va
 
 
 def test_the_roles_extra_keys_reach_the_agent_as_settings(tmp_path):
+    key = tmp_path / "cluster-key"
+    key.write_text(base64.b64encode(bytes(32)).decode() + "\n")  # as `openssl rand -base64 32` writes it
+    key.chmod(0o600)
     text = _render_role_config(orion__tls=False, orion__mtls=False, orion__api_token="", orion__bootstrap=True,
                                orion_extra_config={"voter_cap": 3, "engine_down_grace": 12.5},
-                               orion_bind_address="127.0.0.1", orion_advertise_address="127.0.0.1")
+                               orion_bind_address="127.0.0.1", orion_advertise_address="127.0.0.1",
+                               orion__cluster_key_file=str(key))
     path = tmp_path / "orion.toml"
     path.write_text(text)
     cfg = load_config({"config": str(path), "data_dir": str(tmp_path)}, env={})
     assert (cfg.voter_cap, cfg.engine_down_grace, cfg.bootstrap) == (3, 12.5, True)
+    assert cfg.cluster_key == base64.b64encode(bytes(32)).decode()
 
 
 def test_a_secret_read_from_its_file_is_checked_like_any_value(tmp_path):

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, WithJsonSchema
 
 from orion.api.schema import responses as r
+from orion.api.schema import secrets as sec
 from orion.api.schema.cluster import AdmitRequest
 from orion.api.schema.exec import ExecRequest
 from orion.api.schema.fields import NAME_PATTERN
@@ -161,9 +162,32 @@ OPERATIONS: tuple[Op, ...] = (
         "409": ("refused: another cluster's snapshot (?force=1), a newer format, or an upgrade under way", None),
         "413": ("file too large", None), "503": ("no Raft leader, or the restore timed out: retry", None)},
        query=RestoreQuery, raw_body="application/octet-stream"),
+    *(op for kind, new, value in (("secret", sec.SecretRequest, sec.SecretValue),
+                                  ("config", sec.ConfigRequest, sec.ConfigValue)) for op in (
+        Op("get", f"/{kind}s", f"List {kind}s (metadata: never a secret's value)",
+           {"200": (f"{kind}s", list[sec.SecretView]), **_HELD}, query=BlockingQuery),
+        Op("post", f"/{kind}s", f"Create a {kind} (version 1); 409 if it exists",
+           {"201": ("created", sec.SecretWritten), **_WRITE}, body=new),
+        Op("get", f"/{kind}s/{{name}}", f"One {kind}'s metadata" + (" and data" if kind == "config" else ""),
+           {"200": (kind, sec.SecretView), "404": (f"no such {kind}", None), **_HELD}, query=BlockingQuery),
+        Op("put", f"/{kind}s/{{name}}", f"The {kind}'s next version (services that read it roll to it)",
+           {"201": ("a new version", sec.SecretWritten), "200": ("the same value: nothing to do", sec.SecretWritten),
+            **_WRITE}, body=value),
+        Op("delete", f"/{kind}s/{{name}}", f"Delete a {kind}; 409 while a service or task reads it",
+           {"200": ("deleted", sec.ObjectDeleted), "404": (f"no such {kind}", None), **_WRITE}))),
+    Op("post", "/secrets/rotate", "Seal every secret and registry credential with this node's primary cluster key",
+       {"200": ("what was sealed again, and what is left under other keys", sec.Rotated), **_WRITE}),
+    Op("get", "/registries", "Registries with credentials (never the password or token)",
+       {"200": ("registries", list[sec.RegistryView]), **_HELD}, query=BlockingQuery),
+    Op("post", "/registries", "Store credentials for a registry (sealed); every node pulls with them",
+       {"201": ("stored", sec.RegistryView), "200": ("the same credentials", sec.RegistryView), **_WRITE},
+       body=sec.RegistryLogin),
+    Op("delete", "/registries/{server}", "Forget a registry's credentials",
+       {"200": ("forgotten", sec.RegistryDeleted), "404": ("no credentials for it", None), **_WRITE}),
 )
 
 _PATH_PARAMS = {"task_id": {"type": "string"}, "node_id": {"type": "string"}, "addr": {"type": "string"},
+                "server": {"type": "string"},
                 "name": {"type": "string", "pattern": NAME_PATTERN}}
 
 

@@ -40,6 +40,23 @@ class VolumeView(TypedDict):
     type: str
 
 
+class FileView(TypedDict):
+    """A file from a secret or config: which one, at which version, where, its mode (octal text)."""
+
+    source: str
+    target: str
+    mode: str
+    uid: int
+    gid: int
+    version: int
+
+
+class SecretEnvView(TypedDict):
+    """An environment variable holding a secret: its name, never its value."""
+
+    secret: str
+
+
 class ContainerView(TypedDict, total=False):
     """A task's container settings as its request spelled them (``orion/api/schema/container.py``);
     only those set appear."""
@@ -93,12 +110,14 @@ class Task(ContainerView):
     healthOutput: str | None
     containerId: NotRequired[str | None]
     command: NotRequired[list[str] | None]
-    env: NotRequired[dict[str, str]]
+    env: NotRequired[dict[str, str | SecretEnvView]]
     nodeSelectors: NotRequired[dict[str, str]]
     restartPolicy: NotRequired[str]
     pullPolicy: NotRequired[str]
     count: NotRequired[int]
     volumes: NotRequired[list[VolumeView]]
+    secrets: NotRequired[list[FileView]]
+    configs: NotRequired[list[FileView]]
     slot: NotRequired[int]
     deployment: NotRequired[int]
     healthSince: NotRequired[float | None]
@@ -124,6 +143,7 @@ class Node(TypedDict):
     hostVolumes: list[str]
     hostDevices: list[str]
     allowPrivileged: bool
+    keyIds: list[str]
     leader: bool
     capacity: ResourcesView
     used: ResourcesView

@@ -20,6 +20,7 @@ import pydantic
 from pydantic import BeforeValidator, Field, model_validator
 
 from orion.api.schema import fields as f
+from orion.api.schema import secrets as secret_schema
 from orion.api.schema.container import ContainerFields
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.domain.constraints import Constraint, ConstraintError
@@ -102,6 +103,16 @@ def to_volumes(mounts: tuple[VolumeRequest, ...] | None) -> tuple[Volume, ...]:
     return volumes
 
 
+def _pull_policy(value: Any) -> str:
+    """``missing`` (Compose's word) is ``if-not-present``."""
+    if value == "missing":
+        return "if-not-present"
+    if value not in PULL_POLICIES:
+        raise Problem(f"{value!r} is not one of {', '.join(PULL_POLICIES)} (or missing, the same as if-not-present)")
+    return str(value)
+
+
+PullPolicy = f.typed(str, _pull_policy, {"type": "string", "enum": [*PULL_POLICIES, "missing"]})
 def parse_constraints(value: Any) -> tuple[Constraint, ...]:
     """``["node.labels.zone != a", "engine.version >= 20.10"]`` (orion/domain/constraints.py), sorted."""
     if value is None:
@@ -143,13 +154,15 @@ class TaskFields(ContainerFields):
     cpu: f.Cpu = None
     name: f.OptionalName = ""
     command: f.Command = None
-    env: f.Env = Field((), json_schema_extra=_no_default)  # null or absent: none
+    env: secret_schema.Env = Field((), json_schema_extra=_no_default)  # null or absent: none
     port_bindings: f.PortBindings = Field((), json_schema_extra=_no_default)
     node_selectors: f.Labels = Field((), json_schema_extra=_no_default)
     restart_policy: f.one_of(RESTART_POLICIES)
-    pull_policy: f.one_of(PULL_POLICIES) = "if-not-present"
+    pull_policy: PullPolicy = "if-not-present"
     count: f.int_range(1, MAX_SCALE) = 1
     volumes: Mounts = None
+    secrets: secret_schema.Files = None  # docs/secrets.md
+    configs: secret_schema.Files = None
     constraints: Constraints = Field((), json_schema_extra=_no_default)
 
     @classmethod
@@ -165,11 +178,14 @@ class TaskFields(ContainerFields):
         return self
 
     def task_spec(self) -> TaskSpec:
+        volumes = to_volumes(self.volumes)
+        files = secret_schema.file_refs(self.secrets, self.configs, {v.target: i for i, v in enumerate(volumes)})
+        env, secret_env = secret_schema.split_env(self.env)
         return TaskSpec(image=self.image, memory=self.memory, cpu_millis=self.cpu or 0, name=self.name,
-                        command=self.command, env=self.env, ports=self.port_bindings,
+                        command=self.command, env=env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
-                        pull_policy=self.pull_policy, count=self.count, volumes=to_volumes(self.volumes),
-                        container=self.container_settings(), constraints=self.constraints)
+                        pull_policy=self.pull_policy, count=self.count, volumes=volumes, files=files,
+                        secret_env=secret_env, container=self.container_settings(), constraints=self.constraints)
 
 
 class TaskRequest(TaskFields):

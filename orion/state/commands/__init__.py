@@ -4,8 +4,8 @@ Each command is declared once, with ``@command`` (``base.py``: the log codec der
 its fields, its handler is marked ``@handles`` where it lives in the machine). The
 declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, ``workloads.py`` (the
 modes': job runs, cron slots, redeploys, rebalances), ``cluster.py`` (the cluster's id, a
-restored snapshot), and the ``Batch`` entry (``batch.py``); importing this package registers
-them all.
+restored snapshot), ``secrets.py`` (secrets, configs, registry credentials, a task waiting for
+them), and the ``Batch`` entry (``batch.py``); importing this package registers them all.
 """
 
 from orion.state.commands.base import (
@@ -22,6 +22,15 @@ from orion.state.commands.base import (
 from orion.state.commands.batch import Batch
 from orion.state.commands.cluster import NameCluster, RestoreSnapshot
 from orion.state.commands.nodes import RegisterNode, SetNodeReadiness, SetNodeStatus
+from orion.state.commands.secrets import (
+    DeleteRegistryAuth,
+    DeleteSecret,
+    PutRegistryAuth,
+    PutSecret,
+    ReportTaskWaiting,
+    Reseal,
+    ResealSecrets,
+)
 from orion.state.commands.services import (
     ApplyDeploymentPlan,
     DeleteService,
@@ -44,9 +53,10 @@ from orion.state.commands.tasks import (
 from orion.state.commands.workloads import ApplyJobPlan, RebalanceService, RedeployService, RunCronSlot
 
 __all__ = [
-    "COMMAND_TYPES", "ApplyDeploymentPlan", "ApplyJobPlan", "Batch", "Command", "CreateTask", "DeleteService",
-    "FinishMigration", "MarkUnschedulable", "MigrateTasks", "NameCluster", "PlaceTasks", "Placement",
-    "PutService", "RebalanceService", "RedeployService", "RegisterNode", "ReportTaskHealth", "ReportTaskState",
+    "COMMAND_TYPES", "ApplyDeploymentPlan", "ApplyJobPlan", "Batch", "Command", "CreateTask", "DeleteRegistryAuth",
+    "DeleteSecret", "DeleteService", "FinishMigration", "MarkUnschedulable", "MigrateTasks", "NameCluster",
+    "PlaceTasks", "Placement", "PutRegistryAuth", "PutSecret", "PutService", "RebalanceService", "RedeployService",
+    "RegisterNode", "ReportTaskHealth", "ReportTaskState", "ReportTaskWaiting", "Reseal", "ResealSecrets",
     "RestartTask", "RestoreSnapshot", "RollbackService", "RunCronSlot", "ScaleTask", "SetNodeReadiness",
     "SetNodeStatus", "StopTask", "UnknownCommand", "command", "decode", "encode", "handler_table", "handles",
     "optional",

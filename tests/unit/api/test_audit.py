@@ -3,6 +3,7 @@ and none per read, and rotation keeping N files on a real file system."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -114,17 +115,18 @@ def test_one_line_per_write_with_the_caller_none_per_read_and_never_a_secret(tmp
     assert client.post("/tasks", json=task, headers=bearer(ADMIN)).status_code == 201
     assert client.get("/tasks", headers=bearer(ADMIN)).status_code == 200
     assert client.post("/tasks", json=task, headers=bearer(VIEWER)).status_code == 403
-    assert client.post("/secrets", json={"name": "db", "value": SECRET}, headers=bearer(ADMIN)).status_code == 404
+    data = base64.b64encode(SECRET.encode()).decode()
+    assert client.post("/secrets", json={"name": "db", "data": data}, headers=bearer(ADMIN)).status_code == 201
     assert client.delete("/tasks/t1").status_code == 401
     assert client.post("/tasks", data=f'{{"image": "{SECRET}"', content_type="application/json",
                        headers=bearer(ADMIN)).status_code == 400
     records = lines(tmp_path / "audit.log")
     assert [(r["who"], r["method"], r["path"], r["status"]) for r in records] == [
-        ("default", "POST", "/tasks", 201), ("viewer", "POST", "/tasks", 403), ("default", "POST", "/secrets", 404),
+        ("default", "POST", "/tasks", 201), ("viewer", "POST", "/tasks", 403), ("default", "POST", "/secrets", 201),
         (None, "DELETE", "/tasks/t1", 401), ("default", "POST", "/tasks", 400)]
     assert records[0]["created"] == ["t1"] and records[0]["body"]["env"] == {"DB_PASSWORD": REDACTED}
-    assert records[2]["body"] == {"name": REDACTED, "value": REDACTED}
-    assert SECRET not in (tmp_path / "audit.log").read_text()
+    assert records[2]["body"] == {"name": REDACTED, "data": REDACTED}
+    assert SECRET not in (tmp_path / "audit.log").read_text() and data not in (tmp_path / "audit.log").read_text()
 
 
 def test_a_body_the_audit_may_not_read_is_left_to_its_route_and_only_measured(tmp_path: Path) -> None:

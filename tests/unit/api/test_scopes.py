@@ -89,9 +89,11 @@ def test_every_rule_covers_something_the_app_serves_or_a_path_of_issue_21(client
 
 def test_the_scope_table_through_the_url_map(client: FlaskClient) -> None:
     admin = {(m, p) for m, p in routes(client) if needed(m, p) == Scope.ADMIN}
+    secrets = {(m, p) for m, p in routes(client) if p.split("/")[1] in ("secrets", "configs", "registries")}
+    assert len(secrets) == 14  # every route of secrets, configs and registry credentials, reads too
     assert admin == {("POST", "/tasks/{task_id}/exec"), ("POST", "/nodes/{node_id}/drain"),
                      ("POST", "/cluster/members"), ("DELETE", "/cluster/members/{addr}"),
-                     ("GET", "/operator/snapshot"), ("PUT", "/operator/snapshot")}
+                     ("GET", "/operator/snapshot"), ("PUT", "/operator/snapshot")} | secrets
     for method, path in routes(client):
         if (method, path) not in admin:
             assert needed(method, path) == (Scope.WRITE if is_write(method) else Scope.READ)

@@ -32,7 +32,7 @@ from orion.domain.model import (
     TaskSpec,
 )
 from orion.node.reconcile import Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure
+from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure, StartExtras
 from orion.runtime.inspect import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
 from orion.store.local import LocalStore
@@ -382,7 +382,7 @@ class FakeRuntime:
         self.timeouts: list[float] = []
         self.engine_down = False
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
         self.calls.append(f"start {task.id}")
         if self.engine_down:
             raise EngineUnreachable("inspect image: docker engine unreachable at unix:///x: refused")
