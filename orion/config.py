@@ -83,6 +83,8 @@ class AgentConfig:
     leave_on_terminate: bool
     drain_timeout: float
     restart_grace: float
+    lease_dead_grace: float
+    lease_reclaim_interval: float
     engine_down_grace: float
     engine_probe_interval: float
     drain_max_parallel: int

@@ -172,6 +172,17 @@ DEFAULTS: dict[str, object] = {
     # Counted on the leader from when it first saw the node restarting; a node that vanishes
     # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
     "restart_grace": 30.0,
+    # -- overlay network leases (docs/network-leases.md) --------------------------------------------
+    # A host whose every agent gossip has declared dead keeps its subnet lease this long before
+    # the leader releases it: a reboot or a reinstall of the agent (minutes) gets the same /24
+    # back, so its containers' addresses and every peer's routes stay as they were. Flannel's
+    # lease TTL is 24 h; 10 min bounds how long a dead host's /24 is unusable while a 256-subnet
+    # pool is in no danger of running out. Counted on the leader from when it first saw them
+    # all dead: a new leader starts counting again (a lease is kept longer, never shorter).
+    "lease_dead_grace": 600.0,
+    # How often the leader's lease pass runs besides on every apply: the resolution of that
+    # "dead since" clock; one read of the local replica per second on the leader only.
+    "lease_reclaim_interval": 1.0,
 }
 
 # -- start-up (issue #14, "Start fast") --------------------------------------------------------
@@ -261,3 +272,26 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
     "check_workers": 8,
 }
+
+# -- the overlay network's settings, fixed at bootstrap (orion/domain/network.py) -----------------
+# The defaults of ``NetworkSettings``, what the bootstrapping agent commits unless configured
+# otherwise, and what the API's published-port check falls back to before any is committed.
+NETWORK_DEFAULTS: dict[str, Any] = {
+    # Flannel's and k3s's cluster CIDR (10.42.0.0/16): private, rarely used by office or cloud LANs,
+    # and 256 host subnets of /24 each, more hosts than one Raft cluster of Orion is meant for.
+    "cidr": "10.42.0.0/16",
+    # A /24 per host: 253 container addresses (.1 is the bridge gateway, .0 the VTEP) per host,
+    # Docker's and flannel's default size, and the prefix people read at a glance.
+    "host_prefix": 24,
+    # One overlay, one VXLAN network identifier; VNI 1 is flannel's default too.
+    "vni": 1,
+    # IANA's VXLAN port (RFC 7348); Linux's own default of 8472 predates it.
+    "port": 4789,
+    # VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8): a 1500-byte
+    # underlay carries 1450-byte overlay frames without fragmenting (flannel's 1450).
+    "mtu": 1450,
+    # Service VIPs come from k3s's service CIDR, next to the cluster's and never overlapping it.
+    "service_cidr": "10.43.0.0/16",
+}
+# What VXLAN over IPv4 adds to every frame: a host's underlay MTU must be at least mtu + this.
+VXLAN_OVERHEAD = 50
