@@ -16,7 +16,11 @@ registry's statuses (what gossip declared, committed by the leader) and ``now``:
 
 The "dead since" clock is the leader's own memory (``gone_since``, monotonic), not a
 replicated time: a new leader starts counting again, so a lease is kept longer after an
-election, never released sooner. The state machine re-checks each release against the
+election, never released sooner. Each clock remembers the lease's last change (its
+``updated_index``: asked for again, a holder gone) and each holder's latest status change
+(the registry's ``status_index``): a holder that came back and died again between two
+passes, or an agent that asked for the lease meanwhile, starts the count again, though no
+pass saw it alive. The state machine re-checks each release against the
 registry (``ReleaseLease``): a holder that came back meanwhile keeps it.
 """
 
@@ -30,6 +34,10 @@ from enum import StrEnum
 from orion.domain.model import NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.domain.network import SubnetLease
 from orion.state.network_commands import ReleaseLease
+
+# When a lease's holders were first seen all gone or dead, and what they were then: the lease's
+# updated_index with each holder's (node id, status_index), and the leader's monotonic time.
+Clock = tuple[tuple[int, tuple[tuple[str, int], ...]], float]
 
 
 class ReleaseKind(StrEnum):
@@ -54,11 +62,11 @@ class Release:
 
 @dataclass(frozen=True)
 class ReclaimPlan:
-    """The releases due now, and the clocks to keep for the next pass (host -> when this
-    leader first saw every holder gone or dead)."""
+    """The releases due now, and the clocks to keep for the next pass: host -> (its holders
+    and their latest status changes, when this leader first saw them all gone or dead so)."""
 
     releases: tuple[Release, ...]
-    gone_since: dict[str, float]
+    gone_since: dict[str, Clock]
 
     @property
     def sentence(self) -> str:
@@ -73,11 +81,11 @@ def _holder_state(node: NodeInfo | None, busy: Collection[str], node_id: str) ->
 
 
 def plan(leases: Sequence[SubnetLease], nodes: Mapping[str, NodeInfo], busy: Collection[str], now: float,
-         gone_since: Mapping[str, float], grace: float) -> ReclaimPlan:
+         gone_since: Mapping[str, Clock], grace: float) -> ReclaimPlan:
     """``nodes`` by id (the registry), ``busy`` the ids of nodes that tasks still hold, ``now``
     and ``gone_since`` on the leader's monotonic clock."""
     releases: list[Release] = []
-    clocks: dict[str, float] = {}
+    clocks: dict[str, Clock] = {}
     for lease in leases:
         states = {h: _holder_state(nodes.get(h), busy, h) for h in lease.holders}
         if "holding" in states.values():
@@ -88,7 +96,11 @@ def plan(leases: Sequence[SubnetLease], nodes: Mapping[str, NodeInfo], busy: Col
                                     f"released {lease.subnet} of host {lease.host}: every holder left "
                                     f"({', '.join(lease.holders) or 'none'})"))
             continue
-        since = clocks[lease.host] = gone_since.get(lease.host, now)
+        who = (lease.updated_index, tuple((h, nodes[h].status_index if h in nodes else -1) for h in lease.holders))
+        remembered, since = gone_since.get(lease.host, (who, now))
+        if remembered != who:  # the lease or a holder changed since the clock started: count afresh
+            since = now
+        clocks[lease.host] = (who, since)
         if now - since >= grace:
             del clocks[lease.host]
             releases.append(Release(lease.host, lease.subnet, ReleaseKind.DEAD,

@@ -32,7 +32,7 @@ class LeaseReclaimLoop:
                  mono: Callable[[], float] = time.monotonic) -> None:
         self._store, self._grace, self._interval, self._timeout = store, grace, interval, write_timeout
         self._mono = mono
-        self._gone_since: dict[str, float] = {}
+        self._gone_since: dict[str, lease_reclaim.Clock] = {}
         # Not woken by applies: nothing here is urgent (the grace is minutes, and a clean leave is
         # released inside the apply), so a busy leader pays one read per interval, not per write.
         self._wake = threading.Event()

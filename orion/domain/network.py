@@ -131,6 +131,8 @@ class SubnetLease:
     engine (the loopback demo) share its one network, so they share one lease, and
     ``holders`` lists them (node ids, sorted). ``underlay_ip`` is where its VXLAN packets go
     (the last holder to acquire it said so); ``vtep_mac`` follows from the subnet.
+    ``updated_index`` is the Raft index of its last change (granted, asked for again, a holder
+    gone): the leader's reclaim clock starts again when it moves (``orion/control/lease_reclaim.py``).
     """
 
     index: int
@@ -139,22 +141,24 @@ class SubnetLease:
     holders: tuple[str, ...]
     underlay_ip: str
     vtep_mac: str
+    updated_index: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "subnet": self.subnet, "host": self.host, "holders": list(self.holders),
-                "underlay_ip": self.underlay_ip, "vtep_mac": self.vtep_mac}
+                "underlay_ip": self.underlay_ip, "vtep_mac": self.vtep_mac, "updated_index": self.updated_index}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SubnetLease:
         return cls(int(d["index"]), str(d["subnet"]), str(d["host"]), tuple(str(h) for h in d.get("holders") or ()),
-                   str(d["underlay_ip"]), str(d["vtep_mac"]))
+                   str(d["underlay_ip"]), str(d["vtep_mac"]), int(d.get("updated_index", 0)))
 
 
 def lease_for(settings: NetworkSettings, index: int, host: str, holders: tuple[str, ...],
-              underlay_ip: str) -> SubnetLease:
+              underlay_ip: str, updated_index: int) -> SubnetLease:
     """The lease of subnet ``index`` with its derived VTEP MAC: what the state machine grants."""
     subnet = settings.subnet(index)
-    return SubnetLease(index, str(subnet), host, tuple(sorted(set(holders))), underlay_ip, vtep_mac(subnet))
+    return SubnetLease(index, str(subnet), host, tuple(sorted(set(holders))), underlay_ip, vtep_mac(subnet),
+                       updated_index)
 
 
 def ipv4_problem(value: str, what: str) -> str:

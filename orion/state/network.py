@@ -87,7 +87,7 @@ class NetworkRegistry:
         def set_node_status(cmd: SetNodeStatus, index: int) -> dict[str, Any]:
             result = node_status(cmd, index)
             if result.get("ok"):
-                self._node_status(cmd)
+                self._node_status(cmd, index)
             return result
 
         return {InitNetwork.TYPE: self.init, AcquireLease.TYPE: self.acquire, ReleaseLease.TYPE: self.release,
@@ -113,7 +113,7 @@ class NetworkRegistry:
         self.vips.start(settings)
         return {"ok": True, "settings": settings.to_dict(), "changed": True}
 
-    def acquire(self, cmd: AcquireLease, index: int) -> dict[str, Any]:  # noqa: ARG002
+    def acquire(self, cmd: AcquireLease, index: int) -> dict[str, Any]:
         gate = self._gate()
         if gate is not None:
             return gate
@@ -141,7 +141,7 @@ class NetworkRegistry:
             return _refused("exhausted", f"every subnet of {settings.cidr} in /{settings.host_prefix} is leased "
                                          f"({settings.subnets}); release a dead host's or widen the cluster CIDR")
         if moved_from is not None:  # the node runs on another engine now: it no longer holds its old host's
-            self._drop_holder(moved_from, cmd.node_id)
+            self._drop_holder(moved_from, cmd.node_id, index)
         if current is not None:
             lease = self._leases[current]
             holders = (*lease.holders, cmd.node_id)
@@ -149,7 +149,7 @@ class NetworkRegistry:
             current = self._subnets.take()
             assert current is not None  # checked above: a subnet was free, or the move just freed one
             holders = (cmd.node_id,)
-        lease = lease_for(settings, current, cmd.host, holders, cmd.underlay_ip)
+        lease = lease_for(settings, current, cmd.host, holders, cmd.underlay_ip, index)
         created = current not in self._leases
         self._leases[current] = lease
         self._by_host[cmd.host] = current
@@ -169,20 +169,20 @@ class NetworkRegistry:
         return {"ok": True, "released": lease.to_dict(), "reason": cmd.reason}
 
     # -- following the nodes -----------------------------------------------------------------
-    def _node_status(self, cmd: SetNodeStatus) -> None:
+    def _node_status(self, cmd: SetNodeStatus, index: int) -> None:
         """A clean leave (``left``) gives the node's share of its lease up, unless tasks still
         hold the node (a drain's originals run until their replacements do: their addresses
         must stay reachable); the leader's reclaim pass releases it once they are gone."""
         lease = self.lease_of_node(cmd.node_id)
         if cmd.status == NODE_LEFT and lease is not None and not self._holds_tasks(cmd.node_id):
-            self._drop_holder(lease, cmd.node_id)
+            self._drop_holder(lease, cmd.node_id, index)
 
-    def _drop_holder(self, lease: SubnetLease, node_id: str) -> None:
+    def _drop_holder(self, lease: SubnetLease, node_id: str, index: int) -> None:
         """``node_id`` no longer holds ``lease``; the lease goes back to the pool with its last holder."""
         holders = tuple(h for h in lease.holders if h != node_id)
         if holders:
             self._leases[lease.index] = lease_for(self.settings or NetworkSettings(), lease.index, lease.host,
-                                                  holders, lease.underlay_ip)
+                                                  holders, lease.underlay_ip, index)
         else:
             self._free(lease)
 
