@@ -145,12 +145,13 @@ class ServiceSpec:
                    overlay=bool(d.get("overlay", True)))
 
 
-def service_ports(spec: ServiceSpec) -> tuple[tuple[int, str, int | None], ...]:
+def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tuple[int, str, int | None], ...]:
     """The ports a service's replicas answer on, as discovery and the load balancer take them:
     (target, protocol, published port or None), sorted. The container ports of its port
-    bindings and of ``publish``; reached through the VIP on the same number (Swarm's rule)."""
+    bindings and of ``publish``; reached through the VIP on the same number (Swarm's rule).
+    ``task``: a replica's own spec (an older version's may bind other ports), else the template."""
     published = {(p.target, p.protocol): p.published for p in spec.publish}
-    targets = {(p.container_port, p.protocol) for p in spec.task.ports} | set(published)
+    targets = {(p.container_port, p.protocol) for p in (task or spec.task).ports} | set(published)
     return tuple(sorted((target, proto, published.get((target, proto))) for target, proto in targets))
 
 
