@@ -57,7 +57,7 @@ SERVICE_COLUMNS: tuple[Column, ...] = (
     Column("HEALTHY", lambda s: f"{s['healthy']}/{s['count']}"),
     Column("DEPLOYMENT", lambda s: f"{s['deployment']['id']} {s['deployment']['state']}"),
     # How it is reached: its VIP (dnsrr: none, names answer the replicas) and ports on every host.
-    Column("VIP", lambda s: s.get("vip") or s.get("endpointMode", "-")),
+    Column("VIP", lambda s: s.get("vip") or ("dnsrr" if s.get("endpointMode") == "dnsrr" else "-")),
     Column("PUBLISHED", lambda s: published_text(s.get("publish"))),
     Column("STABLE", lambda s: s.get("stableVersion") or "-", wide_only=True),
     Column("REASON", lambda s: cut(s["deployment"]["reason"]), wide_only=True),
