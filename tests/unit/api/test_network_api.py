@@ -4,6 +4,7 @@ StateMachine in a LocalStore; Raft itself is not under test)."""
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from api_kit import NODE, full_app, registered_store
 
@@ -170,3 +171,23 @@ def test_while_an_old_node_may_read_the_log_network_fields_are_refused(world):
     assert "older Orion (log format 1)" in resp.json["error"]
     plain = world.http.put("/services/web", json={"image": "app:1", "memory": "64M"})
     assert plain.status_code == 201  # the defaults are what an old node reads anyway
+
+
+def test_the_network_answers_are_what_the_document_says(world):
+    doc = world.http.get("/v1/openapi.json").json
+
+    def conforms(path: str, method: str, status: str, body: object) -> None:
+        answer = doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        jsonschema.Draft202012Validator({**answer, "components": doc["components"]}).validate(body)
+
+    declared = world.http.put("/services/web", json=WEB)
+    conforms("/v1/services/{name}", "put", "201", declared.json)
+    world.deploy()
+    world.run("web.0.d1", "10.42.0.2")
+    conforms("/v1/cluster/network", "get", "200", world.http.get("/v1/cluster/network").json)
+    conforms("/v1/services/{name}/endpoints", "get", "200", world.http.get("/v1/services/web/endpoints").json)
+    conforms("/v1/services/{name}", "get", "200", world.http.get("/v1/services/web").json)
+    conforms("/v1/nodes", "get", "200", world.http.get("/v1/nodes").json)
+    conforms("/v1/tasks/{task_id}", "get", "200", world.http.get("/v1/tasks/web.0.d1").json)
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail
+        conforms("/v1/cluster/network", "get", "200", {"settings": None, "leases": [{"index": "0"}], "vips": {}})
