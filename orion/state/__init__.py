@@ -7,4 +7,4 @@ the pysyncobj backend ``orion/raft/``.
 """
 
 # The network's commands enter the log codec's table on import: every reader of the log has them.
-from orion.state import network_commands  # noqa: E402, F401
+from orion.state import network_commands  # noqa: F401

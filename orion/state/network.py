@@ -153,9 +153,15 @@ class NetworkRegistry:
         created = current not in self._leases
         self._leases[current] = lease
         self._by_host[cmd.host] = current
+        # Services declared while an older node could read the log got no VIP then; every agent
+        # asks at its start, so the last one upgraded brings them in line.
+        self.vips.sync()
         return {"ok": True, "lease": lease.to_dict(), "created": created}
 
     def release(self, cmd: ReleaseLease, index: int) -> dict[str, Any]:  # noqa: ARG002
+        gate = self._gate()
+        if gate is not None:
+            return gate
         current = self._by_host.get(cmd.host)
         if current is None:
             return refused(f"host {cmd.host!r} holds no lease")

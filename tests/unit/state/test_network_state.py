@@ -381,3 +381,13 @@ def test_a_services_ports_for_discovery_are_its_bindings_and_published_targets()
                        publish=(Publish(8080, 80), Publish(9090, 9000)))
     assert service_ports(spec) == ((53, "udp", None), (80, "tcp", 8080), (9000, "tcp", 9090))
     assert vtep_mac(SMALL.subnet(3)) == "0e:42:0a:2a:03:00"
+
+
+def test_services_declared_while_an_old_node_read_the_log_get_vips_once_it_is_upgraded(net):
+    net(node("n5", log_version=1))
+    net(service("web"))
+    assert net.m.vip("web") is None
+    assert net(ReleaseLease(host="any"))["kind"] == "log_version"
+    net(node("n5"))  # upgraded: registers with this release's format, then asks for its lease
+    net(acquire("n5", "hostE"))
+    assert net.m.vip("web") == "10.43.0.1"
