@@ -98,3 +98,26 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # so a node with many replicas must not run them one after another; 8 keeps a 2-core node calm.
     "check_workers": 8,
 }
+
+# -- the overlay network's settings, fixed at bootstrap (orion/domain/network.py) -----------------
+# The defaults of ``NetworkSettings``, what the bootstrapping agent commits unless configured
+# otherwise, and what the API's published-port check falls back to before any is committed.
+NETWORK_DEFAULTS: dict[str, Any] = {
+    # Flannel's and k3s's cluster CIDR (10.42.0.0/16): private, rarely used by office or cloud LANs,
+    # and 256 host subnets of /24 each, more hosts than one Raft cluster of Orion is meant for.
+    "cidr": "10.42.0.0/16",
+    # A /24 per host: 253 container addresses (.1 is the bridge gateway, .0 the VTEP) per host,
+    # Docker's and flannel's default size, and the prefix people read at a glance.
+    "host_prefix": 24,
+    # One overlay, one VXLAN network identifier; VNI 1 is flannel's default too.
+    "vni": 1,
+    # IANA's VXLAN port (RFC 7348); Linux's own default of 8472 predates it.
+    "port": 4789,
+    # VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8): a 1500-byte
+    # underlay carries 1450-byte overlay frames without fragmenting (flannel's 1450).
+    "mtu": 1450,
+    # Service VIPs come from k3s's service CIDR, next to the cluster's and never overlapping it.
+    "service_cidr": "10.43.0.0/16",
+}
+# What VXLAN over IPv4 adds to every frame: a host's underlay MTU must be at least mtu + this.
+VXLAN_OVERHEAD = 50

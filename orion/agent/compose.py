@@ -25,6 +25,7 @@ from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
+from orion.control.lease_reclaim_loop import LeaseReclaimLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.model import NodeInfo
@@ -71,6 +72,8 @@ class Agent:
     # Services (docs/services.md): the leader's rollouts, and this node's health checks.
     deployments: DeploymentLoop | None = None
     health: HealthLoop | None = None
+    # The overlay: the leader gives back the subnet leases of hosts dead past lease_dead_grace.
+    leases: LeaseReclaimLoop | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
@@ -82,6 +85,8 @@ class Agent:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
         if self.healing is not None:
             self._spawn("healer", lambda: self.healing.healer.run_forever(self.stop_event))
+        if self.leases is not None:
+            self._spawn("leases", lambda: self.leases.run_forever(self.stop_event))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -199,6 +204,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         deployments=DeploymentLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
+        leases=LeaseReclaimLoop(timed, **cfg.part("leases")),
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),
                              metrics_wsgi=metrics.wsgi_app,

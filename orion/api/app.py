@@ -8,7 +8,7 @@ Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versi
 
 :func:`create_app` only composes: the shared guards and error answers
 (``orion/api/http.py``) around the blueprints that need nothing but ``ApiDeps``:
-``/tasks`` (``tasks.py``) and this node's reads (``status.py``). The agent
+``/tasks`` (``tasks.py``), this node's reads (``status.py``) and the overlay's (``network.py``). The agent
 registers the others with the parts they need: ``ops.py`` (scale, drain),
 ``services.py``, ``cluster.py`` (membership), ``logs.py``.
 """
@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask
 
 from orion.api.http import AppliedSignal, Versioned, install_guards, register_error_handlers
+from orion.api.network import network_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
 from orion.state.commands import CreateTask
@@ -69,4 +70,5 @@ def create_app(deps: ApiDeps) -> Flask:
                                            deps.id_factory, deps.create))
     app.register_blueprint(status_blueprint(deps.store, deps.node_id, applied, deps.nodes_view,
                                             deps.metrics_wsgi))
+    app.register_blueprint(network_blueprint(deps.store, applied))  # the overlay's settings, leases, endpoints
     return app

@@ -51,7 +51,12 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
+    body.update(endpointMode=spec.endpoint_mode, publish=publish_body(spec), overlay=spec.overlay)
     return body
+
+
+def publish_body(spec: ServiceSpec) -> list[dict[str, Any]]:
+    return [{"published": p.published, "target": p.target, "protocol": p.protocol} for p in spec.publish]
 
 
 def deployment_view(dep: Deployment) -> r.Deployment:
@@ -64,8 +69,10 @@ def _current(replicas: Sequence[Task]) -> list[Task]:
     return [t for t in replicas if t.desired == DESIRED_RUN or t.state not in TERMINAL_STATES]
 
 
-def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False) -> r.Service:
-    """A service with its replicas counted per state and its current deployment.
+def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False,
+                 vip: str | None = None) -> r.Service:
+    """A service with its replicas counted per state, its current deployment and how it is reached
+    (``vip``: its virtual IP, the network registry's, None in dnsrr mode or before the network is set).
     ``detail`` adds the spec (as a PUT body), the slots' progress and the replicas."""
     spec, version = record.spec, record.current.version
     live = _current(replicas)
@@ -79,6 +86,9 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
         "healthy": sum(t.version == version and t.state == RUNNING and t.health == HEALTHY for t in live),
         "deployment": deployment_view(record.deployment),
         "stableVersion": record.stable.version if record.stable else None,
+        "endpointMode": spec.endpoint_mode,
+        "vip": vip,
+        "publish": publish_body(spec),
     }
     if detail:
         view["deployment"]["progress"] = [{"slot": p.slot, "phase": p.phase, "replica": p.replica, "old": list(p.old)}
@@ -86,7 +96,8 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
         view["spec"] = spec_body(spec)
         view["replicas"] = [{"id": t.id, "slot": t.slot, "version": t.version, "state": t.state,
                              "desired": t.desired, "nodeId": t.node_id, "health": t.health or "starting",
-                             "healthOutput": t.health_output} for t in sorted(live, key=lambda t: (t.slot, t.id))]
+                             "healthOutput": t.health_output, "ip": t.ip}
+                            for t in sorted(live, key=lambda t: (t.slot, t.id))]
     return view
 
 

@@ -24,13 +24,16 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, answer, read_json_body
+from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
+from orion.domain.network import NetworkSettings
 from orion.domain.service import ServiceSpec, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
 from orion.state.machine import StateMachine
+from orion.state.network import NETWORK_LOG_VERSION
 from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
@@ -39,14 +42,14 @@ def services_blueprint(store: Store, write_timeout: float,
                        clock: Callable[[], float] = time.time) -> Blueprint:
     bp = Blueprint("services", __name__)
 
-    def read_service(name: str) -> tuple[tuple[ServiceRecord, list], int]:
-        def read(m: StateMachine) -> tuple[ServiceRecord | None, list]:
-            return m.services.get(name), m.services.replicas(name)
+    def read_service(name: str) -> tuple[tuple[ServiceRecord, list, str | None], int]:
+        def read(m: StateMachine) -> tuple[ServiceRecord | None, list, str | None]:
+            return m.services.get(name), m.services.replicas(name), m.vip(name)
 
-        (record, replicas), index = store.read(read)
+        (record, replicas, vip), index = store.read(read)
         if record is None:
             raise ApiError(404, f"no service {name}", "name")
-        return (record, replicas), index
+        return (record, replicas, vip), index
 
     def submit(command: Command, what: str) -> dict[str, Any]:
         result = store.submit(command, write_timeout)
@@ -56,8 +59,8 @@ def services_blueprint(store: Store, write_timeout: float,
 
     def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
                  diff: dict[str, Any] | None = None) -> Response:
-        (record, replicas), index = read_service(name)
-        body = {**service_view(record, replicas, detail=True), "changed": bool(result.get("changed")),
+        (record, replicas, vip), index = read_service(name)
+        body = {**service_view(record, replicas, detail=True, vip=vip), "changed": bool(result.get("changed")),
                 "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
@@ -66,15 +69,19 @@ def services_blueprint(store: Store, write_timeout: float,
         return response
 
     def put(name: str, spec: ServiceSpec, create: bool) -> Response:
-        current, _ = store.read(lambda m: m.services.get(name))
+        (current, network), _ = store.read(lambda m: (m.services.get(name), network_facts(m)))
+        problem = network_problem(spec, *network)
+        if problem is not None:
+            raise problem
         diff = None
         if current is not None:
             d = spec_diff(current.spec, spec)
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}", "name")
+        if not result.get("ok", False):  # a port another service publishes names "publish"
+            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}",
+                           str(result.get("field", "name")))
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
@@ -93,19 +100,19 @@ def services_blueprint(store: Store, write_timeout: float,
     @bp.get("/services")
     def list_services() -> Response:
         def read(m: StateMachine) -> list[dict[str, Any]]:
-            return [service_view(r, m.services.replicas(r.name)) for r in m.services.all()]
+            return [service_view(r, m.services.replicas(r.name), vip=m.vip(r.name)) for r in m.services.all()]
 
         views, index = store.read(read)
         return answer(views, 200, index)
 
     @bp.get("/services/<name>")
     def get_service(name: str) -> Response:
-        (record, replicas), index = read_service(name)
-        return answer(service_view(record, replicas, detail=True), 200, index)
+        (record, replicas, vip), index = read_service(name)
+        return answer(service_view(record, replicas, detail=True, vip=vip), 200, index)
 
     @bp.get("/services/<name>/versions")
     def versions(name: str) -> Response:
-        (record, _), index = read_service(name)
+        (record, _, _), index = read_service(name)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:
             kept.insert(0, version_view(record.stable))
@@ -127,3 +134,29 @@ def services_blueprint(store: Store, write_timeout: float,
         return declared(name, result)
 
     return bp
+
+
+def network_facts(m: StateMachine) -> tuple[int, frozenset[int], int]:
+    """What the network checks need from the replica: the oldest log format a node reads, the
+    ports Orion's agents listen on (every registered node's API, gossip and Raft port), and
+    the overlay's VXLAN port (the default until the network is set)."""
+    ports = (addr.rpartition(":")[2] for n in m.nodes() for addr in (n.api_addr, n.gossip_addr, n.raft_addr))
+    own = frozenset(int(port) for port in ports if port.isascii() and port.isdigit())
+    settings = m.network() or NetworkSettings()
+    return m.log_version(), own, settings.port
+
+
+def network_problem(spec: ServiceSpec, log_version: int, own: frozenset[int],
+                    vxlan_port: int) -> ValidationError | ApiError | None:
+    """A published port the cluster needs itself (400), or network fields while a node of an older
+    release may still read the log: it would drop them and keep another spec (409)."""
+    reserved = reserved_problem(spec.publish, own, vxlan_port)
+    if reserved is not None:
+        return reserved
+    if log_version < NETWORK_LOG_VERSION:
+        used = [name for name, on in (("endpointMode", spec.endpoint_mode != "vip"), ("publish", bool(spec.publish)),
+                                      ("overlay", not spec.overlay)) if on]
+        if used:
+            return ApiError(409, f"a node of this cluster runs an older Orion (log format {log_version}) that "
+                                 f"would ignore {used[0]}; finish the upgrade first", used[0])
+    return None

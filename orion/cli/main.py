@@ -53,7 +53,8 @@ class LazyGroup(click.Group):
             "members": "orion.cli.listing_cmd:members", "logs": "orion.cli.logs_cmd:logs",
             "scale": "orion.cli.ops_cmd:scale", "node": "orion.cli.ops_cmd:node", "top": "orion.cli.top:top",
             "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
-            "service": "orion.cli.service_cmd:service"}  # orion service ...: docs/services.md
+            "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
+            "network": "orion.cli.network_cmd:network"}  # docs/network-leases.md
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -115,6 +115,9 @@ class TaskSpec:
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
     volumes: tuple[Volume, ...] = ()
+    # On the overlay network (docs/network-leases.md): an address of its node's subnet, reachable from
+    # every host. False: only its port bindings reach it (a task that must see the host's network).
+    overlay: bool = True
 
     @property
     def resources(self) -> Resources:
@@ -144,6 +147,7 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
+            "overlay": self.overlay,
         }
 
     @classmethod
@@ -163,6 +167,7 @@ class TaskSpec:
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+            overlay=bool(d.get("overlay", True)),
         )
 
 
@@ -228,6 +233,8 @@ class Task:
     health: str = ""
     health_since: float = 0.0
     health_output: str = ""
+    # Its container's address on the overlay, as its node reported it (None: not on it, or not yet).
+    ip: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,6 +254,7 @@ class Task:
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
             **{key: getattr(self, key) for key in _REPLICA_FIELDS},
+            "ip": self.ip,
         }
 
     @classmethod
@@ -268,6 +276,7 @@ class Task:
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
             **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
+            ip=str(d["ip"]) if d.get("ip") else None,
         )
 
 

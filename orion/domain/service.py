@@ -22,6 +22,7 @@ from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.model import TaskSpec, Volume
+from orion.domain.network import Publish
 
 ORDERS = ("start-first", "stop-first")
 # A replica's health as its node reports it (orion/node/health.py decides it). A service without
@@ -96,6 +97,9 @@ class ServiceSpec:
 
     ``task`` is the template of every replica (its ``count`` is 1 and its
     ``group`` and ``name`` are the service's name; :meth:`replica_spec` gives it).
+    ``endpoint_mode``, ``publish`` and ``overlay`` are how it is reached (docs/network-leases.md):
+    a VIP or DNS round robin, ports opened on every host, and whether its replicas join the
+    overlay at all (``overlay`` is copied into the template: the node reads it there).
     """
 
     name: str
@@ -104,14 +108,19 @@ class ServiceSpec:
     health_check: HealthCheck | None = None
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     volumes: tuple[Volume, ...] = ()
+    endpoint_mode: str = "vip"
+    publish: tuple[Publish, ...] = ()
+    overlay: bool = True
 
     def __post_init__(self) -> None:
         # One spelling of the template, so equal declarations compare equal. The service's volumes
         # are its replicas' mounts: they are placed only on nodes that declare its host volumes.
         volumes = tuple(sorted(self.volumes))
-        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes)
+        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes,
+                           overlay=self.overlay)
         object.__setattr__(self, "task", template)
         object.__setattr__(self, "volumes", volumes)
+        object.__setattr__(self, "publish", tuple(sorted(self.publish)))
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -120,7 +129,9 @@ class ServiceSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task.to_dict(), "count": self.count,
                 "health_check": self.health_check.to_dict() if self.health_check else None,
-                "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes]}
+                "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes],
+                "endpoint_mode": self.endpoint_mode, "publish": [p.to_dict() for p in self.publish],
+                "overlay": self.overlay}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
@@ -128,17 +139,31 @@ class ServiceSpec:
         return cls(name=str(d["name"]), task=TaskSpec.from_dict(d["task"]), count=int(d.get("count", 1)),
                    health_check=HealthCheck.from_dict(check) if check else None,
                    update=UpdatePolicy.from_dict(d.get("update") or {}),
-                   volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()))
+                   volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
+                   endpoint_mode=str(d.get("endpoint_mode", "vip")),
+                   publish=tuple(Publish.from_dict(p) for p in d.get("publish") or ()),
+                   overlay=bool(d.get("overlay", True)))
+
+
+def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tuple[int, str, int | None], ...]:
+    """The ports a service's replicas answer on, as discovery and the load balancer take them:
+    (target, protocol, published port or None), sorted. The container ports of its port
+    bindings and of ``publish``; reached through the VIP on the same number (Swarm's rule).
+    ``task``: a replica's own spec (an older version's may bind other ports), else the template."""
+    published = {(p.target, p.protocol): p.published for p in spec.publish}
+    targets = {(p.container_port, p.protocol) for p in (task or spec.task).ports} | set(published)
+    return tuple(sorted((target, proto, published.get((target, proto))) for target, proto in targets))
 
 
 # -- what a new spec changes -----------------------------------------------------------------
 
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
-# image, limits, command, env, ports and mounts are fixed at creation; a node selector change may
-# make a running replica's node wrong, so it is replaced too (Nomad treats constraints the same).
+# image, limits, command, env, ports, mounts and networks are fixed at creation; a node selector
+# change may make a running replica's node wrong, so it is replaced too (Nomad treats constraints
+# the same).
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
-    "ports": "portBindings", "node_selectors": "nodeSelectors",
+    "ports": "portBindings", "node_selectors": "nodeSelectors", "overlay": "overlay",
 }
 # Kept in place: decided by the leader (restart policy), read at the next pull (pull policy).
 _IN_PLACE_TASK_FIELDS = {"restart_policy": "restartPolicy", "pull_policy": "pullPolicy"}
@@ -183,6 +208,12 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("healthCheck")
     if old.update != new.update:
         changed.append("update")
+    # The VIP and the published ports are the load balancer's, in every host's kernel: the
+    # replicas keep their containers and addresses.
+    if old.endpoint_mode != new.endpoint_mode:
+        changed.append("endpointMode")
+    if old.publish != new.publish:
+        changed.append("publish")
     if old.count != new.count:
         changed.append("count")
     return SpecDiff(tuple(changed), replacing, old.count != new.count)

@@ -5,3 +5,6 @@ No clock, no I/O: every replica that applies the same log reaches the same state
 how the Raft backend is handed it; the store that feeds it is ``orion/store/``,
 the pysyncobj backend ``orion/raft/``.
 """
+
+# The network's commands enter the log codec's table on import: every reader of the log has them.
+from orion.state import network_commands  # noqa: F401

@@ -157,6 +157,7 @@ class ReportTaskState(Command):
     host_ports: tuple[tuple[str, int], ...] = ()
     exit_code: int | None = None
     reason: str = ""
+    ip: str | None = None  # the container's overlay address (recorded once the network is set)
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,8 @@ def decode(text: str) -> Command:
 
 def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"request_id": str(body.get("request_id", ""))}
+    if hasattr(cls, "fields_from"):  # declared in a module of their own (network_commands.py)
+        return {**kwargs, **cls.fields_from(body)}
     if cls is RegisterNode:
         kwargs["node"] = NodeInfo.from_dict(body["node"])
     elif cls is SetNodeStatus:
@@ -359,16 +362,10 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     elif cls is MarkUnschedulable:
         kwargs.update(task_id=body["task_id"], reason=body["reason"], kind=NoFitKind.parse(body.get("kind")))
     elif cls is ReportTaskState:
-        kwargs.update(
-            task_id=body["task_id"],
-            node_id=body["node_id"],
-            generation=int(body["generation"]),
-            state=body["state"],
-            container_id=body.get("container_id"),
-            host_ports=tuple((k, int(v)) for k, v in (body.get("host_ports") or [])),
-            exit_code=body.get("exit_code"),
-            reason=body.get("reason", ""),
-        )
+        kwargs.update(task_id=body["task_id"], node_id=body["node_id"], generation=int(body["generation"]),
+                      state=body["state"], container_id=body.get("container_id"),
+                      host_ports=tuple((k, int(v)) for k, v in (body.get("host_ports") or [])),
+                      exit_code=body.get("exit_code"), reason=body.get("reason", ""), ip=body.get("ip"))
     elif cls is StopTask:
         kwargs["task_id"] = body["task_id"]
     elif cls is RestartTask:

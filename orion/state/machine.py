@@ -37,6 +37,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
+from orion.domain.network import NetworkSettings, SubnetLease, ipv4_problem
 from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
@@ -55,6 +56,7 @@ from orion.state.commands import (
     decode,
 )
 from orion.state.history import History
+from orion.state.network import NetworkRegistry
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
 from orion.state.reservations import Reservations
@@ -96,6 +98,11 @@ class StateMachine:
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
                                         lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
         self._handlers.update(self.services.handlers())
+        # The overlay network (orion/state/network.py): settings, subnet leases, VIPs; it follows
+        # the node and service commands that concern it (a holder leaving, a service declared).
+        self.networking = NetworkRegistry(self.node, lambda node_id: bool(self._held.tasks(node_id)),
+                                       self.log_version, self.services)
+        self._handlers.update(self.networking.handlers(self._handlers))
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -225,6 +232,9 @@ class StateMachine:
             reason_kind=None,
             restarts=task.restarts + 1 if restarted else task.restarts,
             updated_index=index,
+            # Recorded once the network is set (the log-version gate, orion/state/network.py); an
+            # address that is not one is ignored rather than the report refused.
+            ip=cmd.ip if cmd.ip and self.networking.enabled() and not ipv4_problem(cmd.ip, "") else task.ip,
         ))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
@@ -275,8 +285,8 @@ class StateMachine:
         old = self._tasks.get(task.id)
         if old is not None:
             self._held.release(old)
-            if old.generation != task.generation and task.health:  # a new placement: not checked yet
-                task = replace(task, health="", health_since=0.0, health_output="")
+            if old.generation != task.generation and (task.health or task.ip):  # a new placement: not
+                task = replace(task, health="", health_since=0.0, health_output="", ip=None)  # checked, no address
         self._tasks[task.id] = task
         self._held.hold(task)
         self._history.track(task)
@@ -298,6 +308,22 @@ class StateMachine:
         """The newest log format every node that may read the log again reads (left nodes
         never will); this build's own before any node registered."""
         return min((n.log_version for n in self._nodes.values() if n.status != NODE_LEFT), default=LOG_VERSION)
+
+    # The overlay network (orion/state/network.py).
+    def network(self) -> NetworkSettings | None:
+        return self.networking.settings
+
+    def leases(self) -> tuple[SubnetLease, ...]:
+        return self.networking.leases()
+
+    def lease_of_host(self, host: str) -> SubnetLease | None:
+        return self.networking.lease_of_host(host)
+
+    def lease_of_node(self, node_id: str) -> SubnetLease | None:
+        return self.networking.lease_of_node(node_id)
+
+    def vip(self, service: str) -> str | None:
+        return self.networking.vips.vip(service)
 
     def tasks_on(self, node_id: str) -> list[Task]:
         """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""
@@ -347,6 +373,7 @@ class StateMachine:
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
             "services": self.services.snapshot(),
+            "network": self.networking.snapshot(),
         }
 
     @classmethod
@@ -361,4 +388,5 @@ class StateMachine:
         for raw in data.get("tasks", ()):
             machine._set_task(Task.from_dict(raw))
         machine.services.restore(data.get("services") or {})
+        machine.networking.restore(data.get("network") or {})
         return machine

@@ -25,6 +25,7 @@ from orion.config.agent import BY_NAME
 from orion.config.doc import render
 from orion.control.drain import DrainSettings
 from orion.control.healing_loop import HealingLoop
+from orion.control.lease_reclaim_loop import LeaseReclaimLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.control.restart import RestartConfig
 from orion.membership.autopilot import AutopilotConfig
@@ -41,6 +42,7 @@ PARTS: dict[str, Any] = {
     "restart": RestartConfig, "autopilot": AutopilotConfig, "drain": DrainSettings, "api": ApiDeps,
     "logs": LogsDeps, "raft": RaftSettings, "reconcile": ReconcileLoop, "readiness": ReadinessLoop,
     "placement": PlacementLoop, "healing": HealingLoop, "liveness": GossipLiveness, "capacity": capacity.probe,
+    "leases": LeaseReclaimLoop,
 }
 
 

@@ -62,6 +62,7 @@ class Task(TypedDict):
     version: int | None
     health: str | None
     healthOutput: str | None
+    ip: str | None
     containerId: NotRequired[str | None]
     command: NotRequired[list[str] | None]
     env: NotRequired[dict[str, str]]
@@ -73,6 +74,7 @@ class Task(TypedDict):
     slot: NotRequired[int]
     deployment: NotRequired[int]
     healthSince: NotRequired[float | None]
+    overlay: NotRequired[bool]
 
 
 class ResourcesView(TypedDict):
@@ -80,8 +82,14 @@ class ResourcesView(TypedDict):
     cpu: float
 
 
+class Vtep(TypedDict):
+    ip: str
+    mac: str
+
+
 class Node(TypedDict):
-    """A registered node with what is reserved on it; ``gossip`` and ``healthScore`` are this
+    """A registered node with what is reserved on it and its host's subnet (``vtep``: the underlay
+    address its VXLAN packets go to, and the VTEP's MAC); ``gossip`` and ``healthScore`` are this
     node's gossip view, when it runs gossip."""
 
     id: str
@@ -98,6 +106,8 @@ class Node(TypedDict):
     used: ResourcesView
     free: ResourcesView
     portsInUse: list[str]
+    subnet: str | None
+    vtep: Vtep | None
     gossip: NotRequired[dict[str, Any]]
     healthScore: NotRequired[int]
 
@@ -177,6 +187,13 @@ class Replica(TypedDict):
     nodeId: str | None
     health: str
     healthOutput: str
+    ip: str | None
+
+
+class PublishView(TypedDict):
+    published: int
+    target: int
+    protocol: Literal["tcp", "udp"]
 
 
 class Service(TypedDict):
@@ -190,6 +207,9 @@ class Service(TypedDict):
     healthy: int
     deployment: Deployment
     stableVersion: int | None
+    endpointMode: Literal["vip", "dnsrr"]
+    vip: str | None
+    publish: list[PublishView]
     spec: NotRequired[dict[str, Any]]
     replicas: NotRequired[list[Replica]]
 
@@ -219,3 +239,61 @@ class ServiceDeleted(TypedDict):
     name: str
     deleted: bool
     stopping: list[str]
+
+
+# -- the overlay network (orion/api/network.py) --------------------------------------------------
+
+
+class NetworkSettingsView(TypedDict):
+    cidr: str
+    hostPrefix: int
+    vni: int
+    port: int
+    mtu: int
+    serviceCidr: str
+
+
+class Lease(TypedDict):
+    """One host's subnet: ``host`` is its Docker engine's ID, ``holders`` the agents on it."""
+
+    index: int
+    subnet: str
+    host: str
+    holders: list[str]
+    underlayIp: str
+    vtepMac: str
+    updatedIndex: int
+
+
+class Network(TypedDict):
+    """The settings fixed at bootstrap (null before), every lease, and each service's VIP."""
+
+    settings: NetworkSettingsView | None
+    leases: list[Lease]
+    vips: dict[str, str]
+
+
+class EndpointPort(TypedDict):
+    target: int
+    protocol: Literal["tcp", "udp"]
+    published: int | None
+
+
+class Endpoint(TypedDict):
+    """A replica and where it answers; ``serving``: it receives the service's traffic now."""
+
+    task: str
+    slot: int
+    nodeId: str | None
+    ip: str | None
+    ports: list[EndpointPort]
+    state: TaskState
+    health: str
+    serving: bool
+
+
+class Endpoints(TypedDict):
+    service: str
+    endpointMode: Literal["vip", "dnsrr"]
+    vip: str | None
+    endpoints: list[Endpoint]

@@ -27,6 +27,7 @@ import pydantic
 from pydantic import Field, model_validator
 
 from orion.api.schema import fields as f
+from orion.api.schema.network import EndpointMode, Publishes, to_publish
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.api.schema.tasks import TaskFields, to_volumes
 from orion.defaults import SERVICE_DEFAULTS
@@ -138,11 +139,17 @@ class ServiceRequest(TaskFields):
     notably ``restartPolicy`` is ``always`` for a service, where a lone task's is ``never``."""
 
     ALIASES = {**TaskFields.ALIASES, "health_check": "healthCheck", "healthcheck": "healthCheck",
-               "check": "healthCheck", "update_config": "update", "updateConfig": "update"}
+               "check": "healthCheck", "update_config": "update", "updateConfig": "update",
+               "endpoint_mode": "endpointMode", "mode": "endpointMode", "ports_published": "publish",
+               "published": "publish"}
 
     restart_policy: f.one_of(RESTART_POLICIES) = SERVICE_DEFAULTS["restart_policy"]
     health_check: HealthCheckRequest | None = None
     update: UpdateRequest | None = None
+    # How it is reached (orion/api/schema/network.py): a VIP (default) or DNS round robin, and
+    # ports opened on every host.
+    endpoint_mode: EndpointMode = "vip"
+    publish: Publishes = None
 
 
 _SERVICE_ADAPTER = pydantic.TypeAdapter(ServiceRequest)
@@ -168,6 +175,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         health_check=request.health_check.to_check() if request.health_check is not None else None,
         update=request.update.to_policy() if request.update is not None else UpdatePolicy(),
         volumes=to_volumes(request.volumes),
+        endpoint_mode=request.endpoint_mode,
+        publish=to_publish(request.publish, request.overlay),
+        overlay=request.overlay,
     )
 
 

@@ -120,6 +120,9 @@ class TaskFields(Body):
     pull_policy: f.one_of(PULL_POLICIES) = "if-not-present"
     count: f.int_range(1, MAX_SCALE) = 1
     volumes: Mounts = None
+    # On the overlay network (an address of its node's subnet, reachable from every host); false:
+    # only its port bindings reach it.
+    overlay: f.Flag = True
 
     @classmethod
     def not_an_object(cls, value: Any) -> Problem:
@@ -129,7 +132,8 @@ class TaskFields(Body):
         return TaskSpec(image=self.image, memory=self.memory, cpu_millis=self.cpu or 0, name=self.name,
                         command=self.command, env=self.env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
-                        pull_policy=self.pull_policy, count=self.count, volumes=to_volumes(self.volumes))
+                        pull_policy=self.pull_policy, count=self.count, volumes=to_volumes(self.volumes),
+                        overlay=self.overlay)
 
 
 class TaskRequest(TaskFields):

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orion.domain.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
+from orion.domain.network import NetworkSettings, Publish
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
@@ -46,6 +47,7 @@ from orion.state.commands import (
     encode,
 )
 from orion.state.entries import batch_of
+from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=10)
@@ -71,6 +73,7 @@ specs = st.builds(
     pull_policy=st.sampled_from(["if-not-present", "always", "never"]),
     count=st.integers(1, 10),
     group=st.just("") | ids,
+    overlay=st.booleans(),
 )
 nodes = st.builds(
     NodeInfo,
@@ -100,6 +103,10 @@ service_specs = st.builds(
                      order=st.sampled_from(["start-first", "stop-first"])),
     volumes=st.lists(st.builds(Volume, source=ids, target=ids.map(lambda i: "/" + i), read_only=st.booleans(),
                                type=st.sampled_from(["host", "volume"])), max_size=2).map(tuple),
+    endpoint_mode=st.sampled_from(["vip", "dnsrr"]),
+    publish=st.lists(st.builds(Publish, st.integers(1, 65535), st.integers(1, 65535), st.sampled_from(["tcp", "udp"])),
+                     max_size=2).map(tuple),
+    overlay=st.booleans(),
 )
 single_commands = st.one_of(
     st.builds(RegisterNode, request_id=text, node=nodes),
@@ -123,6 +130,7 @@ single_commands = st.one_of(
         .map(lambda d: tuple(sorted(d.items()))),
         exit_code=st.none() | st.integers(-255, 255),
         reason=text,
+        ip=st.none() | st.ip_addresses(v=4).map(str),
     ),
     st.builds(StopTask, request_id=text, task_id=ids),
     st.builds(RestartTask, request_id=text, task_id=ids, generation=st.integers(0, 100), node_id=st.just("") | ids,
@@ -147,6 +155,14 @@ single_commands = st.one_of(
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
+    st.builds(InitNetwork, request_id=text,
+              settings=st.builds(NetworkSettings, cidr=st.sampled_from(["10.42.0.0/16", "10.0.0.0/8"]),
+                                 host_prefix=st.integers(17, 30), vni=st.integers(1, 1 << 20),
+                                 port=st.integers(1, 65535), mtu=st.integers(576, 9000),
+                                 service_cidr=st.sampled_from(["10.43.0.0/16", "192.168.0.0/24"]))),
+    st.builds(AcquireLease, request_id=text, node_id=ids, host=ids, underlay_ip=st.ip_addresses(v=4).map(str),
+              underlay_mtu=st.integers(0, 9000)),
+    st.builds(ReleaseLease, request_id=text, host=ids, reason=text),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
 
@@ -162,6 +178,7 @@ def test_the_strategy_covers_every_command_type():
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
+        "init_network", "acquire_lease", "release_lease",
     }
 
 
