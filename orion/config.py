@@ -88,6 +88,16 @@ class AgentConfig:
     drain_max_parallel: int
     drain_deadline: float
     drain_min_running: float
+    network: bool
+    network_cidr: str
+    network_host_prefix: int
+    network_vni: int
+    network_port: int
+    network_mtu: int
+    service_cidr: str
+    dns_resolv_conf: str
+    dns_port: int
+    datapath_interval: float
 
     @property
     def api_scheme(self) -> str:
@@ -207,6 +217,34 @@ def _check_host_volumes(volumes: dict[str, str]) -> None:
                               "the tasks need (the agent creates nothing)")
 
 
+def _check_network(values: dict[str, Any]) -> None:
+    """The overlay's settings, checked before anything starts: a typo here would otherwise be
+    fixed into the cluster by the first InitNetwork."""
+    nets = {}
+    for key in ("network_cidr", "service_cidr"):
+        try:
+            nets[key] = ipaddress.IPv4Network(values[key])
+        except ValueError as exc:
+            raise ConfigError(f"{_flag(key)}: {values[key]!r} is not an IPv4 network ({exc})") from exc
+    if nets["network_cidr"].overlaps(nets["service_cidr"]):
+        raise ConfigError(f"--service-cidr {nets['service_cidr']} overlaps --network-cidr {nets['network_cidr']}; "
+                          "VIPs and task addresses must not share a range")
+    prefix = values["network_host_prefix"]
+    if not nets["network_cidr"].prefixlen < prefix <= 28:
+        raise ConfigError(f"network_host_prefix {prefix} must be longer than --network-cidr's "
+                          f"/{nets['network_cidr'].prefixlen} and at most /28 (a host needs room for tasks)")
+    if not 0 < values["network_vni"] < 1 << 24:
+        raise ConfigError(f"network_vni {values['network_vni']} is not a VXLAN id (1..16777215)")
+    for key in ("network_port", "dns_port"):
+        if not 1 <= values[key] <= 65535:
+            raise ConfigError(f"{key} {values[key]} is outside 1-65535")
+    if values["network_mtu"] and not 576 <= values["network_mtu"] <= 65485:
+        raise ConfigError(f"--network-mtu {values['network_mtu']} must be 0 (the underlay's minus 50) "
+                          "or from 576 to 65485")
+    if values["datapath_interval"] <= 0:
+        raise ConfigError("datapath_interval must be positive")
+
+
 def _is_loopback(addr: str) -> bool:
     try:
         return ipaddress.ip_address(addr).is_loopback
@@ -313,6 +351,7 @@ def _finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_delay"] <= 0 or values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
+    _check_network(values)
     if not 0 <= values["max_log_follows"] < values["http_threads"]:
         raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
                           f"({values['http_threads']}): each follow holds a request thread")

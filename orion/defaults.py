@@ -172,7 +172,50 @@ DEFAULTS: dict[str, object] = {
     # Counted on the leader from when it first saw the node restarting; a node that vanishes
     # unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).
     "restart_grace": 30.0,
+    # -- the overlay network (issue #19) ---------------------------------------------------
+    # Tasks get flat IPs over VXLAN, names in DNS and VIPs. On by default: a service that other
+    # tasks reach by name is the point. Off: the agent runs tasks on the engine's default bridge
+    # with port bindings only (tests that share one engine between clusters run it off).
+    "network": True,
+    # The cluster's overlay, fixed by the first leader's InitNetwork (later values are ignored:
+    # a Docker network's subnet and MTU cannot change under running containers). flannel's and
+    # k3s's 10.42.0.0/16, a /24 per host: 254 tasks on each of 256 hosts.
+    "network_cidr": "10.42.0.0/16",
+    "network_host_prefix": 24,
+    # VNI 1 and the IANA VXLAN port, as the kernel's own examples use.
+    "network_vni": 1,
+    "network_port": 4789,
+    # 0: the underlay interface's MTU minus the 50 bytes VXLAN over IPv4 adds, measured by the
+    # node that initializes the network (capped at 9,000: a jumbo-frame overlay is plenty, and a
+    # loopback underlay's 65,536 would make an overlay no real host can join).
+    "network_mtu": 0,
+    # VIPs of vip-mode services; k3s's service CIDR beside its cluster CIDR.
+    "service_cidr": "10.43.0.0/16",
+    # Where the host's own resolvers are listed: names outside orion. are forwarded to them.
+    "dns_resolv_conf": "/etc/resolv.conf",
+    # The DNS server's port on the bridge gateway: 53, the one port a container's resolver asks.
+    "dns_port": 53,
+    # The datapath loop runs on every Raft apply and this often besides: a flushed table or a
+    # deleted device heals within 5 s (the issue's bound), and a pass that changes nothing costs
+    # one netlink dump and two nft listings (~10 ms).
+    "datapath_interval": 2.0,
 }
+
+# The local names of the overlay's devices: not settings, every host uses the same ones so that
+# `ip link`, `bridge fdb` and docs/service-discovery.md read alike everywhere. orion.<vni> follows
+# flannel's flannel.<vni>; the bridge name is Docker's com.docker.network.bridge.name.
+NETWORK_BRIDGE = "orion0"
+NETWORK_NAME = "orion"  # the Docker network tasks join
+# What VXLAN over IPv4 adds to each packet: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14.
+VXLAN_OVERHEAD = 50
+# The largest overlay MTU an InitNetwork proposes from a measured underlay (see network_mtu).
+MAX_AUTO_MTU = 9000
+# A task's resolver: Orion's server on the bridge gateway, names searched in the service zone
+# first (`curl http://web/` finds web.service.orion) then the zone (`web.service`).
+DNS_SEARCH = ("service.orion", "orion")
+# An agent whose DNS bind is taken (another agent on the same engine serves it: the demo) tries
+# again this often, so when that agent stops one of the others takes over within this long.
+DNS_BIND_RETRY = 2.0
 
 # -- start-up (issue #14, "Start fast") --------------------------------------------------------
 # How soon a Raft node dials a peer again after a failed or lost connection (pysyncobj's

@@ -65,6 +65,12 @@ class StartupError(click.ClickException):
               help=f"fsync the Raft journal before acknowledging (default {DEFAULTS['durability']}).")
 @click.option("--host-volume", "host_volumes", multiple=True,
               help="Host volume NAME=PATH that tasks may mount by name (repeatable; ORION_HOST_VOLUMES).")
+@click.option("--network/--no-network", default=None,
+              help="Join the overlay: task IPs, service names and VIPs (default on; ORION_NETWORK).")
+@click.option("--network-cidr",
+              help=f"The cluster's task addresses, fixed at bootstrap (default {DEFAULTS['network_cidr']}).")
+@click.option("--service-cidr", help=f"Service VIPs, fixed at bootstrap (default {DEFAULTS['service_cidr']}).")
+@click.option("--network-mtu", type=int, help="The overlay's MTU, fixed at bootstrap (default: underlay's minus 50).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 def agent(**flags: object) -> None:
     """Run an Orion node: Raft replica, scheduler, reconciler and HTTP API.
