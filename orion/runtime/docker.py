@@ -277,8 +277,10 @@ class DockerRuntime:
                 api.start(container_id)
         except EngineUnreachable:
             raise
-        except RuntimeFailure:
+        except RuntimeFailure as exc:
             self._remove_quietly(container_id)  # a created container that cannot start is no use
+            if network is not None and f"network {network.network} not found" in str(exc):
+                raise NetworkNotReady(f"network {network.network} does not exist on this engine yet") from None
             raise
         state = self.inspect(container_id)
         if state is None:
@@ -292,9 +294,6 @@ class DockerRuntime:
                 try:
                     return str(api.create_container(**kwargs)["Id"])
                 except APIError as exc:
-                    network = kwargs["labels"].get(LABEL_NETWORK)
-                    if exc.status_code == 404 and network and "network" in _short(exc).lower():
-                        raise NetworkNotReady(f"network {network} does not exist on this engine yet") from None
                     if exc.status_code != 409 or attempt == 2:
                         raise
             # 409: a container of that name exists (an agent that crashed between create and start).
