@@ -47,12 +47,14 @@ class NetworkRead:
     services: tuple[Any, ...]  # orion.state.services.ServiceRecord
     tasks: tuple[Task, ...]
     nodes: tuple[NodeInfo, ...]
+    vips: tuple[tuple[str, str | None], ...] = ()  # service -> its VIP (allocated in Raft)
 
 
 def read_network(machine: Any) -> NetworkRead:
     """The read, for ``store.read``: copies of the records (all frozen values)."""
-    return NetworkRead(machine.network(), tuple(machine.leases()), tuple(machine.services.all()),
-                       tuple(machine.tasks()), tuple(machine.nodes()))
+    services = tuple(machine.services.all())
+    return NetworkRead(machine.network(), tuple(machine.leases()), services, tuple(machine.tasks()),
+                       tuple(machine.nodes()), tuple((r.name, machine.vip(r.name)) for r in services))
 
 
 def overlay_settings(settings: Any) -> OverlaySettings:
@@ -125,13 +127,13 @@ def service_ports(spec: Any) -> tuple[ServicePort, ...]:
     return tuple(sorted(ports.values(), key=lambda p: (p.target, p.protocol)))
 
 
-def _service(record: Any) -> Service | None:
+def _service(record: Any, vip: str | None) -> Service | None:
     spec = record.spec
     if not getattr(spec, "overlay", True):
         return None
     mode = getattr(spec, "endpoint_mode", "vip") or "vip"
     try:
-        return Service(record.name, mode, getattr(record, "vip", None), service_ports(spec))
+        return Service(record.name, mode, vip, service_ports(spec))
     except ViewError as exc:  # e.g. a vip service whose VIP is not allocated: not served
         log.warning("service %s left out of discovery: %s", record.name, exc)
         return None
@@ -145,7 +147,8 @@ def _endpoint(task: Task, port: int | None) -> Endpoint:
 
 def discovery_view(read: NetworkRead, index: int) -> DiscoveryView:
     """Services in the overlay, their replicas and the nodes, at Raft index ``index``."""
-    services = tuple(s for s in (_service(r) for r in read.services) if s is not None)
+    vips = dict(read.vips)
+    services = tuple(s for s in (_service(r, vips.get(r.name)) for r in read.services) if s is not None)
     first_port = {s.name: (s.ports[0].target if s.ports else None) for s in services}
     endpoints = tuple(_endpoint(t, first_port[t.service]) for t in read.tasks
                       if t.service in first_port and t.node_id)
