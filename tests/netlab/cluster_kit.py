@@ -38,6 +38,7 @@ def lab_cluster(lab: Lab, names: tuple[str, ...] = ("a", "b", "c")) -> Cluster:
     hosts = [lab.hosts[n] for n in names]
     resolv = lab.workdir / "resolv.conf"
     resolv.write_text("")  # the lab has no outside: nothing to forward to
+    (lab.workdir / "cluster").mkdir(exist_ok=True)
     return Cluster(root=lab.workdir / "cluster", docker_host=hosts[0].docker_host, size=len(hosts),
                    docker_hosts=[h.docker_host for h in hosts], ips=[str(h.underlay_ip) for h in hosts],
                    labels=[{"name": h.name} for h in hosts],
