@@ -68,7 +68,7 @@ def wired(lab: Lab) -> Iterator[Wired]:
         node = w.api()
         until(lambda: len(node.get("/cluster/network").json()["leases"]) == 3, 60, "three leases")
         for h in ("a", "b", "c"):  # every host routes to the two others
-            until(lambda h=h: kernel_entries(lab.hosts[h])["routes"].count("10.42.") == 2, 30, f"routes on {h}")
+            until(lambda h=h: len(kernel_entries(lab.hosts[h])["routes"].splitlines()) == 2, 30, f"routes on {h}")
         assert node.put("/services/web", json=web("web", 3, publish=[{"published": 8080, "target": 80}])).ok
         assert node.put("/services/webrr", json=web("webrr", 3, endpointMode="dnsrr")).ok
         assert node.put("/services/solo", json=web("solo", 1, nodeSelectors={"name": "c"},
