@@ -64,7 +64,9 @@ class Wired:
         return self.api().get(f"/tasks?service={service}").json()
 
     def running(self, service: str) -> list[dict]:
-        return [t for t in self.tasks(service) if t["state"] == "running" and t["desired"] == "run" and t.get("ip")]
+        """Running replicas with an overlay address, as their detail views (containerId)."""
+        return [self.api().get(f"/tasks/{t['id']}").json() for t in self.tasks(service)
+                if t["state"] == "running" and t["desired"] == "run" and t.get("ip")]
 
     def exec(self, host: str, container: str, script: str, timeout: float = 60) -> tuple[int, str]:
         c = self.lab.hosts[host].client()

@@ -100,7 +100,7 @@ def _agent_logs_on_failure(request) -> Iterator[None]:
 
 def client(w: Wired) -> str:
     task = next(t for t in w.api().get("/tasks").json() if t.get("name") == "client")
-    return task["containerId"]
+    return w.api().get(f"/tasks/{task['id']}").json()["containerId"]
 
 
 def hostnames(w: Wired, service: str) -> dict[str, dict]:
