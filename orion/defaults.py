@@ -121,3 +121,17 @@ NETWORK_DEFAULTS: dict[str, Any] = {
 }
 # What VXLAN over IPv4 adds to every frame: a host's underlay MTU must be at least mtu + this.
 VXLAN_OVERHEAD = 50
+
+# The local names of the overlay's devices: not settings, every host uses the same ones so that
+# `ip link`, `bridge fdb` and docs/service-discovery.md read alike everywhere. orion.<vni> follows
+# flannel's flannel.<vni>; the bridge name is Docker's com.docker.network.bridge.name.
+NETWORK_BRIDGE = "orion0"
+NETWORK_NAME = "orion"  # the Docker network tasks join
+# The largest overlay MTU an InitNetwork proposes from a measured underlay (see network_mtu).
+MAX_AUTO_MTU = 9000
+# A task's resolver: Orion's server on the bridge gateway, names searched in the service zone
+# first (`curl http://web/` finds web.service.orion) then the zone (`web.service`).
+DNS_SEARCH = ("service.orion", "orion")
+# An agent whose DNS bind is taken (another agent on the same engine serves it: the demo) tries
+# again this often, so when that agent stops one of the others takes over within this long.
+DNS_BIND_RETRY = 2.0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from flask import Flask
 
 from orion.agent import store_first
+from orion.agent.network import NetworkParts
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
 from orion.api.app import ApiDeps, create_app
@@ -33,6 +34,7 @@ from orion.membership.gossip_agent import GossipAgent, gossip_config, gossip_key
 from orion.membership.join import JoinClient, gossip_seeds, join_until_admitted, registered_as
 from orion.membership.liveness import GossipLiveness
 from orion.metrics.collect import gossip_stats_from
+from orion.metrics.network import NetworkMetrics
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.node import capacity
 from orion.node.health_loop import HealthLoop
@@ -74,6 +76,8 @@ class Agent:
     health: HealthLoop | None = None
     # The overlay: the leader gives back the subnet leases of hosts dead past lease_dead_grace.
     leases: LeaseReclaimLoop | None = None
+    # The overlay (orion/agent/network.py): None with network = false.
+    network: NetworkParts | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
@@ -114,6 +118,8 @@ class Agent:
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
+                    if self.network is not None:  # its lease names this registered node
+                        self._spawn("network", lambda: self.network.run(self.stop_event, self._spawn))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
@@ -155,6 +161,8 @@ class Agent:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=self.config.shutdown_timeout)
+        if self.network is not None:
+            self.network.stop()
         if self.membership is not None:
             self.membership.stop(leave=self.config.leave_on_terminate)
         self.store.close()
@@ -181,6 +189,9 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         info = registered_as(info, REPLICA)
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
+    network = NetworkParts(cfg, store, runtime) if cfg.network else None
+    if network is not None:
+        network.metrics = NetworkMetrics(metrics.registry, network.peers, network.endpoints)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, **cfg.part("liveness"))
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
@@ -195,7 +206,8 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
                                 on_no_fit=metrics.no_fit, avoid=healing.avoid),
         join=join if joining else None,
         reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime, **cfg.part("reconcile"),
-                                 on_event=metrics.container_event),
+                                 on_event=metrics.container_event,
+                                 attachment=network.attachment if network is not None else None),
         healing=healing,
         membership=membership,
         info=info,
@@ -205,6 +217,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
         leases=LeaseReclaimLoop(timed, **cfg.part("leases")),
+        network=network,
     )
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),
                              metrics_wsgi=metrics.wsgi_app,

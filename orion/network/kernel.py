@@ -175,3 +175,14 @@ class NetlinkKernel:
                 ipr.route("del", dst=str(dst), oif=self._index(ipr), table=MAIN_TABLE)
             case _:
                 raise TypeError(f"not a datapath change: {change!r}")
+
+
+def interface_mtu(address: str) -> int | None:
+    """The MTU of the interface that holds ``address`` in this namespace (the underlay's, for
+    the advertise address), or None when no interface holds it."""
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=socket.AF_INET):
+            if addr.get_attr("IFA_ADDRESS") == address or addr.get_attr("IFA_LOCAL") == address:
+                links = ipr.get_links(addr["index"])
+                return int(links[0].get_attr("IFLA_MTU")) if links else None
+    return None

@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orion.domain.model import ASSIGNED, FAILED
+from orion.domain.model import ASSIGNED, FAILED, Task
 from orion.loop import SKIPPED, run_loop
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import EngineUnreachable, Runtime, RuntimeFailure
+from orion.runtime import EngineUnreachable, NetworkAttachment, NetworkNotReady, Runtime, RuntimeFailure
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class ReconcileLoop:
         stop_timeout: float,
         write_timeout: float,
         on_event: Callable[[str], None] | None = None,
+        attachment: Callable[[Task], NetworkAttachment | None | str] | None = None,
     ) -> None:
         self.node_id = node_id
         self._store = store
@@ -79,6 +80,9 @@ class ReconcileLoop:
         self._write_timeout = write_timeout
         # Told "start" / "failure" / "restart" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
+        # How a task joins the overlay (orion/node/network_views.py attachment_for): an
+        # attachment, None (it does not), or what it waits for (a start deferred, not failed).
+        self._attachment = attachment or (lambda _task: None)
         self._wake = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
@@ -141,8 +145,18 @@ class ReconcileLoop:
             task = action.task
             if out.engine_down:
                 return
+            network = self._attachment(task)
+            if isinstance(network, str):
+                out.errors.append(f"start {task.id} waits: {network}")
+                return
             try:
-                container = self._runtime.start(task, self.node_id)
+                if network is None:
+                    container = self._runtime.start(task, self.node_id)
+                else:
+                    container = self._runtime.start(task, self.node_id, network)
+            except NetworkNotReady as exc:  # the datapath creates the network on its next pass
+                out.errors.append(f"start {task.id} waits: {exc}")
+                return
             except EngineUnreachable as exc:
                 # Not the task's fault: leave it as it is and try again next pass (a
                 # node whose engine stays down is the node's problem, not the tasks').

@@ -59,12 +59,19 @@ a test there also fails if an upgrade moves the code a rule relies on.
 8. **calls run on the tick thread** (:meth:`Engine.call_on_tick`). Only the
    tick thread may touch the transport (``transferLeadership`` does): calls
    queued from other threads run at the start of its next ``_onTick`` (``:611``).
+9. **socket.inet_ntop given back** (below the imports). ``pysyncobj/win_inet_pton.py``
+   (imported by ``tcp_connection.py:8``) puts a Windows-only ``inet_ntop`` into the
+   ``socket`` module on every platform (its guard covers ``inet_pton`` only), so in an
+   agent every later ``socket.inet_ntop`` raises: pyroute2 decodes no address and the
+   overlay's datapath reads no route. The C function is put back.
 """
 
 from __future__ import annotations
 
+import _socket
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -79,6 +86,8 @@ from orion.raft.journal import RaftJournal
 from orion.raft.replica_heartbeats import ReplicaHeartbeats
 
 log = logging.getLogger("orion.raft")
+
+socket.inet_ntop = _socket.inet_ntop  # rule 9
 
 # Rule 6: an election deadline no process lives to see (seconds).
 NEVER = 1e9

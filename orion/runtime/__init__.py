@@ -22,6 +22,9 @@ LABEL_TASK = "orion.task"
 LABEL_NODE = "orion.node"
 LABEL_GENERATION = "orion.generation"
 LABEL_MANAGED = "orion.managed"
+# The Docker network a container was attached to for the overlay (absent: the engine's default
+# bridge): inspect reads the task's overlay address on that network.
+LABEL_NETWORK = "orion.network"
 
 # Engine statuses, grouped by what the reconciler does with them. ``paused`` and
 # ``restarting`` still hold the task's process, so they count as running.
@@ -45,6 +48,11 @@ class ContainerGone(RuntimeFailure):
     """The container asked about no longer exists (removed, or never created on this engine)."""
 
 
+class NetworkNotReady(RuntimeFailure):
+    """The task joins a network this node has not made yet (no lease, the Docker network not
+    created yet): the start waits for a later pass instead of failing the task."""
+
+
 class EngineUnreachable(RuntimeFailure):
     """The engine itself did not answer (refused, gone, timed out). Says nothing
     about the task: the caller retries later instead of failing it."""
@@ -62,6 +70,8 @@ class ContainerState:
     host_ports: tuple[tuple[str, int], ...] = ()
     error: str = ""
     name: str = ""
+    # The container's address on its overlay network ("" off the overlay or not started).
+    ip: str = ""
 
     @property
     def live(self) -> bool:
@@ -97,6 +107,17 @@ class LogStream(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """How a task's container joins the overlay: the Docker network (on the host's subnet) and
+    the resolver it is given (Orion's DNS server on the bridge gateway, and search domains).
+    Decided by the node (orion/node/network_views.py), carried out by the runtime."""
+
+    network: str
+    dns: tuple[str, ...]
+    dns_search: tuple[str, ...]
+
+
 def container_name(task_id: str, generation: int) -> str:
     """Unique per placement, so an older generation never collides with a newer one."""
     return f"orion-{task_id}-g{generation}"
@@ -105,8 +126,9 @@ def container_name(task_id: str, generation: int) -> str:
 class Runtime(Protocol):
     """The container operations a node needs. Implementations raise RuntimeFailure."""
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
-        """Create and start the task's container; return its state after start."""
+    def start(self, task: Task, node_id: str, network: NetworkAttachment | None = None) -> ContainerState:
+        """Create and start the task's container (on ``network`` when given); return its state
+        after start. NetworkNotReady when that network does not exist on the engine yet."""
 
     def stop(self, container_id: str, timeout: float) -> None:
         """Stop (SIGTERM, then SIGKILL after ``timeout``); a gone container is not an error."""
@@ -132,6 +154,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "LABEL_GENERATION",
     "LABEL_MANAGED",
+    "LABEL_NETWORK",
     "LABEL_NODE",
     "LABEL_TASK",
     "LIVE_STATUSES",
@@ -140,6 +163,8 @@ __all__ = [
     "ContainerState",
     "LogQuery",
     "LogStream",
+    "NetworkAttachment",
+    "NetworkNotReady",
     "Runtime",
     "RuntimeFailure",
     "container_name",

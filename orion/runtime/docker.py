@@ -28,6 +28,7 @@ from orion.domain.model import Resources, Task
 from orion.runtime import (
     LABEL_GENERATION,
     LABEL_MANAGED,
+    LABEL_NETWORK,
     LABEL_NODE,
     LABEL_TASK,
     ContainerGone,
@@ -35,6 +36,8 @@ from orion.runtime import (
     EngineUnreachable,
     LogQuery,
     LogStream,
+    NetworkAttachment,
+    NetworkNotReady,
     RuntimeFailure,
     container_name,
 )
@@ -150,6 +153,15 @@ class DockerRuntime:
         except RuntimeFailure:
             return False
 
+    def engine_id(self) -> str:
+        """The engine's ID (``docker info``): the host key of the overlay's lease, shared by
+        every agent that drives this engine (they share its network, so they share a subnet)."""
+        info = self._call("engine info", lambda api: api.info())
+        engine = str(info.get("ID") or "")
+        if not engine:
+            raise RuntimeFailure(f"the engine at {self.docker_host} reports no ID")
+        return engine
+
     def engine_capacity(self) -> Resources:
         info = self._call("engine info", lambda api: api.info())
         return Resources(memory=int(info.get("MemTotal", 0)), cpu_millis=int(info.get("NCPU", 0)) * 1000)
@@ -207,12 +219,15 @@ class DockerRuntime:
                 return None
         return state_from_inspect(attrs)
 
-    def start(self, task: Task, node_id: str) -> ContainerState:
+    def start(self, task: Task, node_id: str, network: NetworkAttachment | None = None) -> ContainerState:
         """Create and start the task's container; return what the engine reports after start.
 
         Idempotent per (task, generation): a container of that name that is
         already live is adopted; a dead leftover (agent crashed between create
-        and start) is removed and created afresh.
+        and start) is removed and created afresh. With ``network`` the container
+        joins that Docker network (its only one: port bindings work there as on the
+        default bridge) with Orion's resolver; a network the engine does not have
+        is NetworkNotReady.
         """
         spec = task.spec
         mounts = mounts_for(spec.volumes, self._host_volumes, node_id)
@@ -224,6 +239,8 @@ class DockerRuntime:
             LABEL_GENERATION: str(task.generation),
             LABEL_MANAGED: "1",
         }
+        if network is not None:
+            labels[LABEL_NETWORK] = network.network
         api = self._api()
         with self._wrap(f"create container {name}"):
             host_config = api.create_host_config(
@@ -235,6 +252,9 @@ class DockerRuntime:
                 restart_policy={"Name": "no"},
                 init=self._init or None,
                 mounts=mounts or None,
+                network_mode=network.network if network is not None else None,
+                dns=list(network.dns) if network is not None else None,
+                dns_search=list(network.dns_search) if network is not None else None,
             )
         create_kwargs: dict[str, Any] = {
             "image": spec.image,
@@ -246,6 +266,9 @@ class DockerRuntime:
             "host_config": host_config,
             "detach": True,
         }
+        if network is not None:
+            create_kwargs["networking_config"] = api.create_networking_config(
+                {network.network: api.create_endpoint_config()})
         container_id = self._create(name, create_kwargs, task)
         if isinstance(container_id, ContainerState):
             return container_id
@@ -254,8 +277,10 @@ class DockerRuntime:
                 api.start(container_id)
         except EngineUnreachable:
             raise
-        except RuntimeFailure:
+        except RuntimeFailure as exc:
             self._remove_quietly(container_id)  # a created container that cannot start is no use
+            if network is not None and f"network {network.network} not found" in str(exc):
+                raise NetworkNotReady(f"network {network.network} does not exist on this engine yet") from None
             raise
         state = self.inspect(container_id)
         if state is None:

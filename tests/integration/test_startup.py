@@ -41,7 +41,7 @@ def ports() -> dict[str, int]:
 
 
 def agent_args(ports: dict[str, int], data_dir: Path) -> list[str]:
-    return [*ORION, "agent", "--id", "startup1", "--bind", "127.0.0.1", "--insecure-raft",
+    return [*ORION, "agent", "--id", "startup1", "--bind", "127.0.0.1", "--insecure-raft", "--no-network",
             "--data-dir", str(data_dir), "--docker-host", "unix:///nonexistent/orion-startup.sock",
             *(str(x) for flag, port in ports.items() for x in (flag, port))]
 

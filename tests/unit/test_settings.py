@@ -84,6 +84,9 @@ def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags
 # Three valid values for a setting whose values cannot be made from its default (a CIDR, say).
 SAMPLES: dict[str, list[Any]] = {
     "gossip_key": [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)],
+    "network_cidr": ["10.50.0.0/16", "10.51.0.0/16", "10.52.0.0/16"],
+    "service_cidr": ["10.60.0.0/16", "10.61.0.0/16", "10.62.0.0/16"],
+    "network_mtu": [1400, 1450, 9000],
 }
 
 
