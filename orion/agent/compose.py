@@ -91,6 +91,8 @@ class Agent:
             self._spawn("healer", lambda: self.healing.healer.run_forever(self.stop_event))
         if self.leases is not None:
             self._spawn("leases", lambda: self.leases.run_forever(self.stop_event))
+        if self.network is not None:  # the datapath once the replica caught up, the lease once registered
+            self._spawn("network", lambda: self.network.run(self.stop_event, self._spawn, self.registered))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -118,8 +120,6 @@ class Agent:
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
-                    if self.network is not None:  # its lease names this registered node
-                        self._spawn("network", lambda: self.network.run(self.stop_event, self._spawn))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return

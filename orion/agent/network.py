@@ -1,13 +1,21 @@
 """The agent's overlay parts, composed: lease, datapath, load balancer, DNS, their metrics.
 
-Started once the node has registered (``Agent._register_loop``):
+Started with the agent (``Agent.start``), in two steps:
 
-1. the host key (the engine's ID) and the underlay's MTU are measured; the lease loop
-   proposes the network (as leader, when none is set) and acquires this host's lease
-   (orion/node/lease.py); a refused lease ends the agent with exit 2 (orion/agent/fatal.py);
-2. the datapath loop (Docker network ``orion``, Orion's nft table, VXLAN device, peers),
-   the load balancer (``ip orion-lb``) and the DNS keeper (the server on the bridge
-   gateway) start, and every Raft apply wakes all of them; each also runs on its period.
+1. once the host key (the engine's ID) and the underlay's MTU are measured and this replica
+   has caught up (``Store.ready``: it has applied what the leader had committed when it first
+   heard from it, so it holds every lease a peer has): the datapath loop (Docker network
+   ``orion``, Orion's nft table, VXLAN device, peers), the load balancer (``ip orion-lb``)
+   and the DNS keeper (the server on the bridge gateway); every Raft apply wakes all of them
+   and each also runs on its period. They read leases, never write one, so they need no
+   registration: an agent that restarts puts a flushed table back as soon as its replica has
+   caught up, without waiting for its registration round. Never earlier: a replica still
+   replaying an old journal lacks newer peers' leases, and the datapath would remove their
+   routes;
+2. once the node has registered (its lease names a registered node): the lease loop proposes
+   the network (as leader, when none is set) and acquires this host's lease
+   (orion/node/lease.py); a lease refused for the underlay's MTU ends the agent with exit 2
+   (orion/agent/fatal.py).
 
 All of them read one :class:`~orion.node.network_views.ViewCache`, rebuilt once per apply.
 Stopping ends their threads and closes the DNS socket; nothing in the kernel or the engine
@@ -109,8 +117,10 @@ class NetworkParts:
         return serving_counts(self.cache.view())
 
     # -- life -----------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, spawn: Callable[[str, Callable[[], None]], None]) -> None:
-        """Measure the host, then start every part (in the caller's thread until they run)."""
+    def run(self, stop: threading.Event, spawn: Callable[[str, Callable[[], None]], None],
+            registered: threading.Event) -> None:
+        """Measure the host, start the datapath, load balancer and DNS once the replica has
+        caught up, and the lease loop once the node has registered (in the caller's thread)."""
         cfg = self.cfg
         while self.host is None and not stop.is_set():
             try:
@@ -127,11 +137,24 @@ class NetworkParts:
                       f"{cfg.advertise}, so its underlay MTU is unknown; set --advertise to a local address "
                       "or run with --no-network")
             return
+        while not self.store.ready():
+            if stop.wait(0.02):
+                return
+        self._start_local(host, spawn, stop)
+        log.info("network: host %s, underlay %s mtu %d", host[:12], cfg.advertise, mtu)
+        while not registered.wait(0.1):
+            if stop.is_set():
+                return
         facts = HostFacts(cfg.id, host, cfg.advertise, mtu)
         self.lease = LeaseLoop(self.store, facts, proposal(cfg, mtu), interval=cfg.datapath_interval,
                                write_timeout=cfg.write_timeout,
                                on_refused=lambda line: end_agent(cfg.data_dir, line))
         spawn("lease", lambda: self.lease.run_forever(stop))
+
+    def _start_local(self, host: str, spawn: Callable[[str, Callable[[], None]], None],
+                     stop: threading.Event) -> None:
+        """The parts that keep this host's kernel and DNS in step with the replica."""
+        cfg = self.cfg
 
         def inputs():
             return datapath_inputs(self.cache.network(), host)
@@ -155,7 +178,6 @@ class NetworkParts:
                                                   on_query=on_query),
                              DNS_BIND_RETRY)
         spawn("dns", lambda: self.dns.run_forever(stop))
-        log.info("network: host %s, underlay %s mtu %d", host[:12], cfg.advertise, mtu)
 
     def stop(self) -> None:
         """End the threads; the kernel's datapath and load balancer stay as they are."""

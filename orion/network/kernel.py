@@ -1,5 +1,7 @@
 """The datapath's kernel adapter: reads and changes the VXLAN device, FDB, neighbours and routes
-of the current network namespace over netlink (pyroute2), and the sysctls under /proc/sys/net.
+of the current network namespace over netlink (pyroute2), the sysctls under /proc/sys/net, and
+the Docker bridge's ports' hairpin mode under /sys/class/net (the namespace's own sysfs, as
+`ip netns exec` and a host's root namespace both have it).
 
 The agent runs in the host's namespace; the tests run this inside one namespace per lab host.
 Each call opens its own netlink socket, so there is no long-lived socket to go stale and
@@ -21,6 +23,7 @@ from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
 from orion.network.datapath import wanted_sysctls
 from orion.network.datapath_state import (
     AddAddress,
+    BridgePort,
     Change,
     CreateDevice,
     FdbEntry,
@@ -34,6 +37,7 @@ from orion.network.datapath_state import (
     ReplaceDevice,
     RouteEntry,
     SetFdb,
+    SetHairpin,
     SetMtu,
     SetNeighbour,
     SetRoute,
@@ -47,6 +51,7 @@ MAIN_TABLE = 254
 IFF_UP = 0x1
 GONE = {errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL}
 PROC_SYS = Path("/proc/sys")
+SYS_NET = Path("/sys/class/net")
 
 
 class KernelError(Exception):
@@ -56,9 +61,10 @@ class KernelError(Exception):
 class NetlinkKernel:
     """``observe()`` and ``apply(change)`` for one overlay's VXLAN device, in this namespace."""
 
-    def __init__(self, settings: OverlaySettings, proc_sys: Path = PROC_SYS) -> None:
+    def __init__(self, settings: OverlaySettings, proc_sys: Path = PROC_SYS, sys_net: Path = SYS_NET) -> None:
         self.settings = settings
         self.proc_sys = proc_sys
+        self.sys_net = sys_net
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -66,8 +72,9 @@ class NetlinkKernel:
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname=self.settings.vxlan)
             sysctls = self._sysctls()
+            ports = self._bridge_ports()
             if not found:
-                return ObservedKernel(sysctls=sysctls)
+                return ObservedKernel(sysctls=sysctls, bridge_ports=ports)
             index = found[0]
             device = self._device(ipr, index)
             fdb = frozenset(
@@ -86,7 +93,7 @@ class NetlinkKernel:
                            bool(r["flags"] & RTNH_F_ONLINK))
                 for r in ipr.route("dump", family=socket.AF_INET, table=MAIN_TABLE)
                 if r.get("RTA_OIF") == index and r.get("RTA_TABLE") == MAIN_TABLE)
-            return ObservedKernel(device, fdb, neighbours, routes, sysctls)
+            return ObservedKernel(device, fdb, neighbours, routes, sysctls, ports)
 
     def _device(self, ipr: IPRoute, index: int) -> ObservedDevice:
         link = ipr.get_links(index)[0]
@@ -112,6 +119,22 @@ class NetlinkKernel:
                 out.append((key, ""))
         return tuple(out)
 
+    def _bridge_ports(self) -> frozenset[BridgePort]:
+        """The Docker bridge's ports (``brif/``), none while the bridge does not exist. A port
+        that goes away between the listing and the read is skipped."""
+        ports = []
+        try:
+            names = [p.name for p in (self.sys_net / self.settings.bridge / "brif").iterdir()]
+        except OSError:
+            return frozenset()
+        for name in names:
+            try:
+                mode = (self.sys_net / self.settings.bridge / "brif" / name / "hairpin_mode").read_text().strip()
+            except OSError:
+                continue
+            ports.append(BridgePort(name, mode == "1"))
+        return frozenset(ports)
+
     # -- changing ---------------------------------------------------------------------------
 
     def apply(self, change: Change) -> None:
@@ -119,6 +142,11 @@ class NetlinkKernel:
         try:
             if isinstance(change, SetSysctl):
                 (self.proc_sys / change.key).write_text(change.value + "\n")
+                return
+            if isinstance(change, SetHairpin):
+                path = self.sys_net / self.settings.bridge / "brif" / change.port / "hairpin_mode"
+                if path.parent.exists():  # a port gone since the read needs nothing
+                    path.write_text("1\n")
                 return
             with IPRoute() as ipr:
                 self._apply(ipr, change)

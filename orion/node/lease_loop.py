@@ -1,9 +1,12 @@
 """Runs :func:`orion.node.lease.plan` against the replica: wakes on every apply.
 
-A refused ``AcquireLease`` cannot be fixed by asking again (the underlay's MTU is below the
-overlay's, the pool is exhausted): ``on_refused`` is told the store's sentence once and the
-agent ends (exit 2, one line: orion/agent/fatal.py). A refused ``InitNetwork`` means another
-node's settings won; nothing to do.
+An ``AcquireLease`` refused for what only the operator can fix (``FATAL``: the underlay's MTU
+is below the overlay's; a host key or underlay address that is not one) cannot be helped by
+asking again: ``on_refused`` is told the store's sentence once and the agent ends (exit 2, one
+line: orion/agent/fatal.py). Every other refusal passes: the network not set yet, this node not
+registered yet, an older node still reading the log (``log_version``, a rolling upgrade), the
+pool exhausted until a dead host's lease is released; the next pass asks again. A refused
+``InitNetwork`` means another node's settings won; nothing to do.
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ from orion.state.network_commands import AcquireLease
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
+
+
+# The refusals of AcquireLease that end the agent (orion/state/network.py names the kinds).
+FATAL = ("mtu", "invalid")
+
+
+def refusal_kind(result: Any) -> str | None:
+    """The kind of a refusal (``"mtu"``...), None when applied or unnamed."""
+    if isinstance(result, dict):
+        return str(result.get("kind")) if result.get("ok") is False and result.get("kind") else None
+    kind = getattr(result, "kind", None)
+    return str(kind) if kind is not None else None
 
 
 def refusal(result: Any) -> str | None:
@@ -57,7 +72,7 @@ class LeaseLoop:
         why = refusal(result)
         if why is None:
             return f"{command.TYPE} applied"
-        if isinstance(command, AcquireLease):
+        if isinstance(command, AcquireLease) and refusal_kind(result) in FATAL:
             self._on_refused(f"no subnet lease for host {self.facts.host[:12]} ({self.facts.underlay_ip}): {why}")
         return f"{command.TYPE} refused: {why}"
 

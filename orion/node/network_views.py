@@ -22,17 +22,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from orion.defaults import DNS_SEARCH, NETWORK_BRIDGE, NETWORK_NAME
 from orion.domain.model import DESIRED_RUN, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, Task
+from orion.domain.network import NetworkSettings, SubnetLease
+from orion.domain.service import ServiceSpec
+from orion.domain.service import service_ports as declared_ports
 from orion.network.datapath import DatapathInputs
 from orion.network.overlay import Lease, OverlaySettings
 from orion.network.view import DiscoveryView, Endpoint, Node, Service, ServicePort, ViewError
 from orion.runtime import NetworkAttachment
+from orion.state.services import ServiceRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +46,36 @@ class NetworkRead:
     """One consistent read of what the network parts need (taken under the replica's lock,
     turned into views outside it). ``settings`` None: the cluster has no network yet."""
 
-    settings: Any  # orion.domain.network.NetworkSettings | None
-    leases: tuple[Any, ...]  # orion.domain.network.SubnetLease
-    services: tuple[Any, ...]  # orion.state.services.ServiceRecord
+    settings: NetworkSettings | None
+    leases: tuple[SubnetLease, ...]
+    services: tuple[ServiceRecord, ...]
     tasks: tuple[Task, ...]
     nodes: tuple[NodeInfo, ...]
     vips: tuple[tuple[str, str | None], ...] = ()  # service -> its VIP (allocated in Raft)
 
 
 def read_network(machine: Any) -> NetworkRead:
-    """The read, for ``store.read``: copies of the records (all frozen values)."""
+    """The read, for ``store.read`` (``machine``: the replica's StateMachine): its records,
+    all frozen values."""
     services = tuple(machine.services.all())
     return NetworkRead(machine.network(), tuple(machine.leases()), services, tuple(machine.tasks()),
                        tuple(machine.nodes()), tuple((r.name, machine.vip(r.name)) for r in services))
 
 
-def overlay_settings(settings: Any) -> OverlaySettings:
+def overlay_settings(settings: NetworkSettings) -> OverlaySettings:
     """The Raft settings as the datapath takes them; the device names are every host's own."""
-    vni = int(settings.vni)
-    return OverlaySettings(cluster_cidr=IPv4Network(str(settings.cidr)), vni=vni, port=int(settings.port),
-                           mtu=int(settings.mtu), bridge=NETWORK_BRIDGE, vxlan=f"orion.{vni}",
-                           network_name=NETWORK_NAME)
+    return OverlaySettings(cluster_cidr=settings.network, vni=settings.vni, port=settings.port, mtu=settings.mtu,
+                           bridge=NETWORK_BRIDGE, vxlan=f"orion.{settings.vni}", network_name=NETWORK_NAME)
 
 
-def as_lease(lease: Any) -> Lease:
+def as_lease(lease: SubnetLease) -> Lease:
     """A replicated lease as the datapath takes it (its ``node_id`` names the holders)."""
-    holders = ",".join(lease.holders) or str(lease.host)
-    return Lease(node_id=holders, subnet=IPv4Network(str(lease.subnet)),
-                 underlay_ip=IPv4Address(str(lease.underlay_ip)), vtep_mac=str(lease.vtep_mac))
+    holders = ",".join(lease.holders) or lease.host
+    return Lease(node_id=holders, subnet=IPv4Network(lease.subnet), underlay_ip=IPv4Address(lease.underlay_ip),
+                 vtep_mac=lease.vtep_mac)
 
 
-def own_lease(read: NetworkRead, host: str) -> Any | None:
+def own_lease(read: NetworkRead, host: str) -> SubnetLease | None:
     return next((lease for lease in read.leases if lease.host == host), None)
 
 
@@ -89,14 +92,14 @@ def datapath_inputs(read: NetworkRead, host: str) -> DatapathInputs | None:
 def gateway(read: NetworkRead, host: str) -> str | None:
     """This host's bridge gateway (where its DNS server listens), or None without a lease."""
     mine = own_lease(read, host)
-    return None if mine is None else str(IPv4Network(str(mine.subnet)).network_address + 1)
+    return None if mine is None else str(IPv4Network(mine.subnet).network_address + 1)
 
 
 def attachment_for(task: Task, read: NetworkRead, host: str) -> NetworkAttachment | None | str:
     """How ``task`` joins the overlay: an attachment, None when it does not (no network in the
     cluster, or the task or its service opted out), or a sentence saying what it waits for
     (this host has no lease yet): the start is retried, the task is not failed."""
-    if read.settings is None or not getattr(task.spec, "overlay", True):
+    if read.settings is None or not task.spec.overlay:
         return None
     gw = gateway(read, host)
     if gw is None:
@@ -114,33 +117,26 @@ def _health(task: Task) -> bool | None:
     return task.health == "healthy"
 
 
-def service_ports(spec: Any) -> tuple[ServicePort, ...]:
-    """The ports a service's VIP carries: every published one (with its ingress port) and every
-    container port its replicas declare, once each by (target, protocol)."""
-    ports: dict[tuple[int, str], ServicePort] = {}
-    for pub in getattr(spec, "publish", ()) or ():
-        key = (int(pub.target), str(pub.protocol))
-        ports[key] = ServicePort(int(pub.target), str(pub.protocol), int(pub.published))  # type: ignore[arg-type]
-    for binding in spec.task.ports:
-        key = (int(binding.container_port), str(binding.protocol))
-        ports.setdefault(key, ServicePort(key[0], key[1]))  # type: ignore[arg-type]
-    return tuple(sorted(ports.values(), key=lambda p: (p.target, p.protocol)))
+def service_ports(spec: ServiceSpec) -> tuple[ServicePort, ...]:
+    """The ports a service's VIP carries (orion/domain/service.py's rule): every container port
+    its replicas declare and every published one, with its ingress port."""
+    return tuple(ServicePort(target, protocol, published)  # type: ignore[arg-type]
+                 for target, protocol, published in declared_ports(spec))
 
 
-def _service(record: Any, vip: str | None) -> Service | None:
+def _service(record: ServiceRecord, vip: str | None) -> Service | None:
     spec = record.spec
-    if not getattr(spec, "overlay", True):
-        return None
-    mode = getattr(spec, "endpoint_mode", "vip") or "vip"
+    if not spec.overlay or (spec.endpoint_mode == "vip" and vip is None):
+        return None  # off the overlay, or its VIP not given yet (declared before InitNetwork)
     try:
-        return Service(record.name, mode, vip, service_ports(spec))
+        return Service(record.name, spec.endpoint_mode, vip, service_ports(spec))  # type: ignore[arg-type]
     except ViewError as exc:  # e.g. a vip service whose VIP is not allocated: not served
         log.warning("service %s left out of discovery: %s", record.name, exc)
         return None
 
 
 def _endpoint(task: Task, port: int | None) -> Endpoint:
-    ip = getattr(task, "ip", None) or None
+    ip = task.ip or None
     running = task.state == RUNNING and task.desired == DESIRED_RUN
     return Endpoint(task.id, task.service, task.slot, task.node_id or "", ip, port, running, _health(task))
 
@@ -152,7 +148,7 @@ def discovery_view(read: NetworkRead, index: int) -> DiscoveryView:
     first_port = {s.name: (s.ports[0].target if s.ports else None) for s in services}
     endpoints = tuple(_endpoint(t, first_port[t.service]) for t in read.tasks
                       if t.service in first_port and t.node_id)
-    gateways = {holder: str(IPv4Network(str(lease.subnet)).network_address + 1)
+    gateways = {holder: str(IPv4Network(lease.subnet).network_address + 1)
                 for lease in read.leases for holder in lease.holders}
     nodes = tuple(Node(n.id, n.status not in (NODE_DEAD, NODE_LEFT), gateways.get(n.id)) for n in read.nodes)
     return DiscoveryView(services, endpoints, nodes, serial=index)
@@ -197,8 +193,3 @@ class ViewCache:
             self._view = discovery_view(read, index)
             self._index = max(index, self._latest) if index >= self._latest else index
             return self._view
-
-
-def holders_of(leases: Sequence[Any], node_id: str) -> Any | None:
-    """The lease ``node_id`` holds, if any."""
-    return next((lease for lease in leases if node_id in lease.holders), None)

@@ -120,13 +120,24 @@ def a_records(answer: dns.message.Message) -> list[tuple[str, int]]:
                   for rd in rrset)
 
 
+def now() -> float:
+    """The clock a container's /proc/uptime reads (CLOCK_BOOTTIME, 10 ms steps): the request
+    loop stamps its lines with it inside the container, so they can be compared with the test's
+    own instants whatever delays the exec stream adds."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 class RequestLoop:
     """``wget`` in a loop inside a container: one line per request ("ok NAME" / "fail"), each
-    stamped with the test's monotonic clock as it arrives."""
+    stamped inside the container as the request ends (``now()``'s clock; ``read`` is a shell
+    builtin, so stamping costs no process)."""
 
     def __init__(self, host: LabHost, container: str, url: str, timeout_s: int = 1) -> None:
-        script = (f"while true; do if out=$(timeout {timeout_s} wget -qO- {url} 2>/dev/null); "
-                  "then echo \"ok $out\"; else echo fail; fi; done")
+        self._container = container
+        self._pidfile = f"/tmp/request-loop-{id(self)}"
+        script = (f"echo $$ > {self._pidfile}; while true; do "
+                  f"if out=$(timeout {timeout_s} wget -qO- {url} 2>/dev/null); then r=\"ok $out\"; else r=fail; fi; "
+                  "read t _ < /proc/uptime; echo \"$t $r\"; done")
         self._client = host.client()
         exec_id = self._client.api.exec_create(container, ["sh", "-c", script])["Id"]
         self._stream = self._client.api.exec_start(exec_id, stream=True)
@@ -141,18 +152,29 @@ class RequestLoop:
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    self.lines.append((time.monotonic(), line.decode(errors="replace").strip()))
+                    stamp, _, rest = line.decode(errors="replace").strip().partition(" ")
+                    try:
+                        self.lines.append((float(stamp), rest))
+                    except ValueError:
+                        continue  # not one of the loop's lines
         except Exception:  # noqa: BLE001 - the stream ends when the test closes it
             return
 
     def stop(self) -> None:
+        """End the loop's shell (by the pid it wrote) and the stream."""
         try:
-            self._stream.close()  # the loop's shell is left to the container's end
+            self._client.containers.get(self._container).exec_run(
+                ["sh", "-c", f"kill $(cat {self._pidfile}) && rm {self._pidfile}"])
+        except Exception:  # noqa: BLE001 - the container may be gone already
+            pass
+        try:
+            self._stream.close()
         except Exception:  # noqa: BLE001
             pass
         self._client.close()
 
     def since(self, t0: float) -> list[tuple[float, str]]:
+        """The lines stamped at or after ``t0`` (a ``now()`` instant)."""
         return [(t, line) for t, line in self.lines if t >= t0]
 
 
@@ -182,5 +204,5 @@ def lb_table(host: LabHost) -> str:
     return host.sh("nft", "list", "table", "ip", "orion-lb", check=False).stdout
 
 
-__all__ = ["IMAGE", "SERVE", "RequestLoop", "Wired", "a_records", "ask", "in_netns", "kernel_entries",
+__all__ = ["IMAGE", "SERVE", "RequestLoop", "now", "Wired", "a_records", "ask", "in_netns", "kernel_entries",
            "lab_cluster", "lb_table", "longest_failure"]

@@ -29,6 +29,7 @@ from cluster_kit import (
     lab_cluster,
     lb_table,
     longest_failure,
+    now,
 )
 from netlab_kit import Lab
 
@@ -39,7 +40,7 @@ FIGURES: dict[str, float] = {}
 
 
 def web(name: str, count: int, version: str = "1", **extra) -> dict:
-    return {"image": IMAGE, "memory": "16M", "count": count, "command": ["sh", "-c", SERVE], "env": {"V": version},
+    return {"image": IMAGE, "memory": "32M", "count": count, "command": ["sh", "-c", SERVE], "env": {"V": version},
             "healthCheck": {"http": "/", "port": "80/tcp", "interval": "1s", "timeout": "1s", "failures": 2},
             "update": {"maxParallel": 1, "minHealthyTime": "1s", "healthyDeadline": "60s", "order": "start-first"},
             **extra}
@@ -73,7 +74,7 @@ def wired(lab: Lab) -> Iterator[Wired]:
         assert node.put("/services/webrr", json=web("webrr", 3, endpointMode="dnsrr")).ok
         assert node.put("/services/solo", json=web("solo", 1, nodeSelectors={"name": "c"},
                                                    publish=[{"published": 8081, "target": 80}])).ok
-        client = {"image": IMAGE, "memory": "16M", "name": "client", "command": ["sleep", "100000"],
+        client = {"image": IMAGE, "memory": "64M", "name": "client", "command": ["sleep", "100000"],
                   "nodeSelectors": {"name": "a"}}
         assert node.post("/tasks", json=client).status_code == 201
         until(lambda: len(w.running("web")) == 3 and len(w.running("webrr")) == 3 and len(w.running("solo")) == 1,
@@ -116,10 +117,15 @@ def test_a_client_on_a_reaches_every_replica_by_name(wired: Wired) -> None:
     assert sum(answers.values()) == 60
 
 
+def gateway(w: Wired, host: str) -> str:
+    """The bridge gateway of ``host``'s subnet: where its containers' resolver (Orion's DNS) is."""
+    node = next(n for n in w.api().get("/nodes").json() if n["id"] == w.node_of[host].id)
+    return node["subnet"].rsplit(".", 1)[0] + ".1"
+
+
 def test_dns_answers_the_vip_for_vip_mode_and_the_replicas_for_dnsrr_with_ttl_5(wired: Wired) -> None:
     a = wired.lab.hosts["a"]
-    gateway = wired.api().get("/nodes").json()
-    gw = next(n for n in gateway if n["id"] == wired.node_of["a"].id)["subnet"].rsplit(".", 1)[0] + ".1"
+    gw = gateway(wired, "a")
     vip = wired.api().get("/services/web").json()["vip"]
     assert a_records(ask(a, gw, "web.service.orion")) == [(vip, 5)]
     replicas = sorted(t["ip"] for t in wired.running("webrr"))
@@ -159,9 +165,7 @@ def test_a_1400_byte_packet_crosses_with_df_and_10_mb_transfer(wired: Wired) -> 
     assert code == 0 and out.strip() == str(10 * MiB), out
 
 
-def test_an_open_connection_survives_an_agent_restart_and_flushed_entries_heal_within_5s(wired: Wired) -> None:
-    on_c = next(t for t in wired.running("web") if t["nodeId"] == wired.node_of["c"].id)
-    sock = connect_from(wired.pid("a", client(wired)), (on_c["ip"], 80))
+def test_flushed_entries_come_back_within_5s_of_the_agent_starting(wired: Wired) -> None:
     b = wired.lab.hosts["b"]
     before = kernel_entries(b)
     node_b = wired.node_of["b"]
@@ -175,68 +179,108 @@ def test_an_open_connection_survives_an_agent_restart_and_flushed_entries_heal_w
     until(lambda: kernel_entries(b) == before, 5, "B's routes, FDB and neighbours restored")
     FIGURES["flushed entries restored after agent start s"] = time.monotonic() - t0
     wired.cluster.wait(node_b.healthy, 60, "B healthy again")
-    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")  # opened before the restart, used after it
-    reply = b""
-    while chunk := sock.recv(4096):
-        reply += chunk
-    sock.close()
+
+
+def test_an_open_connection_between_containers_survives_both_ends_agents_restarting(wired: Wired) -> None:
+    """A client on A holds a connection to a replica on C while A's and C's agents restart:
+    the kernel carries it, the agents only keep the kernel's tables right."""
+    on_c = next(t for t in wired.running("web") if t["nodeId"] == wired.node_of["c"].id)
+    sock = connect_from(wired.pid("a", client(wired)), (on_c["ip"], 80))
+    try:
+        for h in ("a", "c"):
+            node = wired.node_of[h]
+            wired.cluster.kill(node, signal.SIGTERM)
+            wired.cluster.start_node(node)
+            wired.cluster.wait(node.healthy, 60, f"{h} healthy again")
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")  # opened before the restarts, used after them
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    finally:
+        sock.close()
     assert reply.startswith(b"HTTP/1.") and on_c["containerId"][:12].encode() in reply, reply
+
+
+def test_a_task_reaches_its_own_service_through_the_vip(wired: Wired) -> None:
+    """solo's one replica asks for solo.service.orion: the VIP picks the replica itself, a
+    frame that leaves orion0 by the port it came in on (hairpin mode, set by the datapath)."""
+    replica = wired.running("solo")[0]
+    host = wired.host_of(replica["nodeId"]).name
+    code, out = wired.exec(host, replica["containerId"],
+                           "for i in 1 2 3; do timeout 3 wget -qO- http://solo.service.orion/; done")
+    assert code == 0 and out.split() == [replica["containerId"][:12]] * 3, out
 
 
 def test_a_rolling_update_start_first_loses_no_request(wired: Wired) -> None:
     loop = RequestLoop(wired.lab.hosts["a"], client(wired), "http://web.service.orion/", timeout_s=2)
     try:
         until(lambda: len(loop.lines) >= 5, 20, "the loop answering")
-        t0 = time.monotonic()
-        assert wired.api().put("/services/web", json=web("web", 3, version="2",
-                                                        publish=[{"published": 8080, "target": 80}])).ok
-        until(lambda: wired.api().get("/services/web").json()["deployment"]["state"] == "successful", 120,
-              "the rollout to finish")
+        t0 = now()
+        put = wired.api().put("/services/web", json=web("web", 3, version="2",
+                                                        publish=[{"published": 8080, "target": 80}]))
+        assert put.ok, put.text
+        version = put.json()["version"]
+
+        def done() -> bool:
+            s = wired.api().get("/services/web").json()
+            return s["deployment"]["version"] == version and s["deployment"]["state"] == "successful"
+
+        until(done, 120, f"the rollout to version {version} to finish")
+        FIGURES["rolling update s"] = now() - t0
         time.sleep(1)
         lines = loop.since(t0)
     finally:
         loop.stop()
     window, fails = longest_failure(lines)
+    answered = Counter(line.split()[1] for _, line in lines if line.startswith("ok "))
     FIGURES["rolling update requests"] = len(lines)
     FIGURES["rolling update failed requests"] = fails
-    assert fails == 0, [line for _, line in lines if line == "fail"][:5]
+    assert fails == 0, [(round(t - t0, 2), line) for t, line in lines if line == "fail"][:5]
+    new = set(hostnames(wired, "web"))
+    assert new <= set(answered), (new, answered, [(round(t - t0, 2), line) for t, line in lines[-15:]])
 
 
 def test_a_dead_hosts_replicas_leave_dns_and_the_vip_and_replacements_join(wired: Wired) -> None:
-    a, c = wired.lab.hosts["a"], wired.lab.hosts["c"]
-    gw = wired.api().get("/nodes").json()
-    gw = next(n for n in gw if n["id"] == wired.node_of["a"].id)["subnet"].rsplit(".", 1)[0] + ".1"
-    on_c = {t["ip"] for t in wired.running("webrr") if t["nodeId"] == wired.node_of["c"].id}
-    on_c_web = {t["ip"] for t in wired.running("web") if t["nodeId"] == wired.node_of["c"].id}
-    assert on_c and on_c_web
+    """The host killed is one holding a replica of web besides A (the client's): a rollout
+    places replicas where they fit, so which of B and C holds one is not fixed."""
+    a = wired.lab.hosts["a"]
+    gw = gateway(wired, "a")
+    victim = next(h for h in ("c", "b") if any(t["nodeId"] == wired.node_of[h].id for t in wired.running("web")))
+    dead_id = wired.node_of[victim].id
+
+    def elsewhere(service: str) -> set[str]:
+        return {t["ip"] for t in wired.running(service) if t["nodeId"] != dead_id}
+
+    gone_rr = {t["ip"] for t in wired.running("webrr") if t["nodeId"] == dead_id}
+    gone_web = {t["ip"] for t in wired.running("web") if t["nodeId"] == dead_id}
+    kept_rr, kept_web = elsewhere("webrr"), elsewhere("web")
+    assert gone_rr and gone_web
     loop = RequestLoop(a, client(wired), "http://web.service.orion/", timeout_s=1)
     try:
         until(lambda: len(loop.lines) >= 5, 20, "the loop answering")
-        t0 = time.monotonic()
-        wired.cluster.kill(wired.node_of["c"])  # SIGKILL: the agent
-        engine = c.client()
+        t0, loop_t0 = time.monotonic(), now()
+        wired.cluster.kill(wired.node_of[victim])  # SIGKILL: the agent
+        engine = wired.lab.hosts[victim].client()
         for ct in engine.containers.list(filters={"label": "orion.managed=1"}):
             ct.kill()
         engine.close()
-        until(lambda: not on_c & {ip for ip, _ in a_records(ask(a, gw, "webrr.service.orion"))}, 10,
-              "C's replicas out of A's DNS")
+        until(lambda: not gone_rr & {ip for ip, _ in a_records(ask(a, gw, "webrr.service.orion"))}, 10,
+              f"{victim}'s replicas out of A's DNS")
         FIGURES["dead host out of DNS s"] = time.monotonic() - t0
-        until(lambda: not any(ip in lb_table(a) for ip in on_c_web), 10, "C's replicas out of A's VIP backends")
+        until(lambda: not any(ip in lb_table(a) for ip in gone_web), 10, f"{victim}'s replicas out of A's VIP backends")
         FIGURES["dead host out of VIP backends s"] = time.monotonic() - t0
         # The replacements: from the API showing them running to DNS and the VIP having them.
-        new = until(lambda: {t["ip"] for t in wired.running("webrr")} - on_c if len(wired.running("webrr")) == 3
-                    else None, 60, "webrr's replacement running")
+        new_rr = until(lambda: elsewhere("webrr") - kept_rr, 60, "webrr's replacement running")
         t1 = time.monotonic()
-        until(lambda: new <= {ip for ip, _ in a_records(ask(a, gw, "webrr.service.orion"))}, 1,
+        until(lambda: new_rr <= {ip for ip, _ in a_records(ask(a, gw, "webrr.service.orion"))}, 1,
               "the replacement in DNS")
         FIGURES["replacement in DNS after running s"] = time.monotonic() - t1
-        new_web = until(lambda: {t["ip"] for t in wired.running("web")} - on_c_web
-                        if len(wired.running("web")) == 3 else None, 60, "web's replacement running")
+        new_web = until(lambda: elsewhere("web") - kept_web, 60, "web's replacement running")
         t2 = time.monotonic()
         until(lambda: all(ip in lb_table(a) for ip in new_web), 1, "the replacement in the VIP's backends")
         FIGURES["replacement in VIP backends after running s"] = time.monotonic() - t2
         time.sleep(1)
-        lines = loop.since(t0)
+        lines = loop.since(loop_t0)
     finally:
         loop.stop()
     window, fails = longest_failure(lines)
