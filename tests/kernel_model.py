@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from orion.network.datapath_state import (
     AddAddress,
+    BridgePort,
     Change,
     CreateDevice,
     FdbEntry,
@@ -21,7 +22,6 @@ from orion.network.datapath_state import (
     RemoveRoute,
     ReplaceDevice,
     RouteEntry,
-    BridgePort,
     SetFdb,
     SetHairpin,
     SetMtu,
