@@ -35,6 +35,11 @@ down() {
   fi
   ip link del orion.1 2>/dev/null || true
   for table in orion orion-lb; do nft delete table ip "$table" 2>/dev/null || true; done
+  # ...and the one DOCKER-USER rule the datapath inserted (its words are orion/network/firewall.py's).
+  if [ -x .venv/bin/python ] && command -v iptables >/dev/null; then
+    mapfile -t rule < <(.venv/bin/python -c 'from orion.network.firewall import DOCKER_USER_RULE as r; print("\n".join(r))')
+    while iptables -w -D DOCKER-USER "${rule[@]}" 2>/dev/null; do :; done
+  fi
   rm -rf "$DEMO"
 }
 
@@ -89,7 +94,8 @@ names=$(docker run --rm --network orion --dns "$gw" --dns-search service.orion o
   sh -c 'for i in 1 2 3 4 5 6 7 8 9; do wget -qO- http://hello.service.orion/; done' 2>&1 | sort | uniq -c) || true
 echo "demo: 9 requests to http://hello.service.orion/ from a client container, answered by:"; echo "$names"
 answered=$(echo "$names" | grep -c . || true)
-echo; .venv/bin/orion ps; echo; .venv/bin/orion nodes; echo; .venv/bin/orion status
+echo; .venv/bin/orion ps -o wide; echo; .venv/bin/orion nodes; echo; .venv/bin/orion network
+echo; .venv/bin/orion status
 echo
 echo "demo: the cluster keeps running (logs in $DEMO/). Try: ORION_ADDR=$ORION_ADDR .venv/bin/orion ps"
 echo "demo: stop it with: scripts/demo.sh down"
