@@ -7,16 +7,16 @@ real ``orion agent`` on each host (tests/netlab/cluster_kit.py), the overlay mad
 Two services of three replicas, one per host, without a health check (so the figures are the
 propagation path alone, not a check's interval): ``conv`` in dnsrr mode, ``convip`` in vip mode.
 
-Each repetition kills the container of one replica of each on host B or C (alternately: never on
-A, where the answers are read), as a crash would (``docker kill``: the agent stays up), and times
+Each repetition kills the container of one replica of each off host A (where the answers are read;
+the replicas killed least so far), as a crash would (``docker kill``: the agent stays up), and times
 
 * **dies -> DNS**: from the kill to A's DNS server (asked with dnspython from A's namespace every
   few ms) no longer answering that replica's address for ``conv.service.orion``;
 * **dies -> VIP**: from the kill to A's load-balancer table (``nft list table ip orion-lb``) no
   longer holding ``convip``'s replica as a backend;
 * **runs -> DNS** / **runs -> VIP**: from the replacement's container starting (its engine's
-  ``State.StartedAt``: the restart policy starts it again after ``restart_delay``) to A's answers
-  holding its address.
+  ``State.StartedAt``: the restart policy starts it again after its backoff, on its node or, after
+  a few local restarts, elsewhere) to A's answers holding its address.
 
 "dies" includes the node noticing the exit (its reconcile pass: ``ORION_RECONCILE_INTERVAL`` is 1 s
 in the lab, 2 s by default); "runs" includes reading the container's address and the report's Raft
@@ -68,17 +68,13 @@ def until(predicate: Callable[[], object], timeout: float, what: str) -> float:
     raise TimeoutError(f"{what}: not within {timeout:.0f} s")
 
 
-def started_at(w: Wired, host: str, task_id: str, not_container: str) -> tuple[float, str] | None:
-    """(start time, container id) of the task's container on ``host`` other than ``not_container``."""
-    client = w.lab.hosts[host].client()
+def started_at(w: Wired, node_id: str, container_id: str) -> float:
+    """When the container started, by its engine (the host of ``node_id``)."""
+    client = w.host_of(node_id).client()
     try:
-        for c in client.containers.list(filters={"label": f"orion.task={task_id}"}):
-            if c.id != not_container and c.status == "running":
-                raw = client.api.inspect_container(c.id)["State"]["StartedAt"]
-                return _rfc3339(raw), c.id
+        return _rfc3339(client.api.inspect_container(container_id)["State"]["StartedAt"])
     finally:
         client.close()
-    return None
 
 
 def _rfc3339(raw: str) -> float:
@@ -87,9 +83,15 @@ def _rfc3339(raw: str) -> float:
     return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0"))
 
 
-def replica_on(w: Wired, service: str, host: str) -> dict:
-    node_id = w.node_of[host].id
-    return next(t for t in w.running(service) if t["nodeId"] == node_id)
+def victim(w: Wired, service: str, killed: dict[str, int]) -> dict:
+    """A running replica off host A (where the answers are read), the one killed least so far:
+    a task killed again and again is restarted with a growing backoff and, after a few local
+    restarts, placed elsewhere (orion/control/restart.py), so the kills go round."""
+    not_a = w.node_of["a"].id
+    candidates = [t for t in w.running(service) if t["nodeId"] != not_a]
+    choice = min(candidates, key=lambda t: (killed.get(t["id"], 0), t["id"]))
+    killed[choice["id"]] = killed.get(choice["id"], 0) + 1
+    return choice
 
 
 def pct(values: list[float], q: float) -> float:
@@ -102,40 +104,40 @@ def summary(values: list[float]) -> dict:
             "max_s": round(max(values), 3), "values_s": [round(v, 3) for v in values]}
 
 
-def one_rep(w: Wired, gw: str, host: str, runs: dict[str, list[float]]) -> None:
-    """Kill one replica of each service on ``host``; time their leaving and their replacements' arrival."""
+def one_rep(w: Wired, gw: str, runs: dict[str, list[float]], killed: dict[str, int]) -> str:
+    """Kill one replica of each service off host A; time their leaving and their replacements'
+    arrival (wherever the restart policy runs them). Returns where the victims ran."""
     a = w.lab.hosts["a"]
 
     def dns() -> set[str]:
         return {ip for ip, _ in a_records(ask(a, gw, "conv.service.orion"))}
 
     answers = {"dns": lambda ip: ip in dns(), "vip": lambda ip: ip in lb_table(a)}
-    victims = {"dns": replica_on(w, "conv", host), "vip": replica_on(w, "convip", host)}
+    victims = {"dns": victim(w, "conv", killed), "vip": victim(w, "convip", killed)}
     until(lambda: all(answers[k](t["ip"]) for k, t in victims.items()), 30, "both replicas served")
-    engine = w.lab.hosts[host].client()
-    killed = time.time()
+    killed_at = time.time()
     for t in victims.values():
+        engine = w.host_of(t["nodeId"]).client()
         engine.api.kill(t["containerId"])
-    engine.close()
+        engine.close()
     for k, t in victims.items():
         runs[f"dies_{k}"].append(until(lambda k=k, t=t: not answers[k](t["ip"]), 30, f"{t['id']} out of A's {k}")
-                                 - killed)
+                                 - killed_at)
     for k, t in victims.items():
         new: dict = {}
 
         def replacement(t=t, new=new) -> bool:
-            found = started_at(w, host, t["id"], t["containerId"])
-            if found is None:
-                return False
             detail = w.api().get(f"/tasks/{t['id']}").json()
-            if detail.get("containerId") != found[1] or not detail.get("ip"):
+            if detail["state"] != "running" or not detail.get("ip") or detail.get("containerId") in (None,
+                                                                                                      t["containerId"]):
                 return False
-            new.update(start=found[0], ip=detail["ip"])
+            new.update(start=started_at(w, detail["nodeId"], detail["containerId"]), ip=detail["ip"])
             return True
 
-        until(replacement, 60, f"{t['id']}'s replacement running")
+        until(replacement, 90, f"{t['id']}'s replacement running")
         seen = until(lambda k=k, new=new: answers[k](new["ip"]), 30, f"{t['id']}'s replacement in A's {k}")
         runs[f"runs_{k}"].append(seen - new["start"])
+    return ",".join(sorted({w.host_of(t["nodeId"]).name for t in victims.values()}))
 
 
 def orion(reps: int) -> dict:
@@ -154,10 +156,10 @@ def orion(reps: int) -> dict:
         node_a = next(n for n in api.get("/nodes").json() if n["id"] == w.node_of["a"].id)
         gw = node_a["subnet"].rsplit(".", 1)[0] + ".1"
         up_s = time.monotonic() - t0
+        killed: dict[str, int] = {}
         for rep in range(reps):
-            host = ("b", "c")[rep % 2]
-            one_rep(w, gw, host, runs)
-            print(f"rep {rep + 1} ({host}): " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()),
+            hosts = one_rep(w, gw, runs, killed)
+            print(f"rep {rep + 1} ({hosts}): " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in runs.items()),
                   flush=True)
     except BaseException:
         print(cluster.logs(40))
