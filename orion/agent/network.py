@@ -30,8 +30,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
+
+if TYPE_CHECKING:
+    from orion.network.kernel import NetlinkKernel
 
 from orion.agent.fatal import end_agent
 from orion.config import AgentConfig
@@ -42,7 +46,6 @@ from orion.metrics.network import NetworkMetrics
 from orion.network.bridge_network import DockerNetworks
 from orion.network.datapath_loop import DatapathLoop
 from orion.network.dns_server import DnsServer
-from orion.network.kernel import NetlinkKernel, interface_mtu
 from orion.network.loadbalance import LbHost
 from orion.network.loadbalance_loop import LoadBalanceLoop, Nft
 from orion.network.nft import NftFirewall
@@ -131,6 +134,9 @@ class NetworkParts:
         if stop.is_set():
             return
         host = self.host
+        # pyroute2 is imported here, in this thread, not with the agent: it is a fifth of the
+        # agent's import time, and /health answers once the imports are done (issue #14).
+        from orion.network.kernel import interface_mtu  # noqa: PLC0415
         mtu = interface_mtu(cfg.advertise)
         if mtu is None:
             end_agent(cfg.data_dir, f"network: no interface of this host holds the advertise address "
@@ -202,6 +208,7 @@ class _LazyKernel:
             raise RuntimeError("the cluster has no network settings yet")
         wanted = overlay_settings(settings)
         if self._kernel is None or self._kernel.settings != wanted:
+            from orion.network.kernel import NetlinkKernel  # noqa: PLC0415 - see NetworkParts.run
             self._kernel = NetlinkKernel(wanted)
         return self._kernel
 

@@ -128,7 +128,7 @@ def _until_healthy(proc: subprocess.Popen, port: int, bound: float, log_path: Pa
             answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
             if answer.status_code == 200:
                 return answer.json()
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
             pass
         assert proc.poll() is None and time.monotonic() < deadline, \
             f"/health not ready within {bound}s:\n{log_path.read_text()}"
