@@ -94,7 +94,7 @@ def test_the_same_command_line_starts_once_the_ports_are_free(tmp_path, ports, h
                 answer = requests.get(f"http://127.0.0.1:{ports['--port']}/health", timeout=1)
                 if answer.status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
             time.sleep(0.1)
