@@ -99,6 +99,18 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "check_workers": 8,
 }
 
+# -- snapshots (docs/operations.md) ---------------------------------------------------------------
+# Largest snapshot file PUT /v1/operator/snapshot accepts (the API's other bodies stop at
+# max_body_bytes, 1 MiB). 10,000 tasks and 500 services make a ~0.4 MB file, 12 MB of state
+# (bench/snapshot.py); 256 MiB is orders of magnitude of growth, and still a bound on what one
+# request may make a node hold in memory (the file, its state, and the entry that carries it).
+SNAPSHOT_MAX_BYTES = 256 << 20
+# How long a restore may take to commit: one Raft entry carrying the whole (compressed) state,
+# written, synced and sent to every replica, each of which decompresses and checks it before
+# applying it (~2-5 s at 10,000 tasks on a loaded 2-core machine, bench/snapshot.py). An ordinary
+# write's 5 s would time out a large restore on a slow disk, and nothing else waits on it.
+SNAPSHOT_RESTORE_TIMEOUT = 60.0
+
 # -- the overlay network's settings, fixed at bootstrap (orion/domain/network.py) -----------------
 # The defaults of ``NetworkSettings``, what the bootstrapping agent commits unless configured
 # otherwise, and what the API's published-port check falls back to before any is committed.

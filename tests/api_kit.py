@@ -11,11 +11,12 @@ from typing import Any
 from flask import Flask
 from parts import api_deps
 
-from orion.api.app import create_app
+from orion.api.app import applied_signal, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.domain.model import NodeInfo, NoFitKind, Resources
 from orion.peer_http import PeerHttp
 from orion.state.commands import MarkUnschedulable, Placement, PlaceTasks, RegisterNode
@@ -79,5 +80,6 @@ def full_app(store: LocalStore, **deps: Any) -> Flask:
     app.register_blueprint(ops_blueprint(store, 1.0))
     app.register_blueprint(logs_blueprint(LogsDeps(store=store, node_id="node1", open_logs=lambda *a: None,
                                                    peer=PeerHttp(), max_follows=1)))
-    app.register_blueprint(services_blueprint(store, 1.0))
+    app.register_blueprint(services_blueprint(store, 1.0, applied_signal(app)))
+    app.register_blueprint(stacks_blueprint(store, 1.0))
     return app

@@ -15,9 +15,10 @@ from api_kit import NODE
 from flask.testing import FlaskClient
 from parts import api_deps
 
-from orion.api.app import create_app
+from orion.api.app import applied_signal, create_app
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.control.deployment_loop import DeploymentLoop
 from orion.domain.model import PENDING
 from orion.domain.service import HEALTHY
@@ -37,8 +38,9 @@ class ServiceWorld:
         self.store.submit(RegisterNode(node=NODE), 1.0)
         self.now = 1000.0
         app = create_app(api_deps(self.store))
-        app.register_blueprint(services_blueprint(self.store, 5.0, clock=lambda: self.now))
+        app.register_blueprint(services_blueprint(self.store, 5.0, applied_signal(app), clock=lambda: self.now))
         app.register_blueprint(ops_blueprint(self.store, 5.0))
+        app.register_blueprint(stacks_blueprint(self.store, 5.0))
         self.http: FlaskClient = app.test_client()
         self.loop = DeploymentLoop(self.store, interval=0.5, write_timeout=5.0, clock=lambda: self.now)
 
@@ -51,7 +53,8 @@ class ServiceWorld:
     def step(self, seconds: float = 1.0, health: str = HEALTHY) -> str | None:
         """One leader pass; then what was created runs (and reports ``health``) and stopped ones stop."""
         said = self.loop.run_once().sentence
-        for task in self.replicas():
+        every, _ = self.store.read(lambda m: [t for s in m.services.all() for t in m.services.replicas(s.name)])
+        for task in every:
             if task.state == PENDING and task.desired == "run":
                 self.submit(PlaceTasks(placements=(Placement(task.id, NODE.id, task.generation),)))
                 self.submit(ReportTaskState(task_id=task.id, node_id=NODE.id, generation=1, state="running",

@@ -9,6 +9,7 @@ in exactly one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -20,10 +21,11 @@ from orion.agent import store_first
 from orion.agent.network import NetworkParts
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
-from orion.api.app import ApiDeps, create_app
+from orion.api.app import ApiDeps, applied_signal, create_app
 from orion.api.cluster import cluster_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
+from orion.api.stacks import stacks_blueprint
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
 from orion.control.lease_reclaim_loop import LeaseReclaimLoop
@@ -40,6 +42,7 @@ from orion.node import capacity
 from orion.node.health_loop import HealthLoop
 from orion.node.readiness_loop import ReadinessLoop
 from orion.node.reconcile_loop import ReconcileLoop
+from orion.node.registration_loop import RegistrationLoop
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
 from orion.runtime import RuntimeFailure
@@ -120,6 +123,10 @@ class Agent:
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:
                         self._spawn("health", lambda: self.health.run_forever(self.stop_event))
+                    # Keeps the record true after a snapshot restore, and names the cluster.
+                    registration = RegistrationLoop(info, self.store, interval=self.config.reconcile_interval,
+                                                    write_timeout=self.config.write_timeout)
+                    self._spawn("registration", functools.partial(registration.run_forever, self.stop_event))
                     log.info("registered node %s (api %s, raft %s)", info.id, info.api_addr, info.raft_addr)
                     notify("READY=1\nSTATUS=joined; leader " + str(self.store.status().leader))
                     return
@@ -229,7 +236,8 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
                                                    **cfg.part("logs"), closing=agent.closing)))
-    app.register_blueprint(services_blueprint(timed, cfg.write_timeout))
+    app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
+    app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
     return agent, app
 

@@ -1,15 +1,23 @@
 """gunicorn, configured for a process that owns a Raft engine.
 
-pysyncobj's engine must live in exactly one process, so: one ``gthread``
-worker, no ``--preload`` (the app, and with it the engine, is built in the
-worker after the fork), ``max_requests = 0`` (a recycled worker would drop the
-replica), and the agent stopped in ``worker_exit``. This is a custom
+pysyncobj's engine must live in exactly one process, so: one worker, no
+``--preload`` (the app, and with it the engine, is built in the worker after
+the fork), ``max_requests = 0`` (a recycled worker would drop the replica),
+and the agent stopped in ``worker_exit``. This is a custom
 ``BaseApplication``: no gunicorn command line or config file can undo it.
+
+The worker is ``HoldingWorker`` (``worker.py``): gunicorn's gthread whose event
+loop holds blocking queries without a thread and runs followed logs on threads
+of their own, so neither can starve ``/health`` or the writes. Each held
+connection is a file descriptor: the worker may hold ``max_blocking_queries``
+and ``max_log_follows`` of them beyond what plain requests had, and
+:func:`raise_open_files` lifts the soft limit to fit.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import socket
 import ssl
@@ -23,6 +31,7 @@ from gunicorn.sock import create_sockets
 
 from orion.agent.fatal import take_refusal
 from orion.agent.systemd import hide_notify_socket
+from orion.agent.worker import HoldingWorker, HoldSettings
 from orion.config import AgentConfig
 
 log = logging.getLogger("orion.agent.server")
@@ -33,6 +42,30 @@ log = logging.getLogger("orion.agent.server")
 # write. 1 ms, measured with bench/write_path.py: one client's p50 5.3 -> 4.1 ms and 16
 # clients +20-40 % creates/s; 0.2 ms costs more in switching than it saves.
 GIL_SWITCH_INTERVAL = 0.001
+# Connections for plain requests, idle keep-alive ones included: gunicorn's own default
+# worker_connections, what the agent had before it held blocking queries beside them.
+PLAIN_CONNECTIONS = 1000
+# File descriptors beside the API's connections: Raft peers, the journal, gossip, the
+# engine's socket, a forwarded follow's connection to its owner node, log files.
+OTHER_FILES = 512
+
+
+def worker_connections(cfg: AgentConfig) -> int:
+    """The connections the worker may have open at once: plain ones, held ones, followed logs."""
+    return PLAIN_CONNECTIONS + cfg.max_blocking_queries + cfg.max_log_follows
+
+
+def raise_open_files(needed: int) -> int:
+    """Lift the soft RLIMIT_NOFILE to ``needed`` (at most the hard limit; systemd's unit sets
+    65536, a shell often 1024) and return what it is now; below ``needed`` it logs how to fix."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("only %d open files allowed (hard limit), %d wanted for max_blocking_queries and "
+                    "max_log_follows: raise LimitNOFILE (ulimit -n) or lower them", soft, needed)
+    return soft
 
 
 def setup_logging(level: str) -> None:
@@ -56,6 +89,7 @@ class AgentServer(BaseApplication):
         self.listener = listener
         self.agent: Any = None
         self._ssl_context: ssl.SSLContext | None = None
+        self.holding: HoldSettings | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -63,8 +97,9 @@ class AgentServer(BaseApplication):
         settings = {
             "bind": [f"{cfg.bind}:{cfg.port}"],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": HoldingWorker,
             "threads": cfg.http_threads,
+            "worker_connections": worker_connections(cfg),
             "preload_app": False,
             "max_requests": 0,
             "timeout": 30,
@@ -129,6 +164,11 @@ class AgentServer(BaseApplication):
         from orion.agent.compose import build_agent
 
         self.agent, app = build_agent(self.cfg_agent, store)
+        from orion.api.logs import is_followed_log
+
+        # Read by HoldingWorker once the app is built (orion/agent/worker.py).
+        self.holding = HoldSettings(max_held=self.cfg_agent.max_blocking_queries,
+                                    max_streams=self.cfg_agent.max_log_follows, streams=is_followed_log)
         return app
 
     def _post_worker_init(self, worker: Any) -> None:
@@ -161,6 +201,7 @@ def serve(cfg: AgentConfig, listener: socket.socket | None = None) -> None:
     the API's socket from the preflight."""
     setup_logging(cfg.log_level)
     hide_notify_socket()
+    raise_open_files(worker_connections(cfg) + OTHER_FILES)
     log.info("orion agent %s: api %s://%s%s, raft %s, data %s", cfg.id, cfg.api_scheme, cfg.api_addr,
              " (client certificates required)" if cfg.tls_client_ca else "", cfg.raft_addr, cfg.data_dir)
     AgentServer(cfg, listener).run()

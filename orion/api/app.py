@@ -2,13 +2,15 @@
 
 The app decides nothing. Writes become typed commands submitted through the
 :class:`~orion.store.port.Store` (which forwards them to the Raft leader);
-reads run on this node's copy of the state machine and say which applied index
+reads run on this node's copy of the state machine, linearizable unless they ask
+for ``?stale`` (``http.py``, ``install_reads``), and say which applied index
 they reflect (``X-Orion-Index``), so a client can tell how fresh an answer is.
 Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versioned``).
 
 :func:`create_app` only composes: the shared guards and error answers
 (``orion/api/http.py``) around the blueprints that need nothing but ``ApiDeps``:
-``/tasks`` (``tasks.py``), this node's reads (``status.py``) and the overlay's (``network.py``). The agent
+``/tasks`` (``tasks.py``), this node's reads (``status.py``), snapshots (``operator.py``) and the overlay's
+reads (``network.py``). The agent
 registers the others with the parts they need: ``ops.py`` (scale, drain),
 ``services.py``, ``cluster.py`` (membership), ``logs.py``.
 """
@@ -22,12 +24,16 @@ from typing import Any
 
 from flask import Flask
 
-from orion.api.http import AppliedSignal, Versioned, install_guards, register_error_handlers
+from orion.api.http import AppliedSignal, Versioned, install_guards, install_reads, register_error_handlers
 from orion.api.network import network_blueprint
+from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
 from orion.state.commands import CreateTask
 from orion.store.port import Store
+
+# Where the app keeps its AppliedSignal, for the blueprints the agent adds (applied_signal).
+APPLIED = "orion.applied"
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,18 @@ def create_app(deps: ApiDeps) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_error_handlers(app, deps.max_body_bytes)
     install_guards(app, deps.api_token, deps.open_paths, metrics_open=not deps.metrics_requires_token)
+    install_reads(app, deps.store, deps.write_timeout)  # reads wait for their read point as long as writes
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
+    app.extensions[APPLIED] = applied
     app.register_blueprint(tasks_blueprint(deps.store, applied, deps.write_timeout, deps.placement_wait,
                                            deps.id_factory, deps.create))
     app.register_blueprint(status_blueprint(deps.store, deps.node_id, applied, deps.nodes_view,
                                             deps.metrics_wsgi))
+    app.register_blueprint(operator_blueprint(deps.store, deps.node_id, deps.write_timeout))
     app.register_blueprint(network_blueprint(deps.store, applied))  # the overlay's settings, leases, endpoints
     return app
+
+
+def applied_signal(app: Flask) -> AppliedSignal:
+    """The app's one AppliedSignal: what a blueprint added later holds its blocking reads on."""
+    return app.extensions[APPLIED]

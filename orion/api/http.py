@@ -5,17 +5,26 @@ One place each, so the blueprints (``tasks.py``, ``status.py``, ``ops.py``,
 ``services.py``, ``cluster.py``, ``logs.py``) cannot drift apart:
 
 - :func:`answer` is the only way a read says which applied index it reflects
-  (``X-Orion-Index``), so a client can tell how fresh an answer is.
+  (``X-Orion-Index``), so a client can tell how fresh an answer is; every answer
+  also says whether this node reaches a leader and how long since it heard from
+  it (``X-Orion-Known-Leader``, ``X-Orion-Last-Contact``: :func:`install_reads`).
+- :func:`install_reads` makes every read of the replicated state linearizable
+  before its route runs (``Store.barrier``: Raft's ReadIndex), unless it asks for
+  ``?stale``: the operations whose query model is a ``ReadQuery`` (the OpenAPI
+  table, ``schema/openapi.py``). A read that cannot be confirmed in time is a 503
+  that says why and suggests ``?stale``.
 - :func:`json_body` reads a body strictly (JSON only, no duplicate keys, no NaN)
   and hands it to the schema's parser (``orion/api/schema/``); query strings go
   through their models (``schema/queries.py``), whose names the app checks before
   any route runs (:func:`install_guards`).
-- :func:`wait_for_index` holds a blocking read (``?index=N&wait=D``, Consul/Nomad
+- :class:`AppliedSignal` holds a blocking read (``?index=N&wait=D``, Consul/Nomad
   style) until this node applied beyond N: a watcher (``orion top``, a script) sees a
   change within one apply instead of polling. The index is this node's *applied
   Raft index*: only replicated state moves it, so a change in gossip's view of a
-  node alone does not wake a waiter (``orion top`` bounds its wait). Each held
-  request occupies one of the agent's ``http_threads`` for its wait.
+  node alone does not wake a waiter (``orion top`` bounds its wait). Under the
+  agent's worker the wait holds no thread (``holds.py``: the route hands the request
+  back to the worker's event loop); elsewhere :func:`wait_for_index` waits on the
+  request's thread.
 - A client (our CLI, curl, a script) never has to parse an HTML error page or a
   traceback: every failure is ``{"error": ..., "field": ...}``, and an unexpected
   exception is logged with a short id the answer repeats.
@@ -35,15 +44,20 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from orion.api.holds import FULL, HOLDABLE, INDEX, RELEASED_ONLY, SHAREABLE_KEY, HeldRead, Released, hold_state
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.openapi import query_models
 from orion.api.schema.problems import ValidationError
-from orion.api.schema.queries import BlockingQuery
+from orion.api.schema.queries import BlockingQuery, ReadQuery
 from orion.store.port import NoLeader, Store, StoreError, WriteTimeout
 
 log = logging.getLogger("orion.api")
 
 INDEX_HEADER = "X-Orion-Index"
+# Consul's and Nomad's X-*-KnownLeader and X-*-LastContact: does this node reach a leader
+# ("true"/"false"), and how many ms since it last heard from it (0 on the leader).
+KNOWN_LEADER_HEADER = "X-Orion-Known-Leader"
+LAST_CONTACT_HEADER = "X-Orion-Last-Contact"
 # Printable ASCII, bounded: the key is stored in the replicated state and shown in logs.
 MAX_IDEMPOTENCY_KEY = 200
 # Each wait for the next apply is re-checked this often, so a missed listener call
@@ -69,11 +83,12 @@ def answer(body: Any, status: int, index: int) -> Response:
 class ApiError(Exception):
     """A refusal that is not about the request's syntax (unknown id, refused by the state machine)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.retry_after = retry_after
 
 
 def error_response(status: int, message: str, field: str | None = None, **extra: Any) -> Response:
@@ -139,29 +154,66 @@ def idempotency_key() -> str:
 
 
 class AppliedSignal:
-    """Wakes request threads when the store applies something (one listener per app,
-    because a store cannot forget listeners); ``closing`` (the agent shutting down)
-    releases held reads."""
+    """Wakes waiters when the store applies something (one listener per app, because a
+    store cannot forget listeners); ``closing`` (the agent shutting down) releases held
+    reads. It is also the :class:`~orion.api.holds.AppliedWatch` the agent's worker holds
+    reads on: ``subscribe`` adds a call made on every apply."""
 
     def __init__(self, store: Store, closing: threading.Event | None = None) -> None:
         self._cond = threading.Condition()
         self._index = 0
         self._store = store
         self._closing = closing
+        self._subscribers: tuple[Callable[[int], None], ...] = ()
         store.add_listener(self._on_apply)
 
     def _on_apply(self, index: int) -> None:
         with self._cond:
             self._index = max(self._index, index)
             self._cond.notify_all()
+        for fn in self._subscribers:
+            fn(index)
+
+    def current(self) -> int:
+        """This node's applied index now."""
+        return self._store.read(lambda m: None)[1]
+
+    def subscribe(self, fn: Callable[[int], None]) -> None:
+        """Call ``fn(index)`` after every apply, on the Raft thread (it must not block)."""
+        self._subscribers = (*self._subscribers, fn)  # a new tuple: the Raft thread iterates the old one
 
     def wait_beyond(self, index: int, timeout: float) -> None:
         with self._cond:
             self._cond.wait_for(lambda: self._index > index, timeout)
 
     def block(self, query: BlockingQuery) -> None:
-        """Hold a blocking read (:func:`wait_for_index`) on this node's applied index."""
-        wait_for_index(query, lambda: self._store.read(lambda m: None)[1], self.wait_beyond, self._closing)
+        """Hold a blocking read on this node's applied index: handed to the agent's worker
+        when it can hold it (``holds.py``), else on this thread (:func:`wait_for_index`)."""
+        asked = query.asked
+        if asked is None:
+            return
+        environ = request.environ
+        state = hold_state(environ)
+        # An answer given again to identical requests (shared_answers.py) is no read point of
+        # theirs: this node's own view (/raft) and ?stale reads go to anyone, a linearizable one
+        # only to held reads released later (their read point was made before they were held).
+        shareable: bool | str = True if not isinstance(query, ReadQuery) or query.stale else RELEASED_ONLY
+        if isinstance(state, Released):
+            if state.why == FULL:
+                raise ApiError(429, f"this node already holds {state.limit} blocking queries, its limit "
+                                    "(max_blocking_queries); retry shortly, or read without index", "index",
+                               retry_after=1)
+            environ[SHAREABLE_KEY] = shareable if state.why == INDEX else False
+            return
+        if state == HOLDABLE:
+            index, wait = asked
+            if self.current() > index:
+                environ[SHAREABLE_KEY] = shareable
+                return
+            if wait <= 0 or (self._closing is not None and self._closing.is_set()):
+                return
+            raise HeldRead(index, time.monotonic() + wait, self)
+        wait_for_index(query, self.current, self.wait_beyond, self._closing)
 
 
 def wait_for_index(
@@ -239,6 +291,32 @@ def install_guards(app: Flask, token: str | None, open_paths: frozenset[str], me
             model.check_names(request.args)
 
 
+def install_reads(app: Flask, store: Store, timeout: float) -> None:
+    """Before a read's route: its read point (linearizable unless ``?stale``), waited for at
+    most ``timeout`` (the agent's write_timeout: an election ends well within it). After any
+    route: the leader headers. Blocking queries wait in their route, so after the read point:
+    what they answer is at least as new as the cluster was when they arrived (a held one is
+    answered in a second pass, which needs no read point of its own: ``holds.py``)."""
+    reads = {key for key, model in query_models().items() if issubclass(model, ReadQuery)}
+
+    @app.before_request
+    def _read_point() -> None:
+        rule = request.url_rule
+        if rule is None or (request.method, rule.rule.replace("<path:", "<")) not in reads:
+            return
+        if isinstance(hold_state(request.environ), Released):
+            return  # a held read's second pass: its first made the read point, before the hold
+        if not ReadQuery.stale_of(request.args):
+            store.barrier(timeout)
+
+    @app.after_request
+    def _leader_headers(response: Response) -> Response:
+        contact = store.leader_contact()
+        response.headers[KNOWN_LEADER_HEADER] = "true" if contact.known_leader else "false"
+        response.headers[LAST_CONTACT_HEADER] = str(contact.last_contact_ms)
+        return response
+
+
 def store_error_message(exc: StoreError) -> str:
     """The store's own words when it has some, else a sentence an operator can act on."""
     text = str(exc)
@@ -270,7 +348,10 @@ def register_error_handlers(app: Flask, max_body: int) -> None:
 
     @app.errorhandler(ApiError)
     def _api(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.message, exc.field)
+        response = error_response(exc.status, exc.message, exc.field)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(StoreError)
     def _store(exc: StoreError) -> Response:

@@ -16,9 +16,11 @@ which keeps streaming new lines until the client goes away or the container
 ends (``orion/api/schema/queries.py`` parses them). ``X-Orion-Node`` names the
 node whose engine was read.
 
-A follow holds a request thread on every node it passes through, for as long
-as it lasts; each node serves at most ``max_log_follows`` at once (429 beyond),
-see ``orion/api/streaming.py``.
+A follow holds a thread on every node it passes through, for as long as it
+lasts: under the agent's worker one of its stream threads, never one of the
+request threads (:func:`is_followed_log` tells the worker which requests those
+are); each node serves at most ``max_log_follows`` at once (429 beyond), see
+``orion/api/streaming.py``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import requests
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, error_response
+from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.queries import LogsQuery, parse_query
 from orion.api.streaming import FollowSlots, Pump, client_gone
 from orion.domain.model import NodeInfo, Task
@@ -50,6 +53,21 @@ NODE_HEADER = "X-Orion-Node"
 CONNECT_TIMEOUT = 5.0
 # Between two chunks of a log that is not followed: the engine sends an existing log at once.
 READ_TIMEOUT = 30.0
+
+
+def is_followed_log(method: str, path: str, query: str) -> bool:
+    """Whether a request, as the server parsed it, asks to follow a task's log (``GET
+    [/v1]/tasks/<id>/logs?follow=1``): the agent's worker serves those on a stream thread.
+    It only picks the thread: the route still checks everything, so a wrong guess costs nothing."""
+    if method != "GET":
+        return False
+    if path.startswith(API_PREFIX + "/"):
+        path = path[len(API_PREFIX):]
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "tasks" or parts[3] != "logs":
+        return False
+    follow = parse_qs(query, keep_blank_values=True).get("follow")
+    return bool(follow) and follow[0].strip().lower() in ("1", "true", "yes")
 
 
 def _params(query: LogQuery) -> dict[str, str]:

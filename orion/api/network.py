@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer
 from orion.api.schema import responses as r
-from orion.api.schema.queries import BlockingQuery, parse_query
+from orion.api.schema.queries import BlockingReadQuery, parse_query
 from orion.domain.model import DESIRED_RUN, NODE_DEAD, RUNNING, TERMINAL_STATES, NodeInfo, Task
 from orion.domain.network import NetworkSettings, SubnetLease
 from orion.domain.service import HEALTHY, UNHEALTHY, service_ports
@@ -63,7 +63,7 @@ def network_blueprint(store: Store, applied: AppliedSignal) -> Blueprint:
     bp = Blueprint("network", __name__)
 
     def block() -> None:
-        applied.block(parse_query(BlockingQuery, request.args))
+        applied.block(parse_query(BlockingReadQuery, request.args))
 
     @bp.get("/cluster/network")
     def cluster_network() -> Response:

@@ -52,6 +52,8 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
     body.update(endpointMode=spec.endpoint_mode, publish=publish_body(spec), overlay=spec.overlay)
+    if spec.stack:  # only when set, so a service outside any stack reads as it always did
+        body["stack"] = spec.stack
     return body
 
 
@@ -78,6 +80,7 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
     live = _current(replicas)
     view: r.Service = {
         "name": record.name,
+        "stack": spec.stack or None,
         "version": version,
         "image": spec.task.image,
         "count": spec.count,

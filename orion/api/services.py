@@ -23,10 +23,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from orion.api.http import ApiError, answer, read_json_body
+from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
 from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import ValidationError
-from orion.api.schema.queries import RollbackQuery, parse_query
+from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import service_view, version_view
 from orion.domain.network import NetworkSettings
@@ -38,9 +38,13 @@ from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
 
-def services_blueprint(store: Store, write_timeout: float,
+def services_blueprint(store: Store, write_timeout: float, applied: AppliedSignal,
                        clock: Callable[[], float] = time.time) -> Blueprint:
+    """``applied`` holds the reads' blocking queries (``?index=N&wait=D``, ``http.py``)."""
     bp = Blueprint("services", __name__)
+
+    def block() -> None:
+        applied.block(parse_query(BlockingReadQuery, request.args))
 
     def read_service(name: str) -> tuple[tuple[ServiceRecord, list, str | None], int]:
         def read(m: StateMachine) -> tuple[ServiceRecord | None, list, str | None]:
@@ -99,6 +103,7 @@ def services_blueprint(store: Store, write_timeout: float,
 
     @bp.get("/services")
     def list_services() -> Response:
+        block()
         def read(m: StateMachine) -> list[dict[str, Any]]:
             return [service_view(r, m.services.replicas(r.name), vip=m.vip(r.name)) for r in m.services.all()]
 
@@ -107,11 +112,13 @@ def services_blueprint(store: Store, write_timeout: float,
 
     @bp.get("/services/<name>")
     def get_service(name: str) -> Response:
+        block()
         (record, replicas, vip), index = read_service(name)
         return answer(service_view(record, replicas, detail=True, vip=vip), 200, index)
 
     @bp.get("/services/<name>/versions")
     def versions(name: str) -> Response:
+        block()
         (record, _, _), index = read_service(name)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:

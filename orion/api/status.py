@@ -1,8 +1,9 @@
 """What a node tells about the cluster and itself: ``GET /nodes``, ``/raft``, ``/health``, and the
 API's own description and metrics (``/openapi.json``, ``/metrics``).
 
-All reads: ``/nodes`` and ``/raft`` answer from this node's replica with the
-index they reflect and take blocking queries; ``/health`` is what load
+All reads: ``/nodes`` (linearizable unless ``?stale``) and ``/raft`` (this
+node's own view, never a read point) answer with the index they reflect and
+take blocking queries; ``/health`` is what load
 balancers and systemd probe (no token, ``ApiDeps.open_paths``).
 """
 
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from orion.api.http import AppliedSignal, answer
 from orion.api.schema.openapi import openapi_document
-from orion.api.schema.queries import BlockingQuery, parse_query
+from orion.api.schema.queries import BlockingQuery, BlockingReadQuery, parse_query
 from orion.api.views import node_view
 from orion.domain.model import Resources
 from orion.store.port import Store
@@ -29,12 +30,9 @@ def status_blueprint(store: Store, node_id: str, applied: AppliedSignal,
     ``metrics_wsgi``: served at ``GET /metrics`` when given."""
     bp = Blueprint("status", __name__)
 
-    def block() -> None:
-        applied.block(parse_query(BlockingQuery, request.args))
-
     @bp.get("/nodes")
     def list_nodes() -> Response:
-        block()
+        applied.block(parse_query(BlockingReadQuery, request.args))
         leader = store.status().leader
         extras = nodes_view() if nodes_view is not None else {}
 
@@ -52,7 +50,7 @@ def status_blueprint(store: Store, node_id: str, applied: AppliedSignal,
 
     @bp.get("/raft")
     def raft_status() -> Response:
-        block()
+        applied.block(parse_query(BlockingQuery, request.args))  # this node's own view: no read point
         status = store.status()
         digest, digest_index = store.digest()  # replicas at equal indexes must show equal digests
         return answer({**status.to_dict(), "digest": digest, "digestIndex": digest_index}, 200,

@@ -26,7 +26,7 @@ from orion.api.http import (
     idempotency_key,
     json_body,
 )
-from orion.api.schema.queries import BlockingQuery, TaskListQuery, parse_query
+from orion.api.schema.queries import BlockingReadQuery, TaskListQuery, parse_query
 from orion.api.schema.tasks import parse_task_request
 from orion.api.views import task_view
 from orion.domain.model import PENDING, TERMINAL_STATES, Task, TaskSpec
@@ -102,7 +102,7 @@ def tasks_blueprint(store: Store, applied: AppliedSignal, write_timeout: float, 
 
     @bp.get("/tasks/<task_id>")
     def get_task(task_id: str) -> Response:
-        applied.block(parse_query(BlockingQuery, request.args))
+        applied.block(parse_query(BlockingReadQuery, request.args))
         task, index = find_task(task_id)
         return answer(task_view(task, detail=True), 200, index)
 

@@ -118,12 +118,26 @@ class OrionClient:
             except requests.RequestException as exc:
                 raise ClientError(f"the stream from {self.addr} broke off: {_reason(exc)}") from None
 
+    def download(self, path: str, params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """GET ``path`` as bytes (a file the API answers); (the bytes, the answer's headers)."""
+        resp = self._send("GET", path, params=params, timeout=self.timeout)
+        if resp.status_code >= 400:
+            self._decode("GET", path, resp, (), None)
+        return resp.content, dict(resp.headers)
+
+    def upload(self, method: str, path: str, data: bytes, params: dict[str, str], timeout: float) -> Any:
+        """Send ``data`` as the body (``application/octet-stream``); the JSON answer."""
+        resp = self._send(method, path, params=params, timeout=max(timeout, self.timeout), data=data,
+                          headers={"Content-Type": "application/octet-stream"})
+        return self._decode(method, path, resp, (), None)[1]
+
     def _send(self, method: str, path: str, *, timeout: Any, body: Any = None, headers: dict[str, str] | None = None,
-              params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+              params: dict[str, str] | None = None, stream: bool = False, data: bytes | None = None,
+              ) -> requests.Response:
         url = self.addr + path
         try:
-            return self._session.request(method, url, json=body, timeout=timeout, params=params, stream=stream,
-                                         headers={**self._headers, **(headers or {})}, **self._tls)
+            return self._session.request(method, url, json=body, data=data, timeout=timeout, params=params,
+                                         stream=stream, headers={**self._headers, **(headers or {})}, **self._tls)
         except requests.exceptions.InvalidURL as exc:
             raise ClientError(f"--addr {self.addr!r} is not a valid URL ({exc}); use http://HOST:PORT") \
                 from None
@@ -174,9 +188,11 @@ class OrionClient:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self.request("POST", "/tasks", body=spec, headers=headers)[1]
 
-    def tasks(self, state: str | None = None) -> list[dict[str, Any]]:
-        path = "/tasks" + (f"?state={state}" if state else "")
-        return self.request("GET", path)[1]
+    def tasks(self, state: str | None = None, stale: bool = False) -> list[dict[str, Any]]:
+        """``stale``: this node's replica as it is (docs/api.md, "Consistency"); else linearizable."""
+        query = [f"state={state}"] if state else []
+        query += ["stale"] if stale else []
+        return self.request("GET", "/tasks" + ("?" + "&".join(query) if query else ""))[1]
 
     def task(self, task_id: str) -> dict[str, Any]:
         return self.request("GET", f"/tasks/{_path_segment(task_id)}")[1]
@@ -188,19 +204,20 @@ class OrionClient:
         """A task's output as it arrives (docs/api.md, GET /tasks/<id>/logs)."""
         return self.stream(f"/tasks/{_path_segment(task_id)}/logs", params, None if follow else self.timeout)
 
-    def nodes(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/nodes")[1]
+    def nodes(self, stale: bool = False) -> list[dict[str, Any]]:
+        return self.request("GET", "/nodes?stale" if stale else "/nodes")[1]
 
     def raft(self) -> dict[str, Any]:
         return self.request("GET", "/raft")[1]
 
-    def watch(self, path: str, index: int, wait: float) -> tuple[Any, int]:
+    def watch(self, path: str, index: int, wait: float, stale: bool = False) -> tuple[Any, int]:
         """A blocking query (docs/api.md): GET ``path`` once the node has applied beyond
-        ``index``, or after ``wait`` seconds; return (JSON, the answer's X-Orion-Index)."""
+        ``index``, or after ``wait`` seconds; return (JSON, the answer's X-Orion-Index).
+        ``stale``: no read point first (see ``orion/cli/watch.py`` for when a watcher asks)."""
         got: dict[str, str] = {}
         sep = "&" if "?" in path else "?"
-        _, data = self.request("GET", f"{path}{sep}index={index}&wait={wait:g}s", timeout=wait + self.timeout,
-                               answer_headers=got)
+        query = f"index={index}&wait={wait:g}s" + ("&stale" if stale else "")
+        _, data = self.request("GET", f"{path}{sep}{query}", timeout=wait + self.timeout, answer_headers=got)
         return data, int(got.get("X-Orion-Index", index))
 
     def health(self) -> tuple[bool, dict[str, Any]]:

@@ -54,7 +54,9 @@ class LazyGroup(click.Group):
             "scale": "orion.cli.ops_cmd:scale", "node": "orion.cli.ops_cmd:node", "top": "orion.cli.top:top",
             "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
-            "network": "orion.cli.network_cmd:network"}  # docs/network-leases.md
+            "network": "orion.cli.network_cmd:network",  # docs/network-leases.md
+            "stack": "orion.cli.stack_cmd:stack",  # orion stack ...: docs/stacks.md
+            "operator": "orion.cli.operator_cmd:operator"}  # snapshots, raft recover: docs/operations.md
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -252,8 +254,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     try:
         healthy, health = client.health()
         raft = client.raft()
-        found = client.nodes()
-        counts = render.count_states(client.tasks())
+        # This node's view, as /raft is: status must still say what it knows when no leader is
+        # reachable (a linearizable read would be a 503 then).
+        found = client.nodes(stale=True)
+        counts = render.count_states(client.tasks(stale=True))
     except ClientError as exc:
         raise fail(exc) from None
     data = {"healthy": healthy, "health": health, "raft": raft, "nodes": found, "tasks": counts}

@@ -15,6 +15,10 @@ when its answer arrives. ``/nodes`` and ``/raft`` bound their wait to a few
 seconds because gossip's view of a node is not in the Raft index, and because a
 node that lost quorum applies nothing: after each ``/raft`` answer ``/health``
 says whether this node still knows a leader, and the header says when it does not.
+The watchers read ``?stale`` (docs/api.md, "Consistency"): a dashboard keeps
+showing this node's replica through an election instead of a 503, the header
+already says when no leader is known, and each held request only returns once
+the replica moved past what is shown.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def watch(client: OrionClient, path: str, latest: Latest, wake: Callable[[], Non
     index = 0
     while not stop.is_set():
         try:
-            data, index = client.watch(path, index, WAITS[path])
+            data, index = client.watch(path, index, WAITS[path], stale=path != "/raft")
             healthy = client.health()[0] if path == "/raft" else None
         except ClientError as exc:
             with latest.lock:

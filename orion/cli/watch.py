@@ -8,6 +8,12 @@ view of a node). A snapshot is printed only when its text differs from the last
 one: on a terminal the screen is redrawn in place, elsewhere (a pipe, a file)
 snapshots follow each other, separated as their format wants (a blank line
 between tables, one JSON document per line, ``---`` between YAML documents).
+
+The first snapshot is a linearizable read like any other (it shows a write made
+a moment ago through another node); the held requests that follow ask
+``?stale``: each already waits until this node applied beyond the index last
+shown, so it is never older than what is on the screen, it costs no quorum
+round per change, and an election does not end the watch with a 503.
 """
 
 from __future__ import annotations
@@ -54,5 +60,5 @@ def follow(client: OrionClient, path: str, wait: float, show: Callable[[Any], No
     A node that stops answering ends the watch with its ClientError."""
     index = 0
     while True:
-        data, index = client.watch(path, index, wait)
+        data, index = client.watch(path, index, wait, stale=index > 0)
         show(rows(data))

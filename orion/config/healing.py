@@ -117,6 +117,16 @@ class Healing:
         "Counted on the leader from when it first saw the node restarting; a node that vanishes "
         "unannounced (SIGKILL, crash) gets none and is dead after gossip detection (~3-4 s).",
         checks=(at_least(0),), parts=("liveness.restart_grace",))
+    orphan_grace: float = setting(
+        30.0, "Seconds a container's task may be unknown before the container is removed",
+        "A container labelled as this node's whose task the replicated state no longer knows (purged "
+        "while the node was down, or taken away by a restore) is removed once its task has been "
+        "unknown this long, counted only while the node is caught up with a leader "
+        "(orion/node/orphans.py). Long enough to undo a restore of the wrong snapshot by restoring "
+        "the right one before anything stops; short, because an orphan holds memory and host ports "
+        "the scheduler counts as free here (a task placed on them fails to start until the orphan "
+        "goes). restart_grace's 30 s again.",
+        checks=(at_least(0),), parts=("reconcile.orphan_grace",))
     # -- overlay network leases (docs/network-leases.md) --------------------------------------------
     lease_dead_grace: float = setting(
         600.0, "Seconds a dead host keeps its subnet lease",

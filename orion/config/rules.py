@@ -54,9 +54,6 @@ def finish(values: dict[str, Any]) -> AgentConfig:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
     _check_network(values)
-    if values["max_log_follows"] >= values["http_threads"]:
-        raise ConfigError(f"max_log_follows ({values['max_log_follows']}) must be from 0 to below http_threads "
-                          f"({values['http_threads']}): each follow holds a request thread")
     return AgentConfig(**{f.name: values[f.name] for f in fields(AgentConfig)})
 
 

@@ -30,6 +30,16 @@ def _aes_keys(value: str) -> str | None:
     return None
 
 
+# The most blocking queries (or followed logs) an agent may be told to hold: each is an open
+# file descriptor, and systemd's LimitNOFILE for the unit is 65536.
+MAX_HELD = 50_000
+
+
+def _held(value: int) -> str | None:
+    return None if value <= MAX_HELD else (f"{value} is more than {MAX_HELD}: each one held is an open "
+                                           "connection (a file descriptor)")
+
+
 @dataclass(frozen=True)
 class Runtime:
     """How the node serves, replicates, runs its tasks and gossips."""
@@ -39,15 +49,21 @@ class Runtime:
         flag=True, choices=("debug", "info", "warning", "error"))
     http_threads: int = setting(
         16, "Request threads of the API's one gunicorn worker",
-        "One gthread worker (the Raft engine lives in exactly one process); threads so a slow "
-        "request (a POST waiting for its placement) does not block /health.", checks=(at_least(1),))
+        "One worker (the Raft engine lives in exactly one process); threads so a slow request "
+        "(a POST waiting for its placement) does not block /health. Blocking queries and followed "
+        "logs hold none of them while they wait (orion/agent/worker.py).", checks=(at_least(1),))
+    max_blocking_queries: int = setting(
+        4096, "Blocking queries (?index=N) held at once (429 beyond)",
+        "A held blocking query costs no thread, only its connection and a file descriptor: ~16 KB "
+        "each over plain HTTP (1,000 held add 16 MB to the worker, measured), so 4,096 is Consul's "
+        "\"thousands of watchers per agent\" in ~65 MB, and fits the unit's LimitNOFILE (65536).",
+        checks=(at_least(0), _held))
     max_log_follows: int = setting(
-        4, "Followed logs served at once (429 beyond)",
+        100, "Followed logs served at once (429 beyond)",
         "Followed logs (GET /tasks/<id>/logs?follow=1) this node serves at once, 429 beyond. Each "
-        "holds one of the http_threads for as long as someone watches (and one more on a node that "
-        "forwards it): 4 of 16 leaves 12 for writes, reads, /health and blocking queries (orion top "
-        "holds a few), and is still four people running `orion logs -f` against one node.",
-        checks=(at_least(0),), parts=("logs.max_follows",))
+        "runs on a thread of its own (and a pump that reads the engine), never on the http_threads: "
+        "100 is a hundred `orion logs -f` on one node for ~200 mostly idle threads.",
+        checks=(at_least(0), _held), parts=("logs.max_follows",))
     max_body_bytes: int = setting(
         1 << 20, "Largest request body (413 beyond)",
         "Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.",

@@ -147,7 +147,9 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
-            "overlay": self.overlay,
+            # Only when off: a task on the overlay (the default) is written as before it existed,
+            # so its log entries and snapshots (and their digests) read the same on an older node.
+            **({} if self.overlay else {"overlay": False}),
         }
 
     @classmethod
@@ -254,7 +256,7 @@ class Task:
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
             **{key: getattr(self, key) for key in _REPLICA_FIELDS},
-            "ip": self.ip,
+            **({"ip": self.ip} if self.ip else {}),  # only once known (see TaskSpec.to_dict's overlay)
         }
 
     @classmethod

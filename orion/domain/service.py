@@ -100,11 +100,14 @@ class ServiceSpec:
     ``endpoint_mode``, ``publish`` and ``overlay`` are how it is reached (docs/network-leases.md):
     a VIP or DNS round robin, ports opened on every host, and whether its replicas join the
     overlay at all (``overlay`` is copied into the template: the node reads it there).
+    ``stack`` names the stack the service belongs to ("" for none): a stack is the services
+    that carry its name (docs/stacks.md), named ``<stack>_<service>`` as Swarm names them.
     """
 
     name: str
     task: TaskSpec
     count: int = 1
+    stack: str = ""
     health_check: HealthCheck | None = None
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     volumes: tuple[Volume, ...] = ()
@@ -127,11 +130,21 @@ class ServiceSpec:
         return self.task.static_host_ports
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task.to_dict(), "count": self.count,
-                "health_check": self.health_check.to_dict() if self.health_check else None,
-                "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes],
-                "endpoint_mode": self.endpoint_mode, "publish": [p.to_dict() for p in self.publish],
-                "overlay": self.overlay}
+        out = {"name": self.name, "task": self.task.to_dict(), "count": self.count,
+               "health_check": self.health_check.to_dict() if self.health_check else None,
+               "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes]}
+        # Only when set: a service outside any stack, or reached the default way (a VIP on the
+        # overlay, nothing published), is written exactly as before stacks and the overlay
+        # existed, so its log entries and snapshots (and their digests) do not change.
+        if self.stack:
+            out["stack"] = self.stack
+        if self.endpoint_mode != "vip":
+            out["endpoint_mode"] = self.endpoint_mode
+        if self.publish:
+            out["publish"] = [p.to_dict() for p in self.publish]
+        if not self.overlay:
+            out["overlay"] = False
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
@@ -142,7 +155,8 @@ class ServiceSpec:
                    volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
                    endpoint_mode=str(d.get("endpoint_mode", "vip")),
                    publish=tuple(Publish.from_dict(p) for p in d.get("publish") or ()),
-                   overlay=bool(d.get("overlay", True)))
+                   overlay=bool(d.get("overlay", True)),
+                   stack=str(d.get("stack", "")))
 
 
 def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tuple[int, str, int | None], ...]:
@@ -214,6 +228,9 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("endpointMode")
     if old.publish != new.publish:
         changed.append("publish")
+    # Which stack lists the service: a label of the declaration, nothing a container holds.
+    if old.stack != new.stack:
+        changed.append("stack")
     if old.count != new.count:
         changed.append("count")
     return SpecDiff(tuple(changed), replacing, old.count != new.count)

@@ -9,8 +9,12 @@ Voters are what keep quorum, so the leader tends them:
 * Never faster than quorum allows: one change per pass (Raft changes
   membership one server at a time), never the leader itself, and only when the
   voters that remain healthy are a majority of the new, smaller set.
-* Below ``voter_cap`` a healthy registered node that is not a voter (say, one
-  removed while it was down, now back) is added again, lowest id first.
+* Below ``voter_cap`` a registered node that is not a voter (say, one removed
+  while it was down, now back) is added again, lowest id first, once its agent
+  answers the leader's probe. A record that says ``alive`` is not enough: after a
+  majority loss (``orion operator raft recover``) the dead nodes' records still
+  say so until liveness catches up, and adding one would take away the quorum
+  the recovery just made.
 
 Nodes that join beyond the cap become non-voting replicas (``orion/membership/join.py``)
 and register without a Raft address; pysyncobj cannot promote one in place, so
@@ -22,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from orion.domain.model import NODE_ALIVE, NODE_DEAD, NODE_LEFT, NodeInfo
+from orion.domain.model import NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.store.port import MembershipAction
 
 ADD: MembershipAction = "add"
@@ -87,7 +91,7 @@ def plan(voters: Sequence[str], nodes: Sequence[NodeInfo], self_addr: str, gone_
     for node in sorted(nodes, key=lambda n: n.id):
         if node.raft_addr in members or not node.raft_addr:
             continue
-        if node.status == NODE_ALIVE or node.id in reachable:
+        if node.id in reachable and node.status != NODE_LEFT:
             return MembershipChange(ADD, node.raft_addr, node.id,
                                     f"healthy and not a voter ({len(members)} of at most {cfg.voter_cap})")
     return None

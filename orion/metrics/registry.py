@@ -51,7 +51,7 @@ from orion.store.port import Store, StoreError
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Applying one entry is pure Python over dicts: microseconds, a big batch a few ms.
 APPLY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
-CONTAINER_EVENTS = ("start", "failure", "restart")
+CONTAINER_EVENTS = ("start", "failure", "restart", "orphan")
 # Why a task was placed again: the healing loop's causes. Anything else folds into
 # "other" so a typo or a new cause can never mint unbounded label values.
 RESCHEDULE_CAUSES = (*healing.RESCHEDULE_CAUSES, "other")
@@ -126,6 +126,8 @@ class Metrics:
                                "with an error on this node.", registry=r),
             "restart": Counter("orion_container_restarts", "Containers restarted by their restart policy "
                                "on this node.", registry=r),
+            "orphan": Counter("orion_orphans_removed", "Containers of tasks the replicated state no longer "
+                              "knows, removed by this node after the orphan grace period.", registry=r),
         }
         self.http_requests = Counter("orion_http_requests", "HTTP requests served, by route pattern, "
                                      "method and status.", ["route", "method", "status"], registry=r)

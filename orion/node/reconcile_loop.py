@@ -4,7 +4,9 @@ both the log line and what tests assert.
 
 It is also what remembers, between passes, which containers it saw running
 (``witnessed``): the pure planner needs that to tell a task's own exit from one
-its engine caused (see :mod:`orion.node.reconcile`).
+its engine caused (see :mod:`orion.node.reconcile`), and since when each container
+of a task the state does not know has been an orphan candidate (:mod:`orion.node.orphans`:
+those are kept from the reconciler's plan and removed only after the grace period).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass, field
 
 from orion.domain.model import ASSIGNED, FAILED, Task
 from orion.loop import SKIPPED, run_loop
+from orion.node import orphans
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import EngineUnreachable, NetworkAttachment, NetworkNotReady, Runtime, RuntimeFailure
+from orion.runtime import ContainerState, EngineUnreachable, NetworkAttachment, NetworkNotReady, Runtime, RuntimeFailure
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ class _Outcome:
     started: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     removed: int = 0
+    orphans: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     failed_containers: set[str] = field(default_factory=set)
@@ -46,6 +50,8 @@ class _Outcome:
             parts.append("stopped " + ", ".join(self.stopped))
         if self.removed:
             parts.append(f"removed {self.removed} container{'s' if self.removed != 1 else ''}")
+        if self.orphans:
+            parts.append("removed orphaned " + ", ".join(self.orphans))
         if self.reported:
             parts.append("reported " + ", ".join(self.reported))
         if self.errors:
@@ -69,8 +75,10 @@ class ReconcileLoop:
         interval: float,
         stop_timeout: float,
         write_timeout: float,
+        orphan_grace: float,
         on_event: Callable[[str], None] | None = None,
         attachment: Callable[[Task], NetworkAttachment | None | str] | None = None,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.node_id = node_id
         self._store = store
@@ -78,11 +86,15 @@ class ReconcileLoop:
         self._interval = interval
         self._stop_timeout = stop_timeout
         self._write_timeout = write_timeout
-        # Told "start" / "failure" / "restart" as containers come and go (metrics).
+        self._orphan_grace = orphan_grace
+        self._mono = mono
+        # Told "start" / "failure" / "restart" / "orphan" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
         # How a task joins the overlay (orion/node/network_views.py attachment_for): an
         # attachment, None (it does not), or what it waits for (a start deferred, not failed).
         self._attachment = attachment or (lambda _task: None)
+        # Orphan candidates: container id -> when its task was first seen unknown on a current view.
+        self._unknown_since: dict[str, float] = {}
         self._wake = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
@@ -105,15 +117,44 @@ class ReconcileLoop:
             self.engine_silent = True
             return self._done(f"cannot list containers: {exc}")
         self.engine_silent = False
+        orphan_plan, actual = self._orphans(actual)
         actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
         self._witnessed = {c.container_id for c in actual if c.live or c.container_id in self._witnessed}
-        if not actions:
+        if not actions and not orphan_plan.remove:
             live = sum(1 for c in actual if c.live)
-            return self._done(f"in sync: {len(desired)} tasks, {live} running containers")
+            waiting = f", {orphan_plan.waiting} orphan candidates" if orphan_plan.waiting else ""
+            return self._done(f"in sync: {len(desired)} tasks, {live} running containers{waiting}")
         outcome = _Outcome()
+        for orphan in orphan_plan.remove:
+            self._remove_orphan(orphan, outcome)
         for action in actions:
             self._execute(action, outcome)
         return self._done(outcome.sentence())
+
+    def _orphans(self, actual: list[ContainerState]) -> tuple[orphans.OrphanPlan, list[ContainerState]]:
+        """The orphan plan, and the containers left for the reconciler (those of known tasks).
+        Which tasks are known is read after listing, so a task purged meanwhile is unknown."""
+        ids = {c.task_id for c in actual}
+        known, _ = self._store.read(lambda m: {i for i in ids if m.task(i) is not None})
+        current = self._store.ready()
+        found = orphans.plan(actual, known, self._unknown_since, self._mono(), self._orphan_grace, current)
+        self._unknown_since = dict(found.unknown_since)
+        return found, [c for c in actual if c.task_id in known]
+
+    def _remove_orphan(self, c: ContainerState, out: _Outcome) -> None:
+        try:
+            if c.live:
+                self._runtime.stop(c.container_id, self._stop_timeout)
+            self._runtime.remove(c.container_id)
+        except RuntimeFailure as exc:  # the next pass tries again (it is still unknown, and due)
+            self._unknown_since[c.container_id] = self._mono() - self._orphan_grace
+            out.errors.append(f"remove orphan {c.container_id[:12]}: {exc}")
+            return
+        log.warning("%s: removed orphaned container %s of task %s (generation %d, %s): the replicated state "
+                    "has not known the task for %gs", self.node_id, c.container_id[:12], c.task_id, c.generation,
+                    c.status, self._orphan_grace)
+        out.orphans.append(f"{c.task_id} ({c.container_id[:12]})")
+        self._on_event("orphan")
 
     def _done(self, sentence: str) -> str:
         self.passes += 1

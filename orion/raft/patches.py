@@ -42,7 +42,7 @@ a test there also fails if an upgrade moves the code a rule relies on.
    ``replica_heartbeats.py``). The leader sends ``append_entries`` to every
    replica each ``appendEntriesPeriod`` (``:1258``); an empty one that carries
    no news goes at most once per ``REPLICA_HEARTBEAT``.
-6. **the election gate: never, or now** (:class:`ElectionGate`). pysyncobj draws
+6. **the election gate: never, or now** (:class:`ElectionGate`, ``election_gate.py``). pysyncobj draws
    each election timeout from its configuration when it arms it
    (``__generateRaftTimeout``, ``:1108-1111``: at start ``:162``, on a
    campaign ``:636``, on every granted vote and ``append_entries``, ``:939``,
@@ -50,7 +50,7 @@ a test there also fails if an upgrade moves the code a rule relies on.
    configuration it must not campaign (``:634-650``) and raise terms (pysyncobj
    has no pre-vote). A voter alone in its configuration answers "now": nobody
    can split its vote, so waiting 0.4-1.4 s buys nothing.
-7. **the truncation watch** (:class:`TruncationWatch`). A follower deletes
+7. **the truncation watch** (:class:`TruncationWatch`, ``truncation_watch.py``). A follower deletes
    everything after ``prevLogIdx`` whenever it holds more, not only on a term
    conflict, and only logs ``CRITICAL`` when that reaches applied entries
    (``:991-1004``; ``raftLastApplied`` is not wound back). The watch hears that
@@ -59,11 +59,34 @@ a test there also fails if an upgrade moves the code a rule relies on.
 8. **calls run on the tick thread** (:meth:`Engine.call_on_tick`). Only the
    tick thread may touch the transport (``transferLeadership`` does): calls
    queued from other threads run at the start of its next ``_onTick`` (``:611``).
-9. **socket.inet_ntop given back** (below the imports). ``pysyncobj/win_inet_pton.py``
-   (imported by ``tcp_connection.py:8``) puts a Windows-only ``inet_ntop`` into the
-   ``socket`` module on every platform (its guard covers ``inet_pton`` only), so in an
-   agent every later ``socket.inet_ntop`` raises: pyroute2 decodes no address and the
-   overlay's datapath reads no route. The C function is put back.
+9. **ReadIndex** (:meth:`Engine.read_index`, ``read_index.py``). pysyncobj reads
+   nothing through Raft: its follower answers ``next_node_idx`` without a term or a
+   tag (``:1098-1106``), so nothing says a heartbeat was answered *after* a given
+   moment; and that answer waits for the follower's sync (rule 4). The leader
+   numbers its rounds: every ``append_entries`` carries ``read_round``, and a
+   follower that accepts a new one (term not below its own, ``:945``) answers
+   ``orion_read_ack`` at once — only the term matters, not the log, so it waits
+   for no sync. A read is registered at the leader's
+   commit index (once its NO_OP of the term, ``:1226-1228``, committed), a round starts
+   at once (``__sendAppendEntries``, sent before the pass's sync, as ``:691`` sends on
+   schedule), and the read is confirmed as the acknowledgement that makes a majority
+   arrives. A follower sends its reads of a tick as one
+   ``orion_read_index`` request and waits for its replica to apply the answer's
+   index (``raftLastApplied``, which counts NO_OPs and membership entries too); it
+   applies what is committed before its pass's sync, not after (``:688``): committed
+   entries are on a majority's disks already.
+10. **pre-vote** (:meth:`Engine._pre_vote`, ``prevote.py``). pysyncobj campaigns as
+   soon as its timer fired and it is connected to anyone (``:634-650``): a voter
+   that reconnects — partitioned, or removed while down and added back — raises
+   the term and deposes a healthy leader (``:920-923``). Before pysyncobj may
+   campaign, the node asks the voters ``orion_pre_vote`` and campaigns only with a
+   majority's yes; the timer is re-armed meanwhile. A leadership transfer
+   (``__transferInProgress``, ``:916``) is not asked about.
+11. **socket.inet_ntop given back** (below the imports). ``pysyncobj/win_inet_pton.py``
+    (imported by ``tcp_connection.py:8``) puts a Windows-only ``inet_ntop`` into the
+    ``socket`` module on every platform (its guard covers ``inet_pton`` only), so in an
+    agent every later ``socket.inet_ntop`` raises: pyroute2 decodes no address and the
+    overlay's datapath reads no route. The C function is put back.
 """
 
 from __future__ import annotations
@@ -72,28 +95,44 @@ import _socket
 import logging
 import queue
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj import syncobj as upstream
+from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from orion.defaults import REPLICA_HEARTBEAT
 from orion.raft.ack_queue import ACK, AckQueue, plain_success
+from orion.raft.election_gate import NEVER, ElectionGate
 from orion.raft.journal import RaftJournal
+from orion.raft.prevote import PRE_VOTE, PRE_VOTE_ANSWER, LogPosition, PreVote, answer
+from orion.raft.read_index import (
+    READ_ACK,
+    READ_ANSWER,
+    READ_ASK,
+    READ_ROUND,
+    Facts,
+    NodeReads,
+    Outbox,
+    ReadCallback,
+)
 from orion.raft.replica_heartbeats import ReplicaHeartbeats
+from orion.raft.truncation_watch import TRUNCATION_MESSAGE, TruncationWatch
+
+# Rules 6 and 7 live beside this module (neither replaces a method of pysyncobj); named here
+# too, so every rule is imported from one place.
+__all__ = ["NEVER", "TRUNCATION_MESSAGE", "ElectionGate", "Engine", "OrionTransport", "PatchedTransport",
+           "TruncationWatch"]
 
 log = logging.getLogger("orion.raft")
 
-socket.inet_ntop = _socket.inet_ntop  # rule 9
+# Rules 9 and 10: our own messages (the transport hands them to the engine; pysyncobj never sees them).
+OURS = frozenset({READ_ACK, READ_ASK, READ_ANSWER, PRE_VOTE, PRE_VOTE_ANSWER})
 
-# Rule 6: an election deadline no process lives to see (seconds).
-NEVER = 1e9
-# Rule 7: the record pysyncobj logs (syncobj.py:999-1003); tests/unit/raft/test_patches.py
-# checks that the installed version still writes it.
-TRUNCATION_MESSAGE = "truncating already-applied log entries"
+socket.inet_ntop = _socket.inet_ntop  # rule 11
 
 
 # -- rules 1, 2, 4, 5: the transport --------------------------------------------------
@@ -101,8 +140,11 @@ class PatchedTransport:
     """A mixin over a pysyncobj transport (TCP in the agent, in-memory in the tests).
 
     Received: a forwarded command during a handover is refused (rule 2); a success never
-    winds the leader's next index back (rule 1). Sent: an answer waits for the sync that
-    covers it (rule 4); an idle heartbeat to a replica is thinned (rule 5).
+    winds the leader's next index back (rule 1); our messages go to the engine, an accepted
+    ``append_entries`` is the leader's contact and a new round in it is acknowledged at once
+    (rules 9, 10). Sent: an answer waits for the sync that covers it (rule 4); an idle
+    heartbeat to a replica is thinned (rule 5); the leader's rounds ride on its
+    ``append_entries`` (rule 9).
     """
 
     _syncObj: Any
@@ -112,19 +154,30 @@ class PatchedTransport:
         self._journal = syncObj.journal
         self._acks = AckQueue()
         self.replica_heartbeats = ReplicaHeartbeats(REPLICA_HEARTBEAT)
+        self._round_acked: dict[Any, tuple[int, int]] = {}  # rule 9: leader -> (term, round) last acknowledged
         super().__init__(syncObj, selfNode, otherNodes)  # type: ignore[call-arg]
 
     def setOnMessageReceivedCallback(self, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
         sync = self._syncObj
 
         def received(node: Any, message: Any) -> None:
-            if not isinstance(message, dict):
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind in OURS:  # rules 9, 10
+                sync.on_message(node, message)
+            elif kind == "append_entries" and message.get("term", -1) >= sync.raftCurrentTerm:
+                sync.heard_leader()  # rule 10, and the contact X-Orion-Last-Contact reports
+                callback(node, message)  # accepted (syncobj.py:945): this node is at the leader's term
+                round_ = (message["term"], message.get(READ_ROUND, 0))
+                if sync.selfNode is not None and round_[1] and self._round_acked.get(node) != round_:
+                    self._round_acked[node] = round_  # rule 9: a voter acknowledges each new round once
+                    self.send(node, {"type": READ_ACK, "round": round_[1]})
+            elif not isinstance(message, dict):
                 callback(node, message)
             elif getattr(sync, "handing_over", False) and message.get("type") == "apply_command" \
                     and "request_id" in message:  # rule 2
                 self.send(node, {"type": "apply_command_response", "request_id": message["request_id"],
                                  "error": FAIL_REASON.NOT_LEADER})
-            elif message.get("type") == ACK and plain_success(message):  # rule 1
+            elif kind == ACK and plain_success(message):  # rule 1
                 next_index = sync._SyncObj__raftNextIndex
                 sent_up_to = next_index.get(node)
                 callback(node, message)
@@ -136,6 +189,8 @@ class PatchedTransport:
         super().setOnMessageReceivedCallback(received)  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
+        if isinstance(message, dict) and message.get("type") == "append_entries":  # rule 9
+            message[READ_ROUND] = self._syncObj.reads.round
         if self._acks.hold(node, message, self._journal.unsynced):  # rule 4
             return True
         if node in self._readonlyNodes and not self.replica_heartbeats.due(node, message, time.monotonic()):
@@ -153,13 +208,14 @@ class PatchedTransport:
 
 
 class OrionTransport(PatchedTransport, TCPTransport):
-    """pysyncobj's TCP transport with rules 1, 2, 4 and 5."""
+    """pysyncobj's TCP transport with rules 1, 2, 4, 5 and 9."""
 
 
-# -- rules 3, 4, 8: the engine ---------------------------------------------------------
+# -- rules 3, 4, 8, 9, 10: the engine ----------------------------------------------------
 class Engine(SyncObj):
     """``SyncObj`` with our journal (rule 3), a sync point at each pass of its loop (rule 4),
-    calls queued onto its tick thread (rule 8) and no new command while it hands over (rule 2).
+    calls queued onto its tick thread (rule 8), no new command while it hands over (rule 2),
+    reads confirmed by a quorum (rule 9) and a pre-vote before any campaign (rule 10).
 
     ``conf.journalFile`` must be None: the journal is ours. Everything else is pysyncobj's
     own, its tick thread included.
@@ -175,8 +231,20 @@ class Engine(SyncObj):
         self._tick_calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         # Set while this leader hands leadership over: it takes no new commands (rule 2).
         self.handing_over = False
+        self.reads = NodeReads()  # rule 9, on the tick thread; reads arrive through _arrived
+        self._arrived: queue.SimpleQueue[ReadCallback] = queue.SimpleQueue()
+        self.prevote: PreVote[Any] = PreVote()  # rule 10
+        # Monotonic time this node last accepted an append_entries (None: never): rule 10's
+        # "a leader is alive", and X-Orion-Last-Contact.
+        self.last_leader_contact: float | None = None
+        # Rules 9 and 10 travel on our messages: only a patched transport delivers them (tests
+        # build engines on a bare one to show what upstream does).
+        self._patched = issubclass(transport_class, PatchedTransport)
+        self._read_wake: PipeNotifier | None = None  # set below: it needs pysyncobj's poller
         super().__init__(self_node, partners, conf=conf, consumers=consumers, transportClass=transport_class)
+        self._read_wake = PipeNotifier(self._poller)  # a read arrived: tick now, not after autoTickPeriod
         self.addOnTickCallback(self._group_commit)
+        self.addOnTickCallback(self._after_tick)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "_SyncObj__raftLog":  # rule 3: syncobj.py:166 built a MemoryJournal (journalFile=None)
@@ -197,7 +265,14 @@ class Engine(SyncObj):
                 fn()
             except Exception:  # a queued call must never stop the engine
                 log.exception("call on the Raft tick thread failed")
+        if self._patched and not self._isLeader():
+            # Rule 9: what is committed is on a majority's disks already: a follower applies it
+            # before this pass's sync of its own appends, so a read waiting for it does not
+            # wait for that fsync (pysyncobj applies after it, syncobj.py:688).
+            self._SyncObj__applyLogEntries()
+        self._before_tick()  # before the sync: a round or a request waits for no fsync of ours
         self._group_commit()
+        self._pre_vote()
         super()._onTick(timeToWait)
 
     def _group_commit(self) -> None:
@@ -205,137 +280,95 @@ class Engine(SyncObj):
         self.journal.sync()
         self._SyncObj__transport.release()
 
+    # -- rule 9 ------------------------------------------------------------------------
+    def read_index(self, callback: ReadCallback) -> None:
+        """Rule 9, from any thread: ``callback(index, READ_OK)`` on the tick thread once this
+        replica has applied the leader's commit index of a moment after this call, with the
+        leader's leadership confirmed by a quorum after that moment; or ``callback(None, code)``
+        (no leader reached, the leader changed: ask again)."""
+        self._arrived.put(callback)
+        if self._read_wake is not None:
+            self._read_wake.notify()
 
-# -- rule 6: the election gate -----------------------------------------------------------
-class ElectionGate(SyncObjConf):
-    """pysyncobj's configuration, whose election timeout is "never" while the gate is closed,
-    and "now" while this voter is alone in its configuration (``alone``).
+    def facts(self) -> Facts:
+        leading = self._isLeader()
+        leader = self._getLeader()
+        if not leading and (leader is None or not self.isNodeConnected(leader)):
+            leader = None
+        noop = self._SyncObj__noopIDx
+        return Facts(leading=leading, term=self.raftCurrentTerm, commit_index=self.raftCommitIndex,
+                     term_committed=leading and noop is not None and self.raftCommitIndex >= noop,
+                     last_applied=self.raftLastApplied, leader=leader, voters=frozenset(self.otherNodes),
+                     now=upstream.monotonicTime(), patience=self._election_min())
 
-    Closed: the joiner's configuration answers "never" until the leader's answer says it
-    is admitted; then the leader's next heartbeat, which by then reaches it, re-arms an
-    ordinary timeout. A node outside the configuration never campaigns and never raises a
-    term; it still follows a leader and votes, as Raft's non-voting catch-up phase would.
-    Starting the joiner only after admission would deadlock the 1 -> 2 step (the second
-    voter's entry commits only with its acknowledgement); starting it read-only cannot
-    acknowledge as the new voter, and pysyncobj cannot promote a read-only node in place.
+    def _election_min(self) -> float:
+        """The configured minimal election timeout (the gate's, whatever it answers now): how long
+        a leader is trusted without news (rule 10), and a read round may go unanswered (rule 9)."""
+        return getattr(self.conf, "election_min", self.conf.raftMinTimeout)
 
-    Alone: the timeout's value never decides Raft's safety — terms and votes do;
-    randomizing it only keeps candidates from splitting the vote, and a voter alone has no
-    rival. Once a voter is added, the very next draw is an ordinary randomized one again.
-    """
+    def _before_tick(self) -> None:
+        arrived = []
+        while True:
+            try:
+                arrived.append(self._arrived.get_nowait())
+            except queue.Empty:
+                break
+        self._deliver(self.reads.before_tick(self.facts(), arrived))
 
-    def __init__(self, closed: bool, alone: Callable[[], bool] | None = None, **kwargs: Any) -> None:
-        self._closed = False
-        self._alone: Callable[[], bool] = lambda: False
-        super().__init__(**kwargs)
-        self._closed = closed
-        if alone is not None:
-            self._alone = alone
+    def _after_tick(self) -> None:
+        """An on-tick callback: after pysyncobj applied and sent, before it polls."""
+        self._deliver(self.reads.after_tick(self.facts()))
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    def _deliver(self, out: Outbox) -> None:
+        if out.start_round:  # the round's append_entries leave now (what syncobj.py:691 sends on schedule)
+            self._SyncObj__sendAppendEntries()
+        for node, message in out.sends:
+            self._SyncObj__transport.send(node, message)
+        for callback, index, code in out.answers:
+            try:
+                callback(index, code)
+            except Exception:  # a reader's callback must never stop the engine
+                log.exception("read callback failed")
 
-    def open(self) -> None:
-        """Admitted: the next timeout pysyncobj arms is an ordinary one."""
-        self._closed = False
+    # -- rules 9, 10: our messages -------------------------------------------------------
+    def on_message(self, node: Any, message: dict) -> None:
+        kind = message["type"]
+        if kind in (READ_ACK, READ_ASK, READ_ANSWER):
+            self._deliver(self.reads.on_message(node, message, self.facts()))
+        elif kind == PRE_VOTE and self.selfNode is not None:
+            contact = self.last_leader_contact
+            since = None if contact is None else upstream.monotonicTime() - contact
+            log_at = LogPosition(self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex())
+            self._SyncObj__transport.send(node, answer(message, term=self.raftCurrentTerm, log=log_at,
+                                                       leading=self._isLeader(), since_leader=since,
+                                                       election_min=self._election_min()))
+        elif kind == PRE_VOTE_ANSWER:
+            if not message["granted"] and message["term"] > self.raftCurrentTerm:
+                # Behind: take the refuser's term, as any Raft message with a higher term does.
+                self._SyncObj__setCurrentTerm(message["term"], None)
+                self._SyncObj__setState(upstream._RAFT_STATE.FOLLOWER)
+                self._SyncObj__raftLeader = None
+            elif self.prevote.answer(node, message["round"], message["granted"], self.otherNodes):
+                self._SyncObj__raftElectionDeadline = 0  # won: campaign at the next tick
 
-    def watch_alone(self, alone: Callable[[], bool]) -> None:
-        """From now on ask ``alone`` (read on the tick thread, at each draw) whether this
-        voter is the only one in its configuration."""
-        self._alone = alone
+    # -- rule 10 -----------------------------------------------------------------------
+    def heard_leader(self) -> None:
+        """The transport: this node accepted an append_entries (a leader is alive)."""
+        self.last_leader_contact = upstream.monotonicTime()
+        self.prevote.cancel()
 
-    def _override(self) -> float | None:
-        if self._closed:
-            return NEVER
-        if self._alone():
-            return 0.0
-        return None
-
-    @property
-    def raftMinTimeout(self) -> float:  # noqa: N802 - pysyncobj's name
-        override = self._override()
-        return self._min_timeout if override is None else override
-
-    @raftMinTimeout.setter
-    def raftMinTimeout(self, value: float) -> None:  # noqa: N802
-        self._min_timeout = value
-
-    @property
-    def raftMaxTimeout(self) -> float:  # noqa: N802
-        override = self._override()
-        return self._max_timeout if override is None else override
-
-    @raftMaxTimeout.setter
-    def raftMaxTimeout(self, value: float) -> None:  # noqa: N802
-        self._max_timeout = value
-
-    def validate(self) -> None:
-        """pysyncobj's own checks, against the ordinary timeouts."""
-        closed, alone = self._closed, self._alone
-        self._closed, self._alone = False, lambda: False
-        try:
-            super().validate()
-        finally:
-            self._closed, self._alone = closed, alone
-
-
-# -- rule 7: the truncation watch ----------------------------------------------------------
-class _Router(logging.Filter):
-    """One filter on pysyncobj's logger: hands each truncation record to the watch of the
-    engine whose tick thread wrote it (several engines may share a process, in tests)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._by_thread: dict[int, Callable[[int, int], None]] = {}
-
-    def route(self, thread: int, fn: Callable[[int, int], None] | None) -> None:
-        with self._lock:
-            if fn is None:
-                self._by_thread.pop(thread, None)
-            else:
-                self._by_thread[thread] = fn
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if TRUNCATION_MESSAGE in str(record.msg):
-            with self._lock:
-                fn = self._by_thread.get(record.thread or 0)
-            args = record.args if isinstance(record.args, tuple) else ()
-            if fn is not None and len(args) >= 2:
-                fn(int(args[0]), int(args[1]))
-        return True
-
-
-_ROUTER = _Router()
-logging.getLogger("pysyncobj.syncobj").addFilter(_ROUTER)
-
-
-class TruncationWatch:
-    """Calls ``on_truncation(from_index, last_applied)`` when this engine truncates applied
-    entries. When the replacing entries differ — a configuration that let two leaders
-    commit (pysyncobj never sets ``__changeClusterIDx``, ``:1356-1369``, so it does not
-    enforce one membership change at a time), nodes campaigning from a member list nobody
-    agreed to — the machine has applied commands the cluster does not have, and nothing in
-    pysyncobj notices. A duplicate ``append_entries`` of the same leader re-sends the same
-    entries: harmless, but heard too (the rebuild is cheap and always correct).
-
-    It runs on the engine's tick thread and must only record: the store acts on another thread.
-    """
-
-    def __init__(self, engine: SyncObj, on_truncation: Callable[[int, int], None]) -> None:
-        self._on_truncation = on_truncation
-        self._thread: int | None = None
-        self._engine = engine
-        engine.addOnTickCallback(self._learn_thread)
-
-    def _learn_thread(self) -> None:
-        """An on-tick callback: the first tick names the thread whose records are ours."""
-        if self._thread is None:
-            self._thread = threading.get_ident()
-            _ROUTER.route(self._thread, self._on_truncation)
-
-    def close(self) -> None:
-        self._engine.removeOnTickCallback(self._learn_thread)
-        if self._thread is not None:
-            _ROUTER.route(self._thread, None)
+    def _pre_vote(self) -> None:
+        """Before pysyncobj's election check (syncobj.py:635): let it campaign only after a won
+        pre-vote (or a transfer); else ask, and re-arm its timer meanwhile."""
+        if not self._patched or self.selfNode is None or self._isLeader() or not self.otherNodes:
+            return
+        if self._SyncObj__raftElectionDeadline >= upstream.monotonicTime() \
+                or not self._SyncObj__connectedToAnyone() or self._SyncObj__transferInProgress:
+            return
+        if self.prevote.campaign():
+            return
+        self._SyncObj__raftElectionDeadline = upstream.monotonicTime() + self._SyncObj__generateRaftTimeout()
+        ask = self.prevote.start(self.raftCurrentTerm, LogPosition(self._SyncObj__getCurrentLogTerm(),
+                                                                   self._SyncObj__getCurrentLogIndex()))
+        for node in self.otherNodes:
+            self._SyncObj__transport.send(node, dict(ask))

@@ -59,11 +59,12 @@ from orion.raft.journal import RaftJournal
 from orion.raft.members_file import MembersFile
 from orion.raft.membership import RaftMembership, members_of
 from orion.raft.patches import TruncationWatch
+from orion.raft.read_barrier import ReadBarrier
 from orion.raft.replica import Replica
 from orion.store.admission import VOTER, Admission, Role
 from orion.store.coalescer import Coalescer
 from orion.store.digest import DigestCache
-from orion.store.port import MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
+from orion.store.port import LeaderContact, MembershipAction, NoLeader, RaftStatus, StoreError, WriteTimeout
 
 __all__ = ["RaftSettings", "RaftStore"]
 
@@ -114,6 +115,7 @@ class RaftStore(Generic[M]):
                                     batches_read=lambda: application.batches_read(self._replica.machine),
                                     combine=application.combine, results=application.results)
         self._start_engine(partners, gated=not self.admitted)
+        self._reads = ReadBarrier(lambda: self._syncobj, self._view_current, self.has_leader)
         self._digests = DigestCache(self.read, snapshot=application.snapshot)
         self._write_members()
         self._stop = threading.Event()
@@ -199,6 +201,18 @@ class RaftStore(Generic[M]):
         with self._lock:
             return fn(self._replica.machine), self._replica.applied
 
+    def barrier(self, timeout: float) -> None:
+        """Linearizable read point (Raft's ReadIndex, ``patches.py`` rule 9; ``read_barrier.py``)."""
+        self._reads.wait(timeout)
+
+    def leader_contact(self) -> LeaderContact:
+        return self._reads.contact()
+
+    def _view_current(self, timeout: float) -> bool:
+        """Readers see the machine the engine applies to (not the old view kept during a resync)."""
+        with self._applied_cond:
+            return self._applied_cond.wait_for(lambda: self._replica.rebuilding is None, timeout)
+
     def has_leader(self) -> bool:
         """A leader this node can actually reach, and that can reach a majority.
 
@@ -243,7 +257,9 @@ class RaftStore(Generic[M]):
                    "resyncs": self.resyncs,
                    "connected": sorted(n.address for n in sync.otherNodes if sync.isNodeConnected(n)),
                    "durability": self._settings.durability, "fsyncs": sync.journal.fsyncs,
-                   "batched_writes": {"entries": self._coalescer.entries, "commands": self._coalescer.commands}},
+                   "batched_writes": {"entries": self._coalescer.entries, "commands": self._coalescer.commands},
+                   "read_index": {"rounds": sync.reads.leader.rounds_started,  # patches.py rule 9
+                                  "asked_leader": sync.reads.forwarded.requests_sent}},
         )
 
     def wait_applied(self, index: int, timeout: float) -> bool:

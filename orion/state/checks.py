@@ -90,3 +90,4 @@ def finish_problem(task: Task | None, cmd: FinishMigration) -> str:
     if task.generation != cmd.generation:
         return f"stale decision: task {task.id} is at generation {task.generation}, decision had {cmd.generation}"
     return ""
+

@@ -292,11 +292,40 @@ class Batch(Command):
     commands: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class NameCluster(Command):
+    """Give the cluster its id, once: the first agent to register in a cluster whose every node
+    reads this command (``LOG_VERSION`` 2) draws it; a second naming is refused. Snapshots carry
+    it, so a restore can tell this cluster's file from another's."""
+
+    TYPE: ClassVar[str] = "name_cluster"
+    cluster_id: str = ""
+
+
+@dataclass(frozen=True)
+class RestoreSnapshot(Command):
+    """Replace the whole state with a saved one (``orion operator snapshot restore``).
+
+    ``body`` is the machine's plain-data snapshot as saved (``StateMachine.snapshot``), in its
+    canonical form gzip'd and base64'd as the file carries it (``canonical.pack``: 0.4 MB in the
+    log for a 12 MB state), and ``digest`` the SHA-256 of the canonical form: every replica
+    checks the one against the other, the format version and the cluster id (``force``: restore
+    another cluster's state, taking its id) before it changes anything. Sent without a request
+    id, so the state after it is exactly the saved one (its digest is the file's).
+    """
+
+    TYPE: ClassVar[str] = "restore_snapshot"
+    body: str = ""
+    digest: str = ""
+    force: bool = False
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
     c.TYPE: c
     for c in (RegisterNode, SetNodeStatus, CreateTask, PlaceTasks, MarkUnschedulable, ReportTaskState, StopTask,
               RestartTask, ScaleTask, SetNodeReadiness, MigrateTasks, FinishMigration,
-              PutService, RollbackService, DeleteService, ApplyDeploymentPlan, ReportTaskHealth, Batch)
+              PutService, RollbackService, DeleteService, ApplyDeploymentPlan, ReportTaskHealth, Batch,
+              NameCluster, RestoreSnapshot)
 }
 
 
@@ -394,4 +423,8 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
         kwargs.update(task_id=str(body["task_id"]), node_id=str(body["node_id"]),
                       generation=int(body["generation"]), status=str(body["status"]),
                       since=float(body["since"]), output=str(body.get("output", "")))
+    elif cls is NameCluster:
+        kwargs["cluster_id"] = str(body["cluster_id"])
+    elif cls is RestoreSnapshot:
+        kwargs.update(body=str(body["body"]), digest=str(body["digest"]), force=bool(body.get("force", False)))
     return kwargs

@@ -24,6 +24,9 @@ from orion.state.machine import StateMachine
 # The log format that introduced ``Batch`` entries (``LOG_VERSION``, orion/version.py):
 # none is written until every node that may read the log again reads this format.
 BATCH_LOG_VERSION = 1
+# The log format that introduced ``NameCluster`` and ``RestoreSnapshot``: a cluster is named, and a
+# snapshot restored, only once every node that may read the log again reads them.
+SNAPSHOT_LOG_VERSION = 2
 
 
 def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:

@@ -25,19 +25,17 @@ from orion.domain.model import (
     DESIRED_STOP,
     FAILED,
     LOST,
-    NODE_LEFT,
     PENDING,
     RUNNING,
     STOPPED,
     STOPPING,
     TERMINAL_STATES,
     NodeInfo,
-    NodeUsage,
     PriorPlacement,
     Task,
     TaskSpec,
 )
-from orion.domain.network import NetworkSettings, SubnetLease, ipv4_problem
+from orion.domain.network import ipv4_problem
 from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
@@ -45,11 +43,13 @@ from orion.state.commands import (
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
+    NameCluster,
     Placement,
     PlaceTasks,
     RegisterNode,
     ReportTaskState,
     RestartTask,
+    RestoreSnapshot,
     SetNodeReadiness,
     SetNodeStatus,
     StopTask,
@@ -59,28 +59,34 @@ from orion.state.history import History
 from orion.state.network import NetworkRegistry
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
+from orion.state.queries import MachineReads
 from orion.state.reservations import Reservations
+from orion.state.restore import SNAPSHOT_VERSION, read_restore
 from orion.state.services import ServiceRegistry
-from orion.version import LOG_VERSION
 
-SNAPSHOT_VERSION = 1
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 
-class StateMachine:
-    """Tasks, nodes and reservations, changed only by :meth:`apply`.
+class StateMachine(MachineReads):
+    """Tasks, nodes and reservations, changed only by :meth:`apply`; read through
+    :class:`~orion.state.queries.MachineReads`.
 
     Not thread-safe: the store applies and reads it under one lock.
     """
 
     def __init__(self, history: History | None = None) -> None:
+        self._reset(history or History())
+
+    def _reset(self, history: History) -> None:
+        """Empty, with ``history`` as its memory: a new machine, or one a restore refills."""
+        self.cluster_id = ""  # set once (NameCluster); a snapshot carries it
         self._tasks: dict[str, Task] = {}
         self._registry = NodeRegistry()
         self._nodes = self._registry.nodes
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
-        self._history = history or History()
+        self._history = history
         self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
             RegisterNode.TYPE: self._registry.register,
             SetNodeStatus.TYPE: self._registry.set_status,
@@ -93,6 +99,8 @@ class StateMachine:
             ReportTaskState.TYPE: self._report_task_state,
             StopTask.TYPE: self._stop_task,
             RestartTask.TYPE: self._restart_task,
+            NameCluster.TYPE: self._name_cluster,
+            RestoreSnapshot.TYPE: self._restore_snapshot,
         }
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
@@ -280,6 +288,25 @@ class StateMachine:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
+    # -- the cluster as a whole -------------------------------------------------------
+    def _name_cluster(self, cmd: NameCluster, index: int) -> dict[str, Any]:  # noqa: ARG002
+        if self.cluster_id:
+            return _refused(f"the cluster is already named {self.cluster_id}")
+        if not cmd.cluster_id:
+            return _refused("a cluster id must not be empty")
+        self.cluster_id = cmd.cluster_id
+        return {"ok": True, "cluster_id": self.cluster_id}
+
+    def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> dict[str, Any]:
+        """Replace everything with the saved state, once every check passed (``restore.py``):
+        afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
+        state, problem = read_restore(cmd, self.cluster_id)
+        if state is None:
+            return _refused(problem)
+        self._load(state)
+        return {"ok": True, "index": index, "digest": cmd.digest, "cluster_id": self.cluster_id,
+                "nodes": len(self._nodes), "tasks": len(self._tasks), "services": len(self.services.all())}
+
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""
         old = self._tasks.get(task.id)
@@ -291,84 +318,13 @@ class StateMachine:
         self._held.hold(task)
         self._history.track(task)
 
-    # -- queries (read-only; the caller holds the store's lock) ----------------------
-    def task(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
-
-    def tasks(self) -> list[Task]:
-        return self._held.all()
-
-    def node(self, node_id: str) -> NodeInfo | None:
-        return self._nodes.get(node_id)
-
-    def nodes(self) -> list[NodeInfo]:
-        return [self._nodes[i] for i in sorted(self._nodes)]
-
-    def log_version(self) -> int:
-        """The newest log format every node that may read the log again reads (left nodes
-        never will); this build's own before any node registered."""
-        return min((n.log_version for n in self._nodes.values() if n.status != NODE_LEFT), default=LOG_VERSION)
-
-    # The overlay network (orion/state/network.py).
-    def network(self) -> NetworkSettings | None:
-        return self.networking.settings
-
-    def leases(self) -> tuple[SubnetLease, ...]:
-        return self.networking.leases()
-
-    def lease_of_host(self, host: str) -> SubnetLease | None:
-        return self.networking.lease_of_host(host)
-
-    def lease_of_node(self, node_id: str) -> SubnetLease | None:
-        return self.networking.lease_of_node(node_id)
-
-    def vip(self, service: str) -> str | None:
-        return self.networking.vips.vip(service)
-
-    def tasks_on(self, node_id: str) -> list[Task]:
-        """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""
-        return self._held.tasks(node_id)
-
-    def pending_tasks(self) -> list[Task]:
-        return [t for t in self._held.waiting() if t.state == PENDING]
-
-    def placeable_tasks(self) -> list[Task]:
-        """What the scheduler should place: pending tasks, and lost ones still wanted.
-
-        A lost task (its node died or left) keeps its id and generation; placing it
-        makes a new generation, so a report from the old node is refused (fencing).
-        """
-        return self._held.waiting()
-
-    def failures(self, task_id: str) -> tuple[tuple[str, float], ...]:
-        """Recorded failures of ``task_id``: (node id, leader wall time), oldest first."""
-        return self._history.failures(task_id)
-
-    def group_members(self, group: str) -> list[Task]:
-        """Every task of a service: the one whose id names it and those that carry it."""
-        return [t for t in self.tasks() if t.id == group or t.spec.group == group]
-
-    def usage(self, node_id: str) -> NodeUsage:
-        return self._held.usage(node_id)
-
-    def usages(self) -> dict[str, NodeUsage]:
-        return {node_id: self.usage(node_id) for node_id in sorted(self._nodes)}
-
-    def task_for_key(self, idempotency_key: str) -> Task | None:
-        task_id = self._history.task_for_key(idempotency_key)
-        return self._tasks.get(task_id) if task_id is not None else None
-
-    def counts_by_state(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for task in self._tasks.values():
-            counts[task.state] = counts.get(task.state, 0) + 1
-        return dict(sorted(counts.items()))
-
     # -- snapshots ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Plain JSON-able data; reservations are left out and recomputed on restore."""
+        """Plain JSON-able data; reservations are left out and recomputed on restore. The
+        cluster id only once named, so an unnamed machine digests as it did before ids."""
         return {
             "v": SNAPSHOT_VERSION,
+            **({"cluster_id": self.cluster_id} if self.cluster_id else {}),
             "tasks": [t.to_dict() for t in self.tasks()],
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
@@ -378,15 +334,21 @@ class StateMachine:
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> StateMachine:
+        machine = cls()
+        machine._load(data)
+        return machine
+
+    def _load(self, data: dict[str, Any]) -> None:
+        """Become the machine ``data`` describes (a snapshot, possibly by an older release)."""
         if int(data.get("v", 1)) > SNAPSHOT_VERSION:
             raise ValueError(f"snapshot v{data['v']} is newer than this node understands "
                              f"(v{SNAPSHOT_VERSION})")
-        machine = cls(History.restore(data))
+        self._reset(History.restore(data))
+        self.cluster_id = str(data.get("cluster_id", ""))
         for node in data.get("nodes", ()):
             info = NodeInfo.from_dict(node)
-            machine._nodes[info.id] = info
+            self._nodes[info.id] = info
         for raw in data.get("tasks", ()):
-            machine._set_task(Task.from_dict(raw))
-        machine.services.restore(data.get("services") or {})
-        machine.networking.restore(data.get("network") or {})
-        return machine
+            self._set_task(Task.from_dict(raw))
+        self.services.restore(data.get("services") or {})
+        self.networking.restore(data.get("network") or {})

@@ -17,7 +17,7 @@ from orion.state.entries import apply_entry
 from orion.state.machine import StateMachine
 from orion.store.admission import Admission, decide
 from orion.store.digest import DigestCache
-from orion.store.port import MembershipAction, NoLeader, NotLeader, RaftStatus
+from orion.store.port import LeaderContact, MembershipAction, NoLeader, NotLeader, RaftStatus
 
 
 class LocalStore:
@@ -54,6 +54,14 @@ class LocalStore:
     def read(self, fn: Callable[[StateMachine], Any]) -> tuple[Any, int]:
         with self._lock:
             return fn(self._machine), self._index
+
+    def barrier(self, timeout: float) -> None:
+        """Every command applies at once here: any read is already linearizable (while it leads)."""
+        if not self.leader:
+            raise NoLeader("no Raft leader: a linearizable read needs one; add ?stale to read this replica")
+
+    def leader_contact(self) -> LeaderContact:
+        return LeaderContact(known_leader=self.leader, last_contact_ms=0)
 
     def status(self) -> RaftStatus:
         return RaftStatus(self._self, self._self if self.leader else None, self.leader, 1,

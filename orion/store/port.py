@@ -35,6 +35,11 @@ class WriteTimeout(StoreError):
     """The command was sent but not committed within its deadline."""
 
 
+class NotCaughtUp(StoreError):
+    """A linearizable read could not be served in time: no leader confirmed its leadership,
+    or this replica did not apply the leader's commit index (``Store.barrier``)."""
+
+
 class NotLeader(StoreError):
     """Only the leader changes membership; ``leader`` is the Raft address of the one this
     node knows (None: none known), so the caller can ask it instead."""
@@ -43,6 +48,16 @@ class NotLeader(StoreError):
         super().__init__(f"this node is not the Raft leader (the leader is {leader or 'unknown'}): "
                          "membership changes are made by the leader")
         self.leader = leader
+
+
+@dataclass(frozen=True)
+class LeaderContact:
+    """What a read says about where it came from (Consul's and Nomad's answer headers):
+    ``known_leader`` — this node reaches a leader; ``last_contact_ms`` — how long since this
+    node last heard from it (0 on the leader; since this replica started if it never has)."""
+
+    known_leader: bool
+    last_contact_ms: int
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,15 @@ class Store(Protocol):
 
     def read(self, fn: Callable[[StateMachine], Any]) -> tuple[Any, int]:
         """Run ``fn`` on the local machine under its lock; return (result, applied index)."""
+
+    def barrier(self, timeout: float) -> None:
+        """Make the next ``read`` linearizable (Raft's ReadIndex): return once this replica has
+        applied at least the leader's commit index as of this call, with the leader's leadership
+        confirmed by a majority after this call. No log entry is written; concurrent callers
+        share one confirmation. Raises NotCaughtUp or NoLeader (503) past ``timeout``."""
+
+    def leader_contact(self) -> LeaderContact:
+        """Whether this node reaches a leader, and how long since it last heard from it."""
 
     def status(self) -> RaftStatus:
         """Current Raft view of this node."""

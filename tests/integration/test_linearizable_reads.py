@@ -6,15 +6,13 @@ through random nodes while the nemesis SIGKILLs and restarts agents, SIGSTOPs
 one for a few seconds and cuts one off, the leader half the time. Then the
 history goes through our checker (``tests/linearizability.py``).
 
-* **default reads must be linearizable.** Today they are not: every node answers
-  a read from its own replica (a follower behind its leader, a node cut off, a
-  deposed leader), so the test is marked ``xfail(strict=True)`` on
-  :class:`NotLinearizable` alone: it turns red the day reads become linearizable
-  and the mark stays, and any other failure (a lost write, a harness error, a
-  search that ran out of budget) is red today.
+* **default reads must be linearizable**: every node confirms each read with the
+  leader (Raft's ReadIndex, ``orion/raft/patches.py`` rule 9) and answers once its
+  replica applied the leader's commit index of the moment the read arrived; a
+  node that cannot (cut off, a deposed leader) answers 503.
 * **``?stale`` reads must be caught**: the checker has to find a read that
-  cannot be ordered — proof that it can fail (today ``?stale`` means nothing and
-  every read is a local one; later it is the explicit choice of a local read).
+  cannot be ordered — proof that it can fail (``?stale`` is the explicit choice
+  of a local read).
 
 Both demand 0 lost acknowledged writes. Replay: ``ORION_LINCHECK_SEED=<seed>``
 (printed); ``ORION_LINCHECK_SECONDS`` sets how long each run injects faults
@@ -83,9 +81,6 @@ def checked_run(cluster: Cluster, stale: bool, image: str) -> Run:
     return result
 
 
-@pytest.mark.xfail(strict=True, raises=NotLinearizable,
-                   reason="issue #20: reads are served from the local replica (followers, a node cut off, a "
-                          "deposed leader): not linearizable until ReadIndex; remove this mark then")
 def test_default_reads_are_linearizable_under_kills_pauses_and_partitions(loopback_cluster, test_image):
     result = checked_run(loopback_cluster, stale=False, image=test_image)
     if not result.report.linearizable:

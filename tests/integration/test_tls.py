@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import docker
@@ -135,3 +136,32 @@ def test_logs_are_forwarded_between_agents_over_tls(cluster, test_image, tls):
     result = _cli(cluster, "logs", task["id"], ca=tls.ca, identity=(tls.client_cert, tls.client_key))
     assert (result.returncode, result.stdout) == (0, "over-tls\n"), result.stderr
     cluster.nodes[0].delete(f"/tasks/{task['id']}")
+
+
+def test_blocking_queries_are_held_and_answered_over_mtls(cluster):
+    """Held reads over TLS with client certificates: parked by the agent's worker while the threads
+    stay free (more watchers than http_threads), each woken when the write it waits for applies."""
+    node = cluster.nodes[1]
+    start = int(node.get("/services").headers["X-Orion-Index"])
+    seen: list[requests.Response] = []
+
+    def watch() -> None:  # as `orion service ls --watch` does: ask again until the service shows
+        index = start
+        while True:
+            answer = node.get(f"/services?index={index}&wait=60s", timeout=90)
+            assert answer.status_code == 200, answer.text
+            if any(s["name"] == "held-tls" for s in answer.json()):
+                seen.append(answer)
+                return
+            index = int(answer.headers["X-Orion-Index"])
+
+    watchers = [threading.Thread(target=watch) for _ in range(24)]  # more than the 16 http_threads
+    for thread in watchers:
+        thread.start()
+    assert cluster.wait(lambda: node.get("/health", timeout=5).status_code == 200, 10, "/health while held")
+    spec = {"name": "held-tls", "image": "busybox", "memory": 16 * 1024 * 1024, "nodeSelectors": {"tls": "nowhere"}}
+    assert cluster.nodes[0].post("/services", json=spec).status_code == 201
+    for thread in watchers:
+        thread.join(30)
+    assert len(seen) == 24 and all(int(a.headers["X-Orion-Index"]) > start for a in seen)
+    cluster.nodes[0].delete("/services/held-tls")

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("raft", "membership", "loop"),
     ("control", "node"),
     ("metrics", "api"),
+    ("stack",),  # compose files as services: reads the API's schema, used by the CLI
     ("agent",),
     ("cli",),
 )
@@ -41,7 +42,9 @@ MAX_LOOSE_MODULES = 6
 
 # Known exceptions, each to be deleted by the lead once the branch that removes it is merged.
 ALLOWED_EDGES: set[tuple[str, str]] = set()
-ALLOWED_SIZE: set[str] = set()
+# wt/backup added NameCluster and RestoreSnapshot in today's style; wt/results declares each command
+# once (and derives the codec), which brings commands.py back under the limit.
+ALLOWED_SIZE: set[str] = {"orion/state/commands.py"}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ parameters and the app's check for unknown names are generated from it. A
 misspelt parameter is a 400 naming it ("unknown query parameter; did you mean
 'state'?"), never silently ignored, and a bad value a 400 naming the parameter.
 
-Blocking queries (``?index=N&wait=D``, Consul/Nomad style) hold a read until
+Reads of the replicated state are linearizable unless ``?stale`` is given
+(:class:`ReadQuery`; ``orion/api/http.py`` makes the read point). Blocking
+queries (``?index=N&wait=D``, Consul/Nomad style) hold a read until
 this node applied an index beyond N (``orion/api/http.py`` waits);
 ``?since=10m`` on a log is resolved against the time the request arrived,
 given as ``context={"now": ...}``.
@@ -63,6 +65,36 @@ def parse_query(model: type[Q], args: Mapping[str, str], **context: Any) -> Q:
         raise refusal(exc) from None
 
 
+# -- consistency ----------------------------------------------------------------------------
+
+
+def _stale(value: Any) -> bool:
+    """``?stale`` alone (Consul's spelling) or ``?stale=1|true|yes`` asks for it; ``0|false|no`` does not."""
+    text = str(value).strip().lower()
+    if text in ("", "1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise Problem(f"{value!r} is not a flag; give ?stale alone (or stale=1), or leave it out")
+
+
+class ReadQuery(Query):
+    """A read of the replicated state: linearizable by default, ``?stale`` for this replica as it is."""
+
+    stale: f.typed(bool, _stale, {"type": "string", "enum": ["", "1", "true", "yes", "0", "false", "no"],
+                                  "default": "0"}) = Field(
+        False, description="answer from this node's replica at once, without confirming it is current "
+                           "(Consul's and Nomad's ?stale); X-Orion-Last-Contact says how long since it "
+                           "heard from the leader. Default: linearizable (Raft's ReadIndex)")
+
+    @classmethod
+    def stale_of(cls, args: Mapping[str, str]) -> bool:
+        """Only ``stale`` parsed (a 400 naming it): the read point is made before the route runs."""
+        if "stale" not in args:
+            return False
+        return f.refuse_as("stale", _stale, args["stale"])
+
+
 # -- blocking reads -----------------------------------------------------------------------
 
 
@@ -107,12 +139,16 @@ def parse_blocking(args: Mapping[str, str]) -> tuple[int, float] | None:
     return parse_query(BlockingQuery, args).asked
 
 
+class BlockingReadQuery(BlockingQuery, ReadQuery):
+    """A read of the replicated state that may block: the read point first, then the wait."""
+
+
 class _TaskFilter(Query):
     state: f.one_of(TASK_STATES) = Field(None, description="only tasks in this state")
     service: f.typed(str, str, {"type": "string"}) = Field(None, description="only this service's replicas")
 
 
-class TaskListQuery(BlockingQuery, _TaskFilter):
+class TaskListQuery(BlockingReadQuery, _TaskFilter):
     """``GET /tasks``: filters, then the blocking read (in that order in the document)."""
 
 
@@ -167,8 +203,9 @@ def _flag(value: Any) -> bool:
     raise Problem(f"{value!r} is not a flag; use 1 or 0")
 
 
-class LogsQuery(Query):
-    """``GET /tasks/<id>/logs``: which of the output, and whether to keep streaming."""
+class LogsQuery(ReadQuery):
+    """``GET /tasks/<id>/logs``: which of the output, and whether to keep streaming (the task is
+    looked up linearizably unless ``stale``; the output is the engine's)."""
 
     tail: f.typed(int | None, _tail, {"type": "string", "pattern": r"^\s*([0-9]+|all)\s*$"}) = Field(
         None, description="the last N lines (or all)")
@@ -212,3 +249,21 @@ class MetricsQuery(Query):
         None, alias="name[]", description="only these metric families (prometheus_client's filter)",
         json_schema_extra={"style": "form", "explode": True})
 
+
+
+# -- snapshots (orion/api/operator.py) -----------------------------------------------------
+
+
+class SnapshotQuery(Query):
+    """``GET /operator/snapshot``: this node's replica as it is, or only once caught up."""
+
+    stale: f.typed(bool, _flag, _FLAG_SCHEMA) = Field(
+        False, description="save this node's replica as it is, even without a leader (a cluster that lost its "
+                           "majority); by default the node must reach a leader and have applied its commit index")
+
+
+class RestoreQuery(Query):
+    """``PUT /operator/snapshot``: whether another cluster's state may replace this one's."""
+
+    force: f.typed(bool, _flag, _FLAG_SCHEMA) = Field(
+        False, description="restore a snapshot of another cluster (another cluster id); this cluster takes its id")

@@ -147,6 +147,18 @@ class Raft(TypedDict, total=False):
     digestIndex: int
 
 
+class Restored(TypedDict):
+    """A restore applied: the index it took effect at, the state's digest there (``GET /raft``
+    shows the same at that index) and what the state holds."""
+
+    index: int
+    digest: str
+    clusterId: str
+    nodes: int
+    tasks: int
+    services: int
+
+
 class Members(TypedDict):
     members: list[str]
     leader: str | None
@@ -200,6 +212,7 @@ class Service(TypedDict):
     """A service; the detail keys (``spec`` as its PUT body, ``replicas``) on one service."""
 
     name: str
+    stack: str | None
     version: int
     image: str
     count: int
@@ -297,3 +310,23 @@ class Endpoints(TypedDict):
     endpointMode: Literal["vip", "dnsrr"]
     vip: str | None
     endpoints: list[Endpoint]
+class Stack(TypedDict):
+    """A stack: the services that carry its name, their replicas wanted and healthy, counted per state."""
+
+    name: str
+    services: list[str]
+    count: int
+    healthy: int
+    tasks: dict[str, int]
+
+
+class StackDetail(Stack):
+    """``GET /stacks/<name>``: each service as ``GET /services/<name>`` shows it (spec, replicas)."""
+
+    details: list[Service]
+
+
+class StackDeleted(TypedDict):
+    name: str
+    deleted: list[str]
+    stopping: list[str]

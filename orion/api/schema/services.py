@@ -21,6 +21,7 @@ service stop-first (``orion/control/deployment.py``, ``effective_order``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic
@@ -38,6 +39,20 @@ from orion.domain.service import CHECK_KINDS, ORDERS, HealthCheck, ServiceSpec, 
 MAX_FAILURES = 100
 # A check more often than every second loads the replica it watches for no gain.
 MIN_INTERVAL = 1.0
+# A stack's name: Compose's rule for a project name (lowercase letters, digits, '-', '_', starting
+# with a letter or digit), short enough that "<stack>_<service>" still fits a service name.
+STACK_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
+_STACK_RE = re.compile(STACK_PATTERN)
+
+
+def parse_stack(value: Any) -> str:
+    """A stack name, or "" (none)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not _STACK_RE.match(value):
+        raise Problem(f"{value!r} is not a stack name; use lowercase letters, digits, '-' and '_', "
+                      "starting with a letter or digit, at most 31 characters")
+    return value
 
 
 def _wire(seconds: float) -> Any:
@@ -150,6 +165,9 @@ class ServiceRequest(TaskFields):
     # ports opened on every host.
     endpoint_mode: EndpointMode = "vip"
     publish: Publishes = None
+    # The stack that lists the service (docs/stacks.md); its name must then be "<stack>_...".
+    stack: f.typed(str, parse_stack, {"anyOf": [{"type": "string", "pattern": STACK_PATTERN},
+                                                {"const": ""}, {"type": "null"}]}) = ""
 
 
 _SERVICE_ADAPTER = pydantic.TypeAdapter(ServiceRequest)
@@ -168,6 +186,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     if request.name not in ("", name):
         raise ValidationError("name", f"{request.name!r} differs from the service in the URL ({name!r}); "
                               "a service is renamed by declaring a new one")
+    if request.stack and not name.startswith(request.stack + "_"):
+        raise ValidationError("stack", f"a service of stack {request.stack!r} is named {request.stack}_<service> "
+                              f"(as Swarm names them), not {name!r}")
     return ServiceSpec(
         name=name,
         task=request.model_copy(update={"volumes": None, "name": ""}).task_spec(),
@@ -178,6 +199,7 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         endpoint_mode=request.endpoint_mode,
         publish=to_publish(request.publish, request.overlay),
         overlay=request.overlay,
+        stack=request.stack,
     )
 
 

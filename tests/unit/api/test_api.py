@@ -216,7 +216,7 @@ def test_raft_and_health(client: FlaskClient, store: LocalStore) -> None:
 
 
 # -- failures of the store and of the app ---------------------------------------------------------
-def test_without_a_leader_writes_are_503_and_reads_still_answer(
+def test_without_a_leader_writes_and_default_reads_are_503_and_stale_reads_still_answer(
     client: FlaskClient, store: LocalStore
 ) -> None:
     client.post("/tasks", json=SEED_BODY)
@@ -226,8 +226,26 @@ def test_without_a_leader_writes_are_503_and_reads_still_answer(
     assert "quorum" in resp.json["error"]
     assert resp.headers["Retry-After"] == "1"
     assert client.delete("/tasks/t1").status_code == 503
-    assert [t["id"] for t in client.get("/tasks").json] == ["t1"]
+    read = client.get("/tasks")
+    assert read.status_code == 503 and "?stale" in read.json["error"]
+    assert read.headers["X-Orion-Known-Leader"] == "false"
+    for stale in ("/tasks?stale", "/v1/tasks?stale=1", "/tasks/t1?stale=true", "/nodes?stale"):
+        assert client.get(stale).status_code == 200, stale
+    assert [t["id"] for t in client.get("/tasks?stale").json] == ["t1"]
+    assert client.get("/raft").status_code == 200  # this node's own view: never a read point
     assert task_count(store) == 1
+
+
+def test_every_answer_says_whether_a_leader_is_known_and_since_when(client: FlaskClient) -> None:
+    for path in ("/tasks", "/nodes", "/raft", "/health", "/nope"):
+        resp = client.get(path)
+        assert resp.headers["X-Orion-Known-Leader"] == "true", path
+        assert resp.headers["X-Orion-Last-Contact"] == "0", path  # LocalStore leads
+
+
+def test_a_bad_stale_value_is_a_400_naming_it(client: FlaskClient) -> None:
+    resp = client.get("/tasks?stale=maybe")
+    assert resp.status_code == 400 and resp.json["field"] == "stale"
 
 
 def test_a_write_timeout_is_503(store: LocalStore) -> None:

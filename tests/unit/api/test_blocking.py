@@ -16,11 +16,26 @@ import pytest
 from flask.testing import FlaskClient
 from parts import api_deps
 
-from orion.api.app import create_app
+from orion.api.app import applied_signal, create_app
+from orion.api.holds import (
+    CLIENT,
+    CLOSING,
+    FULL,
+    HOLD_KEY,
+    HOLDABLE,
+    INDEX,
+    RELEASED_ONLY,
+    SHAREABLE_KEY,
+    WAIT,
+    HeldRead,
+    Released,
+)
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import MAX_WAIT, parse_blocking, parse_wait
+from orion.api.services import services_blueprint
 from orion.domain.model import NodeInfo, Resources, TaskSpec
-from orion.state.commands import CreateTask, RegisterNode
+from orion.domain.service import ServiceSpec
+from orion.state.commands import CreateTask, PutService, RegisterNode
 from orion.state.machine import StateMachine
 from orion.store.local import LocalStore
 
@@ -57,7 +72,14 @@ def store() -> ObservedStore:
 
 @pytest.fixture
 def client(store: ObservedStore) -> FlaskClient:
-    return create_app(api_deps(store)).test_client()
+    app = create_app(api_deps(store))
+    app.register_blueprint(services_blueprint(store, 1.0, applied_signal(app)))
+    store.submit(PutService(request_id="web", spec=ServiceSpec(name="web", task=TaskSpec(image="busybox",
+                                                                                        memory=64 << 20)), at=0.0), 1.0)
+    return app.test_client()
+
+
+READS = ["/tasks", "/tasks/t1", "/nodes", "/raft", "/services", "/services/web", "/services/web/versions"]
 
 
 def index_of(response: Any) -> int:
@@ -77,7 +99,7 @@ def blocked_get(client: FlaskClient, store: ObservedStore, path: str, write: Cal
     return answers[0]
 
 
-@pytest.mark.parametrize("path", ["/tasks", "/tasks/t1", "/nodes", "/raft"])
+@pytest.mark.parametrize("path", READS)
 def test_a_blocking_read_answers_after_the_next_write(client: FlaskClient, store: ObservedStore,
                                                       path: str) -> None:
     before = index_of(client.get(path))
@@ -111,7 +133,7 @@ def test_a_wait_that_elapses_answers_the_same_index(client: FlaskClient) -> None
     ("wait=forever", "wait"),
 ])
 def test_bad_index_or_wait_is_a_400_naming_the_field(client: FlaskClient, query: str, field: str) -> None:
-    for path in ("/tasks", "/tasks/t1", "/nodes", "/raft"):
+    for path in READS:
         answer = client.get(f"{path}?{query}")
         assert answer.status_code == 400, (path, query)
         body = answer.get_json()
@@ -146,3 +168,75 @@ def test_a_wait_in_non_ascii_digits_is_a_400_not_a_crash(wait: str) -> None:
     with pytest.raises(ValidationError) as info:
         parse_wait(wait)
     assert info.value.field == "wait"
+
+
+# -- under a server that holds reads (the agent's worker, orion/agent/worker.py) -------------------
+
+
+def held_get(client: FlaskClient, path: str, hold: object) -> tuple[Any, dict]:
+    """GET ``path`` with the worker's mark; the answer and the request's environ."""
+    app = client.application
+    inner, seen = app.wsgi_app, []
+
+    def recording(environ: dict, start_response: Any) -> Any:
+        seen.append(environ)
+        return inner(environ, start_response)
+
+    app.wsgi_app = recording  # type: ignore[method-assign]
+    try:
+        answer = client.get(path, environ_base={HOLD_KEY: hold})
+    finally:
+        app.wsgi_app = inner  # type: ignore[method-assign]
+    return answer, seen[0]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_a_read_that_must_wait_is_handed_to_the_server_without_waiting(client: FlaskClient, path: str) -> None:
+    current = index_of(client.get(path))
+    with pytest.raises(HeldRead) as held:
+        client.get(f"{path}?index={current}&wait=60s", environ_base={HOLD_KEY: HOLDABLE})
+    assert held.value.index == current
+    assert held.value.watch.current() == current
+
+
+@pytest.mark.parametrize(("stale", "shareable"), [("&stale", True), ("", RELEASED_ONLY)])
+def test_a_read_whose_index_passed_answers_at_once_and_may_be_shared(
+        client: FlaskClient, stale: str, shareable: bool | str) -> None:
+    """An answer given again to an identical request is no read point of that request's own:
+    a ``?stale`` read's goes to anyone, a linearizable one's only to held reads' second passes."""
+    current = index_of(client.get("/tasks"))
+    answer, environ = held_get(client, f"/tasks?index={current - 1}{stale}", HOLDABLE)
+    assert (answer.status_code, index_of(answer), environ[SHAREABLE_KEY]) == (200, current, shareable)
+
+
+@pytest.mark.parametrize(("why", "shareable"), [(INDEX, True), (WAIT, False), (CLIENT, False), (CLOSING, False)])
+def test_a_released_read_answers_now(client: FlaskClient, why: str, shareable: bool) -> None:
+    """Only an answer released by its index passing may be given to an identical request: one whose
+    wait ran out carries the asked index, and an identical request must still wait."""
+    current = index_of(client.get("/services"))
+    answer, environ = held_get(client, f"/services?index={current}&wait=60s&stale", Released(why))
+    assert (answer.status_code, index_of(answer)) == (200, current)
+    assert environ[SHAREABLE_KEY] is shareable
+    linearizable, environ = held_get(client, f"/services?index={current}&wait=60s", Released(why))
+    assert linearizable.status_code == 200 and environ[SHAREABLE_KEY] == (RELEASED_ONLY if shareable else False)
+
+
+def test_a_node_holding_all_it_may_answers_429_naming_the_limit(client: FlaskClient) -> None:
+    answer, _ = held_get(client, "/tasks?index=1", Released(FULL, limit=4096))
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    body = answer.get_json()
+    assert body["field"] == "index" and "4096" in body["error"] and "max_blocking_queries" in body["error"]
+
+
+def test_bad_blocking_queries_are_refused_before_any_hold(client: FlaskClient) -> None:
+    answer, _ = held_get(client, "/services?index=abc", HOLDABLE)
+    assert (answer.status_code, answer.get_json()["field"]) == (400, "index")
+
+
+def test_a_closing_agent_holds_nothing_new(store: ObservedStore) -> None:
+    closing = threading.Event()
+    closing.set()
+    client = create_app(api_deps(store, closing=closing)).test_client()
+    current = index_of(client.get("/tasks"))
+    answer, _ = held_get(client, f"/tasks?index={current}&wait=60s", HOLDABLE)
+    assert (answer.status_code, index_of(answer)) == (200, current)

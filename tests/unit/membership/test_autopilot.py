@@ -59,9 +59,17 @@ def test_one_change_per_pass():
 
 def test_a_healthy_non_voter_is_promoted_below_the_cap_but_not_above():
     nodes = fleet(6)
-    change = autopilot.plan(voters(1, 2, 3, 4), nodes, "r1", {}, set(), 0.0, CFG)
+    change = autopilot.plan(voters(1, 2, 3, 4), nodes, "r1", {}, {"n5", "n6"}, 0.0, CFG)
     assert (change.action, change.node_id) == (ADD, "n5")
-    assert autopilot.plan(voters(1, 2, 3, 4, 5), nodes, "r1", {}, set(), 0.0, CFG) is None
+    assert autopilot.plan(voters(1, 2, 3, 4, 5), nodes, "r1", {}, {"n6"}, 0.0, CFG) is None
+
+
+def test_a_record_that_says_alive_is_not_enough_to_become_a_voter():
+    """After a majority loss and ``raft recover``, the dead nodes' records still say alive: adding
+    one back would leave the recovered voter without a quorum."""
+    assert autopilot.plan(voters(1), fleet(3), "r1", {}, set(), 0.0, CFG) is None
+    change = autopilot.plan(voters(1), fleet(3), "r1", {}, {"n3"}, 0.0, CFG)
+    assert (change.action, change.node_id) == (ADD, "n3")
 
 
 def test_a_removed_node_that_is_back_is_promoted_when_its_agent_answers():

@@ -19,9 +19,17 @@ VIEW = DiscoveryView(nodes=(Node("n1", True, "10.42.1.1"),), serial=1)
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on loopback (the server binds both): a UDP-free port may
+    be a busy TCP one on a shared machine."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def keeper(gateway: dict, port: int, tmp_path: Path) -> DnsKeeper:

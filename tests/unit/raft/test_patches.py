@@ -266,5 +266,5 @@ def test_rule9_socket_inet_ntop_works_again_once_the_backend_is_loaded():
     import orion.raft.patches  # noqa: F401 - the rule runs on import
 
     assert socket.inet_ntop(socket.AF_INET, bytes([10, 42, 1, 1])) == "10.42.1.1"
-    with pytest.raises(TypeError):  # upstream still broken; once an upgrade fixes it this fails and rule 9 goes
+    with pytest.raises(TypeError):  # upstream still broken; once an upgrade fixes it this fails and rule 11 goes
         upstream.inet_ntop(socket.AF_INET, bytes([10, 42, 1, 1]))

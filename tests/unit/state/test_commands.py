@@ -30,6 +30,7 @@ from orion.state.commands import (
     FinishMigration,
     MarkUnschedulable,
     MigrateTasks,
+    NameCluster,
     Placement,
     PlaceTasks,
     PutService,
@@ -37,6 +38,7 @@ from orion.state.commands import (
     ReportTaskHealth,
     ReportTaskState,
     RestartTask,
+    RestoreSnapshot,
     RollbackService,
     ScaleTask,
     SetNodeReadiness,
@@ -163,6 +165,8 @@ single_commands = st.one_of(
     st.builds(AcquireLease, request_id=text, node_id=ids, host=ids, underlay_ip=st.ip_addresses(v=4).map(str),
               underlay_mtu=st.integers(0, 9000)),
     st.builds(ReleaseLease, request_id=text, host=ids, reason=text),
+    st.builds(NameCluster, request_id=text, cluster_id=ids),
+    st.builds(RestoreSnapshot, request_id=text, body=text, digest=text, force=st.booleans()),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
 
@@ -179,6 +183,7 @@ def test_the_strategy_covers_every_command_type():
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
         "init_network", "acquire_lease", "release_lease",
+        "name_cluster", "restore_snapshot",
     }
 
 
