@@ -2,12 +2,13 @@
 
 Started with the agent (``Agent.start``), in two steps:
 
-1. once the host key (the engine's ID) and the underlay's MTU are measured and this replica
-   has caught up (``Store.ready``: it has applied what the leader had committed when it first
-   heard from it, so it holds every lease a peer has): the datapath loop (Docker network
-   ``orion``, Orion's nft table, VXLAN device, peers), the load balancer (``ip orion-lb``)
-   and the DNS keeper (the server on the bridge gateway); every Raft apply wakes all of them
-   and each also runs on its period. They read leases, never write one, so they need no
+1. once the host key (the engine's ID) is known: the DNS keeper (the server on the bridge
+   gateway), answering from the replica as it is; once the underlay's MTU is measured and
+   this replica has caught up (``Store.ready``: it has applied what the leader had committed
+   when it first heard from it, so it holds every lease a peer has): the datapath loop (Docker
+   network ``orion``, Orion's nft table, VXLAN device, peers) and the load balancer (``ip
+   orion-lb``). Every Raft apply wakes all three, and each also runs on its period. They
+   read leases, never write one, so they need no
    registration: an agent that restarts puts a flushed table back as soon as its replica has
    caught up, without waiting for its registration round. Never earlier: a replica still
    replaying an old journal lacks newer peers' leases, and the datapath would remove their
@@ -122,8 +123,8 @@ class NetworkParts:
     # -- life -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, spawn: Callable[[str, Callable[[], None]], None],
             registered: threading.Event) -> None:
-        """Measure the host, start the datapath, load balancer and DNS once the replica has
-        caught up, and the lease loop once the node has registered (in the caller's thread)."""
+        """Measure the host; start DNS at once, the datapath and load balancer once the replica
+        has caught up, and the lease loop once the node has registered (in the caller's thread)."""
         cfg = self.cfg
         while self.host is None and not stop.is_set():
             try:
@@ -134,6 +135,7 @@ class NetworkParts:
         if stop.is_set():
             return
         host = self.host
+        self._start_dns(host, spawn, stop)
         # pyroute2 is imported here, in this thread, not with the agent: it is a fifth of the
         # agent's import time, and /health answers once the imports are done (issue #14).
         from orion.network.kernel import interface_mtu  # noqa: PLC0415
@@ -157,9 +159,24 @@ class NetworkParts:
                                on_refused=lambda line: end_agent(cfg.data_dir, line))
         spawn("lease", lambda: self.lease.run_forever(stop))
 
+    def _start_dns(self, host: str, spawn: Callable[[str, Callable[[], None]], None],
+                   stop: threading.Event) -> None:
+        """DNS on the bridge gateway, from whatever the replica holds now: after an agent
+        restart, the containers of this host resolve names again as soon as the engine answered,
+        without waiting for the replica to catch up (an answer a moment old, TTL 5 s, beats none:
+        a resolver that gets no answer retries only after seconds). It writes nothing."""
+        cfg = self.cfg
+        on_query = self.metrics.dns_query if self.metrics is not None else None
+        self.dns = DnsKeeper(lambda: gateway(self.cache.network(), host),
+                             lambda gw: DnsServer(gw, cfg.dns_port, self.cache.view, Path(cfg.dns_resolv_conf),
+                                                  on_query=on_query),
+                             DNS_BIND_RETRY)
+        spawn("dns", lambda: self.dns.run_forever(stop))
+
     def _start_local(self, host: str, spawn: Callable[[str, Callable[[], None]], None],
                      stop: threading.Event) -> None:
-        """The parts that keep this host's kernel and DNS in step with the replica."""
+        """The parts that keep this host's kernel in step with the replica (caught up: a stale one
+        would remove newer peers' routes and backends)."""
         cfg = self.cfg
 
         def inputs():
@@ -178,12 +195,6 @@ class NetworkParts:
         self.balancer = LoadBalanceLoop(self.cache.view, lb_host, Nft(), interval=cfg.datapath_interval,
                                         verify_every=cfg.datapath_interval)
         self.balancer.start()
-        on_query = self.metrics.dns_query if self.metrics is not None else None
-        self.dns = DnsKeeper(lambda: gateway(self.cache.network(), host),
-                             lambda gw: DnsServer(gw, cfg.dns_port, self.cache.view, Path(cfg.dns_resolv_conf),
-                                                  on_query=on_query),
-                             DNS_BIND_RETRY)
-        spawn("dns", lambda: self.dns.run_forever(stop))
 
     def stop(self) -> None:
         """End the threads; the kernel's datapath and load balancer stay as they are."""

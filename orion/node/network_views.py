@@ -30,7 +30,7 @@ from typing import Any
 from orion.defaults import DNS_SEARCH, NETWORK_BRIDGE, NETWORK_NAME
 from orion.domain.model import DESIRED_RUN, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, Task
 from orion.domain.network import NetworkSettings, SubnetLease
-from orion.domain.service import ServiceSpec
+from orion.domain.service import HEALTHY, UNHEALTHY, ServiceSpec
 from orion.domain.service import service_ports as declared_ports
 from orion.network.datapath import DatapathInputs
 from orion.network.overlay import Lease, OverlaySettings
@@ -109,12 +109,13 @@ def attachment_for(task: Task, read: NetworkRead, host: str) -> NetworkAttachmen
 
 # -- discovery -----------------------------------------------------------------------------------
 
-def _health(task: Task) -> bool | None:
-    """None: no health information (the node has not reported any); else whether it passes.
-    A replica still ``starting`` its checks does not pass yet."""
-    if not task.health:
-        return None
-    return task.health == "healthy"
+def _health(task: Task, checked: bool) -> bool | None:
+    """Whether the replica passes, the API's rule (``orion/api/network.py`` ``serving``): with a
+    check, only ``healthy`` passes (a replica still ``starting`` its checks is not sent traffic:
+    its server may not listen yet); without one, None (no opinion) unless reported unhealthy."""
+    if checked:
+        return task.health == HEALTHY
+    return False if task.health == UNHEALTHY else None
 
 
 def service_ports(spec: ServiceSpec) -> tuple[ServicePort, ...]:
@@ -135,10 +136,10 @@ def _service(record: ServiceRecord, vip: str | None) -> Service | None:
         return None
 
 
-def _endpoint(task: Task, port: int | None) -> Endpoint:
+def _endpoint(task: Task, port: int | None, checked: bool) -> Endpoint:
     ip = task.ip or None
     running = task.state == RUNNING and task.desired == DESIRED_RUN
-    return Endpoint(task.id, task.service, task.slot, task.node_id or "", ip, port, running, _health(task))
+    return Endpoint(task.id, task.service, task.slot, task.node_id or "", ip, port, running, _health(task, checked))
 
 
 def discovery_view(read: NetworkRead, index: int) -> DiscoveryView:
@@ -146,7 +147,8 @@ def discovery_view(read: NetworkRead, index: int) -> DiscoveryView:
     vips = dict(read.vips)
     services = tuple(s for s in (_service(r, vips.get(r.name)) for r in read.services) if s is not None)
     first_port = {s.name: (s.ports[0].target if s.ports else None) for s in services}
-    endpoints = tuple(_endpoint(t, first_port[t.service]) for t in read.tasks
+    checked = {r.name: r.spec.health_check is not None for r in read.services}
+    endpoints = tuple(_endpoint(t, first_port[t.service], checked[t.service]) for t in read.tasks
                       if t.service in first_port and t.node_id)
     gateways = {holder: str(IPv4Network(lease.subnet).network_address + 1)
                 for lease in read.leases for holder in lease.holders}

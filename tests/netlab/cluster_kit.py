@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import Cluster, Node  # noqa: E402 - the integration harness, found by path
 
 CLONE_NEWNET = 0x40000000
-SERVE = "hostname > /www/index.html && dd if=/dev/zero of=/www/big bs=1M count=10 2>/dev/null && " \
-        "exec httpd -f -p 80 -h /www"
+# Each replica answers its hostname at once; its 10 MB file appears whole a moment later (written
+# aside, then renamed), so writing it never delays the server its health check asks.
+SERVE = "hostname > /www/index.html; (dd if=/dev/zero of=/www/.big bs=1M count=10 2>/dev/null && " \
+        "mv /www/.big /www/big) & exec httpd -f -p 80 -h /www"
 
 
 def lab_cluster(lab: Lab, names: tuple[str, ...] = ("a", "b", "c")) -> Cluster:
@@ -128,7 +130,7 @@ def now() -> float:
 
 
 class RequestLoop:
-    """``wget`` in a loop inside a container: one line per request ("ok NAME" / "fail"), each
+    """``wget`` in a loop inside a container: one line per request ("ok NAME" / "fail WHY"), each
     stamped inside the container as the request ends (``now()``'s clock; ``read`` is a shell
     builtin, so stamping costs no process)."""
 
@@ -136,7 +138,8 @@ class RequestLoop:
         self._container = container
         self._pidfile = f"/tmp/request-loop-{id(self)}"
         script = (f"echo $$ > {self._pidfile}; while true; do "
-                  f"if out=$(timeout {timeout_s} wget -qO- {url} 2>/dev/null); then r=\"ok $out\"; else r=fail; fi; "
+                  f"if out=$(timeout {timeout_s} wget -qO- {url} 2>/tmp/rl-err); then r=\"ok $out\"; "
+                  "else r=\"fail $(head -c 100 /tmp/rl-err | tr '\\n' ' ')\"; fi; "
                   "read t _ < /proc/uptime; echo \"$t $r\"; done")
         self._client = host.client()
         exec_id = self._client.api.exec_create(container, ["sh", "-c", script])["Id"]
@@ -182,7 +185,7 @@ def longest_failure(lines: list[tuple[float, str]]) -> tuple[float, int]:
     """(the longest time from a failure's first line to the next success, failures in all)."""
     longest, start, fails = 0.0, None, 0
     for t, line in lines:
-        if line == "fail":
+        if line.startswith("fail"):
             fails += 1
             if start is None:
                 start = t

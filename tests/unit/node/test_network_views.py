@@ -6,7 +6,7 @@ from __future__ import annotations
 from orion.defaults import DNS_SEARCH
 from orion.domain.model import NodeInfo, PortBinding, Resources, TaskSpec
 from orion.domain.network import NetworkSettings, Publish
-from orion.domain.service import ServiceSpec, SlotProgress, StartReplica, StopReplica
+from orion.domain.service import HealthCheck, ServiceSpec, SlotProgress, StartReplica, StopReplica
 from orion.node.network_views import (
     ViewCache,
     attachment_for,
@@ -108,6 +108,24 @@ def test_a_vip_service_answers_its_vip_and_only_running_healthy_replicas_on_live
     assert [e.ip for e in view.serving("web")] == ["10.42.0.2"]
     log(SetNodeStatus(node_id="n1", status="dead"))
     assert serving_counts(discovery_view(log.read(), log.index)) == {"web": 0}
+
+
+def test_with_a_health_check_a_replica_serves_only_once_healthy():
+    """A replica that runs but has not passed its check yet (its server may not listen) gets no
+    traffic: a start-first rollout adds it to DNS and the VIP only once healthy."""
+    log = cluster(("n1", "E1"))
+    web(log, count=1, health_check=HealthCheck("http", "80/tcp"))
+    run(log, "web.0.d1", "n1", "10.42.0.2", health=None)
+    assert serving_counts(discovery_view(log.read(), log.index)) == {"web": 0}
+    log(ReportTaskHealth(task_id="web.0.d1", node_id="n1", generation=1, status="healthy", since=1.0))
+    assert serving_counts(discovery_view(log.read(), log.index)) == {"web": 1}
+
+
+def test_without_a_health_check_a_running_replica_serves_unless_reported_unhealthy():
+    log = cluster(("n1", "E1"))
+    web(log, count=1)
+    run(log, "web.0.d1", "n1", "10.42.0.2", health=None)
+    assert serving_counts(discovery_view(log.read(), log.index)) == {"web": 1}
 
 
 def test_a_replica_asked_to_stop_stops_serving_at_once():
