@@ -110,11 +110,13 @@ def in_netns(path: str, fn):
     return box["value"]
 
 
-def ask(host: LabHost, server: str, name: str, rdtype: str = "A", tcp: bool = False) -> dns.message.Message:
-    """A DNS question to ``server`` from inside ``host``'s namespace (dnspython)."""
+def ask(host: LabHost, server: str, name: str, rdtype: str = "A", tcp: bool = False,
+        timeout: float = 2) -> dns.message.Message:
+    """A DNS question to ``server`` from inside ``host``'s namespace (dnspython). Over UDP a
+    server that is not there is only noticed when ``timeout`` ends (the ICMP is not read)."""
     query = dns.message.make_query(name, rdtype)
     send = dns.query.tcp if tcp else dns.query.udp
-    return in_netns(f"/run/netns/{host.netns}", lambda: send(query, server, timeout=2))
+    return in_netns(f"/run/netns/{host.netns}", lambda: send(query, server, timeout=timeout))
 
 
 def a_records(answer: dns.message.Message) -> list[tuple[str, int]]:

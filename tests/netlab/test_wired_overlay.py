@@ -216,7 +216,7 @@ def test_an_open_connection_between_containers_survives_both_ends_agents_restart
             t0 = time.monotonic()
             wired.cluster.start_node(node)
             # While no agent runs, the host's containers get no DNS answers: how long that lasts.
-            until(lambda h=h, gw=gw: a_records(ask(wired.lab.hosts[h], gw, "web.service.orion")), 30,
+            until(lambda h=h, gw=gw: a_records(ask(wired.lab.hosts[h], gw, "web.service.orion", timeout=0.1)), 30,
                   f"{h}'s DNS answering again", step=0.02)
             FIGURES[f"DNS answers again after agent start on {h} s"] = time.monotonic() - t0
             wired.cluster.wait(node.healthy, 60, f"{h} healthy again")
