@@ -1,7 +1,8 @@
-"""The datapath's kernel adapter: reads and changes the VXLAN device, FDB, neighbours and routes
-of the current network namespace over netlink (pyroute2), the sysctls under /proc/sys/net, and
-the Docker bridge's ports' hairpin mode under /sys/class/net (the namespace's own sysfs, as
-`ip netns exec` and a host's root namespace both have it).
+"""The datapath's kernel adapter: reads and changes the VXLAN device, FDB, neighbours, routes
+and the Docker bridge's ports' hairpin mode of the current network namespace over netlink
+(pyroute2), and the sysctls under /proc/sys/net. Netlink needs CAP_NET_ADMIN only: the fleet's
+unit keeps /proc/sys and /sys read-only (ProtectKernelTunables), so the role sets the sysctls
+and a planner that finds them right writes nothing there.
 
 The agent runs in the host's namespace; the tests run this inside one namespace per lab host.
 Each call opens its own netlink socket, so there is no long-lived socket to go stale and
@@ -51,7 +52,6 @@ MAIN_TABLE = 254
 IFF_UP = 0x1
 GONE = {errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL}
 PROC_SYS = Path("/proc/sys")
-SYS_NET = Path("/sys/class/net")
 
 
 class KernelError(Exception):
@@ -61,10 +61,9 @@ class KernelError(Exception):
 class NetlinkKernel:
     """``observe()`` and ``apply(change)`` for one overlay's VXLAN device, in this namespace."""
 
-    def __init__(self, settings: OverlaySettings, proc_sys: Path = PROC_SYS, sys_net: Path = SYS_NET) -> None:
+    def __init__(self, settings: OverlaySettings, proc_sys: Path = PROC_SYS) -> None:
         self.settings = settings
         self.proc_sys = proc_sys
-        self.sys_net = sys_net
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -72,7 +71,7 @@ class NetlinkKernel:
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname=self.settings.vxlan)
             sysctls = self._sysctls()
-            ports = self._bridge_ports()
+            ports = self._bridge_ports(ipr)
             if not found:
                 return ObservedKernel(sysctls=sysctls, bridge_ports=ports)
             index = found[0]
@@ -119,20 +118,20 @@ class NetlinkKernel:
                 out.append((key, ""))
         return tuple(out)
 
-    def _bridge_ports(self) -> frozenset[BridgePort]:
-        """The Docker bridge's ports (``brif/``), none while the bridge does not exist. A port
-        that goes away between the listing and the read is skipped."""
-        ports = []
-        try:
-            names = [p.name for p in (self.sys_net / self.settings.bridge / "brif").iterdir()]
-        except OSError:
+    def _bridge_ports(self, ipr: IPRoute) -> frozenset[BridgePort]:
+        """The Docker bridge's ports and their hairpin mode (IFLA_BRPORT_MODE); none while the
+        bridge does not exist."""
+        found = ipr.link_lookup(ifname=self.settings.bridge)
+        if not found:
             return frozenset()
-        for name in names:
-            try:
-                mode = (self.sys_net / self.settings.bridge / "brif" / name / "hairpin_mode").read_text().strip()
-            except OSError:
+        ports = []
+        for link in ipr.get_links():
+            if link.get_attr("IFLA_MASTER") != found[0]:
                 continue
-            ports.append(BridgePort(name, mode == "1"))
+            info = link.get_attr("IFLA_LINKINFO")
+            data = info.get_attr("IFLA_INFO_SLAVE_DATA") if info else None
+            mode = data.get_attr("IFLA_BRPORT_MODE") if data else None
+            ports.append(BridgePort(link.get_attr("IFLA_IFNAME"), bool(mode)))
         return frozenset(ports)
 
     # -- changing ---------------------------------------------------------------------------
@@ -142,11 +141,6 @@ class NetlinkKernel:
         try:
             if isinstance(change, SetSysctl):
                 (self.proc_sys / change.key).write_text(change.value + "\n")
-                return
-            if isinstance(change, SetHairpin):
-                path = self.sys_net / self.settings.bridge / "brif" / change.port / "hairpin_mode"
-                if path.parent.exists():  # a port gone since the read needs nothing
-                    path.write_text("1\n")
                 return
             with IPRoute() as ipr:
                 self._apply(ipr, change)
@@ -201,6 +195,9 @@ class NetlinkKernel:
                           table=MAIN_TABLE)
             case RemoveRoute(dst=dst):
                 ipr.route("del", dst=str(dst), oif=self._index(ipr), table=MAIN_TABLE)
+            case SetHairpin(port=port):
+                for index in ipr.link_lookup(ifname=port):  # a port gone since the read needs nothing
+                    ipr.link("set", index=index, kind="bridge_slave", mode=1)
             case _:
                 raise TypeError(f"not a datapath change: {change!r}")
 
