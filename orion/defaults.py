@@ -111,6 +111,14 @@ SNAPSHOT_MAX_BYTES = 256 << 20
 # write's 5 s would time out a large restore on a slow disk, and nothing else waits on it.
 SNAPSHOT_RESTORE_TIMEOUT = 60.0
 
+# -- container settings (orion/domain/container.py) ------------------------------------------------
+# The longest stopGracePeriod a task may ask for. A node stops a container within its reconcile
+# pass (the engine's stop call waits for the exit or the grace, then SIGKILL), and the pass's
+# other starts and stops wait behind it: 5 minutes covers a database's checkpoint or a queue
+# worker finishing its job (Swarm and Compose default to 10 s) without a typo holding a node's
+# reconciler for hours.
+MAX_STOP_GRACE = 300.0
+
 # -- the overlay network's settings, fixed at bootstrap (orion/domain/network.py) -----------------
 # The defaults of ``NetworkSettings``, what the bootstrapping agent commits unless configured
 # otherwise, and what the API's published-port check falls back to before any is committed.

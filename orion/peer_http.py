@@ -9,6 +9,7 @@ from every place, and no part can forget the token or fall back to plain HTTP.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,22 @@ class PeerHttp:
     def request(self, method: str, addr: str, path: str, timeout: Timeout, **kw: Any) -> requests.Response:
         """One call to a peer. ``verify`` and ``cert`` go with each request, not on a Session:
         requests lets REQUESTS_CA_BUNDLE override a Session's ``verify`` (psf/requests#3829)."""
-        headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        headers = {**kw.pop("headers", {}), **self.auth_headers()}
         return requests.request(method, self.url(addr, path), timeout=timeout, headers=headers,
                                 verify=self.ca_file or True, cert=self._cert(), **kw)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The same trust and identity for a connection requests does not make (an upgraded
+        one: ``orion exec`` forwarded to the task's node); None over plain HTTP."""
+        if self.scheme != "https":
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.client_cert:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
 
     def _cert(self) -> tuple[str, str] | str | None:
         if not self.client_cert:

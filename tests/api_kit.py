@@ -11,8 +11,9 @@ from typing import Any
 from flask import Flask
 from parts import api_deps
 
-from orion.api.app import applied_signal, create_app
+from orion.api.app import applied_signal, auth_of, create_app
 from orion.api.cluster import cluster_blueprint
+from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.ops import ops_blueprint
 from orion.api.services import services_blueprint
@@ -82,4 +83,10 @@ def full_app(store: LocalStore, **deps: Any) -> Flask:
                                                    peer=PeerHttp(), max_follows=1)))
     app.register_blueprint(services_blueprint(store, 1.0, applied_signal(app)))
     app.register_blueprint(stacks_blueprint(store, 1.0))
+    app.register_blueprint(exec_blueprint(ExecDeps(store=store, node_id="node1", open_exec=_no_engine, peer=PeerHttp(),
+                                                   vouch=auth_of(app).vouch, max_sessions=1)))
     return app
+
+
+def _no_engine(container_id: str, spec: Any) -> Any:
+    raise AssertionError("no engine in the in-process API: exec is tested against a real one")

@@ -19,13 +19,17 @@ from flask import Flask
 
 from orion.agent import store_first
 from orion.agent.network import NetworkParts
+from orion.agent.preflight import audit_path
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
-from orion.api.app import ApiDeps, applied_signal, create_app
+from orion.api.app import ApiDeps, applied_signal, auth_of, create_app
+from orion.api.audit_file import AuditLog
 from orion.api.cluster import cluster_blueprint
+from orion.api.exec import ExecDeps, exec_blueprint
 from orion.api.logs import LogsDeps, logs_blueprint
 from orion.api.services import services_blueprint
 from orion.api.stacks import stacks_blueprint
+from orion.api.tokens import TokenSource
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
 from orion.control.lease_reclaim_loop import LeaseReclaimLoop
@@ -46,6 +50,7 @@ from orion.node.registration_loop import RegistrationLoop
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
 from orion.runtime import RuntimeFailure
+from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
 from orion.store.admission import REPLICA
@@ -178,7 +183,8 @@ class Agent:
 def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent, Flask]:
     """Compose one node from its config: the only place that wires parts together. ``store``:
     the replica already running (``store_first.py``); None for a first join, built here."""
-    runtime = DockerRuntime(cfg.docker_host, host_volumes=cfg.host_volumes)
+    runtime = DockerRuntime(cfg.docker_host, policy=NodePolicy(
+        host_volumes=cfg.host_volumes, host_devices=frozenset(cfg.host_devices), allow_privileged=cfg.allow_privileged))
     info = node_info(cfg, runtime)
     # Gossip first: --join may name a gossip address, and discovery goes through it.
     membership = GossipAgent(info, (cfg.bind, cfg.gossip_port), gossip_config(cfg.gossip_probe_interval),
@@ -226,16 +232,23 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         leases=LeaseReclaimLoop(timed, **cfg.part("leases")),
         network=network,
     )
+    audit = AuditLog(audit_path(cfg), cfg.audit_log_max_bytes, cfg.audit_log_files)
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),
-                             metrics_wsgi=metrics.wsgi_app,
+                             tokens=TokenSource(cfg.api_tokens_file, cfg.api_token),
+                             peer_secret=cfg.raft_secret, audit=audit, metrics_wsgi=metrics.wsgi_app,
                              nodes_view=membership.nodes_view, closing=agent.closing,
                              create=agent.scheduler.submit_create))
+    auth = auth_of(app)
     app.register_blueprint(cluster_blueprint(timed, cfg.raft_secret, cfg.voter_cap, cfg.write_timeout,
                                              ready=agent.ready, peer=peer))
     app.register_blueprint(healing.blueprint)
     # Logs from any node: read from this node's engine, or forwarded to the task's node.
     app.register_blueprint(logs_blueprint(LogsDeps(store=timed, node_id=cfg.id, open_logs=runtime.logs, peer=peer,
-                                                   **cfg.part("logs"), closing=agent.closing)))
+                                                   **cfg.part("logs"), closing=agent.closing, vouch=auth.vouch)))
+    # orion exec from any node: run here with the engine's exec API, or relayed to the task's node.
+    app.register_blueprint(exec_blueprint(ExecDeps(store=timed, node_id=cfg.id, open_exec=runtime.exec_session,
+                                                   peer=peer, vouch=auth.vouch, **cfg.part("exec"), audit=audit,
+                                                   closing=agent.closing)))
     app.register_blueprint(services_blueprint(timed, cfg.write_timeout, applied_signal(app)))
     app.register_blueprint(stacks_blueprint(timed, cfg.write_timeout))
     metrics.instrument(app)
@@ -263,4 +276,5 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
     log.info("capacity: %s", measured.describe())
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
                     capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
-                    host_volumes=tuple(sorted(cfg.host_volumes)))
+                    host_volumes=tuple(sorted(cfg.host_volumes)), host_devices=tuple(sorted(cfg.host_devices)),
+                    allow_privileged=cfg.allow_privileged)

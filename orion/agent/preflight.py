@@ -1,4 +1,4 @@
-"""What the agent checks before it starts anything: its ports and its data directory.
+"""What the agent checks before it starts anything: its ports, its data directory, its files.
 
 Without this, a taken port surfaces late and in someone else's words: gunicorn
 retries the API port five times over five seconds, the gossip socket fails with
@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from orion.api.tokens import TokenFileError, read_book
 from orion.config import AgentConfig
 
 # /proc/net/tcp's state column: 0A is LISTEN (include/net/tcp_states.h).
@@ -60,6 +61,8 @@ def needed_ports(cfg: AgentConfig) -> list[Port]:
 def preflight(cfg: AgentConfig, backlog: int = 2048) -> socket.socket:
     """Check everything the agent needs from this host; return the API's listening socket."""
     check_data_dir(cfg.data_dir)
+    check_tokens(cfg.api_tokens_file, cfg.api_token)
+    check_audit_log(audit_path(cfg))
     api, *others = needed_ports(cfg)
     listener = bind(api)
     listener.listen(backlog)
@@ -115,6 +118,31 @@ def check_data_dir(path: str) -> None:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise PreflightError(f"--data-dir {path} is not writable by uid {os.getuid()}; "
                              "fix its owner or choose another --data-dir")
+
+
+def check_tokens(path: str, api_token: str) -> None:
+    """The tokens file parses, every entry with a name, a scope and a hash (``orion/api/tokens.py``)."""
+    try:
+        read_book(path, api_token)
+    except TokenFileError as exc:
+        raise PreflightError(f"--api-tokens-file {exc}") from None
+
+
+def audit_path(cfg: AgentConfig) -> Path:
+    """``audit_log`` as a path: a relative one lives in the data directory."""
+    path = Path(cfg.audit_log)
+    return path if path.is_absolute() else Path(cfg.data_dir) / path
+
+
+def check_audit_log(path: Path) -> None:
+    """The audit log can be appended to (created 0600 if missing): a write must never be taken
+    that cannot be recorded because of a typo in the path."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise PreflightError(f"audit_log {path}: cannot append to it ({exc.strerror}); choose a file the "
+                             "agent's user may write") from None
 
 
 # -- who holds a port (Linux /proc; best effort) ---------------------------------------------------

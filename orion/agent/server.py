@@ -51,8 +51,9 @@ OTHER_FILES = 512
 
 
 def worker_connections(cfg: AgentConfig) -> int:
-    """The connections the worker may have open at once: plain ones, held ones, followed logs."""
-    return PLAIN_CONNECTIONS + cfg.max_blocking_queries + cfg.max_log_follows
+    """The connections the worker may have open at once: plain ones, held ones, followed logs,
+    exec sessions (each also holds a connection to its engine or to the task's node: OTHER_FILES)."""
+    return PLAIN_CONNECTIONS + cfg.max_blocking_queries + cfg.max_log_follows + cfg.max_exec_sessions
 
 
 def raise_open_files(needed: int) -> int:
@@ -164,11 +165,16 @@ class AgentServer(BaseApplication):
         from orion.agent.compose import build_agent
 
         self.agent, app = build_agent(self.cfg_agent, store)
+        from orion.api.exec import is_exec_request
         from orion.api.logs import is_followed_log
+
+        def streams(method: str, path: str, query: str) -> bool:
+            return is_followed_log(method, path, query) or is_exec_request(method, path)
 
         # Read by HoldingWorker once the app is built (orion/agent/worker.py).
         self.holding = HoldSettings(max_held=self.cfg_agent.max_blocking_queries,
-                                    max_streams=self.cfg_agent.max_log_follows, streams=is_followed_log)
+                                    max_streams=self.cfg_agent.max_log_follows + self.cfg_agent.max_exec_sessions,
+                                    streams=streams)
         return app
 
     def _post_worker_init(self, worker: Any) -> None:

@@ -19,9 +19,11 @@ stop) and adds two things:
   (SIGTERM releases every held read at once). Then the request runs again on a
   thread and answers. At most ``max_blocking_queries`` are held; beyond that a
   blocking read answers 429.
-- **Followed logs** (``follow=1``) stream for as long as someone watches; they
-  run on threads of their own (at most ``max_log_follows``, the limit the logs
-  route answers 429 beyond), never on the request threads.
+- **Streams**: followed logs (``follow=1``) stream for as long as someone
+  watches, exec sessions (``POST /tasks/<id>/exec``, an upgraded connection) for
+  as long as their process runs; they run on threads of their own (at most
+  ``max_log_follows`` + ``max_exec_sessions``, the limits their routes answer 429
+  beyond), marked ``STREAM_KEY`` in their environ, never on the request threads.
 
 gthread's own methods are extended, not copied: ``handle`` and ``handle_request``
 (run on a thread) and ``finish_request`` (on the loop) learn the two detours,
@@ -45,7 +47,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from orion.agent.held_reads import HeldReads
 from orion.agent.shared_answers import SharedAnswers
-from orion.api.holds import CLIENT, CLOSING, FULL, HOLD_KEY, HOLDABLE, INDEX, WAIT, HeldRead, Released
+from orion.api.holds import CLIENT, CLOSING, FULL, HOLD_KEY, HOLDABLE, INDEX, STREAM_KEY, WAIT, HeldRead, Released
 
 # A held read is also re-checked against the applied index this often, in case the index
 # moved without an apply listener call (a snapshot installed by a resync).
@@ -62,11 +64,12 @@ WATCHER = "orion_watcher"
 @dataclass(frozen=True)
 class HoldSettings:
     """What the worker needs of the agent, read from the gunicorn application (``holding``)
-    once the app is built: the two limits (``orion/defaults.py``) and which requests stream."""
+    once the app is built: how many reads it may hold, how many streams it may run (followed
+    logs and exec sessions together) and which requests stream."""
 
     max_held: int
     max_streams: int
-    streams: Callable[[str, str, str], bool]  # (method, path, query) -> a followed log
+    streams: Callable[[str, str, str], bool]  # (method, path, query) -> a followed log or an exec
 
 
 class _Detached(BaseException):  # noqa: N818 - a signal through gthread's handle(), like HeldRead
@@ -111,6 +114,8 @@ class HoldingWorker(ThreadWorker):
         def marked(environ: dict[str, Any], start_response: Any) -> Any:
             hold = getattr(self._local, "hold", None)
             if hold is None:  # a stream, or HTTP/2: the app as it is
+                if getattr(self._local, "stream", False):
+                    environ[STREAM_KEY] = True
                 return app(environ, start_response)
             environ[HOLD_KEY] = hold
             current = self._watch.current if self._watch is not None else None
@@ -267,8 +272,16 @@ class HoldingWorker(ThreadWorker):
     def _detach(self, conn: Any, req: Any) -> None:
         assert self._streams is not None
         self._streaming += 1
-        fs = self._streams.submit(self._answer, conn, req, None)
+        fs = self._streams.submit(self._stream, conn, req)
         fs.add_done_callback(lambda fut: self.method_queue.defer(self._stream_done, conn, fut))
+
+    def _stream(self, conn: Any, req: Any) -> Any:
+        """A detached request, on a stream thread: the app is told so (``STREAM_KEY``)."""
+        self._local.stream = True
+        try:
+            return self._answer(conn, req, None)
+        finally:
+            self._local.stream = False
 
     def _stream_done(self, conn: Any, fs: Any) -> None:
         self._streaming -= 1

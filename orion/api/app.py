@@ -24,16 +24,21 @@ from typing import Any
 
 from flask import Flask
 
+from orion.api.audit_file import AuditLog
+from orion.api.auth import Auth
 from orion.api.http import AppliedSignal, Versioned, install_guards, install_reads, register_error_handlers
 from orion.api.network import network_blueprint
 from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
+from orion.api.tokens import TokenSource
 from orion.state.commands import CreateTask
 from orion.store.port import Store
 
 # Where the app keeps its AppliedSignal, for the blueprints the agent adds (applied_signal).
 APPLIED = "orion.applied"
+# Where the app keeps its Auth: the blueprints that forward requests vouch for their caller with it.
+AUTH = "orion.auth"
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,14 @@ class ApiDeps:
     max_body_bytes: int
     write_timeout: float
     placement_wait: float
+    # The admin token named "default" (the agents call each other with it); ``tokens`` (the
+    # agent's api_tokens_file, orion/api/tokens.py) adds named tokens with scopes.
     api_token: str | None = None
+    tokens: TokenSource | None = None
+    # Signs (and checks) the caller a forwarded request carries: the Raft secret (auth.py).
+    peer_secret: str = ""
+    # Where every write is recorded (orion/api/audit_file.py); None: not recorded.
+    audit: AuditLog | None = None
     id_factory: Callable[[], str] = new_task_id
     # node id -> extra fields for GET /nodes (this node's gossip view: state, incarnation, health).
     nodes_view: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
@@ -70,7 +82,12 @@ def create_app(deps: ApiDeps) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_error_handlers(app, deps.max_body_bytes)
-    install_guards(app, deps.api_token, deps.open_paths, metrics_open=not deps.metrics_requires_token)
+    tokens = deps.tokens or TokenSource("", deps.api_token or "")
+    auth = Auth(tokens, deps.node_id, deps.peer_secret, deps.audit, deps.open_paths,
+                metrics_open=not deps.metrics_requires_token)
+    auth.install(app)  # first: nothing reads a request whose caller is not allowed
+    app.extensions[AUTH] = auth
+    install_guards(app)
     install_reads(app, deps.store, deps.write_timeout)  # reads wait for their read point as long as writes
     applied = AppliedSignal(deps.store, deps.closing)  # one listener per app: a store cannot forget one
     app.extensions[APPLIED] = applied
@@ -81,6 +98,11 @@ def create_app(deps: ApiDeps) -> Flask:
     app.register_blueprint(operator_blueprint(deps.store, deps.node_id, deps.write_timeout))
     app.register_blueprint(network_blueprint(deps.store, applied))  # the overlay's settings, leases, endpoints
     return app
+
+
+def auth_of(app: Flask) -> Auth:
+    """The app's Auth: how a blueprint added later vouches for the caller it forwards."""
+    return app.extensions[AUTH]
 
 
 def applied_signal(app: Flask) -> AppliedSignal:

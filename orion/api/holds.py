@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 HOLD_KEY = "orion.hold"
+# Set (True) by the agent's worker on a request it runs on one of its stream threads (a
+# followed log, an exec session): a route that would hold its thread for long runs only there.
+STREAM_KEY = "orion.stream"
 HOLDABLE = "holdable"
 # Set by a blocking read that answers because the applied index passed its N: the answer is
 # a function of the state at that index, the URL and the token, so the server may give it to

@@ -1,5 +1,5 @@
 """What every route shares: the answer and its index, the strict request readers, the
-blocking wait, the token check, the ``/v1`` mount, and every failure as JSON.
+blocking wait, the ``/v1`` mount, and every failure as JSON (who may call is ``auth.py``'s).
 
 One place each, so the blueprints (``tasks.py``, ``status.py``, ``ops.py``,
 ``services.py``, ``cluster.py``, ``logs.py``) cannot drift apart:
@@ -32,7 +32,6 @@ One place each, so the blueprints (``tasks.py``, ``status.py``, ``ops.py``,
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -259,25 +258,9 @@ class Versioned:
         return self.app(environ, start_response)
 
 
-def install_guards(app: Flask, token: str | None, open_paths: frozenset[str], metrics_open: bool) -> None:
-    """Before any route: the bearer token (unless the path is open), then the query's names."""
-    secret = token.encode() if token else None
+def install_guards(app: Flask) -> None:
+    """Before any route (and after the credentials, ``auth.py``): the query's names."""
     queries = query_models()
-
-    @app.before_request
-    def _authenticate() -> Response | None:
-        if secret is None or request.path in open_paths:
-            return None
-        if request.path == "/metrics" and metrics_open:
-            return None
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), secret):
-            return None
-        response = error_response(
-            401, "missing or wrong API token; send the header Authorization: Bearer <token> "
-                 "(orion --token or ORION_API_TOKEN)", "Authorization")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="orion"'
-        return response
 
     @app.before_request
     def _known_query_only() -> None:

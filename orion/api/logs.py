@@ -35,9 +35,11 @@ from urllib.parse import parse_qs, quote
 import requests
 from flask import Blueprint, Response, request
 
+from orion.api.auth import identity_of
 from orion.api.http import ApiError, error_response
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.schema.queries import LogsQuery, parse_query
+from orion.api.scopes import Identity
 from orion.api.streaming import FollowSlots, Pump, client_gone
 from orion.domain.model import NodeInfo, Task
 from orion.peer_http import PeerHttp
@@ -91,10 +93,12 @@ class LogsDeps:
     peer: PeerHttp
     max_follows: int
     closing: threading.Event | None = None
+    # The headers that carry the caller to the owner node (``Auth.vouch``): who asked, for its audit.
+    vouch: Callable[[Identity | None, str, str], dict[str, str]] | None = None
     clock: Callable[[], float] = time.time
 
 
-def _no_container(task: Task) -> ApiError:
+def no_container(task: Task) -> ApiError:
     if task.node_id is None:
         why = f"it is {task.state}" + (f" ({task.reason})" if task.reason else "")
     else:
@@ -102,7 +106,7 @@ def _no_container(task: Task) -> ApiError:
     return ApiError(409, f"task {task.id} has no container yet: {why}; its logs start once it runs", "id")
 
 
-def _gone(task: Task) -> ApiError:
+def container_gone(task: Task) -> ApiError:
     return ApiError(409, f"the container of task {task.id} is gone (the task is {task.state}; its node removes "
                          "the containers of tasks it no longer runs)", "id")
 
@@ -139,7 +143,7 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
         try:
             source = deps.open_logs(task.container_id or "", query)
         except ContainerGone:
-            raise _gone(task) from None
+            raise container_gone(task) from None
         except EngineUnreachable as exc:
             raise ApiError(503, f"cannot read the logs of task {task.id}: {exc}") from None
         except RuntimeFailure as exc:
@@ -150,9 +154,11 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
         if node is None or not node.api_addr:
             raise ApiError(502, f"task {task.id} runs on node {task.node_id}, whose API address is unknown")
         try:
-            answer = deps.peer.get(node.api_addr, f"/tasks/{quote(task.id, safe='')}/logs",
+            path = f"/tasks/{quote(task.id, safe='')}/logs"
+            vouched = deps.vouch(identity_of(request.environ), "GET", path) if deps.vouch else {}
+            answer = deps.peer.get(node.api_addr, path,
                                    timeout=(CONNECT_TIMEOUT, None if query.follow else READ_TIMEOUT),
-                                   params=_params(query), headers={FORWARDED: deps.node_id}, stream=True)
+                                   params=_params(query), headers={FORWARDED: deps.node_id, **vouched}, stream=True)
         except requests.RequestException as exc:
             raise ApiError(502, f"node {node.id} ({node.api_addr}), which runs task {task.id}, did not answer: "
                                 f"{type(exc).__name__}", "nodeId") from None
@@ -179,7 +185,7 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
         if task is None:
             raise ApiError(404, f"no task {task_id}", "id")
         if task.node_id is None or task.container_id is None:
-            raise _no_container(task)
+            raise no_container(task)
         forwarded_by = request.headers.get(FORWARDED)
         if task.node_id != deps.node_id and forwarded_by:
             raise ApiError(409, f"task {task.id} runs on node {task.node_id}, not on {deps.node_id} (which "

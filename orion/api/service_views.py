@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orion.api.schema import responses as r
+from orion.api.schema.container import container_body
 from orion.api.schema.fields import duration_text
 from orion.api.views import cores
 from orion.domain.model import DESIRED_RUN, RUNNING, TERMINAL_STATES, Task
@@ -42,6 +43,7 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     body.update(env=dict(task.env), portBindings={p.key: str(p.host_port or "") for p in task.ports},
                 nodeSelectors=dict(task.node_selectors), restartPolicy=task.restart_policy,
                 pullPolicy=task.pull_policy, count=spec.count)
+    body.update(container_body(task.container))
     if spec.health_check is not None:
         body["healthCheck"] = check_body(spec.health_check)
     u = spec.update

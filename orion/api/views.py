@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orion.api.schema import responses as r
+from orion.api.schema.container import container_body
 from orion.domain.model import NodeInfo, Resources, Task
 from orion.domain.network import SubnetLease
 
@@ -77,6 +78,7 @@ def task_view(task: Task, detail: bool = False) -> r.Task:
                      for v in spec.volumes],
             overlay=spec.overlay,
         )
+        view.update(container_body(spec.container))  # its keys: r.ContainerView
         if task.service:
             view.update(slot=task.slot, deployment=task.deployment, healthSince=task.health_since or None)
     return view
@@ -110,6 +112,9 @@ def node_view(
         "readyReason": node.ready_reason,
         "labels": dict(node.labels),
         "hostVolumes": list(node.host_volumes),
+        # What the node hands to tasks that ask (config host_devices, allow_privileged).
+        "hostDevices": list(node.host_devices),
+        "allowPrivileged": node.allow_privileged,
         "leader": bool(leader_raft_addr) and node.raft_addr == leader_raft_addr,
         "capacity": resources_view(node.capacity),
         "used": resources_view(used),

@@ -12,6 +12,9 @@ from typing import Any
 import requests
 
 DEFAULT_ADDR = "http://127.0.0.1:8000"
+# Every call goes to the versioned paths (``orion/api/schema/openapi.py``'s PREFIX; the seed's
+# unversioned ones are served alike, for old scripts): a later /v2 cannot change what this client asks.
+API_PREFIX = "/v1"
 # POST /tasks may wait for a Raft commit (write_timeout, 5 s) and a placement (2 s)
 # on the server: the client waits well beyond both before giving up.
 DEFAULT_TIMEOUT = 30.0
@@ -134,7 +137,7 @@ class OrionClient:
     def _send(self, method: str, path: str, *, timeout: Any, body: Any = None, headers: dict[str, str] | None = None,
               params: dict[str, str] | None = None, stream: bool = False, data: bytes | None = None,
               ) -> requests.Response:
-        url = self.addr + path
+        url = self.addr + versioned(path)
         try:
             return self._session.request(method, url, json=body, data=data, timeout=timeout, params=params,
                                          stream=stream, headers={**self._headers, **(headers or {})}, **self._tls)
@@ -224,6 +227,11 @@ class OrionClient:
         """(healthy, body): 503 is an answer here, not an error."""
         status, body = self.request("GET", "/health", accept=(503,))
         return status == 200, body
+
+
+def versioned(path: str) -> str:
+    """``/tasks`` -> ``/v1/tasks``; a path already under ``/v1`` stays as it is."""
+    return path if path == API_PREFIX or path.startswith(API_PREFIX + "/") else API_PREFIX + path
 
 
 def _path_segment(value: str) -> str:

@@ -10,12 +10,11 @@ Registered by ``orion/cli/main.py``; it reads the group's settings (``--addr``,
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
-from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError, OrionClient
-from orion.cli.common import examples
+from orion.cli.client import ClientError
+from orion.cli.common import examples, settings_of
 
 
 class LogsError(click.ClickException):
@@ -35,8 +34,7 @@ class LogsError(click.ClickException):
 def logs(ctx: click.Context, task_id: str, follow: bool, tail: int | None, since: str | None,
          timestamps: bool) -> None:
     """Print a task's output (stdout and stderr, as written), read through any node."""
-    settings: Any = ctx.obj
-    client = settings.client() if settings is not None else OrionClient(DEFAULT_ADDR, None, DEFAULT_TIMEOUT)
+    client = settings_of(ctx).client()
     params = {"follow": "1" if follow else "0", "timestamps": "1" if timestamps else "0"}
     if tail is not None:
         params["tail"] = str(tail)

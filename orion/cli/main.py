@@ -19,8 +19,18 @@ import click
 
 from orion.cli import render
 from orion.cli.agent_cmd import agent
-from orion.cli.client import DEFAULT_ADDR, DEFAULT_TIMEOUT, ClientError
-from orion.cli.common import OrionError, Settings, examples, fail, settings_of
+from orion.cli.client import ClientError
+from orion.cli.common import (
+    GLOBAL_OPTIONS,
+    OrionError,
+    Settings,
+    accept_global_options,
+    examples,
+    fail,
+    offline,
+    output_of,
+    settings_of,
+)
 from orion.cli.output import dump
 from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES
 
@@ -29,7 +39,6 @@ def _emit(settings: Settings, data: Any, human: Callable[[], str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False) if settings.as_json else human())
 
 
-_pem_file = click.Path(exists=True, dir_okay=False, readable=True)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 
 
@@ -56,7 +65,8 @@ class LazyGroup(click.Group):
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
             "network": "orion.cli.network_cmd:network",  # docs/network-leases.md
             "stack": "orion.cli.stack_cmd:stack",  # orion stack ...: docs/stacks.md
-            "operator": "orion.cli.operator_cmd:operator"}  # snapshots, raft recover: docs/operations.md
+            "operator": "orion.cli.operator_cmd:operator",  # snapshots, raft recover: docs/operations.md
+            "exec": "orion.cli.exec_cmd:exec_", "token": "orion.cli.token_cmd:token"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -65,34 +75,31 @@ class LazyGroup(click.Group):
         if cmd_name in self.LAZY and cmd_name not in self.commands:
             module, attribute = self.LAZY[cmd_name].split(":")
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        # The global options after the command too (common.py): added as it is looked up, so a
+        # lazy command's module is still imported only when asked for.
+        return accept_global_options(command) if command is not None else None
+
+
+def _global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(GLOBAL_OPTIONS):
+        fn = option.for_group()(fn)
+    return fn
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(None, "--version", package_name="orion", prog_name="orion", message="%(prog)s %(version)s",
                       help="Print the client's version (orion version: the server's too).")
-@click.option("--addr", envvar="ORION_ADDR", default=DEFAULT_ADDR, show_default=True,
-              help="Any node's API address (ORION_ADDR).")
-@click.option("--token", envvar="ORION_API_TOKEN", default=None, help="API bearer token (ORION_API_TOKEN).")
-@click.option("--ca-cert", envvar="ORION_CACERT", type=_pem_file,
-              help="CA verifying an https agent's certificate (ORION_CACERT).")
-@click.option("--client-cert", envvar="ORION_CLIENT_CERT", type=_pem_file,
-              help="Client certificate for an agent that requires one (ORION_CLIENT_CERT).")
-@click.option("--client-key", envvar="ORION_CLIENT_KEY", type=_pem_file,
-              help="Private key of --client-cert (ORION_CLIENT_KEY).")
-@json_option
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds to wait for an answer.")
+@_global_options
 @click.pass_context
-def main(ctx: click.Context, addr: str, token: str | None, ca_cert: str | None, client_cert: str | None,
-         client_key: str | None, as_json: bool, timeout: float) -> None:
-    """Orion: run containers on a cluster with replicated desired state."""
-    if client_key and not client_cert:
-        raise click.UsageError("--client-key needs --client-cert (ORION_CLIENT_CERT)")
-    ctx.obj = Settings(addr, token or None, as_json, timeout, ca_cert or None, client_cert or None,
-                       client_key or None)
+def main(ctx: click.Context, **options: Any) -> None:
+    """Orion: run containers on a cluster with replicated desired state.
+
+    The options below may also follow the command (`orion ps --addr URL`)."""
+    ctx.obj = Settings(**options)
 
 
+main.add_command(offline(agent))  # its own flags, derived from the settings' declarations
 main.add_command(agent)
 
 
@@ -208,16 +215,17 @@ def run(ctx: click.Context, image: str, command: tuple[str, ...], name: str | No
 
 @main.command(epilog=examples("orion inspect 3f2a9c1b7d4e", "orion inspect 3f2a9c1b7d4e -o yaml"))
 @click.argument("task_id")
-@click.option("-o", "--output", type=click.Choice(("json", "yaml")), default="json", show_default=True,
-              help="Print the task as JSON or YAML.")
+@click.option("-o", "--output", type=click.Choice(("json", "yaml")), default=None,
+              help="Print the task as JSON (the default) or YAML.")
 @click.pass_context
-def inspect(ctx: click.Context, task_id: str, output: str) -> None:
+def inspect(ctx: click.Context, task_id: str, output: str | None) -> None:
     """Show everything about one task: spec, state, node, container, reason."""
+    fmt = output_of(ctx, output) or "json"
     try:
         task = settings_of(ctx, False).client().task(task_id)
     except ClientError as exc:
         raise fail(exc, _LIST_TASKS) from None
-    click.echo(dump(task, output))
+    click.echo(dump(task, fmt))
 
 
 @main.command(epilog=examples("orion stop 3f2a9c1b7d4e", "orion ps -q --state pending | xargs -r orion stop"))

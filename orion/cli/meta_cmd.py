@@ -9,7 +9,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from orion.cli.client import ClientError
-from orion.cli.common import OrionError, examples, fail, settings_of
+from orion.cli.common import OrionError, examples, fail, offline, output_of, settings_of
 from orion.cli.output import dump
 from orion.version import orion_version
 
@@ -30,8 +30,9 @@ def version(ctx: click.Context, output: str | None) -> None:
     """Print the client's version and the server's (from GET /health of --addr).
 
     The client's line is printed even when the server cannot be reached (then exit 1)."""
+    fmt = output_of(ctx, output)
     settings = settings_of(ctx)
-    fmt = output or ("json" if settings.as_json else "text")
+    fmt = fmt or ("json" if settings.as_json else "text")
     client: dict[str, Any] = {"version": orion_version(), "python": platform.python_version()}
     server: dict[str, Any] | None = None
     error: OrionError | None = None
@@ -52,6 +53,7 @@ def version(ctx: click.Context, output: str | None) -> None:
         raise error
 
 
+@offline
 @click.command(epilog="\b\nInstall:\n" + "\n".join(f"  {line}" for line in _INSTALL.values()))
 @click.argument("shell", type=click.Choice(SHELLS))
 @click.pass_context

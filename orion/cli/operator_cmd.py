@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from orion.cli.client import ClientError
-from orion.cli.common import OrionError, examples, fail, settings_of
+from orion.cli.common import OrionError, examples, fail, offline, settings_of
 from orion.defaults import SNAPSHOT_RESTORE_TIMEOUT
 from orion.store.snapshot_file import Snapshot, SnapshotFileError, read_snapshot
 
@@ -68,7 +68,7 @@ def save(ctx: click.Context, file: str, stale: bool, as_json: bool) -> None:
     """Save a consistent snapshot of the cluster's state to FILE."""
     settings = settings_of(ctx, as_json)
     try:
-        data, _ = settings.client().download("/v1/operator/snapshot", {"stale": "1"} if stale else {})
+        data, _ = settings.client().download("/operator/snapshot", {"stale": "1"} if stale else {})
     except ClientError as exc:
         raise fail(exc) from None
     try:
@@ -95,6 +95,7 @@ def save(ctx: click.Context, file: str, stale: bool, as_json: bool) -> None:
                f"{summary['services']} services, {summary['size']} bytes")
 
 
+@offline  # reads the file only
 @snapshot.command(epilog=examples("orion operator snapshot inspect backup.snap"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @_json
@@ -117,7 +118,7 @@ def restore(ctx: click.Context, file: str, force: bool, as_json: bool) -> None:
     settings = settings_of(ctx, as_json)
     snap = _read(file)
     try:
-        body = settings.client().upload("PUT", "/v1/operator/snapshot", Path(file).read_bytes(),
+        body = settings.client().upload("PUT", "/operator/snapshot", Path(file).read_bytes(),
                                         {"force": "1"} if force else {}, SNAPSHOT_RESTORE_TIMEOUT + 30)
     except ClientError as exc:
         if exc.field == "force":
@@ -130,6 +131,7 @@ def restore(ctx: click.Context, file: str, force: bool, as_json: bool) -> None:
                f"{body['nodes']} nodes, {body['tasks']} tasks, {body['services']} services; digest {body['digest']}")
 
 
+@offline  # reads and writes a stopped agent's data dir; asks no API
 @operator.group(epilog=examples("systemctl stop orion && orion operator raft recover --config "
                                 "/etc/orion/orion.toml && systemctl start orion"))
 def raft() -> None:

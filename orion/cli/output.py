@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
-from orion.cli.common import settings_of
+from orion.cli.common import output_of, settings_of
 from orion.cli.render import table
 
 FORMATS = ("table", "wide", "json", "yaml")
@@ -79,7 +79,9 @@ def output_options(fn: F) -> F:
 
 
 def output_format(ctx: click.Context, output: str | None, as_json: bool) -> str:
-    """``-o`` wins; else json when ``--json`` was given (to the command or to ``orion``)."""
+    """``-o`` wins (the command's, else the global one); else json when ``--json`` was given (to the
+    command or to ``orion``)."""
+    output = output_of(ctx, output)
     if output:
         return output
     return "json" if settings_of(ctx, as_json).as_json else "table"

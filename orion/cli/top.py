@@ -42,7 +42,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orion.cli.client import ClientError, OrionClient
-from orion.cli.common import examples
+from orion.cli.common import examples, settings_of
 from orion.cli.top_model import (
     BACKSPACE,
     DOWN,
@@ -319,8 +319,7 @@ def run_top(client: OrionClient) -> int:
 @click.pass_context
 def top(ctx: click.Context) -> None:
     """A live full-screen view of nodes, tasks, Raft and events; q quits."""
-    settings: Any = ctx.obj
-    client = settings.client() if settings is not None else OrionClient()
+    client = settings_of(ctx).client()
     try:
         code = run_top(client)
     except ClientError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orion.config.setting import port_number, setting
+from orion.config.setting import at_least, port_number, setting
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,25 @@ class Identity:
         "", "The API bearer token",
         "Empty: the API asks for no token (loopback demos and tests); the fleet role always sets one.",
         flag=True, secret=True)
+    api_tokens_file: str = setting(
+        "", "Named API tokens and client certificates with their scopes (TOML or JSON)",
+        "Empty: api_token alone, an admin token named \"default\", as before. The file names each "
+        "token (stored as its SHA-256, never itself) and each client certificate subject with a scope, "
+        "read, write or admin (docs/api.md, \"Tokens and scopes\"); it is read again when it changes, "
+        "so revoking a token needs no restart.", flag=True)
+    audit_log: str = setting(
+        "audit.log", "JSON-lines audit log of every write (relative: inside --data-dir)",
+        "Every write to the API, and every exec session, is recorded on the node that took it: who, "
+        "what, when, the answer (docs/api.md, \"Audit log\"). Beside the Raft journal by default, "
+        "a directory the agent already owns; the fleet role may point it at /var/log/orion.")
+    audit_log_max_bytes: int = setting(
+        16 << 20, "Size at which the audit log is rotated (bytes)",
+        "A record is ~300-600 bytes, so 16 MiB holds ~30,000 writes, days of a busy cluster's "
+        "deployments; small enough to open in a pager.", checks=(at_least(4096),))
+    audit_log_files: int = setting(
+        8, "Audit log files kept, the current one included",
+        "8 x 16 MiB: at most 128 MiB of a node's disk, weeks to months of history; ship the "
+        "rotated files elsewhere (journald, a SIEM) for longer.", checks=(at_least(1),))
     # -- TLS on the API (README "TLS") -------------------------------------------------------
     tls_cert: str = setting(
         "", "PEM certificate: serve the API over HTTPS (with --tls-key)",
@@ -92,3 +111,16 @@ class Identity:
         "part of the host's filesystem to containers is the operator's decision, path by path. The "
         "path must exist (the agent creates nothing: owner and mode are the operator's to choose).",
         flag="--host-volume", metavar="NAME=PATH")
+    host_devices: tuple[str, ...] = setting(
+        (), "Host device PATH that tasks may be handed (repeatable)",
+        "Host devices this node hands to tasks that ask for them (\"devices\": /dev/fuse, a GPU, a "
+        "serial port): a task asking for one is placed only on nodes that list it. None by default: "
+        "a device is a door into the host's kernel, opened by the operator path by path. The path "
+        "must exist and be a device (or a directory of them, like /dev/snd).",
+        flag="--host-device", metavar="PATH")
+    allow_privileged: bool = setting(
+        False, "Run tasks that ask for privileged containers",
+        "Off: a privileged container is root on the host (every device, every capability, no "
+        "seccomp or AppArmor). Tasks that ask for one (\"privileged\": true) are placed only on "
+        "nodes that allow it, so an operator opens a few nodes for them, never the fleet by default.",
+        flag=True)

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import stat
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ def finish(values: dict[str, Any]) -> AgentConfig:
         if companion.file_of:
             _read_secret(values, companion.file_of)
     _check_tls(values)
+    if values["api_tokens_file"] and not values["api_token"]:
+        raise ConfigError(f"{_flag('api_tokens_file')} needs {_flag('api_token_file')} too: the agents call "
+                          "each other with that token (the admin token named \"default\"), which the tokens "
+                          "file, holding only hashes, cannot give them")
     if values["bootstrap"] and values["join"]:
         raise ConfigError("--bootstrap and --join exclude each other: bootstrap the first node, join the rest")
     if not values["raft_secret"]:
@@ -54,6 +59,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
     _check_network(values)
+    _check_host_devices(values["host_devices"])
     return AgentConfig(**{f.name: values[f.name] for f in fields(AgentConfig)})
 
 
@@ -113,6 +119,19 @@ def _check_network(values: dict[str, Any]) -> None:
     if not cluster.prefixlen < prefix <= 28:
         raise ConfigError(f"network_host_prefix {prefix} must be longer than --network-cidr's "
                           f"/{cluster.prefixlen} and at most /28 (a host needs room for tasks)")
+
+
+def _check_host_devices(devices: tuple[str, ...]) -> None:
+    """Each an absolute path to a device (or a directory of them), found at start."""
+    for path in devices:
+        if not os.path.isabs(path) or ".." in path.split("/"):
+            raise ConfigError(f"host_devices: {path!r} must be an absolute path without '..'")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise ConfigError(f"host_devices: {path}: {exc.strerror}") from None
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)):
+            raise ConfigError(f"host_devices: {path} is not a device (nor a directory of devices)")
 
 
 def _check_tls(values: dict[str, Any]) -> None:

@@ -64,6 +64,12 @@ class Runtime:
         "runs on a thread of its own (and a pump that reads the engine), never on the http_threads: "
         "100 is a hundred `orion logs -f` on one node for ~200 mostly idle threads.",
         checks=(at_least(0), _held), parts=("logs.max_follows",))
+    max_exec_sessions: int = setting(
+        32, "Exec sessions (orion exec) served at once (429 beyond)",
+        "Each `orion exec` session that enters or runs on this node holds a thread of its own for "
+        "as long as it lasts (never one of the http_threads) and two connections: 32 is a team "
+        "debugging at once; exec is an admin's tool, not a workload's.",
+        checks=(at_least(0), _held), parts=("exec.max_sessions",))
     max_body_bytes: int = setting(
         1 << 20, "Largest request body (413 beyond)",
         "Bodies larger than this are refused with 413 before parsing: a task spec is < 10 KB.",

@@ -60,8 +60,8 @@ class NoFit:
     """No node can take the task now: which filter left none (``kind``), with its figures.
 
     The cause is ``kind`` plus what the task asked for (``memory``, ``cpu_millis``,
-    ``ports``, ``selectors``, ``volumes``: its own spec, so fixed for a task; ``missing``:
-    the host volumes no eligible node declares, for VOLUME). The rest are live
+    ``ports``, ``selectors``, ``volumes``, ``devices``: its own spec, so fixed for a task;
+    ``missing``: the host volumes (VOLUME) or devices (DEVICE) no eligible node offers). The rest are live
     figures that change with every placement elsewhere: nodes by status when none is
     alive, the node with the most free memory and the one with the most free CPU.
     ``sentence`` is written from these values for people; code reads the values.
@@ -73,7 +73,8 @@ class NoFit:
     ports: frozenset[tuple[int, str]] = frozenset()
     selectors: frozenset[tuple[str, str]] = frozenset()
     volumes: frozenset[str] = frozenset()
-    missing: frozenset[str] = frozenset()  # VOLUME: asked-for host volumes no eligible node has
+    devices: frozenset[str] = frozenset()  # DEVICE: the host devices asked for
+    missing: frozenset[str] = frozenset()  # VOLUME, DEVICE: asked-for ones no eligible node has
     statuses: tuple[tuple[str, int], ...] = ()  # NO_NODES: (status, registered nodes in it), sorted
     most_memory: FreeOn | None = None  # MEMORY, MEMORY_CPU
     most_cpu: FreeOn | None = None  # CPU, MEMORY_CPU
@@ -93,6 +94,13 @@ class NoFit:
                 plural = "s" if len(self.missing) > 1 else ""
                 return f"no {where} declares host volume{plural} {format_volumes(self.missing)}"
             return f"no {where} declares all of host volumes {format_volumes(self.volumes)}"
+        if kind == NoFitKind.DEVICE:
+            shown = self.missing or self.devices
+            which = "s" if len(shown) > 1 else ""
+            return (f"no eligible node hands out {'all of ' if not self.missing else ''}host device{which} "
+                    f"{', '.join(sorted(shown))} (host_devices in a node's config)")
+        if kind == NoFitKind.PRIVILEGED:
+            return "no eligible node allows privileged containers (allow_privileged in a node's config)"
         if kind == NoFitKind.PORTS:
             if len(self.ports) == 1:
                 return f"host port {format_ports(self.ports)} is taken on every eligible node"
@@ -133,8 +141,9 @@ def fit_score(capacity: Resources, used_after: Resources) -> float:
     return bestfit(capacity.memory, capacity.cpu_millis, used_after.memory, used_after.cpu_millis)
 
 
-# A group key: (labels, host volumes, capacity memory, capacity cpu, used memory, used cpu, taken ports).
-_Key = tuple[frozenset[tuple[str, str]], frozenset[str], int, int, int, int, frozenset[tuple[int, str]]]
+# A group key: (labels, offers (host volumes, devices, privilege), capacity memory, capacity cpu, used memory,
+# used cpu, taken ports).
+_Key = tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]], int, int, int, int, frozenset[tuple[int, str]]]
 
 
 class _Packer:
@@ -156,7 +165,7 @@ class _Packer:
 
     def _key(self, node_id: str) -> _Key:
         node, use = self._nodes[node_id], self._usage[node_id]
-        return (frozenset(node.labels), frozenset(node.host_volumes), node.capacity.memory, node.capacity.cpu_millis,
+        return (frozenset(node.labels), node.offers, node.capacity.memory, node.capacity.cpu_millis,
                 use.used.memory, use.used.cpu_millis, use.ports)
 
     def _join(self, node_id: str) -> None:
@@ -164,12 +173,12 @@ class _Packer:
 
     def place(self, spec: TaskSpec, service: str = "") -> Decision:
         shape = (spec.memory, spec.cpu_millis, spec.static_host_ports, frozenset(spec.node_selectors),
-                 spec.host_volumes)
+                 spec.host_needs)
         if shape in self._no_fit:
             return self._no_fit[shape]
         if service:
             return self._place_spread(spec, shape, self._spread.setdefault(service, {}))
-        mem, cpu, ports, selectors, volumes = shape
+        mem, cpu, ports, selectors, needs = shape
         score_of = bestfit  # a local: this loop is the planner's whole cost
         best_score, best_id, best_key = -1.0, "", None
         for key, heap in self._groups.items():
@@ -178,7 +187,7 @@ class _Packer:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
                 continue
-            if volumes and not volumes <= has:
+            if needs and not needs <= has:
                 continue
             score = score_of(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu)
             if score > best_score or (score == best_score and heap[0] < best_id):
@@ -204,7 +213,7 @@ class _Packer:
         one looks at every node of a group (``members`` may tell them apart), which is
         fine for a service's handful of replicas.
         """
-        mem, cpu, ports, selectors, volumes = shape
+        mem, cpu, ports, selectors, needs = shape
         best: tuple[int, float, str] | None = None
         best_key = None
         for key, heap in self._groups.items():
@@ -213,7 +222,7 @@ class _Packer:
                 continue
             if (selectors and not selectors <= labels) or (ports and not ports.isdisjoint(taken)):
                 continue
-            if volumes and not volumes <= has:
+            if needs and not needs <= has:
                 continue
             hits, node_id = min((members.get(n, 0), n) for n in heap)
             candidate = (hits, -bestfit(cap_mem, cap_cpu, used_mem + mem, used_cpu + cpu), node_id)
@@ -253,7 +262,15 @@ class _Packer:
         if not mounting:
             declared = set().union(*(self._nodes[i].host_volumes for i in eligible))
             return replace(asked, kind=NoFitKind.VOLUME, missing=asked.volumes - declared)
-        port_free = [i for i in mounting if asked.ports.isdisjoint(self._usage[i].ports)]
+        devices = spec.container.host_devices
+        handing = [i for i in mounting if devices <= set(self._nodes[i].host_devices)]
+        if not handing:
+            offered = set().union(*(self._nodes[i].host_devices for i in mounting))
+            return replace(asked, kind=NoFitKind.DEVICE, devices=devices, missing=devices - offered)
+        allowed = [i for i in handing if self._nodes[i].allow_privileged or not spec.container.privileged]
+        if not allowed:
+            return replace(asked, kind=NoFitKind.PRIVILEGED)
+        port_free = [i for i in allowed if asked.ports.isdisjoint(self._usage[i].ports)]
         if not port_free:
             return replace(asked, kind=NoFitKind.PORTS)
 
@@ -275,8 +292,9 @@ def schedule(spec: TaskSpec, nodes: Sequence[NodeInfo], usage: Mapping[str, Node
     """Pick the alive, ready node that ``spec`` fits on most snugly (BestFit), or say why none.
 
     Filters, in the order a no-fit names them: alive and ready, node selectors, host
-    volumes (a node must declare every host volume the task mounts), static host ports,
-    then memory and CPU.
+    volumes (a node must declare every host volume the task mounts), host devices (a node
+    must hand out every one asked for), privilege (a privileged task needs a node that
+    allows it), static host ports, then memory and CPU.
 
     Ties in score go to the lowest node id, so every caller gets the same answer.
     """

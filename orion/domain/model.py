@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 # What a task asks of a node (ports, memory and CPU, mounts): orion/domain/resources.py.
+from orion.domain.container import DEVICE_OFFER, NO_SETTINGS, PRIVILEGED_OFFER, VOLUME_OFFER, ContainerSettings
 from orion.domain.resources import PortBinding, Resources, Volume
 from orion.version import LOG_VERSION
 
@@ -69,6 +70,9 @@ class NoFitKind(StrEnum):
     SELECTOR = "selector"
     # No eligible node declares every host volume the task mounts (orion/control/placement.py).
     VOLUME = "volume"
+    # No eligible node hands out the host devices asked for (``host_devices``); allows privileged ones.
+    DEVICE = "device"
+    PRIVILEGED = "privileged"
     NO_NODES = "no_nodes"
     # A no-fit whose kind this node cannot name: written by an older node (no kind
     # in its command) or a newer one (a kind added since).
@@ -118,6 +122,8 @@ class TaskSpec:
     # On the overlay network (docs/network-leases.md): an address of its node's subnet, reachable from
     # every host. False: only its port bindings reach it (a task that must see the host's network).
     overlay: bool = True
+    # User, entrypoint, capabilities, devices, labels, logging, stop signal... (orion/domain/container.py).
+    container: ContainerSettings = NO_SETTINGS
 
     @property
     def resources(self) -> Resources:
@@ -126,6 +132,15 @@ class TaskSpec:
     @property
     def host_volumes(self) -> frozenset[str]:  # the node must declare every one
         return frozenset(v.source for v in self.volumes if v.type == "host")
+
+    @property
+    def host_needs(self) -> frozenset[tuple[str, str]]:
+        """What only some nodes offer (``NodeInfo.offers``): its host volumes, host devices, privilege."""
+        needs = {(VOLUME_OFFER, v) for v in self.host_volumes}
+        needs.update((DEVICE_OFFER, d) for d in self.container.host_devices)
+        if self.container.privileged:
+            needs.add(PRIVILEGED_OFFER)
+        return frozenset(needs)
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -150,6 +165,8 @@ class TaskSpec:
             # Only when off: a task on the overlay (the default) is written as before it existed,
             # so its log entries and snapshots (and their digests) read the same on an older node.
             **({} if self.overlay else {"overlay": False}),
+            # Only when set: a task without settings reads (and digests) as it did before them.
+            **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
         }
 
     @classmethod
@@ -170,6 +187,7 @@ class TaskSpec:
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
             overlay=bool(d.get("overlay", True)),
+            container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
         )
 
 
@@ -308,6 +326,10 @@ class NodeInfo:
     ready_reason: str = ""
     # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
     host_volumes: tuple[str, ...] = ()
+    # Host devices this node hands to tasks (config ``host_devices``) and whether it runs privileged
+    # containers (``allow_privileged``): a task asking for either is placed only where allowed.
+    host_devices: tuple[str, ...] = ()
+    allow_privileged: bool = False
     # The newest Raft log format the registering agent reads (orion/version.py; a
     # registration without it, from an agent older than the announcement, reads as 0).
     # The cluster writes a newer format only once every node reads it: a rolling upgrade.
@@ -317,6 +339,12 @@ class NodeInfo:
     def schedulable(self) -> bool:
         """May take tasks: alive in the registry and its engine answers."""
         return self.status == NODE_ALIVE and self.ready
+
+    @property
+    def offers(self) -> frozenset[tuple[str, str]]:
+        """What this node offers that a task may need (``TaskSpec.host_needs``)."""
+        offers = {(VOLUME_OFFER, v) for v in self.host_volumes} | {(DEVICE_OFFER, d) for d in self.host_devices}
+        return frozenset(offers | ({PRIVILEGED_OFFER} if self.allow_privileged else set()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -332,6 +360,8 @@ class NodeInfo:
             "ready": self.ready,
             "ready_reason": self.ready_reason,
             "host_volumes": list(self.host_volumes),
+            **({"host_devices": list(self.host_devices)} if self.host_devices else {}),
+            **({"allow_privileged": True} if self.allow_privileged else {}),
             "log_version": self.log_version,
         }
 
@@ -350,6 +380,8 @@ class NodeInfo:
             ready=bool(d.get("ready", True)),
             ready_reason=str(d.get("ready_reason", "")),
             host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
+            host_devices=tuple(sorted(str(v) for v in d.get("host_devices") or ())),
+            allow_privileged=bool(d.get("allow_privileged", False)),
             log_version=int(d.get("log_version", 0)),
         )
 

@@ -172,9 +172,10 @@ def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tupl
 # -- what a new spec changes -----------------------------------------------------------------
 
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
-# image, limits, command, env, ports, mounts and networks are fixed at creation; a node selector
-# change may make a running replica's node wrong, so it is replaced too (Nomad treats constraints
-# the same).
+# image, limits, command, env, ports, mounts and networks (the overlay) are fixed at creation; a
+# node selector change may make a running replica's node wrong, so it is replaced too (Nomad treats
+# constraints the same). The container settings (``TaskSpec.container``: user, capabilities, ...)
+# all replace, each named.
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
     "ports": "portBindings", "node_selectors": "nodeSelectors", "overlay": "overlay",
@@ -208,7 +209,10 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
     for f in fields(TaskSpec):
         if getattr(old.task, f.name) == getattr(new.task, f.name):
             continue
-        if f.name in _REPLACING_TASK_FIELDS:
+        if f.name == "container":  # each of them is fixed at creation: a new container
+            changed.extend(new.task.container.changed(old.task.container))
+            replacing = True
+        elif f.name in _REPLACING_TASK_FIELDS:
             changed.append(_REPLACING_TASK_FIELDS[f.name])
             replacing = True
         elif f.name in _IN_PLACE_TASK_FIELDS:

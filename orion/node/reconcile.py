@@ -67,12 +67,14 @@ class Start:
 
 @dataclass(frozen=True)
 class Stop:
-    """Stop a container that must not run any more."""
+    """Stop a container that must not run any more, within ``grace`` seconds (the container's own
+    ``stopGracePeriod``; None: the node's ``stop_timeout``) before SIGKILL."""
 
     container_id: str
     task_id: str
     generation: int
     reason: str
+    grace: float | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def plan(
 
     def retire(c: ContainerState, reason: str) -> None:
         if c.live:
-            stops.append(Stop(c.container_id, c.task_id, c.generation, reason))
+            stops.append(Stop(c.container_id, c.task_id, c.generation, reason, c.stop_grace))
         removes.append(Remove(c.container_id, c.task_id, c.generation))
 
     for c in sorted(actual, key=lambda c: (c.task_id, c.generation, c.container_id)):

@@ -144,7 +144,7 @@ class ReconcileLoop:
     def _remove_orphan(self, c: ContainerState, out: _Outcome) -> None:
         try:
             if c.live:
-                self._runtime.stop(c.container_id, self._stop_timeout)
+                self._runtime.stop(c.container_id, self._grace(c.stop_grace))
             self._runtime.remove(c.container_id)
         except RuntimeFailure as exc:  # the next pass tries again (it is still unknown, and due)
             self._unknown_since[c.container_id] = self._mono() - self._orphan_grace
@@ -156,6 +156,11 @@ class ReconcileLoop:
         out.orphans.append(f"{c.task_id} ({c.container_id[:12]})")
         self._on_event("orphan")
 
+    def _grace(self, own: float | None) -> float:
+        """How long a container gets between its stop signal and SIGKILL: its task's
+        ``stopGracePeriod`` when it was created with one, else this node's ``stop_timeout``."""
+        return self._stop_timeout if own is None else own
+
     def _done(self, sentence: str) -> str:
         self.passes += 1
         self.last_result = sentence
@@ -164,7 +169,7 @@ class ReconcileLoop:
     def _execute(self, action: Action, out: _Outcome) -> None:
         if isinstance(action, Stop):
             try:
-                self._runtime.stop(action.container_id, self._stop_timeout)
+                self._runtime.stop(action.container_id, self._grace(action.grace))
                 out.stopped.append(action.task_id)
             except RuntimeFailure as exc:
                 # Keep the container and the task as they are; the next pass tries again.

@@ -32,8 +32,8 @@ def record_gap(record: NodeInfo | None, info: NodeInfo) -> str:
     for name in ("api_addr", "raft_addr", "gossip_addr"):
         if getattr(record, name) != getattr(info, name):
             return f"node {info.id} is recorded at {name} {getattr(record, name)}, it is {getattr(info, name)}"
-    if (record.labels, record.host_volumes) != (info.labels, info.host_volumes):
-        return f"node {info.id} is recorded with other labels or host volumes"
+    if record.labels != info.labels or record.offers != info.offers:
+        return f"node {info.id} is recorded with other labels, host volumes, host devices or privilege"
     return ""
 
 

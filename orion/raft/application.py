@@ -43,6 +43,11 @@ class Application(Protocol[M]):
     def unreadable(self, result: Any) -> list[str]:
         """Why (parts of) an applied entry could not be read: the backend logs each."""
 
+    def reads_confirmed(self, machine: M) -> bool:
+        """Every voter answers a read-index request (``patches.py`` rule 9). During a rolling
+        upgrade from a release without it, reads are answered from the local replica (that
+        release's behaviour) until the last node runs this one, instead of timing out."""
+
     def batches_read(self, machine: M) -> bool:
         """Every replica that may read the log reads an entry made by :meth:`combine`."""
 

@@ -12,6 +12,7 @@ agent restart, listing the engine is enough to adopt what already runs.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -72,6 +73,9 @@ class ContainerState:
     name: str = ""
     # The container's address on its overlay network ("" off the overlay or not started).
     ip: str = ""
+    # The grace the container was created with (its task's ``stopGracePeriod``; None: none set):
+    # a node stops it with that, whoever's task it was (orion/node/reconcile.py).
+    stop_grace: float | None = None
 
     @property
     def live(self) -> bool:
@@ -118,6 +122,37 @@ class NetworkAttachment:
     dns_search: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ExecSpec:
+    """A process to run in a task's container (``orion exec``): ``command`` as argv; ``tty`` a
+    terminal of ``rows`` x ``cols``; ``stdin`` attached or not; ``env`` added to the container's."""
+
+    command: tuple[str, ...]
+    tty: bool = False
+    stdin: bool = False
+    rows: int = 0
+    cols: int = 0
+    env: tuple[tuple[str, str], ...] = ()
+    user: str = ""
+    workdir: str = ""
+
+
+class ExecSession(Protocol):
+    """A process started in a container, its streams on ``sock``: the engine's raw stream
+    (with a tty the terminal's bytes; without, Docker's multiplexed frames); ``early`` holds
+    what arrived before the socket was handed over."""
+
+    sock: socket.socket
+    early: bytes
+    tty: bool
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 def container_name(task_id: str, generation: int) -> str:
     """Unique per placement, so an older generation never collides with a newer one."""
     return f"orion-{task_id}-g{generation}"
@@ -131,7 +166,8 @@ class Runtime(Protocol):
         after start. NetworkNotReady when that network does not exist on the engine yet."""
 
     def stop(self, container_id: str, timeout: float) -> None:
-        """Stop (SIGTERM, then SIGKILL after ``timeout``); a gone container is not an error."""
+        """Stop (its stop signal, SIGTERM unless it was created with another, then SIGKILL after
+        ``timeout``); a gone container is not an error."""
 
     def remove(self, container_id: str) -> None:
         """Remove the container; a gone container is not an error."""
@@ -161,6 +197,8 @@ __all__ = [
     "REMOVING_STATUS",
     "ContainerGone",
     "ContainerState",
+    "ExecSession",
+    "ExecSpec",
     "LogQuery",
     "LogStream",
     "NetworkAttachment",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -26,22 +26,21 @@ from docker.utils import parse_repository_tag
 
 from orion.domain.model import Resources, Task
 from orion.runtime import (
-    LABEL_GENERATION,
     LABEL_MANAGED,
-    LABEL_NETWORK,
     LABEL_NODE,
-    LABEL_TASK,
     ContainerGone,
     ContainerState,
     EngineUnreachable,
+    ExecSpec,
     LogQuery,
     LogStream,
     NetworkAttachment,
     NetworkNotReady,
     RuntimeFailure,
-    container_name,
 )
-from orion.runtime.inspect import mounts_for, state_from_inspect
+from orion.runtime.create import NodePolicy, create_args
+from orion.runtime.docker_exec import DockerExec, start_exec
+from orion.runtime.inspect import state_from_inspect
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +91,14 @@ class DockerRuntime:
     SDK is (one requests session); the reconciler calls it from one thread.
     """
 
-    def __init__(self, docker_host: str, timeout: float = 60.0, init: bool = True,
-                 host_volumes: Mapping[str, str] | None = None) -> None:
+    def __init__(self, docker_host: str, timeout: float = 60.0, policy: NodePolicy | None = None) -> None:
         self.docker_host = docker_host
-        # This node's host volumes, name -> path (config ``host_volumes``); tasks mount them by name.
-        self._host_volumes = dict(host_volumes or {})
+        # What this node offers its tasks (config ``host_volumes``, ``host_devices``,
+        # ``allow_privileged``). Its ``init``: the engine's tiny init as PID 1 forwards SIGTERM and
+        # reaps zombies; without it a program that ignores signals as PID 1 (busybox httpd does) is
+        # only ever killed after the full stop timeout, and every stop reports exit 137.
+        self.policy = policy or NodePolicy()
         self._timeout = timeout
-        # The engine's tiny init as PID 1 forwards SIGTERM and reaps zombies: without it
-        # a program that ignores signals as PID 1 (busybox httpd does) is only ever killed
-        # after the full stop timeout, and every stop reports exit 137.
-        self._init = init
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
 
@@ -224,51 +221,18 @@ class DockerRuntime:
 
         Idempotent per (task, generation): a container of that name that is
         already live is adopted; a dead leftover (agent crashed between create
-        and start) is removed and created afresh. With ``network`` the container
-        joins that Docker network (its only one: port bindings work there as on the
-        default bridge) with Orion's resolver; a network the engine does not have
-        is NetworkNotReady.
+        and start) is removed and created afresh. What the container is created
+        with is ``create_args`` (``create.py``): the one place that maps a task to the engine.
+        With ``network`` the container joins that Docker network (its only one: port bindings
+        work there as on the default bridge) with Orion's resolver; a network the engine does
+        not have is NetworkNotReady.
         """
-        spec = task.spec
-        mounts = mounts_for(spec.volumes, self._host_volumes, node_id)
-        self.ensure_image(spec.image, spec.pull_policy)
-        name = container_name(task.id, task.generation)
-        labels = {
-            LABEL_TASK: task.id,
-            LABEL_NODE: node_id,
-            LABEL_GENERATION: str(task.generation),
-            LABEL_MANAGED: "1",
-        }
-        if network is not None:
-            labels[LABEL_NETWORK] = network.network
+        host_kwargs, create_kwargs = create_args(task, node_id, self.policy, network)
+        self.ensure_image(task.spec.image, task.spec.pull_policy)
+        name = create_kwargs["name"]
         api = self._api()
         with self._wrap(f"create container {name}"):
-            host_config = api.create_host_config(
-                mem_limit=spec.memory or None,
-                # Same as the limit: no swap beyond what the scheduler reserved.
-                memswap_limit=spec.memory or None,
-                nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis > 0 else None,
-                port_bindings={p.key: p.host_port for p in spec.ports} or None,
-                restart_policy={"Name": "no"},
-                init=self._init or None,
-                mounts=mounts or None,
-                network_mode=network.network if network is not None else None,
-                dns=list(network.dns) if network is not None else None,
-                dns_search=list(network.dns_search) if network is not None else None,
-            )
-        create_kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "command": list(spec.command) if spec.command is not None else None,
-            "name": name,
-            "labels": labels,
-            "environment": dict(spec.env) or None,
-            "ports": [(p.container_port, p.protocol) for p in spec.ports] or None,
-            "host_config": host_config,
-            "detach": True,
-        }
-        if network is not None:
-            create_kwargs["networking_config"] = api.create_networking_config(
-                {network.network: api.create_endpoint_config()})
+            create_kwargs["host_config"] = api.create_host_config(**host_kwargs)
         container_id = self._create(name, create_kwargs, task)
         if isinstance(container_id, ContainerState):
             return container_id
@@ -378,6 +342,15 @@ class DockerRuntime:
             raise RuntimeFailure(f"exec in {container_id[:12]}: {_short(done['error'])}")
         code = self._call("exec inspect", lambda api: api.exec_inspect(exec_id)).get("ExitCode")
         return int(code or 0), bytes(done.get("output") or b"").decode("utf-8", "replace")
+
+    def exec_session(self, container_id: str, spec: ExecSpec) -> DockerExec:
+        """Start ``spec`` in the container, its streams on a socket (``docker_exec.py``)."""
+        api = self._api()
+        with self._wrap(f"exec in container {container_id[:12]}"):
+            try:
+                return start_exec(api, container_id, spec)
+            except NotFound:
+                raise ContainerGone(f"container {container_id[:12]} no longer exists") from None
 
     def list_managed(self, node_id: str) -> list[ContainerState]:
         """Every Orion container labelled for ``node_id``, any status, by name."""

@@ -48,6 +48,7 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
         generation = int(labels.get(LABEL_GENERATION, -1))
     except ValueError:
         generation = -1
+    grace = (attrs.get("Config") or {}).get("StopTimeout")
     return ContainerState(
         container_id=str(attrs.get("Id", "")),
         task_id=str(labels.get(LABEL_TASK, "")),
@@ -58,6 +59,7 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
         error=error,
         name=str(attrs.get("Name", "")).lstrip("/"),
         ip=overlay_ip(attrs, labels.get(LABEL_NETWORK, "")),
+        stop_grace=float(grace) if isinstance(grace, int) and not isinstance(grace, bool) else None,
     )
 
 

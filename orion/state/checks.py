@@ -55,6 +55,11 @@ def placement_problem(task: Task | None, p: Placement, node: NodeInfo | None, he
     missing = spec.host_volumes - set(node.host_volumes)
     if missing:
         return f"node {node.id} does not declare host volume {format_volumes(missing)}"
+    devices = spec.container.host_devices - set(node.host_devices)
+    if devices:
+        return f"node {node.id} does not hand out host device {', '.join(sorted(devices))}"
+    if spec.container.privileged and not node.allow_privileged:
+        return f"node {node.id} does not allow privileged containers"
     free = held.free(node.id, node.capacity)
     if spec.memory > free.memory:
         return (f"node {node.id} has {format_bytes(free.memory)} free memory, "

@@ -27,6 +27,9 @@ BATCH_LOG_VERSION = 1
 # The log format that introduced ``NameCluster`` and ``RestoreSnapshot``: a cluster is named, and a
 # snapshot restored, only once every node that may read the log again reads them.
 SNAPSHOT_LOG_VERSION = 2
+# The release that brought format 2 also answers read-index requests (linearizable reads):
+# until every node reads format 2, some node may be of the release before, and reads stay local.
+READ_INDEX_LOG_VERSION = 2
 
 
 def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:
@@ -93,6 +96,11 @@ class ReplicatedMachine:
 
     def unreadable(self, result: Any) -> list[str]:
         return unreadable(result)
+
+    def reads_confirmed(self, machine: StateMachine) -> bool:
+        """Every node runs a release that answers read-index requests: the release that
+        introduced them also introduced log format 2 (``orion/version.py``)."""
+        return machine.log_version() >= READ_INDEX_LOG_VERSION
 
     def batches_read(self, machine: StateMachine) -> bool:
         """Every node that may read the log again reads a ``Batch`` (a rolling upgrade from a

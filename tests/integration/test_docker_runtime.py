@@ -22,6 +22,7 @@ from orion.runtime import (
     NetworkNotReady,
     RuntimeFailure,
 )
+from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -179,7 +180,7 @@ def test_unreachable_engine_is_a_short_failure_not_a_traceback(tmp_path):
 
 def test_a_host_volume_is_the_declared_path_and_read_only_means_it(docker_host, node_id, test_image, tmp_path):
     (tmp_path / "seed").write_text("from the host\n")
-    rt = DockerRuntime(docker_host, host_volumes={"data": str(tmp_path)})
+    rt = DockerRuntime(docker_host, policy=NodePolicy(host_volumes={"data": str(tmp_path)}))
     try:
         writer = rt.start(make_task(test_image, node_id, command=("sh", "-c", "cat /data/seed > /data/copy"),
                                     volumes=(Volume("data", "/data"),)), node_id)

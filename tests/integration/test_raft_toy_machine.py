@@ -50,6 +50,9 @@ class KeyValue:
     def unreadable(self, result: Any) -> list[str]:
         return []
 
+    def reads_confirmed(self, machine: dict[str, Any]) -> bool:
+        return True
+
     def batches_read(self, machine: dict[str, Any]) -> bool:
         return True
 

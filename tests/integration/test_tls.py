@@ -9,6 +9,7 @@ travel in files and the environment: no agent's command line holds them.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from harness import ORION, Cluster
+from harness import ORION, Cluster, Node
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
@@ -60,13 +61,14 @@ def _logs_on_failure(request, cluster):
     request.node.orion_cluster = cluster
 
 
-def _cli(cluster: Cluster, *args: str, ca: Path, identity: tuple[Path, Path] | None) -> subprocess.CompletedProcess:
-    node = cluster.nodes[1]
+def _cli(cluster: Cluster, *args: str, ca: Path, identity: tuple[Path, Path] | None,
+         stdin: str | None = None, node: Node | None = None) -> subprocess.CompletedProcess:
+    node = node or cluster.nodes[1]
     argv = [*ORION, "--addr", node.url, "--ca-cert", str(ca)]
     if identity:
         argv += ["--client-cert", str(identity[0]), "--client-key", str(identity[1])]
     env = {**os.environ, "ORION_API_TOKEN": TOKEN}
-    return subprocess.run([*argv, *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([*argv, *args], capture_output=True, text=True, env=env, timeout=60, input=stdin)
 
 
 def test_all_three_joined_over_tls_and_a_task_runs(cluster, test_image):
@@ -165,3 +167,23 @@ def test_blocking_queries_are_held_and_answered_over_mtls(cluster):
         thread.join(30)
     assert len(seen) == 24 and all(int(a.headers["X-Orion-Index"]) > start for a in seen)
     cluster.nodes[0].delete("/services/held-tls")
+
+
+def test_exec_is_forwarded_between_agents_over_mtls(cluster, test_image, tls):
+    """orion exec through a node that does not run the task: the CLI's upgraded connection to
+    that node and that node's to the owner are both TLS with client certificates and the token;
+    the owner's audit log names the caller the first node vouched for."""
+    resp = cluster.nodes[0].post("/tasks", json={"image": test_image, "memory": 32 * 1024 * 1024,
+                                                 "command": ["sleep", "600"]})
+    task = resp.json()
+    running = cluster.wait(lambda: (t := cluster.nodes[0].get(f"/tasks/{task['id']}").json())["state"] == "running"
+                           and t, 60, "task running")
+    via = next(n for n in cluster.nodes if n.id != running["nodeId"])
+    result = _cli(cluster, "exec", "-i", task["id"], "--", "sh", "-c", "cat; exit 3", ca=tls.ca,
+                  identity=(tls.client_cert, tls.client_key), stdin="over mtls\n", node=via)
+    assert (result.returncode, result.stdout) == (3, "over mtls\n"), result.stderr
+    owner = next(n for n in cluster.nodes if n.id == running["nodeId"])
+    ends = [json.loads(line) for line in (owner.data_dir / "audit.log").read_text().splitlines()
+            if '"action":"exec"' in line and task["id"] in line]
+    assert ends[-1]["exitCode"] == 3 and ends[-1]["certificate"] == "CN=operator"
+    cluster.nodes[0].delete(f"/tasks/{task['id']}")

@@ -78,7 +78,8 @@ def test_top_shows_a_node_die_without_a_restart(tmux_ok, cluster, test_image, tm
     home = next(n for n in cluster.nodes if n.id == task["nodeId"])
     victim = next(n for n in cluster.nodes if n is not leader and n is not home)
     exit_file = tmp_path / "top-exit"
-    session = Tmux(f"{ORION} --addr {home.url} top; echo $? > {exit_file}")
+    # The address after the command, as people type it (`orion top --addr URL`, like kubectl's flags).
+    session = Tmux(f"{ORION} top --addr {home.url}; echo $? > {exit_file}")
     try:
         screen = session.wait_for(
             lambda s: all(node_status(s, n.id) == "alive" for n in cluster.nodes) and task_id in s and "running" in s,

@@ -214,6 +214,29 @@ def test_bad_host_volumes_name_the_fix(volumes, message):
         load_config({"host_volumes": volumes, **SECRET}, env={})
 
 
+def test_host_devices_and_privilege_are_the_operators_to_give(tmp_path):
+    plain = load_config(dict(SECRET), env={})
+    assert (plain.host_devices, plain.allow_privileged) == ((), False)  # nothing handed out by default
+    path = tmp_path / "orion.toml"
+    path.write_text('raft_secret = "f"\nhost_devices = ["/dev/null", "/dev/zero"]\nallow_privileged = true\n')
+    got = load_config({"config": str(path)}, env={})
+    assert (got.host_devices, got.allow_privileged) == (("/dev/null", "/dev/zero"), True)
+    env = {"ORION_HOST_DEVICES": "/dev/zero", "ORION_ALLOW_PRIVILEGED": "0"}
+    got = load_config({"config": str(path)}, env=env)
+    assert (got.host_devices, got.allow_privileged) == (("/dev/zero",), False)
+    assert load_config({**SECRET, "host_devices": ("/dev/null",)}, env=env).host_devices == ("/dev/null",)
+
+
+@pytest.mark.parametrize(("devices", "message"), [
+    (("dev/null",), "host_devices: 'dev/null' must be an absolute path"),
+    (("/dev/orion-nonexistent",), "host_devices: /dev/orion-nonexistent: No such file or directory"),
+    (("/etc/hostname",), "host_devices: /etc/hostname is not a device"),
+])
+def test_bad_host_devices_name_the_fix(devices, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"host_devices": devices, **SECRET}, env={})
+
+
 def test_a_host_volume_table_takes_a_path_only(tmp_path):
     path = tmp_path / "orion.toml"
     path.write_text('raft_secret = "f"\n[host_volumes.data]\npath = "/tmp"\nread_only = true\n')

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from orion.api.app import ApiDeps
+from orion.api.exec import ExecDeps
 from orion.api.logs import LogsDeps
 from orion.cli.agent_cmd import agent, argv_secret_warning
 from orion.config import SETTINGS, AgentConfig, ConfigError, load_config, shipped
@@ -43,6 +44,7 @@ PARTS: dict[str, Any] = {
     "logs": LogsDeps, "raft": RaftSettings, "reconcile": ReconcileLoop, "readiness": ReadinessLoop,
     "placement": PlacementLoop, "healing": HealingLoop, "liveness": GossipLiveness, "capacity": capacity.probe,
     "leases": LeaseReclaimLoop,
+    "exec": ExecDeps,
 }
 
 
@@ -105,6 +107,8 @@ def test_the_samples_name_settings():
 def _made_from_default(declared, tmp_path: Path) -> list[Any]:
     if declared.name.startswith("tls_") or declared.file_of:
         return []  # need real files: tests/unit/test_config.py reads them through every layer
+    if declared.name == "api_tokens_file":
+        return []  # needs api_token beside it (a rule): tests/unit/agent/test_preflight.py reads one
     if declared.choices:
         others = [c for c in declared.choices if c != declared.default]
         return (others * 3)[:3] if len(others) >= 3 else []
@@ -115,6 +119,8 @@ def _made_from_default(declared, tmp_path: Path) -> list[Any]:
     if declared.kind is float:
         return [round(declared.default * f, 3) if declared.default else f / 10 for f in (1.1, 1.2, 1.3)]
     if declared.kind == tuple[str, ...]:
+        if declared.name == "host_devices":  # devices that exist on every Linux host
+            return [("/dev/null",), ("/dev/zero",), ("/dev/null", "/dev/zero")]
         return [(f"10.0.0.{i}:6000",) for i in (1, 2, 3)]
     if declared.kind == dict[str, str]:
         if declared.name == "host_volumes":

@@ -109,6 +109,11 @@ def _image(value: str) -> str:
 
 def parse_memory(value: Any) -> int:
     """Bytes from an integer or a string with a unit ("100M", "1Gi", "512k"); at least 6 MiB."""
+    return parse_size(value, MIN_MEMORY, "the engine's minimum of 6 MiB; ask for at least 6M")
+
+
+def parse_size(value: Any, low: int = 1, minimum: str = "1 byte") -> int:
+    """Bytes from an integer or a string with a unit; at least ``low`` (``minimum`` says it)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Problem(f"must be bytes (integer) or a string like \"100M\", not {kind_of(value)}")
     if isinstance(value, int):
@@ -119,8 +124,8 @@ def parse_memory(value: Any) -> int:
         if not match or unit not in _MEMORY_UNITS:
             raise Problem(f"{value!r} is not a size; use bytes or a number with K, M, G (or Ki, Mi, Gi), e.g. \"100M\"")
         size, shown = int(float(match.group(1)) * _MEMORY_UNITS[unit]), repr(value)
-    if size < MIN_MEMORY:
-        raise Problem(f"{shown} is below the engine's minimum of 6 MiB; ask for at least 6M")
+    if size < low:
+        raise Problem(f"{shown} is below {minimum}")
     if size > MAX_MEMORY:
         raise Problem(f"{shown} is beyond what the engine can represent (int64 bytes)")
     return size
@@ -180,7 +185,7 @@ def parse_command(value: Any) -> tuple[str, ...] | None:
     return tuple(args)
 
 
-def _string_map(key_problem: Callable[[str], str | None]) -> Callable[[Any], tuple[tuple[str, str], ...]]:
+def string_map(key_problem: Callable[[str], str | None]) -> Callable[[Any], tuple[tuple[str, str], ...]]:
     def parse(value: Any) -> tuple[tuple[str, str], ...]:
         if value is None:
             return ()
@@ -297,13 +302,13 @@ def one_of(choices: tuple[str, ...]) -> Any:
     return typed(str, parse, {"type": "string", "enum": list(choices)})
 
 
-def _flag(value: Any) -> bool:
+def parse_flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Problem(f"must be true or false, not {kind_of(value)}")
     return value
 
 
-_STRING_MAP_SCHEMA = {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}]}
+STRING_MAP_SCHEMA = {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}]}
 
 Image = typed(str, parse_image, {"type": "string", "minLength": 1, "maxLength": MAX_IMAGE_LEN,
                                  "pattern": "^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$", "examples": ["nginx:1.25"]})
@@ -321,8 +326,8 @@ OptionalName = typed(str, _optional_name, {"anyOf": [{"type": "string"}, {"type"
 Command = typed(tuple[str, ...] | None, parse_command, {
     "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
               {"type": "string", "minLength": 1, "description": "split like a shell would"}, {"type": "null"}]})
-Env = typed(tuple[tuple[str, str], ...], _string_map(_env_key_problem), _STRING_MAP_SCHEMA)
-Labels = typed(tuple[tuple[str, str], ...], _string_map(_selector_key_problem), _STRING_MAP_SCHEMA)
+Env = typed(tuple[tuple[str, str], ...], string_map(_env_key_problem), STRING_MAP_SCHEMA)
+Labels = typed(tuple[tuple[str, str], ...], string_map(_selector_key_problem), STRING_MAP_SCHEMA)
 PortBindings = typed(tuple[PortBinding, ...], parse_port_bindings, {
     "anyOf": [{"type": "object", "propertyNames": {"pattern": r"^[0-9]+(/[a-z]*)?$"},
                "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0,
@@ -331,4 +336,4 @@ PortBindings = typed(tuple[PortBinding, ...], parse_port_bindings, {
     "description": "\"80/tcp\" -> host port (\"8080\" or 8080), or \"\" for a dynamic one",
     "examples": [{"80/tcp": "8080"}]})
 Duration = typed(float, parse_duration, DURATION_SCHEMA)
-Flag = typed(bool, _flag, {"type": "boolean"})
+Flag = typed(bool, parse_flag, {"type": "boolean"})

@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, WithJsonSchema
 
 from orion.api.schema import responses as r
 from orion.api.schema.cluster import AdmitRequest
+from orion.api.schema.exec import ExecRequest
 from orion.api.schema.fields import NAME_PATTERN
 from orion.api.schema.queries import (
     BlockingQuery,
@@ -37,6 +38,7 @@ from orion.api.schema.queries import (
 )
 from orion.api.schema.services import ServiceRequest
 from orion.api.schema.tasks import ScaleRequest, TaskRequest
+from orion.api.scopes import needed
 
 PREFIX = "/v1"
 _REF = "#/components/schemas/{model}"
@@ -62,6 +64,9 @@ class Op:
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "maxLength": 200, "pattern": "^[!-~]*$"},
                 "description": "a retry with the same key answers the task the first created (200)"}
+_UPGRADE = {"name": "Upgrade", "in": "header", "required": True,
+            "schema": {"type": "string", "enum": ["orion-exec.v1"]},
+            "description": "with Connection: Upgrade: the session's protocol (frames: docs/api.md, \"Exec\")"}
 _WRITE = {"400": ("invalid request", None), "409": ("refused by the cluster", None),
           "503": ("no Raft leader, or the write timed out: retry", None)}
 # A linearizable read (the default) that could not be confirmed in time (docs/api.md, "Consistency").
@@ -89,6 +94,15 @@ OPERATIONS: tuple[Op, ...] = (
     Op("get", "/tasks/{task_id}/logs", "The task's output, from the node that runs it (streamed)",
        {"200": ("the log, as it is read", None), **_TASK, "409": ("no container (yet, or any more)", None),
         "429": ("too many followed logs on a node", None), **_READ}, query=LogsQuery, content="text/plain"),
+    Op("post", "/tasks/{task_id}/exec", "Run a process in the task's container: an upgraded connection streams "
+       "its stdin, stdout, stderr, terminal size and exit code (docs/api.md, \"Exec\")",
+       {"101": ("switching to orion-exec.v1: frames both ways until the exit status", None),
+        "400": ("bad body, or no Upgrade: orion-exec.v1", None), **_TASK,
+        "409": ("no container (yet, or any more), or the engine refused the exec", None),
+        "429": ("too many exec sessions on a node", None), "501": ("a server that cannot hand the connection "
+                                                                    "over (not the agent's)", None),
+        "502": ("the task's node did not answer", None), "503": ("the task's engine did not answer", None)},
+       body=ExecRequest, params=(_UPGRADE,)),
     Op("get", "/nodes", "Registered nodes with capacity, use and status",
        {"200": ("nodes", list[r.Node]), **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/nodes/{node_id}/drain", "Drain a node: its tasks move elsewhere, each replacement first",
@@ -190,18 +204,28 @@ def _operation(op: Op, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     error = {"$ref": _REF.format(model="Error")}
     answers: dict[str, Any] = {}
     for status, (description, kind) in op.answers.items():
-        if kind is None and op.content != "application/json" and status.startswith("2"):
+        if status.startswith("1"):  # an upgrade: what follows is the new protocol's, not a body
+            answers[status] = {"description": description}
+        elif kind is None and op.content != "application/json" and status.startswith("2"):
             answers[status] = {"description": description, "content": {op.content: {"schema": {"type": "string"}}}}
         else:
             schema = schemas[(key, status)] if kind is not None else error
             answers[status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    scope = needed(op.method, op.path)
     if not op.open:
         answers["401"] = {"description": "token missing or wrong (when the agent has one)",
                           "content": {"application/json": {"schema": error}}}
+        below = f"the caller's scope is below {scope.label}"
+        if "403" in answers:
+            answers["403"]["description"] += f", or {below}"
+        else:
+            answers["403"] = {"description": below, "content": {"application/json": {"schema": error}}}
     answers["default"] = {"description": "any other refusal or failure: {error, field?}",
                           "content": {"application/json": {"schema": error}}}
     out: dict[str, Any] = {"operationId": f"{op.method}{op.path.replace('/', '_').replace('{', '').replace('}', '')}",
                            "summary": op.summary, "responses": answers}
+    if not op.open:
+        out["x-orion-scope"] = scope.label  # orion/api/scopes.py: the one table
     names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
     params = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMS[n]} for n in names]
     params += query_params(op.query)
@@ -229,8 +253,10 @@ def _document() -> dict[str, Any]:
             "Distributed container orchestrator. Every refusal is JSON {error, field?}; field names what to "
             "fix, with a dotted/indexed path for nested ones (volumes[0].target). Every path is also served "
             "without the /v1 prefix (the seed's paths), behaving identically. Authentication: when the agent "
-            "is configured with an API token (api_token, ORION_API_TOKEN) every operation but /health needs "
-            "the header Authorization: Bearer <token>; without one, no token is needed.")},
+            "is configured with an API token (api_token, ORION_API_TOKEN) or named tokens (api_tokens_file) "
+            "every operation but /health needs the header Authorization: Bearer <token> (or a client "
+            "certificate the tokens file names); without one, no token is needed. Each operation's "
+            "x-orion-scope is the scope it needs: read < write < admin (403 below it).")},
         "servers": [{"url": "/"}],
         "components": {"schemas": defs,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

@@ -24,6 +24,8 @@ class Error(TypedDict):
     error: str
     field: NotRequired[str]
     leader: NotRequired[str | None]
+    needed: NotRequired[str]  # a 403: the scope the operation needs
+    scope: NotRequired[str]  # a 403: the caller's scope
 
 
 class Placement(TypedDict):
@@ -38,8 +40,35 @@ class VolumeView(TypedDict):
     type: str
 
 
-class Task(TypedDict):
-    """A task; the detail keys appear on one task (``GET /tasks/<id>``, a create, a stop)."""
+class ContainerView(TypedDict, total=False):
+    """A task's container settings as its request spelled them (``orion/api/schema/container.py``);
+    only those set appear."""
+
+    user: str
+    workingDir: str
+    entrypoint: list[str]
+    capAdd: list[str]
+    capDrop: list[str]
+    privileged: bool
+    devices: list[str]
+    labels: dict[str, str]
+    logging: dict[str, Any]
+    stopSignal: str
+    stopGracePeriod: str
+    init: bool
+    ulimits: dict[str, Any]
+    readOnly: bool
+    tmpfs: list[str]
+    hostname: str
+    extraHosts: list[str]
+    shmSize: int
+    sysctls: dict[str, str]
+    cpuShares: int
+
+
+class Task(ContainerView):
+    """A task; the detail keys appear on one task (``GET /tasks/<id>``, a create, a stop), with
+    the container settings it asked for."""
 
     id: str
     name: str
@@ -101,6 +130,8 @@ class Node(TypedDict):
     readyReason: str
     labels: dict[str, str]
     hostVolumes: list[str]
+    hostDevices: list[str]
+    allowPrivileged: bool
     leader: bool
     capacity: ResourcesView
     used: ResourcesView

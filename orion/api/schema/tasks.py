@@ -20,6 +20,7 @@ import pydantic
 from pydantic import BeforeValidator, Field, model_validator
 
 from orion.api.schema import fields as f
+from orion.api.schema.container import ContainerFields
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
 from orion.domain.resources import VOLUME_NAME_RE, VOLUME_TYPES, Volume
@@ -99,11 +100,13 @@ def to_volumes(mounts: tuple[VolumeRequest, ...] | None) -> tuple[Volume, ...]:
     return volumes
 
 
-class TaskFields(Body):
-    """What a task and a service template share, refused with the same words in both."""
+class TaskFields(ContainerFields):
+    """What a task and a service template share, refused with the same words in both: the fields
+    below and the container settings (``ContainerFields``: user, capAdd, devices, ...)."""
 
     EXAMPLE = '{"image": ..., "memory": ...}'
-    ALIASES = {"ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
+    ALIASES = {**ContainerFields.ALIASES,
+               "ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
                "restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "replicas": "count",
                "cpus": "cpu", "cpu_millis": "cpu", "mem": "memory", "cmd": "command", "environment": "env",
                "mounts": "volumes"}
@@ -128,12 +131,20 @@ class TaskFields(Body):
     def not_an_object(cls, value: Any) -> Problem:
         return Problem(f"body must be a JSON object like {cls.EXAMPLE}, not {kind_of(value)}")
 
+    @model_validator(mode="after")
+    def _one_mount_per_target(self) -> TaskFields:
+        mounted = {v.target: i for i, v in enumerate(self.volumes or ())}
+        for i, tmpfs in enumerate(self.tmpfs or ()):
+            if tmpfs.target in mounted:
+                raise Problem(f"{tmpfs.target} is already mounted by volumes[{mounted[tmpfs.target]}]", f".tmpfs[{i}]")
+        return self
+
     def task_spec(self) -> TaskSpec:
         return TaskSpec(image=self.image, memory=self.memory, cpu_millis=self.cpu or 0, name=self.name,
                         command=self.command, env=self.env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
                         pull_policy=self.pull_policy, count=self.count, volumes=to_volumes(self.volumes),
-                        overlay=self.overlay)
+                        overlay=self.overlay, container=self.container_settings())
 
 
 class TaskRequest(TaskFields):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from orion.agent.preflight import PreflightError, find_holder, parse_proc_net, preflight
 from orion.cli.agent_cmd import agent
-from orion.config import load_config
+from orion.config import ConfigError, load_config
 
 # /proc/net/tcp as the kernel writes it: 127.0.0.1:8000 listening (0A), one connection to it.
 PROC_NET_TCP = """\
@@ -137,3 +137,26 @@ def test_a_taken_port_ends_the_agent_command_with_exit_2(tmp_path: Path, tcp_hol
     assert code == 2
     assert stderr.startswith(f"Error: --raft-port 127.0.0.1:{tcp_holder} (TCP) is already in use by pid ")
     assert stderr.count("\n") == 1
+
+
+def test_a_tokens_file_that_does_not_parse_stops_the_agent_naming_the_entry(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('[[token]]\nname = "ci"\nscope = "root"\nsha256 = "' + "a" * 64 + '"\n')
+    cfg = _config(tmp_path, api_token="t", api_tokens_file=str(tokens))
+    with pytest.raises(PreflightError, match=r"^--api-tokens-file .*tokens.toml: token\[0\].scope: scope 'root'"):
+        preflight(cfg)
+
+
+def test_a_tokens_file_without_the_agents_own_token_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--api-tokens-file needs --api-token-file too"):
+        _config(tmp_path, api_tokens_file=str(tmp_path / "tokens.toml"))
+
+
+def test_an_audit_log_that_cannot_be_written_is_named_and_a_relative_one_lives_in_the_data_dir(
+        tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(PreflightError, match=r"^audit_log .*/file/audit.log: cannot append to it"):
+        preflight(_config(tmp_path, audit_log=str(tmp_path / "file" / "audit.log")))
+    preflight(_config(tmp_path)).close()
+    audit = tmp_path / "data" / "audit.log"
+    assert audit.exists() and audit.stat().st_mode & 0o777 == 0o600

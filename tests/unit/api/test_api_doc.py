@@ -1,5 +1,6 @@
-"""docs/api.md lists every operation the OpenAPI document has: a route added to the
-document (which test_openapi.py ties to the app) without a line for people fails here."""
+"""docs/api.md lists every operation the OpenAPI document has, and every field of a task request:
+a route or a field added to the document (which test_openapi.py ties to the app) without a line
+for people fails here."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 
 from orion.api.schema.openapi import PREFIX, openapi_document
+from orion.api.schema.tasks import TaskRequest
 
 API_MD = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 # A table row's first cell: `METHOD /path<param>[?query]`.
@@ -33,3 +35,17 @@ def test_docs_api_md_lists_every_operation_of_the_document() -> None:
 def test_the_check_reads_rows_as_written() -> None:
     rows = "| `GET /tasks[?state=S]` | x |\n| `POST /services/<name>/rollback[?version=N]` | y |\nnot a row"
     assert documented_in_markdown(rows) == {("GET", "/tasks"), ("POST", "/services/<>/rollback")}
+
+
+def task_request_fields(text: str) -> set[str]:
+    """The field names in the first cell of each row of the "Task request" table."""
+    section = text.split("## Task request", 1)[1].split("\n## ", 1)[0]
+    cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return {name for cell in cells for name in re.findall(r"`([A-Za-z]+)`", cell)}
+
+
+def test_docs_api_md_documents_every_field_of_a_task_request():
+    documented = task_request_fields(API_MD.read_text())
+    assert set(TaskRequest.KNOWN) - documented == set(), "a request field without a row in docs/api.md"
+    assert documented - set(TaskRequest.KNOWN) == set(), "a row for a field the API does not take"
+    assert task_request_fields("## Task request\n| `a`, `bC` | x |\n## Next\n| `z` | y |") == {"a", "bC"}

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import Fit, FreeOn, NoFit, bestfit, fit_score, plan, schedule
+from orion.domain.container import ContainerSettings, Device
 from orion.domain.humanize import format_bytes, format_cpu
 from orion.domain.model import (
     NODE_ALIVE,
@@ -139,6 +140,25 @@ def test_a_missing_host_volume_is_named():
     assert split.sentence == "no alive node declares all of host volumes data, pg"
 
 
+def test_a_task_goes_only_where_its_devices_are_handed_out_and_privilege_allowed():
+    fuse = TaskSpec("img", GiB, 100, container=ContainerSettings(devices=(Device("/dev/fuse", "/dev/fuse"),)))
+    nodes = [node("a"), replace(node("b"), host_devices=("/dev/fuse",)), replace(node("c"), allow_privileged=True)]
+    assert schedule(fuse, nodes, {}).node_id == "b"
+    why = no_fit(schedule(fuse, [nodes[0], nodes[2]], {}))
+    assert (why.kind, why.devices, why.missing) == (NoFitKind.DEVICE, {"/dev/fuse"}, {"/dev/fuse"})
+    assert why.sentence == "no eligible node hands out host device /dev/fuse (host_devices in a node's config)"
+    root = TaskSpec("img", GiB, 100, container=ContainerSettings(privileged=True))
+    assert schedule(root, nodes, {}).node_id == "c"
+    why = no_fit(schedule(root, nodes[:2], {}))
+    assert why.kind == NoFitKind.PRIVILEGED
+    assert why.sentence == "no eligible node allows privileged containers (allow_privileged in a node's config)"
+    # Both asked: the node that allows privilege lacks the device, and the other way round.
+    both = replace(root, container=replace(fuse.container, privileged=True))
+    assert no_fit(schedule(both, nodes, {})).kind == NoFitKind.PRIVILEGED
+    assert schedule(both, [*nodes, replace(node("d"), host_devices=("/dev/fuse",), allow_privileged=True)],
+                    {}).node_id == "d"
+
+
 def test_host_port_taken_everywhere():
     nodes = [node("a"), node("b")]
     usage = {"a": used(ports=(8080,)), "b": used(ports=(8080, 9090))}
@@ -224,6 +244,8 @@ labels = st.fixed_dictionaries({}, optional={"disk": st.sampled_from(["ssd", "hd
                                              "zone": st.sampled_from(["a", "b"])})
 port_sets = st.sets(st.sampled_from([80, 8080, 9090]), max_size=2)
 volume_sets = st.sets(st.sampled_from(["data", "logs"]), max_size=2)
+device_sets = st.sets(st.sampled_from(["/dev/fuse", "/dev/kvm"]), max_size=2)
+rarely = st.sampled_from([False, False, False, True])
 
 
 @st.composite
@@ -237,6 +259,7 @@ def clusters(draw):
         ready = draw(st.sampled_from([True, True, True, False]))  # readiness: its engine answers
         nodes.append(NodeInfo(f"n{i}", "", "", capacity=cap, labels=tuple(sorted(draw(labels).items())),
                               status=status, host_volumes=tuple(sorted(draw(volume_sets))), ready=ready,
+                              host_devices=tuple(sorted(draw(device_sets))), allow_privileged=draw(st.booleans()),
                               ready_reason="" if ready else "engine unreachable"))
         if draw(st.booleans()):
             frac = draw(st.sampled_from([0, 0.25, 0.5, 1.0, 1.25]))  # 1.25: capacity shrank under it
@@ -254,7 +277,10 @@ def task_lists(draw):
                      ports=tuple(PortBinding(1000 + j, "tcp", p)
                                  for j, p in enumerate(sorted(draw(port_sets)))),
                      node_selectors=tuple(sorted(draw(labels).items())),
-                     volumes=tuple(Volume(v, f"/{v}") for v in sorted(draw(volume_sets))))
+                     volumes=tuple(Volume(v, f"/{v}") for v in sorted(draw(volume_sets))),
+                     container=ContainerSettings(
+                         devices=tuple(Device(d, d) for d in sorted(draw(device_sets) if draw(rarely) else ())),
+                         privileged=draw(rarely)))
         tasks.append(Task(f"t{i}", s, generation=draw(st.integers(0, 3))))
     return tasks
 
@@ -267,7 +293,8 @@ def takes_tasks(n: NodeInfo) -> bool:
 def fits(s: TaskSpec, n: NodeInfo, u: NodeUsage) -> bool:
     free = n.capacity - u.used
     return (takes_tasks(n) and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
-            and set(s.node_selectors) <= set(n.labels) and s.host_volumes <= set(n.host_volumes))
+            and set(s.node_selectors) <= set(n.labels) and s.host_volumes <= set(n.host_volumes)
+            and s.container.host_devices <= set(n.host_devices) and (n.allow_privileged or not s.container.privileged))
 
 
 def reference_plan(tasks, nodes, usage):
@@ -357,9 +384,18 @@ def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, 
         assert eligible and not mounting
         assert why.missing == s.host_volumes - {v for n in eligible for v in n.host_volumes}
         return
-    port_free = [n for n in mounting if s.static_host_ports.isdisjoint(use[n.id].ports)]
+    handing = [n for n in mounting if s.container.host_devices <= set(n.host_devices)]
+    if why.kind == NoFitKind.DEVICE:
+        assert mounting and not handing
+        assert why.missing == s.container.host_devices - {d for n in mounting for d in n.host_devices}
+        return
+    allowed = [n for n in handing if n.allow_privileged or not s.container.privileged]
+    if why.kind == NoFitKind.PRIVILEGED:
+        assert handing and not allowed
+        return
+    port_free = [n for n in allowed if s.static_host_ports.isdisjoint(use[n.id].ports)]
     if why.kind == NoFitKind.PORTS:
-        assert mounting and not port_free
+        assert allowed and not port_free
         return
     assert port_free, why
     free = {n.id: n.capacity - use[n.id].used for n in port_free}

@@ -193,6 +193,16 @@ def test_desired_stop_stops_then_reports_stopped():
     ]
 
 
+def test_a_stop_gives_the_container_the_grace_it_was_created_with():
+    """A task's stopGracePeriod travels with its container (the engine keeps it): whoever's task it
+    was by now (stopped, replaced, unknown), the stop waits that long before SIGKILL."""
+    mine = container(cid="c-mine", stop_grace=45.0)
+    other = container(tid="gone", stop_grace=None)
+    t = task(state=STOPPING, desired=DESIRED_STOP, container_id="c-mine")
+    stops = [a for a in plan(NODE, [t], [mine, other]) if isinstance(a, Stop)]
+    assert [(s.container_id, s.grace) for s in stops] == [("c-gone-1", None), ("c-mine", 45.0)]
+
+
 def test_desired_stop_without_container_just_reports_stopped():
     t = task(state=STOPPING, desired=DESIRED_STOP)
     assert plan(NODE, [t], []) == [Report("t1", NODE, 1, STOPPED, None, reason="stopped on request")]
@@ -369,6 +379,7 @@ class FakeRuntime:
         self.containers: dict[str, ContainerState] = {}
         self.missing = missing
         self.calls: list[str] = []
+        self.timeouts: list[float] = []
         self.engine_down = False
 
     def start(self, task: Task, node_id: str) -> ContainerState:
@@ -384,6 +395,7 @@ class FakeRuntime:
 
     def stop(self, container_id: str, timeout: float) -> None:
         self.calls.append(f"stop {container_id}")
+        self.timeouts.append(timeout)
         self.containers[container_id] = replace(self.containers[container_id], status="exited", exit_code=143)
 
     def remove(self, container_id: str) -> None:
@@ -437,6 +449,18 @@ def test_runner_adopts_instead_of_starting_twice_and_stops_on_request():
     assert second.run_once() == "stopped t1; removed 1 container; reported t1 stopped"
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == STOPPED and rt.containers == {}
+
+
+def test_runner_stops_with_the_containers_grace_else_the_nodes_stop_timeout():
+    store = _store_with(("t1", SPEC), ("t2", SPEC))
+    rt = FakeRuntime()
+    loop = reconcile_loop(NODE, store, rt, stop_timeout=7.0)
+    loop.run_once()
+    rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], stop_grace=45.0)  # created with one
+    store.submit(StopTask(task_id="t1"), 1)
+    store.submit(StopTask(task_id="t2"), 1)
+    loop.run_once()
+    assert rt.timeouts == [45.0, 7.0]
 
 
 def test_runner_reads_exit_255_as_lost_only_when_it_did_not_see_the_container_run():

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import plan
+from orion.domain.container import ContainerSettings, Device
 from orion.domain.model import (
     DESIRED_RUN,
     NODE_STATES,
@@ -215,6 +216,20 @@ def test_a_node_without_the_host_volume_is_refused(log):
     log(CreateTask(task_id="t2", spec=TaskSpec("img", GiB, 500, volumes=mounts[::2])))
     assert log(place(("t2", "n1", 0)))["refused"] == {"t2": "node n1 does not declare host volume data"}
     assert log(place(("t2", "v1", 0)))["placed"] == ["t2"]
+
+
+def test_a_node_without_the_device_or_the_privilege_is_refused(log):
+    """The re-check refuses a node that does not hand out a device the task asks for, or does not
+    allow privileged containers, as it refuses one without a host volume."""
+    node_json = NodeInfo("d1", "d1:8000", "d1:9000", capacity=Resources(8 * GiB, 4000),
+                         host_devices=("/dev/fuse",), allow_privileged=True).to_dict()
+    log(RegisterNode(node=NodeInfo.from_dict(node_json)))  # as the log carries it
+    fuse = ContainerSettings(devices=(Device("/dev/fuse", "/dev/fuse"),))
+    log(CreateTask(task_id="t1", spec=TaskSpec("img", GiB, 500, container=fuse)))
+    assert log(place(("t1", "n1", 0)))["refused"] == {"t1": "node n1 does not hand out host device /dev/fuse"}
+    log(CreateTask(task_id="t2", spec=TaskSpec("img", GiB, 500, container=ContainerSettings(privileged=True))))
+    assert log(place(("t2", "n1", 0)))["refused"] == {"t2": "node n1 does not allow privileged containers"}
+    assert log(place(("t1", "d1", 0), ("t2", "d1", 0)))["placed"] == ["t1", "t2"]
 
 
 def test_a_placed_task_cannot_be_placed_again(log):

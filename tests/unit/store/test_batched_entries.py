@@ -24,7 +24,7 @@ from orion.state.commands import (
     decode,
     encode,
 )
-from orion.state.entries import apply_entry, batch_of, batch_text
+from orion.state.entries import ReplicatedMachine, apply_entry, batch_of, batch_text
 from orion.state.machine import StateMachine
 from orion.store.coalescer import MAX_BATCH_BYTES, Coalescer, split
 from orion.store.local import LocalStore
@@ -376,6 +376,18 @@ def test_the_clusters_log_version_is_the_oldest_a_node_that_may_read_again_reads
     register(m, "old", LOG_VERSION, 4)  # came back upgraded
     assert m.log_version() == LOG_VERSION
     assert StateMachine.restore(m.snapshot()).log_version() == LOG_VERSION
+
+
+def test_reads_are_confirmed_by_the_leader_only_once_no_node_of_the_release_before_is_left():
+    """A node of the release before read-index requests (format 1) would never answer one:
+    while it may lead, reads stay local instead of timing out (``RaftStore.barrier``)."""
+    app, m = ReplicatedMachine(), StateMachine()
+    register(m, "new", LOG_VERSION, 1)
+    assert app.reads_confirmed(m)
+    register(m, "old", 1, 2)
+    assert not app.reads_confirmed(m)
+    register(m, "old", LOG_VERSION, 3)  # upgraded
+    assert app.reads_confirmed(m)
 
 
 def test_while_a_node_cannot_read_batches_each_write_goes_as_its_own_entry_at_once():
