@@ -174,8 +174,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--swarm", action="store_true", help="also try Docker Swarm (dnsrr) on the lab's engines")
+    ap.add_argument("--swarm-only", action="store_true", help="Swarm alone, added to the figures already in --out")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dns_convergence.json"))
     args = ap.parse_args()
+    if args.swarm_only:
+        from dns_convergence_swarm import swarm  # noqa: PLC0415
+        report = json.loads(Path(args.out).read_text())
+        report["swarm"] = swarm(args.reps)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["swarm"]["runs"], indent=2))
+        return 0
     report = {
         "what": "time from a replica dying (docker kill) or its replacement starting (State.StartedAt) to "
                 "another host's DNS answer (dnsrr) and load-balancer backends (vip) changing; 3 lab hosts, "

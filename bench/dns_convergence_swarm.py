@@ -82,8 +82,9 @@ def swarm(reps: int) -> dict:
             clients[host].api.kill(victim["container"])
             runs["dies_dns"].append(until(lambda v=victim: v["ip"] not in names(pid), 60, "the dead task out of DNS")
                                     - killed)
-            new = until(lambda t=tasks: {i: x for i, x in running(service).items() if i not in t} or None, 120,
-                        "the replacement running")
+            new: dict[str, dict] = {}
+            until(lambda t=tasks, new=new: new.update({i: x for i, x in running(service).items() if i not in t})
+                  or new, 120, "the replacement running")
             task = next(iter(new.values()))
             started = _rfc3339(clients[node_host[task["node"]]].api.inspect_container(task["container"])
                                ["State"]["StartedAt"])
