@@ -124,6 +124,9 @@ class Agent:
                     # caught up at least that far: only now may the reconciler judge
                     # which local containers are wanted (else a restart would stop them).
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
+                    # Not joined on stop: the event stream blocks until the engine says something.
+                    threading.Thread(target=self.runtime.watch_exits, name="exits", daemon=True,
+                                     args=(self.config.id, self.reconciler.container_exited, self.stop_event)).start()
                     if self.readiness is not None:  # reports about a registered node only
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:

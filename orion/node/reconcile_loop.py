@@ -96,6 +96,9 @@ class ReconcileLoop:
         # Orphan candidates: container id -> when its task was first seen unknown on a current view.
         self._unknown_since: dict[str, float] = {}
         self._wake = threading.Event()
+        # A container of this node died since the last pass (the engine's events): the next
+        # wake passes even if the desired set is unchanged (see container_exited).
+        self._exited = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
         self.last_result = ""
@@ -105,6 +108,13 @@ class ReconcileLoop:
         store.add_listener(self._on_apply)
 
     def _on_apply(self, index: int) -> None:
+        self._wake.set()
+
+    def container_exited(self) -> None:
+        """Told by the engine's event stream (``DockerRuntime.watch_exits``) that a container of
+        this node died: pass now, so the task's report (and so DNS and the VIPs, which drop it)
+        follows the crash at once instead of at the next period."""
+        self._exited.set()
         self._wake.set()
 
     def run_once(self) -> str:
@@ -244,8 +254,10 @@ class ReconcileLoop:
         def one_pass() -> tuple[str | None, bool]:
             nonlocal last_desired, last_pass
             desired = self._desired_fingerprint()
-            if self.may_skip(desired == last_desired, time.monotonic() - last_pass):
+            exited = self._exited.is_set()
+            if not exited and self.may_skip(desired == last_desired, time.monotonic() - last_pass):
                 return SKIPPED, False
+            self._exited.clear()
             last_desired, last_pass = desired, time.monotonic()
             sentence = self.run_once()
             if sentence.startswith("in sync"):

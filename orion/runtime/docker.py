@@ -274,6 +274,22 @@ class DockerRuntime:
         except RuntimeFailure as exc:
             log.warning("could not remove container %s: %s", container_id[:12], exc)
 
+    def watch_exits(self, node_id: str, on_exit: Callable[[], None], stop: threading.Event) -> None:
+        """Call ``on_exit()`` whenever a container of ``node_id`` dies, as the engine's event stream
+        tells it (``docker events``), until ``stop``: the reconciler hears of a crash at once instead
+        of at its next periodic pass. A stream that breaks (the engine restarted) is opened again
+        after a second; nothing is missed for good, the periodic pass still lists every container."""
+        filters = {"type": "container", "event": "die", "label": [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={node_id}"]}
+        while not stop.is_set():
+            try:
+                for _event in self._api().events(decode=True, filters=filters):
+                    if stop.is_set():
+                        return
+                    on_exit()
+            except Exception as exc:  # noqa: BLE001 - the stream is a hint; the periodic pass is the truth
+                log.debug("container events of %s: %s; again in 1 s", node_id, exc)
+            stop.wait(1.0)
+
     def stop(self, container_id: str, timeout: float) -> None:
         api = self._api()
         with self._wrap(f"stop container {container_id[:12]}"):

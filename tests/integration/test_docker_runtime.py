@@ -293,3 +293,31 @@ def test_a_task_whose_network_does_not_exist_yet_waits_instead_of_failing(runtim
 
 def test_the_engine_id_is_the_hosts_key(runtime, docker_client):
     assert runtime.engine_id() == docker_client.info()["ID"]
+
+
+def test_the_engines_event_stream_tells_of_a_node_s_container_dying_and_no_other(runtime, node_id, test_image,
+                                                                              docker_client):
+    """watch_exits: the reconciler's wake on a crash (a container of this node dies), from the
+    engine's events; a container of another node says nothing."""
+    heard: list[float] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=runtime.watch_exits, args=(node_id, lambda: heard.append(time.monotonic()),
+                                                                   stop), daemon=True)
+    watcher.start()
+    mine = runtime.start(make_task(test_image, node_id, command=("sleep", "60")), node_id)
+    other = docker_client.containers.run(test_image, ["true"], labels={"orion.node": node_id + "-other"},
+                                         detach=True)
+    try:
+        other.wait(timeout=10)
+        time.sleep(0.5)
+        assert heard == []  # another node's container died: not ours
+        killed = time.monotonic()
+        docker_client.api.kill(mine.container_id)
+        deadline = killed + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heard and heard[0] - killed < 2, heard
+    finally:
+        stop.set()
+        other.remove(force=True)
+        runtime.remove(mine.container_id)

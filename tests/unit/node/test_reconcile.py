@@ -540,3 +540,29 @@ def test_listener_wakes_the_loop():
     assert not r._wake.is_set()
     store.submit(CreateTask(task_id="x", spec=SPEC), 1)
     assert r._wake.is_set()
+
+
+def test_a_container_that_died_is_reported_at_once_not_at_the_next_period():
+    """The engine's event stream says a container died (DockerRuntime.watch_exits): the loop
+    passes on that wake although the desired set did not change, long before its period."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    r = reconcile_loop(NODE, store, rt, interval=60.0)
+    stop = threading.Event()
+    runner = threading.Thread(target=r.run_forever, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "cid-t1-1" not in rt.containers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], status="exited", exit_code=1)
+        r.container_exited()
+        while store.read(lambda m: m.task("t1"))[0].state != FAILED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.read(lambda m: m.task("t1"))[0].state == FAILED
+    finally:
+        stop.set()
+        runner.join(5)
