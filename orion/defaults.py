@@ -80,7 +80,28 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     # Consecutive failures that make a replica unhealthy (Docker retries 3, k8s 3): one lost
     # packet or GC pause is not a failure.
     "check_failures": 3,
+    # Replace without a new spec (``orion service rebalance``) only when asked: moving replicas
+    # that serve is a change production did not ask for (Swarm and Nomad never rebalance, moby#24103).
+    "rebalance": False,
+    # -- jobs (mode "job", docs/services.md) ----------------------------------------------------
+    # One run is one successful attempt unless told otherwise (Kubernetes' Job and Swarm's
+    # replicated-job both default completions and parallelism to 1).
+    "completions": 1,
+    "parallelism": 1,
+    # Failed attempts retried before the run fails: Nomad's batch restart attempts (3); Kubernetes'
+    # backoffLimit 6 is for pods that fail on a flaky node as often as on their own.
+    "retries": 3,
+    # The wait before a retry, doubled per failure of the run (Kubernetes: 10 s doubling, capped at
+    # 6 min): a crash-looping job does not hammer a database; the cap keeps a retry within minutes.
+    "backoff": 10.0,
+    "backoff_max": 360.0,
+    # A cron job whose previous run still goes skips the slot (Nomad's prohibit_overlap; Kubernetes
+    # defaults to Allow): a nightly backup that runs long must not start a second copy over the first.
+    "overlap": "forbid",
     # -- the machinery --------------------------------------------------------------------------
+    # Finished runs kept per job (Kubernetes keeps 3 successful and 1 failed by default): enough to
+    # read why last night's backup failed, bounded so a job every minute does not grow every snapshot.
+    "runs_kept": 10,
     # Versions kept per service (Nomad's job_max_versions is 6, Swarm keeps one previous spec): enough
     # to roll back a few releases by number and to read what a failed one was, bounded so a service
     # updated by CI every hour does not grow the replicated state and every snapshot forever. The

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from orion.api.stacks import stacks_blueprint
 from orion.api.tokens import TokenSource
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
+from orion.control.job_loop import JobLoop
 from orion.control.lease_reclaim_loop import LeaseReclaimLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
@@ -49,7 +51,7 @@ from orion.node.reconcile_loop import ReconcileLoop
 from orion.node.registration_loop import RegistrationLoop
 from orion.peer_http import PeerHttp
 from orion.raft.store import RaftStore
-from orion.runtime import RuntimeFailure
+from orion.runtime import EnginePlatform, RuntimeFailure
 from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 from orion.state.commands import RegisterNode
@@ -86,6 +88,8 @@ class Agent:
     leases: LeaseReclaimLoop | None = None
     # The overlay (orion/agent/network.py): None with network = false.
     network: NetworkParts | None = None
+    # Jobs (docs/services.md, "Jobs"): the leader's runs and cron slots.
+    jobs: JobLoop | None = None
 
     def start(self) -> None:
         self._spawn("register", self._register_loop)
@@ -93,6 +97,8 @@ class Agent:
         self._spawn("scheduler", lambda: self.scheduler.run_forever(self.stop_event))
         if self.deployments is not None:
             self._spawn("deployments", lambda: self.deployments.run_forever(self.stop_event))
+        if self.jobs is not None:
+            self._spawn("jobs", lambda: self.jobs.run_forever(self.stop_event))
         if self.metrics is not None:
             self._spawn("leader-watch", lambda: self.metrics.watch_leader(self.stop_event))
         if self.healing is not None:
@@ -230,6 +236,7 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         # Engine health is node health (orion/node/readiness.py).
         readiness=ReadinessLoop(cfg.id, store, lambda timeout: runtime.ping(timeout), **cfg.part("readiness")),
         deployments=DeploymentLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
+        jobs=JobLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
         leases=LeaseReclaimLoop(timed, **cfg.part("leases")),
@@ -277,7 +284,13 @@ def node_info(cfg: AgentConfig, runtime: DockerRuntime) -> NodeInfo:
         engine = None
     measured = capacity.probe(**cfg.part("capacity"), engine=engine)
     log.info("capacity: %s", measured.describe())
+    try:  # what placement constraints may name (node.hostname, node.platform.*, engine.version)
+        platform = runtime.engine_platform()
+    except RuntimeFailure as exc:
+        log.warning("engine platform unavailable (%s); constraints on it will not match", exc)
+        platform = EnginePlatform()
     return NodeInfo(id=cfg.id, api_addr=cfg.api_addr, raft_addr=cfg.raft_addr, gossip_addr=cfg.gossip_addr,
                     capacity=measured.capacity, labels=tuple(sorted(cfg.labels.items())),
                     host_volumes=tuple(sorted(cfg.host_volumes)), host_devices=tuple(sorted(cfg.host_devices)),
-                    allow_privileged=cfg.allow_privileged)
+                    allow_privileged=cfg.allow_privileged, hostname=platform.hostname or socket.gethostname(),
+                    os=platform.os, arch=platform.arch, engine_version=platform.version)

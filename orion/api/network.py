@@ -19,8 +19,8 @@ from orion.api.http import ApiError, AppliedSignal, answer
 from orion.api.schema import responses as r
 from orion.api.schema.queries import BlockingReadQuery, parse_query
 from orion.domain.model import DESIRED_RUN, NODE_DEAD, RUNNING, TERMINAL_STATES, NodeInfo, Task
-from orion.domain.network import NetworkSettings, SubnetLease
-from orion.domain.service import HEALTHY, UNHEALTHY, service_ports
+from orion.domain.network import NetworkSettings, SubnetLease, service_ports
+from orion.domain.service import HEALTHY, UNHEALTHY
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord
 from orion.store.port import Store
@@ -52,7 +52,7 @@ def endpoints_view(record: ServiceRecord, replicas: list[Task], nodes: dict[str,
         if task.desired != DESIRED_RUN and task.state in TERMINAL_STATES:
             continue
         ports = [{"target": target, "protocol": proto, "published": published}
-                 for target, proto, published in service_ports(record.spec, task.spec)]
+                 for target, proto, published in service_ports(record.spec.publish, task.spec.ports)]
         out.append({"task": task.id, "slot": task.slot, "nodeId": task.node_id, "ip": task.ip, "ports": ports,
                     "state": task.state, "health": task.health or "starting",
                     "serving": serving(task, nodes.get(task.node_id or ""), checked)})

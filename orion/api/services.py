@@ -28,14 +28,32 @@ from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
-from orion.api.service_views import service_view, version_view
+from orion.api.service_views import job_view, run_view, service_view, version_view
+from orion.control import rebalance
+from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING
 from orion.domain.network import NetworkSettings
-from orion.domain.service import ServiceSpec, spec_diff
+from orion.domain.service import GLOBAL, ServiceSpec, eligible, spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RollbackService
+from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
 from orion.state.machine import StateMachine
 from orion.state.network import NETWORK_LOG_VERSION
 from orion.state.services import ServiceRecord
+from orion.state.workload_commands import RebalanceService, RedeployService
 from orion.store.port import Store
+
+
+def full_view(m: StateMachine, record: ServiceRecord, now: float, detail: bool = False) -> dict[str, Any]:
+    """A service as the routes show it: a global one counts its eligible nodes, a job its runs."""
+    wanted = sum(eligible(record.spec, n) for n in m.nodes()) if record.spec.mode == GLOBAL else None
+    job = job_view(record, m.jobs.get(record.name), now) if record.spec.job is not None else None
+    return dict(service_view(record, m.services.replicas(record.name), detail, wanted, job, vip=m.vip(record.name)))
+
+
+def workloads_gate(m: StateMachine, what: str) -> None:
+    """Refuse ``what`` until every node reads the log format that carries it (a rolling upgrade)."""
+    if m.log_version() < WORKLOADS_LOG_VERSION:
+        raise ApiError(409, f"{what} needs every node on a release that reads log format {WORKLOADS_LOG_VERSION} "
+                            f"(the oldest registered node reads {m.log_version()}); finish the upgrade first", "mode")
 
 
 def services_blueprint(store: Store, write_timeout: float, applied: AppliedSignal,
@@ -46,14 +64,18 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     def block() -> None:
         applied.block(parse_query(BlockingReadQuery, request.args))
 
-    def read_service(name: str) -> tuple[tuple[ServiceRecord, list, str | None], int]:
-        def read(m: StateMachine) -> tuple[ServiceRecord | None, list, str | None]:
-            return m.services.get(name), m.services.replicas(name), m.vip(name)
+    def read_service(name: str, detail: bool = True) -> tuple[tuple[ServiceRecord, dict[str, Any]], int]:
+        """The record and its view (404 when there is none)."""
+        now = clock()
 
-        (record, replicas, vip), index = store.read(read)
+        def read(m: StateMachine) -> tuple[ServiceRecord | None, dict[str, Any]]:
+            record = m.services.get(name)
+            return record, full_view(m, record, now, detail) if record is not None else {}
+
+        (record, view), index = store.read(read)
         if record is None:
             raise ApiError(404, f"no service {name}", "name")
-        return (record, replicas, vip), index
+        return (record, view), index
 
     def submit(command: Command, what: str) -> dict[str, Any]:
         result = store.submit(command, write_timeout)
@@ -63,9 +85,8 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
                  diff: dict[str, Any] | None = None) -> Response:
-        (record, replicas, vip), index = read_service(name)
-        body = {**service_view(record, replicas, detail=True, vip=vip), "changed": bool(result.get("changed")),
-                "notes": list(notes)}
+        (_record, view), index = read_service(name)
+        body = {**view, "changed": bool(result.get("changed")), "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
         response = answer(body, 201 if result.get("changed") else 200, index)
@@ -77,6 +98,8 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         problem = network_problem(spec, *network)
         if problem is not None:
             raise problem
+        if needs_workloads(spec):
+            store.read(lambda m: workloads_gate(m, f"a {spec.mode} service with these placement rules"))
         diff = None
         if current is not None:
             d = spec_diff(current.spec, spec)
@@ -104,8 +127,10 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     @bp.get("/services")
     def list_services() -> Response:
         block()
+        now = clock()
+
         def read(m: StateMachine) -> list[dict[str, Any]]:
-            return [service_view(r, m.services.replicas(r.name), vip=m.vip(r.name)) for r in m.services.all()]
+            return [full_view(m, r, now) for r in m.services.all()]
 
         views, index = store.read(read)
         return answer(views, 200, index)
@@ -113,13 +138,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     @bp.get("/services/<name>")
     def get_service(name: str) -> Response:
         block()
-        (record, replicas, vip), index = read_service(name)
-        return answer(service_view(record, replicas, detail=True, vip=vip), 200, index)
+        (_record, view), index = read_service(name)
+        return answer(view, 200, index)
 
     @bp.get("/services/<name>/versions")
     def versions(name: str) -> Response:
         block()
-        (record, _, _), index = read_service(name)
+        (record, _), index = read_service(name, detail=False)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:
             kept.insert(0, version_view(record.stable))
@@ -139,6 +164,40 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         command = RollbackService(request_id=uuid.uuid4().hex, name=name, version=version, at=clock())
         result = submit(command, f"cannot roll {name} back")
         return declared(name, result)
+
+    @bp.post("/services/<name>/redeploy")
+    def redeploy(name: str) -> Response:
+        read_service(name, detail=False)
+        store.read(lambda m: workloads_gate(m, "a redeploy"))
+        result = submit(RedeployService(request_id=uuid.uuid4().hex, name=name, at=clock()), f"cannot redeploy {name}")
+        return declared(name, result)
+
+    @bp.post("/services/<name>/rebalance")
+    def rebalance_service(name: str) -> Response:
+        (record, _), _index = read_service(name, detail=False)
+        store.read(lambda m: workloads_gate(m, "a rebalance"))
+
+        def plan(m: StateMachine) -> rebalance.Moves:
+            live = [t for t in m.services.replicas(name) if t.desired == DESIRED_RUN and t.state in (ASSIGNED, RUNNING)]
+            return rebalance.plan(record.spec, live, m.nodes(), m.usages())
+
+        moves, _ = store.read(plan)
+        if not moves.replicas:
+            (_record, view), index = read_service(name)
+            return answer({**view, "moves": [], "sentence": moves.sentence}, 200, index)
+        command = RebalanceService(request_id=uuid.uuid4().hex, name=name, moves=moves.replicas, at=clock())
+        submit(command, f"cannot rebalance {name}")
+        (_record, view), index = read_service(name)
+        return answer({**view, "moves": list(moves.replicas), "sentence": moves.sentence}, 201, index)
+
+    @bp.get("/services/<name>/runs")
+    def runs(name: str) -> Response:
+        block()
+        (record, _), _index = read_service(name, detail=False)
+        if record.spec.job is None:
+            raise ApiError(400, f"{name} is a {record.spec.mode} service: only a job has runs", "name")
+        jobs, index = store.read(lambda m: m.jobs.get(name))
+        return answer([run_view(r) for r in (jobs.runs if jobs is not None else ())], 200, index)
 
     return bp
 

@@ -50,17 +50,43 @@ def _deployment(d: dict[str, Any]) -> str:
     return f"{d['id']} to version {d['version']} {d['state']}" + (f": {d['reason']}" if d.get("reason") else "")
 
 
+def _when(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
+
+
+def _runs(s: dict[str, Any]) -> str:
+    """A job's last run, or a service's deployment."""
+    job = s.get("job")
+    if job is None:
+        return f"{s['deployment']['id']} {s['deployment']['state']}"
+    last = job.get("lastRun")
+    return f"run {last['run']} {last['state']} ({last['succeeded']}/{job['completions']})" if last else "no run yet"
+
+
 SERVICE_COLUMNS: tuple[Column, ...] = (
     Column("NAME", lambda s: s["name"]),
+    Column("MODE", lambda s: s.get("mode", "replicated")),
     Column("VERSION", lambda s: s["version"]),
     Column("IMAGE", lambda s: s["image"]),
-    Column("HEALTHY", lambda s: f"{s['healthy']}/{s['count']}"),
-    Column("DEPLOYMENT", lambda s: f"{s['deployment']['id']} {s['deployment']['state']}"),
+    Column("HEALTHY", lambda s: f"{s['healthy']}/{s['count']}" if s.get("mode") != "job" else "-"),
+    Column("DEPLOYMENT", _runs),
+    Column("NEXT RUN", lambda s: _when((s.get("job") or {}).get("nextRun"))),
     # How it is reached: its VIP (dnsrr: none, names answer the replicas) and ports on every host.
     Column("VIP", lambda s: s.get("vip") or ("dnsrr" if s.get("endpointMode") == "dnsrr" else "-")),
     Column("PUBLISHED", lambda s: published_text(s.get("publish"))),
     Column("STABLE", lambda s: s.get("stableVersion") or "-", wide_only=True),
     Column("REASON", lambda s: cut(s["deployment"]["reason"]), wide_only=True),
+)
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("RUN", lambda r: r["run"]),
+    Column("VERSION", lambda r: r["version"]),
+    Column("STATE", lambda r: r["state"]),
+    Column("SLOT", lambda r: _when(r.get("slot"))),
+    Column("STARTED", lambda r: _when(r["startedAt"])),
+    Column("FINISHED", lambda r: _when(r.get("finishedAt"))),
+    Column("SUCCEEDED", lambda r: r["succeeded"]),
+    Column("FAILED", lambda r: r["failed"]),
+    Column("REASON", lambda r: cut(r["reason"]), wide_cell=lambda r: r["reason"]),
 )
 VERSION_COLUMNS: tuple[Column, ...] = (
     Column("VERSION", lambda v: v["version"]),
@@ -216,6 +242,50 @@ def rollback(ctx: click.Context, name: str, version: int | None, as_json: bool) 
         raise _fail(exc) from None
     _echo(json_default, answer,
           f"{name} version {answer['version']}: deployment {_deployment(answer['deployment'])}")
+
+
+@service.command(epilog=examples("orion service redeploy web", "orion service redeploy nightly-backup"))
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@click.pass_context
+def redeploy(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Replace every replica with the update rules, same spec (Swarm's --force); a job runs again."""
+    client, json_default = _settings(ctx, as_json)
+    try:
+        _, answer = client.request("POST", f"/services/{name}/redeploy")
+    except ClientError as exc:
+        raise _fail(exc) from None
+    last = (answer.get("job") or {}).get("lastRun")
+    text = (f"{name}: run {last['run']} {last['state']}" if last else
+            f"{name} version {answer['version']}: deployment {_deployment(answer['deployment'])}")
+    _echo(json_default, answer, text)
+
+
+@service.command(epilog=examples("orion service rebalance web"))
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@click.pass_context
+def rebalance(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Move replicas onto nodes that have fewer (a node that joined or returned), with the update rules."""
+    client, json_default = _settings(ctx, as_json)
+    try:
+        _, answer = client.request("POST", f"/services/{name}/rebalance")
+    except ClientError as exc:
+        raise _fail(exc) from None
+    text = answer["sentence"] if not answer["moves"] else \
+        f"{answer['sentence']}\n{name} version {answer['version']}: deployment {_deployment(answer['deployment'])}"
+    _echo(json_default, answer, text)
+
+
+@service.command(epilog=examples("orion service runs nightly-backup", "orion service runs migrate -o json"))
+@click.argument("name")
+@output_options
+@click.pass_context
+def runs(ctx: click.Context, name: str, output: str | None, quiet: bool, as_json: bool) -> None:
+    """A job's runs, oldest first: state, cron slot, attempts succeeded and failed."""
+    fmt = output_format(ctx, output, as_json)
+    found = _get(settings_of(ctx).client(), f"/services/{name}/runs")
+    emit(render(found, RUN_COLUMNS, fmt, quiet=quiet, ident=lambda r: r["run"]))
 
 
 @service.command(name="rm", epilog=examples("orion service rm web"))

@@ -70,6 +70,9 @@ from orion.domain.service import (
     UpdatePolicy,
 )
 
+# A slot: ("", n) for a replicated service's slot n, (node, 0) for a global service's node.
+SlotKey = tuple[str, int]
+
 # Replica states that end a replica: it holds its slot no more. ``lost`` is not among them: the
 # healer places a lost replica again under the same id.
 _GONE = frozenset({FAILED, COMPLETED, STOPPED})
@@ -93,6 +96,11 @@ class Replica:
     health: str = STARTING
     healthy_since: float | None = None
     created_at: float = 0.0
+    node: str = ""  # a global service's replica: its node is its slot
+
+    @property
+    def key(self) -> SlotKey:
+        return self.node, self.slot
 
     @property
     def live(self) -> bool:
@@ -119,6 +127,31 @@ class RolloutView:
     update: UpdatePolicy
     replicas: Sequence[Replica]
     static_ports: bool = False
+    # A global service: the eligible nodes that take replicas now (each one slot), and the
+    # eligible ones that cannot now (dead, not ready, restarting): their replicas are kept, not
+    # judged, not replaced. None: a replicated service, ``count`` slots.
+    nodes: tuple[str, ...] | None = None
+    kept: tuple[str, ...] = ()
+    # The service record's step (a global replica's id carries it) and its maxPerNode.
+    step: int = 0
+    max_per_node: int = 0
+
+    @property
+    def slots(self) -> tuple[SlotKey, ...]:
+        if self.nodes is None:
+            return tuple(("", slot) for slot in range(self.count))
+        return tuple((node, 0) for node in sorted(self.nodes))
+
+    def start(self, key: SlotKey) -> StartReplica:
+        """The replica this deployment starts in slot ``key``."""
+        dep, (node, slot) = self.deployment, key
+        if node:
+            return StartReplica(dep.node_replica_id(node, self.step), 0, dep.version, node)
+        return StartReplica(dep.replica_id(slot), slot, dep.version)
+
+    def surplus_reason(self, key: SlotKey) -> str:
+        node = key[0]
+        return f"node {node} is no longer eligible" if node else f"scaled down to {self.count}"
 
 
 @dataclass(frozen=True)
@@ -147,9 +180,10 @@ class DeploymentPlan:
         return "; ".join(parts)
 
 
-def effective_order(update: UpdatePolicy, static_ports: bool) -> str:
-    """The order a rollout really uses: stop-first when the task binds a static host port."""
-    return "stop-first" if static_ports else update.order
+def effective_order(update: UpdatePolicy, static_ports: bool, max_per_node: int = 0) -> str:
+    """The order a rollout really uses: stop-first when the task binds a static host port, or
+    may hold only so many replicas per node (the new one may need the old one's place)."""
+    return "stop-first" if static_ports or max_per_node else update.order
 
 
 def _failure(view: RolloutView, now: float) -> str | None:
@@ -161,8 +195,9 @@ def _failure(view: RolloutView, now: float) -> str | None:
     for replicas this deployment started: an older one that exited is refilled.
     """
     dep, update = view.deployment, view.update
-    for r in sorted(view.replicas, key=lambda r: (r.slot, r.id)):
-        if r.version != dep.version or r.desired != DESIRED_RUN or r.slot >= view.count:
+    slots = set(view.slots)
+    for r in sorted(view.replicas, key=lambda r: (r.key, r.id)):
+        if r.version != dep.version or r.desired != DESIRED_RUN or r.key not in slots:
             continue
         ours = r.deployment == dep.seq
         if r.state in (FAILED, COMPLETED):
@@ -190,11 +225,11 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
     """Decide this pass of the rollout (see the module doc for the rules)."""
     dep, update = view.deployment, view.update
     mht = update.min_healthy_time
-    by_slot: dict[int, list[Replica]] = defaultdict(list)
+    by_slot: dict[SlotKey, list[Replica]] = defaultdict(list)
     stops: list[StopReplica] = []
-    for r in sorted(view.replicas, key=lambda r: (r.slot, r.id)):
+    for r in sorted(view.replicas, key=lambda r: (r.key, r.id)):
         if r.live:
-            by_slot[r.slot].append(r)
+            by_slot[r.key].append(r)
         elif r.desired == DESIRED_RUN and r.deployment != dep.seq and r.state != STOPPED:
             # Over but still wanted: the restart policy would bring it back beside the replica
             # this deployment puts in its slot. (This deployment's own failing fails it.)
@@ -202,34 +237,35 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
     starts: list[StartReplica] = []
     progress: list[SlotProgress] = []
     in_flight = 0
-    fills: list[int] = []
-    queued: list[tuple[bool, int, list[Replica]]] = []
+    fills: list[SlotKey] = []
+    queued: list[tuple[bool, SlotKey, list[Replica]]] = []
     due: list[float] = []
-    for slot in range(view.count):
-        here = sorted(by_slot.get(slot, []), key=lambda r: r.id)
+    slots = view.slots
+    for key in slots:
+        here = sorted(by_slot.get(key, []), key=lambda r: r.id)
         current = [r for r in here if r.version == dep.version]
         old = [r for r in here if r.version != dep.version]
         if not current:
             if old:
-                queued.append((any(r.serving for r in old), slot, old))
+                queued.append((any(r.serving for r in old), key, old))
             else:
-                fills.append(slot)
+                fills.append(key)
             continue
         keep = _best(current, now, mht)
-        stops += [StopReplica(r.id, slot, f"duplicate of {keep.id}") for r in current if r is not keep]
+        stops += [StopReplica(r.id, r.slot, f"duplicate of {keep.id}") for r in current if r is not keep]
         counted = keep.counted_at(mht)
         if counted is not None and counted <= now:
-            stops += [StopReplica(r.id, slot, f"replaced by {keep.id}") for r in old]
-            progress.append(SlotProgress(slot, DONE, keep.id))
+            stops += [StopReplica(r.id, r.slot, f"replaced by {keep.id}") for r in old]
+            progress.append(SlotProgress(key[1], DONE, keep.id, node=key[0]))
             continue
         in_flight += 1
-        progress.append(SlotProgress(slot, UPDATING, keep.id, tuple(r.id for r in old)))
+        progress.append(SlotProgress(key[1], UPDATING, keep.id, tuple(r.id for r in old), node=key[0]))
         if counted is not None:
             due.append(counted)
         due.append(max(keep.created_at, dep.started_at) + update.healthy_deadline)
-    surplus = sorted((r for slot, rs in by_slot.items() if slot >= view.count for r in rs),
-                     key=lambda r: (r.slot, r.id))
-    stops += [StopReplica(r.id, r.slot, f"scaled down to {view.count}") for r in surplus]
+    held = set(slots) | {(node, 0) for node in view.kept}
+    surplus = sorted((r for key, rs in by_slot.items() if key not in held for r in rs), key=lambda r: (r.key, r.id))
+    stops += [StopReplica(r.id, r.slot, view.surplus_reason(r.key)) for r in surplus]
 
     if dep.state != RUNNING_DEPLOYMENT:
         return DeploymentPlan(dep, progress=_all_progress(progress, fills, queued))
@@ -242,23 +278,25 @@ def plan(view: RolloutView, now: float) -> DeploymentPlan:
         ended = replace(dep, state=FAILED_DEPLOYMENT, reason=failure)
         return DeploymentPlan(ended, progress=_all_progress(progress, fills, queued))
 
-    order = effective_order(update, view.static_ports)
-    for slot in fills:
-        starts.append(StartReplica(dep.replica_id(slot), slot, dep.version))
-        progress.append(SlotProgress(slot, UPDATING, dep.replica_id(slot)))
+    order = effective_order(update, view.static_ports, view.max_per_node)
+    for key in fills:
+        start = view.start(key)
+        starts.append(start)
+        progress.append(SlotProgress(key[1], UPDATING, start.id, node=key[0]))
     budget = max(update.max_parallel - in_flight - len(fills), 0)
     queued.sort()
-    for serving, slot, old in queued[:budget]:
-        new = dep.replica_id(slot)
-        starts.append(StartReplica(new, slot, dep.version))
-        progress.append(SlotProgress(slot, UPDATING, new, tuple(r.id for r in old)))
+    for serving, key, old in queued[:budget]:
+        start = view.start(key)
+        starts.append(start)
+        progress.append(SlotProgress(key[1], UPDATING, start.id, tuple(r.id for r in old), node=key[0]))
         if order == "stop-first" or not serving:
             why = "stop-first" if order == "stop-first" else "not serving"
-            stops += [StopReplica(r.id, slot, f"replacing with {new} ({why})") for r in old]
+            stops += [StopReplica(r.id, r.slot, f"replacing with {start.id} ({why})") for r in old]
     queued = queued[budget:]
     finished = not starts and not stops and not queued and in_flight == 0
     if finished:
-        dep = replace(dep, state=SUCCESSFUL, reason=f"{view.count} replicas of version {dep.version} healthy")
+        what = f"{view.count} replicas" if view.nodes is None else f"replicas on {len(slots)} node(s)"
+        dep = replace(dep, state=SUCCESSFUL, reason=f"{what} of version {dep.version} healthy")
     return DeploymentPlan(dep, tuple(starts), tuple(stops), _all_progress(progress, [], queued),
                           next_due=min((t for t in due if t > now), default=None))
 
@@ -276,13 +314,25 @@ def refill(view: RolloutView, step: int) -> tuple[StartReplica, ...]:
     dep = view.deployment
     if dep.state != SUCCESSFUL:
         return ()
-    held = {r.slot for r in view.replicas if r.desired == DESIRED_RUN}
+    held = {r.key for r in view.replicas if r.desired == DESIRED_RUN}
+    if view.nodes is not None:  # a global service: a node that became eligible gets its replica
+        return tuple(view.start(key) for key in view.slots if key not in held)
     return tuple(StartReplica(dep.refill_id(slot, step), slot, dep.version)
-                 for slot in range(view.count) if slot not in held)
+                 for _node, slot in view.slots if ("", slot) not in held)
 
 
-def _all_progress(progress: list[SlotProgress], fills: list[int],
-                  queued: list[tuple[bool, int, list[Replica]]]) -> tuple[SlotProgress, ...]:
-    rest = [SlotProgress(slot, QUEUED, None) for slot in fills]
-    rest += [SlotProgress(slot, QUEUED, None, tuple(r.id for r in old)) for _s, slot, old in queued]
-    return tuple(sorted(progress + rest, key=lambda p: p.slot))
+def release(view: RolloutView) -> tuple[StopReplica, ...]:
+    """Once the deployment succeeded: a global service's replicas on nodes no longer eligible
+    (drained, relabelled, no longer matching a constraint) stop; none replaces them elsewhere."""
+    if view.deployment.state != SUCCESSFUL or view.nodes is None:
+        return ()
+    eligible = {*view.nodes, *view.kept}
+    return tuple(StopReplica(r.id, r.slot, view.surplus_reason(r.key))
+                 for r in sorted(view.replicas, key=lambda r: r.id) if r.live and r.node not in eligible)
+
+
+def _all_progress(progress: list[SlotProgress], fills: list[SlotKey],
+                  queued: list[tuple[bool, SlotKey, list[Replica]]]) -> tuple[SlotProgress, ...]:
+    rest = [SlotProgress(key[1], QUEUED, None, node=key[0]) for key in fills]
+    rest += [SlotProgress(key[1], QUEUED, None, tuple(r.id for r in old), node=key[0]) for _s, key, old in queued]
+    return tuple(sorted(progress + rest, key=lambda p: (p.node, p.slot)))

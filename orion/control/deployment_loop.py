@@ -23,13 +23,25 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orion.control import deployment
-from orion.domain.model import DESIRED_RUN, Task
-from orion.domain.service import HEALTHY, RUNNING_DEPLOYMENT, STARTING, SUCCESSFUL, StartReplica
+from orion.control import deployment, rebalance
+from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NodeInfo, NodeUsage, Task
+from orion.domain.service import (
+    GLOBAL,
+    HEALTHY,
+    JOB,
+    REPLICATED,
+    RUNNING_DEPLOYMENT,
+    STARTING,
+    SUCCESSFUL,
+    StartReplica,
+    StopReplica,
+    eligible,
+)
 from orion.loop import run_loop, wake_on_leader
-from orion.state.commands import ApplyDeploymentPlan
+from orion.state.commands import ApplyDeploymentPlan, Command
 from orion.state.machine import StateMachine
 from orion.state.services import ServiceRecord
+from orion.state.workload_commands import RebalanceService
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.deployment_loop")
@@ -43,16 +55,25 @@ def replica_of(task: Task) -> deployment.Replica:
     """A task as the planner sees it: ``health`` "" (not reported since placed) is starting."""
     health = task.health or STARTING
     return deployment.Replica(task.id, task.slot, task.version, task.deployment, task.state, task.desired,
-                              health, task.health_since if health == HEALTHY else None, task.created_at)
+                              health, task.health_since if health == HEALTHY else None, task.created_at, task.pin)
 
 
-def rollout_view(record: ServiceRecord, replicas: Sequence[Task]) -> deployment.RolloutView:
+def rollout_view(record: ServiceRecord, replicas: Sequence[Task],
+                 nodes: Sequence[NodeInfo] = ()) -> deployment.RolloutView:
     """The planner's input for ``record``'s current deployment. Replicas wanted stopped are left
-    out: the planner neither counts nor judges them."""
+    out: the planner neither counts nor judges them. A global service's slots are the
+    ``nodes`` it is eligible on: those that take replicas now, and those whose replicas are
+    kept while they cannot (dead, not ready, restarting)."""
     spec = record.spec
+    placeable = kept = None
+    if spec.mode == GLOBAL:
+        fit = [n for n in nodes if eligible(spec, n)]
+        placeable = tuple(n.id for n in fit if n.schedulable)
+        kept = tuple(n.id for n in fit if not n.schedulable)
     return deployment.RolloutView(record.deployment, spec.count, spec.update,
                                   tuple(replica_of(t) for t in replicas if t.desired == DESIRED_RUN),
-                                  static_ports=bool(spec.static_host_ports))
+                                  static_ports=bool(spec.static_host_ports), nodes=placeable, kept=kept or (),
+                                  step=record.step, max_per_node=spec.task.max_per_node)
 
 
 def changes(record: ServiceRecord, decided: deployment.DeploymentPlan) -> bool:
@@ -68,17 +89,38 @@ def command_for(record: ServiceRecord, decided: deployment.DeploymentPlan, now: 
                                progress=decided.progress, revert_to=decided.revert_to, at=now)
 
 
-def _rollouts(machine: StateMachine) -> list[tuple[ServiceRecord, list[Task]]]:
-    """Services with a rollout running, or whose last one succeeded (their slots are kept full)."""
-    return [(record, machine.services.replicas(record.name)) for record in machine.services.all()
-            if record.deployment.state in (RUNNING_DEPLOYMENT, SUCCESSFUL)]
+Rollouts = tuple[list[tuple[ServiceRecord, list[Task]]], list[NodeInfo], dict[str, NodeUsage]]
 
 
-def refill_command(record: ServiceRecord, starts: tuple[StartReplica, ...], now: float) -> ApplyDeploymentPlan:
-    """Replacements for emptied slots, under the succeeded deployment: nothing else changes."""
+def _rollouts(machine: StateMachine) -> Rollouts:
+    """Services with a rollout running, or whose last one succeeded (their slots are kept full),
+    the nodes and what they hold. A job has no rollout: its runs are the JobLoop's."""
+    services = [(record, machine.services.replicas(record.name)) for record in machine.services.all()
+                if record.deployment.state in (RUNNING_DEPLOYMENT, SUCCESSFUL) and record.spec.mode != JOB]
+    return services, machine.nodes(), machine.usages()
+
+
+def refill_command(record: ServiceRecord, starts: tuple[StartReplica, ...], now: float,
+                   stops: tuple[StopReplica, ...] = ()) -> ApplyDeploymentPlan:
+    """Replacements for emptied slots (and a global service's replicas on nodes it left),
+    under the succeeded deployment: nothing else changes."""
     dep = record.deployment
     return ApplyDeploymentPlan(request_id=uuid.uuid4().hex, service=record.name, seq=dep.seq, step=record.step,
-                               state=dep.state, reason=dep.reason, start=starts, progress=record.progress, at=now)
+                               state=dep.state, reason=dep.reason, start=starts, stop=stops,
+                               progress=record.progress, at=now)
+
+
+def rebalance_command(record: ServiceRecord, replicas: Sequence[Task], nodes: Sequence[NodeInfo],
+                      usages: dict[str, NodeUsage], now: float) -> tuple[Command, str] | None:
+    """With ``update.rebalance`` on and the rollout over: move replicas where the spread is uneven."""
+    if not record.spec.update.rebalance or record.spec.mode != REPLICATED:
+        return None
+    live = [t for t in replicas if t.desired == DESIRED_RUN and t.state in (ASSIGNED, RUNNING)]
+    moves = rebalance.plan(record.spec, live, nodes, usages)
+    if not moves.replicas:
+        return None
+    return RebalanceService(request_id=uuid.uuid4().hex, name=record.name, moves=moves.replicas, at=now), \
+        f"rebalance {moves.sentence}"
 
 
 @dataclass(frozen=True)
@@ -109,17 +151,23 @@ class DeploymentLoop:
     def run_once(self) -> PassResult:
         if not self._store.is_leader():
             return PassResult()
-        rollouts, _ = self._store.read(_rollouts)
+        (rollouts, nodes, usages), _ = self._store.read(_rollouts)
         now = self._clock()
         sentences, refused = [], []
         for record, replicas in rollouts:
-            view = rollout_view(record, replicas)
+            view = rollout_view(record, replicas, nodes)
             if record.deployment.state == SUCCESSFUL:
-                starts = deployment.refill(view, record.step)
-                if not starts:
-                    continue
-                command = refill_command(record, starts, now)
-                sentence = f"service {record.name}: refill " + ", ".join(s.id for s in starts)
+                starts, stops = deployment.refill(view, record.step), deployment.release(view)
+                if not starts and not stops:
+                    moved = rebalance_command(record, replicas, nodes, usages, now)
+                    if moved is None:
+                        continue
+                    command, sentence = moved
+                else:
+                    command = refill_command(record, starts, now, stops)
+                    sentence = f"service {record.name}: " + "; ".join(
+                        part for part in ("refill " + ", ".join(s.id for s in starts) if starts else "",
+                                          "release " + ", ".join(s.id for s in stops) if stops else "") if part)
             else:
                 decided = deployment.plan(view, now)
                 if not changes(record, decided):

@@ -167,6 +167,8 @@ def plan(tasks: Sequence[Task], nodes: Sequence[NodeInfo], usages: Mapping[str, 
         if (task.node_id not in draining or task.state not in (ASSIGNED, RUNNING)
                 or task.desired != DESIRED_RUN or task.migrating_from is not None):
             continue
+        if task.pin:  # a global service's replica belongs to its node: it stops there (deployment.release)
+            continue
         if task.node_id in expired:
             cut.append(Cut(task.id, task.node_id or "", task.generation))
         elif in_flight.get(_group(task), 0) >= settings.max_parallel:

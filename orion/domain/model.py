@@ -12,14 +12,24 @@ two nodes applying the same log reach the same answer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-# What a task asks of a node (ports, memory and CPU, mounts): orion/domain/resources.py.
+# Placement constraints (orion/domain/constraints.py). Nodes as registered, their statuses and
+# attributes: orion/domain/node.py, named here too. What a task asks of a node (ports, memory
+# and CPU, mounts): orion/domain/resources.py.
+from orion.domain.constraints import Constraint
+from orion.domain.constraints import parse as parse_constraint
 from orion.domain.container import DEVICE_OFFER, NO_SETTINGS, PRIVILEGED_OFFER, VOLUME_OFFER, ContainerSettings
+from orion.domain.node import NODE_ALIVE as NODE_ALIVE
+from orion.domain.node import NODE_DEAD as NODE_DEAD
+from orion.domain.node import NODE_LEFT as NODE_LEFT
+from orion.domain.node import NODE_RESTARTING as NODE_RESTARTING
+from orion.domain.node import NODE_STATES as NODE_STATES
+from orion.domain.node import NODE_SUSPECT as NODE_SUSPECT
+from orion.domain.node import NodeInfo as NodeInfo
 from orion.domain.resources import PortBinding, Resources, Volume
-from orion.version import LOG_VERSION
 
 # Task lifecycle. ``pending`` waits for a placement; ``assigned`` is placed but
 # not yet confirmed running by its node; the rest are reported by the node.
@@ -37,17 +47,6 @@ TERMINAL_STATES = frozenset({FAILED, COMPLETED, STOPPED, LOST})
 # What the user wants of a task.
 DESIRED_RUN = "run"
 DESIRED_STOP = "stop"
-
-# Node status in the registry: the leader commits what gossip sees (orion/membership/liveness.py).
-NODE_ALIVE = "alive"
-NODE_SUSPECT = "suspect"
-NODE_DEAD = "dead"
-NODE_LEFT = "left"
-# Announced by a node's own graceful stop (SIGTERM, ``systemctl restart orion``): its agent
-# is going away for a moment but its containers keep running. Nothing new is placed there
-# and its tasks stay put until it registers again, or ``restart_grace`` runs out.
-NODE_RESTARTING = "restarting"
-NODE_STATES = (NODE_ALIVE, NODE_SUSPECT, NODE_DEAD, NODE_LEFT, NODE_RESTARTING)
 
 # The most replicas one service may have: more is a typo, and one request must stay one
 # small Raft entry (a ScaleTask carries an id per new replica). The API and CLI check it too.
@@ -73,6 +72,12 @@ class NoFitKind(StrEnum):
     # No eligible node hands out the host devices asked for (``host_devices``); allows privileged ones.
     DEVICE = "device"
     PRIVILEGED = "privileged"
+    # No alive node satisfies the task's constraints (orion/domain/constraints.py).
+    CONSTRAINT = "constraint"
+    # Every eligible node already runs the service's most replicas per node (``maxPerNode``).
+    MAX_PER_NODE = "max_per_node"
+    # A global service's replica belongs to one node, which cannot take it now (dead, not ready).
+    PINNED = "pinned"
     NO_NODES = "no_nodes"
     # A no-fit whose kind this node cannot name: written by an older node (no kind
     # in its command) or a newer one (a kind added since).
@@ -119,11 +124,18 @@ class TaskSpec:
     # group is its own id). Scaling adds or stops members of the group.
     group: str = ""
     volumes: tuple[Volume, ...] = ()
-    # On the overlay network (docs/network-leases.md): an address of its node's subnet, reachable from
-    # every host. False: only its port bindings reach it (a task that must see the host's network).
-    overlay: bool = True
     # User, entrypoint, capabilities, devices, labels, logging, stop signal... (orion/domain/container.py).
     container: ContainerSettings = NO_SETTINGS
+    # On the overlay network (docs/networking.md): an address of its node's subnet, reachable from
+    # every host. False: only its port bindings reach it (a task that must see the host's network).
+    overlay: bool = True
+    # Placement beyond label equality (orion/domain/constraints.py), kept sorted: every one must
+    # hold on the node. ``spread``: a label whose values a service's replicas are spread over
+    # (zones, racks); ``max_per_node``: at most this many of the group's replicas on one node
+    # (0: no limit). Written into the dict only when set, so a spec without them digests as before.
+    constraints: tuple[Constraint, ...] = ()
+    spread: str = ""
+    max_per_node: int = 0
 
     @property
     def resources(self) -> Resources:
@@ -162,11 +174,14 @@ class TaskSpec:
             "count": self.count,
             "group": self.group,
             "volumes": [v.to_dict() for v in self.volumes],
+            # Only when set: a task without settings reads (and digests) as it did before them.
+            **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
             # Only when off: a task on the overlay (the default) is written as before it existed,
             # so its log entries and snapshots (and their digests) read the same on an older node.
             **({} if self.overlay else {"overlay": False}),
-            # Only when set: a task without settings reads (and digests) as it did before them.
-            **({"container": self.container.to_dict()} if self.container != NO_SETTINGS else {}),
+            **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
+            **({"spread": self.spread} if self.spread else {}),
+            **({"max_per_node": self.max_per_node} if self.max_per_node else {}),
         }
 
     @classmethod
@@ -186,8 +201,11 @@ class TaskSpec:
             count=int(d.get("count", 1)),
             group=str(d.get("group", "")),
             volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
-            overlay=bool(d.get("overlay", True)),
             container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
+            overlay=bool(d.get("overlay", True)),
+            constraints=tuple(sorted({parse_constraint(c) for c in d.get("constraints") or ()})),
+            spread=str(d.get("spread", "")),
+            max_per_node=int(d.get("max_per_node", 0)),
         )
 
 
@@ -214,6 +232,9 @@ class PriorPlacement:
 # A service replica's fields of Task, with their JSON types (docs/services.md).
 _REPLICA_FIELDS = {"service": str, "version": int, "slot": int, "deployment": int, "created_at": float,
                    "health": str, "health_since": float, "health_output": str}
+# Written only when set (a task without them digests as before): a global service's replica's node,
+# a job attempt's run, and its container's address on the overlay as its node reported it.
+_OPTIONAL_FIELDS = {"pin": str, "run": int, "ip": str}
 
 
 @dataclass(frozen=True)
@@ -253,6 +274,10 @@ class Task:
     health: str = ""
     health_since: float = 0.0
     health_output: str = ""
+    # A global service's replica belongs to one node (``pin``): it is placed there or nowhere, and
+    # stops when the node is no longer eligible. A job's attempt carries its run (``run``, from 1).
+    pin: str = ""
+    run: int = 0
     # Its container's address on the overlay, as its node reported it (None: not on it, or not yet).
     ip: str | None = None
 
@@ -274,7 +299,7 @@ class Task:
             "restarts": self.restarts,
             "migrating_from": self.migrating_from.to_dict() if self.migrating_from else None,
             **{key: getattr(self, key) for key in _REPLICA_FIELDS},
-            **({"ip": self.ip} if self.ip else {}),  # only once known (see TaskSpec.to_dict's overlay)
+            **{key: getattr(self, key) for key in _OPTIONAL_FIELDS if getattr(self, key)},
         }
 
     @classmethod
@@ -296,93 +321,7 @@ class Task:
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
             **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
-            ip=str(d["ip"]) if d.get("ip") else None,
-        )
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A node as registered in Raft: identity, addresses, capacity, labels.
-
-    ``capacity`` is what the scheduler may hand out: measured on the host
-    (/proc, cgroups, the engine) minus the reserved overhead, never a constant.
-    """
-
-    id: str
-    api_addr: str
-    raft_addr: str
-    gossip_addr: str = ""
-    capacity: Resources = field(default_factory=Resources)
-    labels: tuple[tuple[str, str], ...] = ()
-    status: str = NODE_ALIVE
-    status_index: int = 0
-    # The gossip incarnation of the process that registered: gossip news about an older
-    # life of this node (a "dead" or "left" from before a restart) is then recognised as stale.
-    incarnation: int = 0
-    # Readiness (Kubernetes' Ready condition): the node says whether its container engine
-    # answers (orion/node/readiness.py). An alive node that is not ready gets no tasks and
-    # loses the ones it holds, like a dead one; ``ready_reason`` says why.
-    ready: bool = True
-    ready_reason: str = ""
-    # Host volumes this node declares (config ``host_volumes``; names only, the paths stay local).
-    host_volumes: tuple[str, ...] = ()
-    # Host devices this node hands to tasks (config ``host_devices``) and whether it runs privileged
-    # containers (``allow_privileged``): a task asking for either is placed only where allowed.
-    host_devices: tuple[str, ...] = ()
-    allow_privileged: bool = False
-    # The newest Raft log format the registering agent reads (orion/version.py; a
-    # registration without it, from an agent older than the announcement, reads as 0).
-    # The cluster writes a newer format only once every node reads it: a rolling upgrade.
-    log_version: int = LOG_VERSION
-
-    @property
-    def schedulable(self) -> bool:
-        """May take tasks: alive in the registry and its engine answers."""
-        return self.status == NODE_ALIVE and self.ready
-
-    @property
-    def offers(self) -> frozenset[tuple[str, str]]:
-        """What this node offers that a task may need (``TaskSpec.host_needs``)."""
-        offers = {(VOLUME_OFFER, v) for v in self.host_volumes} | {(DEVICE_OFFER, d) for d in self.host_devices}
-        return frozenset(offers | ({PRIVILEGED_OFFER} if self.allow_privileged else set()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "api_addr": self.api_addr,
-            "raft_addr": self.raft_addr,
-            "gossip_addr": self.gossip_addr,
-            "capacity": self.capacity.to_dict(),
-            "labels": dict(self.labels),
-            "status": self.status,
-            "status_index": self.status_index,
-            "incarnation": self.incarnation,
-            "ready": self.ready,
-            "ready_reason": self.ready_reason,
-            "host_volumes": list(self.host_volumes),
-            **({"host_devices": list(self.host_devices)} if self.host_devices else {}),
-            **({"allow_privileged": True} if self.allow_privileged else {}),
-            "log_version": self.log_version,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NodeInfo:
-        return cls(
-            id=str(d["id"]),
-            api_addr=str(d.get("api_addr", "")),
-            raft_addr=str(d.get("raft_addr", "")),
-            gossip_addr=str(d.get("gossip_addr", "")),
-            capacity=Resources.from_dict(d.get("capacity") or {}),
-            labels=tuple(sorted(dict(d.get("labels") or {}).items())),
-            status=str(d.get("status", NODE_ALIVE)),
-            status_index=int(d.get("status_index", 0)),
-            incarnation=int(d.get("incarnation", 0)),
-            ready=bool(d.get("ready", True)),
-            ready_reason=str(d.get("ready_reason", "")),
-            host_volumes=tuple(sorted(str(v) for v in d.get("host_volumes") or ())),
-            host_devices=tuple(sorted(str(v) for v in d.get("host_devices") or ())),
-            allow_privileged=bool(d.get("allow_privileged", False)),
-            log_version=int(d.get("log_version", 0)),
+            **{key: kind(d[key]) for key, kind in _OPTIONAL_FIELDS.items() if d.get(key) is not None},
         )
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from typing import Any, Protocol
 
 from orion.defaults import NETWORK_DEFAULTS, VXLAN_OVERHEAD
+from orion.domain.resources import PortBinding
 
 # A service's endpoint mode (Swarm's): ``vip`` gives it a virtual IP balanced in the kernel,
 # ``dnsrr`` answers its replicas' addresses by DNS round robin.
@@ -189,3 +190,47 @@ class Publish:
 def published_ports(publish: tuple[Publish, ...]) -> frozenset[tuple[int, str]]:
     """(port, protocol) pairs a service holds on every host: no two services may share one."""
     return frozenset((p.published, p.protocol) for p in publish)
+
+
+# -- how a service is reached: its ServiceSpec fields, read here ----------------------------------
+
+class Reached(Protocol):
+    """A service's ``endpoint_mode``, ``publish`` and ``overlay`` (``orion.domain.service.ServiceSpec``)."""
+
+    endpoint_mode: str
+    publish: tuple[Publish, ...]
+    overlay: bool
+
+
+def reach_to_dict(spec: Reached) -> dict[str, Any]:
+    """Only what differs from the default (a VIP on the overlay, nothing published): a service
+    reached the default way is written exactly as before the overlay existed, so its log entries
+    and snapshots (and their digests) do not change."""
+    return {**({"endpoint_mode": spec.endpoint_mode} if spec.endpoint_mode != "vip" else {}),
+            **({"publish": [p.to_dict() for p in spec.publish]} if spec.publish else {}),
+            **({} if spec.overlay else {"overlay": False})}
+
+
+def reach_from_dict(d: dict[str, Any]) -> dict[str, Any]:
+    return {"endpoint_mode": str(d.get("endpoint_mode", "vip")),
+            "publish": tuple(Publish.from_dict(p) for p in d.get("publish") or ()),
+            "overlay": bool(d.get("overlay", True))}
+
+
+def reach_changes(old: Reached, new: Reached) -> list[str]:
+    """What a new spec changes in how the service is reached, named as the API names it. The VIP
+    and the published ports are the load balancer's, in every host's kernel: the replicas keep
+    their containers and addresses (``overlay`` is the template's, so it replaces them)."""
+    return [name for name, changed in (("endpointMode", old.endpoint_mode != new.endpoint_mode),
+                                       ("publish", old.publish != new.publish)) if changed]
+
+
+def service_ports(publish: tuple[Publish, ...],
+                  ports: tuple[PortBinding, ...]) -> tuple[tuple[int, str, int | None], ...]:
+    """The ports a service's replicas answer on, as discovery and the load balancer take them:
+    (target, protocol, published port or None), sorted. The container ports of its port
+    bindings (``ports``, a replica's own: an older version's may bind others) and of ``publish``;
+    reached through the VIP on the same number (Swarm's rule)."""
+    published = {(p.target, p.protocol): p.published for p in publish}
+    targets = {(p.container_port, p.protocol) for p in ports} | set(published)
+    return tuple(sorted((target, proto, published.get((target, proto))) for target, proto in targets))

@@ -21,10 +21,18 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import TaskSpec, Volume
-from orion.domain.network import Publish
+from orion.domain.constraints import matches_all
+from orion.domain.job import JobPolicy
+from orion.domain.model import NODE_LEFT, NodeInfo, TaskSpec, Volume
+from orion.domain.network import Publish, reach_changes, reach_from_dict, reach_to_dict
 
 ORDERS = ("start-first", "stop-first")
+# What a service runs (docs/services.md, "Modes"): ``count`` replicas, one replica on every
+# eligible node (Swarm global, Nomad system), or attempts until ``completions`` succeed (a job).
+REPLICATED = "replicated"
+GLOBAL = "global"
+JOB = "job"
+MODES = (REPLICATED, GLOBAL, JOB)
 # A replica's health as its node reports it (orion/node/health.py decides it). A service without
 # a health check reports ``healthy`` once its container runs.
 STARTING = "starting"
@@ -75,11 +83,14 @@ class UpdatePolicy:
     healthy_deadline: float = SERVICE_DEFAULTS["healthy_deadline"]
     auto_revert: bool = SERVICE_DEFAULTS["auto_revert"]
     order: str = SERVICE_DEFAULTS["order"]
+    # Move replicas to a node that joins or returns, by these rules (``orion service rebalance``
+    # done by the leader when the spread is uneven). Written only when set.
+    rebalance: bool = SERVICE_DEFAULTS["rebalance"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_parallel": self.max_parallel, "min_healthy_time": self.min_healthy_time,
                 "healthy_deadline": self.healthy_deadline, "auto_revert": self.auto_revert,
-                "order": self.order}
+                "order": self.order, **({"rebalance": True} if self.rebalance else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UpdatePolicy:
@@ -88,7 +99,7 @@ class UpdatePolicy:
                    min_healthy_time=float(d.get("min_healthy_time", base.min_healthy_time)),
                    healthy_deadline=float(d.get("healthy_deadline", base.healthy_deadline)),
                    auto_revert=bool(d.get("auto_revert", base.auto_revert)),
-                   order=str(d.get("order", base.order)))
+                   order=str(d.get("order", base.order)), rebalance=bool(d.get("rebalance", False)))
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ class ServiceSpec:
 
     ``task`` is the template of every replica (its ``count`` is 1 and its
     ``group`` and ``name`` are the service's name; :meth:`replica_spec` gives it).
-    ``endpoint_mode``, ``publish`` and ``overlay`` are how it is reached (docs/network-leases.md):
+    ``endpoint_mode``, ``publish`` and ``overlay`` are how it is reached (docs/networking.md):
     a VIP or DNS round robin, ports opened on every host, and whether its replicas join the
     overlay at all (``overlay`` is copied into the template: the node reads it there).
     ``stack`` names the stack the service belongs to ("" for none): a stack is the services
@@ -111,6 +122,10 @@ class ServiceSpec:
     health_check: HealthCheck | None = None
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     volumes: tuple[Volume, ...] = ()
+    # ``replicated`` (``count`` replicas), ``global`` (one per eligible node: ``count`` is 0) or
+    # ``job`` (``job`` says how it runs: ``count`` is 0). Written only when not replicated.
+    mode: str = REPLICATED
+    job: JobPolicy | None = None
     endpoint_mode: str = "vip"
     publish: tuple[Publish, ...] = ()
     overlay: bool = True
@@ -118,12 +133,25 @@ class ServiceSpec:
     def __post_init__(self) -> None:
         # One spelling of the template, so equal declarations compare equal. The service's volumes
         # are its replicas' mounts: they are placed only on nodes that declare its host volumes.
+        # A job's attempts are never restarted by a restart policy: the job retries them itself.
         volumes = tuple(sorted(self.volumes))
         template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes,
                            overlay=self.overlay)
+        if self.mode == JOB:
+            template = replace(template, restart_policy="never")
+            object.__setattr__(self, "job", self.job or JobPolicy())
+        else:
+            object.__setattr__(self, "job", None)
+        if self.mode != REPLICATED:
+            object.__setattr__(self, "count", 0)
         object.__setattr__(self, "task", template)
         object.__setattr__(self, "volumes", volumes)
         object.__setattr__(self, "publish", tuple(sorted(self.publish)))
+
+    @property
+    def scheduled(self) -> bool:
+        """A cron job: it runs at its schedule's times, not when declared."""
+        return self.job is not None and bool(self.job.schedule)
 
     @property
     def static_host_ports(self) -> frozenset[tuple[int, str]]:
@@ -132,41 +160,35 @@ class ServiceSpec:
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "task": self.task.to_dict(), "count": self.count,
                "health_check": self.health_check.to_dict() if self.health_check else None,
-               "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes]}
-        # Only when set: a service outside any stack, or reached the default way (a VIP on the
-        # overlay, nothing published), is written exactly as before stacks and the overlay
-        # existed, so its log entries and snapshots (and their digests) do not change.
+               "update": self.update.to_dict(), "volumes": [v.to_dict() for v in self.volumes],
+               **({"mode": self.mode} if self.mode != REPLICATED else {}),
+               **({"job": self.job.to_dict()} if self.job is not None else {})}
+        # Only when set: a service outside any stack is written exactly as before stacks existed,
+        # so its log entries and snapshots (and their digests) do not change. The same for how it
+        # is reached (orion/domain/network.py).
         if self.stack:
             out["stack"] = self.stack
-        if self.endpoint_mode != "vip":
-            out["endpoint_mode"] = self.endpoint_mode
-        if self.publish:
-            out["publish"] = [p.to_dict() for p in self.publish]
-        if not self.overlay:
-            out["overlay"] = False
-        return out
+        return {**out, **reach_to_dict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
         check = d.get("health_check")
+        job = d.get("job")
         return cls(name=str(d["name"]), task=TaskSpec.from_dict(d["task"]), count=int(d.get("count", 1)),
                    health_check=HealthCheck.from_dict(check) if check else None,
                    update=UpdatePolicy.from_dict(d.get("update") or {}),
                    volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
-                   endpoint_mode=str(d.get("endpoint_mode", "vip")),
-                   publish=tuple(Publish.from_dict(p) for p in d.get("publish") or ()),
-                   overlay=bool(d.get("overlay", True)),
-                   stack=str(d.get("stack", "")))
+                   mode=str(d.get("mode", REPLICATED)), job=JobPolicy.from_dict(job) if job else None,
+                   stack=str(d.get("stack", "")), **reach_from_dict(d))
 
 
-def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tuple[int, str, int | None], ...]:
-    """The ports a service's replicas answer on, as discovery and the load balancer take them:
-    (target, protocol, published port or None), sorted. The container ports of its port
-    bindings and of ``publish``; reached through the VIP on the same number (Swarm's rule).
-    ``task``: a replica's own spec (an older version's may bind other ports), else the template."""
-    published = {(p.target, p.protocol): p.published for p in spec.publish}
-    targets = {(p.container_port, p.protocol) for p in (task or spec.task).ports} | set(published)
-    return tuple(sorted((target, proto, published.get((target, proto))) for target, proto in targets))
+def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
+    """Is ``node`` one a global service runs a replica on: not drained (``left``), and it matches
+    the selectors and constraints and declares the host volumes. The global planner and the
+    state machine's re-check both ask this, so they cannot disagree."""
+    task = spec.task
+    return (node.status != NODE_LEFT and set(task.node_selectors) <= set(node.labels)
+            and matches_all(task.constraints, node) and task.host_volumes <= set(node.host_volumes))
 
 
 # -- what a new spec changes -----------------------------------------------------------------
@@ -174,14 +196,17 @@ def service_ports(spec: ServiceSpec, task: TaskSpec | None = None) -> tuple[tupl
 # TaskSpec fields whose change needs a new container, named as the API names them. A container's
 # image, limits, command, env, ports, mounts and networks (the overlay) are fixed at creation; a
 # node selector change may make a running replica's node wrong, so it is replaced too (Nomad treats
-# constraints the same). The container settings (``TaskSpec.container``: user, capabilities, ...)
-# all replace, each named.
+# constraints the same).
+# The container settings (``TaskSpec.container``: user, capabilities, ...) all replace, each named.
 _REPLACING_TASK_FIELDS = {
     "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
-    "ports": "portBindings", "node_selectors": "nodeSelectors", "overlay": "overlay",
+    "ports": "portBindings", "node_selectors": "nodeSelectors", "constraints": "constraints",
+    "overlay": "overlay",
 }
-# Kept in place: decided by the leader (restart policy), read at the next pull (pull policy).
-_IN_PLACE_TASK_FIELDS = {"restart_policy": "restartPolicy", "pull_policy": "pullPolicy"}
+# Kept in place: decided by the leader (restart policy), read at the next pull (pull policy), or at
+# the next placement (spread, maxPerNode: ``orion service rebalance`` moves what runs).
+_IN_PLACE_TASK_FIELDS = {"restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "spread": "spread",
+                         "max_per_node": "maxPerNode"}
 
 
 @dataclass(frozen=True)
@@ -226,12 +251,12 @@ def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
         changed.append("healthCheck")
     if old.update != new.update:
         changed.append("update")
-    # The VIP and the published ports are the load balancer's, in every host's kernel: the
-    # replicas keep their containers and addresses.
-    if old.endpoint_mode != new.endpoint_mode:
-        changed.append("endpointMode")
-    if old.publish != new.publish:
-        changed.append("publish")
+    if old.mode != new.mode:  # another kind of workload: every replica is replaced
+        changed.append("mode")
+        replacing = True
+    if old.job != new.job:  # governs the next run (and a one-off job runs again: state/jobs.py)
+        changed.append("job")
+    changed += reach_changes(old, new)  # the VIP and published ports: no replica replaced
     # Which stack lists the service: a label of the declaration, nothing a container holds.
     if old.stack != new.stack:
         changed.append("stack")
@@ -251,6 +276,10 @@ FAILED_DEPLOYMENT = "failed"
 REVERTED = "reverted"  # failed, and went back to the last fully healthy version
 CANCELLED = "cancelled"  # superseded by a newer version before it finished
 DEPLOYMENT_STATES = (RUNNING_DEPLOYMENT, SUCCESSFUL, FAILED_DEPLOYMENT, REVERTED, CANCELLED)
+# Why a deployment replaces replicas without a new spec: every one (``orion service redeploy``,
+# Swarm's --force) or the chosen ones (``orion service rebalance``). "" is a new spec (or a rollback).
+REDEPLOY = "redeploy"
+REBALANCE = "rebalance"
 
 
 @dataclass(frozen=True)
@@ -269,10 +298,16 @@ class Deployment:
     reason: str = ""
     revert_to: int | None = None
     rollback: bool = False
+    kind: str = ""  # REDEPLOY, REBALANCE, or "" (written only when set)
 
     @property
     def id(self) -> str:
         return f"{self.service}#{self.seq}"
+
+    def node_replica_id(self, node: str, step: int) -> str:
+        """The id of the global replica this deployment starts on ``node`` at the record's
+        ``step``: the same on every leader, new at every step (a node may leave and return)."""
+        return f"{self.service}.{node}.d{self.seq}.{step}"
 
     def replica_id(self, slot: int) -> str:
         """The id of the replica this deployment starts in ``slot``: the same on every leader."""
@@ -292,30 +327,33 @@ class Deployment:
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "seq": self.seq, "version": self.version,
                 "started_at": self.started_at, "state": self.state, "reason": self.reason,
-                "revert_to": self.revert_to, "rollback": self.rollback}
+                "revert_to": self.revert_to, "rollback": self.rollback, **({"kind": self.kind} if self.kind else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Deployment:
         revert_to = d.get("revert_to")
         return cls(str(d["service"]), int(d["seq"]), int(d["version"]), float(d["started_at"]),
                    str(d.get("state", RUNNING_DEPLOYMENT)), str(d.get("reason", "")),
-                   int(revert_to) if revert_to is not None else None, bool(d.get("rollback", False)))
+                   int(revert_to) if revert_to is not None else None, bool(d.get("rollback", False)),
+                   str(d.get("kind", "")))
 
 
 @dataclass(frozen=True)
 class StartReplica:
-    """Create the replica ``id`` of ``version`` in ``slot`` (pending: the scheduler places it)."""
+    """Create the replica ``id`` of ``version`` in ``slot`` (pending: the scheduler places it);
+    a global service's replica on ``node`` (its slot is the node, ``slot`` 0)."""
 
     id: str
     slot: int
     version: int
+    node: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "slot": self.slot, "version": self.version}
+        return {"id": self.id, "slot": self.slot, "version": self.version, **({"node": self.node} if self.node else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StartReplica:
-        return cls(str(d["id"]), int(d["slot"]), int(d["version"]))
+        return cls(str(d["id"]), int(d["slot"]), int(d["version"]), str(d.get("node", "")))
 
 
 @dataclass(frozen=True)
@@ -348,12 +386,14 @@ class SlotProgress:
     phase: str
     replica: str | None  # the target version's replica, if any
     old: tuple[str, ...] = ()
+    node: str = ""  # a global service's slot is its node
 
     def to_dict(self) -> dict[str, Any]:
-        return {"slot": self.slot, "phase": self.phase, "replica": self.replica, "old": list(self.old)}
+        return {"slot": self.slot, "phase": self.phase, "replica": self.replica, "old": list(self.old),
+                **({"node": self.node} if self.node else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SlotProgress:
         replica = d.get("replica")
         return cls(int(d["slot"]), str(d["phase"]), None if replica is None else str(replica),
-                   tuple(str(o) for o in d.get("old") or ()))
+                   tuple(str(o) for o in d.get("old") or ()), str(d.get("node", "")))

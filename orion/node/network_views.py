@@ -30,8 +30,8 @@ from typing import Any
 from orion.defaults import DNS_SEARCH, NETWORK_BRIDGE, NETWORK_NAME
 from orion.domain.model import DESIRED_RUN, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, Task
 from orion.domain.network import NetworkSettings, SubnetLease
+from orion.domain.network import service_ports as declared_ports
 from orion.domain.service import HEALTHY, UNHEALTHY, ServiceSpec
-from orion.domain.service import service_ports as declared_ports
 from orion.network.datapath import DatapathInputs
 from orion.network.overlay import Lease, OverlaySettings
 from orion.network.view import DiscoveryView, Endpoint, Node, Service, ServicePort, ViewError
@@ -122,7 +122,7 @@ def service_ports(spec: ServiceSpec) -> tuple[ServicePort, ...]:
     """The ports a service's VIP carries (orion/domain/service.py's rule): every container port
     its replicas declare and every published one, with its ingress port."""
     return tuple(ServicePort(target, protocol, published)  # type: ignore[arg-type]
-                 for target, protocol, published in declared_ports(spec))
+                 for target, protocol, published in declared_ports(spec.publish, spec.task.ports))
 
 
 def _service(record: ServiceRecord, vip: str | None) -> Service | None:

@@ -178,6 +178,10 @@ class Runtime(Protocol):
     def engine_capacity(self) -> Resources:
         """Memory and CPU the engine sees."""
 
+    def engine_platform(self) -> EnginePlatform:
+        """Where containers run, as placement constraints name it: host name, OS, architecture,
+        engine version (``node.hostname``, ``node.platform.os``, ... in orion/domain/constraints.py)."""
+
     def ping(self, timeout: float | None = None) -> bool:
         """True when the engine answers (within ``timeout`` seconds if given)."""
 
@@ -185,7 +189,16 @@ class Runtime(Protocol):
         """The container's output; ContainerGone when it no longer exists."""
 
 
+@dataclass(frozen=True)
+class EnginePlatform:
+    hostname: str = ""
+    os: str = ""
+    arch: str = ""
+    version: str = ""
+
+
 __all__ = [
+    "EnginePlatform",
     "CREATED_STATUS",
     "FINISHED_STATUSES",
     "LABEL_GENERATION",

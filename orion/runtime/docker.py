@@ -30,6 +30,7 @@ from orion.runtime import (
     LABEL_NODE,
     ContainerGone,
     ContainerState,
+    EnginePlatform,
     EngineUnreachable,
     ExecSpec,
     LogQuery,
@@ -162,6 +163,13 @@ class DockerRuntime:
     def engine_capacity(self) -> Resources:
         info = self._call("engine info", lambda api: api.info())
         return Resources(memory=int(info.get("MemTotal", 0)), cpu_millis=int(info.get("NCPU", 0)) * 1000)
+
+    def engine_platform(self) -> EnginePlatform:
+        """The engine's own answers (``docker info``): its host's name, OS type, architecture
+        and version, as Swarm reads a node's description."""
+        info = self._call("engine info", lambda api: api.info())
+        return EnginePlatform(str(info.get("Name", "")), str(info.get("OSType", "")),
+                              str(info.get("Architecture", "")), str(info.get("ServerVersion", "")))
 
     # -- images ---------------------------------------------------------------
 

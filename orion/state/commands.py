@@ -368,9 +368,11 @@ def decode(text: str) -> Command:
 
 def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"request_id": str(body.get("request_id", ""))}
-    if hasattr(cls, "fields_from"):  # declared in a module of their own (network_commands.py)
-        return {**kwargs, **cls.fields_from(body)}
-    if cls is RegisterNode:
+    # A command that reads its own body (workload_commands.py, network_commands.py).
+    from_body = getattr(cls, "from_body", None)
+    if from_body is not None:
+        kwargs.update(from_body(body))
+    elif cls is RegisterNode:
         kwargs["node"] = NodeInfo.from_dict(body["node"])
     elif cls is SetNodeStatus:
         kwargs.update(node_id=body["node_id"], status=body["status"])
@@ -428,3 +430,8 @@ def _fields_of(cls: type[Command], body: dict[str, Any]) -> dict[str, Any]:
     elif cls is RestoreSnapshot:
         kwargs.update(body=str(body["body"]), digest=str(body["digest"]), force=bool(body.get("force", False)))
     return kwargs
+
+
+# The modes' commands register themselves in COMMAND_TYPES; imported here so that every reader of
+# the log (whoever imports this module) decodes them.
+from orion.state import workload_commands  # noqa: E402, F401

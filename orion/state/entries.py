@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orion.domain.service import REPLICATED, ServiceSpec
 from orion.state.commands import Batch, Command, decode, encode
 from orion.state.machine import StateMachine
 
@@ -30,6 +31,19 @@ SNAPSHOT_LOG_VERSION = 2
 # The release that brought format 2 also answers read-index requests (linearizable reads):
 # until every node reads format 2, some node may be of the release before, and reads stay local.
 READ_INDEX_LOG_VERSION = 2
+# The log format that introduced a service's modes and the commands that run them (``mode``,
+# ``job``, constraints, ``spread``, ``maxPerNode``, ``update.rebalance`` in a spec; ``RedeployService``,
+# ``RebalanceService``, ``ApplyJobPlan``, ``RunCronSlot``): an older node would read such a spec as a
+# plain replicated one, or refuse the commands, and its replica would diverge. The API declares
+# none of them until every node that may read the log again reads this format.
+WORKLOADS_LOG_VERSION = 3
+
+
+def needs_workloads(spec: ServiceSpec) -> bool:
+    """Does declaring ``spec`` need every node to read ``WORKLOADS_LOG_VERSION``?"""
+    task = spec.task
+    return bool(spec.mode != REPLICATED or task.constraints or task.spread or task.max_per_node
+                or spec.update.rebalance)
 
 
 def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from orion.domain.model import (
     TaskSpec,
 )
 from orion.domain.network import ipv4_problem
+from orion.domain.service import ServiceSpec
 from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
 from orion.state.commands import (
     Command,
@@ -56,21 +57,23 @@ from orion.state.commands import (
     decode,
 )
 from orion.state.history import History
+from orion.state.jobs import JobRegistry
 from orion.state.network import NetworkRegistry
 from orion.state.nodes import NodeRegistry
 from orion.state.nodes import refused as _refused
-from orion.state.queries import MachineReads
+from orion.state.queries import MachineQueries
 from orion.state.reservations import Reservations
 from orion.state.restore import SNAPSHOT_VERSION, read_restore
+from orion.state.service_actions import ServiceActions
 from orion.state.services import ServiceRegistry
 
 # What a node may report; the others are the controller's to set.
 _REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 
-class StateMachine(MachineReads):
-    """Tasks, nodes and reservations, changed only by :meth:`apply`; read through
-    :class:`~orion.state.queries.MachineReads`.
+class StateMachine(MachineQueries):
+    """Tasks, nodes and reservations, changed only by :meth:`apply`; read through the queries
+    (``queries.py``).
 
     Not thread-safe: the store applies and reads it under one lock.
     """
@@ -102,15 +105,30 @@ class StateMachine(MachineReads):
             NameCluster.TYPE: self._name_cluster,
             RestoreSnapshot.TYPE: self._restore_snapshot,
         }
-        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling.
-        self.services = ServiceRegistry(self.task, self.tasks, self._set_task,
-                                        lambda task_id, index: self._stop_task(StopTask(task_id=task_id), index))
-        self._handlers.update(self.services.handlers())
+        # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling;
+        # jobs' runs and cron slots (jobs.py); redeploys and rebalances (service_actions.py).
+        def stop(task_id: str, index: int) -> None:
+            self._stop_task(StopTask(task_id=task_id), index)
+
+        self.jobs = JobRegistry(self.tasks, self._set_task, stop, self._spec_of,
+                                lambda name: self.services.records[name].current.version)
+        self.services = ServiceRegistry(self.task, self.tasks, self._set_task, stop, node=self.node, jobs=self.jobs)
+        actions = ServiceActions(self.services, self.jobs, self.tasks)
+        for part in (self.services, self.jobs, actions):
+            self._handlers.update(part.handlers())
         # The overlay network (orion/state/network.py): settings, subnet leases, VIPs; it follows
         # the node and service commands that concern it (a holder leaving, a service declared).
         self.networking = NetworkRegistry(self.node, lambda node_id: bool(self._held.tasks(node_id)),
-                                       self.log_version, self.services)
+                                          self.log_version, self.services)
         self._handlers.update(self.networking.handlers(self._handlers))
+
+    def _spec_of(self, name: str, version: int | None) -> ServiceSpec | None:
+        """Service ``name``'s spec at ``version`` (None: the current one), if still kept."""
+        record = self.services.get(name)
+        if record is None:
+            return None
+        found = record.current if version is None else record.version(version)
+        return found.spec if found is not None else None
 
     # -- the one way in ------------------------------------------------------------
     def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
@@ -244,6 +262,8 @@ class StateMachine(MachineReads):
             # address that is not one is ignored rather than the report refused.
             ip=cmd.ip if cmd.ip and self.networking.enabled() and not ipv4_problem(cmd.ip, "") else task.ip,
         ))
+        if task.run and state in (COMPLETED, FAILED):  # a job's attempt ended: counted once, here
+            self.jobs.finished(self._tasks[task.id])
         return {"ok": True, "task": self._tasks[task.id].to_dict()}
 
     def _stop_task(self, cmd: StopTask, index: int) -> dict[str, Any]:
@@ -329,7 +349,9 @@ class StateMachine(MachineReads):
             "nodes": [n.to_dict() for n in self.nodes()],
             **self._history.snapshot(),
             "services": self.services.snapshot(),
-            "network": self.networking.snapshot(),
+            **({"jobs": self.jobs.snapshot()} if any(self.jobs.snapshot().values()) else {}),
+            # Only when there is one: a cluster without the overlay digests as before it existed.
+            **({"network": self.networking.snapshot()} if self.networking.settings is not None else {}),
         }
 
     @classmethod
@@ -351,4 +373,5 @@ class StateMachine(MachineReads):
         for raw in data.get("tasks", ()):
             self._set_task(Task.from_dict(raw))
         self.services.restore(data.get("services") or {})
+        self.jobs.restore(data.get("jobs") or {})
         self.networking.restore(data.get("network") or {})

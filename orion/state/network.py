@@ -40,7 +40,7 @@ from orion.state.services import ServiceRegistry
 from orion.state.vips import VipRegistry
 
 # The log format that introduced the network's commands and a task's ``ip`` (orion/version.py).
-NETWORK_LOG_VERSION = 3
+NETWORK_LOG_VERSION = 4
 # A holder in one of these states may still use its lease: the leader may not release it.
 _HOLDING = frozenset({NODE_ALIVE, NODE_SUSPECT, NODE_RESTARTING})
 

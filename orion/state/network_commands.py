@@ -31,7 +31,7 @@ class InitNetwork(Command):
     settings: NetworkSettings = field(default_factory=NetworkSettings)
 
     @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
+    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
         return {"settings": NetworkSettings.from_dict(body["settings"])}
 
 
@@ -52,7 +52,7 @@ class AcquireLease(Command):
     underlay_mtu: int = 0
 
     @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
+    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
         return {"node_id": str(body["node_id"]), "host": str(body["host"]), "underlay_ip": str(body["underlay_ip"]),
                 "underlay_mtu": int(body["underlay_mtu"])}
 
@@ -68,7 +68,7 @@ class ReleaseLease(Command):
     reason: str = ""
 
     @classmethod
-    def fields_from(cls, body: dict[str, Any]) -> dict[str, Any]:
+    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
         return {"host": str(body["host"]), "reason": str(body.get("reason", ""))}
 
 

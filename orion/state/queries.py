@@ -1,8 +1,8 @@
-"""The state machine's reads: what every part asks of a replica, never changing it.
+"""What the state machine answers: read-only queries over its tasks, nodes and reservations.
 
-The caller holds the store's lock (``Store.read``). :class:`MachineReads` is the read half of
-:class:`~orion.state.machine.StateMachine`, split from the commands by role; it reads the
-machine's own records, which ``StateMachine._reset`` creates.
+Split from ``orion/state/machine.py`` (the machine is a :class:`MachineQueries`): the
+machine's one job is :meth:`~orion.state.machine.StateMachine.apply`; these only read.
+The caller holds the store's lock.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from orion.state.reservations import Reservations
 from orion.version import LOG_VERSION
 
 
-class MachineReads:
-    """Read-only queries over the machine's tasks, nodes, reservations, history and overlay."""
+class MachineQueries:
+    """The read side of the machine; its state is the machine's own."""
 
     _tasks: dict[str, Task]
     _nodes: dict[str, NodeInfo]

@@ -27,10 +27,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, Task
+from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, NodeInfo, Task
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
+    JOB,
+    REDEPLOY,
     REVERTED,
     RUNNING_DEPLOYMENT,
     SUCCESSFUL,
@@ -39,7 +41,7 @@ from orion.domain.service import (
     SlotProgress,
     spec_diff,
 )
-from orion.state.checks import spec_problem
+from orion.state.checks import mode_problem, release_problem, spec_problem, start_problem
 from orion.state.commands import (
     ApplyDeploymentPlan,
     DeleteService,
@@ -48,6 +50,7 @@ from orion.state.commands import (
     RollbackService,
     ScaleTask,
 )
+from orion.state.jobs import JobRegistry
 from orion.state.nodes import refused
 
 # Replica states that no longer hold a slot (the planner's rule too): never relabelled.
@@ -152,9 +155,13 @@ class ServiceRegistry:
 
     def __init__(self, task: Callable[[str], Task | None], tasks: Callable[[], list[Task]],
                  put: Callable[[Task], None], stop: Callable[[str, int], None],
-                 versions_kept: int = SERVICE_DEFAULTS["versions_kept"]) -> None:
+                 versions_kept: int = SERVICE_DEFAULTS["versions_kept"],
+                 node: Callable[[str], NodeInfo | None] = lambda _id: None, jobs: JobRegistry | None = None) -> None:
         self._task, self._tasks, self._put, self._stop = task, tasks, put, stop
         self._kept = versions_kept
+        # The machine's node lookup (a global replica's node is re-checked) and the job registry
+        # (told when a job is declared or deleted: orion/state/jobs.py).
+        self._node, self._jobs = node, jobs
         self.records: dict[str, ServiceRecord] = {}
         # Last deployment seq per name, kept after a delete: replica ids (web.0.d<seq>) are
         # derived from it, so a service declared again under an old name never reuses one.
@@ -178,8 +185,8 @@ class ServiceRegistry:
     # -- commands ----------------------------------------------------------------------------
     def put(self, cmd: PutService, index: int) -> dict[str, Any]:
         spec = ServiceSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = spec_problem(spec.task) or ("" if 0 <= spec.count <= MAX_SCALE else
-                                              f"count {spec.count} must be from 0 to {MAX_SCALE}")
+        problem = spec_problem(spec.task) or mode_problem(spec) or (
+            "" if 0 <= spec.count <= MAX_SCALE else f"count {spec.count} must be from 0 to {MAX_SCALE}")
         if not spec.name:
             problem = "a service needs a name"
         if problem:
@@ -205,6 +212,8 @@ class ServiceRegistry:
         record = self.records.pop(cmd.name, None)
         if record is None:
             return refused(f"no service {cmd.name}")
+        if self._jobs is not None:
+            self._jobs.deleted(cmd.name, record.current.at, index)
         stopped = [t.id for t in self.replicas(cmd.name) if t.desired == DESIRED_RUN]
         for task_id in stopped:
             self._stop(task_id, index)
@@ -215,27 +224,30 @@ class ServiceRegistry:
         if record is None:
             return refused(f"no service {cmd.service}")
         dep = record.deployment
-        # A refill (orion/control/deployment.py ``refill``): a succeeded deployment stays so and
-        # only starts replicas in slots no wanted replica holds, re-checked here.
-        refill = dep.state == SUCCESSFUL and cmd.state == SUCCESSFUL and not cmd.stop and cmd.revert_to is None
+        # A refill (orion/control/deployment.py ``refill``, ``release``): a succeeded deployment
+        # stays so and only starts replicas in slots no wanted replica holds (and, for a global
+        # service, stops those on nodes no longer eligible), re-checked here.
+        refill = dep.state == SUCCESSFUL and cmd.state == SUCCESSFUL and cmd.revert_to is None
         if (dep.seq, record.step) != (cmd.seq, cmd.step) or not (dep.state == RUNNING_DEPLOYMENT or refill):
             return refused(f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
                            f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
         if cmd.state not in DEPLOYMENT_STATES:
             return refused(f"unknown deployment state {cmd.state!r}")
-        held = {t.slot for t in self.replicas(cmd.service) if t.desired == DESIRED_RUN} if refill else set()
+        replicas = self.replicas(cmd.service)
+        if refill and cmd.stop:
+            problem = release_problem(record.spec, cmd.stop, {t.id: t for t in replicas}, self._node)
+            if problem:
+                return refused(problem)
+        held = {(t.pin, t.slot) for t in replicas if t.desired == DESIRED_RUN} if refill else set()
         started, not_started = [], {}
         for s in cmd.start:
-            if s.version != dep.version or not 0 <= s.slot < record.spec.count:
-                not_started[s.id] = f"version {s.version} slot {s.slot} is not this deployment's"
-            elif self._task(s.id) is not None:
-                not_started[s.id] = f"task {s.id} already exists"
-            elif s.slot in held:
-                not_started[s.id] = f"slot {s.slot} of {cmd.service} is held by a wanted replica"
+            problem = start_problem(record.spec, dep.version, s, self._node(s.node) if s.node else None, held)
+            if problem or self._task(s.id) is not None:
+                not_started[s.id] = problem or f"task {s.id} already exists"
             else:
                 self._put(Task(id=s.id, spec=record.spec.task, service=cmd.service, version=s.version,
                                slot=s.slot, deployment=dep.seq, created_at=cmd.at,
-                               created_index=index, updated_index=index))
+                               created_index=index, updated_index=index, pin=s.node))
                 started.append(s.id)
         stopped = []
         for s in cmd.stop:
@@ -308,9 +320,18 @@ class ServiceRegistry:
         return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
 
     # -- declaring a version -----------------------------------------------------------------
-    def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None) -> dict[str, Any]:
+    def declare_again(self, name: str, at: float, index: int, kind: str,
+                      moves: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The current spec as a new version deployed as ``kind`` (orion/state/service_actions.py)."""
+        record = self.records[name]
+        return self._declare(record.spec, at, index, copy_of=record.current.version, kind=kind, moves=moves)
+
+    def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None, kind: str = "",
+                 moves: frozenset[str] = frozenset()) -> dict[str, Any]:
         """``spec`` as the service's next version, with its deployment (a rollback when it
-        declares an earlier version again: ``copy_of``). Relabels what can stay as it is."""
+        declares an earlier version again: ``copy_of``; a redeploy or a rebalance: ``kind``,
+        replacing every replica or the ``moves``). Relabels what can stay as it is. A job's
+        version has nothing to roll out: its runs are the job registry's (orion/state/jobs.py)."""
         record = self.records.get(spec.name)
         seq = self._seqs[spec.name] = self._seqs.get(spec.name, 0) + 1
         version = record.current.version + 1 if record is not None else 1
@@ -320,19 +341,26 @@ class ServiceRegistry:
             cancelled = record.deployment.superseded(version)
             versions = (*record.versions[:-1], replace(record.current, deployment=cancelled))
             revert_to = record.stable.version if record.stable is not None and copy_of is None else None
-        dep = Deployment(spec.name, seq, version, at, revert_to=revert_to, rollback=copy_of is not None)
+        dep = Deployment(spec.name, seq, version, at, revert_to=revert_to, rollback=copy_of is not None and not kind,
+                         kind=kind)
+        if spec.mode == JOB:
+            dep = replace(dep, state=SUCCESSFUL, reason="a job runs to completion: see its runs")
         new = VersionRecord(version, spec, at, dep, copy_of)
-        relabelled = self._relabel(record, new, index) if record is not None else []
-        stable = record.stable if record is not None else None
+        relabelled = [] if record is None or kind == REDEPLOY else self._relabel(record, new, index, moves)
+        stable = new if spec.mode == JOB else record.stable if record is not None else None
         self.records[spec.name] = ServiceRecord(spec.name, (*versions, new)[-self._kept:], stable)
+        if self._jobs is not None:
+            self._jobs.declared(spec, version, at, index)
         return {"ok": True, "changed": True, "service": spec.name, "version": version,
                 "deployment": dep.to_dict(), "relabelled": relabelled}
 
-    def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int) -> list[str]:
-        """Give ``new``'s version to every live replica whose container it can keep."""
+    def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int,
+                 moves: frozenset[str] = frozenset()) -> list[str]:
+        """Give ``new``'s version to every live replica whose container it can keep (but the
+        ``moves`` of a rebalance, which its deployment replaces). A job's attempts keep theirs."""
         done = []
         for task in self.replicas(record.name):
-            if task.desired != DESIRED_RUN or task.state in _OVER:
+            if task.desired != DESIRED_RUN or task.state in _OVER or task.id in moves or task.run:
                 continue
             own = record.version(task.version)
             if own is None or spec_diff(own.spec, new.spec).replace:

@@ -218,12 +218,14 @@ class Deployment(TypedDict):
     startedAt: float
     revertTo: int | None
     rollback: bool
+    kind: NotRequired[Literal["redeploy", "rebalance"]]
     progress: NotRequired[list[dict[str, Any]]]
 
 
 class Replica(TypedDict):
     id: str
     slot: int
+    node: NotRequired[str]
     version: int
     state: TaskState
     desired: str
@@ -239,13 +241,40 @@ class PublishView(TypedDict):
     protocol: Literal["tcp", "udp"]
 
 
+class JobRun(TypedDict):
+    """One run of a job: its attempts' counts, why it ended, the cron slot it ran for."""
+
+    run: int
+    version: int
+    state: Literal["running", "succeeded", "failed", "cancelled", "skipped"]
+    reason: str
+    startedAt: float
+    finishedAt: float | None
+    slot: float | None
+    attempts: int
+    succeeded: int
+    failed: int
+
+
+class JobSummary(TypedDict):
+    """A job's last run and, with a schedule, when it runs next (this node's clock)."""
+
+    completions: int
+    schedule: str
+    lastRun: JobRun | None
+    running: int
+    nextRun: float | None
+
+
 class Service(TypedDict):
-    """A service; the detail keys (``spec`` as its PUT body, ``replicas``) on one service."""
+    """A service; the detail keys (``spec`` as its PUT body, ``replicas``) on one service.
+    ``count``: the replicas wanted (a global service's: its eligible nodes; a job's: its completions)."""
 
     name: str
     stack: str | None
     version: int
     image: str
+    mode: Literal["replicated", "global", "job"]
     count: int
     tasks: dict[str, int]
     healthy: int
@@ -254,8 +283,16 @@ class Service(TypedDict):
     endpointMode: Literal["vip", "dnsrr"]
     vip: str | None
     publish: list[PublishView]
+    job: NotRequired[JobSummary]
     spec: NotRequired[dict[str, Any]]
     replicas: NotRequired[list[Replica]]
+
+
+class Rebalanced(Service):
+    """A rebalance: the replicas it moves (none when the spread is even) and why."""
+
+    moves: list[str]
+    sentence: str
 
 
 class SpecChange(TypedDict):

@@ -22,6 +22,7 @@ service stop-first (``orion/control/deployment.py``, ``effective_order``).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pydantic
@@ -32,8 +33,22 @@ from orion.api.schema.network import EndpointMode, Publishes, to_publish
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.api.schema.tasks import TaskFields, to_volumes
 from orion.defaults import SERVICE_DEFAULTS
+from orion.domain import cron
+from orion.domain.constraints import LABEL_PREFIX, ConstraintError
+from orion.domain.constraints import parse as parse_constraint
+from orion.domain.job import OVERLAPS, JobPolicy
 from orion.domain.model import MAX_SCALE, RESTART_POLICIES
-from orion.domain.service import CHECK_KINDS, ORDERS, HealthCheck, ServiceSpec, UpdatePolicy
+from orion.domain.service import (
+    CHECK_KINDS,
+    GLOBAL,
+    JOB,
+    MODES,
+    ORDERS,
+    REPLICATED,
+    HealthCheck,
+    ServiceSpec,
+    UpdatePolicy,
+)
 
 # More checks than this in a row is a typo; a check is only as useful as it is prompt.
 MAX_FAILURES = 100
@@ -135,6 +150,7 @@ class UpdateRequest(Body):
     healthy_deadline: f.Duration = _wire(UpdatePolicy().healthy_deadline)
     auto_revert: f.Flag = UpdatePolicy().auto_revert
     order: f.one_of(ORDERS) = UpdatePolicy().order
+    rebalance: f.Flag = UpdatePolicy().rebalance
 
     @model_validator(mode="after")
     def _coherent(self) -> UpdateRequest:
@@ -146,7 +162,81 @@ class UpdateRequest(Body):
 
     def to_policy(self) -> UpdatePolicy:
         return UpdatePolicy(self.max_parallel, self.min_healthy_time, self.healthy_deadline, self.auto_revert,
-                            self.order)
+                            self.order, self.rebalance)
+
+
+def _schedule(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Problem(f"must be a cron schedule like \"0 3 * * *\", not {kind_of(value)}")
+    try:
+        return cron.parse(value).text
+    except cron.CronError as exc:
+        raise Problem(str(exc)) from None
+
+
+def _zone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Problem(f"must be a time zone name like \"Europe/Paris\", not {kind_of(value)}")
+    try:
+        cron.zone(value)
+    except cron.CronError as exc:
+        raise Problem(str(exc)) from None
+    return value
+
+
+class JobRequest(Body):
+    """``{"completions": 5, "parallelism": 2, "retries": 3, "backoff": "10s", "deadline": "1h",
+    "schedule": "0 3 * * *", "zone": "Europe/Paris", "overlap": "forbid"}`` (all optional)."""
+
+    EXAMPLE = '{"completions": 1, "schedule": "0 3 * * *"}'
+    ALIASES = {"backoffLimit": "retries", "backoff_limit": "retries", "attempts": "retries",
+               "activeDeadline": "deadline", "activeDeadlineSeconds": "deadline", "cron": "schedule",
+               "timezone": "zone", "timeZone": "zone", "time_zone": "zone", "tz": "zone",
+               "concurrencyPolicy": "overlap", "prohibitOverlap": "overlap", "maxConcurrent": "parallelism",
+               "max_concurrent": "parallelism", "totalCompletions": "completions", "total_completions": "completions"}
+
+    completions: f.int_range(1, MAX_SCALE) = JobPolicy().completions
+    parallelism: f.int_range(1, MAX_SCALE) = JobPolicy().parallelism
+    retries: f.int_range(0, MAX_FAILURES) = JobPolicy().retries
+    backoff: f.Duration = _wire(JobPolicy().backoff)
+    deadline: f.typed(float | None, lambda v: None if v is None else f.parse_duration(v),
+                      {"anyOf": [f.DURATION_SCHEMA, {"type": "null"}], "description": "none: no deadline"}) = None
+    schedule: f.typed(str, _schedule, {"type": "string", "examples": ["0 3 * * *"]}) = ""
+    zone: f.typed(str, _zone, {"type": "string", "examples": ["UTC", "Europe/Paris"]}) = ""
+    overlap: f.one_of(OVERLAPS) = JobPolicy().overlap
+
+    @model_validator(mode="after")
+    def _coherent(self) -> JobRequest:
+        if self.deadline is not None and self.deadline <= 0:
+            raise Problem("must be a positive duration (omit it for none)", ".deadline")
+        if self.zone and not self.schedule:
+            raise Problem("is the zone of the schedule; a job without a schedule has none", ".zone")
+        return self
+
+    def to_policy(self) -> JobPolicy:
+        return JobPolicy(self.completions, self.parallelism, self.retries, self.backoff, self.deadline or 0.0,
+                         self.schedule, self.zone, self.overlap)
+
+
+def _max_per_node(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCALE:
+        raise Problem(f"{value!r} must be an integer from 1 to {MAX_SCALE} (omit it for no limit)")
+    return value
+
+
+def _spread(value: Any) -> str:
+    """``"zone"`` or ``"node.labels.zone"`` (Swarm's placement preference): the label key."""
+    if not isinstance(value, str):
+        raise Problem(f"must be a node label like \"zone\", not {kind_of(value)}")
+    key = value.strip().removeprefix("spread=").removeprefix(LABEL_PREFIX)
+    try:  # the label-name rule constraints use
+        parse_constraint(f"{LABEL_PREFIX}{key} exists")
+    except ConstraintError:
+        raise Problem(f"{value!r} is not a node label; spread over one like \"zone\" or \"node.labels.zone\"") \
+            from None
+    return key
 
 
 class ServiceRequest(TaskFields):
@@ -155,8 +245,10 @@ class ServiceRequest(TaskFields):
 
     ALIASES = {**TaskFields.ALIASES, "health_check": "healthCheck", "healthcheck": "healthCheck",
                "check": "healthCheck", "update_config": "update", "updateConfig": "update",
-               "endpoint_mode": "endpointMode", "mode": "endpointMode", "ports_published": "publish",
-               "published": "publish"}
+               "endpoint_mode": "endpointMode", "ports_published": "publish", "published": "publish",
+               "max_per_node": "maxPerNode", "max_replicas_per_node": "maxPerNode", "replicasMaxPerNode": "maxPerNode",
+               "replicas_max_per_node": "maxPerNode", "preferences": "spread", "schedule": "job",
+               "completions": "job", "parallelism": "job"}
 
     restart_policy: f.one_of(RESTART_POLICIES) = SERVICE_DEFAULTS["restart_policy"]
     health_check: HealthCheckRequest | None = None
@@ -165,6 +257,37 @@ class ServiceRequest(TaskFields):
     # ports opened on every host.
     endpoint_mode: EndpointMode = "vip"
     publish: Publishes = None
+    mode: f.one_of(MODES) = REPLICATED
+    job: JobRequest | None = None
+    spread: f.typed(str, _spread, {"type": "string", "examples": ["zone"]}) = ""
+    max_per_node: f.typed(int | None, _max_per_node, {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SCALE}, {"type": "null"}],
+        "description": "at most this many replicas on one node; none: no limit"}) = None
+
+    @model_validator(mode="after")
+    def _fits_its_mode(self) -> ServiceRequest:
+        """What each mode takes (docs/services.md, "Modes"), refused naming the field that does not fit."""
+        given = self.model_fields_set
+        if self.mode != REPLICATED and "count" in given:
+            raise Problem(f"a {self.mode} service has no count: " + (
+                "it runs one replica on every eligible node" if self.mode == GLOBAL else
+                "set job.completions"), ".count")
+        if self.job is not None and self.mode != JOB:
+            raise Problem(f"is for \"mode\": \"job\"; this service is {self.mode}", ".job")
+        if self.mode == GLOBAL and (self.spread or self.max_per_node):
+            raise Problem("a global service runs one replica per eligible node already",
+                          ".spread" if self.spread else ".maxPerNode")
+        if self.mode == JOB:
+            if self.health_check is not None:
+                raise Problem("a job runs to completion: its attempts are judged by their exit code", ".healthCheck")
+            if self.update is not None:
+                raise Problem("a job's new version runs as a new run: there is no rolling update", ".update")
+            if "restart_policy" in given and self.restart_policy != "never":
+                raise Problem("a job retries failed attempts itself (job.retries); leave restartPolicy out",
+                              ".restartPolicy")
+        if self.update is not None and self.update.rebalance and self.mode != REPLICATED:
+            raise Problem("only a replicated service rebalances", ".update.rebalance")
+        return self
     # The stack that lists the service (docs/stacks.md); its name must then be "<stack>_...".
     stack: f.typed(str, parse_stack, {"anyOf": [{"type": "string", "pattern": STACK_PATTERN},
                                                 {"const": ""}, {"type": "null"}]}) = ""
@@ -186,12 +309,13 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
     if request.name not in ("", name):
         raise ValidationError("name", f"{request.name!r} differs from the service in the URL ({name!r}); "
                               "a service is renamed by declaring a new one")
+    task = request.model_copy(update={"volumes": None, "name": ""}).task_spec()
     if request.stack and not name.startswith(request.stack + "_"):
         raise ValidationError("stack", f"a service of stack {request.stack!r} is named {request.stack}_<service> "
                               f"(as Swarm names them), not {name!r}")
     return ServiceSpec(
         name=name,
-        task=request.model_copy(update={"volumes": None, "name": ""}).task_spec(),
+        task=replace(task, spread=request.spread, max_per_node=request.max_per_node or 0),
         count=request.count,
         health_check=request.health_check.to_check() if request.health_check is not None else None,
         update=request.update.to_policy() if request.update is not None else UpdatePolicy(),
@@ -199,6 +323,8 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         endpoint_mode=request.endpoint_mode,
         publish=to_publish(request.publish, request.overlay),
         overlay=request.overlay,
+        mode=request.mode,
+        job=(request.job.to_policy() if request.job is not None else JobPolicy()) if request.mode == JOB else None,
         stack=request.stack,
     )
 
@@ -206,6 +332,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
 def service_notes(spec: ServiceSpec) -> tuple[str, ...]:
     """Accepted, but worth saying in the response: what the spec will do that it does not spell out."""
     notes = []
+    if spec.task.max_per_node and spec.update.order == "start-first":
+        notes.append(f"maxPerNode {spec.task.max_per_node}: updates run stop-first, since a new replica may "
+                     "need the place its predecessor holds on a node")
     if spec.update.order == "start-first" and spec.static_host_ports:
         ports = ", ".join(f"{p}/{proto}" for p, proto in sorted(spec.static_host_ports))
         notes.append(f"update.order start-first with static host ports ({ports}): updates run stop-first, "

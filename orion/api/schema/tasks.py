@@ -22,6 +22,8 @@ from pydantic import BeforeValidator, Field, model_validator
 from orion.api.schema import fields as f
 from orion.api.schema.container import ContainerFields
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
+from orion.domain.constraints import Constraint, ConstraintError
+from orion.domain.constraints import parse as parse_constraint
 from orion.domain.model import MAX_SCALE, PULL_POLICIES, RESTART_POLICIES, TaskSpec
 from orion.domain.resources import VOLUME_NAME_RE, VOLUME_TYPES, Volume
 
@@ -100,6 +102,31 @@ def to_volumes(mounts: tuple[VolumeRequest, ...] | None) -> tuple[Volume, ...]:
     return volumes
 
 
+def parse_constraints(value: Any) -> tuple[Constraint, ...]:
+    """``["node.labels.zone != a", "engine.version >= 20.10"]`` (orion/domain/constraints.py), sorted."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise Problem(f"must be a list of constraints like [\"node.labels.zone != a\"], not {kind_of(value)}")
+    out = set()
+    for i, text in enumerate(value):
+        if not isinstance(text, str):
+            raise Problem(f"must be a string like \"node.labels.zone != a\", not {kind_of(text)}", f"[{i}]")
+        try:
+            out.add(parse_constraint(text))
+        except ConstraintError as exc:
+            raise Problem(str(exc), f"[{i}]") from None
+    return tuple(sorted(out))
+
+
+Constraints = f.typed(tuple[Constraint, ...], parse_constraints, {
+    "anyOf": [{"type": "array", "items": {"type": "string", "examples": ["node.labels.zone != a"]}},
+              {"type": "null"}],
+    "description": "every one must hold on the node: ATTRIBUTE OP VALUE, OP one of ==, !=, in, not in, exists, "
+                   "not exists, >=, >, <=, <; ATTRIBUTE node.labels.KEY, node.hostname, node.id, "
+                   "node.platform.os, node.platform.arch, engine.version"})
+
+
 class TaskFields(ContainerFields):
     """What a task and a service template share, refused with the same words in both: the fields
     below and the container settings (``ContainerFields``: user, capAdd, devices, ...)."""
@@ -109,7 +136,7 @@ class TaskFields(ContainerFields):
                "ports": "portBindings", "port_bindings": "portBindings", "node_selectors": "nodeSelectors",
                "restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "replicas": "count",
                "cpus": "cpu", "cpu_millis": "cpu", "mem": "memory", "cmd": "command", "environment": "env",
-               "mounts": "volumes"}
+               "mounts": "volumes", "constraint": "constraints", "placement": "constraints"}
 
     image: f.Image
     memory: f.Memory
@@ -126,6 +153,7 @@ class TaskFields(ContainerFields):
     # On the overlay network (an address of its node's subnet, reachable from every host); false:
     # only its port bindings reach it.
     overlay: f.Flag = True
+    constraints: Constraints = Field((), json_schema_extra=_no_default)
 
     @classmethod
     def not_an_object(cls, value: Any) -> Problem:
@@ -144,7 +172,7 @@ class TaskFields(ContainerFields):
                         command=self.command, env=self.env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
                         pull_policy=self.pull_policy, count=self.count, volumes=to_volumes(self.volumes),
-                        overlay=self.overlay, container=self.container_settings())
+                        overlay=self.overlay, container=self.container_settings(), constraints=self.constraints)
 
 
 class TaskRequest(TaskFields):

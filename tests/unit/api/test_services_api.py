@@ -25,7 +25,7 @@ def test_post_creates_version_1_and_the_deployment_loop_starts_every_replica(clu
     assert (body["name"], body["version"], body["changed"]) == ("web", 1, True)
     assert body["deployment"]["state"] == "running" and resp.headers["Location"] == "/services/web"
     assert body["spec"]["update"] == {"maxParallel": 1, "minHealthyTime": "2s", "healthyDeadline": "30s",
-                                      "autoRevert": True, "order": "start-first"}
+                                      "autoRevert": True, "order": "start-first", "rebalance": False}
     cluster.settle()
     web = cluster.http.get("/services/web").json
     assert web["deployment"]["state"] == "successful" and web["stableVersion"] == 1

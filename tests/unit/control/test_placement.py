@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orion.control.placement import Fit, FreeOn, NoFit, bestfit, fit_score, plan, schedule
+from orion.domain.constraints import parse as parse_constraint
 from orion.domain.container import ContainerSettings, Device
 from orion.domain.humanize import format_bytes, format_cpu
 from orion.domain.model import (
@@ -243,6 +244,11 @@ def test_a_plan_never_gives_one_host_port_twice_on_a_node():
 labels = st.fixed_dictionaries({}, optional={"disk": st.sampled_from(["ssd", "hdd"]),
                                              "zone": st.sampled_from(["a", "b"])})
 port_sets = st.sets(st.sampled_from([80, 8080, 9090]), max_size=2)
+# Constraints over labels, platform and the hostname (a per-node attribute the groups cannot share).
+constraint_sets = st.sets(st.sampled_from([
+    "node.labels.zone != a", "node.labels.zone in (a, b)", "node.labels.disk exists", "node.labels.disk not exists",
+    "node.platform.arch == arm64", "node.hostname != h1", "node.hostname not in (h0, h2)", "engine.version >= 24",
+]), max_size=2).map(lambda texts: tuple(sorted(parse_constraint(t) for t in texts)))
 volume_sets = st.sets(st.sampled_from(["data", "logs"]), max_size=2)
 device_sets = st.sets(st.sampled_from(["/dev/fuse", "/dev/kvm"]), max_size=2)
 rarely = st.sampled_from([False, False, False, True])
@@ -260,7 +266,9 @@ def clusters(draw):
         nodes.append(NodeInfo(f"n{i}", "", "", capacity=cap, labels=tuple(sorted(draw(labels).items())),
                               status=status, host_volumes=tuple(sorted(draw(volume_sets))), ready=ready,
                               host_devices=tuple(sorted(draw(device_sets))), allow_privileged=draw(st.booleans()),
-                              ready_reason="" if ready else "engine unreachable"))
+                              ready_reason="" if ready else "engine unreachable", hostname=f"h{i}",
+                              os="linux", arch=draw(st.sampled_from(["x86_64", "arm64"])),
+                              engine_version=draw(st.sampled_from(["20.10.24", "24.0.7", ""]))))
         if draw(st.booleans()):
             frac = draw(st.sampled_from([0, 0.25, 0.5, 1.0, 1.25]))  # 1.25: capacity shrank under it
             usage[f"n{i}"] = NodeUsage(Resources(int(cap.memory * frac), int(cap.cpu_millis * frac)),
@@ -280,7 +288,8 @@ def task_lists(draw):
                      volumes=tuple(Volume(v, f"/{v}") for v in sorted(draw(volume_sets))),
                      container=ContainerSettings(
                          devices=tuple(Device(d, d) for d in sorted(draw(device_sets) if draw(rarely) else ())),
-                         privileged=draw(rarely)))
+                         privileged=draw(rarely)),
+                     constraints=draw(constraint_sets) if draw(st.integers(0, 3)) == 0 else ())
         tasks.append(Task(f"t{i}", s, generation=draw(st.integers(0, 3))))
     return tasks
 
@@ -294,7 +303,8 @@ def fits(s: TaskSpec, n: NodeInfo, u: NodeUsage) -> bool:
     free = n.capacity - u.used
     return (takes_tasks(n) and s.resources.fits_in(free) and s.static_host_ports.isdisjoint(u.ports)
             and set(s.node_selectors) <= set(n.labels) and s.host_volumes <= set(n.host_volumes)
-            and s.container.host_devices <= set(n.host_devices) and (n.allow_privileged or not s.container.privileged))
+            and s.container.host_devices <= set(n.host_devices) and (n.allow_privileged or not s.container.privileged)
+            and all(c.matches(n) for c in s.constraints))
 
 
 def reference_plan(tasks, nodes, usage):
@@ -378,6 +388,10 @@ def explained_by(why: NoFit, s: TaskSpec, nodes: list[NodeInfo], use: dict[str, 
     eligible = [n for n in alive if set(s.node_selectors) <= set(n.labels)]
     if why.kind == NoFitKind.SELECTOR:
         assert alive and not eligible
+        return
+    selected, eligible = eligible, [n for n in eligible if all(c.matches(n) for c in s.constraints)]
+    if why.kind == NoFitKind.CONSTRAINT:
+        assert selected and not eligible and why.constraints == tuple(str(c) for c in s.constraints)
         return
     mounting = [n for n in eligible if s.host_volumes <= set(n.host_volumes)]
     if why.kind == NoFitKind.VOLUME:

@@ -121,7 +121,7 @@ def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
 
 def test_the_no_fit_labels_are_the_kinds_and_stay_the_strings_dashboards_use():
     assert NO_FIT_CLASSES == ("memory", "cpu", "memory_cpu", "ports", "selector", "volume", "device", "privileged",
-                              "no_nodes", "other")
+                              "constraint", "max_per_node", "pinned", "no_nodes", "other")
     assert set(NO_FIT_CLASSES) == {str(k) for k in NoFitKind}
 
 

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orion.domain.constraints import parse as parse_constraint
+from orion.domain.job import OVERLAPS, RUN_STATES, SLOT_ACTIONS, JobPolicy
 from orion.domain.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
 from orion.domain.network import NetworkSettings, Publish
 from orion.domain.service import (
@@ -50,6 +52,7 @@ from orion.state.commands import (
 )
 from orion.state.entries import batch_of
 from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
+from orion.state.workload_commands import ApplyJobPlan, RebalanceService, RedeployService, RunCronSlot
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=10)
@@ -76,6 +79,11 @@ specs = st.builds(
     count=st.integers(1, 10),
     group=st.just("") | ids,
     overlay=st.booleans(),
+    constraints=st.sets(st.sampled_from(["node.labels.zone != a", "node.labels.zone in (a, b)",
+                                         "node.labels.ssd exists", "engine.version >= 20.10"]), max_size=2)
+    .map(lambda texts: tuple(sorted(parse_constraint(t) for t in texts))),
+    spread=st.just("") | st.just("zone"),
+    max_per_node=st.integers(0, 3),
 )
 nodes = st.builds(
     NodeInfo,
@@ -89,6 +97,10 @@ nodes = st.builds(
     status_index=st.integers(0, 10**9),
     ready=st.booleans(),
     ready_reason=text,
+    hostname=st.just("") | ids,
+    os=st.sampled_from(["", "linux"]),
+    arch=st.sampled_from(["", "x86_64", "aarch64"]),
+    engine_version=st.sampled_from(["", "20.10.24+dfsg1", "24.0.7"]),
 )
 seconds = st.floats(0, 1e6, allow_nan=False)
 service_specs = st.builds(
@@ -102,7 +114,12 @@ service_specs = st.builds(
                                        timeout=seconds, start_period=seconds, failures=st.integers(1, 10)),
     update=st.builds(UpdatePolicy, max_parallel=st.integers(1, 5), min_healthy_time=seconds,
                      healthy_deadline=seconds, auto_revert=st.booleans(),
-                     order=st.sampled_from(["start-first", "stop-first"])),
+                     order=st.sampled_from(["start-first", "stop-first"]), rebalance=st.booleans()),
+    mode=st.sampled_from(["replicated", "global", "job"]),
+    job=st.none() | st.builds(JobPolicy, completions=st.integers(1, 9), parallelism=st.integers(1, 3),
+                              retries=st.integers(0, 5), backoff=seconds, deadline=seconds,
+                              schedule=st.sampled_from(["", "0 3 * * *", "*/5 * * * * *"]),
+                              zone=st.sampled_from(["", "Europe/Paris"]), overlap=st.sampled_from(OVERLAPS)),
     volumes=st.lists(st.builds(Volume, source=ids, target=ids.map(lambda i: "/" + i), read_only=st.booleans(),
                                type=st.sampled_from(["host", "volume"])), max_size=2).map(tuple),
     endpoint_mode=st.sampled_from(["vip", "dnsrr"]),
@@ -148,11 +165,11 @@ single_commands = st.one_of(
     st.builds(DeleteService, request_id=text, name=ids),
     st.builds(ApplyDeploymentPlan, request_id=text, service=ids, seq=st.integers(1, 50), step=st.integers(0, 50),
               state=st.sampled_from(DEPLOYMENT_STATES), reason=text,
-              start=st.lists(st.builds(StartReplica, ids, st.integers(0, 9), st.integers(1, 9)), max_size=3)
-              .map(tuple),
+              start=st.lists(st.builds(StartReplica, ids, st.integers(0, 9), st.integers(1, 9), st.just("") | ids),
+                             max_size=3).map(tuple),
               stop=st.lists(st.builds(StopReplica, ids, st.integers(0, 9), text), max_size=3).map(tuple),
               progress=st.lists(st.builds(SlotProgress, st.integers(0, 9), st.sampled_from(["done", "queued"]),
-                                          st.none() | ids, st.lists(ids, max_size=2).map(tuple)),
+                                          st.none() | ids, st.lists(ids, max_size=2).map(tuple), st.just("") | ids),
                                 max_size=3).map(tuple),
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
@@ -166,6 +183,13 @@ single_commands = st.one_of(
               underlay_mtu=st.integers(0, 9000)),
     st.builds(ReleaseLease, request_id=text, host=ids, reason=text),
     st.builds(NameCluster, request_id=text, cluster_id=ids),
+    st.builds(RedeployService, request_id=text, name=ids, at=seconds),
+    st.builds(RebalanceService, request_id=text, name=ids, moves=st.lists(ids, max_size=3).map(tuple), at=seconds),
+    st.builds(ApplyJobPlan, request_id=text, service=ids, run=st.integers(1, 9), step=st.integers(0, 9),
+              state=st.sampled_from(RUN_STATES), reason=text, start=st.lists(ids, max_size=3).map(tuple),
+              stop=st.lists(ids, max_size=3).map(tuple), failures_seen=st.integers(0, 9), at=seconds),
+    st.builds(RunCronSlot, request_id=text, service=ids, slot=seconds, action=st.sampled_from(SLOT_ACTIONS),
+              missed=st.integers(0, 5), at=seconds),
     st.builds(RestoreSnapshot, request_id=text, body=text, digest=text, force=st.booleans()),
 )
 commands = single_commands | st.lists(single_commands, max_size=4).map(lambda cs: batch_of(*cs))
@@ -183,7 +207,8 @@ def test_the_strategy_covers_every_command_type():
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
         "init_network", "acquire_lease", "release_lease",
-        "name_cluster", "restore_snapshot",
+        "name_cluster", "restore_snapshot", "redeploy_service", "rebalance_service", "apply_job_plan",
+        "run_cron_slot",
     }
 
 
