@@ -46,7 +46,7 @@ def build_state(tasks: int, nodes: int, unschedulable: int) -> LocalStore:
     for i in range(unschedulable):
         store.submit(CreateTask(request_id=uuid.uuid4().hex, task_id=f"u{i:06d}", spec=huge), 5)
     scheduler = PlacementLoop(store, interval=1, write_timeout=5)
-    while scheduler.run_once().placed:
+    while scheduler.run_once().detail.placed:
         pass
     placed, _ = store.read(lambda m: [t for t in m.tasks() if t.node_id])
     for n, task in enumerate(placed):

@@ -31,6 +31,7 @@ from orion.domain.model import NodeInfo, Resources, TaskSpec  # noqa: E402
 from orion.raft.store import RaftSettings, RaftStore  # noqa: E402
 from orion.state.commands import CreateTask, RegisterNode, ScaleTask  # noqa: E402
 from orion.state.entries import ReplicatedMachine  # noqa: E402
+from orion.state.results import Refused  # noqa: E402
 
 
 def main() -> None:
@@ -82,7 +83,7 @@ def main() -> None:
                     ids = tuple(f"svc{g}-{k}" for k in range(1, args.batch))
                     result = follower.submit(ScaleTask(request_id=uuid.uuid4().hex, task_id=f"svc{g}-0",
                                                        count=args.batch, new_task_ids=ids), 10)
-                    assert result["ok"], result
+                    assert not isinstance(result, Refused), result
             else:
                 with ThreadPoolExecutor(args.threads) as pool:
                     list(pool.map(submit, [args.tasks // args.threads] * args.threads))

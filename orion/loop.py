@@ -1,11 +1,13 @@
 """The shape every loop shares: wake on a change or a period, run one pass, log
 what it did, never die.
 
-A pass returns its sentence (the log line, and what tests read) or None when it
-did nothing worth a line; ``again`` says whether to run once more at once (work
-left beyond one batch). A pass may also return :data:`SKIPPED`: it looked and
-found nothing to do before its period is due, so the period keeps counting from
-the last pass that ran.
+Every pass returns one :class:`PassResult`: its sentence (the log line, and what
+tests read), whether it acted (changed something, or tried and failed: logged at
+info; a pass that only looked is logged at debug), whether to run once more at
+once (work left beyond one batch), whether it was skipped (it found nothing due
+before its period, so the period keeps counting from the last pass that ran),
+and the loop's own typed figures in ``detail``. The loop decides from these
+fields, never from the words of the sentence.
 """
 
 from __future__ import annotations
@@ -14,21 +16,40 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from orion.store.port import Store, StoreError
 
-Pass = Callable[[], tuple[str | None, bool]]
-
-# What a pass returns when it chose not to run (see the module docstring).
-SKIPPED = "skipped"
+D = TypeVar("D")
 # While idle, how soon ``stop`` is noticed even if nothing wakes the loop.
 _STOP_POLL = 0.25
+
+
+@dataclass(frozen=True)
+class PassResult(Generic[D]):
+    """What one pass of a loop did (see the module docstring)."""
+
+    sentence: str
+    acted: bool = False
+    again: bool = False
+    skipped: bool = False
+    detail: D | None = None
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+# A pass that chose not to run: nothing due before its period (see the module docstring).
+SKIPPED: PassResult[None] = PassResult("skipped", skipped=True)
+
+Pass = Callable[[], PassResult]
 
 
 def run_loop(name: str, log: logging.Logger, wake: threading.Event, interval: float, stop: threading.Event,
              one_pass: Pass, min_gap: float = 0.0) -> None:
     """Until ``stop``: wait for ``wake`` (or ``interval`` since the last pass), run
-    ``one_pass``, log its sentence.
+    ``one_pass``, log its sentence (at info when it acted, else at debug).
 
     A StoreError (no leader, a timed-out write) is expected during elections and
     only warned about; anything else is logged with its traceback and retried
@@ -41,7 +62,7 @@ def run_loop(name: str, log: logging.Logger, wake: threading.Event, interval: fl
         if stop.is_set():
             return
         try:
-            sentence, again = one_pass()
+            result = one_pass()
         except StoreError as exc:
             log.warning("%s pass failed: %s", name, exc)
             due = time.monotonic() + interval
@@ -51,12 +72,11 @@ def run_loop(name: str, log: logging.Logger, wake: threading.Event, interval: fl
             stop.wait(interval)
             due = time.monotonic() + interval
             continue
-        if sentence == SKIPPED:
+        if result.skipped:
             continue
         due = time.monotonic() + interval
-        if sentence:
-            log.info("%s: %s", name, sentence)
-        if again:
+        log.log(logging.INFO if result.acted else logging.DEBUG, "%s: %s", name, result.sentence)
+        if result.again:
             wake.set()
         if min_gap:
             stop.wait(min_gap)

@@ -23,6 +23,7 @@ from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.peer_http import PeerHttp
 from orion.runtime import ContainerGone, LogQuery
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, ReportTaskState
+from orion.state.results import Result
 from orion.store.local import LocalStore
 
 GiB = 1 << 30
@@ -93,7 +94,7 @@ class Cluster:
         self.client = node_app(self.store, "node1", self.engine1, max_follows=1).test_client()
         self.headers = {"Authorization": f"Bearer {TOKEN}"}
 
-    def submit(self, command: Any) -> dict:
+    def submit(self, command: Any) -> Result:
         return self.store.submit(command, 1.0)
 
     def task(self, task_id: str, node_id: str | None = None, container: str | None = None) -> None:

@@ -23,6 +23,7 @@ from orion.control.deployment_loop import DeploymentLoop
 from orion.domain.model import PENDING
 from orion.domain.service import HEALTHY
 from orion.state.commands import Placement, PlaceTasks, RegisterNode, ReportTaskHealth, ReportTaskState
+from orion.state.results import Result
 from orion.store.local import LocalStore
 
 WEB = {"name": "web", "image": "app:1", "memory": "64M", "count": 2,
@@ -44,7 +45,7 @@ class ServiceWorld:
         self.http: FlaskClient = app.test_client()
         self.loop = DeploymentLoop(self.store, interval=0.5, write_timeout=5.0, clock=lambda: self.now)
 
-    def submit(self, command: Any) -> dict:
+    def submit(self, command: Any) -> Result:
         return self.store.submit(command, 1.0)
 
     def replicas(self) -> list[Any]:
@@ -52,7 +53,8 @@ class ServiceWorld:
 
     def step(self, seconds: float = 1.0, health: str = HEALTHY) -> str | None:
         """One leader pass; then what was created runs (and reports ``health``) and stopped ones stop."""
-        said = self.loop.run_once().sentence
+        done = self.loop.run_once()
+        said = done.sentence if done.acted else None
         every, _ = self.store.read(lambda m: [t for s in m.services.all() for t in m.services.replicas(s.name)])
         for task in every:
             if task.state == PENDING and task.desired == "run":

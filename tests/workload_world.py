@@ -20,6 +20,7 @@ from orion.control.placement_loop import PlacementLoop
 from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPING, NodeInfo, Resources, Task
 from orion.domain.service import HEALTHY, ServiceSpec
 from orion.state.commands import PutService, RegisterNode, ReportTaskHealth, ReportTaskState, SetNodeStatus
+from orion.state.results import Result
 from orion.store.local import LocalStore
 
 GiB = 1 << 30
@@ -52,13 +53,13 @@ class WorkloadWorld:
     def clock(self) -> float:
         return self.now
 
-    def submit(self, command: Any) -> Any:
+    def submit(self, command: Any) -> Result:
         return self.store.submit(command, 1.0)
 
     def read(self, fn: Callable[[Any], Any]) -> Any:
         return self.store.read(fn)[0]
 
-    def put(self, spec: ServiceSpec) -> dict[str, Any]:
+    def put(self, spec: ServiceSpec) -> Result:
         return self.submit(PutService(spec=spec, at=self.now))
 
     def tasks(self, service: str) -> list[Task]:
@@ -95,9 +96,9 @@ class WorkloadWorld:
     def step(self, seconds: float = 1.0) -> None:
         """One pass of every leader loop, then the nodes act, then the clock moves."""
         for loop in (self.jobs, self.deployments, self.placement):
-            said = loop.run_once().sentence
-            if said and said != "nothing to schedule":
-                self.log.append(f"t+{self.now:.0f} {said}")
+            done = loop.run_once()
+            if done.acted:
+                self.log.append(f"t+{self.now:.0f} {done.sentence}")
         self._play_nodes()
         self.now += seconds
 

@@ -25,12 +25,14 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, answer
+from orion.api.refusals import refusal
 from orion.api.schema.queries import RestoreQuery, SnapshotQuery, parse_query
 from orion.defaults import SNAPSHOT_MAX_BYTES, SNAPSHOT_RESTORE_TIMEOUT
 from orion.state.canonical import pack
 from orion.state.commands import RestoreSnapshot
 from orion.state.entries import SNAPSHOT_LOG_VERSION
 from orion.state.restore import SNAPSHOT_VERSION, restore_problem
+from orion.state.results import RefusalKind, Refused
 from orion.store.port import Store
 from orion.store.snapshot_file import SnapshotFileError, SnapshotMeta, read_snapshot, write_snapshot
 from orion.version import orion_version
@@ -63,23 +65,24 @@ def operator_blueprint(store: Store, node_id: str, write_timeout: float,
         except SnapshotFileError as exc:
             raise ApiError(400, str(exc), "snapshot") from None
 
-        def check(m: Any) -> tuple[str, int]:
+        def check(m: Any) -> tuple[Refused | None, int]:
             # The digest was verified reading the file: only who and which format are checked here.
             return restore_problem(snapshot.state, True, m.cluster_id, query.force, SNAPSHOT_VERSION), m.log_version()
 
         (problem, log_version), _ = store.read(check)
         if log_version < SNAPSHOT_LOG_VERSION:
-            problem = ("a node of this cluster runs an Orion release that cannot apply a restore: "
-                       "finish the upgrade (every node re-registers as it restarts), then restore")
-        if problem:
-            raise ApiError(409, problem, "force" if "--force" in problem else "snapshot")
+            raise ApiError(409, "a node of this cluster runs an Orion release that cannot apply a restore: "
+                                "finish the upgrade (every node re-registers as it restarts), then restore",
+                           "snapshot")
+        if problem is not None:  # another cluster's state: --force is the fix
+            raise refusal(problem, field="force" if problem.kind == RefusalKind.WRONG_STATE else "snapshot")
         command = RestoreSnapshot(body=pack(snapshot.body), digest=snapshot.digest, force=query.force)
         result = store.submit(command, max(write_timeout, SNAPSHOT_RESTORE_TIMEOUT))
-        if not result.get("ok"):
-            raise ApiError(409, str(result.get("error")), "snapshot")
-        body = {"index": result["index"], "digest": result["digest"], "clusterId": result["cluster_id"],
-                "nodes": result["nodes"], "tasks": result["tasks"], "services": result["services"]}
-        return answer(body, 200, result["index"])
+        if isinstance(result, Refused):
+            raise refusal(result, field="snapshot")
+        body = {"index": result.index, "digest": result.digest, "clusterId": result.cluster_id,
+                "nodes": result.nodes, "tasks": result.tasks, "services": result.services}
+        return answer(body, 200, result.index)
 
     return bp
 

@@ -15,11 +15,13 @@ import uuid
 from flask import Blueprint, Response
 
 from orion.api.http import ApiError, answer, json_body
+from orion.api.refusals import refusal
 from orion.api.schema.tasks import ScaleRequest, parse_scale_request
 from orion.api.tasks import new_task_id
 from orion.api.views import node_view, task_view
 from orion.node.leave import drain_command
 from orion.state.commands import ScaleTask
+from orion.state.results import Refused
 from orion.store.port import Store
 
 
@@ -35,12 +37,12 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
         command = ScaleTask(request_id=uuid.uuid4().hex, task_id=task_id, count=count,
                             new_task_ids=tuple(new_task_id() for _ in range(count)))
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"cannot scale {task_id}: {result.get('error')}", "count")
-        group = result["group"]
+        if isinstance(result, Refused):
+            raise refusal(result, f"cannot scale {task_id}", "count")
+        group = result.group
         members, index = store.read(lambda m: m.group_members(group))
-        return answer({"group": group, "count": count, "created": result["created"],
-                       "stopped": result["stopped"], "tasks": [task_view(t) for t in members]}, 200, index)
+        return answer({"group": group, "count": count, "created": list(result.created),
+                       "stopped": list(result.stopped), "tasks": [task_view(t) for t in members]}, 200, index)
 
     @bp.post("/nodes/<node_id>/drain")
     def drain(node_id: str) -> Response:
@@ -48,8 +50,8 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
         if node is None:
             raise ApiError(404, f"no node {node_id}", "id")
         result = store.submit(drain_command(node_id), write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"cannot drain {node_id}: {result.get('error')}", "id")
+        if isinstance(result, Refused):
+            raise refusal(result, f"cannot drain {node_id}", "id")
 
         leader = store.status().leader
 

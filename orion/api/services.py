@@ -24,6 +24,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
+from orion.api.refusals import refusal
 from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
@@ -33,12 +34,12 @@ from orion.control import rebalance
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING
 from orion.domain.network import NetworkSettings
 from orion.domain.service import GLOBAL, ServiceSpec, eligible, spec_diff
-from orion.state.commands import Command, DeleteService, PutService, RollbackService
+from orion.state.commands import Command, DeleteService, PutService, RebalanceService, RedeployService, RollbackService
 from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
 from orion.state.machine import StateMachine
 from orion.state.network import NETWORK_LOG_VERSION
+from orion.state.results import Refused, Result, ServiceDeclared
 from orion.state.services import ServiceRecord
-from orion.state.workload_commands import RebalanceService, RedeployService
 from orion.store.port import Store
 
 
@@ -77,19 +78,19 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
             raise ApiError(404, f"no service {name}", "name")
         return (record, view), index
 
-    def submit(command: Command, what: str) -> dict[str, Any]:
+    def submit(command: Command, what: str) -> Result:
         result = store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            raise ApiError(409, f"{what}: {result.get('error', 'no reason given')}", "name")
+        if isinstance(result, Refused):
+            raise refusal(result, what, "name")
         return result
 
-    def declared(name: str, result: dict[str, Any], notes: tuple[str, ...] = (),
+    def declared(name: str, result: ServiceDeclared, notes: tuple[str, ...] = (),
                  diff: dict[str, Any] | None = None) -> Response:
         (_record, view), index = read_service(name)
-        body = {**view, "changed": bool(result.get("changed")), "notes": list(notes)}
+        body = {**view, "changed": result.changed, "notes": list(notes)}
         if diff is not None:
             body["diff"] = diff
-        response = answer(body, 201 if result.get("changed") else 200, index)
+        response = answer(body, 201 if result.changed else 200, index)
         response.headers["Location"] = f"{request.script_root}/services/{name}"
         return response
 
@@ -105,10 +106,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
             d = spec_diff(current.spec, spec)
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
-        result = store.submit(command, write_timeout)
-        if not result.get("ok", False):  # a port another service publishes names "publish"
-            raise ApiError(409, f"cannot declare {name}: {result.get('error', 'no reason given')}",
-                           str(result.get("field", "name")))
+        result = submit(command, f"cannot declare {name}")  # a port another service publishes names "publish"
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
@@ -155,7 +153,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         read_service(name)
         result = submit(DeleteService(request_id=uuid.uuid4().hex, name=name), f"cannot delete {name}")
         _, index = store.read(lambda m: None)
-        return answer({"name": name, "deleted": True, "stopping": result["stopped"]}, 200, index)
+        return answer({"name": name, "deleted": True, "stopping": list(result.stopped)}, 200, index)
 
     @bp.post("/services/<name>/rollback")
     def rollback(name: str) -> Response:

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from flask import Blueprint, Response
 
 from orion.api.http import ApiError, answer
+from orion.api.refusals import refusal
 from orion.api.schema import responses as r
 from orion.api.service_views import service_view
 from orion.state.commands import DeleteService
 from orion.state.machine import StateMachine
+from orion.state.results import Refused
 from orion.state.services import ServiceRecord
 from orion.store.port import Store
 
@@ -75,12 +76,10 @@ def stacks_blueprint(store: Store, write_timeout: float) -> Blueprint:
             raise ApiError(404, f"no stack {name}: no service carries it", "name")
         stopping: list[str] = []
         for service in names:
-            result: dict[str, Any] = store.submit(DeleteService(request_id=uuid.uuid4().hex, name=service),
-                                                  write_timeout)
-            if not result.get("ok", False):
-                raise ApiError(409, f"cannot delete {service} of stack {name}: "
-                               f"{result.get('error', 'no reason given')}", "name")
-            stopping.extend(result["stopped"])
+            result = store.submit(DeleteService(request_id=uuid.uuid4().hex, name=service), write_timeout)
+            if isinstance(result, Refused):
+                raise refusal(result, f"cannot delete {service} of stack {name}", "name")
+            stopping.extend(result.stopped)
         _, index = store.read(lambda m: None)
         return answer({"name": name, "deleted": names, "stopping": stopping}, 200, index)
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -26,11 +25,13 @@ from orion.api.http import (
     idempotency_key,
     json_body,
 )
+from orion.api.refusals import refusal
 from orion.api.schema.queries import BlockingReadQuery, TaskListQuery, parse_query
 from orion.api.schema.tasks import parse_task_request
 from orion.api.views import task_view
 from orion.domain.model import PENDING, TERMINAL_STATES, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
+from orion.state.results import Refused, Result
 from orion.store.port import Store
 
 
@@ -46,7 +47,7 @@ def _settled(task: Task | None) -> bool:
 
 def tasks_blueprint(store: Store, applied: AppliedSignal, write_timeout: float, placement_wait: float,
                     id_factory: Callable[[], str] = new_task_id,
-                    create: Callable[[CreateTask], dict[str, Any]] | None = None) -> Blueprint:
+                    create: Callable[[CreateTask], Result] | None = None) -> Blueprint:
     """``create`` commits a CreateTask with its placement (None: a plain submit, placed by the
     leader's pass); ``applied`` wakes placement waits and holds blocking reads."""
     bp = Blueprint("tasks", __name__)
@@ -69,10 +70,9 @@ def tasks_blueprint(store: Store, applied: AppliedSignal, write_timeout: float, 
     def submit_create(spec: TaskSpec, key: str) -> tuple[str, bool]:
         command = CreateTask(request_id=uuid.uuid4().hex, task_id=id_factory(), spec=spec, idempotency_key=key)
         result = create(command) if create is not None else store.submit(command, write_timeout)
-        if not result.get("ok", False):
-            reason = result.get("error", "no reason given")
-            raise ApiError(409, f"the cluster refused the task: {reason}")
-        return str(result["task"]["id"]), bool(result.get("created", True))
+        if isinstance(result, Refused):
+            raise refusal(result, "the cluster refused the task")
+        return result.task.id, result.created
 
     @bp.post("/tasks")
     def create_task() -> Response:
@@ -110,8 +110,8 @@ def tasks_blueprint(store: Store, applied: AppliedSignal, write_timeout: float, 
     def stop_task(task_id: str) -> Response:
         find_task(task_id)
         result = store.submit(StopTask(request_id=uuid.uuid4().hex, task_id=task_id), write_timeout)
-        if isinstance(result, dict) and result.get("ok") is False and "error" in result:
-            raise ApiError(409, f"cannot stop {task_id}: {result['error']}", "id")
+        if isinstance(result, Refused):
+            raise refusal(result, f"cannot stop {task_id}", "id")
         task, index = find_task(task_id)
         return answer(task_view(task, detail=True), 200 if task.state in TERMINAL_STATES else 202, index)
 

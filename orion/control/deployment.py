@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, RUNNING, STOPPED
+from orion.domain.replicas import holds_slot
 from orion.domain.service import (
     DONE,
     FAILED_DEPLOYMENT,
@@ -72,10 +73,6 @@ from orion.domain.service import (
 
 # A slot: ("", n) for a replicated service's slot n, (node, 0) for a global service's node.
 SlotKey = tuple[str, int]
-
-# Replica states that end a replica: it holds its slot no more. ``lost`` is not among them: the
-# healer places a lost replica again under the same id.
-_GONE = frozenset({FAILED, COMPLETED, STOPPED})
 
 @dataclass(frozen=True)
 class Replica:
@@ -105,7 +102,7 @@ class Replica:
     @property
     def live(self) -> bool:
         """Wanted and not over: it holds its slot."""
-        return self.desired == DESIRED_RUN and self.state not in _GONE
+        return holds_slot(self.desired, self.state)
 
     @property
     def serving(self) -> bool:

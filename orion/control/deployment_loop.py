@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from orion.control import deployment, rebalance
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NodeInfo, NodeUsage, Task
@@ -37,11 +36,11 @@ from orion.domain.service import (
     StopReplica,
     eligible,
 )
-from orion.loop import run_loop, wake_on_leader
-from orion.state.commands import ApplyDeploymentPlan, Command
+from orion.loop import PassResult, run_loop, wake_on_leader
+from orion.state.commands import ApplyDeploymentPlan, Command, RebalanceService
 from orion.state.machine import StateMachine
+from orion.state.results import Refused
 from orion.state.services import ServiceRecord
-from orion.state.workload_commands import RebalanceService
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.deployment_loop")
@@ -123,17 +122,10 @@ def rebalance_command(record: ServiceRecord, replicas: Sequence[Task], nodes: Se
         f"rebalance {moves.sentence}"
 
 
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did: the plans' sentences (the log lines, what tests read), refusals."""
-
-    sentences: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()
-
-    @property
-    def sentence(self) -> str | None:
-        parts = list(self.sentences) + [f"refused: {r}" for r in self.refused]
-        return "; ".join(parts) or None
+def pass_result(sentences: list[str], refused: list[Refused]) -> PassResult[tuple[Refused, ...]]:
+    """The plans' sentences (the log lines, what tests read) and the plans refused (``detail``)."""
+    parts = sentences + [f"refused: {r}" for r in refused]
+    return PassResult("; ".join(parts) or "nothing to roll out", acted=bool(parts), detail=tuple(refused))
 
 
 class DeploymentLoop:
@@ -148,12 +140,13 @@ class DeploymentLoop:
         self._wake = threading.Event()
         store.add_listener(wake_on_leader(store, self._wake))
 
-    def run_once(self) -> PassResult:
+    def run_once(self) -> PassResult[tuple[Refused, ...]]:
         if not self._store.is_leader():
-            return PassResult()
+            return pass_result([], [])
         (rollouts, nodes, usages), _ = self._store.read(_rollouts)
         now = self._clock()
-        sentences, refused = [], []
+        sentences: list[str] = []
+        refused: list[Refused] = []
         for record, replicas in rollouts:
             view = rollout_view(record, replicas, nodes)
             if record.deployment.state == SUCCESSFUL:
@@ -174,15 +167,11 @@ class DeploymentLoop:
                     continue
                 command, sentence = command_for(record, decided, now), decided.sentence
             result = self._store.submit(command, self._timeout)
-            if isinstance(result, dict) and result.get("ok") is False:
-                refused.append(str(result.get("error")))
+            if isinstance(result, Refused):
+                refused.append(result)
             else:
                 sentences.append(sentence)
-        return PassResult(tuple(sentences), tuple(refused))
+        return pass_result(sentences, refused)
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            result = self.run_once()
-            return result.sentence, False
-
-        run_loop("deployments", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)
+        run_loop("deployments", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)

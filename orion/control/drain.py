@@ -43,7 +43,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orion.control import placement
-from orion.domain.model import ASSIGNED, DESIRED_RUN, LOST, NODE_DEAD, NODE_LEFT, RUNNING, NodeInfo, NodeUsage, Task
+from orion.domain.model import (
+    ASSIGNED,
+    DESIRED_RUN,
+    LOST,
+    NODE_DEAD,
+    NODE_LEFT,
+    RUNNING,
+    NodeInfo,
+    NodeUsage,
+    Task,
+)
+from orion.domain.replicas import group_of
 from orion.state.commands import Command, FinishMigration, MigrateTasks, Placement, ReportTaskState
 
 
@@ -114,10 +125,6 @@ def _rid() -> str:
     return uuid.uuid4().hex
 
 
-def _group(task: Task) -> str:
-    return task.spec.group or task.id
-
-
 def running_clock(tasks: Sequence[Task], seen: Mapping[tuple[str, int], float],
                   now: float) -> dict[tuple[str, int], float]:
     """When the leader first saw each migrating replacement running, by (task, generation):
@@ -157,7 +164,7 @@ def plan(tasks: Sequence[Task], nodes: Sequence[NodeInfo], usages: Mapping[str, 
         if why:
             finish.append(Finish(task.id, task.generation, why))
         # Counted until the finish is committed: a slot frees on the next pass, never early.
-        in_flight[_group(task)] = in_flight.get(_group(task), 0) + 1
+        in_flight[group_of(task)] = in_flight.get(group_of(task), 0) + 1
 
     draining = {n.id for n in nodes if n.status == NODE_LEFT and n.ready}
     cut: list[Cut] = []
@@ -171,10 +178,10 @@ def plan(tasks: Sequence[Task], nodes: Sequence[NodeInfo], usages: Mapping[str, 
             continue
         if task.node_id in expired:
             cut.append(Cut(task.id, task.node_id or "", task.generation))
-        elif in_flight.get(_group(task), 0) >= settings.max_parallel:
-            blocked.append(Blocked(task.id, f"{_group(task)} has {settings.max_parallel} migrating already"))
+        elif in_flight.get(group_of(task), 0) >= settings.max_parallel:
+            blocked.append(Blocked(task.id, f"{group_of(task)} has {settings.max_parallel} migrating already"))
         else:
-            in_flight[_group(task)] = in_flight.get(_group(task), 0) + 1
+            in_flight[group_of(task)] = in_flight.get(group_of(task), 0) + 1
             candidates.append(task)
     placements, no_fit = placement.plan(candidates, nodes, usages)
     blocked += [Blocked(task_id, why.sentence) for task_id, why in no_fit.items()]

@@ -27,11 +27,12 @@ import requests
 from orion.control import drain, healing
 from orion.control.restart import RestartConfig
 from orion.domain.model import COMPLETED, FAILED, NODE_DEAD, NODE_LEFT, NodeInfo
-from orion.loop import run_loop, wake_on_leader
+from orion.loop import PassResult, run_loop, wake_on_leader
 from orion.membership import autopilot
 from orion.membership.liveness import LivenessSource
 from orion.peer_http import PeerHttp
-from orion.state.commands import Command, MigrateTasks, ReportTaskState
+from orion.state.commands import Command, ReportTaskState
+from orion.state.results import Placed, Refused
 from orion.store.admission import VOTER
 from orion.store.port import Store, StoreError
 
@@ -59,7 +60,7 @@ def probe_api(peer: PeerHttp, nodes: Collection[NodeInfo]) -> set[str]:
 
 
 class HealingLoop:
-    """One thread; ``run_once`` is one pass and returns its sentence."""
+    """One thread; ``run_once`` is one pass and returns what it did."""
 
     def __init__(self, store: Store, liveness: LivenessSource, restart_cfg: RestartConfig,
                  autopilot_cfg: autopilot.AutopilotConfig, interval: float, write_timeout: float,
@@ -84,7 +85,6 @@ class HealingLoop:
         self._left_since: dict[str, float] = {}  # monotonic: when this leader first saw a node left
         self._running_since: dict[tuple[str, int], float] = {}  # ... and a migration's replacement running
         self._wake = threading.Event()
-        self.last_result = ""
         store.add_listener(wake_on_leader(store, self._wake))
 
     def _reset(self) -> None:
@@ -98,15 +98,15 @@ class HealingLoop:
         done = []
         for command in commands:
             result = self._store.submit(command, self._timeout)
-            if not (isinstance(result, dict) and result.get("ok") is False):
+            if not isinstance(result, Refused):
                 done.append(command)
         return done
 
-    def run_once(self) -> str:
+    def run_once(self) -> PassResult[None]:
         if not self._store.is_leader():
             self._reset()
             self._liveness.poll(self._mono())  # let it drop its leader view too
-            return "not leader"
+            return PassResult("not leader")
         parts: list[str] = []
         status_changes = self._liveness.poll(self._mono())
         if status_changes and self._submit_all(status_changes):
@@ -137,8 +137,7 @@ class HealingLoop:
         change = self._autopilot_pass(view.nodes)
         if change:
             parts.append(change)
-        self.last_result = "; ".join(parts) or "nothing to heal"
-        return self.last_result
+        return PassResult("; ".join(parts) or "nothing to heal", acted=bool(parts))
 
     def _drain_pass(self, view: healing.HealView, usages: dict) -> str:
         """Migrations off drained nodes (``orion/control/drain.py``), against this leader's clock."""
@@ -155,9 +154,9 @@ class HealingLoop:
         moved = 0  # tasks handed to a new node: migrated, or cut at the deadline and placed again
         for command in commands:
             result = self._store.submit(command, self._timeout)
-            if isinstance(command, MigrateTasks) and isinstance(result, dict):
-                moved += len(result.get("placed", ()))
-            elif isinstance(command, ReportTaskState) and not (isinstance(result, dict) and result.get("ok") is False):
+            if isinstance(result, Placed):  # a MigrateTasks
+                moved += len(result.placed)
+            elif isinstance(command, ReportTaskState) and not isinstance(result, Refused):
                 moved += 1
         if moved:
             self._on_reschedule(healing.CAUSE_NODE_LEFT, moved)
@@ -192,8 +191,4 @@ class HealingLoop:
         return "autopilot: " + change.sentence
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            sentence = self.run_once()
-            return (None if sentence in ("nothing to heal", "not leader") else sentence), False
-
-        run_loop("healer", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)
+        run_loop("healer", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from orion.control import job, periodic
 from orion.domain.job import JobRun
 from orion.domain.service import ServiceSpec
-from orion.loop import run_loop, wake_on_leader
+from orion.loop import PassResult, run_loop, wake_on_leader
+from orion.state.commands import ApplyJobPlan, RunCronSlot
 from orion.state.machine import StateMachine
-from orion.state.workload_commands import ApplyJobPlan, RunCronSlot
+from orion.state.results import Refused
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.job_loop")
@@ -64,17 +65,10 @@ def _jobs(machine: StateMachine) -> list[JobView]:
     return views
 
 
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did: the decisions' sentences (the log lines, what tests read), refusals."""
-
-    sentences: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()
-
-    @property
-    def sentence(self) -> str | None:
-        parts = list(self.sentences) + [f"refused: {r}" for r in self.refused]
-        return "; ".join(parts) or None
+def pass_result(sentences: list[str], refused: list[Refused]) -> PassResult[tuple[Refused, ...]]:
+    """The decisions' sentences (the log lines, what tests read) and the ones refused (``detail``)."""
+    parts = sentences + [f"refused: {r}" for r in refused]
+    return PassResult("; ".join(parts) or "no job to move", acted=bool(parts), detail=tuple(refused))
 
 
 class JobLoop:
@@ -112,22 +106,19 @@ class JobLoop:
                     break
         return out
 
-    def run_once(self) -> PassResult:
+    def run_once(self) -> PassResult[tuple[Refused, ...]]:
         if not self._store.is_leader():
-            return PassResult()
+            return pass_result([], [])
         views, _ = self._store.read(_jobs)
-        sentences, refused = [], []
+        sentences: list[str] = []
+        refused: list[Refused] = []
         for command, sentence in self.decide(views, self._clock()):
             result = self._store.submit(command, self._timeout)
-            if isinstance(result, dict) and result.get("ok") is False:
-                refused.append(str(result.get("error")))
+            if isinstance(result, Refused):
+                refused.append(result)
             else:
                 sentences.append(sentence)
-        return PassResult(tuple(sentences), tuple(refused))
+        return pass_result(sentences, refused)
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            result = self.run_once()
-            return result.sentence, False
-
-        run_loop("jobs", log, self._wake, self._interval, stop, one_pass, min_gap=_MIN_GAP)
+        run_loop("jobs", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)

@@ -33,7 +33,7 @@ from enum import StrEnum
 
 from orion.domain.model import NODE_DEAD, NODE_LEFT, NodeInfo
 from orion.domain.network import SubnetLease
-from orion.state.network_commands import ReleaseLease
+from orion.state.commands import ReleaseLease
 
 # When a lease's holders were first seen all gone or dead, and what they were then: the lease's
 # updated_index with each holder's (node id, status_index), and the leader's monotonic time.

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 
 from orion.control import lease_reclaim
-from orion.loop import run_loop
+from orion.loop import PassResult, run_loop
 from orion.state.network import NETWORK_LOG_VERSION
+from orion.state.results import Refused
 from orion.store.port import Store
 
 log = logging.getLogger("orion.leases")
@@ -26,7 +27,7 @@ NOTHING = "nothing to release"
 
 
 class LeaseReclaimLoop:
-    """One thread; ``run_once`` is one pass and returns its sentence."""
+    """One thread; ``run_once`` is one pass and returns what it did."""
 
     def __init__(self, store: Store, grace: float, interval: float, write_timeout: float,
                  mono: Callable[[], float] = time.monotonic) -> None:
@@ -37,10 +38,10 @@ class LeaseReclaimLoop:
         # released inside the apply), so a busy leader pays one read per interval, not per write.
         self._wake = threading.Event()
 
-    def run_once(self) -> str:
+    def run_once(self) -> PassResult[None]:
         if not self._store.is_leader():
             self._gone_since.clear()
-            return NOT_LEADER
+            return PassResult(NOT_LEADER)
 
         def snapshot(m):  # noqa: ANN001, ANN202
             leases = m.leases()
@@ -50,21 +51,17 @@ class LeaseReclaimLoop:
 
         (leases, nodes, busy, log_version), _ = self._store.read(snapshot)
         if log_version < NETWORK_LOG_VERSION:  # a node could not read a ReleaseLease (and no lease exists)
-            return NOTHING
+            return PassResult(NOTHING)
         decided = lease_reclaim.plan(leases, nodes, busy, self._mono(), self._gone_since, self._grace)
         self._gone_since = decided.gone_since
         done = []
         for release in decided.releases:
             result = self._store.submit(release.command(), self._timeout)
-            if isinstance(result, dict) and result.get("ok") is False:
-                done.append(f"kept {release.subnet} of host {release.host}: {result.get('error')}")
+            if isinstance(result, Refused):
+                done.append(f"kept {release.subnet} of host {release.host}: {result.detail}")
             else:
                 done.append(release.sentence)
-        return "; ".join(done) or NOTHING
+        return PassResult("; ".join(done) or NOTHING, acted=bool(done))
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            sentence = self.run_once()
-            return (None if sentence in (NOTHING, NOT_LEADER) else sentence), False
-
-        run_loop("leases", log, self._wake, self._interval, stop, one_pass)
+        run_loop("leases", log, self._wake, self._interval, stop, self.run_once)

@@ -21,14 +21,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from orion.control import placement
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING, NoFitKind, Task
-from orion.loop import run_loop, wake_on_leader
+from orion.loop import PassResult, run_loop, wake_on_leader
 from orion.state.commands import CreateTask, MarkUnschedulable, PlaceTasks
-from orion.state.entries import BATCH_LOG_VERSION, batch_of
+from orion.state.entries import BATCH_LOG_VERSION, batch_of, results_of
 from orion.state.machine import StateMachine
+from orion.state.results import Placed, Result
 from orion.store.port import Store
 
 log = logging.getLogger("orion.control.placement_loop")
@@ -39,19 +39,20 @@ MAX_BATCH = 200
 
 
 @dataclass(frozen=True)
-class PassResult:
-    """What one pass did; its ``sentence`` is the log line and what tests read."""
+class Placements:
+    """A placement pass's figures (its ``PassResult.detail``)."""
 
-    placed: int
-    refused: int
-    unschedulable: int
+    placed: int = 0
+    refused: int = 0
+    unschedulable: int = 0
 
-    @property
-    def sentence(self) -> str:
-        if not (self.placed or self.refused or self.unschedulable):
-            return "nothing to schedule"
-        return (f"placed {self.placed} task(s), {self.refused} refused as stale, "
-                f"{self.unschedulable} without a fitting node")
+    def result(self) -> PassResult[Placements]:
+        """The pass's result: it acted if it placed, was refused or recorded a no-fit, and then
+        runs again at once (more may be pending beyond one batch)."""
+        acted = bool(self.placed or self.refused or self.unschedulable)
+        sentence = (f"placed {self.placed} task(s), {self.refused} refused as stale, "
+                    f"{self.unschedulable} without a fitting node") if acted else "nothing to schedule"
+        return PassResult(sentence, acted=acted, again=acted, detail=self)
 
 
 def _snapshot(machine: StateMachine) -> tuple:
@@ -116,21 +117,21 @@ class PlacementLoop:
         self._clock = clock
         store.add_listener(wake_on_leader(store, self._wake))
 
-    def run_once(self) -> PassResult:
+    def run_once(self) -> PassResult[Placements]:
         if not self._store.is_leader():
-            return PassResult(0, 0, 0)
+            return Placements().result()
         started = time.perf_counter()
         (pending, nodes, usages, failures, spread), _ = self._store.read(_snapshot)
         if not pending:
-            return PassResult(0, 0, 0)
+            return Placements().result()
         placements, no_fit = plan_with_avoidance(pending, nodes, usages, failures, self._avoid, self._clock(),
                                                  spread)
         placed = refused = 0
         if placements:
             result = self._store.submit(
                 PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements)), self._timeout)
-            placed = len(result.get("placed", ()))
-            refused = len(result.get("refused", {}))
+            if isinstance(result, Placed):
+                placed, refused = len(result.placed), len(result.refused)
             if self._observe is not None:
                 self._observe(time.perf_counter() - started, placed)
         by_id = {t.id: t for t in pending}
@@ -144,9 +145,9 @@ class PlacementLoop:
                 self._store.submit(MarkUnschedulable(request_id=uuid.uuid4().hex, task_id=task_id,
                                                      reason=why.sentence, kind=why.kind), self._timeout)
                 unschedulable += 1
-        return PassResult(placed, refused, unschedulable)
+        return Placements(placed, refused, unschedulable).result()
 
-    def submit_create(self, command: CreateTask) -> dict[str, Any]:
+    def submit_create(self, command: CreateTask) -> Result:
         """Commit ``command`` and its placement in one entry; return the create's result.
 
         One Raft round instead of two (create, then the leader's pass and its
@@ -164,17 +165,13 @@ class PlacementLoop:
             return self._store.submit(command, self._timeout)
         place = PlaceTasks(request_id=uuid.uuid4().hex, placements=tuple(placements))
         result = self._store.submit(batch_of(command, place), self._timeout)
-        results = result.get("results")
-        if not isinstance(results, list):  # refused whole: a node of a version without batches
+        results = results_of(result, 2)
+        if results is None:  # refused whole: a node of a version without batches
             return result
+        created, placed = results
         if self._observe is not None:
-            self._observe(time.perf_counter() - started, len(results[1].get("placed", ())))
-        return results[0]
+            self._observe(time.perf_counter() - started, len(placed.placed) if isinstance(placed, Placed) else 0)
+        return created
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            result = self.run_once()
-            acted = bool(result.placed or result.refused or result.unschedulable)
-            return (result.sentence if acted else None), acted  # more may be pending beyond one batch
-
-        run_loop("scheduler", log, self._wake, self._interval, stop, one_pass)
+        run_loop("scheduler", log, self._wake, self._interval, stop, self.run_once)

@@ -14,8 +14,8 @@ new process on a working host touches nothing and open connections never notice.
 it safe to stop: ``stop()`` ends the thread and nothing else. The kernel carries the traffic;
 an agent that is down leaves the datapath as it was.
 
-``one_pass`` has the shape of orion/loop.py's pass (sentence, again), so the agent may drive
-it with ``run_loop`` instead of ``start``.
+The network room sits below ``orion/loop.py`` (it may not import it), so this loop runs its own
+thread; its pass value, :class:`DatapathPass`, says what the host was asked and what it refused.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Failed:
 
 
 @dataclass(frozen=True)
-class PassResult:
+class DatapathPass:
     """What one pass did. ``applied`` holds the typed changes carried out, in order."""
 
     applied: tuple[AnyChange, ...] = ()
@@ -92,7 +92,7 @@ class DatapathLoop:
 
     def __init__(self, inputs: Callable[[], DatapathInputs | None], kernel: Kernel, firewall: Firewall,
                  networks: Networks | None, interval_s: float,
-                 on_pass: Callable[[PassResult], None] | None = None) -> None:
+                 on_pass: Callable[[DatapathPass], None] | None = None) -> None:
         self.inputs = inputs
         self.kernel = kernel
         self.firewall = firewall
@@ -103,10 +103,10 @@ class DatapathLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_pass(self) -> PassResult:
+    def run_pass(self) -> DatapathPass:
         wanted = self.inputs()
         if wanted is None:
-            return PassResult(notes=("no lease yet",))
+            return DatapathPass(notes=("no lease yet",))
         applied: list[AnyChange] = []
         failed: list[Failed] = []
         notes: list[str] = []
@@ -148,14 +148,14 @@ class DatapathLoop:
             notes += [str(i) for i in datapath.ignored]
             for change in datapath.changes:
                 attempt("datapath", change, lambda change=change: self.kernel.apply(change))
-        return PassResult(tuple(applied), tuple(failed), tuple(notes))
+        return DatapathPass(tuple(applied), tuple(failed), tuple(notes))
 
-    def one_pass(self) -> tuple[str | None, bool]:
-        """orion/loop.py's pass: the sentence to log (None when converged), never "again"."""
+    def one_pass(self) -> str | None:
+        """One pass, told to ``on_pass``; the sentence to log (None when converged)."""
         result = self.run_pass()
         if self.on_pass is not None:
             self.on_pass(result)
-        return (None if result.converged and not result.notes else str(result)), False
+        return None if result.converged and not result.notes else str(result)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ class DatapathLoop:
             if self._stop.is_set():
                 return
             try:
-                sentence, _ = self.one_pass()
+                sentence = self.one_pass()
             except Exception:  # noqa: BLE001 - a pass never kills the loop
                 log.exception("datapath pass crashed; retrying in %.1f s", self.interval_s)
                 sentence = None

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field, replace
 
 from orion.domain.model import DESIRED_RUN, FAILED, RUNNING, Task
 from orion.domain.service import HEALTHY, STARTING, UNHEALTHY, HealthCheck
-from orion.loop import run_loop
+from orion.loop import PassResult, run_loop
 from orion.node import health
 from orion.node.health_checks import CheckRuntime, run_check
 from orion.runtime import RuntimeFailure
 from orion.state.commands import Command, ReportTaskHealth, ReportTaskState
 from orion.state.machine import StateMachine
+from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger("orion.node.health_loop")
@@ -87,9 +88,9 @@ class _Outcome:
     reports: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def sentence(self) -> str | None:
+    def result(self) -> PassResult[None]:
         parts = (["reported " + ", ".join(self.reports)] if self.reports else []) + self.errors
-        return "; ".join(parts) or None
+        return PassResult("; ".join(parts) or "nothing to report", acted=bool(parts))
 
 
 class HealthLoop:
@@ -108,7 +109,7 @@ class HealthLoop:
         self._wake = threading.Event()
         store.add_listener(lambda _index: self._wake.set())
 
-    def run_once(self) -> str | None:
+    def run_once(self) -> PassResult[None]:
         replicas, _ = self._store.read(_replicas(self.node_id))
         now = self._clock()
         out = _Outcome()
@@ -140,7 +141,7 @@ class HealthLoop:
                 watch.at = now
                 watch.running = self._pool.submit(self._probe, task, check, watch)
                 watch.running.add_done_callback(lambda _f: self._wake.set())
-        return out.sentence()
+        return out.result()
 
     def _probe(self, task: Task, check: HealthCheck, watch: _Watch) -> health.CheckResult:
         if check.kind != "exec" and watch.ip is None:
@@ -175,17 +176,14 @@ class HealthLoop:
         except StoreError as exc:  # no leader now: the caller tries again on a later pass
             out.errors.append(f"report {what}: {exc}")
             return False
-        if isinstance(result, dict) and result.get("ok") is False:
-            out.errors.append(f"report {what} refused: {result.get('error')}")
+        if isinstance(result, Refused):
+            out.errors.append(f"report {what} refused: {result.detail}")
             return False
         out.reports.append(what)
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
-        def one_pass() -> tuple[str | None, bool]:
-            return self.run_once(), False
-
         try:
-            run_loop(f"health {self.node_id}", log, self._wake, self._tick, stop, one_pass, min_gap=_MIN_GAP)
+            run_loop(f"health {self.node_id}", log, self._wake, self._tick, stop, self.run_once, min_gap=_MIN_GAP)
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)

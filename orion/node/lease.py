@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orion.domain.network import NetworkSettings, SubnetLease
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.commands import AcquireLease, InitNetwork
 
 LeaseCommand = InitNetwork | AcquireLease
 

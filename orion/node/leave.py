@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from orion.domain.model import NODE_LEFT, NODE_RESTARTING
 from orion.state.commands import SetNodeStatus
+from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
 
@@ -46,8 +47,8 @@ def announce_restart(store: Store, node_id: str, timeout: float) -> str:
         result = store.submit(command, timeout)
     except StoreError as exc:
         return f"restart of {node_id} not announced: {exc}"
-    if isinstance(result, dict) and result.get("ok") is False:
-        return f"restart of {node_id} not announced: {result.get('error')}"
+    if isinstance(result, Refused):
+        return f"restart of {node_id} not announced: {result.detail}"
     return f"announced the restart of {node_id}: its containers keep running"
 
 
@@ -72,8 +73,8 @@ def drain(store: Store, node_id: str, timeout: float, write_timeout: float,
         result = store.submit(drain_command(node_id), min(write_timeout, timeout))
     except StoreError as exc:
         return f"drain of {node_id} not committed: {exc}"
-    if isinstance(result, dict) and result.get("ok") is False:
-        return f"drain of {node_id} refused: {result.get('error')}"
+    if isinstance(result, Refused):
+        return f"drain of {node_id} refused: {result.detail}"
     while clock() < deadline:
         if holds_nothing(store, node_id) and (local_idle is None or local_idle()):
             return f"drained {node_id}: its tasks were moved"

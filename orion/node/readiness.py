@@ -3,7 +3,7 @@
 Kubernetes marks a node NotReady when its container runtime is down; Orion
 does the same. A node whose Docker engine has not answered for longer than
 ``grace`` reports itself not ready (``SetNodeReadiness``, submitted by the node:
-only it can see its engine, see ``orion/state/commands.py``); the leader then
+only it can see its engine, see ``orion/state/commands/nodes.py``); the leader then
 moves its tasks and places nothing there. It is ready again at the engine's
 first answer: the tasks are gone by then, so being wrong costs at most one
 more grace period, while a recovered node idles no longer than a probe.

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from orion.loop import PassResult
 from orion.node import readiness
 from orion.state.commands import SetNodeReadiness
 from orion.store.port import Store, StoreError
@@ -24,7 +25,7 @@ log = logging.getLogger("orion.node.readiness")
 
 
 class ReadinessLoop:
-    """One thread; ``run_once`` is one probe and returns its sentence."""
+    """One thread; ``run_once`` is one probe and returns what it did."""
 
     def __init__(self, node_id: str, store: Store, ping: Callable[[float], bool], *, grace: float,
                  interval: float, write_timeout: float, mono: Callable[[], float] = time.monotonic) -> None:
@@ -37,28 +38,27 @@ class ReadinessLoop:
         self._mono = mono
         self._last_answer = mono()
         self.decision = readiness.READY
-        self.last_result = ""
 
-    def run_once(self) -> str:
+    def run_once(self) -> PassResult[None]:
+        """One probe; it acted when the registry's readiness differed from the decision (and
+        it reported, or failed to)."""
         answered = self._ping(self._interval)  # slower than a probe period counts as no answer
         self._last_answer, self.decision = readiness.step(self._last_answer, answered, self._mono(), self._grace)
         node, _ = self._store.read(lambda m: m.node(self.node_id))
         if node is None:
-            self.last_result = "not registered"
-        elif node.ready == self.decision.ready:
-            self.last_result = "ready" if node.ready else f"not ready: {node.ready_reason}"
-        else:
-            command = SetNodeReadiness(request_id=uuid.uuid4().hex, node_id=self.node_id,
-                                       ready=self.decision.ready, reason=self.decision.reason)
-            try:
-                self._store.submit(command, self._timeout)
-                self.last_result = ("reported ready: the engine answers" if self.decision.ready
-                                    else f"reported not ready: {self.decision.reason}")
-                log.warning("node %s %s", self.node_id, self.last_result)
-            except StoreError as exc:
-                self.last_result = f"readiness not reported: {exc}"
-                log.warning("node %s %s", self.node_id, self.last_result)
-        return self.last_result
+            return PassResult("not registered")
+        if node.ready == self.decision.ready:
+            return PassResult("ready" if node.ready else f"not ready: {node.ready_reason}")
+        command = SetNodeReadiness(request_id=uuid.uuid4().hex, node_id=self.node_id,
+                                   ready=self.decision.ready, reason=self.decision.reason)
+        try:
+            self._store.submit(command, self._timeout)
+            result = PassResult("reported ready: the engine answers" if self.decision.ready
+                                else f"reported not ready: {self.decision.reason}", acted=True)
+        except StoreError as exc:
+            result = PassResult(f"readiness not reported: {exc}", acted=True)
+        log.warning("node %s %s", self.node_id, result.sentence)
+        return result
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

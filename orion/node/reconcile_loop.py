@@ -1,6 +1,6 @@
 """The runner of the node reconciler (:func:`orion.node.reconcile.plan`): read the
-replica, list the engine, plan, act, report, and return one sentence that is
-both the log line and what tests assert.
+replica, list the engine, plan, act, report, and return what it did (a
+``PassResult``: its sentence is both the log line and what tests assert).
 
 It is also what remembers, between passes, which containers it saw running
 (``witnessed``): the pure planner needs that to tell a task's own exit from one
@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orion.domain.model import ASSIGNED, FAILED, Task
-from orion.loop import SKIPPED, run_loop
+from orion.loop import SKIPPED, PassResult, run_loop
 from orion.node import orphans
 from orion.node.reconcile import Action, Remove, Report, Start, Stop, plan, report_for
 from orion.runtime import ContainerState, EngineUnreachable, NetworkAttachment, NetworkNotReady, Runtime, RuntimeFailure
+from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,12 @@ class _Outcome:
     held_tasks: set[str] = field(default_factory=set)
     engine_down: bool = False
 
+    @property
+    def acted(self) -> bool:
+        return bool(self.started or self.stopped or self.removed or self.orphans or self.reported or self.errors)
+
     def sentence(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.started:
             parts.append("started " + ", ".join(self.started))
         if self.stopped:
@@ -101,7 +106,7 @@ class ReconcileLoop:
         self._exited = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
-        self.last_result = ""
+        self.last_result: PassResult[None] = PassResult("no pass yet")
         self.passes = 0
         # The engine did not answer the last pass: retried when the period is due (see _may_skip).
         self.engine_silent = False
@@ -117,15 +122,16 @@ class ReconcileLoop:
         self._exited.set()
         self._wake.set()
 
-    def run_once(self) -> str:
-        """One full pass: read desired, list actual, plan, act. Returns what it did."""
+    def run_once(self) -> PassResult[None]:
+        """One full pass: read desired, list actual, plan, act. Returns what it did; a pass that
+        found the node in sync did nothing (``acted`` False)."""
         desired, _ = self._store.read(lambda m: m.tasks_on(self.node_id))
         try:
             actual = self._runtime.list_managed(self.node_id)
         except RuntimeFailure as exc:
             self._witnessed.clear()  # whatever ends while we cannot see is not the task's doing
             self.engine_silent = True
-            return self._done(f"cannot list containers: {exc}")
+            return self._done(PassResult(f"cannot list containers: {exc}", acted=True))
         self.engine_silent = False
         orphan_plan, actual = self._orphans(actual)
         actions = plan(self.node_id, desired, actual, frozenset(self._witnessed))
@@ -133,13 +139,13 @@ class ReconcileLoop:
         if not actions and not orphan_plan.remove:
             live = sum(1 for c in actual if c.live)
             waiting = f", {orphan_plan.waiting} orphan candidates" if orphan_plan.waiting else ""
-            return self._done(f"in sync: {len(desired)} tasks, {live} running containers{waiting}")
+            return self._done(PassResult(f"in sync: {len(desired)} tasks, {live} running containers{waiting}"))
         outcome = _Outcome()
         for orphan in orphan_plan.remove:
             self._remove_orphan(orphan, outcome)
         for action in actions:
             self._execute(action, outcome)
-        return self._done(outcome.sentence())
+        return self._done(PassResult(outcome.sentence(), acted=outcome.acted))
 
     def _orphans(self, actual: list[ContainerState]) -> tuple[orphans.OrphanPlan, list[ContainerState]]:
         """The orphan plan, and the containers left for the reconciler (those of known tasks).
@@ -171,10 +177,10 @@ class ReconcileLoop:
         ``stopGracePeriod`` when it was created with one, else this node's ``stop_timeout``."""
         return self._stop_timeout if own is None else own
 
-    def _done(self, sentence: str) -> str:
+    def _done(self, result: PassResult[None]) -> PassResult[None]:
         self.passes += 1
-        self.last_result = sentence
-        return sentence
+        self.last_result = result
+        return result
 
     def _execute(self, action: Action, out: _Outcome) -> None:
         if isinstance(action, Stop):
@@ -237,8 +243,8 @@ class ReconcileLoop:
         except StoreError as exc:  # NoLeader/WriteTimeout: retried next pass
             out.errors.append(f"report {report.task_id} {report.state}: {exc}")
             return
-        if isinstance(result, dict) and result.get("ok") is False:
-            out.errors.append(f"report {report.task_id} {report.state} refused: {result.get('error')}")
+        if isinstance(result, Refused):
+            out.errors.append(f"report {report.task_id} {report.state} refused: {result.detail}")
         else:
             out.reported.append(f"{report.task_id} {report.state}")
             if report.state == FAILED:
@@ -251,19 +257,15 @@ class ReconcileLoop:
         last_desired: tuple | None = None
         last_pass = float("-inf")
 
-        def one_pass() -> tuple[str | None, bool]:
+        def one_pass() -> PassResult[None]:
             nonlocal last_desired, last_pass
             desired = self._desired_fingerprint()
             exited = self._exited.is_set()
             if not exited and self.may_skip(desired == last_desired, time.monotonic() - last_pass):
-                return SKIPPED, False
+                return SKIPPED
             self._exited.clear()
             last_desired, last_pass = desired, time.monotonic()
-            sentence = self.run_once()
-            if sentence.startswith("in sync"):
-                log.debug("reconcile %s: %s", self.node_id, sentence)
-                return None, False
-            return sentence, False
+            return self.run_once()
 
         self._wake.set()  # the first pass at once: registration already caught this replica up
         run_loop(f"reconcile {self.node_id}", log, self._wake, self._interval, stop_event, one_pass)

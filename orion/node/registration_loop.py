@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from orion.domain.model import NodeInfo
-from orion.loop import run_loop
+from orion.loop import PassResult, run_loop
 from orion.node import registration
 from orion.store.port import Store
 
@@ -19,7 +19,7 @@ log = logging.getLogger("orion.node.registration")
 
 
 class RegistrationLoop:
-    """One thread; ``run_once`` is one pass and returns its sentence ("" when nothing to do)."""
+    """One thread; ``run_once`` is one pass and returns what it did."""
 
     def __init__(self, info: NodeInfo, store: Store, *, interval: float, write_timeout: float) -> None:
         self.info = info
@@ -29,7 +29,7 @@ class RegistrationLoop:
         self._wake = threading.Event()
         store.add_listener(lambda _index: self._wake.set())
 
-    def run_once(self) -> str:
+    def run_once(self) -> PassResult[None]:
         def view(m: Any) -> tuple[NodeInfo | None, str, int]:
             return m.node(self.info.id), m.cluster_id, m.log_version()
 
@@ -37,9 +37,8 @@ class RegistrationLoop:
         commands, sentence = registration.plan(record, self.info, cluster_id, log_version)
         for command in commands:
             self._store.submit(command, self._timeout)  # a refused naming lost a race: fine
-        return sentence
+        return PassResult(sentence or "record true", acted=bool(commands))
 
     def run_forever(self, stop: threading.Event) -> None:
         self._wake.set()
-        run_loop(f"registration {self.info.id}", log, self._wake, self._interval, stop,
-                 lambda: (self.run_once() or None, False))
+        run_loop(f"registration {self.info.id}", log, self._wake, self._interval, stop, self.run_once)

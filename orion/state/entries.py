@@ -21,6 +21,7 @@ from typing import Any
 from orion.domain.service import REPLICATED, ServiceSpec
 from orion.state.commands import Batch, Command, decode, encode
 from orion.state.machine import StateMachine
+from orion.state.results import BatchApplied, RefusalKind, Refused, Result
 
 # The log format that introduced ``Batch`` entries (``LOG_VERSION``, orion/version.py):
 # none is written until every node that may read the log again reads this format.
@@ -46,13 +47,13 @@ def needs_workloads(spec: ServiceSpec) -> bool:
                 or spec.update.rebalance)
 
 
-def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> dict[str, Any]:
+def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> Result:
     """Apply one log entry; a batch is applied command by command, in order.
 
-    The result of a batch is ``{"ok": True, "results": [...]}``, one result per
-    command, each exactly what that command would have returned as an entry of
-    its own at this ``index``. An entry this node cannot read at all goes to the
-    machine as it is, which refuses it with its reason.
+    The result of a batch is a :class:`BatchApplied`, one result per command, each
+    exactly what that command would have returned as an entry of its own at this
+    ``index``. An entry this node cannot read at all goes to the machine as it is,
+    which refuses it with its reason.
     """
     command = entry
     if isinstance(entry, str | bytes):
@@ -61,7 +62,7 @@ def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int)
         except Exception:  # UnknownCommand or a malformed body: the machine words the refusal
             return machine.apply(entry, index)
     if isinstance(command, Batch):
-        return {"ok": True, "results": [apply_entry(machine, c, index) for c in command.commands]}
+        return BatchApplied(tuple(apply_entry(machine, c, index) for c in command.commands))
     return machine.apply(command, index)
 
 
@@ -75,18 +76,19 @@ def batch_text(texts: list[str]) -> str:
     return encode(Batch(commands=tuple(texts)))
 
 
-def results_of(result: Any, count: int) -> list[Any] | None:
+def results_of(result: Result, count: int) -> list[Result] | None:
     """The ``count`` per-command results of a batch entry's ``result``, in order, or None
     when the batch was answered as a whole (a node that does not know batches refused it)."""
-    results = result.get("results") if isinstance(result, dict) else None
-    return results if isinstance(results, list) and len(results) == count else None
+    if isinstance(result, BatchApplied) and len(result.results) == count:
+        return list(result.results)
+    return None
 
 
-def unreadable(result: Any) -> list[str]:
+def unreadable(result: Result) -> list[str]:
     """Why the machine could not read (parts of) an entry: a newer node wrote it during a
     rolling upgrade. Refused there, never a crash; the backend logs each reason."""
-    parts = result.get("results", (result,)) if isinstance(result, dict) else ()
-    return [str(part.get("error")) for part in parts if isinstance(part, dict) and part.get("unreadable")]
+    parts = result.results if isinstance(result, BatchApplied) else (result,)
+    return [part.detail for part in parts if isinstance(part, Refused) and part.kind == RefusalKind.UNREADABLE]
 
 
 class ReplicatedMachine:
@@ -105,10 +107,10 @@ class ReplicatedMachine:
     def encode(self, command: Command) -> str:
         return encode(command)
 
-    def apply(self, machine: StateMachine, entry: str, index: int) -> dict[str, Any]:
+    def apply(self, machine: StateMachine, entry: str, index: int) -> Result:
         return apply_entry(machine, entry, index)  # decoded there (what it cannot read is refused)
 
-    def unreadable(self, result: Any) -> list[str]:
+    def unreadable(self, result: Result) -> list[str]:
         return unreadable(result)
 
     def reads_confirmed(self, machine: StateMachine) -> bool:
@@ -124,5 +126,5 @@ class ReplicatedMachine:
     def combine(self, entries: list[str]) -> str:
         return batch_text(entries)
 
-    def results(self, result: Any, count: int) -> list[Any] | None:
+    def results(self, result: Result, count: int) -> list[Result] | None:
         return results_of(result, count)

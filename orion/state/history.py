@@ -24,17 +24,20 @@ entries at the same index.
 * **Idempotency keys** (``Idempotency-Key`` -> task id): gone with their task;
   a retry that late creates a new task.
 * **Request ids** and the answers given to them (a retried command gets the
-  first answer back): the last ``remembered_requests``.
+  first answer back): the last ``remembered_requests``. Kept as the typed results
+  themselves (immutable: nothing to copy); a snapshot holds their plain form
+  (``results.py``: the dicts the release before typed results kept, which reads them).
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL, REMEMBERED_REQUESTS
 from orion.domain.model import DESIRED_STOP, LOST, TERMINAL_STATES, Task, wants_restart
+from orion.domain.replicas import group_of
+from orion.state.results import Result, result_from_dict
 
 # Failure records kept per task (node, leader wall time): enough for the restart
 # limit and the down-ranking window (orion/control/restart.py), bounded for snapshots.
@@ -50,11 +53,6 @@ def finished(task: Task) -> bool:
     return task.state != LOST and not wants_restart(task.spec.restart_policy, task.state)
 
 
-def group_of(task: Task) -> str:
-    """The service a task belongs to; a lone task is its own."""
-    return task.spec.group or task.id
-
-
 class History:
     """The machine's bounded memory; changed only from the machine's handlers."""
 
@@ -63,9 +61,9 @@ class History:
         self.remembered_requests = remembered_requests
         self.per_group = per_group
         self.total = total
-        # request id -> first result, as JSON text: a frozen copy at 2.5x less than deepcopy, paid
-        # by every replica for every command (bench/write_path.py)
-        self._answers: OrderedDict[str, str] = OrderedDict()
+        # request id -> first result: a frozen value, so keeping it costs no copy (a JSON copy, the
+        # dicts' way, was paid by every replica for every command: bench/write_path.py)
+        self._answers: OrderedDict[str, Result] = OrderedDict()
         self._keys: dict[str, str] = {}  # idempotency key -> task id
         self._key_of: dict[str, str] = {}  # task id -> its idempotency key
         self._failures: dict[str, tuple[tuple[str, float], ...]] = {}
@@ -76,16 +74,14 @@ class History:
         self._crowded: set[str] = set()  # groups over per_group since the last purge
 
     # -- request ids ----------------------------------------------------------------------
-    def answer(self, request_id: str) -> dict[str, Any] | None:
+    def answer(self, request_id: str) -> Result | None:
         """The first result given to ``request_id``, if it is still remembered."""
-        if request_id and request_id in self._answers:
-            return json.loads(self._answers[request_id])  # a fresh copy: the caller may change it
-        return None
+        return self._answers.get(request_id) if request_id else None
 
-    def remember(self, request_id: str, result: dict[str, Any]) -> None:
+    def remember(self, request_id: str, result: Result) -> None:
         if not request_id:
             return
-        self._answers[request_id] = json.dumps(result)
+        self._answers[request_id] = result
         while len(self._answers) > self.remembered_requests:
             self._answers.popitem(last=False)
 
@@ -155,7 +151,7 @@ class History:
         """The machine snapshot's fields for this memory (the names it has always had)."""
         return {
             "idempotency_keys": dict(sorted(self._keys.items())),
-            "requests": [[rid, json.loads(result)] for rid, result in self._answers.items()],
+            "requests": [[rid, result.to_dict()] for rid, result in self._answers.items()],
             "failures": {k: [list(f) for f in v] for k, v in sorted(self._failures.items())},
             "remembered_requests": self.remembered_requests,
             "finished_per_group": self.per_group,
@@ -172,7 +168,7 @@ class History:
         for key, task_id in dict(data.get("idempotency_keys", {})).items():
             history.remember_key(str(key), str(task_id))
         for rid, result in data.get("requests", ()):
-            history._answers[str(rid)] = json.dumps(result)
+            history._answers[str(rid)] = result_from_dict(result)
         history._failures = {str(k): tuple((str(n), float(at)) for n, at in v)
                              for k, v in dict(data.get("failures", {})).items()}
         return history

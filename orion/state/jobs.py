@@ -37,8 +37,11 @@ from orion.domain.job import (
 )
 from orion.domain.model import COMPLETED, DESIRED_RUN, FAILED, Task
 from orion.domain.service import ServiceSpec
-from orion.state.nodes import refused
-from orion.state.workload_commands import ApplyJobPlan, RunCronSlot
+from orion.state.commands import ApplyJobPlan, RunCronSlot, handles
+from orion.state.results import JobPlanApplied, RefusalKind, Refused, RunRecorded
+
+INVALID, NOT_FOUND, WRONG_STATE, STALE = (RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.WRONG_STATE,
+                                          RefusalKind.STALE)
 
 
 def active(attempts: list[Task]) -> list[Task]:
@@ -98,9 +101,6 @@ class JobRegistry:
         # Last run number per name, kept after a delete: attempt ids (job.r<n>.<k>) derive from it.
         self._numbers: dict[str, int] = {}
 
-    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
-        return {ApplyJobPlan.TYPE: self.apply_plan, RunCronSlot.TYPE: self.run_slot}
-
     # -- queries -------------------------------------------------------------------------------
     def get(self, name: str) -> JobRecord | None:
         return self.records.get(name)
@@ -145,20 +145,21 @@ class JobRegistry:
         self.records[task.service] = record.with_run(counted, self._kept)
 
     # -- commands ---------------------------------------------------------------------------------
-    def apply_plan(self, cmd: ApplyJobPlan, index: int) -> dict[str, Any]:
+    @handles(ApplyJobPlan)
+    def apply_plan(self, cmd: ApplyJobPlan, index: int) -> JobPlanApplied | Refused:
         record = self.records.get(cmd.service)
         run = record.run(cmd.run) if record is not None else None
         if record is None or run is None:
-            return refused(f"no run {cmd.run} of job {cmd.service}")
+            return Refused(NOT_FOUND, f"no run {cmd.run} of job {cmd.service}")
         if record.step != cmd.step or not run.running:
-            return refused(f"stale plan: {run.id} is {run.state} at step {record.step}, "
-                           f"the plan was for step {cmd.step}")
+            return Refused(STALE, f"stale plan: {run.id} is {run.state} at step {record.step}, "
+                                  f"the plan was for step {cmd.step}")
         spec = self._spec_of(cmd.service, run.version)
         if spec is None or spec.job is None:
-            return refused(f"version {run.version} of job {cmd.service} is not kept")
+            return Refused(NOT_FOUND, f"version {run.version} of job {cmd.service} is not kept")
         problem = self._plan_problem(cmd, run, spec, self.attempts(cmd.service, run.number))
         if problem:
-            return refused(problem)
+            return problem
         if cmd.failures_seen > run.failures_seen:
             run = replace(run, failures_seen=cmd.failures_seen, last_failure_at=cmd.at)
         for n, task_id in enumerate(cmd.start):
@@ -169,53 +170,57 @@ class JobRegistry:
         if cmd.state != RUN_RUNNING:
             run = run.ended(cmd.state, cmd.reason, cmd.at)
         self.records[cmd.service] = replace(record.with_run(run, self._kept), step=record.step + 1)
-        return {"ok": True, "run": run.to_dict(), "started": list(cmd.start), "stopped": stopped}
+        return JobPlanApplied(run, tuple(cmd.start), tuple(stopped))
 
-    def _plan_problem(self, cmd: ApplyJobPlan, run: JobRun, spec: ServiceSpec, attempts: list[Task]) -> str:
-        """Why this plan does not hold on the run as it is now, or ""."""
+    def _plan_problem(self, cmd: ApplyJobPlan, run: JobRun, spec: ServiceSpec,
+                      attempts: list[Task]) -> Refused | None:
+        """Why this plan does not hold on the run as it is now, or None."""
         policy = spec.job
         assert policy is not None
         if cmd.state not in (RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED):
-            return f"a plan cannot end a run as {cmd.state!r}"
+            return Refused(INVALID, f"a plan cannot end a run as {cmd.state!r}")
         if not run.failures_seen <= cmd.failures_seen <= run.failed:
-            return f"the plan saw {cmd.failures_seen} failures; {run.id} counts {run.failed}"
+            return Refused(STALE, f"the plan saw {cmd.failures_seen} failures; {run.id} counts {run.failed}")
         if cmd.state == RUN_SUCCEEDED and run.succeeded < policy.completions:
-            return f"{run.id} has {run.succeeded} of {policy.completions} completions"
+            return Refused(WRONG_STATE, f"{run.id} has {run.succeeded} of {policy.completions} completions")
         past_deadline = policy.deadline > 0 and cmd.at >= run.started_at + policy.deadline
         if cmd.state == RUN_FAILED and run.failed <= policy.retries and not past_deadline:
-            return f"{run.id} has {run.failed} failures (retries {policy.retries}) and is within its deadline"
+            return Refused(WRONG_STATE, f"{run.id} has {run.failed} failures (retries {policy.retries}) "
+                                        "and is within its deadline")
         if not cmd.start:
-            return ""
+            return None
         going = len(active(attempts))
         expected = tuple(run.attempt_id(run.attempts + n) for n in range(len(cmd.start)))
         last_failure_at = cmd.at if cmd.failures_seen > run.failures_seen else run.last_failure_at
         if cmd.state != RUN_RUNNING:
-            return "a plan that ends the run starts nothing"
+            return Refused(INVALID, "a plan that ends the run starts nothing")
         if cmd.start != expected:
-            return f"the next attempts of {run.id} are {', '.join(expected)}"
+            return Refused(STALE, f"the next attempts of {run.id} are {', '.join(expected)}")
         if going + len(cmd.start) > policy.parallelism:
-            return f"{going} attempts of {run.id} run already (parallelism {policy.parallelism})"
+            return Refused(WRONG_STATE, f"{going} attempts of {run.id} run already (parallelism {policy.parallelism})")
         if run.succeeded + going + len(cmd.start) > policy.completions:
-            return f"{run.id} needs {policy.completions - run.succeeded - going} more attempt(s)"
+            return Refused(WRONG_STATE, f"{run.id} needs {policy.completions - run.succeeded - going} more attempt(s)")
         if cmd.at < last_failure_at + policy.backoff_after(cmd.failures_seen):
-            return f"{run.id} backs off until {last_failure_at + policy.backoff_after(cmd.failures_seen):.3f}"
-        return ""
+            return Refused(WRONG_STATE, f"{run.id} backs off until "
+                                        f"{last_failure_at + policy.backoff_after(cmd.failures_seen):.3f}")
+        return None
 
-    def run_slot(self, cmd: RunCronSlot, index: int) -> dict[str, Any]:
+    @handles(RunCronSlot)
+    def run_slot(self, cmd: RunCronSlot, index: int) -> RunRecorded | Refused:
         record = self.records.get(cmd.service)
         spec = self._spec_of(cmd.service, None)
         if record is None or spec is None or not spec.scheduled or spec.job is None:
-            return refused(f"no scheduled job {cmd.service}")
+            return Refused(NOT_FOUND, f"no scheduled job {cmd.service}")
         if record.last_slot is not None and cmd.slot <= record.last_slot:
-            return refused(f"stale slot: {cmd.service} recorded slot {record.last_slot:.0f}, "
-                           f"this one is {cmd.slot:.0f}")
+            return Refused(STALE, f"stale slot: {cmd.service} recorded slot {record.last_slot:.0f}, "
+                                  f"this one is {cmd.slot:.0f}")
         if cmd.slot > cmd.at:
-            return refused(f"slot {cmd.slot:.0f} is not due at {cmd.at:.0f}")
+            return Refused(INVALID, f"slot {cmd.slot:.0f} is not due at {cmd.at:.0f}")
         overlap, going = spec.job.overlap, record.running
         want = SLOT_START if not going or overlap == "allow" else SLOT_SKIP if overlap == "forbid" else SLOT_REPLACE
         if overlap not in OVERLAPS or cmd.action != want:
-            return refused(f"slot {cmd.slot:.0f} of {cmd.service} is a {want} "
-                           f"({len(going)} run(s) going, overlap {overlap}), not a {cmd.action}")
+            return Refused(WRONG_STATE, f"slot {cmd.slot:.0f} of {cmd.service} is a {want} "
+                                        f"({len(going)} run(s) going, overlap {overlap}), not a {cmd.action}")
         self.records[cmd.service] = replace(record, last_slot=cmd.slot)
         version = self._version_of(cmd.service)
         if cmd.action == SLOT_SKIP:
@@ -223,11 +228,10 @@ class JobRegistry:
             why = f"run {going[0].number} still running (overlap forbid)"
             skipped = JobRun(cmd.service, number, version, cmd.at, cmd.slot).ended(RUN_SKIPPED, why, cmd.at)
             self.records[cmd.service] = self.records[cmd.service].with_run(skipped, self._kept)
-            return {"ok": True, "run": skipped.to_dict()}
+            return RunRecorded(skipped)
         if cmd.action == SLOT_REPLACE:
             self._cancel_running(cmd.service, f"replaced by the run of slot {cmd.slot:.0f}", cmd.at, index)
-        run = self._start_run(cmd.service, version, cmd.at, cmd.slot)
-        return {"ok": True, "run": run.to_dict()}
+        return RunRecorded(self._start_run(cmd.service, version, cmd.at, cmd.slot))
 
     # -- inside -----------------------------------------------------------------------------------
     def _start_run(self, name: str, version: int, at: float, slot: float | None) -> JobRun:

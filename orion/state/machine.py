@@ -29,7 +29,6 @@ from orion.domain.model import (
     RUNNING,
     STOPPED,
     STOPPING,
-    TERMINAL_STATES,
     NodeInfo,
     PriorPlacement,
     Task,
@@ -37,7 +36,15 @@ from orion.domain.model import (
 )
 from orion.domain.network import ipv4_problem
 from orion.domain.service import ServiceSpec
-from orion.state.checks import finish_problem, migration_problem, placement_problem, spec_problem
+from orion.state.checks import (
+    finish_problem,
+    migration_problem,
+    no_task,
+    placement_problem,
+    report_problem,
+    restart_problem,
+    spec_problem,
+)
 from orion.state.commands import (
     Command,
     CreateTask,
@@ -47,28 +54,33 @@ from orion.state.commands import (
     NameCluster,
     Placement,
     PlaceTasks,
-    RegisterNode,
     ReportTaskState,
     RestartTask,
     RestoreSnapshot,
-    SetNodeReadiness,
-    SetNodeStatus,
     StopTask,
     decode,
+    handler_table,
+    handles,
 )
 from orion.state.history import History
 from orion.state.jobs import JobRegistry
 from orion.state.network import NetworkRegistry
 from orion.state.nodes import NodeRegistry
-from orion.state.nodes import refused as _refused
 from orion.state.queries import MachineQueries
 from orion.state.reservations import Reservations
 from orion.state.restore import SNAPSHOT_VERSION, read_restore
+from orion.state.results import (
+    ClusterNamed,
+    Placed,
+    RefusalKind,
+    Refused,
+    Result,
+    SnapshotRestored,
+    TaskChanged,
+    TaskCreated,
+)
 from orion.state.service_actions import ServiceActions
 from orion.state.services import ServiceRegistry
-
-# What a node may report; the others are the controller's to set.
-_REPORTABLE = frozenset({RUNNING, FAILED, COMPLETED, STOPPED, LOST})
 
 
 class StateMachine(MachineQueries):
@@ -90,21 +102,6 @@ class StateMachine(MachineQueries):
         self._held = Reservations()  # derived from the tasks; never snapshotted
         # Request answers, idempotency keys, failures, finished tasks: bounded (history.py).
         self._history = history
-        self._handlers: dict[str, Callable[[Any, int], dict[str, Any]]] = {
-            RegisterNode.TYPE: self._registry.register,
-            SetNodeStatus.TYPE: self._registry.set_status,
-            SetNodeReadiness.TYPE: self._registry.set_readiness,
-            MigrateTasks.TYPE: self._place_tasks,
-            FinishMigration.TYPE: self._finish_migration,
-            CreateTask.TYPE: self._create_task,
-            PlaceTasks.TYPE: self._place_tasks,
-            MarkUnschedulable.TYPE: self._mark_unschedulable,
-            ReportTaskState.TYPE: self._report_task_state,
-            StopTask.TYPE: self._stop_task,
-            RestartTask.TYPE: self._restart_task,
-            NameCluster.TYPE: self._name_cluster,
-            RestoreSnapshot.TYPE: self._restore_snapshot,
-        }
         # Services (orion/state/services.py): versions, deployments, replicas' health, group scaling;
         # jobs' runs and cron slots (jobs.py); redeploys and rebalances (service_actions.py).
         def stop(task_id: str, index: int) -> None:
@@ -114,13 +111,13 @@ class StateMachine(MachineQueries):
                                 lambda name: self.services.records[name].current.version)
         self.services = ServiceRegistry(self.task, self.tasks, self._set_task, stop, node=self.node, jobs=self.jobs)
         actions = ServiceActions(self.services, self.jobs, self.tasks)
-        for part in (self.services, self.jobs, actions):
-            self._handlers.update(part.handlers())
-        # The overlay network (orion/state/network.py): settings, subnet leases, VIPs; it follows
-        # the node and service commands that concern it (a holder leaving, a service declared).
+        # The overlay network (orion/state/network.py): settings, subnet leases, VIPs. Besides its own
+        # commands it follows others (a holder leaving, a service declared): apply calls it around them.
         self.networking = NetworkRegistry(self.node, lambda node_id: bool(self._held.tasks(node_id)),
                                           self.log_version, self.services)
-        self._handlers.update(self.networking.handlers(self._handlers))
+        # The one dispatch table: each part's @handles methods (a command without one fails here).
+        self._handlers: dict[str, Callable[[Any, int], Result]] = handler_table(
+            self, self._registry, self.services, self.jobs, actions, self.networking)
 
     def _spec_of(self, name: str, version: int | None) -> ServiceSpec | None:
         """Service ``name``'s spec at ``version`` (None: the current one), if still kept."""
@@ -131,61 +128,68 @@ class StateMachine(MachineQueries):
         return found.spec if found is not None else None
 
     # -- the one way in ------------------------------------------------------------
-    def apply(self, command: Command | str | bytes, index: int) -> dict[str, Any]:
-        """Apply one committed log entry; return a JSON-able result.
+    def apply(self, command: Command | str | bytes, index: int) -> Result:
+        """Apply one committed log entry; return its typed result (``results.py``).
 
         Log entries arrive as text and are decoded here, the one place (the Raft
         backend hands them over as written). A command this version cannot read (a
         newer node wrote it mid-upgrade) is refused, not raised: a replica must never
-        crash on the log; ``unreadable`` in the result lets the backend log it. A
+        crash on the log; kind ``unreadable`` lets the backend log it. A
         repeated ``request_id`` gets the first result back without applying again.
-        Finished tasks beyond the history limits are purged here, after the handler.
+        The network registry is asked around every command (``network.py``: its check
+        before, what it follows after one applied). Finished tasks beyond the history
+        limits are purged here, after the handler.
         """
         if isinstance(command, bytes | str):
             text = command.decode("utf-8", "replace") if isinstance(command, bytes) else command
             try:
                 command = decode(text)
             except Exception as exc:  # UnknownCommand, or a known type with a malformed body
-                return {**_refused(f"command not understood by this node's version: {exc}"), "unreadable": True}
+                return Refused(RefusalKind.UNREADABLE, f"command not understood by this node's version: {exc}")
         handler = self._handlers.get(getattr(command, "TYPE", ""))
         if handler is None:
-            return _refused(f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")
+            return Refused(RefusalKind.UNREADABLE,
+                           f"unknown command type {getattr(command, 'TYPE', type(command).__name__)!r}")
         answered = self._history.answer(command.request_id)
         if answered is not None:
             return answered
-        result = handler(command, index)
+        refused = self.networking.check(command)
+        result = refused if refused is not None else handler(command, index)
+        if not isinstance(result, Refused):
+            self.networking.follow(command, index)
         for task_id in self._history.purge():
             self._held.release(self._tasks.pop(task_id))
         self._history.remember(command.request_id, result)
         return result
 
     # -- tasks -----------------------------------------------------------------------
-    def _create_task(self, cmd: CreateTask, index: int) -> dict[str, Any]:
+    @handles(CreateTask)
+    def _create_task(self, cmd: CreateTask, index: int) -> TaskCreated | Refused:
         known = self._history.task_for_key(cmd.idempotency_key) if cmd.idempotency_key else None
         if known is not None:
-            existing = self._tasks[known]
-            return {"ok": True, "task": existing.to_dict(), "created": False}
+            return TaskCreated(self._tasks[known], created=False)
         spec = TaskSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
         problem = spec_problem(spec)
         if not cmd.task_id:
-            problem = "a task needs an id"
+            problem = Refused(RefusalKind.INVALID, "a task needs an id")
         elif cmd.task_id in self._tasks:
-            problem = f"task {cmd.task_id} already exists"
+            problem = Refused(RefusalKind.EXISTS, f"task {cmd.task_id} already exists")
         if problem:
-            return _refused(problem)
+            return problem
         task = Task(id=cmd.task_id, spec=spec, created_index=index, updated_index=index)
         self._set_task(task)
         if cmd.idempotency_key:
             self._history.remember_key(cmd.idempotency_key, task.id)
-        return {"ok": True, "task": task.to_dict(), "created": True}
+        return TaskCreated(task, created=True)
 
-    def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> dict[str, Any]:
+    @handles(PlaceTasks, MigrateTasks)
+    def _place_tasks(self, cmd: PlaceTasks | MigrateTasks, index: int) -> Placed:
         """Placements, each re-checked. A drain's (``MigrateTasks``) moves a running task on
         as a new generation while its old copy, remembered in ``migrating_from``, keeps
         running until ``FinishMigration``."""
         migrate = isinstance(cmd, MigrateTasks)
         placed: list[str] = []
-        refused: dict[str, str] = {}
+        refused: dict[str, Refused] = {}
         for p in cmd.placements:
             task = self._tasks.get(p.task_id)
             if migrate:
@@ -194,7 +198,7 @@ class StateMachine(MachineQueries):
             else:
                 problem = self._problem(p)
             if problem or task is None:
-                refused[p.task_id] = problem
+                refused[p.task_id] = problem or no_task(p.task_id)
                 continue
             if migrate:
                 prior, reason = PriorPlacement(task.node_id or "", task.generation), f"migrating from {task.node_id}"
@@ -206,43 +210,40 @@ class StateMachine(MachineQueries):
                                    reason=reason, reason_kind=None, container_id=None, host_ports=(), exit_code=None,
                                    updated_index=index, migrating_from=prior))
             placed.append(task.id)
-        return {"ok": True, "placed": placed, "refused": refused}
+        return Placed(tuple(placed), refused)
 
-    def _problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> str:
+    def _problem(self, p: Placement, waiting: tuple[str, ...] = (PENDING, LOST)) -> Refused | None:
         node = self._nodes.get(p.node_id)
         return placement_problem(self._tasks.get(p.task_id), p, node, self._held, waiting)
 
-    def _finish_migration(self, cmd: FinishMigration, index: int) -> dict[str, Any]:
+    @handles(FinishMigration)
+    def _finish_migration(self, cmd: FinishMigration, index: int) -> TaskChanged | Refused:
         """The old copy may stop: its node's reconciler no longer finds the task its own."""
         task = self._tasks.get(cmd.task_id)
         problem = finish_problem(task, cmd)
         if problem or task is None:
-            return _refused(problem)
+            return problem or no_task(cmd.task_id)
         self._set_task(replace(task, migrating_from=None, updated_index=index))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> dict[str, Any]:
+    @handles(MarkUnschedulable)
+    def _mark_unschedulable(self, cmd: MarkUnschedulable, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.state not in (PENDING, LOST) or task.desired != DESIRED_RUN:
-            return _refused(f"task {task.id} is {task.state}, not waiting for a node")
+            return Refused(RefusalKind.WRONG_STATE, f"task {task.id} is {task.state}, not waiting for a node")
         if (task.reason, task.reason_kind) != (cmd.reason, cmd.kind):
             task = replace(task, reason=cmd.reason, reason_kind=cmd.kind, updated_index=index)
             self._set_task(task)
-        return {"ok": True, "task": task.to_dict()}
+        return TaskChanged(task)
 
-    def _report_task_state(self, cmd: ReportTaskState, index: int) -> dict[str, Any]:
+    @handles(ReportTaskState)
+    def _report_task_state(self, cmd: ReportTaskState, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
-        if cmd.state not in _REPORTABLE:
-            return _refused(f"a node cannot report state {cmd.state!r}")
-        if task.node_id != cmd.node_id or task.generation != cmd.generation:
-            return _refused(f"stale report: task {task.id} is placed on {task.node_id} at generation "
-                            f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
-        if task.state in TERMINAL_STATES or task.state == PENDING:
-            return _refused(f"task {task.id} is already {task.state}")
+        problem = report_problem(task, cmd)
+        if problem or task is None:
+            return problem or no_task(cmd.task_id)
         state = cmd.state
         if state == RUNNING and task.state == STOPPING:
             state = STOPPING  # the container is still up; the user's stop stands
@@ -264,12 +265,13 @@ class StateMachine(MachineQueries):
         ))
         if task.run and state in (COMPLETED, FAILED):  # a job's attempt ended: counted once, here
             self.jobs.finished(self._tasks[task.id])
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _stop_task(self, cmd: StopTask, index: int) -> dict[str, Any]:
+    @handles(StopTask)
+    def _stop_task(self, cmd: StopTask, index: int) -> TaskChanged | Refused:
         task = self._tasks.get(cmd.task_id)
         if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.state == PENDING:
             state = STOPPED  # never placed: nothing to tear down
         elif task.state in (ASSIGNED, RUNNING):
@@ -280,22 +282,19 @@ class StateMachine(MachineQueries):
             # A migrating task's old copy stops too: nothing of it is wanted any more.
             self._set_task(replace(task, desired=DESIRED_STOP, state=state, migrating_from=None,
                                    updated_index=index))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
-    def _restart_task(self, cmd: RestartTask, index: int) -> dict[str, Any]:
+    @handles(RestartTask)
+    def _restart_task(self, cmd: RestartTask, index: int) -> TaskChanged | Refused:
         """Restart policy, decided by the leader: again on the same node, or back to pending.
 
         A local restart that no longer fits (the node went away or filled up) falls
         back to pending rather than being refused, so the decision still moves the task.
         """
         task = self._tasks.get(cmd.task_id)
-        if task is None:
-            return _refused(f"task {cmd.task_id} does not exist")
-        if task.state not in (FAILED, COMPLETED) or task.desired != DESIRED_RUN:
-            return _refused(f"task {task.id} is {task.state} (wanted {task.desired}), not waiting for a restart")
-        if task.generation != cmd.generation:
-            return _refused(f"stale restart: task {task.id} is at generation {task.generation}, "
-                            f"decision had {cmd.generation}")
+        problem = restart_problem(task, cmd)
+        if problem or task is None:
+            return problem or no_task(cmd.task_id)
         if task.node_id:
             self._history.record_failure(task.id, task.node_id, float(cmd.at))
         common = dict(container_id=None, host_ports=(), exit_code=None, restarts=task.restarts + 1,
@@ -306,26 +305,28 @@ class StateMachine(MachineQueries):
                                    reason=cmd.reason, **common))
         else:
             self._set_task(replace(task, state=PENDING, node_id=None, reason=cmd.reason, **common))
-        return {"ok": True, "task": self._tasks[task.id].to_dict()}
+        return TaskChanged(self._tasks[task.id])
 
     # -- the cluster as a whole -------------------------------------------------------
-    def _name_cluster(self, cmd: NameCluster, index: int) -> dict[str, Any]:  # noqa: ARG002
+    @handles(NameCluster)
+    def _name_cluster(self, cmd: NameCluster, index: int) -> ClusterNamed | Refused:  # noqa: ARG002
         if self.cluster_id:
-            return _refused(f"the cluster is already named {self.cluster_id}")
+            return Refused(RefusalKind.EXISTS, f"the cluster is already named {self.cluster_id}")
         if not cmd.cluster_id:
-            return _refused("a cluster id must not be empty")
+            return Refused(RefusalKind.INVALID, "a cluster id must not be empty")
         self.cluster_id = cmd.cluster_id
-        return {"ok": True, "cluster_id": self.cluster_id}
+        return ClusterNamed(self.cluster_id)
 
-    def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> dict[str, Any]:
+    @handles(RestoreSnapshot)
+    def _restore_snapshot(self, cmd: RestoreSnapshot, index: int) -> SnapshotRestored | Refused:
         """Replace everything with the saved state, once every check passed (``restore.py``):
         afterwards this machine's snapshot is the saved one, so its digest is ``cmd.digest``."""
         state, problem = read_restore(cmd, self.cluster_id)
         if state is None:
-            return _refused(problem)
+            return problem
         self._load(state)
-        return {"ok": True, "index": index, "digest": cmd.digest, "cluster_id": self.cluster_id,
-                "nodes": len(self._nodes), "tasks": len(self._tasks), "services": len(self.services.all())}
+        return SnapshotRestored(index, cmd.digest, self.cluster_id, len(self._nodes), len(self._tasks),
+                                len(self.services.all()))
 
     def _set_task(self, task: Task) -> None:
         """Store ``task``, moving its reservations if what it holds changed."""

@@ -1,11 +1,13 @@
 """The overlay network inside the replicated state machine: its settings, the hosts' subnet
 leases and the services' VIPs (docs/network-leases.md).
 
-Split from ``orion/state/machine.py``, which dispatches the network commands here and
-lets this registry follow the node and service commands that concern it (a holder that
-leaves, a service declared, rolled back or deleted). Deterministic like the rest of the
-machine: every subnet and VIP is chosen inside the apply, so every replica chooses the same
-and no client retries a compare-and-swap (flannel's etcd loop); no clock, so "not reused for
+Split from ``orion/state/machine.py``: the network's commands are handled here
+(``@handles``), and the machine's ``apply`` calls this registry around every other command
+(:meth:`NetworkRegistry.check` before, :meth:`NetworkRegistry.follow` after it applied), so it
+follows those that concern it (a holder that leaves; a service declared, rolled back, reverted
+or deleted) without wrapping their handlers. Deterministic like the rest of the machine:
+every subnet and VIP is chosen inside the apply, so every replica chooses the same and no
+client retries a compare-and-swap (flannel's etcd loop); no clock, so "not reused for
 a while" is an order, not a time (``pool.py``).
 
 * **Settings**: ``InitNetwork``, the first one wins; the same again is a no-op.
@@ -20,9 +22,9 @@ a while" is an order, not a time (``pool.py``).
 
 The log-version gate: the network's commands and a task's ``ip`` are a newer log format
 (``NETWORK_LOG_VERSION``). While a registered node that reads only an older one may read
-the log again, the machine refuses ``InitNetwork`` and ``AcquireLease`` as that node
-refuses them (unreadable), and nothing else here changes until the settings are set, so old
-and new replicas stay equal during a rolling upgrade.
+the log again, the machine refuses the network's commands (kind ``log_version``: asked again
+once the upgrade is done) as that node refuses them (unreadable), and nothing else here
+changes until the settings are set, so old and new replicas stay equal during a rolling upgrade.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from typing import Any
 
 from orion.domain.model import NODE_ALIVE, NODE_LEFT, NODE_RESTARTING, NODE_SUSPECT, NodeInfo
 from orion.domain.network import NetworkSettings, SubnetLease, ipv4_problem, lease_for, settings_problem
-from orion.state.commands import SetNodeStatus
-from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
-from orion.state.nodes import refused
+from orion.state.commands import AcquireLease, Command, InitNetwork, ReleaseLease, SetNodeStatus, handles
 from orion.state.pool import Pool
+from orion.state.results import LeaseAcquired, LeaseReleased, NetworkSet, RefusalKind, Refused
 from orion.state.services import ServiceRegistry
 from orion.state.vips import VipRegistry
 
@@ -44,12 +45,6 @@ NETWORK_LOG_VERSION = 4
 # A holder in one of these states may still use its lease: the leader may not release it.
 _HOLDING = frozenset({NODE_ALIVE, NODE_SUSPECT, NODE_RESTARTING})
 
-Handler = Callable[[Any, int], dict[str, Any]]
-
-
-def _refused(kind: str, error: str) -> dict[str, Any]:
-    """A refusal with its kind, for code that must tell them apart (the agent ends on "mtu")."""
-    return {**refused(error), "kind": kind}
 
 
 class NetworkRegistry:
@@ -72,63 +67,64 @@ class NetworkRegistry:
         """The network is set and every node that may read the log reads its format."""
         return self.settings is not None and self._log_version() >= NETWORK_LOG_VERSION
 
-    def _gate(self) -> dict[str, Any] | None:
+    def _gate(self) -> Refused | None:
         if self._log_version() < NETWORK_LOG_VERSION:
-            return _refused("log_version", f"a node of this cluster reads only log format {self._log_version()}; "
-                                           f"the network needs {NETWORK_LOG_VERSION} (finish the upgrade first)")
+            return Refused(RefusalKind.LOG_VERSION, f"a node of this cluster reads only log format "
+                           f"{self._log_version()}; the network needs {NETWORK_LOG_VERSION} (finish the upgrade first)")
         return None
 
-    # -- dispatch ----------------------------------------------------------------------------
-    def handlers(self, existing: dict[str, Handler]) -> dict[str, Handler]:
-        """The network's own commands, and the node and service handlers of ``existing``
-        wrapped so that this registry follows them."""
-        node_status = existing[SetNodeStatus.TYPE]
+    # -- around the other commands (called by the machine's apply) ----------------------------
+    def check(self, cmd: Command) -> Refused | None:
+        """Before ``cmd`` is applied: why the network refuses the spec it declares (a port
+        another service publishes, no VIP left), or None."""
+        return self.vips.check(cmd)
 
-        def set_node_status(cmd: SetNodeStatus, index: int) -> dict[str, Any]:
-            result = node_status(cmd, index)
-            if result.get("ok"):
-                self._node_status(cmd, index)
-            return result
-
-        return {InitNetwork.TYPE: self.init, AcquireLease.TYPE: self.acquire, ReleaseLease.TYPE: self.release,
-                SetNodeStatus.TYPE: set_node_status, **self.vips.handlers(existing)}
+    def follow(self, cmd: Command, index: int) -> None:
+        """After ``cmd`` was applied (not refused): a holder that left gives its share of its
+        lease up; the VIPs follow the services (``vips.py``)."""
+        if isinstance(cmd, SetNodeStatus):
+            self._node_status(cmd, index)
+        else:
+            self.vips.follow(cmd)
 
     # -- commands ----------------------------------------------------------------------------
-    def init(self, cmd: InitNetwork, index: int) -> dict[str, Any]:  # noqa: ARG002
+    @handles(InitNetwork)
+    def init(self, cmd: InitNetwork, index: int) -> NetworkSet | Refused:  # noqa: ARG002
         settings = NetworkSettings.from_dict(cmd.settings.to_dict())  # canonical form, as a restore would give
         gate = self._gate()
         if gate is not None:
             return gate
         problem = settings_problem(settings)
         if problem:
-            return _refused("invalid", problem)
+            return Refused(RefusalKind.INVALID, problem)
         if self.settings is not None:
             if self.settings == settings:
-                return {"ok": True, "settings": settings.to_dict(), "changed": False}
+                return NetworkSet(settings, changed=False)
             mine, theirs = self.settings.to_dict(), settings.to_dict()
             differ = ", ".join(f"{k} {mine[k]} (asked {theirs[k]})" for k in mine if mine[k] != theirs[k])
-            return _refused("invalid", f"the cluster's network is set already and cannot change: {differ}")
+            return Refused(RefusalKind.EXISTS, f"the cluster's network is set already and cannot change: {differ}")
         self.settings = settings
         self._subnets = Pool(0, settings.subnets)
         self.vips.start(settings)
-        return {"ok": True, "settings": settings.to_dict(), "changed": True}
+        return NetworkSet(settings, changed=True)
 
-    def acquire(self, cmd: AcquireLease, index: int) -> dict[str, Any]:
+    @handles(AcquireLease)
+    def acquire(self, cmd: AcquireLease, index: int) -> LeaseAcquired | Refused:
         gate = self._gate()
         if gate is not None:
             return gate
         settings = self.settings
         if settings is None:
-            return _refused("no_network", "the cluster's network is not set yet (the bootstrapping node sets it "
-                                          "once it leads); ask again")
+            return Refused(RefusalKind.WRONG_STATE, "the cluster's network is not set yet (the bootstrapping node "
+                                                    "sets it once it leads); ask again")
         if self._node(cmd.node_id) is None:
-            return _refused("unknown_node", f"node {cmd.node_id!r} is not registered; register first")
+            return Refused(RefusalKind.NOT_FOUND, f"node {cmd.node_id!r} is not registered; register first")
         problem = ("a lease needs a host key (the Docker engine's ID)" if not cmd.host
                    else ipv4_problem(cmd.underlay_ip, "underlay address"))
         if problem:
-            return _refused("invalid", problem)
+            return Refused(RefusalKind.INVALID, problem)
         if cmd.underlay_mtu < settings.underlay_mtu:
-            return _refused("mtu", f"node {cmd.node_id}'s underlay MTU {cmd.underlay_mtu} ({cmd.underlay_ip}) "
+            return Refused(RefusalKind.MTU, f"node {cmd.node_id}'s underlay MTU {cmd.underlay_mtu} ({cmd.underlay_ip}) "
                                    f"cannot carry the overlay's MTU {settings.mtu} plus 50 bytes of VXLAN: it needs "
                                    f"at least {settings.underlay_mtu}; raise that interface's MTU, or bootstrap the "
                                    "cluster with a smaller network mtu")
@@ -138,8 +134,9 @@ class NetworkRegistry:
             moved_from = None
         frees_one = moved_from is not None and moved_from.holders == (cmd.node_id,)
         if current is None and self._subnets.peek() is None and not frees_one:
-            return _refused("exhausted", f"every subnet of {settings.cidr} in /{settings.host_prefix} is leased "
-                                         f"({settings.subnets}); release a dead host's or widen the cluster CIDR")
+            return Refused(RefusalKind.EXHAUSTED, f"every subnet of {settings.cidr} in /{settings.host_prefix} is "
+                                                  f"leased ({settings.subnets}); release a dead host's or widen the "
+                                                  "cluster CIDR")
         if moved_from is not None:  # the node runs on another engine now: it no longer holds its old host's
             self._drop_holder(moved_from, cmd.node_id, index)
         if current is not None:
@@ -156,23 +153,24 @@ class NetworkRegistry:
         # Services declared while an older node could read the log got no VIP then; every agent
         # asks at its start, so the last one upgraded brings them in line.
         self.vips.sync()
-        return {"ok": True, "lease": lease.to_dict(), "created": created}
+        return LeaseAcquired(lease, created)
 
-    def release(self, cmd: ReleaseLease, index: int) -> dict[str, Any]:  # noqa: ARG002
+    @handles(ReleaseLease)
+    def release(self, cmd: ReleaseLease, index: int) -> LeaseReleased | Refused:  # noqa: ARG002
         gate = self._gate()
         if gate is not None:
             return gate
         current = self._by_host.get(cmd.host)
         if current is None:
-            return refused(f"host {cmd.host!r} holds no lease")
+            return Refused(RefusalKind.NOT_FOUND, f"host {cmd.host!r} holds no lease")
         lease = self._leases[current]
         for holder in lease.holders:
             node = self._node(holder)
             if node is not None and node.status in _HOLDING:
-                return refused(f"the lease of host {cmd.host} ({lease.subnet}) is still held by node {holder}, "
-                               f"which is {node.status}")
+                return Refused(RefusalKind.WRONG_STATE, f"the lease of host {cmd.host} ({lease.subnet}) is still "
+                                                        f"held by node {holder}, which is {node.status}")
         self._free(lease)
-        return {"ok": True, "released": lease.to_dict(), "reason": cmd.reason}
+        return LeaseReleased(lease, cmd.reason)
 
     # -- following the nodes -----------------------------------------------------------------
     def _node_status(self, cmd: SetNodeStatus, index: int) -> None:

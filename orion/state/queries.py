@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from orion.domain.model import NODE_LEFT, PENDING, NodeInfo, NodeUsage, Task
 from orion.domain.network import NetworkSettings, SubnetLease
+from orion.domain.replicas import group_of
 from orion.state.history import History
 from orion.state.network import NetworkRegistry
 from orion.state.reservations import Reservations
@@ -78,7 +79,7 @@ class MachineQueries:
 
     def group_members(self, group: str) -> list[Task]:
         """Every task of a service: the one whose id names it and those that carry it."""
-        return [t for t in self.tasks() if t.id == group or t.spec.group == group]
+        return [t for t in self.tasks() if group_of(t) == group]
 
     def usage(self, node_id: str) -> NodeUsage:
         return self._held.usage(node_id)

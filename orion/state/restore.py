@@ -14,6 +14,7 @@ from typing import Any
 
 from orion.state.canonical import unpack
 from orion.state.commands import RestoreSnapshot
+from orion.state.results import RefusalKind, Refused
 
 # The machine's snapshot format (``StateMachine.snapshot``): a restore or a pysyncobj snapshot
 # of a newer one is refused.
@@ -21,30 +22,32 @@ SNAPSHOT_VERSION = 1
 
 
 def restore_problem(state: dict[str, Any], digest_matches: bool, cluster_id: str, force: bool,
-                    readable_version: int) -> str:
-    """Why a saved state must not replace this machine's: a newer format than this node reads,
-    contents that are not what the checksum says (``digest_matches`` false: corrupted on the way),
-    or another cluster's (another id, or none) unless forced. ``cluster_id`` is this machine's
-    ("" before it is named)."""
+                    readable_version: int) -> Refused | None:
+    """Why a saved state must not replace this machine's: a newer format than this node reads
+    (unreadable), contents that are not what the checksum says (``digest_matches`` false:
+    corrupted on the way; invalid), or another cluster's (another id, or none) unless forced
+    (wrong_state: ``--force`` is the fix). ``cluster_id`` is this machine's ("" before it is named)."""
     version = state.get("v", 1)
     if not isinstance(version, int) or version > readable_version:
-        return (f"the snapshot's state is format v{version}, newer than this cluster reads "
-                f"(v{readable_version}): restore it with the Orion release that saved it, or a newer one")
+        return Refused(RefusalKind.UNREADABLE,
+                       f"the snapshot's state is format v{version}, newer than this cluster reads "
+                       f"(v{readable_version}): restore it with the Orion release that saved it, or a newer one")
     if not digest_matches:
-        return "the snapshot's state does not match its checksum: the file is corrupted"
+        return Refused(RefusalKind.INVALID, "the snapshot's state does not match its checksum: the file is corrupted")
     theirs = state.get("cluster_id", "")
     if cluster_id and theirs != cluster_id and not force:
-        return (f"the snapshot is of cluster {theirs or '(unnamed)'}, this is cluster {cluster_id}: "
-                "restore it with --force to replace this cluster's state with another's")
-    return ""
+        return Refused(RefusalKind.WRONG_STATE,
+                       f"the snapshot is of cluster {theirs or '(unnamed)'}, this is cluster {cluster_id}: "
+                       "restore it with --force to replace this cluster's state with another's")
+    return None
 
 
-def read_restore(cmd: RestoreSnapshot, cluster_id: str) -> tuple[dict[str, Any] | None, str]:
-    """(the state to become, "") when ``cmd`` may replace a machine named ``cluster_id``,
+def read_restore(cmd: RestoreSnapshot, cluster_id: str) -> tuple[dict[str, Any], None] | tuple[None, Refused]:
+    """(the state to become, None) when ``cmd`` may replace a machine named ``cluster_id``,
     else (None, why not)."""
     try:
         state, digest = unpack(cmd.body)
     except ValueError:
-        return None, "the snapshot's state cannot be read: the file is corrupted"
+        return None, Refused(RefusalKind.INVALID, "the snapshot's state cannot be read: the file is corrupted")
     problem = restore_problem(state, digest == cmd.digest, cluster_id, cmd.force, SNAPSHOT_VERSION)
-    return (None, problem) if problem else (state, "")
+    return (None, problem) if problem else (state, None)

@@ -12,14 +12,15 @@ successors on the nodes with the fewest replicas. A job's redeploy is a new run 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
-from orion.domain.model import DESIRED_RUN, Task
+from orion.domain.model import Task
+from orion.domain.replicas import holds_slot
 from orion.domain.service import JOB, REBALANCE, REDEPLOY, REPLICATED, RUNNING_DEPLOYMENT
+from orion.state.commands import RebalanceService, RedeployService, handles
 from orion.state.jobs import JobRegistry
-from orion.state.nodes import refused
-from orion.state.services import _OVER, ServiceRegistry
-from orion.state.workload_commands import RebalanceService, RedeployService
+from orion.state.results import RefusalKind, Refused, ServiceDeclared
+from orion.state.services import ServiceRegistry
 
 
 class ServiceActions:
@@ -28,31 +29,31 @@ class ServiceActions:
     def __init__(self, services: ServiceRegistry, jobs: JobRegistry, tasks: Callable[[], list[Task]]) -> None:
         self._services, self._jobs, self._tasks = services, jobs, tasks
 
-    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
-        return {RedeployService.TYPE: self.redeploy, RebalanceService.TYPE: self.rebalance}
-
-    def redeploy(self, cmd: RedeployService, index: int) -> dict[str, Any]:
+    @handles(RedeployService)
+    def redeploy(self, cmd: RedeployService, index: int) -> ServiceDeclared | Refused:
         record = self._services.get(cmd.name)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(RefusalKind.NOT_FOUND, f"no service {cmd.name}")
         if record.spec.mode == JOB:
             run = self._jobs.redeployed(record.spec, record.current.version, cmd.at, index)
-            return {"ok": True, "changed": True, "service": cmd.name, "version": record.current.version,
-                    "run": run.to_dict()}
+            return ServiceDeclared(cmd.name, record.current.version, True, run=run)
         return self._services.declare_again(cmd.name, cmd.at, index, REDEPLOY)
 
-    def rebalance(self, cmd: RebalanceService, index: int) -> dict[str, Any]:
+    @handles(RebalanceService)
+    def rebalance(self, cmd: RebalanceService, index: int) -> ServiceDeclared | Refused:
         record = self._services.get(cmd.name)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(RefusalKind.NOT_FOUND, f"no service {cmd.name}")
         if record.spec.mode != REPLICATED:
-            return refused(f"{cmd.name} is a {record.spec.mode} service: only replicated services rebalance")
+            return Refused(RefusalKind.WRONG_STATE,
+                           f"{cmd.name} is a {record.spec.mode} service: only replicated services rebalance")
         if record.deployment.state == RUNNING_DEPLOYMENT:
-            return refused(f"{record.deployment.id} is still rolling out; rebalance once it ends")
-        live = {t.id for t in self._tasks() if t.service == cmd.name and t.desired == DESIRED_RUN
-                and t.state not in _OVER}
+            return Refused(RefusalKind.WRONG_STATE,
+                           f"{record.deployment.id} is still rolling out; rebalance once it ends")
+        live = {t.id for t in self._tasks() if t.service == cmd.name and holds_slot(t.desired, t.state)}
         strays = sorted(set(cmd.moves) - live)
         if not cmd.moves or strays:
-            return refused(f"{', '.join(strays) or 'no replica'}: not a running replica of {cmd.name} to move")
+            return Refused(RefusalKind.NOT_FOUND if strays else RefusalKind.INVALID,
+                           f"{', '.join(strays) or 'no replica'}: not a running replica of {cmd.name} to move")
         result = self._services.declare_again(cmd.name, cmd.at, index, REBALANCE, frozenset(cmd.moves))
-        return {**result, "moves": sorted(cmd.moves)}
+        return replace(result, moves=tuple(sorted(cmd.moves)))

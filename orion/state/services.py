@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
-from orion.domain.model import ASSIGNED, COMPLETED, DESIRED_RUN, FAILED, MAX_SCALE, RUNNING, STOPPED, NodeInfo, Task
+from orion.domain.model import ASSIGNED, DESIRED_RUN, MAX_SCALE, RUNNING, NodeInfo, Task
+from orion.domain.replicas import group_of, holds_slot
 from orion.domain.service import (
     DEPLOYMENT_STATES,
     HEALTH_STATES,
@@ -41,7 +42,7 @@ from orion.domain.service import (
     SlotProgress,
     spec_diff,
 )
-from orion.state.checks import mode_problem, release_problem, spec_problem, start_problem
+from orion.state.checks import mode_problem, no_task, release_problem, spec_problem, stale_report, start_problem
 from orion.state.commands import (
     ApplyDeploymentPlan,
     DeleteService,
@@ -49,12 +50,21 @@ from orion.state.commands import (
     ReportTaskHealth,
     RollbackService,
     ScaleTask,
+    handles,
 )
 from orion.state.jobs import JobRegistry
-from orion.state.nodes import refused
+from orion.state.results import (
+    GroupScaled,
+    HealthReported,
+    PlanApplied,
+    RefusalKind,
+    Refused,
+    ServiceDeclared,
+    ServiceDeleted,
+)
 
-# Replica states that no longer hold a slot (the planner's rule too): never relabelled.
-_OVER = frozenset({FAILED, COMPLETED, STOPPED})
+INVALID, NOT_FOUND, EXISTS, WRONG_STATE, STALE = (RefusalKind.INVALID, RefusalKind.NOT_FOUND, RefusalKind.EXISTS,
+                                                  RefusalKind.WRONG_STATE, RefusalKind.STALE)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ class ServiceRecord:
                    tuple(SlotProgress.from_dict(p) for p in d.get("progress") or ()))
 
 
-def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | str:
+def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | Refused:
     """The version a rollback declares again, or why there is none.
 
     ``version`` 0 picks the newest earlier version whose rollout succeeded and whose
@@ -134,15 +144,16 @@ def rollback_target(record: ServiceRecord, version: int = 0) -> VersionRecord | 
         found = record.version(version)
         if found is None:
             kept = ", ".join(str(v.version) for v in record.versions)
-            return f"version {version} of {record.name} is not kept (kept: {kept})"
+            return Refused(NOT_FOUND, f"version {version} of {record.name} is not kept (kept: {kept})")
         if found.spec == current.spec:
-            return f"version {version} has the spec {record.name} runs now (version {current.version})"
+            return Refused(WRONG_STATE,
+                           f"version {version} has the spec {record.name} runs now (version {current.version})")
         return found
     candidates = [v for v in (*record.versions, *([record.stable] if record.stable else []))
                   if v.version < current.version and v.deployment.state == SUCCESSFUL and v.spec != current.spec]
     if not candidates:
-        return (f"{record.name} has no earlier version that rolled out healthy; "
-                "name one with ?version=N (GET /services/<name>/versions)")
+        return Refused(NOT_FOUND, f"{record.name} has no earlier version that rolled out healthy; "
+                                  "name one with ?version=N (GET /services/<name>/versions)")
     return max(candidates, key=lambda v: v.version)
 
 
@@ -167,11 +178,6 @@ class ServiceRegistry:
         # derived from it, so a service declared again under an old name never reuses one.
         self._seqs: dict[str, int] = {}
 
-    def handlers(self) -> dict[str, Callable[[Any, int], dict[str, Any]]]:
-        return {PutService.TYPE: self.put, RollbackService.TYPE: self.rollback, DeleteService.TYPE: self.delete,
-                ApplyDeploymentPlan.TYPE: self.apply_plan, ReportTaskHealth.TYPE: self.report_health,
-                ScaleTask.TYPE: self.scale_group}
-
     # -- queries -----------------------------------------------------------------------------
     def get(self, name: str) -> ServiceRecord | None:
         return self.records.get(name)
@@ -183,67 +189,72 @@ class ServiceRegistry:
         return [t for t in self._tasks() if t.service == name]
 
     # -- commands ----------------------------------------------------------------------------
-    def put(self, cmd: PutService, index: int) -> dict[str, Any]:
+    @handles(PutService)
+    def put(self, cmd: PutService, index: int) -> ServiceDeclared | Refused:
         spec = ServiceSpec.from_dict(cmd.spec.to_dict())  # canonical form, as a restore would give
-        problem = spec_problem(spec.task) or mode_problem(spec) or (
-            "" if 0 <= spec.count <= MAX_SCALE else f"count {spec.count} must be from 0 to {MAX_SCALE}")
+        problem = spec_problem(spec.task) or mode_problem(spec) or (None if 0 <= spec.count <= MAX_SCALE else Refused(
+            INVALID, f"count {spec.count} must be from 0 to {MAX_SCALE}"))
         if not spec.name:
-            problem = "a service needs a name"
+            problem = Refused(INVALID, "a service needs a name")
         if problem:
-            return refused(problem)
+            return problem
         record = self.records.get(spec.name)
         if record is not None and cmd.create:
-            return {**refused(f"service {spec.name} exists (version {record.current.version}); "
-                              f"update it with PUT /services/{spec.name}"), "exists": True}
+            return Refused(EXISTS, f"service {spec.name} exists (version {record.current.version}); "
+                                   f"update it with PUT /services/{spec.name}")
         if record is not None and record.spec == spec:
-            return {"ok": True, "changed": False, "service": spec.name, "version": record.current.version}
+            return ServiceDeclared(spec.name, record.current.version, changed=False)
         return self._declare(spec, cmd.at, index)
 
-    def rollback(self, cmd: RollbackService, index: int) -> dict[str, Any]:
+    @handles(RollbackService)
+    def rollback(self, cmd: RollbackService, index: int) -> ServiceDeclared | Refused:
         record = self.records.get(cmd.name)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(NOT_FOUND, f"no service {cmd.name}")
         target = rollback_target(record, cmd.version)
-        if isinstance(target, str):
-            return refused(target)
+        if isinstance(target, Refused):
+            return target
         return self._declare(target.spec, cmd.at, index, copy_of=target.version)
 
-    def delete(self, cmd: DeleteService, index: int) -> dict[str, Any]:
+    @handles(DeleteService)
+    def delete(self, cmd: DeleteService, index: int) -> ServiceDeleted | Refused:
         record = self.records.pop(cmd.name, None)
         if record is None:
-            return refused(f"no service {cmd.name}")
+            return Refused(NOT_FOUND, f"no service {cmd.name}")
         if self._jobs is not None:
             self._jobs.deleted(cmd.name, record.current.at, index)
         stopped = [t.id for t in self.replicas(cmd.name) if t.desired == DESIRED_RUN]
         for task_id in stopped:
             self._stop(task_id, index)
-        return {"ok": True, "service": cmd.name, "stopped": stopped}
+        return ServiceDeleted(cmd.name, tuple(stopped))
 
-    def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> dict[str, Any]:
+    @handles(ApplyDeploymentPlan)
+    def apply_plan(self, cmd: ApplyDeploymentPlan, index: int) -> PlanApplied | Refused:
         record = self.records.get(cmd.service)
         if record is None:
-            return refused(f"no service {cmd.service}")
+            return Refused(NOT_FOUND, f"no service {cmd.service}")
         dep = record.deployment
         # A refill (orion/control/deployment.py ``refill``, ``release``): a succeeded deployment
         # stays so and only starts replicas in slots no wanted replica holds (and, for a global
         # service, stops those on nodes no longer eligible), re-checked here.
         refill = dep.state == SUCCESSFUL and cmd.state == SUCCESSFUL and cmd.revert_to is None
         if (dep.seq, record.step) != (cmd.seq, cmd.step) or not (dep.state == RUNNING_DEPLOYMENT or refill):
-            return refused(f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
-                           f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
+            return Refused(STALE, f"stale plan: {dep.id} is {dep.state} at step {record.step}, "
+                                  f"the plan was for {cmd.service}#{cmd.seq} at step {cmd.step}")
         if cmd.state not in DEPLOYMENT_STATES:
-            return refused(f"unknown deployment state {cmd.state!r}")
+            return Refused(INVALID, f"unknown deployment state {cmd.state!r}")
         replicas = self.replicas(cmd.service)
         if refill and cmd.stop:
             problem = release_problem(record.spec, cmd.stop, {t.id: t for t in replicas}, self._node)
             if problem:
-                return refused(problem)
+                return problem
         held = {(t.pin, t.slot) for t in replicas if t.desired == DESIRED_RUN} if refill else set()
-        started, not_started = [], {}
+        started: list[str] = []
+        not_started: dict[str, Refused] = {}
         for s in cmd.start:
             problem = start_problem(record.spec, dep.version, s, self._node(s.node) if s.node else None, held)
             if problem or self._task(s.id) is not None:
-                not_started[s.id] = problem or f"task {s.id} already exists"
+                not_started[s.id] = problem or Refused(EXISTS, f"task {s.id} already exists")
             else:
                 self._put(Task(id=s.id, spec=record.spec.task, service=cmd.service, version=s.version,
                                slot=s.slot, deployment=dep.seq, created_at=cmd.at,
@@ -262,52 +273,49 @@ class ServiceRegistry:
         if dep.state == SUCCESSFUL:
             record = replace(record, stable=record.current)
         self.records[cmd.service] = record
-        result = {"ok": True, "deployment": dep.to_dict(), "started": started, "refused": not_started,
-                  "stopped": stopped}
         target = record.version(cmd.revert_to) if dep.state == REVERTED and cmd.revert_to else None
-        if target is not None:
-            result["reverted"] = self._declare(target.spec, cmd.at, index, copy_of=target.version)
-        return result
+        reverted = self._declare(target.spec, cmd.at, index, copy_of=target.version) if target is not None else None
+        return PlanApplied(dep, tuple(started), not_started, tuple(stopped), reverted)
 
-    def report_health(self, cmd: ReportTaskHealth, index: int) -> dict[str, Any]:
+    @handles(ReportTaskHealth)
+    def report_health(self, cmd: ReportTaskHealth, index: int) -> HealthReported | Refused:
         task = self._task(cmd.task_id)
         if task is None:
-            return refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if cmd.status not in HEALTH_STATES:
-            return refused(f"unknown health {cmd.status!r}; expected one of {', '.join(HEALTH_STATES)}")
+            return Refused(INVALID, f"unknown health {cmd.status!r}; expected one of {', '.join(HEALTH_STATES)}")
         if (task.node_id, task.generation) != (cmd.node_id, cmd.generation):
-            return refused(f"stale report: task {task.id} is placed on {task.node_id} at generation "
-                           f"{task.generation}, report is from {cmd.node_id} at generation {cmd.generation}")
+            return Refused(STALE, stale_report(task, cmd.node_id, cmd.generation))
         if task.state not in (ASSIGNED, RUNNING):
-            return refused(f"task {task.id} is {task.state}: its health no longer matters")
+            return Refused(WRONG_STATE, f"task {task.id} is {task.state}: its health no longer matters")
         changed = (task.health, task.health_output) != (cmd.status, cmd.output)
         if changed:
             self._put(replace(task, health=cmd.status, health_since=cmd.since, health_output=cmd.output,
                               updated_index=index))
-        return {"ok": True, "changed": changed}
+        return HealthReported(changed)
 
-    def scale_group(self, cmd: ScaleTask, index: int) -> dict[str, Any]:
+    @handles(ScaleTask)
+    def scale_group(self, cmd: ScaleTask, index: int) -> GroupScaled | Refused:
         """Grow or shrink the group of replicas ``cmd.task_id`` belongs to (``PATCH /tasks/<id>``:
         the unnamed replicas of ``POST /tasks`` with a count), in one step. A named service's
         replica is refused: its count is its spec's, changed by declaring a new version."""
         task = self._task(cmd.task_id)
         if task is None:
-            return refused(f"task {cmd.task_id} does not exist")
+            return no_task(cmd.task_id)
         if task.service:
-            return refused(f"task {task.id} is a replica of service {task.service}; "
-                           f"change its count with PUT /services/{task.service}")
+            return Refused(WRONG_STATE, f"task {task.id} is a replica of service {task.service}; "
+                                        f"change its count with PUT /services/{task.service}")
         if not 0 <= cmd.count <= MAX_SCALE:
-            return refused(f"count {cmd.count} must be from 0 to {MAX_SCALE}")
-        group = task.spec.group or task.id
-        active = [t for t in self._tasks() if (t.id == group or t.spec.group == group)
-                  and t.desired == DESIRED_RUN and t.state not in _OVER]
+            return Refused(INVALID, f"count {cmd.count} must be from 0 to {MAX_SCALE}")
+        group = group_of(task)
+        active = [t for t in self._tasks() if group_of(t) == group and holds_slot(t.desired, t.state)]
         created: list[str] = []
         stopped: list[str] = []
         if cmd.count > len(active):
             need = cmd.count - len(active)
             ids = list(dict.fromkeys(cmd.new_task_ids))[:need]
             if len(ids) < need or any(not i or self._task(i) is not None for i in ids):
-                return refused(f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
+                return Refused(INVALID, f"scaling {group} to {cmd.count} needs {need} new, unused task ids")
             spec = replace(task.spec, group=group, count=cmd.count)
             for task_id in ids:
                 self._put(Task(id=task_id, spec=spec, created_index=index, updated_index=index))
@@ -317,17 +325,17 @@ class ServiceRegistry:
             for surplus in newest_first[: len(active) - cmd.count]:
                 self._stop(surplus.id, index)
                 stopped.append(surplus.id)
-        return {"ok": True, "group": group, "count": cmd.count, "created": created, "stopped": stopped}
+        return GroupScaled(group, cmd.count, tuple(created), tuple(stopped))
 
     # -- declaring a version -----------------------------------------------------------------
     def declare_again(self, name: str, at: float, index: int, kind: str,
-                      moves: frozenset[str] = frozenset()) -> dict[str, Any]:
+                      moves: frozenset[str] = frozenset()) -> ServiceDeclared:
         """The current spec as a new version deployed as ``kind`` (orion/state/service_actions.py)."""
         record = self.records[name]
         return self._declare(record.spec, at, index, copy_of=record.current.version, kind=kind, moves=moves)
 
     def _declare(self, spec: ServiceSpec, at: float, index: int, copy_of: int | None = None, kind: str = "",
-                 moves: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 moves: frozenset[str] = frozenset()) -> ServiceDeclared:
         """``spec`` as the service's next version, with its deployment (a rollback when it
         declares an earlier version again: ``copy_of``; a redeploy or a rebalance: ``kind``,
         replacing every replica or the ``moves``). Relabels what can stay as it is. A job's
@@ -351,8 +359,7 @@ class ServiceRegistry:
         self.records[spec.name] = ServiceRecord(spec.name, (*versions, new)[-self._kept:], stable)
         if self._jobs is not None:
             self._jobs.declared(spec, version, at, index)
-        return {"ok": True, "changed": True, "service": spec.name, "version": version,
-                "deployment": dep.to_dict(), "relabelled": relabelled}
+        return ServiceDeclared(spec.name, version, True, dep, tuple(relabelled))
 
     def _relabel(self, record: ServiceRecord, new: VersionRecord, index: int,
                  moves: frozenset[str] = frozenset()) -> list[str]:
@@ -360,7 +367,7 @@ class ServiceRegistry:
         ``moves`` of a rebalance, which its deployment replaces). A job's attempts keep theirs."""
         done = []
         for task in self.replicas(record.name):
-            if task.desired != DESIRED_RUN or task.state in _OVER or task.id in moves or task.run:
+            if not holds_slot(task.desired, task.state) or task.id in moves or task.run:  # over, moved, or a job's
                 continue
             own = record.version(task.version)
             if own is None or spec_diff(own.spec, new.spec).replace:

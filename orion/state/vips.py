@@ -1,14 +1,15 @@
 """Services' virtual IPs and published ports inside the replicated state machine.
 
 Part of the network registry (``network.py``), split out because it follows the service
-commands rather than the nodes: it wraps the handlers of ``PutService``, ``RollbackService``,
-``DeleteService`` and ``ApplyDeploymentPlan`` (an auto-revert declares a spec too). Before a
-spec is declared it refuses one that publishes a port another service publishes (the
-ingress opens each port on every host, so two owners cannot share it) or that needs a VIP
-when none is left; after any of them it brings the VIPs in line with the services, in one
-deterministic pass: a VIP is released when its service is gone or no longer wants one, then
-every service that wants one and has none gets the next of the pool (``pool.py``: never-used
-addresses first, then the one released longest ago), in name order.
+commands rather than the nodes. The machine's ``apply`` calls it around ``PutService``,
+``RollbackService``, ``DeleteService`` and ``ApplyDeploymentPlan`` (an auto-revert declares a
+spec too), through the registry: :meth:`VipRegistry.check` before one is applied refuses a spec
+that publishes a port another service publishes (the ingress opens each port on every host,
+so two owners cannot share it) or that needs a VIP when none is left; :meth:`VipRegistry.follow`
+after one applied brings the VIPs in line with the services, in one deterministic pass: a
+VIP is released when its service is gone or no longer wants one, then every service that
+wants one and has none gets the next of the pool (``pool.py``: never-used addresses first,
+then the one released longest ago), in name order.
 
 A service wants a VIP in ``vip`` mode on the overlay; an opted-out service (``overlay:
 false``) has no overlay address for a VIP to lead to. Nothing is allocated before the
@@ -23,12 +24,13 @@ from typing import Any
 
 from orion.domain.network import NetworkSettings, published_ports
 from orion.domain.service import ServiceSpec
-from orion.state.commands import ApplyDeploymentPlan, DeleteService, PutService, RollbackService
-from orion.state.nodes import refused
+from orion.state.commands import ApplyDeploymentPlan, Command, DeleteService, PutService, RollbackService
 from orion.state.pool import Pool
+from orion.state.results import RefusalKind, Refused
 from orion.state.services import ServiceRegistry, rollback_target
 
-Handler = Callable[[Any, int], dict[str, Any]]
+# The commands after which the VIPs may have to follow the services.
+_SERVICE_CHANGES = (PutService, RollbackService, DeleteService, ApplyDeploymentPlan)
 
 
 def wants_vip(spec: ServiceSpec) -> bool:
@@ -36,12 +38,13 @@ def wants_vip(spec: ServiceSpec) -> bool:
 
 
 class VipRegistry:
-    """Service name -> VIP (an offset into the service CIDR); changed only by the wrapped handlers
-    and by ``start`` (the network's settings committed)."""
+    """Service name -> VIP (an offset into the service CIDR); changed only by :meth:`follow`,
+    :meth:`sync` and ``start`` (the network's settings committed)."""
 
     def __init__(self, services: ServiceRegistry, current: Callable[[], bool]) -> None:
         """``current``: every node that may read the log reads the network's format (else the
-        checks and allocations below would differ between old and new replicas)."""
+        checks and allocations below would differ between old and new replicas). Asked only
+        for the service commands: it reads every node."""
         self._services, self._current = services, current
         self._settings: NetworkSettings | None = None
         self._assigned: dict[str, int] = {}
@@ -60,46 +63,39 @@ class VipRegistry:
         return {name: self.vip(name) or "" for name in sorted(self._assigned)}
 
     # -- following the service commands -----------------------------------------------------
-    def handlers(self, existing: dict[str, Handler]) -> dict[str, Handler]:
-        return {t: self._guard(existing[t]) for t in (PutService.TYPE, RollbackService.TYPE, DeleteService.TYPE,
-                                                      ApplyDeploymentPlan.TYPE)}
-
-    def _guard(self, handler: Handler) -> Handler:
-        def wrapped(cmd: Any, index: int) -> dict[str, Any]:
-            problem = self._problem(cmd) if self._current() else None
-            if problem is not None:
-                return problem
-            result = handler(cmd, index)
-            if result.get("ok") and self._current():
-                self.sync()
-            return result
-        return wrapped
-
-    def _declared(self, cmd: Any) -> ServiceSpec | None:
-        """The spec ``cmd`` would declare, when it declares one by itself."""
-        if isinstance(cmd, PutService):
-            return cmd.spec
-        record = self._services.get(cmd.name) if isinstance(cmd, RollbackService) else None
-        target = rollback_target(record, cmd.version) if record is not None else None
-        return None if target is None or isinstance(target, str) else target.spec
-
-    def _problem(self, cmd: Any) -> dict[str, Any] | None:
+    def check(self, cmd: Command) -> Refused | None:
+        """Why the spec ``cmd`` declares cannot be declared, or None (see the module docstring)."""
         spec = self._declared(cmd)
-        if spec is None:
+        if spec is None or not self._current():
             return None
         mine = published_ports(spec.publish)
         for other in self._services.all():
             taken = sorted(mine & published_ports(other.spec.publish)) if other.name != spec.name else []
             if taken:
                 port, proto = taken[0]
-                return {**refused(f"published port {port}/{proto} is already published by service {other.name}; "
-                                  "a port is opened on every host, so one service owns it"),
-                        "field": "publish", "conflict": other.name}
+                return Refused(RefusalKind.PORT_TAKEN, f"published port {port}/{proto} is already published by "
+                                                       f"service {other.name}; a port is opened on every host, so "
+                                                       "one service owns it")
         if (self._settings is not None and wants_vip(spec) and spec.name not in self._assigned
                 and self._pool.peek() is None):
-            return refused(f"every VIP of {self._settings.service_cidr} is taken; delete a service, "
-                           "or declare this one with endpointMode dnsrr")
+            return Refused(RefusalKind.EXHAUSTED, f"every VIP of {self._settings.service_cidr} is taken; delete a "
+                                                  "service, or declare this one with endpointMode dnsrr")
         return None
+
+    def follow(self, cmd: Command) -> None:
+        """``cmd`` applied: if it may have changed the services, bring the VIPs in line."""
+        if isinstance(cmd, _SERVICE_CHANGES) and self._current():
+            self.sync()
+
+    def _declared(self, cmd: Command) -> ServiceSpec | None:
+        """The spec ``cmd`` would declare, when it declares one by itself."""
+        if isinstance(cmd, PutService):
+            return cmd.spec
+        if not isinstance(cmd, RollbackService):
+            return None
+        record = self._services.get(cmd.name)
+        target = rollback_target(record, cmd.version) if record is not None else None
+        return None if target is None or isinstance(target, Refused) else target.spec
 
     def sync(self) -> None:
         """Release the VIPs no service wants any more, then give one to each service that wants

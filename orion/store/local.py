@@ -15,6 +15,7 @@ from typing import Any
 from orion.state.commands import Command
 from orion.state.entries import apply_entry
 from orion.state.machine import StateMachine
+from orion.state.results import Result
 from orion.store.admission import Admission, decide
 from orion.store.digest import DigestCache
 from orion.store.port import LeaderContact, MembershipAction, NoLeader, NotLeader, RaftStatus
@@ -39,7 +40,7 @@ class LocalStore:
         self.leader = True
         self._digests = DigestCache(self.read)
 
-    def submit(self, command: Command, timeout: float) -> Any:
+    def submit(self, command: Command, timeout: float) -> Result:
         if not self.leader:
             raise NoLeader("no Raft leader: the cluster has lost quorum; writes are refused until it recovers")
         with self._cond:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from orion.state.commands import Command
 from orion.state.machine import StateMachine
+from orion.state.results import Result
 from orion.store.admission import Admission
 
 # A Raft membership change: add a voter, or remove one.
@@ -89,8 +90,9 @@ class RaftStatus:
 class Store(Protocol):
     """Replicated state: submit commands, read the machine, hear about changes."""
 
-    def submit(self, command: Command, timeout: float) -> Any:
-        """Commit ``command`` and return what ``StateMachine.apply`` returned.
+    def submit(self, command: Command, timeout: float) -> Result:
+        """Commit ``command`` and return what ``StateMachine.apply`` returned (a ``Refused``
+        when the machine refused it: never raised).
 
         Raises NoLeader or WriteTimeout: never a silent success.
         """

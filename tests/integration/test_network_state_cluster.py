@@ -28,9 +28,9 @@ from orion.domain.model import NodeInfo, Resources
 from orion.domain.network import NetworkSettings
 from orion.membership.join import join_proof
 from orion.raft.store import RaftStore
-from orion.state.commands import RegisterNode
+from orion.state.commands import AcquireLease, InitNetwork, RegisterNode
 from orion.state.entries import ReplicatedMachine
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.results import LeaseAcquired, Refused, Result
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
@@ -63,16 +63,18 @@ class Driver:
         self._thread.join(timeout=5)
         self.store.close()
 
-    def submit(self, command) -> dict:  # noqa: ANN001
+    def submit(self, command) -> Result:  # noqa: ANN001
         result = self.store.submit(command, 10.0)
-        assert result.get("ok"), result
+        assert not isinstance(result, Refused), result
         return result
 
     def acquire(self, node: Node) -> str:
         """What the agent on ``node`` will ask after it registers: its host's lease."""
         lease = AcquireLease(request_id=uuid.uuid4().hex, node_id=node.id, host=f"host-{node.id}",
                              underlay_ip="127.0.0.1", underlay_mtu=65536)
-        return self.submit(lease)["lease"]["subnet"]
+        granted = self.submit(lease)
+        assert isinstance(granted, LeaseAcquired), granted
+        return granted.lease.subnet
 
 
 def network(node: Node) -> dict:
@@ -160,7 +162,7 @@ def test_leases_and_vips_agree_on_every_node_and_a_host_back_within_the_grace_ke
                                    node=NodeInfo("newcomer", "127.0.0.1:1", "", capacity=Resources(1 << 30, 1000))))
         newcomer = driver.submit(AcquireLease(request_id=uuid.uuid4().hex, node_id="newcomer", host="host-new",
                                               underlay_ip="127.0.0.2", underlay_mtu=1500))
-        assert newcomer["lease"]["subnet"] == "10.42.3.0/24"  # never used, ahead of the released one
+        assert isinstance(newcomer, LeaseAcquired) and newcomer.lease.subnet == "10.42.3.0/24"  # never used first
         cluster.restart(victim)
         cluster.wait(lambda: status_of(cluster, victim) == "alive", 15, f"{victim.id} back for good")
         assert driver.acquire(victim) == "10.42.4.0/24"  # its old one stays quarantined behind the rest

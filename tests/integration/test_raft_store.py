@@ -14,11 +14,13 @@ import uuid
 import pytest
 from harness import free_ports, wait_until
 from parts import raft_settings
+from result_kit import accepted
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.raft.store import RaftStore
 from orion.state.commands import CreateTask, RegisterNode
 from orion.state.entries import ReplicatedMachine
+from orion.state.results import RefusalKind, Refused
 from orion.store.port import NoLeader, StoreError
 
 SECRET = "test-secret"
@@ -56,7 +58,7 @@ def test_write_through_a_follower_reaches_every_replica(replicas):
     stores, _ = replicas
     follower = next(s for s in stores.values() if not s.is_leader())
     result = follower.submit(_create("t1"), timeout=5)
-    assert result["ok"] and result["task"]["id"] == "t1"
+    assert accepted(result).task.id == "t1"
     index = follower.status().commit_index
     for store in stores.values():
         assert store.wait_applied(index, 5)
@@ -96,9 +98,9 @@ def test_concurrent_writes_share_entries_and_each_gets_its_own_answer(replicas):
     for t in threads:
         t.join()
     assert len(answers) == 48
-    created = sorted(int(a["task"]["id"][1:]) for a in answers.values() if a["ok"])
+    created = sorted(int(a.task.id[1:]) for a in answers.values() if not isinstance(a, Refused))
     assert created == list(range(32))  # each id created once; its duplicate refused
-    assert all(a["error"].endswith("already exists") for a in answers.values() if not a["ok"])
+    assert all(a.kind == RefusalKind.EXISTS for a in answers.values() if isinstance(a, Refused))
     entries = leader.status().commit_index - start_index
     assert entries < 48, f"{entries} log entries for 48 writes: nothing was coalesced"
     index = leader.status().commit_index
@@ -116,7 +118,7 @@ def test_while_a_registered_node_cannot_read_batches_no_batch_is_written(replica
     stores, _ = replicas
     leader = next(s for s in stores.values() if s.is_leader())
     old = NodeInfo("old", "127.0.0.1:1", "127.0.0.1:2", capacity=Resources(1 << 30, 1000), log_version=0)
-    assert leader.submit(RegisterNode(request_id="reg-old", node=old), timeout=5)["ok"]
+    accepted(leader.submit(RegisterNode(request_id="reg-old", node=old), timeout=5))
 
     def wave(prefix: str) -> int:
         """24 writers at once; how many log entries they took."""
@@ -133,12 +135,12 @@ def test_while_a_registered_node_cannot_read_batches_no_batch_is_written(replica
             t.start()
         for t in threads:
             t.join()
-        assert len(answers) == 24 and all(a["ok"] for a in answers), answers
+        assert len(answers) == 24 and not any(isinstance(a, Refused) for a in answers), answers
         return leader.status().commit_index - start_index
 
     assert wave("old-era-") == 24  # one entry per write: no Batch an old node would refuse
     upgraded = NodeInfo("old", "127.0.0.1:1", "127.0.0.1:2", capacity=Resources(1 << 30, 1000))
-    assert leader.submit(RegisterNode(request_id="reg-new", node=upgraded), timeout=5)["ok"]
+    accepted(leader.submit(RegisterNode(request_id="reg-new", node=upgraded), timeout=5))
     assert wave("new-era-") < 24
 
 
@@ -182,7 +184,7 @@ def test_the_leader_hands_over_to_a_caught_up_follower_without_an_election_timeo
     new = stores[said.removeprefix("leadership handed to ")]
     wait_until(new.is_leader, 2, "the new leader to know it leads")
     assert not leader.is_leader()
-    assert leader.submit(_create("after"), timeout=5)["ok"]
+    accepted(leader.submit(_create("after"), timeout=5))
     assert next(s for s in stores.values() if s is not leader and s is not new).transfer_leadership() \
         == "not the leader: no leadership to hand over"
 

@@ -25,7 +25,7 @@ import docker
 
 from orion.network.bridge_network import DockerNetworks
 from orion.network.datapath import DatapathInputs
-from orion.network.datapath_loop import DatapathLoop, PassResult
+from orion.network.datapath_loop import DatapathLoop, DatapathPass
 from orion.network.kernel import NetlinkKernel
 from orion.network.nft import NftFirewall
 from orion.network.overlay import OverlaySettings, lease_of
@@ -41,7 +41,7 @@ def load(path: Path) -> tuple[DatapathInputs, str]:
     return DatapathInputs(settings, own, peers), raw["docker_host"]
 
 
-def as_json(result: PassResult) -> str:
+def as_json(result: DatapathPass) -> str:
     return json.dumps({"applied": [str(c) for c in result.applied], "failed": [str(f) for f in result.failed],
                        "notes": list(result.notes), "converged": result.converged})
 
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     client = docker.DockerClient(base_url=docker_host, timeout=30)
     out = sys.stdout
 
-    def emit(result: PassResult) -> None:
+    def emit(result: DatapathPass) -> None:
         out.write(as_json(result) + "\n")
         out.flush()
 

@@ -13,6 +13,8 @@ from orion.domain.model import NodeInfo
 from orion.domain.network import NetworkSettings
 from orion.domain.service import HEALTHY, UNHEALTHY
 from orion.state.commands import (
+    AcquireLease,
+    InitNetwork,
     Placement,
     PlaceTasks,
     RegisterNode,
@@ -20,7 +22,6 @@ from orion.state.commands import (
     ReportTaskState,
     SetNodeStatus,
 )
-from orion.state.network_commands import AcquireLease, InitNetwork
 
 WEB = {"image": "app:1", "memory": "64M", "count": 2, "portBindings": {"80/tcp": ""},
        "publish": [{"published": 8080, "target": 80}]}

@@ -16,8 +16,7 @@ from werkzeug.serving import make_server
 
 from orion.cli.main import main
 from orion.domain.network import NetworkSettings
-from orion.state.commands import ReportTaskState
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.commands import AcquireLease, InitNetwork, ReportTaskState
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
+from result_kit import refused
 from workload_world import WorkloadWorld, node
 
 from orion.control import periodic
@@ -18,7 +19,8 @@ from orion.domain import cron
 from orion.domain.job import SLOT_REPLACE, SLOT_SKIP, SLOT_START, JobPolicy
 from orion.domain.model import TaskSpec
 from orion.domain.service import JOB, ServiceSpec
-from orion.state.workload_commands import RunCronSlot
+from orion.state.commands import RunCronSlot
+from orion.state.results import RefusalKind
 
 MiB = 1 << 20
 T0 = datetime(2024, 3, 1, 2, 59, 30, tzinfo=UTC).timestamp()  # half a minute before 03:00 UTC
@@ -57,8 +59,7 @@ def test_across_a_leader_change_each_slot_runs_once_never_twice():
     world.step(5.0)  # the new leader's pass commits 03:01
     (command, _), = late
     assert isinstance(command, RunCronSlot) and command.action == SLOT_START
-    refused = world.submit(command)
-    assert refused["ok"] is False and refused["error"].startswith("stale slot")
+    refused(world.submit(command), RefusalKind.STALE)
     for _ in range(30):  # the old leader leads again
         other.run_once()
         world.placement.run_once()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from result_kit import accepted, refused
+
 from orion.control import deployment
 from orion.control.deployment_loop import DeploymentLoop, command_for, refill_command, rollout_view
 from orion.domain.model import NodeInfo, Resources, TaskSpec
@@ -18,6 +20,7 @@ from orion.state.commands import (
     ReportTaskState,
     StopTask,
 )
+from orion.state.results import RefusalKind
 from orion.store.local import LocalStore
 
 GiB = 1 << 30
@@ -54,7 +57,7 @@ def test_a_follower_decides_nothing():
     world = World()
     world.store.submit(PutService(spec=V1, at=0.0), 1.0)
     world.store.leader = False
-    assert world.loop().run_once().sentence is None
+    assert world.loop().run_once().acted is False
     world.store.leader = True
     assert world.loop().run_once().sentence.startswith("deployment web#1 to version 1 running; start web.0.d1")
 
@@ -74,8 +77,7 @@ def test_a_deposed_leaders_late_plan_is_refused_and_no_replica_is_replaced_twice
     # ...the new leader decides the same step from the replicated state and commits it...
     assert world.loop().run_once().sentence.startswith("deployment web#2 to version 2 running; start web.0.d2")
     # ...and the old leader's command, arriving now, is refused as stale.
-    answer = world.store.submit(late, 1.0)
-    assert answer["ok"] is False and "stale plan" in answer["error"]
+    refused(world.store.submit(late, 1.0), RefusalKind.STALE)
     for _ in range(20):
         world.run_and_heal()
         world.now += 5.0
@@ -105,7 +107,7 @@ def test_a_replica_stopped_by_request_is_refilled_in_its_slot_once_the_deploymen
     record, _ = world.record()
     sentence = world.loop().run_once().sentence
     assert sentence == f"service web: refill web.1.d1.{record.step}"
-    assert world.loop().run_once().sentence is None  # decided once: the slot is held again
+    assert world.loop().run_once().acted is False  # decided once: the slot is held again
     world.run_and_heal()
     record, replicas = world.record()
     assert record.deployment.state == "successful"  # a refill is no new deployment
@@ -117,7 +119,7 @@ def test_a_replica_that_exited_is_left_to_its_restart_policy_not_refilled():
     world = settled_world()
     world.store.submit(ReportTaskState(task_id="web.2.d1", node_id="n1", generation=1, state="failed",
                                        exit_code=1), 1.0)
-    assert world.loop().run_once().sentence is None
+    assert world.loop().run_once().acted is False
 
 
 def test_a_refill_decided_on_a_stale_view_starts_nothing_twice():
@@ -127,11 +129,10 @@ def test_a_refill_decided_on_a_stale_view_starts_nothing_twice():
     starts = deployment.refill(rollout_view(record, replicas), record.step)
     late = refill_command(record, starts, world.now)
     assert world.loop().run_once().sentence == f"service web: refill web.0.d1.{record.step}"
-    answer = world.store.submit(late, 1.0)  # the same decision by a deposed leader, late
-    assert answer["ok"] is False and "stale plan" in answer["error"]
+    refused(world.store.submit(late, 1.0), RefusalKind.STALE)  # the same decision by a deposed leader, late
     # A refill at the current step into a slot that is held again is refused by the machine too.
     record, _ = world.record()
     held = refill_command(record, (StartReplica(record.deployment.refill_id(0, record.step), 0, 1),), world.now)
-    answer = world.store.submit(held, 1.0)
-    assert answer["ok"] is True and "is held by a wanted replica" in answer["refused"][held.start[0].id]
+    answer = accepted(world.store.submit(held, 1.0))
+    assert answer.refused[held.start[0].id].kind == RefusalKind.WRONG_STATE  # its slot is held by a wanted replica
     assert len([t for t in world.record()[1] if t.desired == "run"]) == 3

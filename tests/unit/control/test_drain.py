@@ -14,6 +14,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parts import drain_settings
+from result_kit import accepted, refused
 
 from orion.control import drain
 from orion.control.placement import plan as place
@@ -42,6 +43,7 @@ from orion.state.commands import (
     StopTask,
 )
 from orion.state.machine import StateMachine
+from orion.state.results import RefusalKind, Refused, Result
 
 GiB = 1 << 30
 # Most scenarios are about order, not timing: a replacement counts as soon as it runs.
@@ -62,29 +64,29 @@ class Drain:
             self.apply(RegisterNode(node=NodeInfo(n, f"{n}:8000", f"{n}:7000",
                                                   capacity=Resources(mem_gib * GiB, 4000))))
 
-    def apply(self, command) -> dict:
+    def apply(self, command) -> Result:
         self.index += 1
         return self.m.apply(command, self.index)
 
     def submit(self, task_id: str, group: str = "", host_port: int | None = None, mem_gib: float = 1) -> None:
         ports = (PortBinding(80, "tcp", host_port),) if host_port else ()
         spec = TaskSpec("img", int(mem_gib * GiB), 100, ports=ports, group=group)
-        assert self.apply(CreateTask(task_id=task_id, spec=spec))["ok"]
+        accepted(self.apply(CreateTask(task_id=task_id, spec=spec)))
 
     def on(self, task_id: str, node: str) -> None:
         """Place and run ``task_id`` on ``node``."""
         t = self.m.task(task_id)
-        assert self.apply(PlaceTasks(placements=(Placement(task_id, node, t.generation),)))["placed"]
+        assert self.apply(PlaceTasks(placements=(Placement(task_id, node, t.generation),))).placed
         self.run(task_id)
 
     def run(self, task_id: str) -> None:
         """The task's (new) node reports its container running."""
         t = self.m.task(task_id)
-        assert self.apply(ReportTaskState(task_id=t.id, node_id=t.node_id, generation=t.generation, state=RUNNING,
-                                          container_id=f"c-{t.id}-{t.generation}"))["ok"]
+        accepted(self.apply(ReportTaskState(task_id=t.id, node_id=t.node_id, generation=t.generation, state=RUNNING,
+                                            container_id=f"c-{t.id}-{t.generation}")))
 
     def drain(self, node: str, now: float = 0.0) -> None:
-        assert self.apply(SetNodeStatus(node_id=node, status=NODE_LEFT))["ok"]
+        accepted(self.apply(SetNodeStatus(node_id=node, status=NODE_LEFT)))
         self.left_since[node] = now
 
     def step(self, now: float = 1.0) -> str:
@@ -94,7 +96,7 @@ class Drain:
         for command in decided.commands():
             if isinstance(command, FinishMigration):
                 was_running = self.m.task(command.task_id).state == RUNNING
-                if self.apply(command)["ok"]:
+                if not isinstance(self.apply(command), Refused):
                     self.finished.append((command.task_id, was_running, now))
             else:
                 self.apply(command)
@@ -204,7 +206,7 @@ def test_a_stopped_task_stops_its_old_copy_too():
     c.on("a", "n1")
     c.drain("n1")
     c.step()
-    assert c.apply(StopTask(task_id="a"))["ok"]
+    accepted(c.apply(StopTask(task_id="a")))
     assert c.m.task("a").migrating_from is None and c.m.tasks_on("n1") == []
 
 
@@ -231,19 +233,19 @@ def test_the_machine_refuses_migrations_that_are_not_a_drains():
     c.submit("a")
     c.on("a", "n1")
     gen = c.m.task("a").generation
-    refused = c.apply(MigrateTasks(placements=(Placement("a", "n2", gen),)))["refused"]
-    assert refused == {"a": "task a is not on a draining node"}
+    def migration_refused(node: str, generation: int) -> RefusalKind:
+        return c.apply(MigrateTasks(placements=(Placement("a", node, generation),))).refused["a"].kind
+
+    assert migration_refused("n2", gen) == RefusalKind.WRONG_STATE  # n1 is not draining
     c.drain("n1")
-    assert c.apply(MigrateTasks(placements=(Placement("a", "n1", gen),)))["refused"] == {
-        "a": "task a cannot migrate to the node it leaves"}
-    assert c.apply(MigrateTasks(placements=(Placement("a", "n2", gen - 1),)))["refused"]["a"].startswith("stale plan")
-    assert c.apply(MigrateTasks(placements=(Placement("a", "n2", gen),)))["placed"] == ["a"]
+    assert migration_refused("n1", gen) == RefusalKind.INVALID  # to the node it leaves
+    assert migration_refused("n2", gen - 1) == RefusalKind.STALE
+    assert c.apply(MigrateTasks(placements=(Placement("a", "n2", gen),))).placed == ("a",)
     assert c.m.task("a").migrating_from == PriorPlacement("n1", gen)
-    assert c.apply(MigrateTasks(placements=(Placement("a", "n2", gen + 1),)))["refused"] == {
-        "a": "task a is already migrating from n1"}
-    assert c.apply(FinishMigration(task_id="a", generation=gen))["error"].startswith("stale decision")
-    assert c.apply(FinishMigration(task_id="a", generation=gen + 1))["ok"]
-    assert c.apply(FinishMigration(task_id="a", generation=gen + 1))["error"] == "task a is not migrating"
+    assert migration_refused("n2", gen + 1) == RefusalKind.WRONG_STATE  # already migrating from n1
+    refused(c.apply(FinishMigration(task_id="a", generation=gen)), RefusalKind.STALE)
+    accepted(c.apply(FinishMigration(task_id="a", generation=gen + 1)))
+    refused(c.apply(FinishMigration(task_id="a", generation=gen + 1)), RefusalKind.WRONG_STATE)  # not migrating
 
 
 def test_a_migrating_task_holds_both_nodes_and_survives_a_snapshot():

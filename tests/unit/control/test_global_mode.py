@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import refused
 from workload_world import WorkloadWorld, node
 
 from orion.control import deployment
@@ -18,6 +19,7 @@ from orion.domain.constraints import parse as parse_constraint
 from orion.domain.model import TaskSpec
 from orion.domain.service import GLOBAL, SUCCESSFUL, Deployment, ServiceSpec, StartReplica, StopReplica, UpdatePolicy
 from orion.state.commands import ApplyDeploymentPlan, ReportTaskState, SetNodeStatus
+from orion.state.results import RefusalKind
 
 MiB = 1 << 20
 
@@ -95,12 +97,12 @@ def test_the_machine_refuses_a_start_on_a_node_the_service_does_not_run_on():
     sneaky = StartReplica(dep.node_replica_id("n2", record.step), 0, dep.version, "n2")
     result = world.submit(ApplyDeploymentPlan(service="exporter", seq=dep.seq, step=record.step, state=SUCCESSFUL,
                                               start=(sneaky,), at=world.now))
-    assert result["refused"] == {sneaky.id: "node n2 is not one exporter runs on"}
+    assert {i: r.kind for i, r in result.refused.items()} == {sneaky.id: RefusalKind.INVALID}  # not its node
     keeper = world.wanted("exporter")[0]
     result = world.submit(ApplyDeploymentPlan(service="exporter", seq=dep.seq, step=record.step + 1,
                                               state=SUCCESSFUL, stop=(StopReplica(keeper.id, 0, "no"),),
                                               at=world.now))
-    assert result == {"ok": False, "error": f"replica {keeper.id} is not on a node exporter has left"}
+    refused(result, RefusalKind.WRONG_STATE)  # its node is still one exporter runs on
 
 
 # -- the planner's properties --------------------------------------------------------------------------

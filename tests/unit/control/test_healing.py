@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parts import api_deps, restart_config
+from result_kit import accepted, refused
 
 from orion.control import healing, restart
 from orion.control.placement_loop import plan_with_avoidance
@@ -44,6 +45,7 @@ from orion.state.commands import (
     StopTask,
 )
 from orion.state.machine import StateMachine
+from orion.state.results import RefusalKind, Result
 
 GiB = 1 << 30
 CFG = restart_config()
@@ -59,7 +61,7 @@ class Cluster:
             self.apply(RegisterNode(node=NodeInfo(n, f"{n}:8000", f"{n}:7000",
                                                   capacity=Resources(mem_gib * GiB, 4000))))
 
-    def apply(self, command) -> dict:
+    def apply(self, command) -> Result:
         self.index += 1
         return self.m.apply(command, self.index)
 
@@ -67,7 +69,7 @@ class Cluster:
                policy: str = "never", group: str = "") -> None:
         ports = (PortBinding(80, "tcp", host_port),) if host_port else ()
         spec = TaskSpec("img", int(mem_gib * GiB), 100, ports=ports, restart_policy=policy, group=group)
-        assert self.apply(CreateTask(task_id=task_id, spec=spec))["ok"]
+        accepted(self.apply(CreateTask(task_id=task_id, spec=spec)))
 
     def schedule(self, now: float = 0.0) -> dict:
         tasks = self.m.placeable_tasks()
@@ -95,7 +97,7 @@ class Cluster:
         return decided
 
     def node_status(self, node: str, status: str) -> None:
-        assert self.apply(SetNodeStatus(node_id=node, status=status))["ok"]
+        accepted(self.apply(SetNodeStatus(node_id=node, status=status)))
 
     def task(self, task_id: str):
         return self.m.task(task_id)
@@ -146,7 +148,7 @@ def test_a_node_whose_engine_stopped_answering_loses_its_tasks_like_a_dead_one()
     c = running_cluster("web", "db", nodes=("n1", "n2"))
     first = c.task("web")
     why = "docker engine has not answered for 8s"
-    assert c.apply(SetNodeReadiness(node_id=first.node_id, ready=False, reason=why))["changed"]
+    assert c.apply(SetNodeReadiness(node_id=first.node_id, ready=False, reason=why)).changed
     decided = c.heal()
     assert "web" in decided.lost
     assert decided.causes["web"] == healing.CAUSE_NODE_NOT_READY
@@ -184,7 +186,7 @@ def test_the_old_nodes_report_is_refused_after_the_replacement_is_placed():
     # The partitioned node comes back and reports its container: fenced by generation.
     stale = c.apply(ReportTaskState(task_id="web", node_id=old.node_id, generation=old.generation,
                                     state=RUNNING, container_id="c-old"))
-    assert stale["ok"] is False and "stale report" in stale["error"]
+    refused(stale, RefusalKind.STALE)
     assert old.id not in {t.id for t in c.m.tasks_on(old.node_id)}  # its reconciler stops the container
 
 
@@ -274,8 +276,8 @@ def test_a_restart_due_on_a_restarting_node_waits_for_its_agent():
 
 def fail(c: Cluster, task_id: str) -> None:
     t = c.task(task_id)
-    assert c.apply(ReportTaskState(task_id=task_id, node_id=t.node_id, generation=t.generation,
-                                   state=FAILED, exit_code=1))["ok"]
+    accepted(c.apply(ReportTaskState(task_id=task_id, node_id=t.node_id, generation=t.generation,
+                                     state=FAILED, exit_code=1)))
 
 
 def test_a_crashed_task_waits_its_backoff_then_restarts_on_its_node():
@@ -332,9 +334,9 @@ def test_scaling_a_service_adds_then_stops_members_newest_first():
     c.submit("web1", group="g")
     c.submit("web2", group="g")
     grown = c.apply(ScaleTask(task_id="web2", count=4, new_task_ids=("w3", "w4", "w5", "w6")))
-    assert grown["created"] == ["w3", "w4"] and grown["group"] == "g"
+    assert grown.created == ("w3", "w4") and grown.group == "g"
     shrunk = c.apply(ScaleTask(task_id="web1", count=1))
-    assert shrunk["stopped"] == ["w4", "w3", "web2"]
+    assert shrunk.stopped == ("w4", "w3", "web2")
     wanted = [t.id for t in c.m.group_members("g") if t.desired == DESIRED_RUN]
     assert wanted == ["web1"]
 
@@ -342,14 +344,14 @@ def test_scaling_a_service_adds_then_stops_members_newest_first():
 def test_a_lone_task_scaled_up_becomes_the_head_of_its_service():
     c = Cluster("n1")
     c.submit("solo")
-    assert c.apply(ScaleTask(task_id="solo", count=2, new_task_ids=("x",)))["created"] == ["x"]
+    assert c.apply(ScaleTask(task_id="solo", count=2, new_task_ids=("x",))).created == ("x",)
     assert [t.id for t in c.m.group_members("solo")] == ["solo", "x"]
 
 
 def test_scaling_without_enough_ids_is_refused_and_changes_nothing():
     c = Cluster("n1")
     c.submit("solo")
-    assert c.apply(ScaleTask(task_id="solo", count=3, new_task_ids=("x",)))["ok"] is False
+    refused(c.apply(ScaleTask(task_id="solo", count=3, new_task_ids=("x",))), RefusalKind.INVALID)
     assert len(c.m.tasks()) == 1
 
 
@@ -409,7 +411,7 @@ def test_a_service_always_has_exactly_count_wanted_members(ops):
     fresh = (f"id{i}" for i in range(10_000))
     for count, _ in ops:
         result = c.apply(ScaleTask(task_id="s0", count=count, new_task_ids=tuple(next(fresh) for _ in range(count))))
-        assert result["ok"]
+        accepted(result)
         wanted = [t for t in c.m.group_members("svc") if t.desired == DESIRED_RUN and t.state != STOPPED]
         assert len(wanted) == count
 
@@ -422,7 +424,7 @@ def test_a_stale_plan_for_a_lost_task_is_refused():
     c.schedule()
     other = ({"n1", "n2"} - {old.node_id}).pop()
     again = c.apply(PlaceTasks(placements=(Placement("web", other, old.generation),)))
-    assert again["refused"]
+    assert again.refused["web"].kind == RefusalKind.WRONG_STATE  # placed meanwhile: no longer waiting
 
 
 # -- the ops API (PATCH /tasks/<id>, POST /nodes/<id>/drain) -------------------------------------------

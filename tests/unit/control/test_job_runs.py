@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import refused
 from workload_world import WorkloadWorld, node
 
 from orion.control import job
 from orion.domain.job import RUN_FAILED, RUN_SUCCEEDED, JobPolicy, JobRun
 from orion.domain.model import RUNNING, TaskSpec
 from orion.domain.service import JOB, ServiceSpec
-from orion.state.workload_commands import ApplyJobPlan
+from orion.state.commands import ApplyJobPlan
+from orion.state.results import RefusalKind
 
 MiB = 1 << 20
 
@@ -84,7 +86,7 @@ def test_a_new_version_cancels_the_run_and_runs_again_and_the_same_spec_changes_
     world.attempt_seconds = 100.0
     world.put(batch())
     world.settle(3)
-    assert world.put(batch())["changed"] is False
+    assert world.put(batch()).changed is False
     world.put(ServiceSpec("batch", TaskSpec("worker:2", 32 * MiB), mode=JOB))
     world.settle(3)
     first, second = runs(world)
@@ -101,8 +103,7 @@ def test_an_old_leaders_plan_landing_late_is_refused_and_starts_nothing_twice():
     world.step()  # the new leader decides the same and commits first
     (command, _sentence), = late
     assert isinstance(command, ApplyJobPlan) and command.start == ("batch.r1.0",)
-    result = world.submit(command)
-    assert result["ok"] is False and "stale plan" in result["error"]
+    refused(world.submit(command), RefusalKind.STALE)
     assert [t.id for t in world.tasks("batch")] == ["batch.r1.0"]
 
 

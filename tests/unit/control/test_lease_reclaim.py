@@ -8,15 +8,17 @@ from orion.control.lease_reclaim_loop import NOT_LEADER, NOTHING, LeaseReclaimLo
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.domain.network import NetworkSettings, SubnetLease
 from orion.state.commands import (
+    AcquireLease,
     CreateTask,
+    InitNetwork,
     Placement,
     PlaceTasks,
     RegisterNode,
+    ReleaseLease,
     ReportTaskState,
     SetNodeStatus,
     StopTask,
 )
-from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
 from orion.store.local import LocalStore
 
 GRACE = 600.0
@@ -106,11 +108,11 @@ class World:
 def test_the_loop_releases_a_dead_hosts_lease_after_the_grace_only():
     world = World()
     world.submit(SetNodeStatus(node_id="n1", status="dead"))
-    assert world.loop.run_once() == NOTHING
+    assert world.loop.run_once().sentence == NOTHING
     world.now = GRACE - 0.5
-    assert world.loop.run_once() == NOTHING
+    assert world.loop.run_once().sentence == NOTHING
     world.now = GRACE
-    assert world.loop.run_once() == "released 10.42.0.0/24 of host A: n1 dead for 600s (grace 600s)"
+    assert world.loop.run_once().sentence == "released 10.42.0.0/24 of host A: n1 dead for 600s (grace 600s)"
     assert world.hosts() == ["B"]
 
 
@@ -119,11 +121,11 @@ def test_the_loop_releases_a_drained_node_once_its_tasks_are_gone():
     world.submit(CreateTask(task_id="t1", spec=TaskSpec("img", 64 << 20)))
     world.submit(PlaceTasks(placements=(Placement("t1", "n1", 0),)))
     world.submit(SetNodeStatus(node_id="n1", status="left"))
-    assert world.loop.run_once() == NOTHING and world.hosts() == ["A", "B"]
+    assert world.loop.run_once().sentence == NOTHING and world.hosts() == ["A", "B"]
     world.submit(StopTask(task_id="t1"))  # assigned -> stopping: still held
-    assert world.loop.run_once() == NOTHING
+    assert world.loop.run_once().sentence == NOTHING
     world.submit(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="stopped"))
-    assert world.loop.run_once() == "released 10.42.0.0/24 of host A: every holder left (n1)"
+    assert world.loop.run_once().sentence == "released 10.42.0.0/24 of host A: every holder left (n1)"
     assert world.hosts() == ["B"]
 
 
@@ -133,12 +135,12 @@ def test_a_new_leader_counts_the_grace_again():
     world.loop.run_once()
     world.store.leader = False
     world.now = GRACE - 10
-    assert world.loop.run_once() == NOT_LEADER
+    assert world.loop.run_once().sentence == NOT_LEADER
     world.store.leader = True
     world.now = GRACE + 10
-    assert world.loop.run_once() == NOTHING  # its clock starts now: kept longer, never shorter
+    assert world.loop.run_once().sentence == NOTHING  # its clock starts now: kept longer, never shorter
     world.now = 2 * GRACE + 10
-    assert "released 10.42.0.0/24 of host A" in world.loop.run_once()
+    assert "released 10.42.0.0/24 of host A" in world.loop.run_once().sentence
 
 
 def test_a_release_decided_before_a_holder_came_back_is_refused_by_the_machine():
@@ -155,6 +157,6 @@ def test_a_release_decided_before_a_holder_came_back_is_refused_by_the_machine()
         return original(command, timeout)
 
     world.store.submit = back_first  # type: ignore[method-assign]
-    sentence = world.loop.run_once()
+    sentence = world.loop.run_once().sentence
     assert sentence.startswith("kept 10.42.0.0/24 of host A: ") and "n1, which is alive" in sentence
     assert world.hosts() == ["A", "B"]

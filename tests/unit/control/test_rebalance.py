@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import accepted, refused
 from workload_world import WorkloadWorld, node
 
 from orion.control import rebalance
 from orion.domain.model import RUNNING, NodeUsage, Resources, Task, TaskSpec
 from orion.domain.service import REBALANCE, REDEPLOY, SUCCESSFUL, ServiceSpec, UpdatePolicy
-from orion.state.workload_commands import RebalanceService, RedeployService
+from orion.state.commands import RebalanceService, RedeployService
+from orion.state.results import RefusalKind
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -67,7 +69,7 @@ def test_rebalance_after_a_node_returns_evens_the_count_with_the_update_rules():
     moves = world.read(lambda m: rebalance.plan(m.services.get("web").spec, world.wanted("web"), m.nodes(),
                                                 m.usages()))
     result = world.submit(RebalanceService(name="web", moves=moves.replicas, at=world.now))
-    assert result["ok"] and result["deployment"]["kind"] == REBALANCE
+    assert accepted(result).deployment.kind == REBALANCE
     fewest = len(world.wanted("web"))
     for _ in range(30):
         world.step()
@@ -76,8 +78,9 @@ def test_rebalance_after_a_node_returns_evens_the_count_with_the_update_rules():
     assert fewest >= 6  # start-first: the moved replicas stopped only once their successors counted
     record = world.read(lambda m: m.services.get("web"))
     assert record.deployment.state == SUCCESSFUL and record.current.copy_of == 1
-    refused = world.submit(RebalanceService(name="web", moves=("web.0.d1", "nope"), at=world.now))
-    assert refused["ok"] is False and "nope" in refused["error"]
+    why = refused(world.submit(RebalanceService(name="web", moves=("web.0.d1", "nope"), at=world.now)),
+                  RefusalKind.NOT_FOUND)
+    assert "nope" in why.detail  # the sentence names the replica that is not there
 
 
 def test_automatic_rebalance_with_the_update_setting():
@@ -97,7 +100,7 @@ def test_redeploy_replaces_every_replica_same_spec():
     world.settle(15)
     before = {t.id for t in world.wanted("web")}
     result = world.submit(RedeployService(name="web", at=world.now))
-    assert result["ok"] and result["deployment"]["kind"] == REDEPLOY and result["relabelled"] == []
+    assert accepted(result).deployment.kind == REDEPLOY and result.relabelled == ()
     world.settle(30)
     after = world.wanted("web")
     assert len(after) == 3 and before.isdisjoint(t.id for t in after)

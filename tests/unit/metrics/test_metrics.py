@@ -15,6 +15,7 @@ import uuid
 import pytest
 from parts import api_deps, autopilot_config, drain_settings, restart_config
 from prometheus_client.parser import text_string_to_metric_families
+from result_kit import accepted
 
 from orion.api.app import create_app
 from orion.control.healing_loop import HealingLoop
@@ -67,7 +68,7 @@ def register(store: LocalStore, node_id: str, mem_gib: int = 4, cpus: int = 2) -
 def create(store: LocalStore, task_id: str, mem_gib: float = 1, cpus: float = 0.5) -> None:
     spec = TaskSpec("orion/busybox:latest", int(mem_gib * GiB), int(cpus * 1000))
     result = store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1)
-    assert result["ok"], result
+    accepted(result)
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_a_committed_placement_counts_and_times_the_pass(store, metrics):
     create(store, "t2")
     assert value(metrics, "orion_placements_total") == 0
     result = PlacementLoop(store, interval=1, write_timeout=1, observe=metrics.observe_placement).run_once()
-    assert result.placed == 2
+    assert result.detail.placed == 2
     assert value(metrics, "orion_placements_total") == 2
     assert value(metrics, "orion_placement_latency_seconds_count") == 1
     assert value(metrics, "orion_tasks", state="assigned") == 2
@@ -101,7 +102,7 @@ def test_a_committed_placement_counts_and_times_the_pass(store, metrics):
 
 
 def create_spec(store: LocalStore, task_id: str, spec: TaskSpec) -> None:
-    assert store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1)["ok"]
+    accepted(store.submit(CreateTask(request_id=rid(), task_id=task_id, spec=spec), 1))
 
 
 def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
@@ -111,7 +112,7 @@ def test_no_fits_of_the_real_scheduler_count_by_kind(store, metrics):
     create_spec(store, "cpu", TaskSpec("img", GiB, 4000))
     create_spec(store, "sel", TaskSpec("img", GiB, 100, node_selectors=(("zone", "b"),)))
     loop = PlacementLoop(store, interval=1, write_timeout=1, on_no_fit=metrics.no_fit)
-    assert loop.run_once().unschedulable == 4
+    assert loop.run_once().detail.unschedulable == 4
     counted = {k: value(metrics, "orion_schedule_no_fit_total", reason=k) for k in NO_FIT_CLASSES}
     assert counted == {**dict.fromkeys(NO_FIT_CLASSES, 0), "memory": 2, "cpu": 1, "selector": 1}
     loop.run_once()  # counted each pass, even when nothing new is recorded
@@ -275,7 +276,7 @@ def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics
     place.run_once()
     register(store, "node2")
     store.submit(SetNodeStatus(request_id=rid(), node_id="node1", status=NODE_DEAD), 1)
-    assert "marked lost a" in healer.run_once()
+    assert "marked lost a" in healer.run_once().sentence
     assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
     place.run_once()  # a moves to node2, which then leaves: a migrates to node3
     register(store, "node3")
@@ -283,7 +284,7 @@ def test_the_healing_loop_counts_the_tasks_it_sends_back_by_cause(store, metrics
     healer.run_once()
     assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
     assert value(metrics, "orion_reschedules_total", cause="node_dead") == 1
-    assert healer.run_once() == "nothing to heal"  # counted once, not on every pass
+    assert healer.run_once().sentence == "nothing to heal"  # counted once, not on every pass
     assert value(metrics, "orion_reschedules_total", cause="node_left") == 1
 
 

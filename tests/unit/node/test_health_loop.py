@@ -101,7 +101,7 @@ class Node:
             if watch.running is not None:
                 watch.running.result(timeout=5)
         said.append(self.loop.run_once())
-        return said
+        return [p.sentence if p.acted else None for p in said]
 
 
 def http_check(port: int, failures: int = 2) -> HealthCheck:
@@ -125,7 +125,7 @@ def test_an_http_check_reports_healthy_then_unhealthy_then_the_replica_fails(por
     assert node.passes(5.0) == [None, None]  # one failure of two: still healthy
     assert node.passes(5.0) == [None, "reported web.0.d1 unhealthy"]
     assert node.task().health_output == "HTTP 503: database unreachable"
-    assert node.loop.run_once() == "reported web.0.d1 failed"
+    assert node.loop.run_once().sentence == "reported web.0.d1 failed"
     task = node.task()
     assert (task.state, task.reason, task.health) == ("failed", "unhealthy: HTTP 503: database unreachable",
                                                       "unhealthy")

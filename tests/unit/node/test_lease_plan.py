@@ -9,8 +9,7 @@ from orion.domain.model import NodeInfo, Resources
 from orion.domain.network import NetworkSettings, SubnetLease
 from orion.node.lease import HostFacts, plan
 from orion.node.lease_loop import LeaseLoop
-from orion.state.commands import RegisterNode
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.commands import AcquireLease, InitNetwork, RegisterNode
 from orion.store.local import LocalStore
 
 FACTS = HostFacts("n1", "ENGINE-1", "10.77.0.1", 1500)
@@ -56,22 +55,22 @@ def test_the_leader_sets_the_network_then_the_registered_node_gets_its_lease():
     store = LocalStore()
     register(store, "n1")
     lease_loop, ended = loop(store)
-    assert lease_loop.run_once() == "init_network applied"
-    assert lease_loop.run_once() == "acquire_lease applied"
-    assert lease_loop.run_once() is None
+    assert lease_loop.run_once().sentence == "init_network applied"
+    assert lease_loop.run_once().sentence == "acquire_lease applied"
+    assert not lease_loop.run_once().acted
     (held, _) = store.read(lambda m: m.lease_of_host("ENGINE-1"))
     assert held.holders == ("n1",) and held.underlay_ip == "10.77.0.1" and not ended
 
 
 def test_a_refusal_the_next_pass_can_outlive_does_not_end_the_agent():
-    """Not registered yet: refused with kind unknown_node, asked again once registered."""
+    """Not registered yet: refused with kind not_found, asked again once registered."""
     store = LocalStore()
     store.submit(InitNetwork(settings=PROPOSAL), 1.0)
     lease_loop, ended = loop(store)
-    assert lease_loop.run_once().startswith("acquire_lease refused: node 'n1' is not registered")
+    assert lease_loop.run_once().sentence.startswith("acquire_lease refused: node 'n1' is not registered")
     assert not ended
     register(store, "n1")
-    assert lease_loop.run_once() == "acquire_lease applied"
+    assert lease_loop.run_once().sentence == "acquire_lease applied"
 
 
 def test_an_underlay_that_cannot_carry_the_overlay_ends_the_agent_with_both_mtus_named():

@@ -18,8 +18,10 @@ from orion.node.network_views import (
 )
 from orion.runtime import NetworkAttachment
 from orion.state.commands import (
+    AcquireLease,
     ApplyDeploymentPlan,
     Command,
+    InitNetwork,
     Placement,
     PlaceTasks,
     PutService,
@@ -29,7 +31,7 @@ from orion.state.commands import (
     SetNodeStatus,
 )
 from orion.state.machine import StateMachine
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.results import Refused, Result
 
 
 class Log:
@@ -37,10 +39,10 @@ class Log:
         self.m = StateMachine()
         self.index = 0
 
-    def __call__(self, command: Command) -> dict:
+    def __call__(self, command: Command) -> Result:
         self.index += 1
         result = self.m.apply(command, self.index)
-        assert not (isinstance(result, dict) and result.get("ok") is False), result
+        assert not isinstance(result, Refused), result
         return result
 
     def read(self):

@@ -61,17 +61,17 @@ def test_the_loop_removes_an_orphan_after_the_grace_with_a_sentence_and_an_event
     r = reconcile_loop(NODE, store, rt, orphan_grace=30.0, mono=clock, on_event=events.append)
     r.run_once()
     rt.containers["c-purged"] = ContainerState("c-purged", "purged-task", 3, "running")
-    assert r.run_once() == "in sync: 1 tasks, 1 running containers, 1 orphan candidates"
+    assert r.run_once().sentence == "in sync: 1 tasks, 1 running containers, 1 orphan candidates"
     clock.now += 29.0
-    assert r.run_once().endswith("1 orphan candidates")
+    assert r.run_once().sentence.endswith("1 orphan candidates")
     store.leader = False  # cut off from the leader: not a current view
     clock.now += 60.0
-    assert r.run_once().endswith("1 orphan candidates") and "c-purged" in rt.containers
+    assert r.run_once().sentence.endswith("1 orphan candidates") and "c-purged" in rt.containers
     store.leader = True
-    assert r.run_once() == "removed orphaned purged-task (c-purged)"
+    assert r.run_once().sentence == "removed orphaned purged-task (c-purged)"
     assert "c-purged" not in rt.containers and rt.calls[-2:] == ["stop c-purged", "remove c-purged"]
     assert events == ["start", "orphan"]
-    assert r.run_once() == "in sync: 1 tasks, 1 running containers"
+    assert r.run_once().sentence == "in sync: 1 tasks, 1 running containers"
 
 
 def test_containers_of_known_tasks_stay_the_reconcilers_and_stop_at_once():
@@ -80,4 +80,4 @@ def test_containers_of_known_tasks_stay_the_reconcilers_and_stop_at_once():
     r = reconcile_loop(NODE, store, rt, orphan_grace=30.0, mono=Clock())
     r.run_once()
     store.submit(StopTask(task_id="t1"), 1)
-    assert r.run_once() == "stopped t1; removed 1 container; reported t1 stopped"
+    assert r.run_once().sentence == "stopped t1; removed 1 container; reported t1 stopped"

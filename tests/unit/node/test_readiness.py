@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from result_kit import refused
 
 from orion.domain.model import NodeInfo, Resources
 from orion.node import readiness
 from orion.node.readiness_loop import ReadinessLoop
 from orion.state.commands import RegisterNode, SetNodeReadiness
+from orion.state.results import RefusalKind
 from orion.store.local import LocalStore
 
 GRACE = 8.0
@@ -125,16 +127,16 @@ def test_the_runner_repairs_a_registry_that_disagrees():
     engine, clock = Engine(), [0.0]
     loop, store = loop_with(engine, clock)
     engine.up, clock[0] = False, 20.0
-    assert loop.run_once().startswith("reported not ready")
+    assert loop.run_once().sentence.startswith("reported not ready")
     store.submit(RegisterNode(node=NodeInfo("n1", "a", "r", capacity=Resources(1 << 30, 1000))), 1)
-    assert loop.run_once().startswith("reported not ready")
+    assert loop.run_once().sentence.startswith("reported not ready")
     assert not store.read(lambda m: m.node("n1"))[0].ready
 
 
 def test_readiness_commands_are_refused_for_an_unknown_node_and_idempotent():
     store = LocalStore()
-    assert store.submit(SetNodeReadiness(node_id="nx", ready=False, reason="x"), 1)["ok"] is False
+    refused(store.submit(SetNodeReadiness(node_id="nx", ready=False, reason="x"), 1), RefusalKind.NOT_FOUND)
     store.submit(RegisterNode(node=NodeInfo("n1", "a", "r")), 1)
-    assert store.submit(SetNodeReadiness(node_id="n1", ready=False, reason="down"), 1)["changed"] is True
-    assert store.submit(SetNodeReadiness(node_id="n1", ready=False, reason="down"), 1)["changed"] is False
-    assert store.submit(SetNodeReadiness(node_id="n1", ready=True, reason="ignored"), 1)["node"]["ready_reason"] == ""
+    assert store.submit(SetNodeReadiness(node_id="n1", ready=False, reason="down"), 1).changed is True
+    assert store.submit(SetNodeReadiness(node_id="n1", ready=False, reason="down"), 1).changed is False
+    assert store.submit(SetNodeReadiness(node_id="n1", ready=True, reason="ignored"), 1).node.ready_reason == ""

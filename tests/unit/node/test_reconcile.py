@@ -424,16 +424,16 @@ def _store_with(*specs: tuple[str, TaskSpec]) -> LocalStore:
 def test_runner_starts_reports_and_then_is_in_sync():
     store = _store_with(("t1", SPEC))
     r = reconcile_loop(NODE, store, FakeRuntime())
-    assert r.run_once() == "started t1; reported t1 running"
+    assert r.run_once().sentence == "started t1; reported t1 running"
     t1, _ = store.read(lambda m: m.task("t1"))
     assert (t1.state, t1.container_id, t1.host_ports) == (RUNNING, "cid-t1-1", PORTS)
-    assert r.run_once() == "in sync: 1 tasks, 1 running containers"
+    assert r.run_once().sentence == "in sync: 1 tasks, 1 running containers"
 
 
 def test_runner_reports_a_failed_start_with_its_reason():
     store = _store_with(("t1", replace(SPEC, image="nope:1")))
     r = reconcile_loop(NODE, store, FakeRuntime(missing=frozenset({"nope:1"})))
-    assert r.run_once().startswith("reported t1 failed; errors: start t1: image nope:1 not found locally")
+    assert r.run_once().sentence.startswith("reported t1 failed; errors: start t1: image nope:1 not found locally")
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == FAILED and "not found locally and pull failed" in t1.reason
 
@@ -443,10 +443,10 @@ def test_runner_adopts_instead_of_starting_twice_and_stops_on_request():
     rt = FakeRuntime()
     reconcile_loop(NODE, store, rt).run_once()
     second = reconcile_loop(NODE, store, rt)  # an agent restart over the same engine
-    assert second.run_once().startswith("in sync")
+    assert second.run_once().sentence.startswith("in sync")
     assert rt.calls == ["start t1"]
     store.submit(StopTask(task_id="t1"), 1)
-    assert second.run_once() == "stopped t1; removed 1 container; reported t1 stopped"
+    assert second.run_once().sentence == "stopped t1; removed 1 container; reported t1 stopped"
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == STOPPED and rt.containers == {}
 
@@ -470,7 +470,7 @@ def test_runner_reads_exit_255_as_lost_only_when_it_did_not_see_the_container_ru
     first.run_once()
     cid = "cid-t1-1"
     rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
-    assert first.run_once() == "reported t1 failed"  # it started it: the exit is the task's own
+    assert first.run_once().sentence == "reported t1 failed"  # it started it: the exit is the task's own
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == FAILED
 
@@ -481,7 +481,7 @@ def test_runner_after_a_crash_reports_the_engines_casualty_lost():
     reconcile_loop(NODE, store, rt).run_once()
     cid = "cid-t1-1"
     rt.containers[cid] = replace(rt.containers[cid], status="exited", exit_code=255)
-    assert reconcile_loop(NODE, store, rt).run_once() == "reported t1 lost"  # a restarted agent
+    assert reconcile_loop(NODE, store, rt).run_once().sentence == "reported t1 lost"  # a restarted agent
     t1, _ = store.read(lambda m: m.task("t1"))
     assert t1.state == LOST and t1.exit_code == 255
 
@@ -496,10 +496,10 @@ def test_runner_forgets_what_it_saw_when_the_engine_is_unreachable():
     def down(node_id: str):
         raise RuntimeFailure("engine unreachable")
     rt.list_managed = down
-    assert r.run_once().startswith("cannot list containers")
+    assert r.run_once().sentence.startswith("cannot list containers")
     rt.list_managed = real_list
     rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], status="exited", exit_code=255)
-    assert r.run_once() == "reported t1 lost"
+    assert r.run_once().sentence == "reported t1 lost"
 
 
 def test_an_engine_that_did_not_answer_is_asked_again_when_the_period_is_due_not_at_every_change():
@@ -526,12 +526,12 @@ def test_runner_does_not_fail_a_task_because_its_engine_is_down():
     rt = FakeRuntime()
     rt.engine_down = True
     r = reconcile_loop(NODE, store, rt)
-    assert r.run_once().startswith("errors: start t1: inspect image: docker engine unreachable")
+    assert r.run_once().sentence.startswith("errors: start t1: inspect image: docker engine unreachable")
     assert rt.calls == ["start t1"]  # t2 is not tried against an engine that just refused
     tasks, _ = store.read(lambda m: [m.task("t1"), m.task("t2")])
     assert [t.state for t in tasks] == [ASSIGNED, ASSIGNED]
     rt.engine_down = False
-    assert r.run_once() == "started t1, t2; reported t1 running, t2 running"
+    assert r.run_once().sentence == "started t1, t2; reported t1 running, t2 running"
 
 
 def test_listener_wakes_the_loop():

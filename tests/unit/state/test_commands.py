@@ -4,6 +4,7 @@ and anything a node cannot read must be recognised as such, not guessed at."""
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
@@ -26,33 +27,45 @@ from orion.domain.service import (
 )
 from orion.state.commands import (
     COMMAND_TYPES,
+    AcquireLease,
     ApplyDeploymentPlan,
+    ApplyJobPlan,
+    Command,
     CreateTask,
     DeleteService,
     FinishMigration,
+    InitNetwork,
     MarkUnschedulable,
     MigrateTasks,
     NameCluster,
     Placement,
     PlaceTasks,
     PutService,
+    RebalanceService,
+    RedeployService,
     RegisterNode,
+    ReleaseLease,
     ReportTaskHealth,
     ReportTaskState,
     RestartTask,
     RestoreSnapshot,
     RollbackService,
+    RunCronSlot,
     ScaleTask,
     SetNodeReadiness,
     SetNodeStatus,
     StopTask,
     UnknownCommand,
+    base,
+    command,
     decode,
     encode,
+    handles,
+    optional,
 )
 from orion.state.entries import batch_of
-from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
-from orion.state.workload_commands import ApplyJobPlan, RebalanceService, RedeployService, RunCronSlot
+from orion.state.machine import StateMachine
+from orion.state.results import RefusalKind, Refused
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=10)
@@ -250,6 +263,14 @@ def test_a_kind_this_node_does_not_know_reads_as_other():
     assert decode(new).kind == NoFitKind.OTHER
 
 
+def test_a_tasks_ip_is_written_only_when_set():
+    """Log format 4 added it to a command of format 1: a report without one is the bytes it was."""
+    before = encode(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running"))
+    assert '"ip"' not in before and decode(before).ip is None
+    after = encode(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running", ip="10.42.0.2"))
+    assert '"ip":"10.42.0.2"' in after and decode(after).ip == "10.42.0.2"
+
+
 def test_a_batch_carries_each_command_as_its_own_log_text():
     """So a node that cannot read one of them refuses that one alone (orion/state/entries.py)."""
     stop = StopTask(request_id="r", task_id="t")
@@ -279,3 +300,58 @@ def test_encoding_is_canonical_text():
 def test_unreadable_entries_raise_unknown_command(raw):
     with pytest.raises(UnknownCommand):
         decode(raw)
+
+
+# -- declaring a command: one declaration and its handler ---------------------------------------
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """Commands declared in a test stay in the test."""
+    monkeypatch.setattr(base, "COMMAND_TYPES", dict(base.COMMAND_TYPES))
+    return base.COMMAND_TYPES
+
+
+def test_a_new_command_is_its_declaration_and_its_handler(registry):
+    """The codec derives from the fields, the dispatch from the mark: nothing else to register."""
+
+    @command
+    class Evict(Command):
+        TYPE: ClassVar[str] = "evict"
+        node_id: str = ""
+        tasks: tuple[Placement, ...] = ()
+        grace: float | None = optional(None)
+
+    class Machine(StateMachine):
+        @handles(Evict)
+        def _evict(self, cmd: Evict, index: int) -> Refused:
+            return Refused(RefusalKind.WRONG_STATE, f"nothing to evict on {cmd.node_id} at {index}")
+
+    evict = Evict(request_id="r", node_id="n1", tasks=(Placement("t1", "n1", 2),), grace=1.5)
+    assert decode(encode(evict)) == evict
+    assert decode('{"node_id":"n1","request_id":"","tasks":[],"type":"evict","v":1}') == Evict(node_id="n1")
+    assert Machine().apply(encode(evict), 7) == Refused(RefusalKind.WRONG_STATE, "nothing to evict on n1 at 7")
+
+
+def test_a_command_without_a_handler_or_with_two_stops_the_machine_being_built(registry):
+    @command
+    class Orphan(Command):
+        TYPE: ClassVar[str] = "orphan"
+
+    with pytest.raises(TypeError, match="without a handler: orphan"):
+        StateMachine()
+
+    class Twice(StateMachine):
+        @handles(Orphan, StopTask)
+        def _again(self, cmd: Command, index: int) -> Refused:
+            return Refused(RefusalKind.OTHER, "")
+
+    with pytest.raises(TypeError, match="two handlers for StopTask"):
+        Twice()
+
+
+def test_a_type_is_declared_once(registry):
+    with pytest.raises(TypeError, match="stop_task"):
+        @command
+        class AnotherStop(Command):
+            TYPE: ClassVar[str] = "stop_task"

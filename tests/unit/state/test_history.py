@@ -11,9 +11,11 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import accepted
 
 from orion.defaults import FINISHED_TASKS_PER_GROUP, FINISHED_TASKS_TOTAL
 from orion.domain.model import NodeInfo, Resources, TaskSpec
+from orion.domain.replicas import group_of
 from orion.state.commands import (
     CreateTask,
     Placement,
@@ -24,8 +26,9 @@ from orion.state.commands import (
     ScaleTask,
     StopTask,
 )
-from orion.state.history import MAX_FAILURES_KEPT, History, finished, group_of
+from orion.state.history import MAX_FAILURES_KEPT, History, finished
 from orion.state.machine import StateMachine
+from orion.state.results import Result
 
 GiB = 1 << 30
 
@@ -39,27 +42,27 @@ class Log:
         self.entries: list = []  # the log as applied, to replay on another replica
         self(RegisterNode(node=NodeInfo("n1", "n1:8000", "n1:7000", capacity=Resources(64 * GiB, 64_000))))
 
-    def __call__(self, command) -> dict:
+    def __call__(self, command) -> Result:
         self.index += 1
         self.entries.append(command)
         return self.m.apply(command, self.index)
 
     def create(self, task_id: str, policy: str = "never", key: str = "", group: str = "") -> None:
         spec = TaskSpec("img", GiB // 8, 10, restart_policy=policy, group=group)
-        assert self(CreateTask(task_id=task_id, spec=spec, idempotency_key=key))["ok"]
+        accepted(self(CreateTask(task_id=task_id, spec=spec, idempotency_key=key)))
 
     def run(self, task_id: str) -> None:
         task = self.m.task(task_id)
         if task.state == "pending":
-            assert self(PlaceTasks(placements=(Placement(task_id, "n1", task.generation),)))["placed"]
+            assert self(PlaceTasks(placements=(Placement(task_id, "n1", task.generation),))).placed
             task = self.m.task(task_id)
-        assert self(ReportTaskState(task_id=task_id, node_id="n1", generation=task.generation, state="running",
-                                    container_id=f"c{self.index}"))["ok"]
+        accepted(self(ReportTaskState(task_id=task_id, node_id="n1", generation=task.generation, state="running",
+                                      container_id=f"c{self.index}")))
 
     def report(self, task_id: str, state: str) -> None:
         task = self.m.task(task_id)
-        assert self(ReportTaskState(task_id=task_id, node_id="n1", generation=task.generation, state=state,
-                                    exit_code=1 if state == "failed" else 0))["ok"]
+        accepted(self(ReportTaskState(task_id=task_id, node_id="n1", generation=task.generation, state=state,
+                                      exit_code=1 if state == "failed" else 0)))
 
     def ids(self) -> list[str]:
         return [t.id for t in self.m.tasks()]
@@ -81,7 +84,7 @@ def test_twenty_restarts_of_a_crashing_task_keep_one_record_and_the_last_failure
         log.run("crash")
         log.report("crash", "failed")
         task = log.m.task("crash")
-        assert log(RestartTask(task_id="crash", generation=task.generation, node_id="n1", at=float(attempt)))["ok"]
+        accepted(log(RestartTask(task_id="crash", generation=task.generation, node_id="n1", at=float(attempt))))
         assert len(terminal(log.m)) <= FINISHED_TASKS_PER_GROUP
     assert log.ids() == ["crash"] and log.m.task("crash").restarts == 25
     failures = log.m.failures("crash")
@@ -93,12 +96,12 @@ def test_stopped_one_off_tasks_are_purged_oldest_first_beyond_the_total():
     for i in range(5):
         log.create(f"t{i}", key=f"key{i}")
         log.run(f"t{i}")
-        assert log(StopTask(task_id=f"t{i}"))["ok"]
+        accepted(log(StopTask(task_id=f"t{i}")))
         log.report(f"t{i}", "stopped")
     assert log.ids() == ["t2", "t3", "t4"]
     # Everything kept about a purged task goes with it: its idempotency key now makes a new task.
     assert log.m.task_for_key("key0") is None and log.m.task_for_key("key2").id == "t2"
-    assert log(CreateTask(task_id="again", spec=TaskSpec("img", GiB // 8), idempotency_key="key0"))["created"]
+    assert log(CreateTask(task_id="again", spec=TaskSpec("img", GiB // 8), idempotency_key="key0")).created
     assert log.m.task_for_key("key0").id == "again"
 
 
@@ -138,11 +141,11 @@ def test_a_service_keeps_its_last_finished_replicas_and_its_first_task():
     fresh = iter(f"r{i}" for i in range(100))
     for count in (4, 0, 3, 0, 5, 1):
         result = log(ScaleTask(task_id="web", count=count, new_task_ids=tuple(next(fresh) for _ in range(count))))
-        assert result["ok"], result
+        accepted(result)
         done = [t for t in log.m.group_members("web") if finished(t)]
         assert len(done) <= 2
     assert log.m.task("web") is not None and log.m.task("web").state == "stopped"
-    assert log(ScaleTask(task_id="web", count=2, new_task_ids=("x1", "x2")))["ok"]
+    accepted(log(ScaleTask(task_id="web", count=2, new_task_ids=("x1", "x2"))))
 
 
 def test_the_shipped_total_bounds_one_off_tasks():

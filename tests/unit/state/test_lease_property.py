@@ -22,9 +22,9 @@ from orion.control import lease_reclaim
 from orion.domain.model import NODE_ALIVE, NODE_DEAD, NodeInfo, Resources, TaskSpec
 from orion.domain.network import NetworkSettings
 from orion.domain.service import ServiceSpec
-from orion.state.commands import DeleteService, PutService, RegisterNode, SetNodeStatus
+from orion.state.commands import AcquireLease, DeleteService, InitNetwork, PutService, RegisterNode, SetNodeStatus
 from orion.state.machine import StateMachine
-from orion.state.network_commands import AcquireLease, InitNetwork
+from orion.state.results import LeaseAcquired, LeaseReleased, Result
 
 GRACE = 100.0
 # 16 subnets for up to 12 host keys: released subnets are reused (the quarantine order matters)
@@ -62,7 +62,7 @@ class Cluster:
         self.died: dict[str, tuple[str, float]] = {}
         self.apply(InitNetwork(settings=SETTINGS))
 
-    def apply(self, command) -> dict:  # noqa: ANN001
+    def apply(self, command) -> Result:  # noqa: ANN001
         self.log.append(command)
         return self.m.apply(command, len(self.log))
 
@@ -74,10 +74,10 @@ class Cluster:
         self.apply(RegisterNode(node=NodeInfo(node_id, "a", "r", capacity=Resources(1 << 30, 1000))))
         host = self.engine[node_id]
         result = self.apply(AcquireLease(node_id=node_id, host=host, underlay_ip="192.0.2.1", underlay_mtu=1500))
-        assert result["ok"], result
+        assert isinstance(result, LeaseAcquired), result
         remembered = self.died.pop(host, None)
         if remembered is not None and self.now - remembered[1] < GRACE:
-            assert result["lease"]["subnet"] == remembered[0], "a host back within the grace gets its old subnet"
+            assert result.lease.subnet == remembered[0], "a host back within the grace gets its old subnet"
 
     def die(self, node_id: str) -> None:
         if self.status(node_id) == NODE_ALIVE:
@@ -100,7 +100,7 @@ class Cluster:
         nodes = {n.id: n for n in self.m.nodes()}
         decided = lease_reclaim.plan(leases, nodes, set(), self.now, self.gone_since, GRACE)
         for release in decided.releases:
-            assert self.apply(release.command())["ok"]
+            assert isinstance(self.apply(release.command()), LeaseReleased)
             if release.kind == lease_reclaim.ReleaseKind.DEAD:
                 assert self.now - self.died[release.host][1] >= GRACE, "released within the grace"
         self.gone_since = decided.gone_since

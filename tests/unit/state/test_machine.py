@@ -13,6 +13,7 @@ from typing import ClassVar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import accepted, refused
 
 from orion.control.placement import plan
 from orion.domain.container import ContainerSettings, Device
@@ -42,6 +43,7 @@ from orion.state.commands import (
 )
 from orion.state.history import History
 from orion.state.machine import StateMachine
+from orion.state.results import Placed, RefusalKind, Refused, Result, TaskChanged, TaskCreated
 
 GiB = 1 << 30
 
@@ -53,7 +55,7 @@ class Log:
         self.m = machine or StateMachine()
         self.index = 0
 
-    def __call__(self, command: Command | str) -> dict:
+    def __call__(self, command: Command | str) -> Result:
         self.index += 1
         return self.m.apply(command, self.index)
 
@@ -80,10 +82,15 @@ def report(task_id: str, node_id: str, gen: int, state: str, **kw) -> ReportTask
     return ReportTaskState(task_id=task_id, node_id=node_id, generation=gen, state=state, **kw)
 
 
+def refusals(result: Placed) -> dict[str, RefusalKind]:
+    """The kind of each placement a plan's result refused."""
+    return {task_id: why.kind for task_id, why in result.refused.items()}
+
+
 @pytest.fixture
 def log() -> Log:
     log = Log()
-    assert log(node("n1"))["ok"] and log(node("n2", 4, 2, disk="ssd"))["ok"]
+    accepted(log(node("n1"))), accepted(log(node("n2", 4, 2, disk="ssd")))
     return log
 
 
@@ -92,7 +99,7 @@ def log() -> Log:
 
 def test_create_task_is_pending_and_remembers_its_index(log):
     result = log(create("t1"))
-    assert result["ok"] and result["created"] and result["task"]["state"] == "pending"
+    assert isinstance(result, TaskCreated) and result.created and result.task.state == "pending"
     task = log.m.task("t1")
     assert (task.state, task.desired, task.node_id, task.created_index) == ("pending", "run", None, 3)
     assert log.m.pending_tasks() == [task]
@@ -101,7 +108,7 @@ def test_create_task_is_pending_and_remembers_its_index(log):
 def test_an_idempotency_key_returns_the_first_task(log):
     first = log(create("t1", key="k"))
     again = log(create("t2", mem_gib=2, key="k"))
-    assert again == {"ok": True, "task": first["task"], "created": False}
+    assert again == TaskCreated(first.task, created=False)
     assert [t.id for t in log.m.tasks()] == ["t1"] and log.m.task_for_key("k").id == "t1"
 
 
@@ -116,8 +123,8 @@ def test_request_memory_is_bounded_and_forgets_the_oldest_first():
     log = Log(StateMachine(History(remembered_requests=2)))
     for i in range(3):
         log(create(f"t{i}", rid=f"r{i}"))
-    assert log(create("t0", rid="r0"))["ok"] is False  # forgotten: applied again, refused as a duplicate id
-    assert log(create("x", rid="r2"))["task"]["id"] == "t2"  # still remembered
+    refused(log(create("t0", rid="r0")), RefusalKind.EXISTS)  # forgotten: applied again, refused as a duplicate id
+    assert log(create("x", rid="r2")).task.id == "t2"  # still remembered
 
 
 @pytest.mark.parametrize("command", [
@@ -126,12 +133,13 @@ def test_request_memory_is_bounded_and_forgets_the_oldest_first():
                                                                 PortBinding(90, "tcp", 81)))),
 ])
 def test_unsound_specs_are_refused(log, command):
-    assert log(command)["ok"] is False and log.m.task("t9") is None
+    refused(log(command), RefusalKind.INVALID)
+    assert log.m.task("t9") is None
 
 
 def test_a_duplicate_task_id_is_refused(log):
     log(create("t1"))
-    assert log(create("t1")) == {"ok": False, "error": "task t1 already exists"}
+    assert log(create("t1")) == Refused(RefusalKind.EXISTS, "task t1 already exists")
 
 
 # -- commands this version cannot read ------------------------------------------------
@@ -149,13 +157,12 @@ class FromTheFuture(Command):
 def test_unknown_commands_are_refused_and_change_nothing(log, entry):
     log(create("t1"))
     before = log.m.snapshot()
-    result = log(entry)
-    assert result["ok"] is False and result["error"]
+    assert refused(log(entry), RefusalKind.UNREADABLE).detail
     assert log.m.snapshot() == before
 
 
 def test_a_log_entry_as_text_is_decoded_and_applied(log):
-    assert log(encode(create("t1")))["created"] is True
+    assert log(encode(create("t1"))).created is True
 
 
 # -- placing -------------------------------------------------------------------------
@@ -164,7 +171,7 @@ def test_a_log_entry_as_text_is_decoded_and_applied(log):
 def test_an_accepted_placement_assigns_and_reserves(log):
     log(create("t1", 2, 1, host_port=8080))
     log(MarkUnschedulable(task_id="t1", reason="no alive nodes"))
-    assert log(place(("t1", "n1", 0))) == {"ok": True, "placed": ["t1"], "refused": {}}
+    assert log(place(("t1", "n1", 0))) == Placed(("t1",), {})
     task = log.m.task("t1")
     assert (task.state, task.node_id, task.generation, task.reason) == ("assigned", "n1", 1, "")
     assert log.m.usage("n1") == NodeUsage(Resources(2 * GiB, 1000), frozenset({(8080, "tcp")}))
@@ -174,35 +181,38 @@ def test_an_accepted_placement_assigns_and_reserves(log):
 def test_a_batch_cannot_over_commit_a_node(log):
     log(create("t1", 5)), log(create("t2", 5))
     result = log(place(("t1", "n1", 0), ("t2", "n1", 0)))
-    assert result["placed"] == ["t1"]
-    assert result["refused"] == {"t2": "node n1 has 3.0 GiB free memory, task needs 5.0 GiB"}
+    assert result.placed == ("t1",)
+    # The sentence says what the node has and what the task needs, in figures for people.
+    assert result.refused == {"t2": Refused(RefusalKind.NO_FIT, "node n1 has 3.0 GiB free memory, task needs 5.0 GiB")}
     assert log.m.task("t2").state == "pending"
 
 
 def test_placements_are_rechecked_across_batches(log):
     log(create("a", 0.5, 1.5)), log(create("b", 0.5, 1.5))
     log(place(("a", "n2", 0)))
-    assert log(place(("b", "n2", 0)))["refused"] == {"b": "node n2 has 0.5 CPUs free, task needs 1.5 CPUs"}
+    assert log(place(("b", "n2", 0))).refused == {"b": Refused(RefusalKind.NO_FIT,
+                                                               "node n2 has 0.5 CPUs free, task needs 1.5 CPUs")}
 
 
 @pytest.mark.parametrize("placement, why", [
-    (("t1", "n1", 1), "stale plan: task t1 is at generation 0, plan had 1"),
-    (("nope", "n1", 0), "task nope does not exist"),
-    (("t1", "n9", 0), "node n9 is not registered"),
-    (("t1", "n3", 0), "node n3 is dead"),
-    (("t1", "n1", 0), "node n1 does not match selector disk=ssd"),
+    (("t1", "n1", 1), RefusalKind.STALE),
+    (("nope", "n1", 0), RefusalKind.NOT_FOUND),
+    (("t1", "n9", 0), RefusalKind.NOT_FOUND),
+    (("t1", "n3", 0), RefusalKind.NO_FIT),  # n3 is dead
+    (("t1", "n1", 0), RefusalKind.NO_FIT),  # n1 does not match selector disk=ssd
 ])
 def test_placements_that_no_longer_hold_are_refused(log, placement, why):
     log(node("n3")), log(SetNodeStatus(node_id="n3", status="dead"))
     log(create("t1", disk="ssd"))
-    assert log(place(placement))["refused"] == {placement[0]: why}
+    assert refusals(log(place(placement))) == {placement[0]: why}
     assert log.m.task("t1").state == "pending" if placement[0] == "t1" else True
 
 
 def test_a_taken_host_port_is_refused(log):
     log(create("t1", host_port=8080)), log(create("t2", host_port=8080))
     result = log(place(("t1", "n1", 0), ("t2", "n1", 0)))
-    assert result["refused"] == {"t2": "host port 8080/tcp already taken on node n1"}
+    assert refusals(result) == {"t2": RefusalKind.NO_FIT}
+    assert result.refused["t2"].detail == "host port 8080/tcp already taken on node n1"
 
 
 def test_a_node_without_the_host_volume_is_refused(log):
@@ -212,10 +222,10 @@ def test_a_node_without_the_host_volume_is_refused(log):
                                    host_volumes=("data",))))
     mounts = (Volume("data", "/data"), Volume("pg", "/pg"), Volume("cache", "/cache", type="volume"))
     log(CreateTask(task_id="t1", spec=TaskSpec("img", GiB, 500, volumes=mounts)))
-    assert log(place(("t1", "v1", 0)))["refused"] == {"t1": "node v1 does not declare host volume pg"}
+    assert refusals(log(place(("t1", "v1", 0)))) == {"t1": RefusalKind.NO_FIT}  # no pg on v1
     log(CreateTask(task_id="t2", spec=TaskSpec("img", GiB, 500, volumes=mounts[::2])))
-    assert log(place(("t2", "n1", 0)))["refused"] == {"t2": "node n1 does not declare host volume data"}
-    assert log(place(("t2", "v1", 0)))["placed"] == ["t2"]
+    assert refusals(log(place(("t2", "n1", 0)))) == {"t2": RefusalKind.NO_FIT}  # no data on n1
+    assert log(place(("t2", "v1", 0))).placed == ("t2",)
 
 
 def test_a_node_without_the_device_or_the_privilege_is_refused(log):
@@ -226,30 +236,30 @@ def test_a_node_without_the_device_or_the_privilege_is_refused(log):
     log(RegisterNode(node=NodeInfo.from_dict(node_json)))  # as the log carries it
     fuse = ContainerSettings(devices=(Device("/dev/fuse", "/dev/fuse"),))
     log(CreateTask(task_id="t1", spec=TaskSpec("img", GiB, 500, container=fuse)))
-    assert log(place(("t1", "n1", 0)))["refused"] == {"t1": "node n1 does not hand out host device /dev/fuse"}
+    assert refusals(log(place(("t1", "n1", 0)))) == {"t1": RefusalKind.NO_FIT}  # no /dev/fuse on n1
     log(CreateTask(task_id="t2", spec=TaskSpec("img", GiB, 500, container=ContainerSettings(privileged=True))))
-    assert log(place(("t2", "n1", 0)))["refused"] == {"t2": "node n1 does not allow privileged containers"}
-    assert log(place(("t1", "d1", 0), ("t2", "d1", 0)))["placed"] == ["t1", "t2"]
+    assert refusals(log(place(("t2", "n1", 0)))) == {"t2": RefusalKind.NO_FIT}  # n1 allows no privileged one
+    assert log(place(("t1", "d1", 0), ("t2", "d1", 0))).placed == ("t1", "t2")
 
 
 def test_a_placed_task_cannot_be_placed_again(log):
     log(create("t1")), log(place(("t1", "n1", 0)))
-    assert log(place(("t1", "n2", 1)))["refused"] == {"t1": "task t1 is assigned, not waiting for a node"}
+    assert refusals(log(place(("t1", "n2", 1)))) == {"t1": RefusalKind.WRONG_STATE}
 
 
 def test_mark_unschedulable_only_touches_waiting_tasks(log):
     log(create("t1"))
     result = log(MarkUnschedulable(task_id="t1", reason="no node matches"))
-    assert result["task"]["reason"] == "no node matches"
+    assert result.task.reason == "no node matches"
     log(place(("t1", "n1", 0)))
-    assert log(MarkUnschedulable(task_id="t1", reason="late"))["ok"] is False
+    refused(log(MarkUnschedulable(task_id="t1", reason="late")), RefusalKind.WRONG_STATE)
 
 
 def test_the_no_fit_kind_is_kept_while_the_reason_is_a_no_fit(log):
     log(create("t1"))
     marked = log(MarkUnschedulable(task_id="t1", reason="no node has 1.0 GiB free memory; largest free: n1 0 B",
                                    kind=NoFitKind.MEMORY))
-    assert (marked["task"]["reason_kind"], log.m.task("t1").reason_kind) == ("memory", NoFitKind.MEMORY)
+    assert (marked.task.reason_kind, log.m.task("t1").reason_kind) == (NoFitKind.MEMORY, NoFitKind.MEMORY)
     # The same sentence with another kind is a change: the kind is what code reads.
     index = log.m.task("t1").updated_index
     log(MarkUnschedulable(task_id="t1", reason=log.m.task("t1").reason, kind=NoFitKind.CPU))
@@ -263,7 +273,7 @@ def test_the_no_fit_kind_is_kept_while_the_reason_is_a_no_fit(log):
 def test_an_old_mark_unschedulable_entry_applies_with_kind_other(log):
     log(create("t1"))
     old = '{"reason":"no alive nodes","request_id":"r","task_id":"t1","type":"mark_unschedulable","v":1}'
-    assert log(old)["ok"] is True
+    assert isinstance(log(old), TaskChanged)
     assert (log.m.task("t1").reason, log.m.task("t1").reason_kind) == ("no alive nodes", NoFitKind.OTHER)
 
 
@@ -273,19 +283,18 @@ def test_an_old_mark_unschedulable_entry_applies_with_kind_other(log):
 def test_running_then_completed_releases_the_node(log):
     log(create("t1", 2, 1, host_port=8080)), log(place(("t1", "n1", 0)))
     r = log(report("t1", "n1", 1, "running", container_id="c1", host_ports=(("80/tcp", 8080),)))
-    assert r["task"]["state"] == "running" and r["task"]["host_ports"] == {"80/tcp": 8080}
+    assert r.task.state == "running" and r.task.host_ports == (("80/tcp", 8080),)
     log(report("t1", "n1", 1, "completed", exit_code=0))
     task = log.m.task("t1")
     assert (task.state, task.container_id, task.exit_code) == ("completed", "c1", 0)
     assert log.m.usage("n1") == NodeUsage() and log.m.tasks_on("n1") == []
-    assert log(report("t1", "n1", 1, "running"))["error"] == "task t1 is already completed"
+    refused(log(report("t1", "n1", 1, "running")), RefusalKind.WRONG_STATE)  # already completed
 
 
 def test_a_report_from_an_old_placement_is_refused(log):
     log(create("t1")), log(place(("t1", "n1", 0))), log(report("t1", "n1", 1, "lost", reason="node died"))
-    assert log(place(("t1", "n2", 1)))["placed"] == ["t1"]
-    stale = log(report("t1", "n1", 1, "failed"))
-    assert stale["ok"] is False and stale["error"].startswith("stale report")
+    assert log(place(("t1", "n2", 1))).placed == ("t1",)
+    refused(log(report("t1", "n1", 1, "failed")), RefusalKind.STALE)
     assert (log.m.task("t1").state, log.m.task("t1").generation) == ("assigned", 2)
     assert log.m.usage("n1") == NodeUsage() and log.m.usage("n2").used == Resources(GiB, 500)
 
@@ -301,7 +310,7 @@ def test_a_new_container_counts_as_a_restart(log):
 @pytest.mark.parametrize("state", ["pending", "assigned", "stopping", "exploded"])
 def test_nodes_may_only_report_what_they_observe(log, state):
     log(create("t1")), log(place(("t1", "n1", 0)))
-    assert log(report("t1", "n1", 1, state))["ok"] is False
+    assert isinstance(log(report("t1", "n1", 1, state)), Refused)
 
 
 # -- stopping --------------------------------------------------------------------------
@@ -309,13 +318,13 @@ def test_nodes_may_only_report_what_they_observe(log, state):
 
 def test_stopping_a_pending_task_stops_it_at_once(log):
     log(create("t1"))
-    assert log(StopTask(task_id="t1"))["task"]["state"] == "stopped"
+    assert log(StopTask(task_id="t1")).task.state == "stopped"
     assert log.m.pending_tasks() == []
 
 
 def test_stopping_a_running_task_waits_for_its_node(log):
     log(create("t1")), log(place(("t1", "n1", 0))), log(report("t1", "n1", 1, "running"))
-    assert log(StopTask(task_id="t1"))["task"] == {**log.m.task("t1").to_dict(), "state": "stopping"}
+    assert log(StopTask(task_id="t1")).task == log.m.task("t1") and log.m.task("t1").state == "stopping"
     log(report("t1", "n1", 1, "running"))  # the container is not down yet
     assert log.m.task("t1").state == "stopping" and log.m.usage("n1").used == Resources(GiB, 500)
     log(report("t1", "n1", 1, "stopped"))
@@ -326,8 +335,8 @@ def test_stopping_a_running_task_waits_for_its_node(log):
 def test_a_task_wanted_stopped_is_not_placed(log):
     log(create("t1")), log(place(("t1", "n1", 0))), log(report("t1", "n1", 1, "lost"))
     log(StopTask(task_id="t1"))
-    assert log(place(("t1", "n2", 1)))["refused"] == {"t1": "task t1 is wanted stopped"}
-    assert log(StopTask(task_id="nope"))["ok"] is False
+    assert refusals(log(place(("t1", "n2", 1)))) == {"t1": RefusalKind.WRONG_STATE}  # wanted stopped
+    refused(log(StopTask(task_id="nope")), RefusalKind.NOT_FOUND)
 
 
 # -- nodes -------------------------------------------------------------------------------
@@ -336,17 +345,17 @@ def test_a_task_wanted_stopped_is_not_placed(log):
 def test_re_registering_a_node_keeps_its_reservations(log):
     log(create("t1")), log(place(("t1", "n1", 0)))
     result = log(node("n1", 16, 8, zone="a"))
-    assert result["ok"] and result["created"] is False
+    assert accepted(result).created is False
     assert log.m.node("n1").capacity == Resources(16 * GiB, 8000)
     assert log.m.usage("n1").used == Resources(GiB, 500)
 
 
 def test_node_status_changes_record_their_index(log):
-    assert log(SetNodeStatus(node_id="n1", status="suspect"))["changed"] is True
+    assert log(SetNodeStatus(node_id="n1", status="suspect")).changed is True
     assert log.m.node("n1").status_index == log.index
-    assert log(SetNodeStatus(node_id="n1", status="suspect"))["changed"] is False
-    assert log(SetNodeStatus(node_id="n1", status="sleepy"))["ok"] is False
-    assert log(SetNodeStatus(node_id="n7", status="dead"))["ok"] is False
+    assert log(SetNodeStatus(node_id="n1", status="suspect")).changed is False
+    refused(log(SetNodeStatus(node_id="n1", status="sleepy")), RefusalKind.INVALID)
+    refused(log(SetNodeStatus(node_id="n7", status="dead")), RefusalKind.NOT_FOUND)
     assert [n.id for n in log.m.nodes()] == ["n1", "n2"]
 
 
@@ -356,25 +365,24 @@ def test_an_announced_restart_keeps_the_nodes_tasks_and_takes_nothing_new(log):
     again makes it alive."""
     log(create("web")), log(place(("web", "n1", 0)))
     log(report("web", "n1", 1, "running", container_id="c1"))
-    assert log(SetNodeStatus(node_id="n1", status="restarting"))["changed"] is True
+    assert log(SetNodeStatus(node_id="n1", status="restarting")).changed is True
     web = log.m.task("web")
     assert (web.state, web.node_id, web.container_id) == ("running", "n1", "c1")
     assert log.m.usage("n1").used == Resources(GiB, 500)
     log(create("new"))
-    assert log(place(("new", "n1", 0)))["refused"] == {"new": "node n1 is restarting"}
-    assert log(node("n1"))["ok"]
+    assert refusals(log(place(("new", "n1", 0)))) == {"new": RefusalKind.NO_FIT}  # n1 is restarting
+    accepted(log(node("n1")))
     assert log.m.node("n1").status == "alive"
-    assert log(place(("new", "n1", 0)))["placed"] == ["new"]
+    assert log(place(("new", "n1", 0))).placed == ("new",)
 
 
 def test_only_a_node_the_cluster_counts_on_can_announce_a_restart(log):
-    assert log(SetNodeStatus(node_id="n1", status="suspect"))["ok"]
-    assert log(SetNodeStatus(node_id="n1", status="restarting"))["ok"]
-    assert log(SetNodeStatus(node_id="n1", status="restarting"))["changed"] is False
+    accepted(log(SetNodeStatus(node_id="n1", status="suspect")))
+    accepted(log(SetNodeStatus(node_id="n1", status="restarting")))
+    assert log(SetNodeStatus(node_id="n1", status="restarting")).changed is False
     for gone in ("left", "dead"):
-        assert log(SetNodeStatus(node_id="n2", status=gone))["ok"]
-        refused = log(SetNodeStatus(node_id="n2", status="restarting"))
-        assert refused["ok"] is False and f"n2 is {gone}" in refused["error"]
+        accepted(log(SetNodeStatus(node_id="n2", status=gone)))
+        refused(log(SetNodeStatus(node_id="n2", status="restarting")), RefusalKind.WRONG_STATE)
         assert log.m.node("n2").status == gone
 
 
@@ -395,7 +403,7 @@ def test_snapshot_survives_json_and_restores_the_same_machine(log):
     data = json.loads(json.dumps(log.m.snapshot()))
     restored = StateMachine.restore(data)
     assert_same(log.m, restored)
-    assert restored.apply(create("zzz", rid="r1"), 99)["task"]["id"] == "t1"  # request memory survives too
+    assert restored.apply(create("zzz", rid="r1"), 99).task.id == "t1"  # request memory survives too
 
 
 def test_a_snapshot_carries_the_no_fit_kind(log):
@@ -473,7 +481,7 @@ def test_no_sequence_of_commands_over_commits_a_node(commands):
         if command == "the scheduler":
             command = scheduled(log.m)
             result = log(command)
-            assert result["refused"] == {}, "a plan made on the current state must be accepted whole"
+            assert result.refused == {}, "a plan made on the current state must be accepted whole"
         else:
             log(command)
         for n in log.m.nodes():

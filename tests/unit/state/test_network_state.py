@@ -15,19 +15,22 @@ from orion.domain.network import NetworkSettings, Publish, service_ports, vtep_m
 from orion.domain.service import ServiceSpec
 from orion.network.overlay import lease_of
 from orion.state.commands import (
+    AcquireLease,
     Command,
     CreateTask,
     DeleteService,
+    InitNetwork,
     Placement,
     PlaceTasks,
     PutService,
     RegisterNode,
+    ReleaseLease,
     ReportTaskState,
     RollbackService,
     SetNodeStatus,
 )
 from orion.state.machine import StateMachine
-from orion.state.network_commands import AcquireLease, InitNetwork, ReleaseLease
+from orion.state.results import LeaseAcquired, LeaseReleased, NetworkSet, RefusalKind, Refused, Result, result_from_dict
 
 
 class Log:
@@ -37,9 +40,20 @@ class Log:
         self.m = machine or StateMachine()
         self.index = 0
 
-    def __call__(self, command: Command) -> dict:
+    def __call__(self, command: Command) -> Result:
         self.index += 1
         return self.m.apply(command, self.index)
+
+
+def refused(result: Result, kind: RefusalKind) -> str:
+    """The sentence of ``result``, which must be a refusal of ``kind``."""
+    assert isinstance(result, Refused) and result.kind == kind, result
+    return result.detail
+
+
+def granted(result: Result) -> LeaseAcquired:
+    assert isinstance(result, LeaseAcquired), result
+    return result
 
 
 def node(node_id: str, log_version: int | None = None) -> RegisterNode:
@@ -79,7 +93,7 @@ def log() -> Log:
 
 @pytest.fixture
 def net(log: Log) -> Log:
-    assert log(InitNetwork(settings=SMALL))["changed"]
+    assert log(InitNetwork(settings=SMALL)) == NetworkSet(SMALL, changed=True)
     return log
 
 
@@ -91,10 +105,9 @@ def subnets(m: StateMachine) -> dict[str, str]:
 
 def test_the_first_settings_win_and_the_same_again_changes_nothing(log):
     assert log.m.network() is None
-    assert log(InitNetwork(settings=NetworkSettings()))["changed"] is True
-    assert log(InitNetwork(settings=NetworkSettings()))["changed"] is False
-    other = log(InitNetwork(settings=NetworkSettings(mtu=1400)))
-    assert other["ok"] is False and "mtu 1450 (asked 1400)" in other["error"]
+    assert log(InitNetwork(settings=NetworkSettings())) == NetworkSet(NetworkSettings(), changed=True)
+    assert log(InitNetwork(settings=NetworkSettings())) == NetworkSet(NetworkSettings(), changed=False)
+    assert "mtu 1450 (asked 1400)" in refused(log(InitNetwork(settings=NetworkSettings(mtu=1400))), RefusalKind.EXISTS)
     assert log.m.network() == NetworkSettings()
 
 
@@ -107,23 +120,21 @@ def test_the_first_settings_win_and_the_same_again_changes_nothing(log):
     (NetworkSettings(mtu=100), "mtu 100"),
 ])
 def test_unsound_settings_are_refused_and_nothing_is_set(log, settings, words):
-    result = log(InitNetwork(settings=settings))
-    assert result["ok"] is False and result["kind"] == "invalid" and words in result["error"]
+    assert words in refused(log(InitNetwork(settings=settings)), RefusalKind.INVALID)
     assert log.m.network() is None
 
 
 # -- leases -----------------------------------------------------------------------------------------
 
 def test_no_lease_before_the_network_is_set(log):
-    result = log(acquire("n1", "hostA"))
-    assert (result["ok"], result["kind"]) == (False, "no_network")
+    assert "not set yet" in refused(log(acquire("n1", "hostA")), RefusalKind.WRONG_STATE)
 
 
 def test_a_host_gets_the_lowest_never_used_subnet_with_its_vtep_mac(net):
-    a = net(acquire("n1", "hostA", "192.0.2.1"))
-    b = net(acquire("n2", "hostB", "192.0.2.2"))
-    assert (a["lease"]["subnet"], b["lease"]["subnet"]) == ("10.42.0.0/24", "10.42.1.0/24")
-    assert a["created"] and b["created"]
+    a = granted(net(acquire("n1", "hostA", "192.0.2.1")))
+    b = granted(net(acquire("n2", "hostB", "192.0.2.2")))
+    assert (a.lease.subnet, b.lease.subnet) == ("10.42.0.0/24", "10.42.1.0/24")
+    assert a.created and b.created
     lease = net.m.lease_of_host("hostB")
     assert lease.vtep_mac == "0e:42:0a:2a:01:00"
     assert lease.vtep_mac == lease_of("n2", lease.subnet, lease.underlay_ip).vtep_mac  # one rule, both layers
@@ -132,8 +143,7 @@ def test_a_host_gets_the_lowest_never_used_subnet_with_its_vtep_mac(net):
 
 def test_agents_sharing_one_engine_share_one_lease(net):
     net(acquire("n1", "engine", "127.0.0.1"))
-    again = net(acquire("n2", "engine", "127.0.0.1"))
-    assert again["created"] is False
+    assert granted(net(acquire("n2", "engine", "127.0.0.1"))).created is False
     (lease,) = net.m.leases()
     assert lease.holders == ("n1", "n2") and lease.subnet == "10.42.0.0/24"
 
@@ -146,29 +156,26 @@ def test_asking_again_gives_the_same_lease_with_the_new_underlay_address(net):
 
 
 def test_an_underlay_that_cannot_carry_the_overlay_is_refused_naming_both_mtus(net):
-    result = net(acquire("n1", "hostA", mtu=1450))
-    assert (result["ok"], result["kind"]) == (False, "mtu")
-    assert "underlay MTU 1450" in result["error"] and "MTU 1450 plus 50" in result["error"]
-    assert "at least 1500" in result["error"]
+    why = refused(net(acquire("n1", "hostA", mtu=1450)), RefusalKind.MTU)
+    assert "underlay MTU 1450" in why and "MTU 1450 plus 50" in why and "at least 1500" in why
     assert net.m.leases() == ()
 
 
 @pytest.mark.parametrize("command, kind", [
-    (acquire("ghost", "hostA"), "unknown_node"),
-    (acquire("n1", ""), "invalid"),
-    (acquire("n1", "hostA", ip="not-an-ip"), "invalid"),
+    (acquire("ghost", "hostA"), RefusalKind.NOT_FOUND),
+    (acquire("n1", ""), RefusalKind.INVALID),
+    (acquire("n1", "hostA", ip="not-an-ip"), RefusalKind.INVALID),
 ])
 def test_unsound_requests_are_refused(net, command, kind):
-    assert net(command)["kind"] == kind
+    refused(net(command), kind)
     assert net.m.leases() == ()
 
 
 def test_a_full_pool_is_refused(net):
     for i, n in enumerate(("n1", "n2", "n3", "n4")):
-        assert net(acquire(n, f"host{i}"))["ok"]
-    result = net(acquire("n5", "host9"))
-    assert (result["ok"], result["kind"]) == (False, "exhausted")
-    assert "every subnet of 10.42.0.0/22 in /24 is leased (4)" in result["error"]
+        granted(net(acquire(n, f"host{i}")))
+    why = refused(net(acquire("n5", "host9")), RefusalKind.EXHAUSTED)
+    assert "every subnet of 10.42.0.0/22 in /24 is leased (4)" in why
 
 
 def test_the_last_holder_leaving_cleanly_releases_the_lease(net):
@@ -194,19 +201,20 @@ def test_a_dead_host_keeps_its_lease_and_gets_it_back(net):
     net(SetNodeStatus(node_id="n1", status="dead"))
     assert subnets(net.m)["hostA"] == "10.42.0.0/24"
     net(node("n1"))  # rebooted: registers again, alive
-    assert net(acquire("n1", "hostA"))["lease"]["subnet"] == "10.42.0.0/24"
+    assert granted(net(acquire("n1", "hostA"))).lease.subnet == "10.42.0.0/24"
 
 
 def test_a_release_is_refused_while_a_holder_may_still_use_the_lease(net):
     net(acquire("n1", "hostA"))
     for status in ("alive", "suspect", "restarting"):
         net(SetNodeStatus(node_id="n1", status=status))
-        result = net(ReleaseLease(host="hostA", reason="dead too long"))
-        assert result["ok"] is False and f"node n1, which is {status}" in result["error"]
+        why = refused(net(ReleaseLease(host="hostA", reason="dead too long")), RefusalKind.WRONG_STATE)
+        assert f"node n1, which is {status}" in why
     net(SetNodeStatus(node_id="n1", status="dead"))
-    assert net(ReleaseLease(host="hostA", reason="dead too long"))["ok"]
+    released = net(ReleaseLease(host="hostA", reason="dead too long"))
+    assert isinstance(released, LeaseReleased) and released.reason == "dead too long"
     assert net.m.leases() == ()
-    assert net(ReleaseLease(host="hostA"))["error"] == "host 'hostA' holds no lease"
+    assert refused(net(ReleaseLease(host="hostA")), RefusalKind.NOT_FOUND) == "host 'hostA' holds no lease"
 
 
 def test_a_released_subnet_is_reused_only_after_every_never_used_one_oldest_release_first(net):
@@ -216,10 +224,10 @@ def test_a_released_subnet_is_reused_only_after_every_never_used_one_oldest_rele
         net(SetNodeStatus(node_id=n, status="dead"))
     net(ReleaseLease(host="B"))  # 10.42.1.0 released first,
     net(ReleaseLease(host="A"))  # then 10.42.0.0
-    order = [net(acquire(n, f"new{n}"))["lease"]["subnet"] for n in ("n3", "n4", "n5")]
+    order = [granted(net(acquire(n, f"new{n}"))).lease.subnet for n in ("n3", "n4", "n5")]
     assert order == ["10.42.2.0/24", "10.42.3.0/24", "10.42.1.0/24"]
     net(node("n1"))
-    assert net(acquire("n1", "A"))["lease"]["subnet"] == "10.42.0.0/24"  # the last one left, released last
+    assert granted(net(acquire("n1", "A"))).lease.subnet == "10.42.0.0/24"  # the last one left, released last
 
 
 def test_a_node_on_another_engine_gives_up_its_old_hosts_lease(net):
@@ -231,7 +239,7 @@ def test_a_node_on_another_engine_gives_up_its_old_hosts_lease(net):
 def test_a_node_moving_out_of_a_full_pool_takes_the_subnet_it_frees(net):
     for i, n in enumerate(("n1", "n2", "n3", "n4")):
         net(acquire(n, f"host{i}"))
-    assert net(acquire("n1", "reinstalled"))["lease"]["subnet"] == "10.42.0.0/24"
+    assert granted(net(acquire("n1", "reinstalled"))).lease.subnet == "10.42.0.0/24"
 
 
 # -- VIPs -------------------------------------------------------------------------------------------
@@ -240,7 +248,7 @@ def test_a_vip_service_gets_the_next_vip_and_keeps_it_across_updates(net):
     net(service("web"))
     net(service("api"))
     assert (net.m.vip("web"), net.m.vip("api")) == ("10.43.0.1", "10.43.0.2")
-    assert net(service("web", image="web:2"))["changed"]
+    assert net(service("web", image="web:2")).changed
     assert net.m.vip("web") == "10.43.0.1"
 
 
@@ -263,11 +271,10 @@ def test_a_deleted_services_vip_is_reused_last(net):
     net(service("g"))
     assert net.m.vip("g") == "10.43.0.2"  # b's, released before a's
     full = net(service("h"))
-    assert net.m.vip("h") == "10.43.0.1" and full["ok"]
-    refused = net(service("i"))
-    assert refused["ok"] is False and "every VIP of 10.43.0.0/29 is taken" in refused["error"]
+    assert net.m.vip("h") == "10.43.0.1" and not isinstance(full, Refused)
+    assert "every VIP of 10.43.0.0/29 is taken" in refused(net(service("i")), RefusalKind.EXHAUSTED)
     assert net.m.services.get("i") is None
-    assert net(service("i", mode="dnsrr"))["ok"]
+    assert not isinstance(net(service("i", mode="dnsrr")), Refused)
 
 
 def test_services_declared_before_the_network_get_their_vips_when_it_is_set(log):
@@ -280,24 +287,26 @@ def test_services_declared_before_the_network_get_their_vips_when_it_is_set(log)
 
 def test_two_services_cannot_publish_one_port(net):
     net(service("web", publish=(Publish(8080, 80),)))
-    taken = net(service("api", publish=(Publish(8080, 9000),)))
-    assert taken["ok"] is False and taken["field"] == "publish" and taken["conflict"] == "web"
-    assert "8080/tcp is already published by service web" in taken["error"]
-    assert net(service("api", publish=(Publish(8080, 9000, "udp"),)))["ok"]  # another protocol is another port
-    assert net(service("web", publish=(Publish(8080, 81),)))["ok"]  # a service may change its own
+    taken = refused(net(service("api", publish=(Publish(8080, 9000),))), RefusalKind.PORT_TAKEN)
+    assert "8080/tcp is already published by service web" in taken
+    assert net.m.services.get("api") is None
+    udp = net(service("api", publish=(Publish(8080, 9000, "udp"),)))  # another protocol is another port
+    assert not isinstance(udp, Refused)
+    assert not isinstance(net(service("web", publish=(Publish(8080, 81),))), Refused)  # a service may change its own
 
 
 def test_a_rollback_to_a_port_another_service_took_is_refused(net):
     net(service("web", publish=(Publish(8080, 80),)))
     net(service("web", publish=(Publish(8081, 80),)))
     net(service("api", publish=(Publish(8080, 80),)))
-    result = net(RollbackService(name="web", version=1, at=2.0))
-    assert result["ok"] is False and result["conflict"] == "api"
+    taken = refused(net(RollbackService(name="web", version=1, at=2.0)), RefusalKind.PORT_TAKEN)
+    assert "8080/tcp is already published by service api" in taken
+    assert net.m.services.get("web").current.version == 2
 
 
 # -- task addresses ---------------------------------------------------------------------------------
 
-def running(net: Log, ip: str | None) -> dict:
+def running(net: Log, ip: str | None) -> Result:
     return net(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running", container_id="c1", ip=ip))
 
 
@@ -330,18 +339,17 @@ def test_an_address_is_recorded_only_once_the_network_is_set_and_only_if_it_is_o
 
 def test_while_a_node_reads_only_the_old_format_nothing_of_the_network_is_written(log):
     log(node("old", log_version=1))
-    result = log(InitNetwork(settings=SMALL))
-    assert (result["ok"], result["kind"]) == (False, "log_version")
+    assert "finish the upgrade" in refused(log(InitNetwork(settings=SMALL)), RefusalKind.LOG_VERSION)
     assert log.m.network() is None
     log(SetNodeStatus(node_id="old", status="left"))  # upgraded away: left nodes never read the log again
-    assert log(InitNetwork(settings=SMALL))["ok"]
+    assert log(InitNetwork(settings=SMALL)) == NetworkSet(SMALL, changed=True)
 
 
 def test_an_old_node_joining_later_stops_acquisitions_and_addresses(net):
     net(create("t1"))
     net(place(("t1", "n1", 0)))
     net(node("old", log_version=1))
-    assert net(acquire("n1", "hostA"))["kind"] == "log_version"
+    refused(net(acquire("n1", "hostA")), RefusalKind.LOG_VERSION)
     running(net, "10.42.0.2")
     assert net.m.task("t1").ip is None
 
@@ -362,8 +370,8 @@ def test_a_snapshot_carries_settings_leases_reuse_order_and_vips(net):
     later = Log(restored)
     later.index = net.index
     for m in (net, later):  # both replicas choose the same next subnet and VIP
-        assert m(acquire("n4", "D"))["lease"]["subnet"] == "10.42.3.0/24"
-        assert m(acquire("n5", "E"))["lease"]["subnet"] == "10.42.1.0/24"
+        assert granted(m(acquire("n4", "D"))).lease.subnet == "10.42.3.0/24"
+        assert granted(m(acquire("n5", "E"))).lease.subnet == "10.42.1.0/24"
         m(service("next"))
         assert m.m.vip("next") == "10.43.0.3"
     assert later.m.snapshot() == net.m.snapshot()
@@ -389,7 +397,28 @@ def test_services_declared_while_an_old_node_read_the_log_get_vips_once_it_is_up
     net(node("n5", log_version=1))
     net(service("web"))
     assert net.m.vip("web") is None
-    assert net(ReleaseLease(host="any"))["kind"] == "log_version"
+    refused(net(ReleaseLease(host="any")), RefusalKind.LOG_VERSION)
     net(node("n5"))  # upgraded: registers with this release's format, then asks for its lease
     net(acquire("n5", "hostE"))
     assert net.m.vip("web") == "10.43.0.1"
+
+
+# -- results ----------------------------------------------------------------------------------------
+
+def test_the_networks_answers_survive_their_plain_form_as_history_keeps_them(net):
+    """The machine remembers each request's answer in its snapshot (history.py)."""
+    answers = [net(InitNetwork(settings=SMALL)), net(acquire("n1", "A")), net(acquire("n2", "B", mtu=1000)),
+               net(SetNodeStatus(node_id="n1", status="dead")), net(ReleaseLease(host="A", reason="dead")),
+               net(service("web", publish=(Publish(8080, 80),))), net(service("api", publish=(Publish(8080, 80),)))]
+    assert [type(a).__name__ for a in answers] == ["NetworkSet", "LeaseAcquired", "Refused", "NodeChanged",
+                                                   "LeaseReleased", "ServiceDeclared", "Refused"]
+    for answer in answers:
+        assert result_from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
+
+
+def test_the_network_follows_other_commands_without_wrapping_their_handlers(net):
+    """Their handlers are their own registries' (the machine calls the network around them)."""
+    handlers = net.m._handlers
+    assert handlers[SetNodeStatus.TYPE] == net.m._registry.set_status
+    assert handlers[PutService.TYPE].__self__ is net.m.services
+    assert handlers[AcquireLease.TYPE] == net.m.networking.acquire

@@ -9,6 +9,7 @@ import copy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import accepted, refused
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.domain.service import ServiceSpec
@@ -26,6 +27,7 @@ from orion.state.commands import (
     encode,
 )
 from orion.state.machine import SNAPSHOT_VERSION, StateMachine
+from orion.state.results import RefusalKind
 
 GiB = 1 << 30
 
@@ -63,9 +65,8 @@ def restore(state: dict, force: bool = False, digest: str | None = None) -> Rest
 
 def test_a_cluster_is_named_once():
     log = Log()
-    assert log(NameCluster(cluster_id="c-1"))["ok"]
-    again = log(NameCluster(cluster_id="c-2"))
-    assert not again["ok"] and "already named c-1" in again["error"]
+    accepted(log(NameCluster(cluster_id="c-1")))
+    refused(log(NameCluster(cluster_id="c-2")), RefusalKind.EXISTS)  # already named c-1
     assert log.m.cluster_id == "c-1"
     assert StateMachine.restore(log.m.snapshot()).cluster_id == "c-1"
 
@@ -79,10 +80,9 @@ def test_a_restore_makes_the_state_the_saved_one_digest_and_all():
     state = saved.m.snapshot()
     target = busy("c-1", tasks=2)
     target(CreateTask(request_id="later", task_id="later", spec=TaskSpec("app:2", 1 << 20)))
-    result = target(restore(state))
-    assert result["ok"], result
-    assert result["digest"] == state_digest(state) == target.digest()
-    assert result["tasks"] == 5 and result["nodes"] == 1 and result["services"] == 1
+    result = accepted(target(restore(state)))
+    assert result.digest == state_digest(state) == target.digest()
+    assert result.tasks == 5 and result.nodes == 1 and result.services == 1
     assert target.m.task("later") is None
     assert target.m.usage("n1") == saved.m.usage("n1")  # reservations recomputed from the tasks
 
@@ -103,32 +103,38 @@ def test_a_repeated_request_id_from_before_the_snapshot_is_still_answered_once()
     target = busy("c-1", tasks=0)
     target(restore(saved.m.snapshot()))
     again = target(CreateTask(request_id="c1", task_id="t1-again", spec=TaskSpec("app:1", 1)))
-    assert again["task"]["id"] == "t1"  # the saved answer, not a second task
+    assert again.task.id == "t1"  # the saved answer, not a second task
 
 
-@pytest.mark.parametrize("spoil, words", [
-    (lambda s: s["tasks"][0].update(id="forged"), "does not match its checksum"),
-    (lambda s: s.update(v=SNAPSHOT_VERSION + 1), "newer than this cluster reads"),
-    (lambda s: s.update(cluster_id="c-other"), "is of cluster c-other, this is cluster c-1"),
-    (lambda s: s.pop("cluster_id"), "is of cluster (unnamed)"),
+@pytest.mark.parametrize("spoil, kind", [
+    (lambda s: s["tasks"][0].update(id="forged"), RefusalKind.INVALID),  # does not match its checksum
+    (lambda s: s.update(v=SNAPSHOT_VERSION + 1), RefusalKind.UNREADABLE),  # newer than this cluster reads
+    (lambda s: s.update(cluster_id="c-other"), RefusalKind.WRONG_STATE),  # another cluster's
+    (lambda s: s.pop("cluster_id"), RefusalKind.WRONG_STATE),  # an unnamed cluster's
 ])
-def test_a_bad_restore_is_refused_and_changes_nothing(spoil, words):
+def test_a_bad_restore_is_refused_and_changes_nothing(spoil, kind):
     state = busy("c-1").m.snapshot()
     original_digest = state_digest(state)
     spoil(state)
     target = busy("c-1", tasks=3)
     before = target.digest()
-    digest = original_digest if "checksum" in words else None  # a corrupted file keeps its old checksum
-    result = target(restore(state, digest=digest))
-    assert not result["ok"] and words in result["error"]
+    digest = original_digest if kind == RefusalKind.INVALID else None  # a corrupted file keeps its old checksum
+    refused(target(restore(state, digest=digest)), kind)
     assert target.digest() == before
+
+
+def test_a_refused_restore_names_the_fix():
+    """The sentence is what the operator reads (the API answers it as is)."""
+    state = busy("c-other").m.snapshot()
+    why = refused(busy("c-1")(restore(state)), RefusalKind.WRONG_STATE).detail
+    assert why == ("the snapshot is of cluster c-other, this is cluster c-1: "
+                   "restore it with --force to replace this cluster's state with another's")
 
 
 def test_another_clusters_state_is_restored_when_forced_and_brings_its_id():
     other = busy("c-other")
     target = busy("c-1", tasks=1)
-    result = target(restore(other.m.snapshot(), force=True))
-    assert result["ok"] and result["cluster_id"] == "c-other"
+    assert accepted(target(restore(other.m.snapshot(), force=True))).cluster_id == "c-other"
     assert target.digest() == other.digest()
 
 
@@ -136,8 +142,7 @@ def test_force_does_not_pass_a_corrupted_state():
     state = busy("c-1").m.snapshot()
     digest = state_digest(state)
     state["nodes"][0]["id"] = "n9"
-    result = busy("c-1")(restore(state, force=True, digest=digest))
-    assert not result["ok"] and "checksum" in result["error"]
+    refused(busy("c-1")(restore(state, force=True, digest=digest)), RefusalKind.INVALID)  # the checksum
 
 
 def test_a_body_that_is_not_a_packed_state_is_refused():
@@ -145,8 +150,7 @@ def test_a_body_that_is_not_a_packed_state_is_refused():
     before = log.digest()
     state = busy("c-1").m.snapshot()
     for body in ("not base64!", pack(b"not gzip"), pack(compress({"v": 1})[0][:-3])):
-        result = log(RestoreSnapshot(body=body, digest=state_digest(state)))
-        assert not result["ok"] and "cannot be read: the file is corrupted" in result["error"]
+        refused(log(RestoreSnapshot(body=body, digest=state_digest(state))), RefusalKind.INVALID)  # cannot be read
     assert log.digest() == before
 
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from result_kit import accepted, refused
 from test_machine import Log, node, place, report
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec, Volume
@@ -39,6 +40,7 @@ from orion.state.commands import (
     ScaleTask,
 )
 from orion.state.machine import StateMachine
+from orion.state.results import HealthReported, RefusalKind, Result, ServiceDeclared
 
 MiB = 1 << 20
 V1 = ServiceSpec("web", TaskSpec("app:1", 64 * MiB, restart_policy="always"), count=2)
@@ -57,7 +59,7 @@ def plan(seq: int, step: int, state: str = RUNNING_DEPLOYMENT, start=(), stop=()
                                progress=(SlotProgress(0, "updating", "x"),), revert_to=revert_to, at=at)
 
 
-def healthy(log: Log, task_id: str, at: float = 101.0) -> dict:
+def healthy(log: Log, task_id: str, at: float = 101.0) -> Result:
     task = log.m.task(task_id)
     return log(ReportTaskHealth(task_id=task_id, node_id=task.node_id, generation=task.generation,
                                 status=HEALTHY, since=at, output="HTTP 200"))
@@ -66,26 +68,26 @@ def healthy(log: Log, task_id: str, at: float = 101.0) -> dict:
 def running(log: Log, *task_ids: str) -> None:
     """Place each on n1 and report it running: what the scheduler and the node would do."""
     for task_id in task_ids:
-        assert log(place((task_id, "n1", 0)))["placed"] == [task_id]
-        assert log(report(task_id, "n1", 1, "running", container_id=f"c-{task_id}"))["ok"]
+        assert log(place((task_id, "n1", 0))).placed == (task_id,)
+        accepted(log(report(task_id, "n1", 1, "running", container_id=f"c-{task_id}")))
 
 
 @pytest.fixture
 def log() -> Log:
     log = Log()
-    assert log(node("n1"))["ok"]
+    accepted(log(node("n1")))
     return log
 
 
 @pytest.fixture
 def v1(log: Log) -> Log:
     """web v1 rolled out: two healthy replicas, deployment #1 successful."""
-    assert log(put(V1, create=True))["version"] == 1
-    assert log(plan(1, 0, start=[("web.0.d1", 0, 1), ("web.1.d1", 1, 1)]))["started"] == ["web.0.d1", "web.1.d1"]
+    assert log(put(V1, create=True)).version == 1
+    assert log(plan(1, 0, start=[("web.0.d1", 0, 1), ("web.1.d1", 1, 1)])).started == ("web.0.d1", "web.1.d1")
     running(log, "web.0.d1", "web.1.d1")
     healthy(log, "web.0.d1")
     healthy(log, "web.1.d1")
-    assert log(plan(1, 1, SUCCESSFUL))["ok"]
+    accepted(log(plan(1, 1, SUCCESSFUL)))
     return log
 
 
@@ -94,7 +96,7 @@ def v1(log: Log) -> Log:
 
 def test_a_new_service_is_version_1_with_a_running_deployment_and_no_replica_yet(log):
     result = log(put(V1, at=42.0, create=True))
-    assert (result["ok"], result["changed"], result["version"]) == (True, True, 1)
+    assert isinstance(result, ServiceDeclared) and (result.changed, result.version) == (True, 1)
     record = log.m.services.get("web")
     assert record.spec == V1 and record.current.version == 1
     assert record.deployment.id == "web#1" and record.deployment.state == RUNNING_DEPLOYMENT
@@ -104,19 +106,19 @@ def test_a_new_service_is_version_1_with_a_running_deployment_and_no_replica_yet
 
 def test_the_same_spec_again_is_no_new_version_and_no_deployment(v1):
     before = v1.m.snapshot()
-    assert v1(put(V1, at=500.0)) == {"ok": True, "changed": False, "service": "web", "version": 1}
+    assert v1(put(V1, at=500.0)) == ServiceDeclared("web", 1, changed=False)
     assert v1.m.snapshot() == before
 
 
 def test_create_refuses_a_service_that_exists(v1):
-    result = v1(put(V2, create=True))
-    assert result["ok"] is False and result["exists"] and "PUT /services/web" in result["error"]
+    # The sentence names the fix (the API answers it as is).
+    assert "PUT /services/web" in refused(v1(put(V2, create=True)), RefusalKind.EXISTS).detail
     assert v1.m.services.get("web").current.version == 1
 
 
 def test_unsound_specs_are_refused(log):
-    assert log(put(replace(V1, task=replace(V1.task, image=""))))["ok"] is False
-    assert log(put(replace(V1, count=5000)))["ok"] is False
+    refused(log(put(replace(V1, task=replace(V1.task, image="")))), RefusalKind.INVALID)
+    refused(log(put(replace(V1, count=5000))), RefusalKind.INVALID)
     assert log.m.services.get("web") is None
 
 
@@ -129,8 +131,8 @@ def test_replicas_of_a_service_with_a_host_volume_go_only_where_it_is_declared(l
     log(put(replace(V1, volumes=(Volume("data", "/data"),))))
     log(plan(1, 0, start=[("web.0.d1", 0, 1)]))
     assert log.m.task("web.0.d1").spec.host_volumes == {"data"}
-    assert log(place(("web.0.d1", "n1", 0)))["refused"] == {"web.0.d1": "node n1 does not declare host volume data"}
-    assert log(place(("web.0.d1", "n2", 0)))["placed"] == ["web.0.d1"]
+    assert log(place(("web.0.d1", "n1", 0))).refused["web.0.d1"].kind == RefusalKind.NO_FIT  # no data on n1
+    assert log(place(("web.0.d1", "n2", 0))).placed == ("web.0.d1",)
 
 
 def test_a_plan_creates_replicas_that_carry_service_version_slot_and_creation_time(log):
@@ -146,24 +148,25 @@ def test_a_plan_creates_replicas_that_carry_service_version_slot_and_creation_ti
 def test_a_stale_plan_is_refused_whole(log):
     """Nomad's plan applier: a plan made before another one was applied changes nothing."""
     log(put(V1))
-    assert log(plan(1, 0, start=[("web.0.d1", 0, 1)]))["ok"]
+    accepted(log(plan(1, 0, start=[("web.0.d1", 0, 1)])))
     before = log.m.snapshot()
-    late = log(plan(1, 0, start=[("web.1.d1", 1, 1)]))  # an old leader's, landing late
-    assert late["ok"] is False and "stale plan" in late["error"]
-    assert log(plan(7, 1))["ok"] is False  # not the current deployment
+    refused(log(plan(1, 0, start=[("web.1.d1", 1, 1)])), RefusalKind.STALE)  # an old leader's, landing late
+    refused(log(plan(7, 1)), RefusalKind.STALE)  # not the current deployment
     assert log.m.snapshot() == before
 
 
 def test_a_start_that_is_not_this_deployments_is_refused_alone(log):
     log(put(V1))
     result = log(plan(1, 0, start=[("web.0.d1", 0, 1), ("web.5.d1", 5, 1), ("web.1.d1", 1, 9)]))
-    assert result["started"] == ["web.0.d1"] and set(result["refused"]) == {"web.5.d1", "web.1.d1"}
+    assert result.started == ("web.0.d1",)
+    assert {i: r.kind for i, r in result.refused.items()} == {"web.5.d1": RefusalKind.INVALID,
+                                                              "web.1.d1": RefusalKind.INVALID}
 
 
 def test_a_finished_deployment_takes_no_more_plans_and_success_makes_its_version_stable(v1):
     record = v1.m.services.get("web")
     assert record.deployment.state == SUCCESSFUL and record.stable.version == 1
-    assert v1(plan(1, 2, start=[("web.2.d1", 1, 1)]))["ok"] is False
+    refused(v1(plan(1, 2, start=[("web.2.d1", 1, 1)])), RefusalKind.STALE)
 
 
 # -- a new version --------------------------------------------------------------------------
@@ -171,7 +174,7 @@ def test_a_finished_deployment_takes_no_more_plans_and_success_makes_its_version
 
 def test_a_new_image_is_version_2_whose_deployment_may_revert_to_the_stable_one(v1):
     result = v1(put(V2, at=200.0))
-    assert (result["version"], result["relabelled"]) == (2, [])  # a new image: new containers
+    assert (result.version, result.relabelled) == (2, ())  # a new image: new containers
     dep = v1.m.services.get("web").deployment
     assert (dep.id, dep.version, dep.revert_to, dep.rollback, dep.started_at) == ("web#2", 2, 1, False, 200.0)
     assert [t.version for t in v1.m.services.replicas("web")] == [1, 1]
@@ -179,7 +182,7 @@ def test_a_new_image_is_version_2_whose_deployment_may_revert_to_the_stable_one(
 
 def test_an_in_place_change_relabels_the_replicas_with_the_new_version_and_spec(v1):
     spec = replace(V1, task=replace(V1.task, restart_policy="on-failure"))
-    assert v1(put(spec))["relabelled"] == ["web.0.d1", "web.1.d1"]
+    assert v1(put(spec)).relabelled == ("web.0.d1", "web.1.d1")
     replicas = v1.m.services.replicas("web")
     assert [(t.version, t.spec.restart_policy, t.deployment) for t in replicas] == [(2, "on-failure", 1)] * 2
     assert all(t.health == HEALTHY for t in replicas)  # same containers: their health stands
@@ -199,7 +202,7 @@ def test_an_auto_revert_declares_the_stable_spec_again_and_relabels_what_never_l
     v1(plan(2, 0, start=[("web.0.d2", 0, 2)]))
     result = v1(plan(2, 1, REVERTED, revert_to=1, at=300.0,
                      reason="replica web.0.d2 is unhealthy; reverting to version 1"))
-    assert result["reverted"]["version"] == 3 and result["reverted"]["relabelled"] == ["web.0.d1", "web.1.d1"]
+    assert result.reverted.version == 3 and result.reverted.relabelled == ("web.0.d1", "web.1.d1")
     record = v1.m.services.get("web")
     assert [(v.version, v.copy_of, v.deployment.state) for v in record.versions] == [
         (1, None, SUCCESSFUL), (2, None, REVERTED), (3, 1, RUNNING_DEPLOYMENT)]
@@ -213,25 +216,25 @@ def test_an_auto_revert_declares_the_stable_spec_again_and_relabels_what_never_l
 
 def test_rollback_without_a_version_goes_to_the_newest_earlier_healthy_one(v1):
     v1(put(V2))
-    assert v1(RollbackService(name="web", at=400.0))["version"] == 3
+    assert v1(RollbackService(name="web", at=400.0)).version == 3
     record = v1.m.services.get("web")
     assert (record.spec, record.current.copy_of, record.deployment.rollback) == (V1, 1, True)
 
 
 def test_rollback_refuses_what_it_cannot_do(v1):
-    assert "no earlier version" in v1(RollbackService(name="web"))["error"]
-    assert "not kept" in v1(RollbackService(name="web", version=9))["error"]
-    assert "has the spec" in v1(RollbackService(name="web", version=1))["error"]
-    assert v1(RollbackService(name="nope"))["ok"] is False
+    refused(v1(RollbackService(name="web")), RefusalKind.NOT_FOUND)  # no earlier healthy version
+    refused(v1(RollbackService(name="web", version=9)), RefusalKind.NOT_FOUND)  # not kept
+    refused(v1(RollbackService(name="web", version=1)), RefusalKind.WRONG_STATE)  # the spec it runs now
+    refused(v1(RollbackService(name="nope")), RefusalKind.NOT_FOUND)
 
 
 def test_delete_stops_every_replica_and_a_new_service_of_that_name_never_reuses_an_id(v1):
-    assert v1(DeleteService(name="web"))["stopped"] == ["web.0.d1", "web.1.d1"]
+    assert v1(DeleteService(name="web")).stopped == ("web.0.d1", "web.1.d1")
     assert v1.m.services.get("web") is None
     assert {t.desired for t in v1.m.services.replicas("web")} == {"stop"}
     v1(put(V1))
     assert v1.m.services.get("web").deployment.replica_id(0) == "web.0.d2"
-    assert v1(DeleteService(name="nope"))["ok"] is False
+    refused(v1(DeleteService(name="nope")), RefusalKind.NOT_FOUND)
 
 
 def test_versions_are_bounded_but_the_stable_one_is_kept():
@@ -244,12 +247,12 @@ def test_versions_are_bounded_but_the_stable_one_is_kept():
     record = log.m.services.get("web")
     assert [v.version for v in record.versions] == list(range(5, 15))
     assert record.stable.version == 1 and record.version(1).spec == V1
-    assert log(RollbackService(name="web", version=1))["version"] == 15
+    assert log(RollbackService(name="web", version=1)).version == 15
 
 
 def test_the_replica_of_a_named_service_is_not_scaled_by_patch(v1):
     result = v1(ScaleTask(task_id="web.0.d1", count=5, new_task_ids=("a", "b", "c")))
-    assert result["ok"] is False and "PUT /services/web" in result["error"]
+    assert "PUT /services/web" in refused(result, RefusalKind.WRONG_STATE).detail  # the sentence names the fix
 
 
 # -- health ---------------------------------------------------------------------------------
@@ -257,7 +260,7 @@ def test_the_replica_of_a_named_service_is_not_scaled_by_patch(v1):
 
 def test_health_is_recorded_only_when_it_changes(v1):
     before = v1.m.task("web.0.d1")
-    assert healthy(v1, "web.0.d1", at=555.0) == {"ok": True, "changed": False}
+    assert healthy(v1, "web.0.d1", at=555.0) == HealthReported(changed=False)
     assert v1.m.task("web.0.d1") == before
     task = v1.m.task("web.1.d1")
     v1(ReportTaskHealth(task_id=task.id, node_id="n1", generation=1, status=UNHEALTHY, since=600.0,
@@ -268,12 +271,12 @@ def test_health_is_recorded_only_when_it_changes(v1):
 
 def test_a_health_report_of_an_older_placement_is_refused_and_a_new_placement_starts_unchecked(v1):
     v1(report("web.0.d1", "n1", 1, "failed", exit_code=1))
-    assert v1(RestartTask(task_id="web.0.d1", generation=1, node_id="n1", at=700.0))["ok"]
+    accepted(v1(RestartTask(task_id="web.0.d1", generation=1, node_id="n1", at=700.0)))
     task = v1.m.task("web.0.d1")
     assert (task.generation, task.health, task.health_output) == (2, "", "")
     stale = v1(ReportTaskHealth(task_id="web.0.d1", node_id="n1", generation=1, status=HEALTHY, since=701.0))
-    assert stale["ok"] is False and "stale report" in stale["error"]
-    assert v1(ReportTaskHealth(task_id="web.0.d1", node_id="n1", generation=2, status="bogus"))["ok"] is False
+    refused(stale, RefusalKind.STALE)
+    refused(v1(ReportTaskHealth(task_id="web.0.d1", node_id="n1", generation=2, status="bogus")), RefusalKind.INVALID)
 
 
 def test_services_survive_a_snapshot_and_a_log_replay_alike(v1):

@@ -12,6 +12,7 @@ import threading
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_kit import accepted, refused
 
 from orion.domain.model import NodeInfo, Resources, TaskSpec
 from orion.state.commands import (
@@ -26,6 +27,7 @@ from orion.state.commands import (
 )
 from orion.state.entries import ReplicatedMachine, apply_entry, batch_of, batch_text
 from orion.state.machine import StateMachine
+from orion.state.results import BatchApplied, RefusalKind, Refused
 from orion.store.coalescer import MAX_BATCH_BYTES, Coalescer, split
 from orion.store.local import LocalStore
 from orion.version import LOG_VERSION
@@ -37,6 +39,11 @@ UNREADABLE = '{"type":"launch_rockets","v":1}'
 
 def create(task_id: str, rid: str = "", key: str = "", memory: int = GiB, image: str = "img") -> CreateTask:
     return CreateTask(request_id=rid, task_id=task_id, spec=TaskSpec(image, memory), idempotency_key=key)
+
+
+def kinds(result: BatchApplied) -> list[RefusalKind | None]:
+    """Each command's refusal kind, None where it was accepted."""
+    return [r.kind if isinstance(r, Refused) else None for r in result.results]
 
 
 def machine_with_a_node() -> StateMachine:
@@ -53,15 +60,11 @@ def test_each_command_of_a_batch_gets_its_own_result_and_a_bad_one_fails_alone()
     batch = Batch(commands=(encode(create("t1")), encode(create("t2", image="")), encode(create("t1")),
                             UNREADABLE, encode(StopTask(task_id="nope")), encode(create("t3"))))
     result = apply_entry(m, encode(batch), 2)
-    assert result["ok"] is True
-    oks = [r["ok"] for r in result["results"]]
-    assert oks == [True, False, False, False, False, True]
-    assert [r.get("error") for r in result["results"]][1:5] == [
-        "a task needs an image", "task t1 already exists",
-        "command not understood by this node's version: unreadable command: "
-        "'{\"type\":\"launch_rockets\",\"v\":1}'",
-        "task nope does not exist"]
-    assert result["results"][3]["unreadable"] is True
+    assert kinds(result) == [None, RefusalKind.INVALID, RefusalKind.EXISTS, RefusalKind.UNREADABLE,
+                             RefusalKind.NOT_FOUND, None]
+    # What the backend logs for the entry it could not read names it.
+    assert result.results[3].detail == ("command not understood by this node's version: unreadable command: "
+                                         "'{\"type\":\"launch_rockets\",\"v\":1}'")
     assert [t.id for t in m.tasks()] == ["t1", "t3"]
     assert {t.created_index for t in m.tasks()} == {2}  # one entry, one index
 
@@ -69,23 +72,23 @@ def test_each_command_of_a_batch_gets_its_own_result_and_a_bad_one_fails_alone()
 def test_a_request_id_repeated_inside_a_batch_or_in_a_later_one_is_applied_once():
     m = machine_with_a_node()
     first = apply_entry(m, batch_of(create("t1", rid="r1"), create("t2", rid="r1")), 2)
-    assert first["results"][1] == first["results"][0]  # the repeat answers with the first result
+    assert first.results[1] == first.results[0]  # the repeat answers with the first result
     again = apply_entry(m, batch_of(create("t3", rid="r2"), create("t9", rid="r1")), 3)
-    assert again["results"][1] == first["results"][0]
+    assert again.results[1] == first.results[0]
     assert [t.id for t in m.tasks()] == ["t1", "t3"]
 
 
 def test_an_idempotency_key_used_twice_in_one_batch_creates_one_task():
     m = machine_with_a_node()
     result = apply_entry(m, batch_of(create("t1", key="k"), create("t2", key="k")), 2)
-    assert [r["created"] for r in result["results"]] == [True, False]
-    assert result["results"][1]["task"]["id"] == "t1"
+    assert [r.created for r in result.results] == [True, False]
+    assert result.results[1].task.id == "t1"
 
 
 def test_a_create_and_its_placement_in_one_batch_commit_together():
     m = machine_with_a_node()
     result = apply_entry(m, batch_of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),))), 2)
-    assert result["results"][1]["placed"] == ["t1"]
+    assert result.results[1].placed == ("t1",)
     assert m.task("t1").state == "assigned" and m.task("t1").node_id == "n1"
 
 
@@ -93,7 +96,7 @@ def test_a_batch_inside_a_batch_is_unwrapped_too():
     m = machine_with_a_node()
     inner = batch_of(create("t1"), PlaceTasks(placements=(Placement("t1", "n1", 0),)))
     result = apply_entry(m, batch_text([encode(create("t0")), encode(inner)]), 2)
-    assert result["results"][1]["results"][1]["placed"] == ["t1"]
+    assert result.results[1].results[1].placed == ("t1",)
 
 
 def test_an_entry_that_is_not_a_batch_is_applied_as_before():
@@ -107,14 +110,14 @@ def test_an_entry_that_is_not_a_batch_is_applied_as_before():
 def test_a_batch_given_to_the_machine_itself_is_refused_not_half_applied():
     """Only the stores unwrap batches (through apply_entry); the machine has no such command."""
     m = machine_with_a_node()
-    assert m.apply(batch_of(create("t1")), 2)["ok"] is False
+    refused(m.apply(batch_of(create("t1")), 2), RefusalKind.UNREADABLE)
     assert m.tasks() == []
 
 
 def test_the_local_store_applies_a_batch_as_raft_would():
     store = LocalStore(machine_with_a_node())
     result = store.submit(batch_of(create("t1"), create("t1")), timeout=1)
-    assert [r["ok"] for r in result["results"]] == [True, False]
+    assert kinds(result) == [None, RefusalKind.EXISTS]
 
 
 # -- applying a batch: the property ---------------------------------------------------------
@@ -143,7 +146,7 @@ def test_any_grouping_of_any_commands_gives_each_the_result_it_gets_alone(texts,
         group, rest = rest[:size], rest[size:]
         entry = group[0] if len(group) == 1 else batch_text(group)
         result = apply_entry(batched, entry, index)
-        got += [result] if len(group) == 1 else result["results"]
+        got += [result] if len(group) == 1 else list(result.results)
         want += [alone.apply(text, index) for text in group]
     assert got == want
     assert batched.snapshot() == alone.snapshot()
@@ -189,7 +192,7 @@ def test_a_lone_write_goes_out_as_itself():
     c.add(encode(create("t1")), answer)
     assert c.flush() == 1
     assert raft.entries == [encode(create("t1"))]
-    assert answer.got[0][0]["ok"] is True
+    accepted(answer.got[0][0])
 
 
 def test_writes_queued_together_share_one_entry_and_each_hears_its_own_result():
@@ -200,8 +203,8 @@ def test_writes_queued_together_share_one_entry_and_each_hears_its_own_result():
         c.add(encode(create(task_id)), answer)
     assert c.flush() == 1
     assert len(raft.entries) == 1 and isinstance(decode(raft.entries[0]), Batch)
-    assert [a.got[0][0]["ok"] for a in answers] == [True, False, True]
-    assert answers[1].got[0][0]["error"] == "task t1 already exists"
+    assert [isinstance(a.got[0][0], Refused) for a in answers] == [False, True, False]
+    refused(answers[1].got[0][0], RefusalKind.EXISTS)
     assert c.flush() == 0  # nothing left
 
 
@@ -231,11 +234,11 @@ def test_writes_arriving_while_the_nodes_entry_commits_wait_for_it_and_go_togeth
         assert c.add(encode(create(f"t{i + 2}")), answer) is False  # the answer will flush them
     assert c.flush() == 0 and len(raft.unanswered) == 1
     raft.answer_next()
-    assert first.got[0][0]["ok"] is True
+    accepted(first.got[0][0])
     assert c.flush() == 1  # the loop's next turn: all three in one entry
     raft.answer_next()
     assert len(raft.entries) == 2 and len(decode(raft.entries[1]).commands) == 3
-    assert all(a.got[0][0]["ok"] for a in later)
+    assert not any(isinstance(a.got[0][0], Refused) for a in later)
 
 
 def test_an_entry_never_answered_stops_holding_the_queue_after_the_patience():
@@ -288,7 +291,7 @@ def test_a_batch_that_failed_whole_fails_each_writer_with_the_reason():
 
 
 def test_a_leader_that_does_not_know_batches_refuses_each_writer_not_none():
-    refusal = {"ok": False, "error": "unknown command type 'batch'"}
+    refusal = Refused(RefusalKind.UNREADABLE, "unknown command type 'batch'")
     answers = [Answers(), Answers()]
     c = Coalescer(lambda text, done: done(refusal, OK), OK)
     for answer in answers:
@@ -335,7 +338,7 @@ def test_writers_on_many_threads_are_each_answered_once():
         t.join()
     while c.flush():
         pass
-    assert all(len(a.got) == 1 and a.got[0][0]["ok"] for a in answers)
+    assert all(len(a.got) == 1 and not isinstance(a.got[0][0], Refused) for a in answers)
     assert len(raft.machine.tasks()) == 64
 
 
@@ -344,15 +347,14 @@ def test_a_newer_or_malformed_batch_is_refused_whole_and_changes_nothing(entry):
     m = machine_with_a_node()
     before = json.dumps(m.snapshot())
     result = apply_entry(m, entry, 2)
-    assert result["ok"] is False and result["unreadable"] is True
+    refused(result, RefusalKind.UNREADABLE)
     assert json.dumps(m.snapshot()) == before
 
 
 def test_an_element_that_is_not_a_command_is_refused_alone():
     m = machine_with_a_node()
     result = apply_entry(m, '{"type":"batch","v":1,"commands":[7,' + json.dumps(encode(create("t1"))) + "]}", 2)
-    assert [r["ok"] for r in result["results"]] == [False, True]
-    assert result["results"][0]["unreadable"] is True
+    assert kinds(result) == [RefusalKind.UNREADABLE, None]
 
 
 # -- a rolling upgrade: no batch until every node reads one -------------------------------------
@@ -361,7 +363,7 @@ def test_an_element_that_is_not_a_command_is_refused_alone():
 def register(machine: StateMachine, node_id: str, log_version: int, index: int, status: str = "alive") -> None:
     node = NodeInfo(node_id, f"{node_id}:1", f"{node_id}:2", capacity=Resources(8 * GiB, 4000),
                     status=status, log_version=log_version)
-    assert apply_entry(machine, encode(RegisterNode(node=node)), index)["ok"]
+    accepted(apply_entry(machine, encode(RegisterNode(node=node)), index))
 
 
 def test_the_clusters_log_version_is_the_oldest_a_node_that_may_read_again_reads():
@@ -401,7 +403,7 @@ def test_while_a_node_cannot_read_batches_each_write_goes_as_its_own_entry_at_on
     assert [decode(text).TYPE for text, _ in raft.unanswered] == ["create_task"] * 3
     while raft.unanswered:
         raft.answer_next()
-    assert all(a.got[0][0]["ok"] for a in answers)
+    assert not any(isinstance(a.got[0][0], Refused) for a in answers)
     readable[0] = True  # the last node upgraded: writes share entries again
     for i in range(3, 5):
         c.add(encode(create(f"t{i}")), Answers())

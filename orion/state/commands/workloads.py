@@ -1,23 +1,19 @@
 """The commands of a service's modes (docs/services.md, "Modes"): jobs' runs, cron slots,
 redeploys and rebalances. Applied by ``orion/state/jobs.py`` and ``orion/state/service_actions.py``.
 
-Declared as ``orion/state/commands.py`` declares every command (frozen, typed, ``TYPE`` and
-``VERSION``); each says how its log body reads back (``from_body``), which ``decode`` uses
-for every command that has one. They are written only once every node reads them
-(``WORKLOADS_LOG_VERSION``, ``orion/state/entries.py``): an older replica would refuse them.
-Every time in them is the writer's clock (the leader's, or the accepting node's): the
-machine has none.
+They are written only once every node reads them (``WORKLOADS_LOG_VERSION``,
+``orion/state/entries.py``): an older replica would refuse them. Every time in them is the
+writer's clock (the leader's, or the accepting node's): the machine has none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from orion.state.commands import COMMAND_TYPES, Command
+from orion.state.commands.base import Command, command, optional
 
 
-@dataclass(frozen=True)
+@command
 class RedeployService(Command):
     """Replace every replica with the update rules, same spec (``orion service redeploy``, Swarm's
     ``--force``): a new version copying the current one, deployed as kind ``redeploy``. For a
@@ -27,12 +23,8 @@ class RedeployService(Command):
     name: str = ""
     at: float = 0.0
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return {"name": str(body["name"]), "at": float(body["at"])}
 
-
-@dataclass(frozen=True)
+@command
 class RebalanceService(Command):
     """Move the replicas ``moves`` (decided by ``orion/control/rebalance.py``) with the update
     rules: a new version copying the current one, deployed as kind ``rebalance``, that keeps
@@ -44,12 +36,8 @@ class RebalanceService(Command):
     moves: tuple[str, ...] = ()
     at: float = 0.0
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return {"name": str(body["name"]), "moves": tuple(str(m) for m in body["moves"]), "at": float(body["at"])}
 
-
-@dataclass(frozen=True)
+@command
 class ApplyJobPlan(Command):
     """One pass of the run planner (``orion/control/job.py``) for run ``run`` of job ``service``:
     attempts to start (their ids, derived from the run's attempt count) and to stop, the failures
@@ -65,22 +53,14 @@ class ApplyJobPlan(Command):
     run: int = 0
     step: int = 0
     state: str = ""
-    reason: str = ""
-    start: tuple[str, ...] = ()
-    stop: tuple[str, ...] = ()
-    failures_seen: int = 0
+    reason: str = optional("")
+    start: tuple[str, ...] = optional(())
+    stop: tuple[str, ...] = optional(())
+    failures_seen: int = optional(0)
     at: float = 0.0
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return {"service": str(body["service"]), "run": int(body["run"]), "step": int(body["step"]),
-                "state": str(body["state"]), "reason": str(body.get("reason", "")),
-                "start": tuple(str(s) for s in body.get("start") or ()),
-                "stop": tuple(str(s) for s in body.get("stop") or ()),
-                "failures_seen": int(body.get("failures_seen", 0)), "at": float(body["at"])}
 
-
-@dataclass(frozen=True)
+@command
 class RunCronSlot(Command):
     """The cron planner's decision (``orion/control/periodic.py``) for scheduled job ``service``:
     slot ``slot`` (a run time, UNIX seconds) is due; ``action`` start, skip or replace.
@@ -95,14 +75,5 @@ class RunCronSlot(Command):
     service: str = ""
     slot: float = 0.0
     action: str = ""
-    missed: int = 0
+    missed: int = optional(0)
     at: float = 0.0
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> dict[str, Any]:
-        return {"service": str(body["service"]), "slot": float(body["slot"]), "action": str(body["action"]),
-                "missed": int(body.get("missed", 0)), "at": float(body["at"])}
-
-
-WORKLOAD_COMMANDS = (RedeployService, RebalanceService, ApplyJobPlan, RunCronSlot)
-COMMAND_TYPES.update({c.TYPE: c for c in WORKLOAD_COMMANDS})
