@@ -19,4 +19,4 @@ echo "== pytest"
 if [ $# -gt 0 ]; then
   exec .venv/bin/pytest "$@"
 fi
-exec .venv/bin/pytest -q -rs --durations=15
+exec .venv/bin/pytest -q -rfEs --durations=15

@@ -25,8 +25,9 @@ from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
 from orion.api.refusals import refusal
+from orion.api.schema.fields import parse_name
 from orion.api.schema.network import reserved_problem
-from orion.api.schema.problems import ValidationError
+from orion.api.schema.problems import Problem, ValidationError
 from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import job_view, run_view, service_view, version_view
@@ -62,7 +63,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     """``applied`` holds the reads' blocking queries (``?index=N&wait=D``, ``http.py``)."""
     bp = Blueprint("services", __name__)
 
-    def block() -> None:
+    def block(name: str | None = None) -> None:
+        """Hold the read; a ``name`` that cannot exist is refused first (400), never held."""
+        if name is not None:
+            try:
+                parse_name(name)
+            except Problem as exc:
+                raise ValidationError("name", exc.message) from None
         applied.block(parse_query(BlockingReadQuery, request.args))
 
     def read_service(name: str, detail: bool = True) -> tuple[tuple[ServiceRecord, dict[str, Any]], int]:
@@ -135,13 +142,13 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     @bp.get("/services/<name>")
     def get_service(name: str) -> Response:
-        block()
+        block(name)
         (_record, view), index = read_service(name)
         return answer(view, 200, index)
 
     @bp.get("/services/<name>/versions")
     def versions(name: str) -> Response:
-        block()
+        block(name)
         (record, _), index = read_service(name, detail=False)
         kept = [version_view(v) for v in record.versions]
         if record.stable is not None and record.stable not in record.versions:
@@ -190,7 +197,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     @bp.get("/services/<name>/runs")
     def runs(name: str) -> Response:
-        block()
+        block(name)
         (record, _), _index = read_service(name, detail=False)
         if record.spec.job is None:
             raise ApiError(400, f"{name} is a {record.spec.mode} service: only a job has runs", "name")

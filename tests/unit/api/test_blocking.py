@@ -233,6 +233,14 @@ def test_bad_blocking_queries_are_refused_before_any_hold(client: FlaskClient) -
     assert (answer.status_code, answer.get_json()["field"]) == (400, "index")
 
 
+@pytest.mark.parametrize("path", ["/services/-bad", "/services/-bad/versions", "/services/-bad/runs"])
+def test_a_name_that_cannot_exist_is_refused_before_any_hold(client: FlaskClient, path: str) -> None:
+    """A watcher of a service that may yet be declared is held; one of a name no service can
+    have would wait its whole ``wait`` for nothing (the fuzzer's negative cases did, 20 s)."""
+    answer, _ = held_get(client, f"{path}?index=1000&wait=60s", HOLDABLE)
+    assert (answer.status_code, answer.get_json()["field"]) == (400, "name")
+
+
 def test_a_closing_agent_holds_nothing_new(store: ObservedStore) -> None:
     closing = threading.Event()
     closing.set()
