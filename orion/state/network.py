@@ -46,7 +46,6 @@ NETWORK_LOG_VERSION = 4
 _HOLDING = frozenset({NODE_ALIVE, NODE_SUSPECT, NODE_RESTARTING})
 
 
-
 class NetworkRegistry:
     """Settings, leases and VIPs; changed only through the machine's dispatch.
 
