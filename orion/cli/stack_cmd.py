@@ -25,6 +25,7 @@ from orion.cli.client import ClientError, OrionClient
 from orion.cli.common import OrionError, examples, fail, settings_of
 from orion.cli.output import Column, emit, output_format, output_options, render
 from orion.cli.service_cmd import plan_text
+from orion.domain.service import GLOBAL, ServiceSpec
 from orion.stack.findings import Invalid
 from orion.stack.load import load
 from orion.stack.plan import Action, Plan, Running, Step, plan
@@ -55,10 +56,21 @@ def _stack_name(value: str) -> str:
         raise click.BadParameter(exc.message, param_hint="STACK") from None
 
 
+def _what_runs(spec: ServiceSpec) -> str:
+    """What a new service runs, in its mode's words."""
+    if spec.mode == GLOBAL:
+        return "one replica on every eligible node"
+    if spec.job is not None:
+        job = spec.job
+        timing = f", on schedule '{job.schedule}' ({job.zone or 'UTC'})" if job.schedule else ", once now"
+        return f"a job of {job.completions} completion(s), {job.parallelism} at a time{timing}"
+    return f"{spec.count} replica(s)"
+
+
 def step_text(step: Step) -> str:
     """One line of the plan, as ``--dry-run`` prints it."""
     if step.action == Action.CREATE and step.spec is not None:
-        return f"{step.name}: create with {step.spec.count} replica(s)"
+        return f"{step.name}: create with {_what_runs(step.spec)}"
     if step.action in (Action.UPDATE, Action.UNCHANGED) and step.spec is not None:
         return plan_text(step.name, step.version, step.old, step.spec).replace(": no change", ": unchanged")
     if step.action == Action.REMOVE:

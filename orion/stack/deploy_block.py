@@ -10,8 +10,7 @@ default ``any`` is Orion's ``always`` anyway).
 =================================  ===========================================
 compose                            Orion
 =================================  ===========================================
-``deploy.replicas``, ``scale``     ``count`` (0 cannot be expressed: listed)
-``deploy.mode``                    ``replicated``; ``global`` and the job modes are listed and leave the service out
+``deploy.replicas``, ``scale``     ``count`` (0 cannot be expressed: listed); a job's are ``workload.py``'s
 ``deploy.update_config``           ``update``: parallelism -> maxParallel (0: all), monitor -> minHealthyTime,
                                    order, failure_action rollback -> autoRevert
 ``deploy.rollback_config``         Orion reverts with the update rules: keys that differ are listed
@@ -19,14 +18,14 @@ compose                            Orion
 ``restart``                        no/on-failure/always/unless-stopped, when deploy.restart_policy is absent
 ``deploy.resources``               limits (else reservations) memory and cpus -> memory, cpu; Orion reserves
                                    what it limits; ``mem_limit``/``cpus`` when there is no deploy.resources
-``deploy.placement.constraints``   ``node.labels.KEY == VALUE`` -> nodeSelectors; other constraints are listed
 ``healthcheck``                    an exec check: CMD argv, or CMD-SHELL/a string through /bin/sh -c
 =================================  ===========================================
+
+``deploy.mode``, a job's restart rules and ``deploy.placement`` are in ``workload.py``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,13 +35,11 @@ from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.service import UpdatePolicy
 from orion.stack.findings import Findings, key_path
 
-SKIPPING_MODES = ("global", "replicated-job", "global-job")
 _CONDITIONS = {"none": "never", "on-failure": "on-failure", "any": "always"}
-_RESTARTS = {"no": "never", "always": "always", "on-failure": "on-failure", "unless-stopped": "always"}
-_CONSTRAINT = re.compile(r"^\s*node\.labels\.([A-Za-z0-9_.-]+)\s*==\s*(\S+)\s*$")
+RESTARTS = {"no": "never", "always": "always", "on-failure": "on-failure", "unless-stopped": "always"}
 
 
-def _int(value: Any, path: str, findings: Findings) -> int | None:
+def int_value(value: Any, path: str, findings: Findings) -> int | None:
     text = str(value).strip()
     if isinstance(value, bool) or not text.lstrip("-").isdigit():
         findings.bad(path, f"{value!r} is not a whole number")
@@ -50,7 +47,7 @@ def _int(value: Any, path: str, findings: Findings) -> int | None:
     return int(text)
 
 
-def _seconds(value: Any, path: str, findings: Findings) -> float | None:
+def seconds(value: Any, path: str, findings: Findings) -> float | None:
     """A Compose duration ("1m30s", "0") in seconds; None (and recorded) if Orion cannot read it."""
     if str(value).strip() == "0":
         return 0.0
@@ -68,7 +65,7 @@ def replicas(svc: Mapping[str, Any], prefix: str, findings: Findings) -> int | N
     if value is None:
         return None
     path = key_path(prefix, *key)
-    count = _int(value, path, findings)
+    count = int_value(value, path, findings)
     if count == 0:
         findings.cannot(path, "0 replicas: an Orion service runs at least one; leave it out of the file (--prune "
                         "removes it)", skips=True)
@@ -83,28 +80,20 @@ _DEPLOY_REASONS = {"labels": "service labels: Orion does not label services yet"
                    "endpoint_mode": "Orion's services have no endpoint mode to choose yet"}
 
 
-def mode(svc: Mapping[str, Any], prefix: str, findings: Findings) -> None:
-    """``deploy.mode``, and the deploy keys nothing here reads."""
+def deploy_keys(svc: Mapping[str, Any], prefix: str, findings: Findings) -> None:
+    """The keys of ``deploy`` nothing reads (``mode`` and ``placement`` are ``workload.py``'s)."""
     for key in svc.get("deploy") or {}:
         if key not in HANDLED and not key.startswith("x-"):
             findings.cannot(key_path(prefix, "deploy", key), _DEPLOY_REASONS.get(key, "not an Orion setting"))
-    value = (svc.get("deploy") or {}).get("mode", "replicated")
-    if value in SKIPPING_MODES:
-        what = "one replica on every node" if value == "global" else "a run-to-completion job"
-        findings.cannot(key_path(prefix, "deploy", "mode"), f"{value} ({what}): Orion runs replicated services only",
-                        skips=True)
-    elif value != "replicated":
-        findings.bad(key_path(prefix, "deploy", "mode"), f"{value!r} is not replicated, global, replicated-job "
-                     "or global-job")
 
 
 def _update_fields(block: Mapping[str, Any], path: str, count: int, findings: Findings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "parallelism" in block:
-        n = _int(block["parallelism"], key_path(path, "parallelism"), findings)
+        n = int_value(block["parallelism"], key_path(path, "parallelism"), findings)
         if n is not None:
             out["maxParallel"] = n if n > 0 else count  # Swarm: 0 is all at once
-    if "monitor" in block and _seconds(block["monitor"], key_path(path, "monitor"), findings) is not None:
+    if "monitor" in block and seconds(block["monitor"], key_path(path, "monitor"), findings) is not None:
         out["minHealthyTime"] = str(block["monitor"]).strip() if str(block["monitor"]).strip() != "0" else "0s"
     if "order" in block:
         out["order"] = block["order"]
@@ -114,7 +103,7 @@ def _update_fields(block: Mapping[str, Any], path: str, count: int, findings: Fi
     elif action != "pause":
         findings.cannot(key_path(path, "failure_action"), f"{action}: a failed Orion rollout stops (pause) or, "
                         "with rollback, reverts")
-    if "delay" in block and _seconds(block["delay"], key_path(path, "delay"), findings):
+    if "delay" in block and seconds(block["delay"], key_path(path, "delay"), findings):
         findings.cannot(key_path(path, "delay"), "a pause between batches: Orion starts the next batch once the "
                         "last counts healthy (monitor)")
     ratio = block.get("max_failure_ratio", 0)
@@ -151,7 +140,7 @@ def update(svc: Mapping[str, Any], prefix: str, count: int, findings: Findings) 
             if key in rollback and ours[i] != theirs[i]:
                 findings.cannot(key_path(path, key), f"{rollback[key]!r}: Orion reverts with the update rules "
                                 "(update_config), which say otherwise")
-        if "delay" in rollback and _seconds(rollback["delay"], key_path(path, "delay"), findings):
+        if "delay" in rollback and seconds(rollback["delay"], key_path(path, "delay"), findings):
             findings.cannot(key_path(path, "delay"), "a pause between batches: Orion reverts with the update rules")
         if str(rollback.get("max_failure_ratio", 0)).strip() not in ("0", "0.0"):
             findings.cannot(key_path(path, "max_failure_ratio"), "a tolerated failure ratio: Orion reverts with "
@@ -177,13 +166,13 @@ def restart_policy(svc: Mapping[str, Any], prefix: str, findings: Findings) -> s
     if value is None:
         return None
     name, _, attempts = str(value).partition(":")
-    if name not in _RESTARTS:
+    if name not in RESTARTS:
         findings.bad(key_path(prefix, "restart"), f"{value!r} is not no, always, on-failure[:N] or unless-stopped")
         return None
     if attempts:
         findings.cannot(key_path(prefix, "restart"), f"at most {attempts} attempts: Orion restarts with its own "
                         "backoff, without a cap")
-    return _RESTARTS[name]
+    return RESTARTS[name]
 
 
 def _size(value: Any, path: str, findings: Findings) -> int | None:
@@ -226,26 +215,6 @@ def resources(svc: Mapping[str, Any], prefix: str, findings: Findings) -> tuple[
     return memory, cpu, where
 
 
-def node_selectors(svc: Mapping[str, Any], prefix: str, findings: Findings) -> dict[str, str]:
-    placement = (svc.get("deploy") or {}).get("placement") or {}
-    path = key_path(prefix, "deploy", "placement")
-    selectors: dict[str, str] = {}
-    for i, constraint in enumerate(placement.get("constraints") or ()):
-        match = _CONSTRAINT.match(constraint)
-        if match is None:
-            findings.cannot(key_path(path, "constraints", i), f"{constraint!r}: Orion places by node labels "
-                            "equal to a value (node.labels.KEY == VALUE)")
-        elif selectors.get(match.group(1), match.group(2)) != match.group(2):
-            findings.bad(key_path(path, "constraints", i), f"node.labels.{match.group(1)} cannot equal two values")
-        else:
-            selectors[match.group(1)] = match.group(2)
-    for key in ("preferences", "max_replicas_per_node"):
-        if key in placement:
-            findings.cannot(key_path(path, key), "Orion places by node labels only (spread and per-node limits "
-                            "are not there yet)")
-    return selectors
-
-
 def healthcheck(svc: Mapping[str, Any], prefix: str, findings: Findings) -> dict[str, Any] | None:
     """An exec ``healthCheck``, or None: no check (none given, ``disable``, or ``test: [NONE]``)."""
     block = svc.get("healthcheck")
@@ -273,11 +242,11 @@ def healthcheck(svc: Mapping[str, Any], prefix: str, findings: Findings) -> dict
         if key in block:
             check[field] = str(block[key]).strip()
     if "retries" in block:
-        check["failures"] = _int(block["retries"], key_path(path, "retries"), findings)
+        check["failures"] = int_value(block["retries"], key_path(path, "retries"), findings)
     if "start_interval" in block:
         findings.cannot(key_path(path, "start_interval"), "Orion checks every interval, also while starting")
-    interval = _seconds(check["interval"], key_path(path, "interval"), findings) if "interval" in check else None
-    timeout = _seconds(check["timeout"], key_path(path, "timeout"), findings) if "timeout" in check else None
+    interval = seconds(check["interval"], key_path(path, "interval"), findings) if "interval" in check else None
+    timeout = seconds(check["timeout"], key_path(path, "timeout"), findings) if "timeout" in check else None
     if interval is not None and timeout is not None and timeout > interval:
         findings.cannot(key_path(path, "timeout"), f"{check['timeout']} is above the interval: an Orion check "
                         "ends before the next is due, so it times out at the interval")

@@ -1,7 +1,7 @@
 """Reading a compose file as Compose does: YAML, variables, the schema — then :func:`convert`.
 
 The only module of ``orion/stack`` that touches files: the compose file, the
-``.env`` beside it and the ``env_file`` s its services name (relative to the
+``.env`` beside it and the ``env_file`` s its services and jobs name (relative to the
 file's folder). The steps, in Compose's order: the YAML is parsed (YAML 1.2, as
 Compose's Go parser reads it: ``yes`` stays a string, a duplicated key is an
 error; anchors and ``<<`` merges work), every string value is interpolated
@@ -74,7 +74,7 @@ def read_document(text: str, variables: Mapping[str, str], findings: Findings) -
 
 def _env_file_paths(document: Mapping[str, Any]) -> list[str]:
     out = []
-    for svc in (document.get("services") or {}).values():
+    for svc in [*(document.get("services") or {}).values(), *(document.get("jobs") or {}).values()]:
         files = (svc or {}).get("env_file")
         for item in [files] if isinstance(files, str) else files or ():
             out.append(item if isinstance(item, str) else item.get("path"))

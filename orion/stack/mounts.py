@@ -182,6 +182,10 @@ def _long_mount(item: Mapping[str, Any], path: str, volumes: Mapping[str, Any], 
     if kind == "bind":
         findings.cannot(path, BIND_HINT)
         return None
+    if kind == "tmpfs":
+        findings.cannot(key_path(path, "type"), "a tmpfs mount here: write it as the service's tmpfs "
+                        "(\"/run:size=64M,mode=1777\"), which Orion passes")
+        return None
     if kind != "volume":
         findings.cannot(key_path(path, "type"), f"a {kind} mount: Orion mounts named and host volumes")
         return None

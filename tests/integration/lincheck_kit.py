@@ -48,6 +48,8 @@ from linearizability_report import Report, check, lost_writes
 NOWHERE = {"orion-lincheck": "nowhere"}
 READ_TIMEOUT = 2.0
 WRITE_TIMEOUT = 6.0  # past the agent's own write_timeout (5 s), so it usually answers first
+# How long past its hold a cut may take to show on the victim (its connection timeout, ~3.5 s, and more).
+CONFIRM_WITHIN = 5.0
 
 
 def spec(value: str, image: str) -> dict[str, Any]:
@@ -193,16 +195,25 @@ class Nemesis:
                 self.confirm_cut(victim)
             self.heal_all()
 
-    def confirm_cut(self, victim: Node) -> None:
-        """Note whether the cut really isolated ``victim``: by now it has lost its leader or its
-        quorum, or (a deposed leader that has not noticed yet) the others follow someone else."""
-        try:
-            seen = victim.get("/raft", timeout=2).json()
-            others = {o.get("/raft", timeout=2).json()["leader"] for o in self.cluster.nodes if o is not victim}
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            self.note(f"cut UNCONFIRMED on {victim.id}: {exc}")
-            return
-        held = seen["leader"] is None or not seen["has_quorum"] or {seen["leader"]} != others
+    def confirm_cut(self, victim: Node, within: float = CONFIRM_WITHIN) -> None:
+        """Note whether the cut really isolated ``victim``: it has lost its leader or its quorum,
+        or (a deposed leader that has not noticed yet) the others follow someone else.
+
+        Asked until it holds or ``within`` more seconds pass: a victim notices a silent peer
+        only after pysyncobj's connection timeout (~3.5 s), and applying the cut's rules takes
+        a part of a short hold. A cut that leaks never holds, however long it is asked."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                seen = victim.get("/raft", timeout=2).json()
+                others = {o.get("/raft", timeout=2).json()["leader"] for o in self.cluster.nodes if o is not victim}
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                self.note(f"cut UNCONFIRMED on {victim.id}: {exc}")
+                return
+            held = seen["leader"] is None or not seen["has_quorum"] or {seen["leader"]} != others
+            if held or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
         self.note(f"cut {'held' if held else 'LEAKED'} on {victim.id}: it sees leader {seen['leader']} "
                   f"(quorum {seen['has_quorum']}), the others {sorted(map(str, others))}")
 

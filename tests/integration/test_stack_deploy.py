@@ -1,9 +1,9 @@
 """``orion stack deploy`` of a real multi-service compose file on a real 3-node cluster and engine.
 
 The file has a web service (3 replicas, an exec healthcheck, a port), a worker
-writing to a named volume, and a one-off migration (``deploy.mode:
-replicated-job``): Orion cannot run jobs yet, so the deploy is refused naming
-that key until ``--ignore-unsupported`` leaves it out. Then: every replica runs
+writing to a named volume, and a migration to run once on every node
+(``deploy.mode: global-job``): Orion has no such mode, so the deploy is refused
+naming that key until ``--ignore-unsupported`` leaves it out. Then: every replica runs
 and is healthy, with the volume, the memory limit and the interpolated
 environment reaching ``docker inspect``; the same file again changes nothing
 (no new version, no new replica); ``--prune`` without the worker removes
@@ -54,7 +54,7 @@ services:
     command: ["sh", "-c", "echo migrated"]
     mem_limit: 16m
     deploy:
-      mode: replicated-job
+      mode: global-job
 volumes:
   data: {}
 """
@@ -102,7 +102,7 @@ def test_a_compose_file_deploys_as_a_stack_redeploys_as_a_no_op_and_prunes_exact
 
     refused = orion(cluster, "deploy", "-f", str(path), stack_name)
     assert refused.returncode == 1, refused
-    assert "services.migrate.deploy.mode: replicated-job" in refused.stderr and "nothing was changed" in refused.stderr
+    assert "services.migrate.deploy.mode: global-job" in refused.stderr and "nothing was changed" in refused.stderr
     assert services(cluster) == {}
 
     first = orion(cluster, "deploy", "-f", str(path), stack_name, "--ignore-unsupported")

@@ -157,3 +157,48 @@ def test_a_bad_stack_name_is_a_usage_error(served, tmp_path):
     _, addr = served
     result = orion(addr, "stack", "deploy", "-f", compose(tmp_path), "Shop")
     assert result.exit_code == 2 and "not a stack name" in result.stderr
+
+
+WORKLOADS = """
+name: ops
+services:
+  agent:
+    image: app:1
+    mem_limit: 16m
+    user: "1000:1000"
+    cap_drop: [ALL]
+    read_only: true
+    tmpfs: [/run]
+    deploy: {mode: global, placement: {constraints: [node.platform.os == linux]}}
+  migrate:
+    image: app:1
+    mem_limit: 16m
+    entrypoint: [/bin/sh, -c]
+    command: ["echo migrated"]
+    deploy: {mode: replicated-job, replicas: 2, restart_policy: {max_attempts: 1}}
+jobs:
+  backup:
+    image: app:1
+    mem_limit: 16m
+    triggers: {schedule: [{cron: "0 3 * * *", timezone: Europe/Paris}]}
+"""
+
+
+def test_global_job_and_cron_services_with_container_settings_deploy_and_redeploy_as_a_no_op(served, tmp_path):
+    world, addr = served
+    path = compose(tmp_path, WORKLOADS)
+    first = orion(addr, "stack", "deploy", "-f", path)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[:3] == [
+        "ops_agent: create with one replica on every eligible node",
+        "ops_migrate: create with a job of 2 completion(s), 2 at a time, once now",
+        "ops_backup: create with a job of 1 completion(s), 1 at a time, on schedule '0 3 * * *' (Europe/Paris)"]
+    agent = world.http.get("/services/ops_agent").json["spec"]
+    assert (agent["mode"], agent["user"], agent["capDrop"], agent["readOnly"]) == ("global", "1000:1000", ["ALL"],
+                                                                                   True)
+    assert world.http.get("/services/ops_backup").json["spec"]["job"]["zone"] == "Europe/Paris"
+    again = orion(addr, "stack", "deploy", "-f", path)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines() == ["ops_agent: unchanged (version 1)", "ops_migrate: unchanged (version 1)",
+                                         "ops_backup: unchanged (version 1)", "stack ops: no change"]
+    assert versions(world) == {"ops_agent": 1, "ops_migrate": 1, "ops_backup": 1}

@@ -105,8 +105,6 @@ def test_test_forms_of_a_healthcheck():
 
 @pytest.mark.parametrize(("snippet", "path"), [
     ("build: .", "services.w.build"),
-    ("entrypoint: [sh]", "services.w.entrypoint"),
-    ("user: '1000'", "services.w.user"),
     ("depends_on: [db]", "services.w.depends_on"),
     ("secrets: [s]", "services.w.secrets"),
     ("container_name: xy", "services.w.container_name"),
@@ -121,8 +119,7 @@ def test_test_forms_of_a_healthcheck():
     ("volumes: [{type: tmpfs, target: /tmp}]", "services.w.volumes[0].type"),
     ("healthcheck: {test: x, start_interval: 1s}", "services.w.healthcheck.start_interval"),
     ("healthcheck: {test: x, interval: 5s, timeout: 10s}", "services.w.healthcheck.timeout"),
-    ("deploy: {mode: global}", "services.w.deploy.mode"),
-    ("deploy: {mode: replicated-job}", "services.w.deploy.mode"),
+    ("deploy: {mode: global-job}", "services.w.deploy.mode"),
     ("deploy: {replicas: 0}", "services.w.deploy.replicas"),
     ("deploy: {labels: {a: b}}", "services.w.deploy.labels"),
     ("deploy: {endpoint_mode: dnsrr}", "services.w.deploy.endpoint_mode"),
@@ -134,9 +131,10 @@ def test_test_forms_of_a_healthcheck():
     ("deploy: {resources: {limits: {pids: 10}}}", "services.w.deploy.resources.limits.pids"),
     ("deploy: {placement: {constraints: ['node.role == manager']}}",
      "services.w.deploy.placement.constraints[0]"),
-    ("deploy: {placement: {constraints: ['node.labels.zone != a']}}",
+    ("deploy: {placement: {constraints: ['engine.labels.ssd == true']}}",
      "services.w.deploy.placement.constraints[0]"),
-    ("deploy: {placement: {preferences: [{spread: node.labels.zone}]}}", "services.w.deploy.placement.preferences"),
+    ("deploy: {placement: {preferences: [{spread: node.labels.zone}, {spread: node.labels.rack}]}}",
+     "services.w.deploy.placement.preferences[1].spread"),
     ("restart: on-failure:3", "services.w.restart"),
     ("pull_policy: build", "services.w.pull_policy"),
 ])
@@ -150,13 +148,13 @@ def test_a_skipping_key_leaves_the_service_out_and_the_others_deploy():
     c = read("""
 services:
   web: {image: busybox, mem_limit: 16m}
-  agent: {image: busybox, mem_limit: 16m, deploy: {mode: global}}
+  agent: {image: busybox, mem_limit: 16m, deploy: {mode: global-job}}
   app: {build: .}
 jobs:
   migrate: {image: busybox, triggers: {manual: true}}
 """)
-    assert list(c.specs) == ["app_web"] and c.left_out == ("agent", "app")
-    assert {"jobs.migrate", "services.agent.deploy.mode", "services.app.build"} <= set(paths(c))
+    assert list(c.specs) == ["app_web"] and c.left_out == ("agent", "app", "migrate")
+    assert {"jobs.migrate.triggers", "services.agent.deploy.mode", "services.app.build"} <= set(paths(c))
 
 
 def test_top_level_secrets_configs_and_networks_are_named():

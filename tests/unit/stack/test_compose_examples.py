@@ -22,22 +22,22 @@ EXPECTED = {
                                         "services.worker.deploy.restart_policy.max_attempts", "networks.frontend"}),
     "02-wordpress-mysql.yml": (2, (), {"services.wordpress.depends_on"}),
     "03-prometheus-grafana.yml": (2, (), {"services.prometheus.volumes[0]"}),
-    "04-traefik-whoami.yml": (2, (), {"services.whoami.labels", "services.reverse-proxy.volumes[0]"}),
-    "05-gitlab.yml": (1, (), {"services.gitlab.shm_size", "services.gitlab.volumes[0]"}),
+    "04-traefik-whoami.yml": (2, (), {"services.reverse-proxy.volumes[0]"}),
+    "05-gitlab.yml": (1, (), {"services.gitlab.container_name", "services.gitlab.volumes[0]"}),
     "06-nextcloud.yml": (2, (), {"services.app.links"}),
     "07-nginx-flask-mysql.yml": (1, ("backend", "proxy"), {"services.backend.build", "secrets.db-password"}),
     "08-react-express-mongodb.yml": (1, ("frontend", "backend"), {"services.frontend.volumes[1]"}),
     "09-elasticsearch-logstash-kibana.yml": (3, (), {"services.logstash.volumes[0]", "networks.elastic"}),
     "10-postgresql-pgadmin.yml": (2, (), {"services.postgres.container_name"}),
-    "11-getting-started-todo.yml": (2, (), {"services.app.ports[0]", "services.app.working_dir"}),
-    "12-minio-distributed.yml": (4, (), {"services.minio1.hostname"}),
-    "13-portainer-agent-stack.yml": (1, ("agent",), {"services.agent.deploy.mode"}),
+    "11-getting-started-todo.yml": (2, (), {"services.app.ports[0]", "services.app.volumes[0]"}),
+    "12-minio-distributed.yml": (4, (), set()),
+    "13-portainer-agent-stack.yml": (2, (), {"services.portainer.deploy.placement.constraints[0]"}),
     "14-kafka-zookeeper.yml": (2, (), {"services.broker.depends_on"}),
-    "15-airflow.yml": (4, ("flower",), {"services.airflow-init.entrypoint", "services.redis.healthcheck.timeout"}),
-    "16-home-assistant.yml": (1, (), {"services.homeassistant.network_mode", "services.homeassistant.privileged"}),
+    "15-airflow.yml": (4, ("flower",), {"services.airflow-init.depends_on", "services.redis.healthcheck.timeout"}),
+    "16-home-assistant.yml": (1, (), {"services.homeassistant.network_mode", "services.homeassistant.volumes[0]"}),
     "17-keycloak-postgres.yml": (2, (), set()),
     "18-jenkins.yml": (1, (), set()),
-    "19-loki-promtail-grafana.yml": (3, (), {"services.grafana.entrypoint", "services.promtail.volumes[0]"}),
+    "19-loki-promtail-grafana.yml": (3, (), {"services.grafana.networks", "services.promtail.volumes[0]"}),
     "20-compose-v1-legacy.yml": (0, (), set()),
 }
 
@@ -95,3 +95,18 @@ def test_without_a_default_memory_each_service_lacking_one_is_named(path):
         has = bool((svc.get("deploy") or {}).get("resources") or svc.get("mem_limit"))
         skipped = name in EXPECTED[path.name][1]
         assert (f"services.{name}.deploy.resources.limits.memory" in lacking) == (not has and not skipped), name
+
+
+def test_the_container_settings_and_modes_of_the_examples_reach_their_specs():
+    def spec(file: str, service: str):
+        return load(FOLDER / file, environ={}).convert("ex", default_memory="256M").specs[f"ex_{service}"]
+    assert dict(spec("04-traefik-whoami.yml", "whoami").task.container.labels) == {
+        "traefik.http.routers.whoami.rule": "Host(`whoami.docker.localhost`)"}
+    gitlab = spec("05-gitlab.yml", "gitlab").task.container
+    assert (gitlab.hostname, gitlab.shm_size) == ("gitlab.example.com", 256 << 20)
+    assert spec("11-getting-started-todo.yml", "app").task.container.working_dir == "/app"
+    assert spec("12-minio-distributed.yml", "minio1").task.container.hostname == "minio1"
+    agent = spec("13-portainer-agent-stack.yml", "agent")
+    assert (agent.mode, [str(c) for c in agent.task.constraints]) == ("global", ["node.platform.os == linux"])
+    assert spec("15-airflow.yml", "airflow-init").task.container.entrypoint == ("/bin/bash",)
+    assert spec("16-home-assistant.yml", "homeassistant").task.container.privileged is True
