@@ -148,3 +148,39 @@ MAX_SECRET_BYTES = 64 * 1024
 # The largest config: a config file is bigger than a password (an nginx.conf, a logging setup), and
 # 256 KiB (~350 KB in a log entry) still keeps one entry well under the 1 MiB request body limit.
 MAX_CONFIG_BYTES = 256 * 1024
+# -- the overlay network's settings, fixed at bootstrap (orion/domain/network.py) -----------------
+# The defaults of ``NetworkSettings``, what the bootstrapping agent commits unless configured
+# otherwise, and what the API's published-port check falls back to before any is committed.
+NETWORK_DEFAULTS: dict[str, Any] = {
+    # Flannel's and k3s's cluster CIDR (10.42.0.0/16): private, rarely used by office or cloud LANs,
+    # and 256 host subnets of /24 each, more hosts than one Raft cluster of Orion is meant for.
+    "cidr": "10.42.0.0/16",
+    # A /24 per host: 253 container addresses (.1 is the bridge gateway, .0 the VTEP) per host,
+    # Docker's and flannel's default size, and the prefix people read at a glance.
+    "host_prefix": 24,
+    # One overlay, one VXLAN network identifier; VNI 1 is flannel's default too.
+    "vni": 1,
+    # IANA's VXLAN port (RFC 7348); Linux's own default of 8472 predates it.
+    "port": 4789,
+    # VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8): a 1500-byte
+    # underlay carries 1450-byte overlay frames without fragmenting (flannel's 1450).
+    "mtu": 1450,
+    # Service VIPs come from k3s's service CIDR, next to the cluster's and never overlapping it.
+    "service_cidr": "10.43.0.0/16",
+}
+# What VXLAN over IPv4 adds to every frame: a host's underlay MTU must be at least mtu + this.
+VXLAN_OVERHEAD = 50
+
+# The local names of the overlay's devices: not settings, every host uses the same ones so that
+# `ip link`, `bridge fdb` and docs/service-discovery.md read alike everywhere. orion.<vni> follows
+# flannel's flannel.<vni>; the bridge name is Docker's com.docker.network.bridge.name.
+NETWORK_BRIDGE = "orion0"
+NETWORK_NAME = "orion"  # the Docker network tasks join
+# The largest overlay MTU an InitNetwork proposes from a measured underlay (see network_mtu).
+MAX_AUTO_MTU = 9000
+# A task's resolver: Orion's server on the bridge gateway, names searched in the service zone
+# first (`curl http://web/` finds web.service.orion) then the zone (`web.service`).
+DNS_SEARCH = ("service.orion", "orion")
+# An agent whose DNS bind is taken (another agent on the same engine serves it: the demo) tries
+# again this often, so when that agent stops one of the others takes over within this long.
+DNS_BIND_RETRY = 2.0

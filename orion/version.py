@@ -16,10 +16,11 @@ from importlib.metadata import version as distribution_version
 # (``NodeInfo.log_version``). 1: ``Batch`` entries (batched writes); 2: ``NameCluster`` and
 # ``RestoreSnapshot`` (snapshots, docs/operations.md); 3: a service's modes (global, job, cron),
 # placement constraints, spread and maxPerNode, redeploy and rebalance (docs/services.md, "Modes"),
-# which an older node would misread or refuse. A format newer than the
-# oldest registered node reads is never written: during a rolling upgrade the cluster keeps
-# to the old one, so no replica meets an entry it would have to refuse (and diverge).
-LOG_VERSION = 3
+# which an older node would misread or refuse; 4: the overlay network's commands and a task's
+# ``ip`` (orion/state/network.py). A format newer than the oldest registered node reads is never
+# written: during a rolling upgrade the cluster keeps to the old one, so no replica meets an
+# entry it would have to refuse (and diverge).
+LOG_VERSION = 4
 
 
 @cache

@@ -1,7 +1,7 @@
 """A model of the kernel's datapath for the planner's tests: ``ObservedKernel`` values that
 changes are applied to, with the kernel's rules that matter to the planner (a deleted device
 takes its addresses, entries and per-device sysctls with it; "replace" creates or overwrites;
-a route or neighbour on a missing device fails)."""
+a route or neighbour on a missing device fails; the bridge's ports are not the device's)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from orion.network.datapath_state import (
     AddAddress,
+    BridgePort,
     Change,
     CreateDevice,
     FdbEntry,
@@ -22,6 +23,7 @@ from orion.network.datapath_state import (
     ReplaceDevice,
     RouteEntry,
     SetFdb,
+    SetHairpin,
     SetMtu,
     SetNeighbour,
     SetRoute,
@@ -39,7 +41,7 @@ def _fresh(k: ObservedKernel, change: CreateDevice | ReplaceDevice) -> ObservedK
     dev = ObservedDevice(name=s.name, kind="vxlan", mac=s.mac, mtu=s.mtu, up=True, vni=s.vni, local=s.local,
                          port=s.port, learning=False)
     sysctls = tuple((key, v) for key, v in k.sysctls if "/conf/" not in key)
-    return ObservedKernel(device=dev, sysctls=sysctls)
+    return ObservedKernel(device=dev, sysctls=sysctls, bridge_ports=k.bridge_ports)
 
 
 def apply(k: ObservedKernel, change: Change) -> ObservedKernel:
@@ -47,6 +49,9 @@ def apply(k: ObservedKernel, change: Change) -> ObservedKernel:
         if isinstance(change, CreateDevice) and k.device is not None:
             raise FileExistsError(change.spec.name)
         return _fresh(k, change)
+    if isinstance(change, SetHairpin):
+        ports = {p for p in k.bridge_ports if p.name != change.port}
+        return replace(k, bridge_ports=frozenset(ports | {BridgePort(change.port, True)}))
     if isinstance(change, SetSysctl):
         return replace(k, sysctls=tuple(sorted({**dict(k.sysctls), change.key: change.value}.items())))
     if k.device is None:

@@ -20,6 +20,7 @@ from flask import Flask
 
 from orion.agent import store_first
 from orion.agent.cluster_key import watch_for_secrets
+from orion.agent.network import NetworkParts
 from orion.agent.preflight import audit_path
 from orion.agent.self_healing import SelfHealing, build_self_healing
 from orion.agent.systemd import notify
@@ -35,6 +36,7 @@ from orion.api.tokens import TokenSource
 from orion.config import AgentConfig
 from orion.control.deployment_loop import DeploymentLoop
 from orion.control.job_loop import JobLoop
+from orion.control.lease_reclaim_loop import LeaseReclaimLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.model import NodeInfo
@@ -43,6 +45,7 @@ from orion.membership.gossip_agent import GossipAgent, gossip_config, gossip_key
 from orion.membership.join import JoinClient, gossip_seeds, join_until_admitted, registered_as
 from orion.membership.liveness import GossipLiveness
 from orion.metrics.collect import gossip_stats_from
+from orion.metrics.network import NetworkMetrics
 from orion.metrics.registry import Metrics, apply_histogram
 from orion.node import capacity
 from orion.node.health_loop import HealthLoop
@@ -86,6 +89,10 @@ class Agent:
     # Services (docs/services.md): the leader's rollouts, and this node's health checks.
     deployments: DeploymentLoop | None = None
     health: HealthLoop | None = None
+    # The overlay: the leader gives back the subnet leases of hosts dead past lease_dead_grace.
+    leases: LeaseReclaimLoop | None = None
+    # The overlay (orion/agent/network.py): None with network = false.
+    network: NetworkParts | None = None
     # Jobs (docs/services.md, "Jobs"): the leader's runs and cron slots.
     jobs: JobLoop | None = None
 
@@ -103,6 +110,10 @@ class Agent:
             self._spawn("healer", lambda: self.healing.healer.run_forever(self.stop_event))
         self._spawn("secrets-mark", lambda: watch_for_secrets(self.store, self.config.data_dir,
                                                               bool(self.config.cluster_key), self.stop_event))
+        if self.leases is not None:
+            self._spawn("leases", lambda: self.leases.run_forever(self.stop_event))
+        if self.network is not None:  # the datapath once the replica caught up, the lease once registered
+            self._spawn("network", lambda: self.network.run(self.stop_event, self._spawn, self.registered))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -126,6 +137,9 @@ class Agent:
                     # caught up at least that far: only now may the reconciler judge
                     # which local containers are wanted (else a restart would stop them).
                     self._spawn("reconciler", lambda: self.reconciler.run_forever(self.stop_event))
+                    # Not joined on stop: the event stream blocks until the engine says something.
+                    threading.Thread(target=self.runtime.watch_exits, name="exits", daemon=True,
+                                     args=(self.config.id, self.reconciler.container_exited, self.stop_event)).start()
                     if self.readiness is not None:  # reports about a registered node only
                         self._spawn("readiness", lambda: self.readiness.run_forever(self.stop_event))
                     if self.health is not None:
@@ -175,6 +189,8 @@ class Agent:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=self.config.shutdown_timeout)
+        if self.network is not None:
+            self.network.stop()
         if self.membership is not None:
             self.membership.stop(leave=self.config.leave_on_terminate)
         self.store.close()
@@ -203,6 +219,9 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         info = registered_as(info, REPLICA)
     metrics = Metrics(cfg.id, store, gossip_stats=gossip_stats_from(membership.node), apply_seconds=apply_seconds)
     timed = metrics.timed(store)
+    network = NetworkParts(cfg, store, runtime) if cfg.network else None
+    if network is not None:
+        network.metrics = NetworkMetrics(metrics.registry, network.peers, network.endpoints)
     # Gossip (Lifeguard) decides who is alive; the leader commits it to the registry.
     liveness = GossipLiveness(membership.view, store, **cfg.part("liveness"))
     # Self-healing (orion/agent/self_healing.py): healing loop, drain on leave, ops API, down-ranking.
@@ -219,7 +238,8 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         reconciler=ReconcileLoop(node_id=cfg.id, store=store, runtime=runtime, **cfg.part("reconcile"),
                                  on_event=metrics.container_event,
                                  inputs=TaskInputs(cfg.id, store, keyring,
-                                                   TaskFileStore(**cfg.part("task_files"), node_id=cfg.id))),
+                                                   TaskFileStore(**cfg.part("task_files"), node_id=cfg.id)),
+                                 attachment=network.attachment if network is not None else None),
         healing=healing,
         membership=membership,
         info=info,
@@ -229,6 +249,8 @@ def build_agent(cfg: AgentConfig, store: RaftStore | None = None) -> tuple[Agent
         jobs=JobLoop(timed, SERVICE_DEFAULTS["deploy_interval"], cfg.write_timeout),
         health=HealthLoop(cfg.id, store, runtime, tick=SERVICE_DEFAULTS["check_tick"],
                           workers=SERVICE_DEFAULTS["check_workers"], write_timeout=cfg.write_timeout),
+        leases=LeaseReclaimLoop(timed, **cfg.part("leases")),
+        network=network,
     )
     audit = AuditLog(audit_path(cfg), cfg.audit_log_max_bytes, cfg.audit_log_files)
     app = create_app(ApiDeps(store=timed, node_id=cfg.id, api_token=cfg.api_token or None, **cfg.part("api"),

@@ -29,6 +29,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.sock import create_sockets
 
+from orion.agent.fatal import take_refusal
 from orion.agent.systemd import hide_notify_socket
 from orion.agent.worker import HoldingWorker, HoldSettings
 from orion.config import AgentConfig
@@ -144,6 +145,12 @@ class AgentServer(BaseApplication):
         except RuntimeError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             sys.exit(1)
+        except SystemExit:
+            refusal = take_refusal(self.cfg_agent.data_dir)  # the worker ended the agent (fatal.py)
+            if refusal is None:
+                raise
+            print(f"Error: {refusal}", file=sys.stderr)
+            sys.exit(2)
 
     def load(self) -> Any:
         setup_logging(self.cfg_agent.log_level)

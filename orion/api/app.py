@@ -9,7 +9,8 @@ Every route is served at ``/v1/...`` and at the seed's unversioned path (``Versi
 
 :func:`create_app` only composes: the shared guards and error answers
 (``orion/api/http.py``) around the blueprints that need nothing but ``ApiDeps``:
-``/tasks`` (``tasks.py``), this node's reads (``status.py``) and snapshots (``operator.py``). The agent
+``/tasks`` (``tasks.py``), this node's reads (``status.py``), snapshots (``operator.py``) and the overlay's
+reads (``network.py``). The agent
 registers the others with the parts they need: ``ops.py`` (scale, drain),
 ``services.py``, ``cluster.py`` (membership), ``logs.py``.
 """
@@ -26,6 +27,7 @@ from flask import Flask
 from orion.api.audit_file import AuditLog
 from orion.api.auth import Auth
 from orion.api.http import AppliedSignal, Versioned, install_guards, install_reads, register_error_handlers
+from orion.api.network import network_blueprint
 from orion.api.operator import operator_blueprint
 from orion.api.status import status_blueprint
 from orion.api.tasks import new_task_id, tasks_blueprint
@@ -94,6 +96,7 @@ def create_app(deps: ApiDeps) -> Flask:
     app.register_blueprint(status_blueprint(deps.store, deps.node_id, applied, deps.nodes_view,
                                             deps.metrics_wsgi))
     app.register_blueprint(operator_blueprint(deps.store, deps.node_id, deps.write_timeout))
+    app.register_blueprint(network_blueprint(deps.store, applied))  # the overlay's settings, leases, endpoints
     return app
 
 

@@ -57,7 +57,8 @@ def ops_blueprint(store: Store, write_timeout: float) -> Blueprint:
 
         def view(m):  # noqa: ANN001, ANN202
             usage = m.usage(node_id)
-            return node_view(m.node(node_id), usage.used, usage.ports, leader), [t.id for t in m.tasks_on(node_id)]
+            return (node_view(m.node(node_id), usage.used, usage.ports, leader, lease=m.lease_of_node(node_id)),
+                    [t.id for t in m.tasks_on(node_id)])
 
         (shown, held), index = store.read(view)
         return answer({**shown, "tasksToMove": held}, 202, index)

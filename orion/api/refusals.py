@@ -12,9 +12,11 @@ from orion.state.results import RefusalKind, Refused
 # purpose: every route parses the request (400) and looks its target up (404) before it submits, so a
 # refusal at apply time is a conflict with the state as committed: the target went or changed in between
 # (not_found, wrong_state, stale), a name is taken (exists), or a rule only the machine checks against the
-# replicated state (invalid: a host port asked twice, a count; no_fit), or a secret or config a service reads
-# (in_use: the 409 the issue asks for, naming the services). A node reads what it wrote, and only
-# a release before kinds remembers an answer without one (unreadable, other), so those two are not expected.
+# replicated state (invalid: a host port asked twice, a count; no_fit; a published port another service
+# publishes, port_taken; no VIP left, exhausted; a node of an older release still reads the log,
+# log_version), or a secret or config a service reads (in_use: the 409 the issue asks for, naming the
+# services). A node reads what it wrote, and only a release before kinds remembers an answer without
+# one (unreadable, other), so those two are not expected; nor is mtu, which only an agent's lease meets.
 REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.INVALID: 409,
     RefusalKind.NOT_FOUND: 409,
@@ -24,11 +26,18 @@ REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.NO_FIT: 409,
     RefusalKind.IN_USE: 409,
     RefusalKind.UNREADABLE: 409,
+    RefusalKind.LOG_VERSION: 409,
+    RefusalKind.EXHAUSTED: 409,
+    RefusalKind.PORT_TAKEN: 409,
+    RefusalKind.MTU: 409,
     RefusalKind.OTHER: 409,
 }
+# A refusal about one field of the request, whichever route submitted it: the field it names.
+REFUSAL_FIELD: dict[RefusalKind, str] = {RefusalKind.PORT_TAKEN: "publish"}
 
 
 def refusal(refused: Refused, what: str = "", field: str | None = None) -> ApiError:
     """The answer to a write the machine refused: ``what`` the route tried (if it says), then the
-    machine's reason."""
-    return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}" if what else refused.detail, field)
+    machine's reason; the field the kind names (``REFUSAL_FIELD``), else the route's."""
+    return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}" if what else refused.detail,
+                    REFUSAL_FIELD.get(refused.kind, field))

@@ -4,7 +4,7 @@ Pure functions from replicated records to plain dicts, like ``views.py`` for
 tasks. :func:`spec_body` writes a spec back in the very form ``PUT
 /services/<name>`` takes (``orion/api/schema/services.py`` parses it), so a
 client can GET a service, change a field and PUT it back, and ``orion service
-apply`` can compare a file with what runs using ``orion.domain.service.spec_diff``.
+apply`` can compare a file with what runs using ``orion.domain.spec_diff.spec_diff``.
 """
 
 from __future__ import annotations
@@ -72,10 +72,15 @@ def spec_body(spec: ServiceSpec) -> dict[str, Any]:
     if spec.volumes:
         body["volumes"] = [{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                            for v in spec.volumes]
+    body.update(endpointMode=spec.endpoint_mode, publish=publish_body(spec), overlay=spec.overlay)
     if spec.stack:  # only when set, so a service outside any stack reads as it always did
         body["stack"] = spec.stack
     body.update(file_fields(task, pinned=False))  # the versions read are the replicas' to show
     return body
+
+
+def publish_body(spec: ServiceSpec) -> list[dict[str, Any]]:
+    return [{"published": p.published, "target": p.target, "protocol": p.protocol} for p in spec.publish]
 
 
 def deployment_view(dep: Deployment) -> r.Deployment:
@@ -112,8 +117,9 @@ def _current(replicas: Sequence[Task]) -> list[Task]:
 
 
 def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool = False,
-                 wanted: int | None = None, job: r.JobSummary | None = None) -> r.Service:
-    """A service with its replicas counted per state and its current deployment.
+                 wanted: int | None = None, job: r.JobSummary | None = None, vip: str | None = None) -> r.Service:
+    """A service with its replicas counted per state, its current deployment and how it is reached
+    (``vip``: its virtual IP, the network registry's, None in dnsrr mode or before the network is set).
     ``detail`` adds the spec (as a PUT body), the slots' progress and the replicas. ``wanted``:
     a global service's eligible nodes; ``job``: a job's runs (``job_view``)."""
     spec, version = record.spec, record.current.version
@@ -135,6 +141,9 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
         "healthy": sum(t.version == version and t.state == RUNNING and t.health == HEALTHY for t in live),
         "deployment": deployment_view(record.deployment),
         "stableVersion": record.stable.version if record.stable else None,
+        "endpointMode": spec.endpoint_mode,
+        "vip": vip,
+        "publish": publish_body(spec),
     }
     if job is not None:
         view["job"] = job
@@ -144,7 +153,7 @@ def service_view(record: ServiceRecord, replicas: Sequence[Task], detail: bool =
         view["spec"] = spec_body(spec)
         view["replicas"] = [{"id": t.id, "slot": t.slot, "version": t.version, "state": t.state,
                              "desired": t.desired, "nodeId": t.node_id, "health": t.health or "starting",
-                             "healthOutput": t.health_output, **({"node": t.pin} if t.pin else {})}
+                             "healthOutput": t.health_output, "ip": t.ip, **({"node": t.pin} if t.pin else {})}
                             for t in sorted(live, key=lambda t: (t.pin, t.slot, t.id))]
     return view
 

@@ -27,16 +27,20 @@ from flask import Blueprint, Response, request
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
 from orion.api.refusals import refusal
 from orion.api.schema.fields import parse_name
+from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import Problem, ValidationError
 from orion.api.schema.queries import BlockingReadQuery, RollbackQuery, parse_query
 from orion.api.schema.services import parse_service_request, service_notes
 from orion.api.service_views import job_view, run_view, service_view, version_view
 from orion.control import rebalance
 from orion.domain.model import ASSIGNED, DESIRED_RUN, RUNNING
-from orion.domain.service import GLOBAL, ServiceSpec, eligible, spec_diff
+from orion.domain.network import NetworkSettings
+from orion.domain.service import GLOBAL, ServiceSpec, eligible
+from orion.domain.spec_diff import spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RebalanceService, RedeployService, RollbackService
 from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
 from orion.state.machine import StateMachine
+from orion.state.network import NETWORK_LOG_VERSION
 from orion.state.results import Refused, Result, ServiceDeclared
 from orion.state.service_records import ServiceRecord
 from orion.store.port import Store
@@ -46,7 +50,7 @@ def full_view(m: StateMachine, record: ServiceRecord, now: float, detail: bool =
     """A service as the routes show it: a global one counts its eligible nodes, a job its runs."""
     wanted = sum(eligible(record.spec, n) for n in m.nodes()) if record.spec.mode == GLOBAL else None
     job = job_view(record, m.jobs.get(record.name), now) if record.spec.job is not None else None
-    return dict(service_view(record, m.services.replicas(record.name), detail, wanted, job))
+    return dict(service_view(record, m.services.replicas(record.name), detail, wanted, job, vip=m.vip(record.name)))
 
 
 def workloads_gate(m: StateMachine, what: str) -> None:
@@ -101,7 +105,11 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
 
     def put(name: str, spec: ServiceSpec, create: bool) -> Response:
         # The diff against the spec as the machine will pin it (secrets and configs at their current versions).
-        (current, task), _ = store.read(lambda m: (m.services.get(name), m.secrets.pin(spec.task)))
+        (current, task, network), _ = store.read(
+            lambda m: (m.services.get(name), m.secrets.pin(spec.task), network_facts(m)))
+        problem = network_problem(spec, *network)
+        if problem is not None:
+            raise problem
         if needs_workloads(spec):
             store.read(lambda m: workloads_gate(m, f"a {spec.mode} service with these placement rules"))
         diff = None
@@ -109,7 +117,7 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
             d = spec_diff(current.spec, spec if isinstance(task, Refused) else replace(spec, task=task))
             diff = {"changed": list(d.changed), "replace": d.replace, "scale": d.scale}
         command = PutService(request_id=uuid.uuid4().hex, spec=spec, at=clock(), create=create)
-        result = submit(command, f"cannot declare {name}")
+        result = submit(command, f"cannot declare {name}")  # a port another service publishes names "publish"
         return declared(name, result, service_notes(spec), diff)
 
     @bp.post("/services")
@@ -201,3 +209,29 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         return answer([run_view(r) for r in (jobs.runs if jobs is not None else ())], 200, index)
 
     return bp
+
+
+def network_facts(m: StateMachine) -> tuple[int, frozenset[int], int]:
+    """What the network checks need from the replica: the oldest log format a node reads, the
+    ports Orion's agents listen on (every registered node's API, gossip and Raft port), and
+    the overlay's VXLAN port (the default until the network is set)."""
+    ports = (addr.rpartition(":")[2] for n in m.nodes() for addr in (n.api_addr, n.gossip_addr, n.raft_addr))
+    own = frozenset(int(port) for port in ports if port.isascii() and port.isdigit())
+    settings = m.network() or NetworkSettings()
+    return m.log_version(), own, settings.port
+
+
+def network_problem(spec: ServiceSpec, log_version: int, own: frozenset[int],
+                    vxlan_port: int) -> ValidationError | ApiError | None:
+    """A published port the cluster needs itself (400), or network fields while a node of an older
+    release may still read the log: it would drop them and keep another spec (409)."""
+    reserved = reserved_problem(spec.publish, own, vxlan_port)
+    if reserved is not None:
+        return reserved
+    if log_version < NETWORK_LOG_VERSION:
+        used = [name for name, on in (("endpointMode", spec.endpoint_mode != "vip"), ("publish", bool(spec.publish)),
+                                      ("overlay", not spec.overlay)) if on]
+        if used:
+            return ApiError(409, f"a node of this cluster runs an older Orion (log format {log_version}) that "
+                                 f"would ignore {used[0]}; finish the upgrade first", used[0])
+    return None

@@ -36,15 +36,17 @@ def status_blueprint(store: Store, node_id: str, applied: AppliedSignal,
         leader = store.status().leader
         extras = nodes_view() if nodes_view is not None else {}
 
-        def snapshot(m: Any) -> list[tuple[Any, Resources, Any]]:
+        def snapshot(m: Any) -> list[tuple[Any, Resources, Any, Any]]:
+            leases = {holder: lease for lease in m.leases() for holder in lease.holders}
             out = []
             for node in m.nodes():
                 usage = m.usage(node.id)
-                out.append((node, usage.used, usage.ports))
+                out.append((node, usage.used, usage.ports, leases.get(node.id)))
             return out
 
         rows, index = store.read(snapshot)
-        return answer([node_view(n, used, ports, leader, extras.get(n.id)) for n, used, ports in rows], 200, index)
+        return answer([node_view(n, used, ports, leader, extras.get(n.id), lease) for n, used, ports, lease in rows],
+                      200, index)
 
     @bp.get("/raft")
     def raft_status() -> Response:

@@ -15,6 +15,7 @@ from orion.api.schema import responses as r
 from orion.api.schema.container import container_body
 from orion.api.secret_views import env_view, file_fields
 from orion.domain.model import NodeInfo, Resources, Task
+from orion.domain.network import SubnetLease
 
 
 def cores(millis: int) -> float:
@@ -62,6 +63,8 @@ def task_view(task: Task, detail: bool = False) -> r.Task:
         "version": task.version if task.service else None,
         "health": (task.health or "starting") if task.service else None,
         "healthOutput": task.health_output if task.service else None,
+        # Its container's overlay address as its node reported it (None: off the overlay, or not yet).
+        "ip": task.ip,
     }
     if detail:
         view.update(
@@ -75,6 +78,7 @@ def task_view(task: Task, detail: bool = False) -> r.Task:
             volumes=[{"source": v.source, "target": v.target, "readOnly": v.read_only, "type": v.type}
                      for v in spec.volumes],
             **file_fields(spec, pinned=True),  # secrets and configs: which, where, never a value
+            overlay=spec.overlay,
         )
         view.update(container_body(spec.container))  # its keys: r.ContainerView
         if task.service:
@@ -94,8 +98,11 @@ def node_view(
     ports: Iterable[Any],
     leader_raft_addr: str | None,
     extra: Mapping[str, Any] | None = None,
+    lease: SubnetLease | None = None,
 ) -> r.Node:
-    """A registered node with what is reserved on it; ``extra`` (gossip's view) is merged last."""
+    """A registered node with what is reserved on it and its host's subnet lease (``vtep``: the
+    underlay address VXLAN packets for the subnet go to, and the VTEP's MAC); ``extra``
+    (gossip's view) is merged last."""
     view: r.Node = {
         "id": node.id,
         "apiAddr": node.api_addr,
@@ -116,6 +123,8 @@ def node_view(
         "used": resources_view(used),
         "free": resources_view(node.capacity - used),
         "portsInUse": sorted(_port_label(p) for p in ports),
+        "subnet": lease.subnet if lease else None,
+        "vtep": {"ip": lease.underlay_ip, "mac": lease.vtep_mac} if lease else None,
     }
     if extra:
         view.update(extra)

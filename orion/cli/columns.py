@@ -26,6 +26,7 @@ TASK_COLUMNS: tuple[Column, ...] = (
     Column("STATE", lambda t: t.get("state")),
     Column("NODE", lambda t: t.get("nodeId") or "-"),
     Column("PORTS", lambda t: ports_text(t.get("ports"))),
+    Column("IP", lambda t: _dash(t.get("ip")), wide_only=True),
     Column("MEMORY", lambda t: human_bytes(t.get("memory"))),
     Column("CPU", lambda t: human_cpu(t.get("cpu"))),
     Column("DESIRED", lambda t: t.get("desired"), wide_only=True),
@@ -64,8 +65,15 @@ NODE_COLUMNS: tuple[Column, ...] = (
     Column("MEMORY USED/CAP", lambda n: _usage(n, "memory", human_bytes)),
     Column("CPU USED/CAP", lambda n: _usage(n, "cpu", human_cpu)),
     Column("PORTS IN USE", lambda n: ",".join(n.get("portsInUse") or []) or "-", wide_only=True),
+    Column("SUBNET", lambda n: _dash(n.get("subnet")), wide_only=True),
+    Column("VTEP", lambda n: _dash((n.get("vtep") or {}).get("ip")), wide_only=True),
     Column("LABELS", _labels),
 )
+
+
+def published_text(publish: Sequence[Row] | None) -> str:
+    """``8080->80/tcp,53->53/udp``: a service's ports opened on every host."""
+    return ",".join(f"{p['published']}->{p['target']}/{p['protocol']}" for p in publish or ()) or "-"
 
 
 def node_notes(nodes: Sequence[Row]) -> list[str]:

@@ -63,6 +63,7 @@ class LazyGroup(click.Group):
             "scale": "orion.cli.ops_cmd:scale", "node": "orion.cli.ops_cmd:node", "top": "orion.cli.top:top",
             "version": "orion.cli.meta_cmd:version", "completion": "orion.cli.meta_cmd:completion",
             "service": "orion.cli.service_cmd:service",  # orion service ...: docs/services.md
+            "network": "orion.cli.network_cmd:network",  # docs/network-leases.md
             "stack": "orion.cli.stack_cmd:stack",  # orion stack ...: docs/stacks.md
             "operator": "orion.cli.operator_cmd:operator",  # snapshots, raft recover: docs/operations.md
             "exec": "orion.cli.exec_cmd:exec_", "token": "orion.cli.token_cmd:token",

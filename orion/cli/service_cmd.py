@@ -3,7 +3,7 @@
 ``apply -f web.json`` (or ``web.toml``: the same fields, camelCase, as TOML)
 creates the service or declares the file's spec as its next version, and says
 first what that does: the fields that change and how many replicas are
-replaced, added or stopped (``orion.domain.service.spec_diff`` on the file and the spec
+replaced, added or stopped (``orion.domain.spec_diff.spec_diff`` on the file and the spec
 the cluster runs). The file is validated here with the API's own parser, so a
 mistake is named (``update.maxParallel: ...``) before anything is sent, and
 applying an unchanged file changes nothing (``terraform apply``-like).
@@ -26,11 +26,13 @@ import click
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.services import parse_service_request
 from orion.cli.client import ClientError, OrionClient
+from orion.cli.columns import published_text
 from orion.cli.common import OrionError, examples, fail, settings_of
 from orion.cli.output import Column, emit, output_format, output_options, render
 from orion.cli.render import cut, table
 from orion.control.deployment import effective_order
-from orion.domain.service import ServiceSpec, spec_diff
+from orion.domain.service import ServiceSpec
+from orion.domain.spec_diff import spec_diff
 
 # What a 404 on a service name should say next.
 _LIST = "`orion service ls` lists the services"
@@ -70,6 +72,9 @@ SERVICE_COLUMNS: tuple[Column, ...] = (
     Column("HEALTHY", lambda s: f"{s['healthy']}/{s['count']}" if s.get("mode") != "job" else "-"),
     Column("DEPLOYMENT", _runs),
     Column("NEXT RUN", lambda s: _when((s.get("job") or {}).get("nextRun"))),
+    # How it is reached: its VIP (dnsrr: none, names answer the replicas) and ports on every host.
+    Column("VIP", lambda s: s.get("vip") or ("dnsrr" if s.get("endpointMode") == "dnsrr" else "-")),
+    Column("PUBLISHED", lambda s: published_text(s.get("publish"))),
     Column("STABLE", lambda s: s.get("stableVersion") or "-", wide_only=True),
     Column("REASON", lambda s: cut(s["deployment"]["reason"]), wide_only=True),
 )
@@ -200,11 +205,14 @@ def status(ctx: click.Context, name: str, as_json: bool) -> None:
     s = _get(client, f"/services/{name}")
     dep = s["deployment"]
     phases = ", ".join(f"{p['slot']}:{p['phase']}" for p in dep.get("progress", ()))
+    reached = f"vip {s['vip']}" if s.get("vip") else f"endpoint mode {s.get('endpointMode', '-')}"
     head = [f"service {s['name']}: version {s['version']} ({s['image']}), {s['healthy']}/{s['count']} healthy",
-            f"deployment {_deployment(dep)}" + (f" [{phases}]" if phases else "")]
-    rows = [(r["slot"], r["id"], r["version"], r["state"], r["health"], r["nodeId"] or "-", r["healthOutput"])
-            for r in s.get("replicas", ())]
-    text = "\n".join(head) + "\n" + table(("SLOT", "REPLICA", "VERSION", "STATE", "HEALTH", "NODE", "CHECK"), rows)
+            f"deployment {_deployment(dep)}" + (f" [{phases}]" if phases else ""),
+            f"reached: {reached}; published {published_text(s.get('publish'))}"]
+    rows = [(r["slot"], r["id"], r["version"], r["state"], r["health"], r["nodeId"] or "-", r.get("ip") or "-",
+             r["healthOutput"]) for r in s.get("replicas", ())]
+    text = "\n".join(head) + "\n" + table(("SLOT", "REPLICA", "VERSION", "STATE", "HEALTH", "NODE", "IP", "CHECK"),
+                                           rows)
     _echo(json_default, s, text)
 
 

@@ -18,12 +18,13 @@ from typing import Any
 
 from orion.config.healing import Healing
 from orion.config.identity import Identity
+from orion.config.network import Network
 from orion.config.runtime import Runtime
 from orion.config.setting import Setting, declarations, part_values
 
 
 @dataclass(frozen=True)
-class AgentConfig(Healing, Runtime, Identity):
+class AgentConfig(Network, Healing, Runtime, Identity):
     """The agent's settings, every one required: ``load_config`` fills them in from the layers
     (flags > ``ORION_*`` > TOML > the declared defaults). Parts get values, not this:
     ``part(name)`` is what the wiring hands one part."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from orion.config.healing import Healing
 from orion.config.identity import Identity
+from orion.config.network import Network
 from orion.config.runtime import Runtime
 from orion.config.setting import Setting, declarations
 
@@ -20,6 +21,7 @@ SECTIONS: tuple[tuple[str, type], ...] = (
     ("Identity, addresses and trust (`orion/config/identity.py`)", Identity),
     ("Serving, Raft, the node's loops and gossip (`orion/config/runtime.py`)", Runtime),
     ("Self-healing and day-2 operations (`orion/config/healing.py`)", Healing),
+    ("The overlay network (`orion/config/network.py`)", Network),
 )
 
 INTRO = """\

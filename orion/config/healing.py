@@ -127,3 +127,18 @@ class Healing:
         "the scheduler counts as free here (a task placed on them fails to start until the orphan "
         "goes). restart_grace's 30 s again.",
         checks=(at_least(0),), parts=("reconcile.orphan_grace",))
+    # -- overlay network leases (docs/network-leases.md) --------------------------------------------
+    lease_dead_grace: float = setting(
+        600.0, "Seconds a dead host keeps its subnet lease",
+        "A host whose every agent gossip has declared dead keeps its subnet lease this long before "
+        "the leader releases it: a reboot or a reinstall of the agent (minutes) gets the same /24 "
+        "back, so its containers' addresses and every peer's routes stay as they were. Flannel's "
+        "lease TTL is 24 h; 10 min bounds how long a dead host's /24 is unusable while a 256-subnet "
+        "pool is in no danger of running out. Counted on the leader from when it first saw them "
+        "all dead: a new leader starts counting again (a lease is kept longer, never shorter).",
+        checks=(at_least(0),), parts=("leases.grace",))
+    lease_reclaim_interval: float = setting(
+        1.0, "Seconds between the leader's periodic lease passes",
+        "How often the leader's lease pass runs besides on every apply: the resolution of that "
+        "\"dead since\" clock; one read of the local replica per second on the leader only.",
+        checks=(positive,), parts=("leases.interval",))

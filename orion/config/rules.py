@@ -59,6 +59,7 @@ def finish(values: dict[str, Any]) -> AgentConfig:
     if values["restart_max_delay"] < values["restart_delay"]:
         raise ConfigError("restart_delay must be positive and at most restart_max_delay")
     _check_host_volumes(values["host_volumes"])
+    _check_network(values)
     _check_host_devices(values["host_devices"])
     return AgentConfig(**{f.name: values[f.name] for f in fields(AgentConfig)})
 
@@ -116,6 +117,19 @@ def _check_host_volumes(volumes: dict[str, str]) -> None:
         if not os.path.exists(path):
             raise ConfigError(f"host_volumes.{name}: {path} does not exist; create it with the owner and mode "
                               "the tasks need (the agent creates nothing)")
+
+
+def _check_network(values: dict[str, Any]) -> None:
+    """The overlay's two ranges apart and the host prefix inside the cluster's: a typo here would
+    otherwise be fixed into the cluster by the first InitNetwork. (Each value alone: network.py.)"""
+    cluster, services = (ipaddress.IPv4Network(values[key]) for key in ("network_cidr", "service_cidr"))
+    if cluster.overlaps(services):
+        raise ConfigError(f"--service-cidr {services} overlaps --network-cidr {cluster}; "
+                          "VIPs and task addresses must not share a range")
+    prefix = values["network_host_prefix"]
+    if not cluster.prefixlen < prefix <= 28:
+        raise ConfigError(f"network_host_prefix {prefix} must be longer than --network-cidr's "
+                          f"/{cluster.prefixlen} and at most /28 (a host needs room for tasks)")
 
 
 def _check_host_devices(devices: tuple[str, ...]) -> None:

@@ -79,7 +79,7 @@ class Runtime:
         "A write is retried inside this deadline (leader change) and then fails with 503: "
         "an election takes ~1-2 election timeouts.", checks=(positive,),
         parts=("api.write_timeout", "reconcile.write_timeout", "readiness.write_timeout",
-               "placement.write_timeout", "healing.write_timeout"))
+               "placement.write_timeout", "healing.write_timeout", "leases.write_timeout"))
     placement_wait: float = setting(
         2.0, "Seconds POST /tasks waits for a placement",
         "POST /tasks waits this long for the leader to place the task before answering "

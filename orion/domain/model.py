@@ -130,6 +130,9 @@ class TaskSpec:
     # Secret and config files, secrets as environment variables (docs/secrets.md); versions pinned by the machine.
     files: tuple[FileRef, ...] = ()
     secret_env: tuple[EnvSecret, ...] = ()
+    # On the overlay network (docs/networking.md): an address of its node's subnet, reachable from
+    # every host. False: only its port bindings reach it (a task that must see the host's network).
+    overlay: bool = True
     # Placement beyond label equality (orion/domain/constraints.py), kept sorted: every one must
     # hold on the node. ``spread``: a label whose values a service's replicas are spread over
     # (zones, racks); ``max_per_node``: at most this many of the group's replicas on one node
@@ -180,6 +183,9 @@ class TaskSpec:
             # Only when used, as the container settings (docs/secrets.md).
             **({"files": [f.to_dict() for f in self.files]} if self.files else {}),
             **({"secret_env": [e.to_dict() for e in self.secret_env]} if self.secret_env else {}),
+            # Only when off: a task on the overlay (the default) is written as before it existed,
+            # so its log entries and snapshots (and their digests) read the same on an older node.
+            **({} if self.overlay else {"overlay": False}),
             **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
             **({"spread": self.spread} if self.spread else {}),
             **({"max_per_node": self.max_per_node} if self.max_per_node else {}),
@@ -205,6 +211,7 @@ class TaskSpec:
             container=ContainerSettings.from_dict(d["container"]) if d.get("container") else NO_SETTINGS,
             files=tuple(sorted(FileRef.from_dict(f) for f in d.get("files") or ())),
             secret_env=tuple(sorted(EnvSecret.from_dict(e) for e in d.get("secret_env") or ())),
+            overlay=bool(d.get("overlay", True)),
             constraints=tuple(sorted({parse_constraint(c) for c in d.get("constraints") or ()})),
             spread=str(d.get("spread", "")),
             max_per_node=int(d.get("max_per_node", 0)),
@@ -235,8 +242,8 @@ class PriorPlacement:
 _REPLICA_FIELDS = {"service": str, "version": int, "slot": int, "deployment": int, "created_at": float,
                    "health": str, "health_since": float, "health_output": str}
 # Written only when set (a task without them digests as before): a global service's replica's node,
-# and a job attempt's run.
-_OPTIONAL_FIELDS = {"pin": str, "run": int}
+# a job attempt's run, and its container's address on the overlay as its node reported it.
+_OPTIONAL_FIELDS = {"pin": str, "run": int, "ip": str}
 
 
 @dataclass(frozen=True)
@@ -280,6 +287,8 @@ class Task:
     # stops when the node is no longer eligible. A job's attempt carries its run (``run``, from 1).
     pin: str = ""
     run: int = 0
+    # Its container's address on the overlay, as its node reported it (None: not on it, or not yet).
+    ip: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -320,7 +329,8 @@ class Task:
             updated_index=int(d.get("updated_index", 0)),
             restarts=int(d.get("restarts", 0)),
             migrating_from=PriorPlacement.from_dict(d["migrating_from"]) if d.get("migrating_from") else None,
-            **{key: kind(d[key]) for key, kind in {**_REPLICA_FIELDS, **_OPTIONAL_FIELDS}.items() if key in d},
+            **{key: kind(d[key]) for key, kind in _REPLICA_FIELDS.items() if key in d},
+            **{key: kind(d[key]) for key, kind in _OPTIONAL_FIELDS.items() if d.get(key) is not None},
         )
 
 

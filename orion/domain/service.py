@@ -2,9 +2,7 @@
 
 Values only (the lowest layer, beside ``orion/domain/model.py``): the spec a user
 PUTs, the update and health-check blocks with their defaults, the volumes, and
-the rule the API and the state machine need before any planner runs:
-:func:`spec_diff`, what a new spec changes and whether running replicas must be
-*replaced* (a new container) or can be kept (relabelled in place). That the
+the deployments' records. What a new spec changes is ``orion/domain/spec_diff.py``. That the
 same spec again is no new version is the state machine's rule
 (``orion/state/services.py``, ``PutService``).
 
@@ -17,13 +15,14 @@ the health rule is ``orion/node/health.py``; the design is ``docs/services.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orion.defaults import SERVICE_DEFAULTS
 from orion.domain.constraints import matches_all
 from orion.domain.job import JobPolicy
 from orion.domain.model import NODE_LEFT, NodeInfo, TaskSpec, Volume
+from orion.domain.network import Publish, reach_from_dict, reach_to_dict
 
 ORDERS = ("start-first", "stop-first")
 # What a service runs (docs/services.md, "Modes"): ``count`` replicas, one replica on every
@@ -107,6 +106,9 @@ class ServiceSpec:
 
     ``task`` is the template of every replica (its ``count`` is 1 and its
     ``group`` and ``name`` are the service's name; :meth:`replica_spec` gives it).
+    ``endpoint_mode``, ``publish`` and ``overlay`` are how it is reached (docs/networking.md):
+    a VIP or DNS round robin, ports opened on every host, and whether its replicas join the
+    overlay at all (``overlay`` is copied into the template: the node reads it there).
     ``stack`` names the stack the service belongs to ("" for none): a stack is the services
     that carry its name (docs/stacks.md), named ``<stack>_<service>`` as Swarm names them.
     """
@@ -122,13 +124,17 @@ class ServiceSpec:
     # ``job`` (``job`` says how it runs: ``count`` is 0). Written only when not replicated.
     mode: str = REPLICATED
     job: JobPolicy | None = None
+    endpoint_mode: str = "vip"
+    publish: tuple[Publish, ...] = ()
+    overlay: bool = True
 
     def __post_init__(self) -> None:
         # One spelling of the template, so equal declarations compare equal. The service's volumes
         # are its replicas' mounts: they are placed only on nodes that declare its host volumes.
         # A job's attempts are never restarted by a restart policy: the job retries them itself.
         volumes = tuple(sorted(self.volumes))
-        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes)
+        template = replace(self.task, name=self.name, group=self.name, count=1, volumes=volumes,
+                           overlay=self.overlay)
         if self.mode == JOB:
             template = replace(template, restart_policy="never")
             object.__setattr__(self, "job", self.job or JobPolicy())
@@ -138,6 +144,7 @@ class ServiceSpec:
             object.__setattr__(self, "count", 0)
         object.__setattr__(self, "task", template)
         object.__setattr__(self, "volumes", volumes)
+        object.__setattr__(self, "publish", tuple(sorted(self.publish)))
 
     @property
     def scheduled(self) -> bool:
@@ -155,10 +162,11 @@ class ServiceSpec:
                **({"mode": self.mode} if self.mode != REPLICATED else {}),
                **({"job": self.job.to_dict()} if self.job is not None else {})}
         # Only when set: a service outside any stack is written exactly as before stacks existed,
-        # so its log entries and snapshots (and their digests) do not change.
+        # so its log entries and snapshots (and their digests) do not change. The same for how it
+        # is reached (orion/domain/network.py).
         if self.stack:
             out["stack"] = self.stack
-        return out
+        return {**out, **reach_to_dict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServiceSpec:
@@ -169,7 +177,7 @@ class ServiceSpec:
                    update=UpdatePolicy.from_dict(d.get("update") or {}),
                    volumes=tuple(Volume.from_dict(v) for v in d.get("volumes") or ()),
                    mode=str(d.get("mode", REPLICATED)), job=JobPolicy.from_dict(job) if job else None,
-                   stack=str(d.get("stack", "")))
+                   stack=str(d.get("stack", "")), **reach_from_dict(d))
 
 
 def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
@@ -179,81 +187,6 @@ def eligible(spec: ServiceSpec, node: NodeInfo) -> bool:
     task = spec.task
     return (node.status != NODE_LEFT and set(task.node_selectors) <= set(node.labels)
             and matches_all(task.constraints, node) and task.host_volumes <= set(node.host_volumes))
-
-
-# -- what a new spec changes -----------------------------------------------------------------
-
-# TaskSpec fields whose change needs a new container, named as the API names them. A container's
-# image, limits, command, env, ports and mounts are fixed at creation; a node selector change may
-# make a running replica's node wrong, so it is replaced too (Nomad treats constraints the same).
-# The container settings (``TaskSpec.container``: user, capabilities, ...) all replace, each named.
-_REPLACING_TASK_FIELDS = {
-    "image": "image", "memory": "memory", "cpu_millis": "cpu", "command": "command", "env": "env",
-    "ports": "portBindings", "node_selectors": "nodeSelectors", "constraints": "constraints", "secret_env": "env",
-}
-# Kept in place: decided by the leader (restart policy), read at the next pull (pull policy), or at
-# the next placement (spread, maxPerNode: ``orion service rebalance`` moves what runs).
-_IN_PLACE_TASK_FIELDS = {"restart_policy": "restartPolicy", "pull_policy": "pullPolicy", "spread": "spread",
-                         "max_per_node": "maxPerNode"}
-
-
-@dataclass(frozen=True)
-class SpecDiff:
-    """What changed from one spec to the next, in API field names.
-
-    ``replace``: running replicas need new containers (a rolling update).
-    Otherwise the change is applied in place: replicas are relabelled with the
-    new version, and a count change only adds or stops replicas (``scale``).
-    """
-
-    changed: tuple[str, ...]
-    replace: bool
-    scale: bool
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.changed
-
-
-def spec_diff(old: ServiceSpec, new: ServiceSpec) -> SpecDiff:
-    """Compare two specs of one service (see :class:`SpecDiff`)."""
-    changed: list[str] = []
-    replacing = False
-    for f in fields(TaskSpec):
-        if getattr(old.task, f.name) == getattr(new.task, f.name):
-            continue
-        if f.name == "container":  # each of them is fixed at creation: a new container
-            changed.extend(new.task.container.changed(old.task.container))
-            replacing = True
-        elif f.name == "files":  # a secret's or config's file (or its pinned version): named by kind
-            kinds = {r.kind for r in set(old.task.files) ^ set(new.task.files)}
-            changed.extend(sorted(k + "s" for k in kinds))
-            replacing = True
-        elif f.name in _REPLACING_TASK_FIELDS:
-            changed.append(_REPLACING_TASK_FIELDS[f.name])
-            replacing = True
-        elif f.name in _IN_PLACE_TASK_FIELDS:
-            changed.append(_IN_PLACE_TASK_FIELDS[f.name])
-    if old.volumes != new.volumes:
-        changed.append("volumes")
-        replacing = True
-    # A changed check is run by the node against the same container; a changed update block
-    # governs the next rollout. Neither needs a new container.
-    if old.health_check != new.health_check:
-        changed.append("healthCheck")
-    if old.update != new.update:
-        changed.append("update")
-    if old.mode != new.mode:  # another kind of workload: every replica is replaced
-        changed.append("mode")
-        replacing = True
-    if old.job != new.job:  # governs the next run (and a one-off job runs again: state/jobs.py)
-        changed.append("job")
-    # Which stack lists the service: a label of the declaration, nothing a container holds.
-    if old.stack != new.stack:
-        changed.append("stack")
-    if old.count != new.count:
-        changed.append("count")
-    return SpecDiff(tuple(dict.fromkeys(changed)), replacing, old.count != new.count)
 
 
 # -- deployments: the record of one rollout and what the planner decides --------------------------

@@ -2,7 +2,9 @@
 (DNS) and the in-kernel load balancer for service VIPs and published ports.
 
 Each part is a pure planner beside its adapter, and nothing here imports the rest of
-Orion: the agent hands in values (the leases and the discovery view from its Raft replica).
+Orion but the bottom layer (the VTEP MAC rule, ``orion/domain/network.py``, which the
+state machine writes into each lease): the agent hands in values (the leases and the
+discovery view from its Raft replica).
 
 * The kernel's half: ``overlay`` holds the input values (settings, a host's lease, the VTEP
   MAC rule); ``datapath`` plans the VXLAN device and each peer's neighbour, FDB entry and

@@ -7,7 +7,8 @@ backend is the model, for each peer lease P:
     fdb    P.vtep_mac -> P.underlay_ip         (where to send the encapsulated frame)
     route  P.subnet via P.vtep_ip onlink       (added last, so it never points at a hole)
 
-on a VXLAN device with learning off, this host's VTEP MAC and address ``own.vtep_ip/32``.
+on a VXLAN device with learning off, this host's VTEP MAC and address ``own.vtep_ip/32``;
+and hairpin mode on every port of the Docker bridge (``hairpin``, below).
 
 The one rule about removal: an entry goes only when no lease in the input claims it. The
 planner has no notion of a peer that is suspected, slow or unreachable: gossip's opinion never
@@ -36,6 +37,7 @@ from orion.network.datapath_state import (
     RemoveRoute,
     ReplaceDevice,
     SetFdb,
+    SetHairpin,
     SetMtu,
     SetNeighbour,
     SetRoute,
@@ -130,11 +132,23 @@ def _address_changes(want: IPv4Interface, have: frozenset[IPv4Interface]) -> lis
     return out
 
 
+def hairpin(observed: ObservedKernel) -> list[Change]:
+    """Hairpin mode on each bridge port that lacks it. Docker turns br_netfilter on, so a
+    connection to a VIP is DNATed while its frame is still being bridged; when the chosen
+    backend is the client itself (a task reaching its own service), the frame must leave by
+    the port it came in on, which a bridge port refuses unless its hairpin mode is on (Docker
+    sets it only with the userland proxy off; kubelet's hairpin-veth does the same;
+    tests/integration/test_loadbalance_netlab.py shows both ways). It changes nothing else: a
+    bridge never floods a frame back to its source port, hairpin only allows a forward there."""
+    return [SetHairpin(p.name) for p in sorted(observed.bridge_ports, key=lambda p: p.name) if not p.hairpin]
+
+
 def plan(inputs: DatapathInputs, observed: ObservedKernel) -> Plan:
     """The changes that make ``observed`` match the leases, in a safe order.
 
     Order: the device, its address and sysctls; then removals (route before neighbour before
-    FDB, the reverse of adding); then each peer's neighbour, FDB entry and route (route last).
+    FDB, the reverse of adding); then each peer's neighbour, FDB entry and route (route last);
+    then the bridge ports' hairpin mode.
     """
     spec = device_spec(inputs)
     peers, ignored = usable_peers(inputs)
@@ -179,6 +193,7 @@ def plan(inputs: DatapathInputs, observed: ObservedKernel) -> Plan:
         r = routes_by_dst.get(p.subnet)
         if r is None or r.gateway != p.vtep_ip or not r.onlink:
             changes.append(SetRoute(p.subnet, p.vtep_ip, p.node_id))
+    changes += hairpin(observed)
     return Plan(tuple(changes), tuple(ignored))
 
 

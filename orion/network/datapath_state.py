@@ -60,14 +60,24 @@ class RouteEntry:
 
 
 @dataclass(frozen=True)
+class BridgePort:
+    """A port of the Docker bridge (a container's veth) and whether its hairpin mode is on."""
+
+    name: str
+    hairpin: bool
+
+
+@dataclass(frozen=True)
 class ObservedKernel:
-    """One read of the kernel. ``sysctls``: (path under /proc/sys, value), "" when unreadable."""
+    """One read of the kernel. ``sysctls``: (path under /proc/sys, value), "" when unreadable.
+    ``bridge_ports``: the Docker bridge's ports (none before the network exists)."""
 
     device: ObservedDevice | None = None
     fdb: frozenset[FdbEntry] = frozenset()
     neighbours: frozenset[NeighEntry] = frozenset()
     routes: frozenset[RouteEntry] = frozenset()
     sysctls: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    bridge_ports: frozenset[BridgePort] = frozenset()
 
     def sysctl(self, key: str) -> str:
         return dict(self.sysctls).get(key, "")
@@ -195,9 +205,19 @@ class RemoveRoute:
         return f"route {self.dst} remove ({self.reason})"
 
 
+@dataclass(frozen=True)
+class SetHairpin:
+    """Hairpin mode on for one port of the Docker bridge (see ``datapath.plan``)."""
+
+    port: str
+
+    def __str__(self) -> str:
+        return f"hairpin on {self.port}"
+
+
 DeviceChange = CreateDevice | ReplaceDevice | SetMtu | SetUp | AddAddress | RemoveAddress | SetSysctl
 EntryChange = SetFdb | RemoveFdb | SetNeighbour | RemoveNeighbour | SetRoute | RemoveRoute
-Change = DeviceChange | EntryChange
+Change = DeviceChange | EntryChange | SetHairpin
 
 
 @dataclass(frozen=True)

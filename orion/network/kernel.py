@@ -1,5 +1,8 @@
-"""The datapath's kernel adapter: reads and changes the VXLAN device, FDB, neighbours and routes
-of the current network namespace over netlink (pyroute2), and the sysctls under /proc/sys/net.
+"""The datapath's kernel adapter: reads and changes the VXLAN device, FDB, neighbours, routes
+and the Docker bridge's ports' hairpin mode of the current network namespace over netlink
+(pyroute2), and the sysctls under /proc/sys/net. Netlink needs CAP_NET_ADMIN only: the fleet's
+unit keeps /proc/sys and /sys read-only (ProtectKernelTunables), so the role sets the sysctls
+and a planner that finds them right writes nothing there.
 
 The agent runs in the host's namespace; the tests run this inside one namespace per lab host.
 Each call opens its own netlink socket, so there is no long-lived socket to go stale and
@@ -21,6 +24,7 @@ from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
 from orion.network.datapath import wanted_sysctls
 from orion.network.datapath_state import (
     AddAddress,
+    BridgePort,
     Change,
     CreateDevice,
     FdbEntry,
@@ -34,6 +38,7 @@ from orion.network.datapath_state import (
     ReplaceDevice,
     RouteEntry,
     SetFdb,
+    SetHairpin,
     SetMtu,
     SetNeighbour,
     SetRoute,
@@ -66,8 +71,9 @@ class NetlinkKernel:
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname=self.settings.vxlan)
             sysctls = self._sysctls()
+            ports = self._bridge_ports(ipr)
             if not found:
-                return ObservedKernel(sysctls=sysctls)
+                return ObservedKernel(sysctls=sysctls, bridge_ports=ports)
             index = found[0]
             device = self._device(ipr, index)
             fdb = frozenset(
@@ -86,7 +92,7 @@ class NetlinkKernel:
                            bool(r["flags"] & RTNH_F_ONLINK))
                 for r in ipr.route("dump", family=socket.AF_INET, table=MAIN_TABLE)
                 if r.get("RTA_OIF") == index and r.get("RTA_TABLE") == MAIN_TABLE)
-            return ObservedKernel(device, fdb, neighbours, routes, sysctls)
+            return ObservedKernel(device, fdb, neighbours, routes, sysctls, ports)
 
     def _device(self, ipr: IPRoute, index: int) -> ObservedDevice:
         link = ipr.get_links(index)[0]
@@ -111,6 +117,22 @@ class NetlinkKernel:
             except OSError:
                 out.append((key, ""))
         return tuple(out)
+
+    def _bridge_ports(self, ipr: IPRoute) -> frozenset[BridgePort]:
+        """The Docker bridge's ports and their hairpin mode (IFLA_BRPORT_MODE); none while the
+        bridge does not exist."""
+        found = ipr.link_lookup(ifname=self.settings.bridge)
+        if not found:
+            return frozenset()
+        ports = []
+        for link in ipr.get_links():
+            if link.get_attr("IFLA_MASTER") != found[0]:
+                continue
+            info = link.get_attr("IFLA_LINKINFO")
+            data = info.get_attr("IFLA_INFO_SLAVE_DATA") if info else None
+            mode = data.get_attr("IFLA_BRPORT_MODE") if data else None
+            ports.append(BridgePort(link.get_attr("IFLA_IFNAME"), bool(mode)))
+        return frozenset(ports)
 
     # -- changing ---------------------------------------------------------------------------
 
@@ -173,5 +195,19 @@ class NetlinkKernel:
                           table=MAIN_TABLE)
             case RemoveRoute(dst=dst):
                 ipr.route("del", dst=str(dst), oif=self._index(ipr), table=MAIN_TABLE)
+            case SetHairpin(port=port):
+                for index in ipr.link_lookup(ifname=port):  # a port gone since the read needs nothing
+                    ipr.link("set", index=index, kind="bridge_slave", mode=1)
             case _:
                 raise TypeError(f"not a datapath change: {change!r}")
+
+
+def interface_mtu(address: str) -> int | None:
+    """The MTU of the interface that holds ``address`` in this namespace (the underlay's, for
+    the advertise address), or None when no interface holds it."""
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=socket.AF_INET):
+            if addr.get_attr("IFA_ADDRESS") == address or addr.get_attr("IFA_LOCAL") == address:
+                links = ipr.get_links(addr["index"])
+                return int(links[0].get_attr("IFLA_MTU")) if links else None
+    return None

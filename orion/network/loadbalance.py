@@ -25,6 +25,9 @@ Ingress (Swarm's routing mesh): a published port on any of the host's own addres
 DNATs to the service's backends anywhere in the cluster and is always masqueraded,
 so the reply returns through the host that received the connection and a host with
 no replica still answers. The client's address is lost to the backend, as in Swarm.
+Docker's FORWARD policy is DROP and only its DOCKER-USER chain can accept (see
+``firewall``): an ingress connection carries ``ACCEPT_MARK`` in its conntrack mark, and
+the ``forward`` chain copies it onto each of its packets, both ways, for that one rule.
 
 Ownership: this table is the load balancer's alone. Filtering and masquerade for
 the overlay live in the datapath's ``inet orion`` table; the mark bit below is the
@@ -38,6 +41,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from orion.network.firewall import ACCEPT_MARK
 from orion.network.view import DiscoveryView, Protocol, Service
 
 TABLE = "orion-lb"
@@ -52,6 +56,9 @@ NAT_PRIORITY = "dstnat - 1"
 OUTPUT_NAT_PRIORITY = "-101"
 REJECT_PRE_PRIORITY = "dstnat + 10"
 REJECT_OUT_PRIORITY = "filter - 1"
+# Before Docker's filter chains (0) and Orion's datapath table (filter - 1): marks the packets
+# of ingress connections in both directions so DOCKER-USER's one rule lets them through.
+FORWARD_PRIORITY = "filter - 2"
 SNAT_PRIORITY = "srcnat - 1"
 
 
@@ -167,7 +174,9 @@ def _body(lb: LbPlan) -> str:
             picks.append(f"{i} : goto {endpoint}")
             rules = []
             if frontend.vip is None:
-                rules.append(f"meta mark set meta mark | {MASQ_MARK:#010x}")
+                # Masquerade, and remember on the connection that it is ingress: its packets
+                # (both ways) cross Docker's FORWARD DROP only with ACCEPT_MARK (see forward).
+                rules.append(f"meta mark set meta mark | {MASQ_MARK:#010x} ct mark set ct mark | {ACCEPT_MARK:#010x}")
             elif backend.local and lb.local_subnet:
                 rules.append(f"ip saddr {lb.local_subnet} meta mark set meta mark | {MASQ_MARK:#010x}")
             rules.append(f"meta l4proto {frontend.protocol} dnat to {backend.ip}:{backend.port}")
@@ -181,6 +190,9 @@ def _body(lb: LbPlan) -> str:
                     f"type nat hook output priority {OUTPUT_NAT_PRIORITY}; policy accept;")
     lines += _chain("postrouting", [f"meta mark & {MASQ_MARK:#010x} == {MASQ_MARK:#010x} masquerade"],
                     f"type nat hook postrouting priority {SNAT_PRIORITY}; policy accept;")
+    lines += _chain("forward", [f"ct mark & {ACCEPT_MARK:#010x} == {ACCEPT_MARK:#010x} "
+                                f"meta mark set meta mark | {ACCEPT_MARK:#010x}"],
+                    f"type filter hook forward priority {FORWARD_PRIORITY}; policy accept;")
     no_backend = ["ip daddr @vips meta l4proto tcp reject with tcp reset", "ip daddr @vips reject"]
     lines += _chain("reject-prerouting", no_backend,
                     f"type filter hook prerouting priority {REJECT_PRE_PRIORITY}; policy accept;")

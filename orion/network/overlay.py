@@ -9,23 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-# Locally administered (bit 1) unicast (bit 0 clear) first octet, then a fixed second octet:
-# every Orion VTEP MAC starts 0e:42, so `bridge fdb` output shows Orion's entries at a glance.
-VTEP_MAC_PREFIX = (0x0E, 0x42)
+# The VTEP MAC rule is the domain's: the state machine writes it into each lease it grants.
+from orion.domain.network import VTEP_MAC_PREFIX, vtep_mac
 
-
-def vtep_mac(subnet: IPv4Network) -> str:
-    """The VTEP MAC of the host holding ``subnet``: ``0e:42`` and the subnet's four address bytes.
-
-    Derived from the subnet, never random (flannel #1155, #1330, #1795: a MAC that udev or a
-    reboot regenerated left every peer's FDB pointing at a MAC nobody answered). From the
-    subnet rather than from the node id because leases never overlap, so two live leases can
-    never share a MAC (no hash to collide), and the MAC, the VTEP address and the route all
-    follow one key: a subnet that changes hands keeps its MAC, so the only entry a peer must
-    fix is the FDB's underlay address, which the planner replaces. 10.42.3.0/24 ->
-    0e:42:0a:2a:03:00, readable back from `bridge fdb`.
-    """
-    return ":".join(f"{b:02x}" for b in (*VTEP_MAC_PREFIX, *subnet.network_address.packed))
+__all__ = ["VTEP_MAC_PREFIX", "Lease", "OverlaySettings", "lease_of", "normal_mac", "vtep_mac"]
 
 
 def normal_mac(mac: str) -> str:

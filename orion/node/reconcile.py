@@ -98,6 +98,7 @@ class Report:
     host_ports: tuple[tuple[str, int], ...] = ()
     exit_code: int | None = None
     reason: str = ""
+    ip: str | None = None  # the container's overlay address, when it has one
 
     def command(self, request_id: str = "") -> ReportTaskState:
         return ReportTaskState(
@@ -110,6 +111,7 @@ class Report:
             host_ports=self.host_ports,
             exit_code=self.exit_code,
             reason=self.reason,
+            ip=self.ip,
         )
 
 
@@ -127,7 +129,8 @@ def report_for(node_id: str, task: Task, container: ContainerState) -> Report:
             reason += f": {container.error}"
         return Report(task.id, node_id, task.generation, COMPLETED if code == 0 else FAILED,
                       container.container_id, container.host_ports, code, reason)
-    return Report(task.id, node_id, task.generation, RUNNING, container.container_id, container.host_ports)
+    return Report(task.id, node_id, task.generation, RUNNING, container.container_id, container.host_ports,
+                  ip=container.ip or None)
 
 
 def died_with_engine(container: ContainerState, witnessed: Collection[str]) -> bool:
@@ -144,7 +147,7 @@ def lost_report(node_id: str, task: Task, container: ContainerState) -> Report:
 
 def _in_sync(task: Task, container: ContainerState) -> bool:
     return (task.state == RUNNING and task.container_id == container.container_id
-            and task.host_ports == container.host_ports)
+            and task.host_ports == container.host_ports and task.ip == (container.ip or None))
 
 
 def plan(

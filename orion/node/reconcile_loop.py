@@ -27,6 +27,8 @@ from orion.node.task_inputs import TaskInputs
 from orion.runtime import (
     ContainerState,
     EngineUnreachable,
+    NetworkAttachment,
+    NetworkNotReady,
     RegistryAuthRequired,
     Runtime,
     RuntimeFailure,
@@ -93,6 +95,7 @@ class ReconcileLoop:
         write_timeout: float,
         orphan_grace: float,
         on_event: Callable[[str], None] | None = None,
+        attachment: Callable[[Task], NetworkAttachment | None | str] | None = None,
         mono: Callable[[], float] = time.monotonic,
         inputs: TaskInputs | None = None,
     ) -> None:
@@ -106,11 +109,17 @@ class ReconcileLoop:
         self._mono = mono
         # Told "start" / "failure" / "restart" / "orphan" as containers come and go (metrics).
         self._on_event = on_event or (lambda _kind: None)
+        # How a task joins the overlay (orion/node/network_views.py attachment_for): an
+        # attachment, None (it does not), or what it waits for (a start deferred, not failed).
+        self._attachment = attachment or (lambda _task: None)
         # Orphan candidates: container id -> when its task was first seen unknown on a current view.
         self._unknown_since: dict[str, float] = {}
         # Secrets, configs and pull credentials of the tasks it starts (docs/secrets.md).
         self._inputs = inputs
         self._wake = threading.Event()
+        # A container of this node died since the last pass (the engine's events): the next
+        # wake passes even if the desired set is unchanged (see container_exited).
+        self._exited = threading.Event()
         # Containers seen running or started since the engine was last unreachable.
         self._witnessed: set[str] = set()
         self.last_result: PassResult[None] = PassResult("no pass yet")
@@ -120,6 +129,13 @@ class ReconcileLoop:
         store.add_listener(self._on_apply)
 
     def _on_apply(self, index: int) -> None:
+        self._wake.set()
+
+    def container_exited(self) -> None:
+        """Told by the engine's event stream (``DockerRuntime.watch_exits``) that a container of
+        this node died: pass now, so the task's report (and so DNS and the VIPs, which drop it)
+        follows the crash at once instead of at the next period."""
+        self._exited.set()
         self._wake.set()
 
     def run_once(self) -> PassResult[None]:
@@ -212,14 +228,22 @@ class ReconcileLoop:
             task = action.task
             if out.engine_down:
                 return
+            network = self._attachment(task)
+            if isinstance(network, str):
+                out.errors.append(f"start {task.id} waits: {network}")
+                return
             extras = self._prepare(task, out)
             if extras is None:
                 return
             try:
-                container = self._runtime.start(task, self.node_id, extras)
+                container = self._runtime.start(task, self.node_id, extras, network)
             except RegistryAuthRequired as exc:  # not the task's fault: it waits for credentials
                 self._release(task)
                 self._wait(task, str(exc), out)
+                return
+            except NetworkNotReady as exc:  # the datapath creates the network on its next pass
+                self._release(task)
+                out.errors.append(f"start {task.id} waits: {exc}")
                 return
             except EngineUnreachable as exc:
                 # Not the task's fault: leave it as it is and try again next pass (a
@@ -300,8 +324,10 @@ class ReconcileLoop:
         def one_pass() -> PassResult[None]:
             nonlocal last_desired, last_pass
             desired = self._desired_fingerprint()
-            if self.may_skip(desired == last_desired, time.monotonic() - last_pass):
+            exited = self._exited.is_set()
+            if not exited and self.may_skip(desired == last_desired, time.monotonic() - last_pass):
                 return SKIPPED
+            self._exited.clear()
             last_desired, last_pass = desired, time.monotonic()
             return self.run_once()
 

@@ -82,12 +82,19 @@ a test there also fails if an upgrade moves the code a rule relies on.
    campaign, the node asks the voters ``orion_pre_vote`` and campaigns only with a
    majority's yes; the timer is re-armed meanwhile. A leadership transfer
    (``__transferInProgress``, ``:916``) is not asked about.
+11. **socket.inet_ntop given back** (below the imports). ``pysyncobj/win_inet_pton.py``
+    (imported by ``tcp_connection.py:8``) puts a Windows-only ``inet_ntop`` into the
+    ``socket`` module on every platform (its guard covers ``inet_pton`` only), so in an
+    agent every later ``socket.inet_ntop`` raises: pyroute2 decodes no address and the
+    overlay's datapath reads no route. The C function is put back.
 """
 
 from __future__ import annotations
 
+import _socket
 import logging
 import queue
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -124,6 +131,8 @@ log = logging.getLogger("orion.raft")
 
 # Rules 9 and 10: our own messages (the transport hands them to the engine; pysyncobj never sees them).
 OURS = frozenset({READ_ACK, READ_ASK, READ_ANSWER, PRE_VOTE, PRE_VOTE_ANSWER})
+
+socket.inet_ntop = _socket.inet_ntop  # rule 11
 
 
 # -- rules 1, 2, 4, 5: the transport --------------------------------------------------

@@ -23,6 +23,9 @@ LABEL_TASK = "orion.task"
 LABEL_NODE = "orion.node"
 LABEL_GENERATION = "orion.generation"
 LABEL_MANAGED = "orion.managed"
+# The Docker network a container was attached to for the overlay (absent: the engine's default
+# bridge): inspect reads the task's overlay address on that network.
+LABEL_NETWORK = "orion.network"
 
 # Engine statuses, grouped by what the reconciler does with them. ``paused`` and
 # ``restarting`` still hold the task's process, so they count as running.
@@ -44,6 +47,11 @@ class RuntimeFailure(Exception):
 
 class ContainerGone(RuntimeFailure):
     """The container asked about no longer exists (removed, or never created on this engine)."""
+
+
+class NetworkNotReady(RuntimeFailure):
+    """The task joins a network this node has not made yet (no lease, the Docker network not
+    created yet): the start waits for a later pass instead of failing the task."""
 
 
 class EngineUnreachable(RuntimeFailure):
@@ -80,6 +88,8 @@ class ContainerState:
     host_ports: tuple[tuple[str, int], ...] = ()
     error: str = ""
     name: str = ""
+    # The container's address on its overlay network ("" off the overlay or not started).
+    ip: str = ""
     # The grace the container was created with (its task's ``stopGracePeriod``; None: none set):
     # a node stops it with that, whoever's task it was (orion/node/reconcile.py).
     stop_grace: float | None = None
@@ -116,6 +126,17 @@ class LogStream(Protocol):
     def __iter__(self) -> Iterator[bytes]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """How a task's container joins the overlay: the Docker network (on the host's subnet) and
+    the resolver it is given (Orion's DNS server on the bridge gateway, and search domains).
+    Decided by the node (orion/node/network_views.py), carried out by the runtime."""
+
+    network: str
+    dns: tuple[str, ...]
+    dns_search: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -157,8 +178,10 @@ def container_name(task_id: str, generation: int) -> str:
 class Runtime(Protocol):
     """The container operations a node needs. Implementations raise RuntimeFailure."""
 
-    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
-        """Create and start the task's container (with ``extras``); return its state after start."""
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None,
+              network: NetworkAttachment | None = None) -> ContainerState:
+        """Create and start the task's container (with ``extras``, on ``network`` when given); return
+        its state after start. NetworkNotReady when that network does not exist on the engine yet."""
 
     def stop(self, container_id: str, timeout: float) -> None:
         """Stop (its stop signal, SIGTERM unless it was created with another, then SIGKILL after
@@ -198,6 +221,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "LABEL_GENERATION",
     "LABEL_MANAGED",
+    "LABEL_NETWORK",
     "LABEL_NODE",
     "LABEL_TASK",
     "LIVE_STATUSES",
@@ -210,6 +234,8 @@ __all__ = [
     "RegistryAuthRequired",
     "StartExtras",
     "LogStream",
+    "NetworkAttachment",
+    "NetworkNotReady",
     "Runtime",
     "RuntimeFailure",
     "container_name",

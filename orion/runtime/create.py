@@ -19,8 +19,10 @@ from orion.domain.model import Task
 from orion.runtime import (
     LABEL_GENERATION,
     LABEL_MANAGED,
+    LABEL_NETWORK,
     LABEL_NODE,
     LABEL_TASK,
+    NetworkAttachment,
     RuntimeFailure,
     StartExtras,
     container_name,
@@ -41,10 +43,13 @@ class NodePolicy:
 
 
 def create_args(task: Task, node_id: str, policy: NodePolicy,
-                extras: StartExtras | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                extras: StartExtras | None = None,
+                network: NetworkAttachment | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(``create_host_config`` kwargs, ``create_container`` kwargs without ``host_config``).
     ``extras``: what the node prepared (docs/secrets.md): secret and config files bind-mounted
-    read-only, secrets as environment variables."""
+    read-only, secrets as environment variables. ``network``: the overlay the container joins as its
+    only network, with Orion's resolver (orion/node/network_views.py decides it), or None for the
+    engine's default bridge."""
     spec, box = task.spec, task.spec.container
     extras = extras or StartExtras()
     refused = sorted(box.host_devices - policy.host_devices)
@@ -80,10 +85,14 @@ def create_args(task: Task, node_id: str, policy: NodePolicy,
         "extra_hosts": [f"{h}:{ip}" for h, ip in box.extra_hosts] or None,
         "log_config": ({"type": box.logging.driver, "config": dict(box.logging.options)}
                        if box.logging is not None else None),
+        "network_mode": network.network if network is not None else None,
+        "dns": list(network.dns) if network is not None else None,
+        "dns_search": list(network.dns_search) if network is not None else None,
     }
     # The task's own labels first: Orion's come last and win (the API refuses orion.* anyway).
     labels = {**dict(box.labels), LABEL_TASK: task.id, LABEL_NODE: node_id,
-              LABEL_GENERATION: str(task.generation), LABEL_MANAGED: "1"}
+              LABEL_GENERATION: str(task.generation), LABEL_MANAGED: "1",
+              **({LABEL_NETWORK: network.network} if network is not None else {})}
     create: dict[str, Any] = {
         "image": spec.image,
         "command": list(spec.command) if spec.command is not None else None,
@@ -101,4 +110,6 @@ def create_args(task: Task, node_id: str, policy: NodePolicy,
         "stop_timeout": math.ceil(box.stop_grace_period) if box.stop_grace_period is not None else None,
         "detach": True,
     }
+    if network is not None:  # the SDK's create_networking_config, as the plain value it makes
+        create["networking_config"] = {"EndpointsConfig": {network.network: {}}}
     return host, create

@@ -35,6 +35,8 @@ from orion.runtime import (
     ExecSpec,
     LogQuery,
     LogStream,
+    NetworkAttachment,
+    NetworkNotReady,
     RegistryAuthRequired,
     RuntimeFailure,
     StartExtras,
@@ -151,6 +153,15 @@ class DockerRuntime:
         except RuntimeFailure:
             return False
 
+    def engine_id(self) -> str:
+        """The engine's ID (``docker info``): the host key of the overlay's lease, shared by
+        every agent that drives this engine (they share its network, so they share a subnet)."""
+        info = self._call("engine info", lambda api: api.info())
+        engine = str(info.get("ID") or "")
+        if not engine:
+            raise RuntimeFailure(f"the engine at {self.docker_host} reports no ID")
+        return engine
+
     def engine_capacity(self) -> Resources:
         info = self._call("engine info", lambda api: api.info())
         return Resources(memory=int(info.get("MemTotal", 0)), cpu_millis=int(info.get("NCPU", 0)) * 1000)
@@ -221,17 +232,21 @@ class DockerRuntime:
                 return None
         return state_from_inspect(attrs)
 
-    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None,
+              network: NetworkAttachment | None = None) -> ContainerState:
         """Create and start the task's container; return what the engine reports after start.
 
         Idempotent per (task, generation): a container of that name that is
         already live is adopted; a dead leftover (agent crashed between create
         and start) is removed and created afresh. What the container is created
         with is ``create_args`` (``create.py``): the one place that maps a task to the engine.
+        With ``network`` the container joins that Docker network (its only one: port bindings
+        work there as on the default bridge) with Orion's resolver; a network the engine does
+        not have is NetworkNotReady.
         """
         extras = extras or StartExtras()
         # Secrets and configs: files on the node's tmpfs, bind-mounted read-only (docs/secrets.md).
-        host_kwargs, create_kwargs = create_args(task, node_id, self.policy, extras)
+        host_kwargs, create_kwargs = create_args(task, node_id, self.policy, extras, network)
         self.ensure_image(task.spec.image, task.spec.pull_policy, extras.auth)
         name = create_kwargs["name"]
         api = self._api()
@@ -245,8 +260,10 @@ class DockerRuntime:
                 api.start(container_id)
         except EngineUnreachable:
             raise
-        except RuntimeFailure:
+        except RuntimeFailure as exc:
             self._remove_quietly(container_id)  # a created container that cannot start is no use
+            if network is not None and f"network {network.network} not found" in str(exc):
+                raise NetworkNotReady(f"network {network.network} does not exist on this engine yet") from None
             raise
         state = self.inspect(container_id)
         if state is None:
@@ -275,6 +292,22 @@ class DockerRuntime:
             self.remove(container_id)
         except RuntimeFailure as exc:
             log.warning("could not remove container %s: %s", container_id[:12], exc)
+
+    def watch_exits(self, node_id: str, on_exit: Callable[[], None], stop: threading.Event) -> None:
+        """Call ``on_exit()`` whenever a container of ``node_id`` dies, as the engine's event stream
+        tells it (``docker events``), until ``stop``: the reconciler hears of a crash at once instead
+        of at its next periodic pass. A stream that breaks (the engine restarted) is opened again
+        after a second; nothing is missed for good, the periodic pass still lists every container."""
+        filters = {"type": "container", "event": "die", "label": [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={node_id}"]}
+        while not stop.is_set():
+            try:
+                for _event in self._api().events(decode=True, filters=filters):
+                    if stop.is_set():
+                        return
+                    on_exit()
+            except Exception as exc:  # noqa: BLE001 - the stream is a hint; the periodic pass is the truth
+                log.debug("container events of %s: %s; again in 1 s", node_id, exc)
+            stop.wait(1.0)
 
     def stop(self, container_id: str, timeout: float) -> None:
         api = self._api()

@@ -12,7 +12,14 @@ from docker.types import Mount
 
 from orion.domain.model import Volume
 from orion.domain.secrets import registry_of
-from orion.runtime import FINISHED_STATUSES, LABEL_GENERATION, LABEL_TASK, ContainerState, RuntimeFailure
+from orion.runtime import (
+    FINISHED_STATUSES,
+    LABEL_GENERATION,
+    LABEL_NETWORK,
+    LABEL_TASK,
+    ContainerState,
+    RuntimeFailure,
+)
 
 
 def parse_ports(ports: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
@@ -52,8 +59,18 @@ def state_from_inspect(attrs: dict[str, Any]) -> ContainerState:
         host_ports=parse_ports((attrs.get("NetworkSettings") or {}).get("Ports")),
         error=error,
         name=str(attrs.get("Name", "")).lstrip("/"),
+        ip=overlay_ip(attrs, labels.get(LABEL_NETWORK, "")),
         stop_grace=float(grace) if isinstance(grace, int) and not isinstance(grace, bool) else None,
     )
+
+
+def overlay_ip(attrs: dict[str, Any], network: str) -> str:
+    """The container's address on the network it was attached to for the overlay ("" when it
+    was not, or holds none: a stopped container keeps no address)."""
+    if not network:
+        return ""
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return str((networks.get(network) or {}).get("IPAddress") or "")
 
 
 def mounts_for(volumes: Sequence[Volume], host_volumes: Mapping[str, str], node_id: str) -> list[Mount]:

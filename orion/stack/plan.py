@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from orion.domain.service import ServiceSpec, SpecDiff, spec_diff
+from orion.domain.service import ServiceSpec
+from orion.domain.spec_diff import SpecDiff, spec_diff
 
 
 class Action(StrEnum):

@@ -34,6 +34,7 @@ from orion.domain.model import (
     Task,
     TaskSpec,
 )
+from orion.domain.network import ipv4_problem
 from orion.domain.service import ServiceSpec
 from orion.state.checks import (
     finish_problem,
@@ -63,6 +64,7 @@ from orion.state.commands import (
 )
 from orion.state.history import History
 from orion.state.jobs import JobRegistry
+from orion.state.network import NetworkRegistry
 from orion.state.nodes import NodeRegistry
 from orion.state.queries import MachineQueries
 from orion.state.reservations import Reservations
@@ -113,9 +115,13 @@ class StateMachine(MachineQueries):
         actions = ServiceActions(self.services, self.jobs, self.tasks)
         # Secrets, configs and registry credentials (orion/state/secrets.py), sealed by the API's node.
         self.secrets = ObjectRegistry(self.tasks, self.task, self._set_task, self.services)
+        # The overlay network (orion/state/network.py): settings, subnet leases, VIPs. Besides its own
+        # commands it follows others (a holder leaving, a service declared): apply calls it around them.
+        self.networking = NetworkRegistry(self.node, lambda node_id: bool(self._held.tasks(node_id)),
+                                          self.log_version, self.services)
         # The one dispatch table: each part's @handles methods (a command without one fails here).
         self._handlers: dict[str, Callable[[Any, int], Result]] = handler_table(
-            self, self._registry, self.services, self.jobs, actions, self.secrets)
+            self, self._registry, self.services, self.jobs, actions, self.secrets, self.networking)
 
     def _spec_of(self, name: str, version: int | None) -> ServiceSpec | None:
         """Service ``name``'s spec at ``version`` (None: the current one), if still kept."""
@@ -134,7 +140,9 @@ class StateMachine(MachineQueries):
         newer node wrote it mid-upgrade) is refused, not raised: a replica must never
         crash on the log; kind ``unreadable`` lets the backend log it. A
         repeated ``request_id`` gets the first result back without applying again.
-        Finished tasks beyond the history limits are purged here, after the handler.
+        The network registry is asked around every command (``network.py``: its check
+        before, what it follows after one applied). Finished tasks beyond the history
+        limits are purged here, after the handler.
         """
         if isinstance(command, bytes | str):
             text = command.decode("utf-8", "replace") if isinstance(command, bytes) else command
@@ -149,7 +157,10 @@ class StateMachine(MachineQueries):
         answered = self._history.answer(command.request_id)
         if answered is not None:
             return answered
-        result = handler(command, index)
+        refused = self.networking.check(command)
+        result = refused if refused is not None else handler(command, index)
+        if not isinstance(result, Refused):
+            self.networking.follow(command, index)
         for task_id in self._history.purge():
             self._held.release(self._tasks.pop(task_id))
         self._history.remember(command.request_id, result)
@@ -252,6 +263,9 @@ class StateMachine(MachineQueries):
             reason_kind=None,
             restarts=task.restarts + 1 if restarted else task.restarts,
             updated_index=index,
+            # Recorded once the network is set (the log-version gate, orion/state/network.py); an
+            # address that is not one is ignored rather than the report refused.
+            ip=cmd.ip if cmd.ip and self.networking.enabled() and not ipv4_problem(cmd.ip, "") else task.ip,
         ))
         if task.run and state in (COMPLETED, FAILED):  # a job's attempt ended: counted once, here
             self.jobs.finished(self._tasks[task.id])
@@ -323,8 +337,8 @@ class StateMachine(MachineQueries):
         old = self._tasks.get(task.id)
         if old is not None:
             self._held.release(old)
-            if old.generation != task.generation and task.health:  # a new placement: not checked yet
-                task = replace(task, health="", health_since=0.0, health_output="")
+            if old.generation != task.generation and (task.health or task.ip):  # a new placement: not
+                task = replace(task, health="", health_since=0.0, health_output="", ip=None)  # checked, no address
         self._tasks[task.id] = task
         self._held.hold(task)
         self._history.track(task)
@@ -342,6 +356,8 @@ class StateMachine(MachineQueries):
             "services": self.services.snapshot(),
             **({"jobs": self.jobs.snapshot()} if any(self.jobs.snapshot().values()) else {}),
             **self.secrets.snapshot(),
+            # Only when there is one: a cluster without the overlay digests as before it existed.
+            **({"network": self.networking.snapshot()} if self.networking.settings is not None else {}),
         }
 
     @classmethod
@@ -365,3 +381,4 @@ class StateMachine(MachineQueries):
         self.services.restore(data.get("services") or {})
         self.jobs.restore(data.get("jobs") or {})
         self.secrets.restore(data)
+        self.networking.restore(data.get("network") or {})

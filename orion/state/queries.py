@@ -8,8 +8,10 @@ The caller holds the store's lock.
 from __future__ import annotations
 
 from orion.domain.model import NODE_LEFT, PENDING, NodeInfo, NodeUsage, Task
+from orion.domain.network import NetworkSettings, SubnetLease
 from orion.domain.replicas import group_of
 from orion.state.history import History
+from orion.state.network import NetworkRegistry
 from orion.state.reservations import Reservations
 from orion.version import LOG_VERSION
 
@@ -21,6 +23,7 @@ class MachineQueries:
     _nodes: dict[str, NodeInfo]
     _held: Reservations
     _history: History
+    networking: NetworkRegistry
 
     def task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
@@ -38,6 +41,22 @@ class MachineQueries:
         """The newest log format every node that may read the log again reads (left nodes
         never will); this build's own before any node registered."""
         return min((n.log_version for n in self._nodes.values() if n.status != NODE_LEFT), default=LOG_VERSION)
+
+    # The overlay network (orion/state/network.py).
+    def network(self) -> NetworkSettings | None:
+        return self.networking.settings
+
+    def leases(self) -> tuple[SubnetLease, ...]:
+        return self.networking.leases()
+
+    def lease_of_host(self, host: str) -> SubnetLease | None:
+        return self.networking.lease_of_host(host)
+
+    def lease_of_node(self, node_id: str) -> SubnetLease | None:
+        return self.networking.lease_of_node(node_id)
+
+    def vip(self, service: str) -> str | None:
+        return self.networking.vips.vip(service)
 
     def tasks_on(self, node_id: str) -> list[Task]:
         """Tasks that hold ``node_id``: placed there and not over, or migrating away from it."""

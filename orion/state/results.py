@@ -25,7 +25,9 @@ from typing import Any
 
 from orion.domain.job import JobRun
 from orion.domain.model import NodeInfo, Task
+from orion.domain.network import NetworkSettings, SubnetLease
 from orion.domain.service import Deployment
+from orion.state.object_results import LeaseAcquired, LeaseReleased, NetworkSet, Resealed, SecretDeleted, SecretStored
 
 
 class RefusalKind(StrEnum):
@@ -40,6 +42,14 @@ class RefusalKind(StrEnum):
     NO_FIT = "no_fit"  # the node cannot take the task now: not schedulable, selector, volume, room, ports
     UNREADABLE = "unreadable"  # a log entry this node's version cannot read (a newer node wrote it)
     IN_USE = "in_use"  # it would delete a secret or config that a service or a live task reads
+    # A node of the cluster reads only an older log format than the command needs: asked again
+    # once the rolling upgrade is done (the network's commands, orion/state/network.py).
+    LOG_VERSION = "log_version"
+    EXHAUSTED = "exhausted"  # a pool the machine hands out from (subnets, VIPs) has nothing free
+    PORT_TAKEN = "port_taken"  # it publishes a port another service publishes (one owner, on every host)
+    # The host's underlay cannot carry the overlay's frames (its MTU): only its operator can fix
+    # that, so the agent that asked ends (exit 2) instead of asking again.
+    MTU = "mtu"
     # A refusal remembered by a release before kinds (a snapshot it wrote): its kind is unknown.
     OTHER = "other"
 
@@ -254,46 +264,6 @@ class SnapshotRestored:
 
 
 @dataclass(frozen=True)
-class SecretStored:
-    """A secret's or config's version (``changed`` False: the same value again, ``version`` the
-    current one) and the services a new version rolled; registry credentials are kind
-    ``registry``, named by their server, version 0 (``orion/state/secrets.py``). Never a value."""
-
-    kind: str
-    name: str
-    version: int
-    changed: bool
-    rolled: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "stored": self.kind, "name": self.name, "version": self.version,
-                "changed": self.changed, "rolled": list(self.rolled)}
-
-
-@dataclass(frozen=True)
-class SecretDeleted:
-    """A secret, config (``kind``) or a registry's credentials (kind ``registry``) removed."""
-
-    kind: str
-    name: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "deleted": self.kind, "name": self.name}
-
-
-@dataclass(frozen=True)
-class Resealed:
-    """A key rotation's batch (``ResealSecrets``): the values sealed again, and those skipped (no
-    longer under the old key, or gone), each named ``kind name[ vN]``."""
-
-    resealed: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "resealed": list(self.resealed), "skipped": list(self.skipped)}
-
-
-@dataclass(frozen=True)
 class BatchApplied:
     """A ``Batch`` entry: each command's own result, in order (``entries.py``)."""
 
@@ -305,7 +275,8 @@ class BatchApplied:
 
 Result = (Refused | NodeRegistered | NodeChanged | TaskCreated | TaskChanged | Placed | ServiceDeclared
           | ServiceDeleted | PlanApplied | HealthReported | GroupScaled | RunRecorded | JobPlanApplied
-          | ClusterNamed | SnapshotRestored | SecretStored | SecretDeleted | Resealed | BatchApplied)
+          | ClusterNamed | SnapshotRestored | SecretStored | SecretDeleted | Resealed | NetworkSet | LeaseAcquired
+          | LeaseReleased | BatchApplied)
 
 
 def _strings(raw: Any) -> tuple[str, ...]:
@@ -339,6 +310,12 @@ def result_from_dict(d: dict[str, Any]) -> Result:
         if "started" in d:
             return JobPlanApplied(run, _strings(d["started"]), _strings(d.get("stopped")))
         return RunRecorded(run)
+    if "settings" in d:
+        return NetworkSet(NetworkSettings.from_dict(d["settings"]), bool(d["changed"]))
+    if "lease" in d:
+        return LeaseAcquired(SubnetLease.from_dict(d["lease"]), bool(d["created"]))
+    if "released" in d:
+        return LeaseReleased(SubnetLease.from_dict(d["released"]), str(d.get("reason", "")))
     if "placed" in d:
         return Placed(_strings(d["placed"]), _refusals_from_dict(d.get("refused")))
     if "started" in d:

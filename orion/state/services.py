@@ -38,8 +38,8 @@ from orion.domain.service import (
     SUCCESSFUL,
     Deployment,
     ServiceSpec,
-    spec_diff,
 )
+from orion.domain.spec_diff import spec_diff
 from orion.state.checks import mode_problem, no_task, release_problem, spec_problem, stale_report, start_problem
 from orion.state.commands import (
     ApplyDeploymentPlan,

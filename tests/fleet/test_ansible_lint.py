@@ -87,7 +87,8 @@ def test_unit_has_what_the_issue_asks_for() -> None:
         "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelTunables": "yes",
         "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes",
         "RestrictNamespaces": "yes", "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
-        "RestrictRealtime": "yes", "CapabilityBoundingSet": "", "StandardOutput": "journal",
+        "RestrictRealtime": "yes", "CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities": "CAP_NET_ADMIN CAP_NET_BIND_SERVICE", "StandardOutput": "journal",
         "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK", "LimitNOFILE": "65536",
     }
     assert {key: unit.get(key, [None])[0] for key in expected} == expected

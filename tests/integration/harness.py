@@ -117,6 +117,9 @@ class Cluster:
     # Added to every agent's command line (e.g. --tls-cert ...), and the nodes' scheme and
     # requests arguments (a TLS cluster: "https", {"verify": ca, "cert": (...), "headers": ...}).
     extra_args: list[str] = field(default_factory=list)
+    # Optional, one per node: a command its agent runs under, e.g. ["ip", "netns", "exec", NS]
+    # (tests/netlab/cluster_kit.py: each agent inside its lab host's namespace).
+    prefixes: list[list[str]] | None = None
     scheme: str = "http"
     client: dict = field(default_factory=dict)
 
@@ -132,7 +135,8 @@ class Cluster:
 
     def start_node(self, node: Node, bootstrap: bool = False, join: Node | None = None,
                    join_addr: str | None = None) -> None:
-        args = ORION + ["agent", "--id", node.id, "--port", str(node.port), "--raft-port", str(node.raft_port),
+        prefix = self.prefixes[self.nodes.index(node)] if self.prefixes else []
+        args = prefix + ORION + ["agent", "--id", node.id, "--port", str(node.port), "--raft-port", str(node.raft_port),
                         "--gossip-port", str(node.gossip_port), "--data-dir", str(node.data_dir),
                         "--docker-host", node.docker_host, *self.extra_args]
         if node.ip != "127.0.0.1":
@@ -147,8 +151,11 @@ class Cluster:
             args += ["--join", f"{join.ip}:{join.gossip_port}"]  # gossip discovery (API address also works)
         if join_addr is not None:
             args += ["--join", join_addr]
-        # The secret travels in the environment, never on argv (ps would show it).
-        env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", "ORION_RAFT_SECRET": self.secret, **self.extra_env}
+        # The secret travels in the environment, never on argv (ps would show it). The overlay is
+        # off unless a test turns it on: clusters sharing one engine and the root namespace would
+        # share its network, DNS address and nft tables (tests/netlab gives each host its own).
+        env = {**os.environ, "ORION_RECONCILE_INTERVAL": "1", "ORION_RAFT_SECRET": self.secret,
+               "ORION_NETWORK": "0", **self.extra_env}
         log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
         node.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()

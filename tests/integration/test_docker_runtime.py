@@ -13,7 +13,15 @@ import pytest
 from harness import free_ports, http_get
 
 from orion.domain.model import PortBinding, Task, TaskSpec, Volume
-from orion.runtime import ContainerGone, ContainerState, EngineUnreachable, LogQuery, RuntimeFailure
+from orion.runtime import (
+    ContainerGone,
+    ContainerState,
+    EngineUnreachable,
+    LogQuery,
+    NetworkAttachment,
+    NetworkNotReady,
+    RuntimeFailure,
+)
 from orion.runtime.create import NodePolicy
 from orion.runtime.docker import DockerRuntime
 
@@ -244,3 +252,72 @@ def test_logs_of_a_removed_container_say_it_is_gone(runtime, node_id, test_image
     runtime.remove(state.container_id)
     with pytest.raises(ContainerGone):
         runtime.logs(state.container_id, LogQuery())
+
+
+@pytest.fixture
+def overlay_net(docker_client) -> Iterator[str]:
+    """A bridge network of this test's own standing in for the overlay's ``orion`` (the shared
+    engine's ``orion`` belongs to whoever runs the demo)."""
+    name = f"orion-rt-{uuid.uuid4().hex[:8]}"
+    docker_client.networks.create(name, driver="bridge")
+    yield name
+    for c in docker_client.containers.list(all=True, filters={"network": name}):
+        c.remove(force=True)
+    docker_client.networks.get(name).remove()
+
+
+def test_a_task_on_the_overlay_gets_its_network_resolver_and_reports_its_address(
+        runtime, node_id, test_image, docker_client, overlay_net):
+    net = docker_client.api.inspect_network(overlay_net)
+    gateway = net["IPAM"]["Config"][0]["Gateway"]
+    attach = NetworkAttachment(overlay_net, (gateway,), ("service.orion", "orion"))
+    port = free_ports(1)[0]
+    task = make_task(test_image, node_id, ports=(PortBinding(80, "tcp", port),))
+    state = runtime.start(task, node_id, network=attach)
+    attrs = docker_client.api.inspect_container(state.container_id)
+    assert list(attrs["NetworkSettings"]["Networks"]) == [overlay_net]  # its only network
+    assert state.ip == attrs["NetworkSettings"]["Networks"][overlay_net]["IPAddress"] != ""
+    assert attrs["HostConfig"]["Dns"] == [gateway]
+    assert attrs["HostConfig"]["DnsSearch"] == ["service.orion", "orion"]
+    assert attrs["Config"]["Labels"]["orion.network"] == overlay_net
+    assert runtime.list_managed(node_id)[0].ip == state.ip  # read back after a restart too
+    assert http_get(port) == "hello from orion\n"  # port bindings still work on the network
+
+
+def test_a_task_whose_network_does_not_exist_yet_waits_instead_of_failing(runtime, node_id, test_image):
+    attach = NetworkAttachment(f"orion-absent-{uuid.uuid4().hex[:8]}", ("10.42.9.1",), ("service.orion",))
+    with pytest.raises(NetworkNotReady, match="does not exist on this engine yet"):
+        runtime.start(make_task(test_image, node_id), node_id, network=attach)
+    assert runtime.list_managed(node_id) == []
+
+
+def test_the_engine_id_is_the_hosts_key(runtime, docker_client):
+    assert runtime.engine_id() == docker_client.info()["ID"]
+
+
+def test_the_engines_event_stream_tells_of_a_node_s_container_dying_and_no_other(runtime, node_id, test_image,
+                                                                              docker_client):
+    """watch_exits: the reconciler's wake on a crash (a container of this node dies), from the
+    engine's events; a container of another node says nothing."""
+    heard: list[float] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=runtime.watch_exits, args=(node_id, lambda: heard.append(time.monotonic()),
+                                                                   stop), daemon=True)
+    watcher.start()
+    mine = runtime.start(make_task(test_image, node_id, command=("sleep", "60")), node_id)
+    other = docker_client.containers.run(test_image, ["true"], labels={"orion.node": node_id + "-other"},
+                                         detach=True)
+    try:
+        other.wait(timeout=10)
+        time.sleep(0.5)
+        assert heard == []  # another node's container died: not ours
+        killed = time.monotonic()
+        docker_client.api.kill(mine.container_id)
+        deadline = killed + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heard and heard[0] - killed < 2, heard
+    finally:
+        stop.set()
+        other.remove(force=True)
+        runtime.remove(mine.container_id)

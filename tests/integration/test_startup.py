@@ -41,7 +41,7 @@ def ports() -> dict[str, int]:
 
 
 def agent_args(ports: dict[str, int], data_dir: Path) -> list[str]:
-    return [*ORION, "agent", "--id", "startup1", "--bind", "127.0.0.1", "--insecure-raft",
+    return [*ORION, "agent", "--id", "startup1", "--bind", "127.0.0.1", "--insecure-raft", "--no-network",
             "--data-dir", str(data_dir), "--docker-host", "unix:///nonexistent/orion-startup.sock",
             *(str(x) for flag, port in ports.items() for x in (flag, port))]
 
@@ -94,7 +94,7 @@ def test_the_same_command_line_starts_once_the_ports_are_free(tmp_path, ports, h
                 answer = requests.get(f"http://127.0.0.1:{ports['--port']}/health", timeout=1)
                 if answer.status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
             time.sleep(0.1)
@@ -128,7 +128,7 @@ def _until_healthy(proc: subprocess.Popen, port: int, bound: float, log_path: Pa
             answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
             if answer.status_code == 200:
                 return answer.json()
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
             pass
         assert proc.poll() is None and time.monotonic() < deadline, \
             f"/health not ready within {bound}s:\n{log_path.read_text()}"

@@ -49,7 +49,10 @@ BUILD_IMAGE = ROOT / "scripts" / "build-test-image.sh"
 IMAGE = "orion/busybox:latest"
 
 # Started under nsenter --net + unshare --mount: a sysfs of the namespace's own (so /sys/class/net
-# shows its links) with the host's cgroup hierarchy bound back in (dockerd needs it).
+# shows its links) with the host's cgroup hierarchy bound back in (dockerd needs it). Each engine
+# has an /etc/docker of its own: Docker 20.10 derives its ID from /etc/docker/key.json, which
+# would otherwise be one for every engine of the machine, and the engine ID is the host's key
+# of its overlay lease.
 DOCKERD_SH = """set -e
 run=$1; data=$2; shift 2
 mkdir -p "$run/cg"
@@ -57,6 +60,8 @@ mount --rbind /sys/fs/cgroup "$run/cg"
 mount -t sysfs sysfs /sys
 mount --rbind "$run/cg" /sys/fs/cgroup
 umount -l "$run/cg"
+mkdir -p "$run/etc-docker"
+mount --bind "$run/etc-docker" /etc/docker
 exec dockerd --host "unix://$run/docker.sock" --data-root "$data" --exec-root "$run/exec" \\
   --pidfile "$run/docker.pid" --bridge none --iptables=true --ip-forward=true "$@"
 """

@@ -39,6 +39,7 @@ class Overlay:
     leases: dict[str, dict]
     first: dict[str, dict]  # each host's first pass
     second: dict[str, dict]
+    third: dict[str, dict]  # after the containers started: their bridge ports' hairpin
     ip: dict[str, str]  # container name -> overlay IP
     pid: dict[str, int]  # container name -> its init's pid (for its network namespace)
 
@@ -85,7 +86,8 @@ def overlay(lab: Lab) -> Iterator[Overlay]:
         ip[name] = attrs["NetworkSettings"]["Networks"]["orion"]["IPAddress"]
         pid[name] = attrs["State"]["Pid"]
         client.close()
-    yield Overlay(lab, agents, leases, first, second, ip, pid)
+    third = {n: agents.once(lab.hosts[n]) for n in SUBNETS}
+    yield Overlay(lab, agents, leases, first, second, third, ip, pid)
 
 
 def test_each_host_s_first_pass_builds_everything_and_its_second_changes_nothing(overlay):
@@ -124,6 +126,15 @@ def test_cluster_traffic_is_not_nated(overlay):
     finally:
         server.close()
     assert peer[0] == overlay.ip["web-a"]
+
+
+def test_each_container_s_bridge_port_gets_hairpin_mode_in_the_next_pass(overlay):
+    for n, containers in (("a", 1), ("b", 1), ("c", 2)):
+        applied = overlay.third[n]["applied"]
+        assert len(applied) == containers and all(a.startswith("hairpin on veth") for a in applied), applied
+        links = overlay.host(n).sh("bridge", "-d", "link", "show", "master", "orion0").stdout
+        assert links.count("hairpin on") == containers, links
+    assert overlay.agents.once(overlay.host("c"))["converged"]
 
 
 def test_docker_s_forward_drop_is_in_force_and_orion_s_docker_user_rule_lets_the_overlay_through(overlay):

@@ -26,6 +26,7 @@ from orion.config.agent import BY_NAME
 from orion.config.doc import render
 from orion.control.drain import DrainSettings
 from orion.control.healing_loop import HealingLoop
+from orion.control.lease_reclaim_loop import LeaseReclaimLoop
 from orion.control.placement_loop import PlacementLoop
 from orion.control.restart import RestartConfig
 from orion.membership.autopilot import AutopilotConfig
@@ -43,6 +44,7 @@ PARTS: dict[str, Any] = {
     "restart": RestartConfig, "autopilot": AutopilotConfig, "drain": DrainSettings, "api": ApiDeps,
     "logs": LogsDeps, "raft": RaftSettings, "reconcile": ReconcileLoop, "readiness": ReadinessLoop,
     "placement": PlacementLoop, "healing": HealingLoop, "liveness": GossipLiveness, "capacity": capacity.probe,
+    "leases": LeaseReclaimLoop,
     "exec": ExecDeps,
     "task_files": TaskFileStore,
 }
@@ -88,6 +90,9 @@ def test_the_agent_command_has_one_option_per_flagged_setting_and_the_seed_flags
 SAMPLES: dict[str, list[Any]] = {
     "gossip_key": [base64.b64encode(bytes([i]) * 16).decode() for i in (1, 2, 3)],
     "cluster_key": [base64.b64encode(bytes([i]) * 32).decode() for i in (1, 2, 3)],
+    "network_cidr": ["10.50.0.0/16", "10.51.0.0/16", "10.52.0.0/16"],
+    "service_cidr": ["10.60.0.0/16", "10.61.0.0/16", "10.62.0.0/16"],
+    "network_mtu": [1400, 1450, 9000],
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, WithJsonSchema
 
+from orion.api.schema import network_responses as nr
 from orion.api.schema import responses as r
 from orion.api.schema import secrets as sec
 from orion.api.schema.cluster import AdmitRequest
@@ -136,6 +137,10 @@ OPERATIONS: tuple[Op, ...] = (
        {"200": ("deleted", r.ServiceDeleted), **_SERVICE, **_WRITE}),
     Op("get", "/services/{name}/versions", "The versions kept, oldest first",
        {"200": ("versions", list[r.ServiceVersion]), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
+    Op("get", "/services/{name}/endpoints", "Where the service's replicas answer, and which receive traffic",
+       {"200": ("the endpoints", nr.Endpoints), **_SERVICE, **_HELD, **_READ}, query=BlockingReadQuery),
+    Op("get", "/cluster/network", "The overlay: settings fixed at bootstrap, each host's subnet lease, VIPs",
+       {"200": ("the network", nr.Network), **_HELD, **_READ}, query=BlockingReadQuery),
     Op("post", "/services/{name}/rollback", "Roll back to the last stable version (or ?version=N)",
        {"201": ("rolling back", r.ServiceDeclared), "200": ("already there", r.ServiceDeclared), **_SERVICE,
         **_WRITE}, query=RollbackQuery),

@@ -108,6 +108,7 @@ class Task(ContainerView):
     version: int | None
     health: str | None
     healthOutput: str | None
+    ip: str | None
     containerId: NotRequired[str | None]
     command: NotRequired[list[str] | None]
     env: NotRequired[dict[str, str | SecretEnvView]]
@@ -121,6 +122,7 @@ class Task(ContainerView):
     slot: NotRequired[int]
     deployment: NotRequired[int]
     healthSince: NotRequired[float | None]
+    overlay: NotRequired[bool]
 
 
 class ResourcesView(TypedDict):
@@ -128,8 +130,14 @@ class ResourcesView(TypedDict):
     cpu: float
 
 
+class Vtep(TypedDict):
+    ip: str
+    mac: str
+
+
 class Node(TypedDict):
-    """A registered node with what is reserved on it; ``gossip`` and ``healthScore`` are this
+    """A registered node with what is reserved on it and its host's subnet (``vtep``: the underlay
+    address its VXLAN packets go to, and the VTEP's MAC); ``gossip`` and ``healthScore`` are this
     node's gossip view, when it runs gossip."""
 
     id: str
@@ -149,6 +157,8 @@ class Node(TypedDict):
     used: ResourcesView
     free: ResourcesView
     portsInUse: list[str]
+    subnet: str | None
+    vtep: Vtep | None
     gossip: NotRequired[dict[str, Any]]
     healthScore: NotRequired[int]
 
@@ -242,6 +252,13 @@ class Replica(TypedDict):
     nodeId: str | None
     health: str
     healthOutput: str
+    ip: str | None
+
+
+class PublishView(TypedDict):
+    published: int
+    target: int
+    protocol: Literal["tcp", "udp"]
 
 
 class JobRun(TypedDict):
@@ -283,6 +300,9 @@ class Service(TypedDict):
     healthy: int
     deployment: Deployment
     stableVersion: int | None
+    endpointMode: Literal["vip", "dnsrr"]
+    vip: str | None
+    publish: list[PublishView]
     job: NotRequired[JobSummary]
     spec: NotRequired[dict[str, Any]]
     replicas: NotRequired[list[Replica]]

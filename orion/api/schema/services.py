@@ -29,6 +29,7 @@ import pydantic
 from pydantic import Field, model_validator
 
 from orion.api.schema import fields as f
+from orion.api.schema.network import EndpointMode, Publishes, to_publish
 from orion.api.schema.problems import Body, Problem, ValidationError, kind_of, refusal
 from orion.api.schema.tasks import TaskFields, to_volumes
 from orion.defaults import SERVICE_DEFAULTS
@@ -244,6 +245,7 @@ class ServiceRequest(TaskFields):
 
     ALIASES = {**TaskFields.ALIASES, "health_check": "healthCheck", "healthcheck": "healthCheck",
                "check": "healthCheck", "update_config": "update", "updateConfig": "update",
+               "endpoint_mode": "endpointMode", "ports_published": "publish", "published": "publish",
                "max_per_node": "maxPerNode", "max_replicas_per_node": "maxPerNode", "replicasMaxPerNode": "maxPerNode",
                "replicas_max_per_node": "maxPerNode", "preferences": "spread", "schedule": "job",
                "completions": "job", "parallelism": "job"}
@@ -251,6 +253,10 @@ class ServiceRequest(TaskFields):
     restart_policy: f.one_of(RESTART_POLICIES) = SERVICE_DEFAULTS["restart_policy"]
     health_check: HealthCheckRequest | None = None
     update: UpdateRequest | None = None
+    # How it is reached (orion/api/schema/network.py): a VIP (default) or DNS round robin, and
+    # ports opened on every host.
+    endpoint_mode: EndpointMode = "vip"
+    publish: Publishes = None
     mode: f.one_of(MODES) = REPLICATED
     job: JobRequest | None = None
     spread: f.typed(str, _spread, {"type": "string", "examples": ["zone"]}) = ""
@@ -314,6 +320,9 @@ def parse_service_request(name: str, body: Any) -> ServiceSpec:
         health_check=request.health_check.to_check() if request.health_check is not None else None,
         update=request.update.to_policy() if request.update is not None else UpdatePolicy(),
         volumes=to_volumes(request.volumes),
+        endpoint_mode=request.endpoint_mode,
+        publish=to_publish(request.publish, request.overlay),
+        overlay=request.overlay,
         mode=request.mode,
         job=(request.job.to_policy() if request.job is not None else JobPolicy()) if request.mode == JOB else None,
         stack=request.stack,

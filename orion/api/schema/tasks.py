@@ -163,6 +163,9 @@ class TaskFields(ContainerFields):
     volumes: Mounts = None
     secrets: secret_schema.Files = None  # docs/secrets.md
     configs: secret_schema.Files = None
+    # On the overlay network (an address of its node's subnet, reachable from every host); false:
+    # only its port bindings reach it.
+    overlay: f.Flag = True
     constraints: Constraints = Field((), json_schema_extra=_no_default)
 
     @classmethod
@@ -185,7 +188,8 @@ class TaskFields(ContainerFields):
                         command=self.command, env=env, ports=self.port_bindings,
                         node_selectors=self.node_selectors, restart_policy=self.restart_policy,
                         pull_policy=self.pull_policy, count=self.count, volumes=volumes, files=files,
-                        secret_env=secret_env, container=self.container_settings(), constraints=self.constraints)
+                        secret_env=secret_env, overlay=self.overlay, container=self.container_settings(),
+                        constraints=self.constraints)
 
 
 class TaskRequest(TaskFields):

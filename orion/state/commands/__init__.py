@@ -3,9 +3,10 @@
 Each command is declared once, with ``@command`` (``base.py``: the log codec derives from
 its fields, its handler is marked ``@handles`` where it lives in the machine). The
 declarations live by role: ``nodes.py``, ``tasks.py``, ``services.py``, ``workloads.py`` (the
-modes': job runs, cron slots, redeploys, rebalances), ``cluster.py`` (the cluster's id, a
-restored snapshot), ``secrets.py`` (secrets, configs, registry credentials, a task waiting for
-them), and the ``Batch`` entry (``batch.py``); importing this package registers them all.
+modes': job runs, cron slots, redeploys, rebalances), ``network.py`` (the overlay's settings
+and subnet leases), ``cluster.py`` (the cluster's id, a restored snapshot), ``secrets.py``
+(secrets, configs, registry credentials, a task waiting for them), and the ``Batch`` entry
+(``batch.py``); importing this package registers them all.
 """
 
 from orion.state.commands.base import (
@@ -21,6 +22,7 @@ from orion.state.commands.base import (
 )
 from orion.state.commands.batch import Batch
 from orion.state.commands.cluster import NameCluster, RestoreSnapshot
+from orion.state.commands.network import AcquireLease, InitNetwork, ReleaseLease
 from orion.state.commands.nodes import RegisterNode, SetNodeReadiness, SetNodeStatus
 from orion.state.commands.secrets import (
     DeleteRegistryAuth,
@@ -53,11 +55,11 @@ from orion.state.commands.tasks import (
 from orion.state.commands.workloads import ApplyJobPlan, RebalanceService, RedeployService, RunCronSlot
 
 __all__ = [
-    "COMMAND_TYPES", "ApplyDeploymentPlan", "ApplyJobPlan", "Batch", "Command", "CreateTask", "DeleteRegistryAuth",
-    "DeleteSecret", "DeleteService", "FinishMigration", "MarkUnschedulable", "MigrateTasks", "NameCluster",
-    "PlaceTasks", "Placement", "PutRegistryAuth", "PutSecret", "PutService", "RebalanceService", "RedeployService",
-    "RegisterNode", "ReportTaskHealth", "ReportTaskState", "ReportTaskWaiting", "Reseal", "ResealSecrets",
-    "RestartTask", "RestoreSnapshot", "RollbackService", "RunCronSlot", "ScaleTask", "SetNodeReadiness",
-    "SetNodeStatus", "StopTask", "UnknownCommand", "command", "decode", "encode", "handler_table", "handles",
-    "optional",
+    "COMMAND_TYPES", "AcquireLease", "ApplyDeploymentPlan", "ApplyJobPlan", "Batch", "Command", "CreateTask",
+    "DeleteRegistryAuth", "DeleteSecret", "DeleteService", "FinishMigration", "InitNetwork", "MarkUnschedulable",
+    "MigrateTasks", "NameCluster", "PlaceTasks", "Placement", "PutRegistryAuth", "PutSecret", "PutService",
+    "RebalanceService", "RedeployService", "RegisterNode", "ReleaseLease", "ReportTaskHealth", "ReportTaskState",
+    "ReportTaskWaiting", "Reseal", "ResealSecrets", "RestartTask", "RestoreSnapshot", "RollbackService",
+    "RunCronSlot", "ScaleTask", "SetNodeReadiness", "SetNodeStatus", "StopTask", "UnknownCommand", "command",
+    "decode", "encode", "handler_table", "handles", "optional",
 ]

@@ -13,9 +13,13 @@ The log form is a JSON object ``{"type": ..., "v": ..., <every field>}`` with so
 and no spaces, never a pickled class, so nodes of different versions read each other's
 log. A field declared :func:`optional` may be missing from an entry (one written before
 the field existed) and reads as its default; every other field must be there, or the
-entry is malformed. A node that meets a type it does not know, or a newer version of one
-it knows (a newer node wrote it during a rolling upgrade), raises :class:`UnknownCommand`,
-which the machine turns into a refusal instead of a crash.
+entry is malformed. A field a later log format added to a command that existed before it
+(``ReportTaskState.ip``) is also written only when set (``optional(when_set=True)``): the
+entries of the format before re-encode byte for byte, and a node of that format meets
+the field only once the feature that sets it is in use. A node that meets a type it does
+not know, or a newer version of one it knows (a newer node wrote it during a rolling
+upgrade), raises :class:`UnknownCommand`, which the machine turns into a refusal instead of
+a crash.
 
 ``request_id`` makes a command idempotent: the state machine remembers recent request
 ids and answers a repeat with the first result, so a client or the write path may retry
@@ -36,8 +40,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Every declared command by its log name; filled by :func:`command` as the modules load.
 COMMAND_TYPES: dict[str, type[Command]] = {}
-# Marks a field an entry may lack (see :func:`optional`).
+# Marks a field an entry may lack, and one written only when set (see :func:`optional`).
 _OPTIONAL = "orion.optional"
+_WHEN_SET = "orion.when_set"
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,10 @@ class UnknownCommand(ValueError):
     """The log holds a command this version cannot read."""
 
 
-def optional(default: Any = MISSING, *, default_factory: Any = MISSING) -> Any:
-    """A field an entry may lack (written before the field existed): it reads as its default."""
-    return field(default=default, default_factory=default_factory, metadata={_OPTIONAL: True})
+def optional(default: Any = MISSING, *, default_factory: Any = MISSING, when_set: bool = False) -> Any:
+    """A field an entry may lack (written before the field existed): it reads as its default.
+    ``when_set``: the field is left out of the entry while it holds its default (see above)."""
+    return field(default=default, default_factory=default_factory, metadata={_OPTIONAL: True, _WHEN_SET: when_set})
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field, optional))
@@ -122,7 +128,10 @@ def encode(command: Command) -> str:
     """Serialise a command for the Raft log (JSON text, sorted keys)."""
     body: dict[str, Any] = {"type": command.TYPE, "v": command.VERSION}
     for f in fields(command):
-        body[f.name] = _to_plain(getattr(command, f.name))
+        value = getattr(command, f.name)
+        if f.metadata.get(_WHEN_SET) and value == (f.default_factory() if f.default is MISSING else f.default):
+            continue
+        body[f.name] = _to_plain(value)
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 

@@ -108,6 +108,8 @@ class ReportTaskState(Command):
     host_ports: tuple[tuple[str, int], ...] = optional(())
     exit_code: int | None = optional(None)
     reason: str = optional("")
+    # The container's overlay address (log format 4): recorded once the network is set.
+    ip: str | None = optional(None, when_set=True)
 
 
 @command

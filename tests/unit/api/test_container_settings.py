@@ -33,7 +33,7 @@ from orion.domain.container import (
     Ulimit,
 )
 from orion.domain.model import Task, TaskSpec
-from orion.domain.service import spec_diff
+from orion.domain.spec_diff import spec_diff
 from orion.runtime import RuntimeFailure
 from orion.runtime.create import NodePolicy, create_args
 

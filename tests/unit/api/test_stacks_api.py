@@ -13,7 +13,8 @@ from service_world import WEB, ServiceWorld
 from orion.api.schema.problems import ValidationError
 from orion.api.schema.services import parse_service_request
 from orion.api.service_views import spec_body
-from orion.domain.service import ServiceSpec, spec_diff
+from orion.domain.service import ServiceSpec
+from orion.domain.spec_diff import spec_diff
 
 
 def member(stack: str, service: str, **fields) -> dict:

@@ -93,8 +93,9 @@ def test_ls_status_history_rollback_and_rm(served, tmp_path):
     orion(addr, "service", "apply", "-f", write(tmp_path, "web2.json", json.dumps({**WEB, "image": "app:2"})))
     cluster.settle()
     listed = orion(addr, "service", "ls")
+    # No VIP yet (the network is not set in this world) and no published port.
     assert listed.output.splitlines()[1].split() == ["web", "replicated", "2", "app:2", "2/2", "web#2", "successful",
-                                                     "-"]
+                                                     "-", "-", "-"]
     status = orion(addr, "service", "status", "web")
     assert status.output.splitlines()[:2] == ["service web: version 2 (app:2), 2/2 healthy",
                                               "deployment web#2 to version 2 successful: 2 replicas of version 2 "

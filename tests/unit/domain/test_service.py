@@ -14,8 +14,8 @@ from orion.domain.service import (
     ServiceSpec,
     UpdatePolicy,
     Volume,
-    spec_diff,
 )
+from orion.domain.spec_diff import spec_diff
 
 MiB = 1 << 20
 BASE = ServiceSpec("web", TaskSpec("nginx:1.25", 64 * MiB, 100, restart_policy="always"), count=3)

@@ -11,6 +11,7 @@ from kernel_model import apply_all
 
 from orion.network.datapath import DatapathInputs, plan
 from orion.network.datapath_state import (
+    BridgePort,
     FdbEntry,
     NeighEntry,
     ObservedDevice,
@@ -75,6 +76,23 @@ def test_flushed_tables_come_back_route_last():
         "fdb 0e:42:0a:2a:02:00 dst 10.77.0.2 set (b)",
         "route 10.42.2.0/24 via 10.42.2.0 onlink set (b)",
     ]
+
+
+def test_every_bridge_port_without_hairpin_gets_it_and_nothing_else_changes():
+    inputs = DatapathInputs(SETTINGS, A, (B,))
+    ports = frozenset({BridgePort("veth2", False), BridgePort("veth1", True), BridgePort("veth0", False)})
+    assert transcript(inputs, replace(converged(inputs), bridge_ports=ports)) == [
+        "hairpin on veth0",
+        "hairpin on veth2",
+    ]
+
+
+def test_hairpin_is_set_before_the_overlay_exists_too():
+    """A port is the bridge's, not the VXLAN device's: a task may already run (on a host whose
+    lease came back, say) while the device is being made."""
+    inputs = DatapathInputs(SETTINGS, A, ())
+    changes = transcript(inputs, ObservedKernel(bridge_ports=frozenset({BridgePort("veth9", False)})))
+    assert changes[-1] == "hairpin on veth9" and changes[0].startswith("create orion.1")
 
 
 def test_a_released_lease_is_removed_route_first_and_the_others_are_untouched():
@@ -169,7 +187,10 @@ def worlds(draw) -> tuple[DatapathInputs, ObservedKernel]:
     # Routes are keyed by destination in the kernel's main table: one per subnet.
     routes = frozenset({r.dst: r for r in sorted(routes, key=lambda r: str(r))}.values())
     neigh = frozenset({n.ip: n for n in sorted(neigh, key=lambda n: str(n))}.values())
-    return inputs, ObservedKernel(device, fdb, neigh, routes, sysctls)
+    ports = draw(st.frozensets(st.builds(BridgePort, st.sampled_from(["veth1", "veth2", "veth3"]), st.booleans()),
+                               max_size=3))
+    ports = frozenset({p.name: p for p in sorted(ports, key=lambda p: str(p))}.values())
+    return inputs, ObservedKernel(device, fdb, neigh, routes, sysctls, ports)
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orion.network.firewall import ACCEPT_MARK
 from orion.network.loadbalance import MASQ_MARK, Backend, Frontend, LbHost, plan, render
 from orion.network.view import DiscoveryView, Endpoint, Node, Service, ServicePort
 
@@ -72,8 +73,18 @@ def test_only_a_local_client_to_a_local_backend_is_masqueraded_for_hairpin_and_i
     assert "mark" not in remote and "dnat to 10.42.2.12:80" in remote
     for i in (0, 1):
         ingress = re.search(rf"chain in-web-tcp-8080-ep{i} \{{\n(.*?)\t\}}", text, re.S).group(1)
-        assert ingress.splitlines()[0].strip() == mark
+        assert ingress.splitlines()[0].strip() == f"{mark} ct mark set ct mark | {ACCEPT_MARK:#010x}"
     assert f"meta mark & {MASQ_MARK:#010x} == {MASQ_MARK:#010x} masquerade" in text
+
+
+def test_ingress_connections_carry_the_docker_user_accept_mark_both_ways():
+    """Docker's FORWARD DROP lets through only what DOCKER-USER accepts (the mark): an ingress
+    connection is marked in conntrack and every packet of it, reply included, gets the mark."""
+    text = render(plan(VIEW, HOST)).text
+    forward = re.search(r"chain forward \{\n(.*?)\t\}", text, re.S).group(1)
+    assert "type filter hook forward priority filter - 2" in forward
+    bit = f"{ACCEPT_MARK:#010x}"
+    assert f"ct mark & {bit} == {bit} meta mark set meta mark | {bit}" in forward
 
 
 def test_without_a_local_subnet_nothing_is_hairpin():

@@ -32,7 +32,7 @@ from orion.domain.model import (
     TaskSpec,
 )
 from orion.node.reconcile import Remove, Report, Start, Stop, plan, report_for
-from orion.runtime import ContainerState, EngineUnreachable, RuntimeFailure, StartExtras
+from orion.runtime import ContainerState, EngineUnreachable, NetworkAttachment, RuntimeFailure, StartExtras
 from orion.runtime.inspect import state_from_inspect
 from orion.state.commands import CreateTask, Placement, PlaceTasks, RegisterNode, StopTask
 from orion.store.local import LocalStore
@@ -382,7 +382,8 @@ class FakeRuntime:
         self.timeouts: list[float] = []
         self.engine_down = False
 
-    def start(self, task: Task, node_id: str, extras: StartExtras | None = None) -> ContainerState:
+    def start(self, task: Task, node_id: str, extras: StartExtras | None = None,
+              network: NetworkAttachment | None = None) -> ContainerState:
         self.calls.append(f"start {task.id}")
         if self.engine_down:
             raise EngineUnreachable("inspect image: docker engine unreachable at unix:///x: refused")
@@ -540,3 +541,29 @@ def test_listener_wakes_the_loop():
     assert not r._wake.is_set()
     store.submit(CreateTask(task_id="x", spec=SPEC), 1)
     assert r._wake.is_set()
+
+
+def test_a_container_that_died_is_reported_at_once_not_at_the_next_period():
+    """The engine's event stream says a container died (DockerRuntime.watch_exits): the loop
+    passes on that wake although the desired set did not change, long before its period."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    store = _store_with(("t1", SPEC))
+    rt = FakeRuntime()
+    r = reconcile_loop(NODE, store, rt, interval=60.0)
+    stop = threading.Event()
+    runner = threading.Thread(target=r.run_forever, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "cid-t1-1" not in rt.containers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rt.containers["cid-t1-1"] = replace(rt.containers["cid-t1-1"], status="exited", exit_code=1)
+        r.container_exited()
+        while store.read(lambda m: m.task("t1"))[0].state != FAILED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.read(lambda m: m.task("t1"))[0].state == FAILED
+    finally:
+        stop.set()
+        runner.join(5)

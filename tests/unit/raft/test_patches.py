@@ -256,3 +256,15 @@ def test_rule8_a_call_queued_from_another_thread_runs_on_the_next_tick_before_py
     assert ran_on == []  # nothing runs until the engine ticks
     e.doTick(0.0)
     assert ran_on == [threading.get_ident()] and order[:2] == ["queued call", "pysyncobj's on-tick"]
+
+
+def test_rule9_socket_inet_ntop_works_again_once_the_backend_is_loaded():
+    import socket
+
+    import pysyncobj.win_inet_pton as upstream
+
+    import orion.raft.patches  # noqa: F401 - the rule runs on import
+
+    assert socket.inet_ntop(socket.AF_INET, bytes([10, 42, 1, 1])) == "10.42.1.1"
+    with pytest.raises(TypeError):  # upstream still broken; once an upgrade fixes it this fails and rule 11 goes
+        upstream.inet_ntop(socket.AF_INET, bytes([10, 42, 1, 1]))

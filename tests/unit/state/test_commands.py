@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from orion.domain.constraints import parse as parse_constraint
 from orion.domain.job import OVERLAPS, RUN_STATES, SLOT_ACTIONS, JobPolicy
 from orion.domain.model import NODE_STATES, TASK_STATES, NodeInfo, NoFitKind, PortBinding, Resources, TaskSpec
+from orion.domain.network import NetworkSettings, Publish
 from orion.domain.secrets import EnvSecret, FileRef
 from orion.domain.service import (
     DEPLOYMENT_STATES,
@@ -27,6 +28,7 @@ from orion.domain.service import (
 )
 from orion.state.commands import (
     COMMAND_TYPES,
+    AcquireLease,
     ApplyDeploymentPlan,
     ApplyJobPlan,
     Command,
@@ -35,6 +37,7 @@ from orion.state.commands import (
     DeleteSecret,
     DeleteService,
     FinishMigration,
+    InitNetwork,
     MarkUnschedulable,
     MigrateTasks,
     NameCluster,
@@ -46,6 +49,7 @@ from orion.state.commands import (
     RebalanceService,
     RedeployService,
     RegisterNode,
+    ReleaseLease,
     ReportTaskHealth,
     ReportTaskState,
     ReportTaskWaiting,
@@ -95,6 +99,7 @@ specs = st.builds(
     pull_policy=st.sampled_from(["if-not-present", "always", "never"]),
     count=st.integers(1, 10),
     group=st.just("") | ids,
+    overlay=st.booleans(),
     constraints=st.sets(st.sampled_from(["node.labels.zone != a", "node.labels.zone in (a, b)",
                                          "node.labels.ssd exists", "engine.version >= 20.10"]), max_size=2)
     .map(lambda texts: tuple(sorted(parse_constraint(t) for t in texts))),
@@ -145,6 +150,10 @@ service_specs = st.builds(
                               zone=st.sampled_from(["", "Europe/Paris"]), overlap=st.sampled_from(OVERLAPS)),
     volumes=st.lists(st.builds(Volume, source=ids, target=ids.map(lambda i: "/" + i), read_only=st.booleans(),
                                type=st.sampled_from(["host", "volume"])), max_size=2).map(tuple),
+    endpoint_mode=st.sampled_from(["vip", "dnsrr"]),
+    publish=st.lists(st.builds(Publish, st.integers(1, 65535), st.integers(1, 65535), st.sampled_from(["tcp", "udp"])),
+                     max_size=2).map(tuple),
+    overlay=st.booleans(),
 )
 single_commands = st.one_of(
     st.builds(RegisterNode, request_id=text, node=nodes),
@@ -168,6 +177,7 @@ single_commands = st.one_of(
         .map(lambda d: tuple(sorted(d.items()))),
         exit_code=st.none() | st.integers(-255, 255),
         reason=text,
+        ip=st.none() | st.ip_addresses(v=4).map(str),
     ),
     st.builds(StopTask, request_id=text, task_id=ids),
     st.builds(RestartTask, request_id=text, task_id=ids, generation=st.integers(0, 100), node_id=st.just("") | ids,
@@ -192,6 +202,14 @@ single_commands = st.one_of(
               revert_to=st.none() | st.integers(1, 9), at=seconds),
     st.builds(ReportTaskHealth, request_id=text, task_id=ids, node_id=ids, generation=st.integers(0, 100),
               status=st.sampled_from(HEALTH_STATES), since=seconds, output=text),
+    st.builds(InitNetwork, request_id=text,
+              settings=st.builds(NetworkSettings, cidr=st.sampled_from(["10.42.0.0/16", "10.0.0.0/8"]),
+                                 host_prefix=st.integers(17, 30), vni=st.integers(1, 1 << 20),
+                                 port=st.integers(1, 65535), mtu=st.integers(576, 9000),
+                                 service_cidr=st.sampled_from(["10.43.0.0/16", "192.168.0.0/24"]))),
+    st.builds(AcquireLease, request_id=text, node_id=ids, host=ids, underlay_ip=st.ip_addresses(v=4).map(str),
+              underlay_mtu=st.integers(0, 9000)),
+    st.builds(ReleaseLease, request_id=text, host=ids, reason=text),
     st.builds(NameCluster, request_id=text, cluster_id=ids),
     st.builds(RedeployService, request_id=text, name=ids, at=seconds),
     st.builds(RebalanceService, request_id=text, name=ids, moves=st.lists(ids, max_size=3).map(tuple), at=seconds),
@@ -226,6 +244,7 @@ def test_the_strategy_covers_every_command_type():
         "mark_unschedulable", "report_task_state", "stop_task", "restart_task", "scale_task",
         "set_node_readiness", "migrate_tasks", "finish_migration",
         "put_service", "rollback_service", "delete_service", "apply_deployment_plan", "report_task_health", "batch",
+        "init_network", "acquire_lease", "release_lease",
         "name_cluster", "restore_snapshot", "redeploy_service", "rebalance_service", "apply_job_plan",
         "run_cron_slot",
         "put_secret", "delete_secret", "reseal_secrets", "put_registry_auth", "delete_registry_auth",
@@ -297,6 +316,14 @@ def test_a_kind_this_node_does_not_know_reads_as_other():
     new = encode(MarkUnschedulable(task_id="t1", reason="no node has a gpu")).replace('"other"', '"gpu"')
     assert '"kind":"gpu"' in new
     assert decode(new).kind == NoFitKind.OTHER
+
+
+def test_a_tasks_ip_is_written_only_when_set():
+    """Log format 4 added it to a command of format 1: a report without one is the bytes it was."""
+    before = encode(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running"))
+    assert '"ip"' not in before and decode(before).ip is None
+    after = encode(ReportTaskState(task_id="t1", node_id="n1", generation=1, state="running", ip="10.42.0.2"))
+    assert '"ip":"10.42.0.2"' in after and decode(after).ip == "10.42.0.2"
 
 
 def test_a_batch_carries_each_command_as_its_own_log_text():
