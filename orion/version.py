@@ -16,10 +16,12 @@ from importlib.metadata import version as distribution_version
 # (``NodeInfo.log_version``). 1: ``Batch`` entries (batched writes); 2: ``NameCluster`` and
 # ``RestoreSnapshot`` (snapshots, docs/operations.md); 3: a service's modes (global, job, cron),
 # placement constraints, spread and maxPerNode, redeploy and rebalance (docs/services.md, "Modes"),
-# which an older node would misread or refuse. A format newer than the
+# which an older node would misread or refuse; 4: the overlay network (leases, VIPs, a task's
+# address; docs/networking.md); 5: secrets, configs and registry credentials (docs/secrets.md).
+# A format newer than the
 # oldest registered node reads is never written: during a rolling upgrade the cluster keeps
 # to the old one, so no replica meets an entry it would have to refuse (and diverge).
-LOG_VERSION = 3
+LOG_VERSION = 5
 
 
 @cache
