@@ -17,10 +17,11 @@ from importlib.metadata import version as distribution_version
 # ``RestoreSnapshot`` (snapshots, docs/operations.md); 3: a service's modes (global, job, cron),
 # placement constraints, spread and maxPerNode, redeploy and rebalance (docs/services.md, "Modes"),
 # which an older node would misread or refuse; 4: the overlay network's commands and a task's
-# ``ip`` (orion/state/network.py). A format newer than the oldest registered node reads is never
-# written: during a rolling upgrade the cluster keeps to the old one, so no replica meets an
-# entry it would have to refuse (and diverge).
-LOG_VERSION = 4
+# ``ip`` (orion/state/network.py); 5: secrets, configs and registry credentials
+# (orion/state/secrets.py, docs/secrets.md). A format newer than the oldest registered node reads
+# is never written: during a rolling upgrade the cluster keeps to the old one, so no replica
+# meets an entry it would have to refuse (and diverge).
+LOG_VERSION = 5
 
 
 @cache

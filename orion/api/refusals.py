@@ -6,6 +6,7 @@ kind (``orion/state/results.py``) to the HTTP status, and the one way a route tu
 from __future__ import annotations
 
 from orion.api.http import ApiError
+from orion.state.machine import StateMachine
 from orion.state.results import RefusalKind, Refused
 
 # What the API answers when the state machine refuses a write, by kind: the one table. All 409, on
@@ -41,3 +42,11 @@ def refusal(refused: Refused, what: str = "", field: str | None = None) -> ApiEr
     machine's reason; the field the kind names (``REFUSAL_FIELD``), else the route's."""
     return ApiError(REFUSAL_STATUS[refused.kind], f"{what}: {refused.detail}" if what else refused.detail,
                     REFUSAL_FIELD.get(refused.kind, field))
+
+
+def format_gate(m: StateMachine, version: int, what: str, field: str) -> None:
+    """Refuse ``what`` (409 naming ``field``) until every node reads log format ``version``: during a
+    rolling upgrade an older node would refuse or misread the entry, and its replica would diverge."""
+    if m.log_version() < version:
+        raise ApiError(409, f"{what} needs every node on a release that reads log format {version} "
+                            f"(the oldest registered node reads {m.log_version()}); finish the upgrade first", field)

@@ -24,7 +24,7 @@ import pydantic
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
-from orion.api.refusals import refusal
+from orion.api.refusals import format_gate, refusal
 from orion.api.schema import secrets as s
 from orion.api.schema.fields import parse_name
 from orion.api.schema.problems import Problem, ValidationError
@@ -44,6 +44,7 @@ from orion.state.commands import (
     Reseal,
     ResealSecrets,
 )
+from orion.state.entries import SECRETS_LOG_VERSION
 from orion.state.machine import StateMachine
 from orion.state.results import Refused, Result
 from orion.state.secrets import REGISTRY
@@ -69,6 +70,7 @@ def secrets_blueprint(store: Store, write_timeout: float, applied: AppliedSignal
 
     def submit(command: Command) -> Result:
         """The machine's answer; a refusal is its status by kind (``orion/api/refusals.py``)."""
+        store.read(lambda m: format_gate(m, SECRETS_LOG_VERSION, "a secret, config or registry login", "name"))
         result = store.submit(command, write_timeout)
         if isinstance(result, Refused):
             raise refusal(result, field="name")

@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from orion.api.http import ApiError, AppliedSignal, answer, read_json_body
-from orion.api.refusals import refusal
+from orion.api.refusals import format_gate, refusal
 from orion.api.schema.fields import parse_name
 from orion.api.schema.network import reserved_problem
 from orion.api.schema.problems import Problem, ValidationError
@@ -38,7 +38,7 @@ from orion.domain.network import NetworkSettings
 from orion.domain.service import GLOBAL, ServiceSpec, eligible
 from orion.domain.spec_diff import spec_diff
 from orion.state.commands import Command, DeleteService, PutService, RebalanceService, RedeployService, RollbackService
-from orion.state.entries import WORKLOADS_LOG_VERSION, needs_workloads
+from orion.state.entries import SECRETS_LOG_VERSION, WORKLOADS_LOG_VERSION, needs_secrets, needs_workloads
 from orion.state.machine import StateMachine
 from orion.state.network import NETWORK_LOG_VERSION
 from orion.state.results import Refused, Result, ServiceDeclared
@@ -51,13 +51,6 @@ def full_view(m: StateMachine, record: ServiceRecord, now: float, detail: bool =
     wanted = sum(eligible(record.spec, n) for n in m.nodes()) if record.spec.mode == GLOBAL else None
     job = job_view(record, m.jobs.get(record.name), now) if record.spec.job is not None else None
     return dict(service_view(record, m.services.replicas(record.name), detail, wanted, job, vip=m.vip(record.name)))
-
-
-def workloads_gate(m: StateMachine, what: str) -> None:
-    """Refuse ``what`` until every node reads the log format that carries it (a rolling upgrade)."""
-    if m.log_version() < WORKLOADS_LOG_VERSION:
-        raise ApiError(409, f"{what} needs every node on a release that reads log format {WORKLOADS_LOG_VERSION} "
-                            f"(the oldest registered node reads {m.log_version()}); finish the upgrade first", "mode")
 
 
 def services_blueprint(store: Store, write_timeout: float, applied: AppliedSignal,
@@ -111,7 +104,11 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
         if problem is not None:
             raise problem
         if needs_workloads(spec):
-            store.read(lambda m: workloads_gate(m, f"a {spec.mode} service with these placement rules"))
+            what = f"a {spec.mode} service with these placement rules"
+            store.read(lambda m: format_gate(m, WORKLOADS_LOG_VERSION, what, "mode"))
+        if needs_secrets(spec.task):
+            store.read(lambda m: format_gate(m, SECRETS_LOG_VERSION, "a service that reads secrets or configs",
+                                             "secrets"))
         diff = None
         if current is not None:
             d = spec_diff(current.spec, spec if isinstance(task, Refused) else replace(spec, task=task))
@@ -177,14 +174,14 @@ def services_blueprint(store: Store, write_timeout: float, applied: AppliedSigna
     @bp.post("/services/<name>/redeploy")
     def redeploy(name: str) -> Response:
         read_service(name, detail=False)
-        store.read(lambda m: workloads_gate(m, "a redeploy"))
+        store.read(lambda m: format_gate(m, WORKLOADS_LOG_VERSION, "a redeploy", "mode"))
         result = submit(RedeployService(request_id=uuid.uuid4().hex, name=name, at=clock()), f"cannot redeploy {name}")
         return declared(name, result)
 
     @bp.post("/services/<name>/rebalance")
     def rebalance_service(name: str) -> Response:
         (record, _), _index = read_service(name, detail=False)
-        store.read(lambda m: workloads_gate(m, "a rebalance"))
+        store.read(lambda m: format_gate(m, WORKLOADS_LOG_VERSION, "a rebalance", "mode"))
 
         def plan(m: StateMachine) -> rebalance.Moves:
             live = [t for t in m.services.replicas(name) if t.desired == DESIRED_RUN and t.state in (ASSIGNED, RUNNING)]

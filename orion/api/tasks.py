@@ -25,12 +25,13 @@ from orion.api.http import (
     idempotency_key,
     json_body,
 )
-from orion.api.refusals import refusal
+from orion.api.refusals import format_gate, refusal
 from orion.api.schema.queries import BlockingReadQuery, TaskListQuery, parse_query
 from orion.api.schema.tasks import parse_task_request
 from orion.api.views import task_view
 from orion.domain.model import PENDING, TERMINAL_STATES, Task, TaskSpec
 from orion.state.commands import CreateTask, StopTask
+from orion.state.entries import SECRETS_LOG_VERSION, needs_secrets
 from orion.state.results import Refused, Result
 from orion.store.port import Store
 
@@ -68,6 +69,8 @@ def tasks_blueprint(store: Store, applied: AppliedSignal, write_timeout: float, 
         return task, index
 
     def submit_create(spec: TaskSpec, key: str) -> tuple[str, bool]:
+        if needs_secrets(spec):
+            store.read(lambda m: format_gate(m, SECRETS_LOG_VERSION, "a task that reads secrets or configs", "secrets"))
         command = CreateTask(request_id=uuid.uuid4().hex, task_id=id_factory(), spec=spec, idempotency_key=key)
         result = create(command) if create is not None else store.submit(command, write_timeout)
         if isinstance(result, Refused):

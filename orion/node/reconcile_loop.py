@@ -36,6 +36,7 @@ from orion.runtime import (
     container_name,
 )
 from orion.state.commands import ReportTaskWaiting
+from orion.state.entries import SECRETS_LOG_VERSION
 from orion.state.results import Refused
 from orion.store.port import Store, StoreError
 
@@ -288,6 +289,9 @@ class ReconcileLoop:
         """Say once (not every pass) why ``task`` waits on this node; it is tried again next pass."""
         out.errors.append(f"start {task.id}: {reason}")
         if task.reason == reason:
+            return
+        older, _ = self._store.read(lambda m: m.log_version() < SECRETS_LOG_VERSION)
+        if older:  # an older node would refuse the report: the reason stays in this node's log
             return
         command = ReportTaskWaiting(request_id=uuid.uuid4().hex, task_id=task.id, node_id=self.node_id,
                                     generation=task.generation, reason=reason)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orion.domain.model import TaskSpec
 from orion.domain.service import REPLICATED, ServiceSpec
 from orion.state.commands import Batch, Command, decode, encode
 from orion.state.machine import StateMachine
@@ -38,6 +39,13 @@ READ_INDEX_LOG_VERSION = 2
 # plain replicated one, or refuse the commands, and its replica would diverge. The API declares
 # none of them until every node that may read the log again reads this format.
 WORKLOADS_LOG_VERSION = 3
+# The log format that introduced secrets, configs and registry credentials (``PutSecret``,
+# ``DeleteSecret``, ``ResealSecrets``, ``PutRegistryAuth``, ``DeleteRegistryAuth``,
+# ``ReportTaskWaiting``; a spec's ``files`` and secret ``env``): an older node refuses the commands
+# and reads such a spec without its files, so its replica would diverge. None is written until
+# every node that may read the log again reads this format. (4 is the overlay's:
+# ``NETWORK_LOG_VERSION``, orion/state/network.py.)
+SECRETS_LOG_VERSION = 5
 
 
 def needs_workloads(spec: ServiceSpec) -> bool:
@@ -45,6 +53,11 @@ def needs_workloads(spec: ServiceSpec) -> bool:
     task = spec.task
     return bool(spec.mode != REPLICATED or task.constraints or task.spread or task.max_per_node
                 or spec.update.rebalance)
+
+
+def needs_secrets(spec: TaskSpec) -> bool:
+    """Does declaring a task or service of ``spec`` need every node to read ``SECRETS_LOG_VERSION``?"""
+    return bool(spec.files or spec.secret_env)
 
 
 def apply_entry(machine: StateMachine, entry: str | bytes | Command, index: int) -> Result:

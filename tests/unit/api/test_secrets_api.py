@@ -195,3 +195,22 @@ def test_declaring_the_same_service_again_shows_no_change_in_its_secrets(client)
     assert client.put("/services/web", json=spec).status_code == 201
     again = client.put("/services/web", json=spec)
     assert again.status_code == 200 and again.json["diff"]["changed"] == []
+
+
+def test_nothing_secret_is_written_while_a_node_reads_an_older_log_format(client):
+    """A rolling upgrade from a release without secrets: an older node would refuse the commands and
+    read a spec without its files, so none is written until every node reads log format 5."""
+    store = registered_store()
+    client = full_app(store).test_client()
+    assert client.post("/secrets", json={"name": "db", "data": B64}).status_code == 201
+    store.submit(RegisterNode(node=NODE.__class__(**{**NODE.__dict__, "id": "old", "log_version": 4})), 1.0)
+    refused = [client.post("/secrets", json={"name": "db2", "data": B64}),
+               client.put("/secrets/db", json={"data": base64.b64encode(b"other").decode()}),
+               client.post("/configs", json={"name": "app.conf", "data": B64}),
+               client.put("/services/web", json={**WEB, "secrets": [{"source": "db"}]}),
+               client.post("/tasks", json={"image": "app:1", "memory": "64M", "env": {"PW": {"secret": "db"}}})]
+    for answer in refused:
+        assert answer.status_code == 409 and "log format 5" in answer.json["error"], answer.json
+    assert client.get("/secrets/db").json["version"] == 1 and client.get("/secrets/db2").status_code == 404
+    assert client.get("/services/web").status_code == 404 and client.get("/tasks").json == []
+    assert client.put("/services/web", json=WEB).status_code == 201  # a plain service still is
