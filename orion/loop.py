@@ -40,6 +40,16 @@ class PassResult(Generic[D]):
         return self.sentence
 
 
+R = TypeVar("R")
+
+
+def decided_pass(sentences: list[str], refused: list[R], idle: str) -> PassResult[tuple[R, ...]]:
+    """The pass of a leader's loop that submits its planner's decisions: their sentences and the
+    ones the machine refused (``detail``), or ``idle`` when it had nothing to decide."""
+    parts = sentences + [f"refused: {r}" for r in refused]
+    return PassResult("; ".join(parts) or idle, acted=bool(parts), detail=tuple(refused))
+
+
 # A pass that chose not to run: nothing due before its period (see the module docstring).
 SKIPPED: PassResult[None] = PassResult("skipped", skipped=True)
 

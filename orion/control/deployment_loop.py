@@ -36,7 +36,7 @@ from orion.domain.service import (
     StopReplica,
     eligible,
 )
-from orion.loop import PassResult, run_loop, wake_on_leader
+from orion.loop import PassResult, decided_pass, run_loop, wake_on_leader
 from orion.state.commands import ApplyDeploymentPlan, Command, RebalanceService
 from orion.state.machine import StateMachine
 from orion.state.results import Refused
@@ -122,12 +122,6 @@ def rebalance_command(record: ServiceRecord, replicas: Sequence[Task], nodes: Se
         f"rebalance {moves.sentence}"
 
 
-def pass_result(sentences: list[str], refused: list[Refused]) -> PassResult[tuple[Refused, ...]]:
-    """The plans' sentences (the log lines, what tests read) and the plans refused (``detail``)."""
-    parts = sentences + [f"refused: {r}" for r in refused]
-    return PassResult("; ".join(parts) or "nothing to roll out", acted=bool(parts), detail=tuple(refused))
-
-
 class DeploymentLoop:
     """Runs on every node, acts only while this node is the Raft leader."""
 
@@ -142,7 +136,7 @@ class DeploymentLoop:
 
     def run_once(self) -> PassResult[tuple[Refused, ...]]:
         if not self._store.is_leader():
-            return pass_result([], [])
+            return decided_pass([], [], "nothing to roll out")
         (rollouts, nodes, usages), _ = self._store.read(_rollouts)
         now = self._clock()
         sentences: list[str] = []
@@ -171,7 +165,7 @@ class DeploymentLoop:
                 refused.append(result)
             else:
                 sentences.append(sentence)
-        return pass_result(sentences, refused)
+        return decided_pass(sentences, refused, "nothing to roll out")
 
     def run_forever(self, stop: threading.Event) -> None:
         run_loop("deployments", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from orion.control import job, periodic
 from orion.domain.job import JobRun
 from orion.domain.service import ServiceSpec
-from orion.loop import PassResult, run_loop, wake_on_leader
+from orion.loop import PassResult, decided_pass, run_loop, wake_on_leader
 from orion.state.commands import ApplyJobPlan, RunCronSlot
 from orion.state.machine import StateMachine
 from orion.state.results import Refused
@@ -65,12 +65,6 @@ def _jobs(machine: StateMachine) -> list[JobView]:
     return views
 
 
-def pass_result(sentences: list[str], refused: list[Refused]) -> PassResult[tuple[Refused, ...]]:
-    """The decisions' sentences (the log lines, what tests read) and the ones refused (``detail``)."""
-    parts = sentences + [f"refused: {r}" for r in refused]
-    return PassResult("; ".join(parts) or "no job to move", acted=bool(parts), detail=tuple(refused))
-
-
 class JobLoop:
     """Runs on every node, acts only while this node is the Raft leader."""
 
@@ -108,7 +102,7 @@ class JobLoop:
 
     def run_once(self) -> PassResult[tuple[Refused, ...]]:
         if not self._store.is_leader():
-            return pass_result([], [])
+            return decided_pass([], [], "no job to move")
         views, _ = self._store.read(_jobs)
         sentences: list[str] = []
         refused: list[Refused] = []
@@ -118,7 +112,7 @@ class JobLoop:
                 refused.append(result)
             else:
                 sentences.append(sentence)
-        return pass_result(sentences, refused)
+        return decided_pass(sentences, refused, "no job to move")
 
     def run_forever(self, stop: threading.Event) -> None:
         run_loop("jobs", log, self._wake, self._interval, stop, self.run_once, min_gap=_MIN_GAP)
