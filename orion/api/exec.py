@@ -61,7 +61,7 @@ from orion.api.exec_wire import (
 )
 from orion.api.holds import STREAM_KEY
 from orion.api.http import ApiError, error_response, json_body
-from orion.api.logs import FORWARDED, NODE_HEADER, container_gone, no_container
+from orion.api.logs import FORWARDED, NODE_HEADER, container_gone, task_with_container
 from orion.api.schema.exec import ExecRequest, parse_exec_request
 from orion.api.schema.openapi import PREFIX as API_PREFIX
 from orion.api.scopes import Identity
@@ -299,16 +299,7 @@ def exec_blueprint(deps: ExecDeps) -> Blueprint:
         if request.headers.get("Upgrade", "").strip().lower() != PROTOCOL:
             raise ApiError(400, f"exec streams on an upgraded connection: send Connection: Upgrade and Upgrade: "
                                 f"{PROTOCOL} (`orion exec` does; docs/api.md, \"Exec\")", "Upgrade")
-        task, _ = deps.store.read(lambda m: m.task(task_id))
-        if task is None:
-            raise ApiError(404, f"no task {task_id}", "id")
-        if task.node_id is None or task.container_id is None:
-            raise no_container(task)
-        forwarded_by = request.headers.get(FORWARDED)
-        if task.node_id != deps.node_id and forwarded_by:
-            raise ApiError(409, f"task {task.id} runs on node {task.node_id}, not on {deps.node_id} (which "
-                                f"{forwarded_by} forwarded this to): the two read the state at different "
-                                "moments; retry", "id")
+        task = task_with_container(deps.store, deps.node_id, task_id)
         if request.environ.get("gunicorn.socket") is None:
             raise ApiError(501, "exec needs the agent's own server (gunicorn with its worker), which hands the "
                                 "connection over; this one cannot")

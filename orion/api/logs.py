@@ -106,6 +106,23 @@ def no_container(task: Task) -> ApiError:
     return ApiError(409, f"task {task.id} has no container yet: {why}; its logs start once it runs", "id")
 
 
+def task_with_container(store: Store, node_id: str, task_id: str) -> Task:
+    """The task whose container a route reaches (its logs, an exec): 404 without the task, 409
+    before it has a container, and 409 when a node forwarded it here yet this node's state places
+    it elsewhere (the two read at different moments: forwarded again, it could loop)."""
+    task, _ = store.read(lambda m: m.task(task_id))
+    if task is None:
+        raise ApiError(404, f"no task {task_id}", "id")
+    if task.node_id is None or task.container_id is None:
+        raise no_container(task)
+    forwarded_by = request.headers.get(FORWARDED)
+    if task.node_id != node_id and forwarded_by:
+        raise ApiError(409, f"task {task.id} runs on node {task.node_id}, not on {node_id} (which "
+                            f"{forwarded_by} forwarded this to): the two read the state at different "
+                            "moments; retry", "id")
+    return task
+
+
 def container_gone(task: Task) -> ApiError:
     return ApiError(409, f"the container of task {task.id} is gone (the task is {task.state}; its node removes "
                          "the containers of tasks it no longer runs)", "id")
@@ -181,16 +198,7 @@ def logs_blueprint(deps: LogsDeps) -> Blueprint:
     @bp.get("/tasks/<task_id>/logs")
     def task_logs(task_id: str) -> Response:
         query = parse_query(LogsQuery, request.args, now=deps.clock()).log_query()
-        task, _ = deps.store.read(lambda m: m.task(task_id))
-        if task is None:
-            raise ApiError(404, f"no task {task_id}", "id")
-        if task.node_id is None or task.container_id is None:
-            raise no_container(task)
-        forwarded_by = request.headers.get(FORWARDED)
-        if task.node_id != deps.node_id and forwarded_by:
-            raise ApiError(409, f"task {task.id} runs on node {task.node_id}, not on {deps.node_id} (which "
-                                f"{forwarded_by} forwarded this to): the two read the state at different "
-                                "moments; retry", "id")
+        task = task_with_container(deps.store, deps.node_id, task_id)
         release: Callable[[], None] = _nothing
         if query.follow:
             taken = slots.take()
