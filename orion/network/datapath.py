@@ -72,6 +72,13 @@ def wanted_sysctls(settings: OverlaySettings) -> tuple[tuple[str, str], ...]:
     return (("net/ipv4/ip_forward", "1"), (f"net/ipv4/conf/{settings.vxlan}/rp_filter", "2"))
 
 
+def sysctl_holds(key: str, wanted: str, actual: str) -> bool:
+    """Whether ``actual`` already gives what ``wanted`` asks. Reverse-path filtering off (0) is
+    looser than loose (2), so it drops nothing either: a host (or a container, like the fleet lab's,
+    whose /proc/sys the agent may not write) that turned it off is left alone, not retried forever."""
+    return actual == wanted or (key.endswith("/rp_filter") and wanted == "2" and actual == "0")
+
+
 def usable_peers(inputs: DatapathInputs) -> tuple[list[Lease], list[IgnoredLease]]:
     """Peers sorted by subnet, minus this host and any lease that cannot be routed as given.
 
@@ -160,7 +167,7 @@ def plan(inputs: DatapathInputs, observed: ObservedKernel) -> Plan:
         view = observed
     have_addresses = view.device.addresses if view.device is not None else frozenset()
     changes += _address_changes(inputs.own.vtep_interface, have_addresses)
-    changes += [SetSysctl(k, v) for k, v in wanted_sysctls(inputs.settings) if view.sysctl(k) != v]
+    changes += [SetSysctl(k, v) for k, v in wanted_sysctls(inputs.settings) if not sysctl_holds(k, v, view.sysctl(k))]
 
     want_route = {p.subnet: p for p in peers}
     want_neigh = {p.vtep_ip: p for p in peers}

@@ -63,6 +63,16 @@ def test_a_fresh_host_gets_the_device_then_each_peer_neighbour_fdb_route_in_that
     ]
 
 
+def test_reverse_path_filtering_off_is_as_good_as_loose_and_strict_is_set_loose():
+    inputs = DatapathInputs(SETTINGS, A, (B,))
+    kernel = converged(inputs)
+    others = [kv for kv in kernel.sysctls if not kv[0].endswith("/rp_filter")]
+    off = replace(kernel, sysctls=(*others, ("net/ipv4/conf/orion.1/rp_filter", "0")))
+    strict = replace(kernel, sysctls=(*others, ("net/ipv4/conf/orion.1/rp_filter", "1")))
+    assert transcript(inputs, off) == []
+    assert transcript(inputs, strict) == ["sysctl net/ipv4/conf/orion.1/rp_filter=2"]
+
+
 def test_a_converged_kernel_needs_nothing():
     inputs = DatapathInputs(SETTINGS, A, (B, C))
     assert transcript(inputs, converged(inputs)) == []
