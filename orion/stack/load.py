@@ -1,8 +1,9 @@
 """Reading a compose file as Compose does: YAML, variables, the schema — then :func:`convert`.
 
 The only module of ``orion/stack`` that touches files: the compose file, the
-``.env`` beside it and the ``env_file`` s its services and jobs name (relative to the
-file's folder). The steps, in Compose's order: the YAML is parsed (YAML 1.2, as
+``.env`` beside it, the ``env_file`` s its services and jobs name and the ``file``
+of each top-level secret and config (relative to the file's folder; their bytes
+go to the conversion and are never shown). The steps, in Compose's order: the YAML is parsed (YAML 1.2, as
 Compose's Go parser reads it: ``yes`` stays a string, a duplicated key is an
 error; anchors and ``<<`` merges work), every string value is interpolated
 (``interpolate.py``), the result is checked against the Compose Specification's
@@ -36,6 +37,7 @@ class ComposeFile:
     variables: dict[str, str]
     env_files: dict[str, dict[str, str] | None] = field(default_factory=dict)
     findings: Findings = field(default_factory=Findings)
+    files: dict[str, bytes | None] = field(default_factory=dict, repr=False)  # secrets' and configs' files
 
     @property
     def name(self) -> str | None:
@@ -46,10 +48,11 @@ class ComposeFile:
     def convert(self, stack: str, default_memory: str | None = None,
                 profiles: frozenset[str] = frozenset()) -> Conversion:
         """The stack this file declares, with the reading's findings first."""
-        found = convert(self.document or {}, stack, self.variables, self.env_files, default_memory, profiles)
+        found = convert(self.document or {}, stack, self.variables, self.env_files, default_memory, profiles,
+                        self.files)
         return Conversion(found.stack, found.bodies, found.specs,
                           (*self.findings.invalid, *found.invalid), found.unsupported,
-                          (*self.findings.notes, *found.notes), found.left_out)
+                          (*self.findings.notes, *found.notes), found.left_out, found.objects)
 
 
 def parse_yaml(text: str) -> Any:
@@ -81,6 +84,20 @@ def _env_file_paths(document: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _object_paths(document: Mapping[str, Any]) -> list[str]:
+    """The ``file`` of every top-level secret and config."""
+    entries = [*(document.get("secrets") or {}).values(), *(document.get("configs") or {}).values()]
+    return [e["file"] for e in entries if isinstance(e, dict) and isinstance(e.get("file"), str)]
+
+
+def _read_bytes(file: Path) -> bytes | None:
+    """A file's bytes; None when it is not there (the conversion names the key)."""
+    try:
+        return file.read_bytes() if file.is_file() else None
+    except OSError:
+        return None
+
+
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> ComposeFile:
     """Read the compose file at ``path`` with the variables of ``environ`` (default: this process's)
     over its ``.env``."""
@@ -108,4 +125,5 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> ComposeF
                                else None)
         except (OSError, UnicodeDecodeError, InterpolationError) as exc:
             findings.bad("", str(exc))
-    return ComposeFile(path, document, variables, env_files, findings)
+    files = {name: _read_bytes(path.parent / Path(name).expanduser()) for name in _object_paths(document or {})}
+    return ComposeFile(path, document, variables, env_files, findings, files)
