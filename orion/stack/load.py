@@ -5,7 +5,9 @@ The only module of ``orion/stack`` that touches files: the compose file, the
 of each top-level secret and config (relative to the file's folder; their bytes
 go to the conversion and are never shown). The steps, in Compose's order: the YAML is parsed (YAML 1.2, as
 Compose's Go parser reads it: ``yes`` stays a string, a duplicated key is an
-error; anchors and ``<<`` merges work), every string value is interpolated
+error; anchors and ``<<`` merges work; ``0440`` is 440, as Compose reads an
+environment value, and remembers the octal 0440 Go's parser reads, for a file
+``mode``), every string value is interpolated
 (``interpolate.py``), the result is checked against the Compose Specification's
 schema (``schema.py``), and only a valid document is converted. Each failure is
 an :class:`~orion.stack.findings.Invalid` at its key path; nothing raises.
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import ScalarNode
 
 from orion.stack.convert import Conversion, convert
 from orion.stack.findings import Findings
@@ -55,8 +59,36 @@ class ComposeFile:
                           (*self.findings.notes, *found.notes), found.left_out, found.objects)
 
 
+class LeadingZero(int):
+    """An integer written with a leading zero (``0440``): YAML 1.2's value (440), and ``octal``, the
+    value go-yaml v3 gives it (0o440). Compose keeps 440 where it reads text (``MODE: 0440`` in
+    ``environment`` is ``440``) and the octal where it reads an integer: a secret's ``mode: 0440``."""
+
+    octal: int
+
+    def __new__(cls, value: int, octal: int) -> LeadingZero:
+        made = super().__new__(cls, value)
+        made.octal = octal
+        return made
+
+
+class _GoIntegers(SafeConstructor):
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        value = super().construct_yaml_int(node)
+        text = str(self.construct_scalar(node)).replace("_", "")
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and set(digits) <= set("01234567"):
+            return LeadingZero(value, (-1 if text.startswith("-") else 1) * int(digits, 8))
+        return value
+
+
+_GoIntegers.add_constructor("tag:yaml.org,2002:int", _GoIntegers.construct_yaml_int)
+
+
 def parse_yaml(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _GoIntegers
+    return yaml.load(text)
 
 
 def read_document(text: str, variables: Mapping[str, str], findings: Findings) -> dict[str, Any] | None:

@@ -123,17 +123,13 @@ def declared(document: Mapping[str, Any], stack: str, variables: Mapping[str, st
     return out
 
 
-def _mode(value: Any, path: str, findings: Findings) -> str | None:
-    """A compose mode as the API's octal string. YAML 1.2 reads ``0440`` as the integer 440, where
-    Compose's Go parser reads octal: a bare integer whose digits are octal is read as those digits."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and set(str(value)) <= set("01234567"):
-        findings.note(path, f"{value} read as octal 0{value}")
-        return f"0{value}"
+def _mode(value: Any) -> str | None:
+    """A compose mode as the API's octal string, as compose-go reads it: an integer as go-yaml reads
+    it (``0440`` and ``0o440`` octal, ``288`` decimal), a string as octal digits (``"0440"``)."""
+    value = getattr(value, "octal", value)  # a LeadingZero of load.py, which imports this module
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
-        return f"0{value:o}"
-    return str(value)
+        return f"0{value:03o}"
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _uid(value: Any) -> Any:
@@ -157,7 +153,7 @@ def file_requests(svc: Mapping[str, Any], prefix: str, objects: Mapping[tuple[st
             target = str(given.get("target") or key)
             request = {"source": obj.name, "target": posixpath.join(DEFAULT_DIRS[kind], target),
                        "uid": _uid(given.get("uid", 0)), "gid": _uid(given.get("gid", 0))}
-            mode = _mode(given.get("mode"), key_path(path, "mode"), findings)
+            mode = _mode(given.get("mode"))
             if mode is not None:
                 request["mode"] = mode
             try:
