@@ -3,8 +3,10 @@
 ``deploy`` is thin: ``orion/stack/load.py`` reads the file as Compose does
 (variables, the Compose Specification's schema) and converts it, the pure
 planner (``orion/stack/plan.py``) compares it with what ``GET /stacks/<name>``
-says runs, and this module prints the findings and the plan and carries it out
-through ``/services``. Nothing is sent while the file is wrong, while a key
+says runs, and this module prints the findings and the plan and carries it out:
+the stack's secrets and configs through ``/secrets`` and ``/configs`` (the
+bytes base64, as ``orion secret create`` sends them; never printed), then the
+services through ``/services``. Nothing is sent while the file is wrong, while a key
 Orion cannot honour is in it (unless ``--ignore-unsupported``), or while a name
 belongs to a service outside the stack. Like ``docker stack deploy`` the
 conversion runs in the client; the cluster keeps only the services, each
@@ -13,6 +15,7 @@ carrying its stack's name.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +31,7 @@ from orion.cli.service_cmd import plan_text
 from orion.domain.service import GLOBAL, ServiceSpec
 from orion.stack.findings import Invalid
 from orion.stack.load import load
-from orion.stack.plan import Action, Plan, Running, Step, plan
+from orion.stack.plan import Action, Existing, ObjectAction, ObjectStep, Plan, Running, Step, plan
 
 _LIST = "`orion stack ls` lists the stacks"
 
@@ -78,10 +81,58 @@ def step_text(step: Step) -> str:
     return f"{step.name}: not in the file; kept (--prune removes it)"
 
 
+def object_text(step: ObjectStep) -> str:
+    """One line of the plan for a secret or config (never its value)."""
+    obj, version = step.obj, step.version
+    head = f"{obj.kind} {obj.name}"
+    return {
+        ObjectAction.CREATE: f"{head}: create (from {obj.origin})",
+        ObjectAction.UPDATE: f"{head}: update to a new version (the content differs from version {version}); "
+                             "the services reading it roll to it",
+        ObjectAction.UNCHANGED: f"{head}: unchanged (version {version})",
+        ObjectAction.PUT: f"{head}: exists (version {version}); a new version only if the value changed (the "
+                          "cluster compares it)",
+        ObjectAction.USE: f"{head}: external, used as it is (version {version})",
+    }[step.action]
+
+
+def _object_json(step: ObjectStep) -> dict[str, Any]:
+    return {"kind": step.obj.kind, "name": step.obj.name, "action": str(step.action), "version": step.version}
+
+
 def _step_json(step: Step) -> dict[str, Any]:
     return {"service": step.name, "action": str(step.action), "version": step.version,
             "changed": list(step.diff.changed) if step.diff else [],
             "replace": bool(step.diff and step.diff.replace)}
+
+
+def _existing(client: OrionClient) -> dict[tuple[str, str], Existing]:
+    """Every secret and config of the cluster (metadata: the API never answers a secret's value)."""
+    try:
+        return {(kind, o["name"]): Existing(kind, o["name"], o["version"], o["digest"])
+                for kind in ("secret", "config") for o in client.request("GET", f"/{kind}s")[1]}
+    except ClientError as exc:
+        raise fail(exc) from None
+
+
+def _put_objects(client: OrionClient, steps: Sequence[ObjectStep]) -> list[str]:
+    """Create or update the stack's secrets and configs; what changed, in words."""
+    done = []
+    for step in (s for s in steps if s.sends):
+        obj = step.obj
+        data = base64.b64encode(obj.data or b"").decode()
+        try:
+            if step.action == ObjectAction.CREATE:
+                answer = client.request("POST", f"/{obj.kind}s", body={"name": obj.name, "data": data})[1]
+            else:
+                answer = client.request("PUT", f"/{obj.kind}s/{obj.name}", body={"data": data})[1]
+        except ClientError as exc:
+            raise OrionError(f"{obj.kind} {obj.name} ({obj.origin}): {fail(exc).message} ({len(done)} secret(s) "
+                             "and config(s) written, no service changed; deploy again to finish)") from None
+        if answer["changed"]:
+            rolled = f"; rolling service(s) {', '.join(answer['rolled'])} to it" if answer.get("rolled") else ""
+            done.append(f"{obj.kind} {obj.name}: version {answer['version']}{rolled}")
+    return done
 
 
 def _current(client: OrionClient, stack: str) -> tuple[dict[str, Running], dict[str, str]]:
@@ -172,16 +223,22 @@ def deploy(ctx: click.Context, path: str, stack_name: str | None, prune: bool, d
                          "was changed. Remove them, or pass --ignore-unsupported to deploy without them")
     client = settings.client()
     current, others = _current(client, stack_name)
-    the_plan = plan(stack_name, conversion.specs, current, others, prune)
+    the_plan = plan(stack_name, conversion.specs, current, others, prune, conversion.objects,
+                    _existing(client) if conversion.objects else {})
+    if the_plan.missing:
+        _refuse_invalid(path, [Invalid(m.obj.origin, m.message) for m in the_plan.missing])
     if the_plan.conflicts:
         raise OrionError("; ".join(str(c) for c in the_plan.conflicts) + "; nothing was changed")
     if not settings.as_json:
         for note in conversion.notes:
             click.echo(f"note: {note}", err=True)
-        click.echo("\n".join(step_text(s) for s in the_plan.steps) or f"stack {stack_name}: no services")
-    done = [] if dry_run else _carry_out(client, the_plan, conversion.bodies)
+        lines = [*(object_text(o) for o in the_plan.objects), *(step_text(s) for s in the_plan.steps)]
+        click.echo("\n".join(lines) or f"stack {stack_name}: no services")
+    done = [] if dry_run else [*_put_objects(client, the_plan.objects),
+                               *_carry_out(client, the_plan, conversion.bodies)]
     if settings.as_json:
         click.echo(json.dumps({"stack": stack_name, "dryRun": dry_run, "steps": [_step_json(s) for s in the_plan.steps],
+                               "objects": [_object_json(o) for o in the_plan.objects],
                                "unsupported": unsupported, "notes": list(conversion.notes), "done": done}, indent=2))
     elif done:
         click.echo("\n".join(done))

@@ -13,8 +13,9 @@ container settings) and ``mounts.py`` (ports, volumes); here the rest: ``image``
 does), ``env_file``, ``pull_policy``, ``profiles`` (a service with profiles is
 left out unless one is asked for, as Compose does), ``networks`` (the default
 one only: Orion runs one network), ``expose`` (nothing to do: every port is
-reachable on Orion's network). Every other key of a service, and every top-level
-secret, config, network, model or include, is listed with the reason. A top-level
+reachable on Orion's network); ``secrets`` and ``configs``, top level and service
+level, in ``objects.py``. Every other key of a service, and every top-level
+network, model or include, is listed with the reason. A top-level
 job (``jobs``) is converted like a service, as an Orion job (``workload.py``).
 
 Orion's parser has the last word: a value it refuses (a 500ms check interval,
@@ -37,19 +38,18 @@ from orion.stack import workload as w
 from orion.stack.container import FIELDS, container_fields
 from orion.stack.findings import Findings, Invalid, Unsupported, key_path
 from orion.stack.mounts import check_declarations, mounts, port_bindings
+from orion.stack.objects import StackObject, declared, file_requests
 
 # Keys of a service (or a top-level job) read by this module or the ones beside it.
 HANDLED = frozenset({"image", "command", "environment", "env_file", "ports", "volumes", "healthcheck", "deploy",
                      "restart", "mem_limit", "mem_reservation", "cpus", "pull_policy", "networks", "scale",
-                     "profiles", "expose", "build", "triggers", *FIELDS})
+                     "profiles", "expose", "build", "triggers", "secrets", "configs", *FIELDS})
 _CONTAINER_SETTING = "a container setting Orion does not pass to the engine"
 REASONS = {
     "depends_on": "Orion starts every service at once; each waits for what it needs itself (as in Swarm)",
     "container_name": "Orion names each replica's container itself",
     "links": "Orion runs one network: services reach each other by name (<stack>_<service>.service.orion)",
     "external_links": "Orion runs one network: services reach each other by name",
-    "secrets": "Orion has no secrets yet (issue #21)",
-    "configs": "Orion has no configs yet",
     "extends": "Orion reads one file as it is: write the service out",
     "network_mode": "Orion's replicas join its network",
     "stdin_open": "Orion runs services detached", "tty": "Orion runs services detached",
@@ -61,8 +61,6 @@ REASONS = {
 _PULL = {"always": "always", "never": "never", "missing": "if-not-present", "if_not_present": "if-not-present"}
 _TOP_LEVEL = {
     "networks": "Orion runs one network for the cluster (every service reaches every other); it is not created",
-    "secrets": "Orion has no secrets yet (issue #21)",
-    "configs": "Orion has no configs yet",
     "models": "Orion runs no models",
     "include": "Orion reads one file: merge the included ones into it",
 }
@@ -83,6 +81,7 @@ class Conversion:
     unsupported: tuple[Unsupported, ...] = ()
     notes: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()  # compose service names not deployed (skipping keys, profiles)
+    objects: tuple[StackObject, ...] = ()  # the secrets and configs it declares, created before the services
 
 
 def _env_value(value: Any) -> str:
@@ -152,7 +151,9 @@ def _job_only(svc: Mapping[str, Any], prefix: str, findings: Findings) -> None:
 
 def service_body(prefix: str, svc: Mapping[str, Any], stack: str, document: Mapping[str, Any],
                  variables: Mapping[str, str], env_files: Mapping[str, Mapping[str, str] | None],
-                 default_memory: str | None, findings: Findings) -> tuple[dict[str, Any], dict[str, str]] | None:
+                 default_memory: str | None, findings: Findings,
+                 objects: Mapping[tuple[str, str], StackObject] | None = None,
+                 ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """Orion's body for the compose service (or top-level job) at ``prefix`` (``services.web``,
     ``jobs.backup``), and where each of its fields came from (key paths); None when it cannot run
     as written (recorded)."""
@@ -170,7 +171,8 @@ def service_body(prefix: str, svc: Mapping[str, Any], stack: str, document: Mapp
               "volumes": key_path(prefix, "volumes"), "healthCheck": key_path(prefix, "healthcheck"),
               "update": key_path(prefix, "deploy", "update_config"), "count": key_path(prefix, "deploy", "replicas"),
               "cpu": key_path(prefix, "deploy", "resources"), "restartPolicy": key_path(prefix, "deploy"),
-              "pullPolicy": key_path(prefix, "pull_policy"), "mode": key_path(prefix, "deploy", "mode")}
+              "pullPolicy": key_path(prefix, "pull_policy"), "mode": key_path(prefix, "deploy", "mode"),
+              "secrets": key_path(prefix, "secrets"), "configs": key_path(prefix, "configs")}
     body: dict[str, Any] = {"name": f"{stack}_{name}", "stack": stack, "image": svc.get("image")}
     if mode != REPLICATED:
         body["mode"] = mode
@@ -204,6 +206,7 @@ def service_body(prefix: str, svc: Mapping[str, Any], stack: str, document: Mapp
     volumes = mounts(svc.get("volumes") or [], prefix, document.get("volumes") or {}, stack, findings)
     if volumes:
         body["volumes"] = volumes
+    body.update(file_requests(svc, prefix, objects or {}, findings))
     if mode == JOB:
         _job_only(svc, prefix, findings)
         block, origin_of_job = w.job(svc, prefix, count, top_level_job, findings)
@@ -241,13 +244,14 @@ def _origin_of(field_name: str | None, origin: Mapping[str, str], prefix: str) -
 
 def convert(document: Mapping[str, Any], stack: str, variables: Mapping[str, str] | None = None,
             env_files: Mapping[str, Mapping[str, str] | None] | None = None, default_memory: str | None = None,
-            profiles: frozenset[str] = frozenset()) -> Conversion:
+            profiles: frozenset[str] = frozenset(), files: Mapping[str, bytes | None] | None = None) -> Conversion:
     """The services ``document`` declares for ``stack``, and everything worth saying about it."""
     findings = Findings()
     for key, reason in _TOP_LEVEL.items():
         for name in document.get(key) or ():
             findings.cannot(key_path(key, name), reason)
     check_declarations(document.get("volumes") or {}, findings)
+    objects = declared(document, stack, variables or {}, files or {}, findings)
     bodies, specs, left_out = {}, {}, []
     services = document.get("services") or {}
     for name in document.get("jobs") or {}:
@@ -265,7 +269,8 @@ def convert(document: Mapping[str, Any], stack: str, variables: Mapping[str, str
             left_out.append(name)
             continue
         before = len(findings.invalid)
-        made = service_body(prefix, svc, stack, document, variables or {}, env_files or {}, default_memory, findings)
+        made = service_body(prefix, svc, stack, document, variables or {}, env_files or {}, default_memory, findings,
+                            objects)
         if findings.skipped(prefix):  # what is wrong with a service left out does not matter
             del findings.invalid[before:]
             left_out.append(name)
@@ -281,4 +286,5 @@ def convert(document: Mapping[str, Any], stack: str, variables: Mapping[str, str
             continue
         bodies[body["name"]] = body
     return Conversion(stack, bodies, specs, tuple(findings.invalid), tuple(findings.unsupported),
-                      tuple(dict.fromkeys(findings.notes)), tuple(left_out))
+                      tuple(dict.fromkeys(findings.notes)), tuple(left_out),
+                      tuple(objects.values()))

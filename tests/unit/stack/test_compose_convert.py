@@ -106,7 +106,6 @@ def test_test_forms_of_a_healthcheck():
 @pytest.mark.parametrize(("snippet", "path"), [
     ("build: .", "services.w.build"),
     ("depends_on: [db]", "services.w.depends_on"),
-    ("secrets: [s]", "services.w.secrets"),
     ("container_name: xy", "services.w.container_name"),
     ("networks: [back]", "services.w.networks"),
     ("ports: ['127.0.0.1:80:80']", "services.w.ports[0]"),
@@ -157,15 +156,13 @@ jobs:
     assert {"jobs.migrate.triggers", "services.agent.deploy.mode", "services.app.build"} <= set(paths(c))
 
 
-def test_top_level_secrets_configs_and_networks_are_named():
+def test_top_level_networks_and_volume_drivers_are_named():
     c = read("""
 services: {w: {image: busybox, mem_limit: 16m}}
 networks: {front: {}, back: {}}
-secrets: {key: {file: ./key}}
-configs: {conf: {file: ./conf}}
 volumes: {d: {driver: rexray}}
 """)
-    assert paths(c) == ["networks.front", "networks.back", "secrets.key", "configs.conf", "volumes.d.driver"]
+    assert paths(c) == ["networks.front", "networks.back", "volumes.d.driver"]
 
 
 def test_a_profile_leaves_its_services_out_unless_asked_for():

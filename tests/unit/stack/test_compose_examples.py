@@ -25,7 +25,7 @@ EXPECTED = {
     "04-traefik-whoami.yml": (2, (), {"services.reverse-proxy.volumes[0]"}),
     "05-gitlab.yml": (1, (), {"services.gitlab.container_name", "services.gitlab.volumes[0]"}),
     "06-nextcloud.yml": (2, (), {"services.app.links"}),
-    "07-nginx-flask-mysql.yml": (1, ("backend", "proxy"), {"services.backend.build", "secrets.db-password"}),
+    "07-nginx-flask-mysql.yml": (1, ("backend", "proxy"), {"services.backend.build"}),
     "08-react-express-mongodb.yml": (1, ("frontend", "backend"), {"services.frontend.volumes[1]"}),
     "09-elasticsearch-logstash-kibana.yml": (3, (), {"services.logstash.volumes[0]", "networks.elastic"}),
     "10-postgresql-pgadmin.yml": (2, (), {"services.postgres.container_name"}),
