@@ -158,12 +158,25 @@ def open_follow(url_host: str, port: int, task_id: str) -> tuple[socket.socket, 
     sock = socket.create_connection((url_host, port), timeout=20)
     sock.sendall(f"GET /tasks/{task_id}/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     got = b""
-    while b"\r\n\r\n" not in got or (got.startswith(b"HTTP/1.1 200") and b"ready" not in got):
+    while not _complete(got):
         chunk = sock.recv(65536)
         if not chunk:
             break
         got += chunk
     return sock, got
+
+
+def _complete(got: bytes) -> bool:
+    """A follow's first answer is in: a 200 up to the task's first line, any other status with the
+    whole body its Content-Length announces (the server may write the body after the headers)."""
+    head, sep, body = got.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    if head.startswith(b"HTTP/1.1 200"):
+        return b"ready" in body
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    return len(body) >= length
 
 
 @pytest.mark.docker
