@@ -37,6 +37,7 @@ import docker
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import swarm_compare  # noqa: E402  (bench/: the swarm every comparison forms)
 from engines import Engines  # noqa: E402
 from secret_kit import running_secrets, secrets_cluster  # noqa: E402
 
@@ -116,27 +117,14 @@ def orion_rounds(docker_host: str, replicas: int, parallel: int, rounds: int) ->
 
 
 # -- Swarm -----------------------------------------------------------------------------------------
-def _client(engine, timeout: float = 30) -> docker.DockerClient:  # noqa: ANN001
-    return docker.DockerClient(base_url=engine.host, timeout=timeout)
-
-
-def _addr(engine) -> str:  # noqa: ANN001
-    return engine.cidr.split("/")[0]
-
-
 def swarm_rounds(replicas: int, parallel: int, rounds: int) -> list[dict]:
     engines = Engines(3, Path("/run/orion-secretbench"), Path("/var/lib/orion-secretbench"), "orionsb", 234)
     results = []
     try:
         engines.start()
-        first = _client(engines[0])
-        first.swarm.init(advertise_addr=_addr(engines[0]), listen_addr=f"{_addr(engines[0])}:2377")
-        token = first.swarm.attrs["JoinTokens"]["Manager"]
-        for engine in engines.items[1:]:
-            _client(engine, 60).swarm.join(remote_addrs=[f"{_addr(engines[0])}:2377"], join_token=token,
-                                           advertise_addr=_addr(engine), listen_addr=f"{_addr(engine)}:2377")
-        wait(lambda: sum(n.attrs["Status"]["State"] == "ready" for n in first.nodes.list()) == 3, 60, "3 nodes")
-        clients = [_client(e) for e in engines.items]
+        swarm_compare.form_swarm(engines)
+        first = swarm_compare.client(engines[0], 30)
+        clients = [swarm_compare.client(e, 30) for e in engines.items]
         secret = first.secrets.create(name="db_v0", data=b"value-0")
         update = docker.types.UpdateConfig(parallelism=parallel, order="start-first", monitor=1_000_000_000,
                                            delay=0, failure_action="pause")
@@ -163,7 +151,7 @@ def swarm_rounds(replicas: int, parallel: int, rounds: int) -> list[dict]:
     finally:
         for engine in engines.items:
             try:
-                _client(engine, 10).swarm.leave(force=True)
+                swarm_compare.client(engine, 10).swarm.leave(force=True)
             except Exception:  # noqa: BLE001
                 pass
         engines.destroy()

@@ -8,7 +8,6 @@ stored credentials even where the shared engine already has the image) and runs 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -18,44 +17,22 @@ from pathlib import Path
 import bcrypt
 import docker
 import pytest
-import requests
-from harness import ORION, free_ports
+from harness import ORION
+from registry_kit import serving_registry
 from secret_kit import files_holding, holds, running_secrets, secrets_cluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
-REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 USER, PASSWORD = "ci", "pw-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Iterator[str]:
-    if not Path(REGISTRY).exists():
-        pytest.skip("Debian's docker-registry is not installed (scripts/ensure-test-tools.sh installs it)")
     root = tmp_path_factory.mktemp("authregistry")
     (root / "htpasswd").write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()}\n")
-    (port,) = free_ports(1)
-    (root / "config.yml").write_text(
-        "version: 0.1\nlog: {level: error}\n"
-        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-        f"auth: {{htpasswd: {{realm: orion-test, path: {root / 'htpasswd'}}}}}\n")
-    proc = subprocess.Popen([REGISTRY, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL,
-                            stderr=open(root / "registry.log", "wb"))  # noqa: SIM115
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 401:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, (root / "registry.log").read_text()
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    auth = f"auth: {{htpasswd: {{realm: orion-test, path: {root / 'htpasswd'}}}}}\n"
+    with serving_registry(root, auth, ready_status=401) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,13 @@ test image into it, removes the local copy, and lets the runtime pull it back.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
-import requests
 from harness import free_ports, http_get
+from registry_kit import serving_registry
 from test_docker_runtime import make_task
 
 from orion.runtime import RuntimeFailure
@@ -25,39 +21,12 @@ from orion.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
 
-REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Iterator[str]:
-    if not Path(REGISTRY).exists():
-        pytest.skip("Debian's docker-registry is not installed (scripts/ensure-test-tools.sh installs it)")
-    root = tmp_path_factory.mktemp("registry")
-    (port,) = free_ports(1)
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log: {level: error}\n"
-        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=open(root / "registry.log", "wb"))  # noqa: SIM115
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("registry did not answer: " + (root / "registry.log").read_text())
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serving_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
 
 
 @pytest.fixture

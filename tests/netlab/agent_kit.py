@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from netlab_kit import LabHost
+from netlab_kit import LabHost, in_netns
 
 AGENT = Path(__file__).with_name("lab_agent.py")
 SETTINGS = {"cluster_cidr": "10.42.0.0/16", "vni": 1, "port": 4789, "mtu": 1450, "bridge": "orion0", "vxlan": "orion.1"}
-CLONE_NEWNET = 0x40000000
 
 
 def lease(node_id: str, subnet: str, underlay_ip: object) -> dict:
@@ -92,26 +88,7 @@ class Served:
 def in_netns_of(pid: int, fn):
     """Run ``fn()`` in a thread that joined the network namespace of ``pid`` (a container's
     init); a socket made there stays in that namespace when used from any thread later."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    box: dict = {}
-
-    def worker() -> None:
-        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            box["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            box["error"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return in_netns(f"/proc/{pid}/ns/net", fn)
 
 
 def connect_from(pid: int, addr: tuple[str, int], timeout_s: float = 5) -> socket.socket:

@@ -13,8 +13,6 @@ whose every answer is timestamped as it arrives (for failure windows).
 
 from __future__ import annotations
 
-import ctypes
-import os
 import sys
 import threading
 import time
@@ -24,12 +22,11 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rdatatype
-from netlab_kit import IMAGE, Lab, LabHost
+from netlab_kit import IMAGE, Lab, LabHost, in_netns
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import Cluster, Node  # noqa: E402 - the integration harness, found by path
 
-CLONE_NEWNET = 0x40000000
 # Each replica answers its hostname at once; its 10 MB file appears whole a moment later (written
 # aside, then renamed), so writing it never delays the server its health check asks.
 SERVE = "hostname > /www/index.html; (dd if=/dev/zero of=/www/.big bs=1M count=10 2>/dev/null && " \
@@ -84,30 +81,6 @@ class Wired:
             return int(c.api.inspect_container(container)["State"]["Pid"])
         finally:
             c.close()
-
-
-def in_netns(path: str, fn):
-    """``fn()`` in a thread that joined the network namespace at ``path``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    box: dict = {}
-
-    def worker() -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            box["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            box["error"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def ask(host: LabHost, server: str, name: str, rdtype: str = "A", tcp: bool = False,

@@ -26,11 +26,13 @@ DOCKER-USER (``-i onl<S>br -o onl<S>br``) lets the lab's underlay through, and n
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ UNDERLAY_MTU = 1500
 ENGINE_WAIT_S = 60
 BUILD_IMAGE = ROOT / "scripts" / "build-test-image.sh"
 IMAGE = "orion/busybox:latest"
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace
 
 # Started under nsenter --net + unshare --mount: a sysfs of the namespace's own (so /sys/class/net
 # shows its links) with the host's cgroup hierarchy bound back in (dockerd needs it). Each engine
@@ -354,3 +357,28 @@ def _rmdir_cgroups(data: Path) -> None:
                 cg.rmdir()
             except OSError:
                 pass
+
+
+def in_netns(path: str, fn):
+    """``fn()`` in a thread that joined the network namespace at ``path`` (``/run/netns/<name>``,
+    or ``/proc/<pid>/ns/net`` for a container's); a socket made there stays in that namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    box: dict = {}
+
+    def worker() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
